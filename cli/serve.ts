@@ -1,0 +1,46 @@
+// `stevedore serve`: run the registry. Flags override the config file, which overrides defaults.
+import type { Command } from 'commander';
+import { ConfigError, loadConfig, startServer, type ConfigInput } from '../server/index.js';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the registry server (default: filesystem storage in ./data, port 5000, no auth)')
+    .option('-c, --config <file>', 'YAML configuration file')
+    .option('--addr <host:port>', 'listen address (http.addr), e.g. :5000 or 127.0.0.1:5000')
+    .option('--data-dir <dir>', 'filesystem storage directory (storage.filesystem.rootDirectory)')
+    .option('--log-level <level>', 'log level (log.level)')
+    .action(async (opts: { config?: string; addr?: string; dataDir?: string; logLevel?: string }) => {
+      const overrides: ConfigInput = {};
+      if (opts.addr) overrides.http = { addr: opts.addr };
+      if (opts.dataDir) overrides.storage = { filesystem: { rootDirectory: opts.dataDir } };
+      if (opts.logLevel) overrides.log = { level: opts.logLevel as never };
+      let config;
+      try {
+        config = loadConfig({ file: opts.config, env: process.env, overrides });
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          console.error(`stevedore: ${err.message}`);
+          process.exit(2);
+        }
+        throw err;
+      }
+      let running;
+      try {
+        running = await startServer({ config });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        console.error(`stevedore: cannot start: ${e.code === 'EADDRINUSE' ? `address ${config.http.addr} is already in use` : e.message}`);
+        process.exit(1);
+      }
+      const shutdown = (signal: string) => {
+        running.log.info({ signal }, 'shutting down: finishing in-flight requests');
+        running.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      process.once('SIGINT', () => shutdown('SIGINT'));
+    });
+}

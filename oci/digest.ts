@@ -1,0 +1,93 @@
+// Content digests (image-spec descriptor.md "Digests"): `algorithm:encoded`.
+import { createHash, type Hash } from 'node:crypto';
+
+export type Digest = string & { readonly __brand: 'Digest' };
+
+export interface DigestAlgorithm {
+  name: string;
+  /** Name of the algorithm for node:crypto. */
+  nodeName: string;
+  hexLength: number;
+}
+
+export const ALGORITHMS: Record<string, DigestAlgorithm> = {
+  sha256: { name: 'sha256', nodeName: 'sha256', hexLength: 64 },
+  sha512: { name: 'sha512', nodeName: 'sha512', hexLength: 128 },
+};
+
+export const DEFAULT_ALGORITHM = 'sha256';
+
+// The grammar from the spec; algorithm-specific checks follow in parseDigest.
+const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+
+export class InvalidDigestError extends Error {
+  constructor(
+    readonly input: string,
+    reason: string,
+  ) {
+    super(`invalid digest ${JSON.stringify(input.length > 200 ? input.slice(0, 200) + '…' : input)}: ${reason}`);
+    this.name = 'InvalidDigestError';
+  }
+}
+
+export interface ParsedDigest {
+  digest: Digest;
+  algorithm: DigestAlgorithm;
+  hex: string;
+}
+
+/** Parses and validates a digest; throws InvalidDigestError. Only registered algorithms are accepted. */
+export function parseDigest(input: string): ParsedDigest {
+  if (input.length > 256 || !DIGEST_GRAMMAR.test(input)) throw new InvalidDigestError(input, 'does not match the digest grammar');
+  const colon = input.indexOf(':');
+  const algName = input.slice(0, colon);
+  const hex = input.slice(colon + 1);
+  const algorithm = ALGORITHMS[algName];
+  if (!algorithm) throw new InvalidDigestError(input, `unsupported algorithm ${algName}`);
+  if (hex.length !== algorithm.hexLength || !/^[a-f0-9]+$/.test(hex)) {
+    throw new InvalidDigestError(input, `${algName} needs ${algorithm.hexLength} lowercase hex characters`);
+  }
+  return { digest: input as Digest, algorithm, hex };
+}
+
+export function isDigest(input: string): input is Digest {
+  try {
+    parseDigest(input);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function asDigest(input: string): Digest {
+  return parseDigest(input).digest;
+}
+
+export function newHash(algorithm: string = DEFAULT_ALGORITHM): Hash {
+  const alg = ALGORITHMS[algorithm];
+  if (!alg) throw new InvalidDigestError(`${algorithm}:`, `unsupported algorithm ${algorithm}`);
+  return createHash(alg.nodeName);
+}
+
+export function digestOf(data: Uint8Array | string, algorithm: string = DEFAULT_ALGORITHM): Digest {
+  return `${algorithm}:${newHash(algorithm).update(data).digest('hex')}` as Digest;
+}
+
+/** Incremental digester for streamed content. */
+export class Digester {
+  private readonly hash: Hash;
+  private bytes = 0;
+  constructor(readonly algorithm: string = DEFAULT_ALGORITHM) {
+    this.hash = newHash(algorithm);
+  }
+  update(chunk: Uint8Array): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+  }
+  get size(): number {
+    return this.bytes;
+  }
+  digest(): Digest {
+    return `${this.algorithm}:${this.hash.digest('hex')}` as Digest;
+  }
+}

@@ -1,0 +1,6 @@
+// The OCI model, shared by every part of Stevedore.
+export * from './digest.js';
+export * from './media-types.js';
+export * from './descriptor.js';
+export * from './manifest.js';
+export * from './name.js';

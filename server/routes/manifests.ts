@@ -1,0 +1,149 @@
+// Manifests: GET/HEAD/PUT/DELETE by tag or digest.
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import {
+  Digester,
+  MANIFEST_MEDIA_TYPES,
+  parseDigest,
+  parseManifest,
+  referencedBlobs,
+  referencedManifests,
+  referrerDescriptor,
+  ValidationError,
+  type Digest,
+  type ParsedManifest,
+} from '../../oci/index.js';
+import type { StoredManifest } from '../../storage/index.js';
+import { emptyResponse } from '../empty-response.js';
+import { RegistryError } from '../errors.js';
+import type { RegistryDeps } from '../registry-deps.js';
+import { readBoundedBody } from '../request-body.js';
+import { capture, referenceParam, repositoryName, type Reference } from '../route-params.js';
+import { requireDeleteEnabled } from './delete-guard.js';
+
+const MANIFEST = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
+
+/**
+ * The stored media type is always answered as it is (never converted). A client whose Accept
+ * lists manifest types but not this one is told the manifest is unknown to it, as the CNCF
+ * registry does, rather than sent a document it cannot parse.
+ */
+function acceptable(ctx: Context, mediaType: string): boolean {
+  const accept = ctx.get('Accept');
+  if (!accept) return true;
+  const types = accept.split(',').map((t) => (t.split(';')[0] ?? '').trim().toLowerCase());
+  if (types.some((t) => t === '*/*' || t === 'application/*' || t === mediaType)) return true;
+  return !types.some((t) => MANIFEST_MEDIA_TYPES.includes(t));
+}
+
+function lookupReference(ctx: Context, write: boolean): Reference {
+  try {
+    return referenceParam(capture(ctx, 1));
+  } catch (err) {
+    // An invalid tag cannot name a stored manifest: unknown on reads, invalid on writes.
+    if (!write && err instanceof RegistryError && err.code === 'MANIFEST_INVALID') {
+      throw new RegistryError('MANIFEST_UNKNOWN', err.message, err.detail);
+    }
+    throw err;
+  }
+}
+
+export function registerManifests(router: Router, { storage, config }: RegistryDeps): void {
+  const { manifests, blobs } = storage;
+
+  async function resolve(name: string, ref: Reference): Promise<StoredManifest> {
+    const digest = ref.kind === 'digest' ? ref.digest : await manifests.resolveTag(name, ref.tag);
+    const found = digest && (await manifests.get(name, digest));
+    if (!found) {
+      throw new RegistryError('MANIFEST_UNKNOWN', undefined, ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest });
+    }
+    return found;
+  }
+
+  router.get(MANIFEST, async (ctx) => {
+    const name = repositoryName(ctx);
+    const ref = lookupReference(ctx, false);
+    const m = await resolve(name, ref);
+    if (!acceptable(ctx, m.mediaType)) {
+      throw new RegistryError('MANIFEST_UNKNOWN', `manifest is ${m.mediaType}, which the Accept header does not include`, {
+        mediaType: m.mediaType,
+      });
+    }
+    const etag = `"${m.digest}"`;
+    ctx.set('Docker-Content-Digest', m.digest);
+    ctx.set('ETag', etag);
+    ctx.type = m.mediaType;
+    if (ctx.get('If-None-Match') === etag) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.status = 200;
+    if (ctx.method !== 'HEAD') ctx.body = m.content;
+    ctx.type = m.mediaType;
+    ctx.set('Content-Length', String(m.content.length));
+  });
+
+  router.put(MANIFEST, async (ctx) => {
+    const name = repositoryName(ctx);
+    const ref = lookupReference(ctx, true);
+    const content = await readBoundedBody(ctx, config.limits.manifestMaxBytes);
+    const algorithm = ref.kind === 'digest' ? parseDigest(ref.digest).algorithm.name : 'sha256';
+    const digester = new Digester(algorithm);
+    digester.update(content);
+    const digest = digester.digest();
+    if (ref.kind === 'digest' && ref.digest !== digest) {
+      throw new RegistryError('DIGEST_INVALID', `manifest digest ${digest} does not match ${ref.digest}`, {
+        expected: ref.digest,
+        actual: digest,
+      });
+    }
+    let parsed: ParsedManifest;
+    try {
+      parsed = parseManifest(content, ctx.get('Content-Type'));
+    } catch (err) {
+      if (err instanceof ValidationError) throw new RegistryError('MANIFEST_INVALID', err.message, { path: err.path });
+      throw err;
+    }
+    await checkReferences(name, parsed);
+
+    const subject = parsed.subject?.digest;
+    await manifests.put(name, { digest, mediaType: parsed.mediaType, size: content.length, subject }, content);
+    if (subject) await manifests.addReferrer(name, subject, referrerDescriptor(parsed, digest, content.length));
+    if (ref.kind === 'tag') await manifests.tag(name, ref.tag, digest);
+
+    emptyResponse(ctx, 201);
+    ctx.set('Location', `/v2/${name}/manifests/${digest}`);
+    ctx.set('Docker-Content-Digest', digest);
+    if (subject) ctx.set('OCI-Subject', subject);
+  });
+
+  async function checkReferences(name: string, parsed: ParsedManifest): Promise<void> {
+    const missing: Digest[] = [];
+    await Promise.all(
+      referencedBlobs(parsed).map(async (d) => {
+        if (!(await blobs.stat(name, d.digest))) missing.push(d.digest);
+      }),
+    );
+    await Promise.all(
+      referencedManifests(parsed).map(async (d) => {
+        if (!(await manifests.revision(name, d.digest))) missing.push(d.digest);
+      }),
+    );
+    if (missing.length > 0) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references unknown content: ${missing.join(', ')}`, {
+        digests: missing,
+      });
+    }
+  }
+
+  router.delete(MANIFEST, async (ctx) => {
+    const name = repositoryName(ctx);
+    const ref = lookupReference(ctx, false);
+    requireDeleteEnabled(config);
+    const removed = ref.kind === 'digest' ? await manifests.delete(name, ref.digest) : await manifests.untag(name, ref.tag);
+    if (!removed) {
+      throw new RegistryError('MANIFEST_UNKNOWN', undefined, ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest });
+    }
+    emptyResponse(ctx, 202);
+  });
+}

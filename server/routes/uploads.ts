@@ -1,0 +1,173 @@
+// Blob uploads: POST (session, monolithic, mount), PATCH chunks, PUT to finish, GET status, DELETE.
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { repositoryNameProblem, type Digest } from '../../oci/index.js';
+import { DigestMismatchError, UploadOffsetError, UploadUnknownError, type UploadStatus } from '../../storage/index.js';
+import { emptyResponse } from '../empty-response.js';
+import { RegistryError } from '../errors.js';
+import { parseContentRange } from '../http-range.js';
+import type { RegistryDeps } from '../registry-deps.js';
+import { capture, digestParam, queryString, repositoryName } from '../route-params.js';
+
+const UPLOADS = /^\/v2\/(.+)\/blobs\/uploads\/?$/;
+const UPLOAD = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/;
+
+function uploadLocation(name: string, id: string): string {
+  return `/v2/${name}/blobs/uploads/${id}`;
+}
+
+/** `Range: 0-<last byte>` as the CNCF registry sends it (0-0 for an empty upload). */
+function rangeHeader(size: number): string {
+  return `0-${Math.max(0, size - 1)}`;
+}
+
+function acceptedUpload(ctx: Context, name: string, status: UploadStatus): void {
+  emptyResponse(ctx, 202);
+  ctx.set('Location', uploadLocation(name, status.id));
+  ctx.set('Range', rangeHeader(status.size));
+  ctx.set('Docker-Upload-UUID', status.id);
+}
+
+function created(ctx: Context, name: string, digest: Digest): void {
+  emptyResponse(ctx, 201);
+  ctx.set('Location', `/v2/${name}/blobs/${digest}`);
+  ctx.set('Docker-Content-Digest', digest);
+}
+
+function declaredLength(ctx: Context): number | undefined {
+  const raw = ctx.get('Content-Length');
+  if (raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new RegistryError('SIZE_INVALID', 'invalid Content-Length');
+  return n;
+}
+
+function mapUploadError(err: unknown, id: string): never {
+  if (err instanceof UploadUnknownError) throw new RegistryError('BLOB_UPLOAD_UNKNOWN', undefined, { uuid: id });
+  if (err instanceof UploadOffsetError) {
+    throw new RegistryError('RANGE_INVALID', err.message, { expected: err.size }, 416)
+      .withHeader('Range', rangeHeader(err.size));
+  }
+  if (err instanceof DigestMismatchError) throw new RegistryError('DIGEST_INVALID', err.message, { expected: err.expected, actual: err.actual });
+  throw err;
+}
+
+export function registerUploads(router: Router, { storage }: RegistryDeps): void {
+  const { uploads, blobs } = storage;
+
+  /** Appends the request body (if any) to the upload, checking Content-Range when given. */
+  async function appendBody(ctx: Context, name: string, id: string): Promise<void> {
+    const length = declaredLength(ctx);
+    const chunked = ctx.get('Transfer-Encoding') !== '';
+    const range = parseContentRange(ctx.get('Content-Range'));
+    if (range === 'invalid') throw new RegistryError('RANGE_INVALID', 'malformed Content-Range', undefined, 416);
+    if (range && length !== undefined && range.end - range.start + 1 !== length) {
+      throw new RegistryError('SIZE_INVALID', 'Content-Range does not match Content-Length', {
+        contentRange: ctx.get('Content-Range'),
+        contentLength: length,
+      }, 416);
+    }
+    if (!chunked && (length ?? 0) === 0) return; // no body
+    try {
+      await uploads.append(name, id, ctx.req, range?.start);
+    } catch (err) {
+      mapUploadError(err, id);
+    }
+  }
+
+  router.post(UPLOADS, async (ctx) => {
+    const name = repositoryName(ctx);
+    const mount = queryString(ctx, 'mount');
+    const from = queryString(ctx, 'from');
+    const digestQuery = queryString(ctx, 'digest');
+
+    if (mount !== undefined) {
+      const digest = digestParam(mount);
+      let source: string | undefined;
+      if (from !== undefined) {
+        const problem = repositoryNameProblem(from);
+        if (problem) throw new RegistryError('NAME_INVALID', problem, { name: from.slice(0, 300) });
+        source = from;
+      }
+      // Mount from the named repository; without `from`, from any repository that holds the blob.
+      const present = source ? await blobs.stat(source, digest) : await blobs.statGlobal(digest);
+      if (present) {
+        await blobs.link(name, digest);
+        created(ctx, name, digest);
+        return;
+      }
+      // Unknown blob: fall back to a regular upload session, as the spec requires.
+    }
+
+    if (digestQuery !== undefined) {
+      const digest = digestParam(digestQuery);
+      const status = await uploads.create(name);
+      try {
+        await uploads.append(name, status.id, ctx.req);
+        await uploads.commit(name, status.id, digest);
+      } catch (err) {
+        await uploads.cancel(name, status.id).catch(() => undefined);
+        mapUploadError(err, status.id);
+      }
+      created(ctx, name, digest);
+      return;
+    }
+
+    const status = await uploads.create(name);
+    acceptedUpload(ctx, name, status);
+  });
+
+  router.get(UPLOAD, async (ctx) => {
+    const name = repositoryName(ctx);
+    const id = capture(ctx, 1);
+    let status: UploadStatus;
+    try {
+      status = await uploads.status(name, id);
+    } catch (err) {
+      mapUploadError(err, id);
+    }
+    acceptedUpload(ctx, name, status);
+    emptyResponse(ctx, 204);
+  });
+
+  router.patch(UPLOAD, async (ctx) => {
+    const name = repositoryName(ctx);
+    const id = capture(ctx, 1);
+    try {
+      await uploads.status(name, id);
+    } catch (err) {
+      mapUploadError(err, id);
+    }
+    await appendBody(ctx, name, id);
+    acceptedUpload(ctx, name, await uploads.status(name, id));
+  });
+
+  router.put(UPLOAD, async (ctx) => {
+    const name = repositoryName(ctx);
+    const id = capture(ctx, 1);
+    try {
+      await uploads.status(name, id);
+    } catch (err) {
+      mapUploadError(err, id);
+    }
+    const digest = digestParam(queryString(ctx, 'digest'));
+    await appendBody(ctx, name, id);
+    try {
+      await uploads.commit(name, id, digest);
+    } catch (err) {
+      mapUploadError(err, id);
+    }
+    created(ctx, name, digest);
+  });
+
+  router.delete(UPLOAD, async (ctx) => {
+    const name = repositoryName(ctx);
+    const id = capture(ctx, 1);
+    try {
+      await uploads.cancel(name, id);
+    } catch (err) {
+      mapUploadError(err, id);
+    }
+    emptyResponse(ctx, 204);
+  });
+}

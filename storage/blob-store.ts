@@ -1,0 +1,98 @@
+// Content-addressed blobs and the per-repository links that make them reachable.
+import type { Readable } from 'node:stream';
+import { asDigest, type Digest } from '../oci/index.js';
+import { isNotFound, type StorageDriver } from './driver.js';
+import { layout } from './layout.js';
+
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+export class BlobStore {
+  constructor(private readonly driver: StorageDriver) {}
+
+  /** Size of a stored blob, or undefined. Ignores repositories. */
+  async statGlobal(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      const info = await this.driver.stat(layout.blobData(digest));
+      return { digest, size: info.size };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The blob as seen from a repository: present only when linked there and stored. */
+  async stat(repo: string, digest: Digest): Promise<BlobInfo | undefined> {
+    if (!(await this.isLinked(repo, digest))) return undefined;
+    return this.statGlobal(digest);
+  }
+
+  async isLinked(repo: string, digest: Digest): Promise<boolean> {
+    try {
+      await this.driver.stat(layout.layerLink(repo, digest));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async link(repo: string, digest: Digest): Promise<void> {
+    await this.driver.putContent(layout.layerLink(repo, digest), Buffer.from(digest));
+  }
+
+  /** Removes the repository's link; the content stays until garbage collection. */
+  async unlink(repo: string, digest: Digest): Promise<boolean> {
+    try {
+      await this.driver.delete(layout.layerLink(repo, digest).replace(/\/link$/, ''));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  reader(digest: Digest, offset?: number, end?: number): Promise<Readable> {
+    return this.driver.reader(layout.blobData(digest), offset, end);
+  }
+
+  async getContent(digest: Digest): Promise<Buffer> {
+    return this.driver.getContent(layout.blobData(digest));
+  }
+
+  /** Stores small content (manifests) whose digest the caller has computed. */
+  async putContent(digest: Digest, content: Uint8Array): Promise<void> {
+    if (await this.statGlobal(digest)) return;
+    await this.driver.putContent(layout.blobData(digest), content);
+  }
+
+  /** Moves verified upload data into place (content already present: the upload is dropped). */
+  async commitFrom(dataPath: string, digest: Digest): Promise<void> {
+    if (await this.statGlobal(digest)) return;
+    await this.driver.move(dataPath, layout.blobData(digest));
+  }
+
+  redirectURL(digest: Digest): Promise<string | undefined> {
+    return this.driver.redirectURL ? this.driver.redirectURL(layout.blobData(digest)) : Promise.resolve(undefined);
+  }
+
+  /** Every blob's digest in the store (for garbage collection and scrubbing). */
+  async *all(): AsyncGenerator<Digest> {
+    let algs: string[];
+    try {
+      algs = await this.driver.list(layout.blobsRoot);
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    for (const alg of algs) {
+      for (const prefix of await this.driver.list(alg)) {
+        for (const dir of await this.driver.list(prefix)) {
+          yield asDigest(`${alg.split('/').pop()}:${dir.split('/').pop()}`);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,77 @@
+// The storage driver interface: the seam between the registry's repository layout and a backend
+// (local filesystem now, S3 later). Modelled on distribution's storagedriver.StorageDriver: paths
+// are `/`-separated keys; directories are implicit.
+import type { Readable } from 'node:stream';
+
+export interface FileInfo {
+  path: string;
+  size: number;
+  modTime: Date;
+  isDir: boolean;
+}
+
+/**
+ * A resumable writer for upload data. Bytes written are only guaranteed durable after
+ * `commit()`; `size` is the number of bytes written so far including earlier sessions.
+ */
+export interface FileWriter {
+  readonly size: number;
+  write(chunk: Uint8Array): Promise<void>;
+  /** Makes everything written so far durable (fsync, or the backend's equivalent). */
+  commit(): Promise<void>;
+  /** Releases resources; bytes written but not committed may or may not survive. */
+  close(): Promise<void>;
+  /** Discards the file. */
+  cancel(): Promise<void>;
+}
+
+export interface StorageDriver {
+  readonly name: string;
+  /** Reads a small object whole (links, manifests, upload state). */
+  getContent(path: string): Promise<Buffer>;
+  /** Atomically and durably replaces `path` with `content`. */
+  putContent(path: string, content: Uint8Array): Promise<void>;
+  /** Streams an object from `offset` (inclusive) to `end` (inclusive) or its end. */
+  reader(path: string, offset?: number, end?: number): Promise<Readable>;
+  /** Opens a writer; with `append` it continues an existing file. */
+  writer(path: string, append: boolean): Promise<FileWriter>;
+  stat(path: string): Promise<FileInfo>;
+  /** Full paths of the direct children of a directory. */
+  list(path: string): Promise<string[]>;
+  /** Atomically and durably moves an object, replacing any object at `dest`. */
+  move(source: string, dest: string): Promise<void>;
+  /** Deletes an object or a whole directory tree. */
+  delete(path: string): Promise<void>;
+  /** A URL the client can fetch the object from directly, if the backend supports it. */
+  redirectURL?(path: string): Promise<string | undefined>;
+}
+
+export class PathNotFoundError extends Error {
+  readonly code = 'PATH_NOT_FOUND';
+  constructor(
+    readonly path: string,
+    readonly driver: string,
+  ) {
+    super(`${driver}: path not found: ${path}`);
+    this.name = 'PathNotFoundError';
+  }
+}
+
+export class InvalidPathError extends Error {
+  constructor(readonly path: string) {
+    super(`invalid storage path: ${path}`);
+    this.name = 'InvalidPathError';
+  }
+}
+
+export function isNotFound(err: unknown): err is PathNotFoundError {
+  return err instanceof PathNotFoundError;
+}
+
+// Paths are absolute, `/`-separated, with components of safe characters only, so a path can
+// never escape the driver's root whatever a caller builds it from.
+const PATH_GRAMMAR = /^(\/[A-Za-z0-9._-]+)+$/;
+
+export function checkPath(path: string): void {
+  if (!PATH_GRAMMAR.test(path) || path.split('/').some((c) => c === '.' || c === '..')) throw new InvalidPathError(path);
+}

@@ -1,0 +1,190 @@
+// Filesystem storage driver. Every write that becomes visible is atomic and durable: data goes to
+// a temporary file that is fsynced, renamed into place, and the directory is fsynced, so neither a
+// killed process nor a power cut leaves a half-written object at a final path.
+import { randomUUID } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
+
+export interface FilesystemDriverOptions {
+  rootDirectory: string;
+  /** Turn off fsync (tests of the layout only; never in production). */
+  noSync?: boolean;
+}
+
+const TEMP_MARK = '.tmp-';
+
+export class FilesystemDriver implements StorageDriver {
+  readonly name = 'filesystem';
+  private readonly root: string;
+  private readonly sync: boolean;
+
+  constructor(opts: FilesystemDriverOptions) {
+    this.root = opts.rootDirectory;
+    this.sync = !opts.noSync;
+  }
+
+  private full(path: string): string {
+    checkPath(path);
+    return join(this.root, path);
+  }
+
+  private notFound(path: string, err: unknown): never {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new PathNotFoundError(path, this.name);
+    throw err;
+  }
+
+  async getContent(path: string): Promise<Buffer> {
+    try {
+      return await readFile(this.full(path));
+    } catch (err) {
+      this.notFound(path, err);
+    }
+  }
+
+  async putContent(path: string, content: Uint8Array): Promise<void> {
+    const target = this.full(path);
+    await this.mkdirs(dirname(target));
+    const tmp = `${target}${TEMP_MARK}${randomUUID()}`;
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(content);
+      if (this.sync) await fh.sync();
+    } catch (err) {
+      await fh.close();
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await fh.close();
+    try {
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await this.syncDir(dirname(target));
+  }
+
+  async reader(path: string, offset = 0, end?: number): Promise<Readable> {
+    const full = this.full(path);
+    // Open first so a missing file is an error here, not an 'error' event on the stream later.
+    let fh: FileHandle;
+    try {
+      fh = await open(full, constants.O_RDONLY);
+    } catch (err) {
+      this.notFound(path, err);
+    }
+    return fh.createReadStream({ start: offset, end, highWaterMark: 256 * 1024 });
+  }
+
+  async writer(path: string, append: boolean): Promise<FileWriter> {
+    const full = this.full(path);
+    await this.mkdirs(dirname(full));
+    const fh = await open(full, append ? 'a' : 'w', 0o644);
+    let size = append ? (await fh.stat()).size : 0;
+    if (!append) await this.syncDir(dirname(full));
+    const driver = this;
+    let closed = false;
+    return {
+      get size() {
+        return size;
+      },
+      async write(chunk: Uint8Array) {
+        let off = 0;
+        while (off < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
+          off += bytesWritten;
+          size += bytesWritten;
+        }
+      },
+      async commit() {
+        if (driver.sync) await fh.sync();
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await fh.close();
+      },
+      async cancel() {
+        if (!closed) {
+          closed = true;
+          await fh.close();
+        }
+        await rm(full, { force: true });
+      },
+    };
+  }
+
+  async stat(path: string): Promise<FileInfo> {
+    try {
+      const st = await stat(this.full(path));
+      return { path, size: st.size, modTime: st.mtime, isDir: st.isDirectory() };
+    } catch (err) {
+      this.notFound(path, err);
+    }
+  }
+
+  async list(path: string): Promise<string[]> {
+    try {
+      const names = await readdir(this.full(path));
+      const prefix = path === '/' ? '' : path;
+      return names.filter((n) => !n.includes(TEMP_MARK)).map((n) => `${prefix}/${n}`);
+    } catch (err) {
+      this.notFound(path, err);
+    }
+  }
+
+  async move(source: string, dest: string): Promise<void> {
+    const src = this.full(source);
+    const dst = this.full(dest);
+    await this.mkdirs(dirname(dst));
+    try {
+      await rename(src, dst);
+    } catch (err) {
+      this.notFound(source, err);
+    }
+    await this.syncDir(dirname(dst));
+    if (dirname(src) !== dirname(dst)) await this.syncDir(dirname(src));
+  }
+
+  async delete(path: string): Promise<void> {
+    const full = this.full(path);
+    try {
+      await stat(full);
+    } catch (err) {
+      this.notFound(path, err);
+    }
+    // Rename first so a half-finished recursive delete is never visible under the old name.
+    const doomed = `${full}${TEMP_MARK}del-${randomUUID()}`;
+    await rename(full, doomed);
+    await this.syncDir(dirname(full));
+    await rm(doomed, { recursive: true, force: true });
+  }
+
+  /** mkdir -p that fsyncs the parent of every directory it creates, so new entries survive a power cut. */
+  private async mkdirs(dir: string): Promise<void> {
+    const first = await mkdir(dir, { recursive: true });
+    if (!first || !this.sync) return;
+    // `first` is the top-most directory created; sync each created level's parent.
+    let d = dir;
+    const created: string[] = [];
+    while (d.length >= first.length) {
+      created.push(d);
+      d = dirname(d);
+    }
+    for (const c of created) await this.syncDir(dirname(c));
+  }
+
+  private async syncDir(dir: string): Promise<void> {
+    if (!this.sync) return;
+    const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+}

@@ -1,0 +1,33 @@
+// Storage: drivers and the registry's repository layout on top of them.
+import type { StorageDriver } from './driver.js';
+import { BlobStore } from './blob-store.js';
+import { ManifestStore } from './manifest-store.js';
+import { RepositoryCatalog } from './repository-catalog.js';
+import { UploadStore } from './upload-store.js';
+
+export * from './driver.js';
+export * from './blob-store.js';
+export * from './manifest-store.js';
+export * from './repository-catalog.js';
+export * from './upload-store.js';
+export { FilesystemDriver } from './filesystem-driver.js';
+
+/** Everything the registry keeps, over one driver. */
+export interface RegistryStorage {
+  driver: StorageDriver;
+  blobs: BlobStore;
+  uploads: UploadStore;
+  manifests: ManifestStore;
+  catalog: RepositoryCatalog;
+}
+
+export function openRegistryStorage(driver: StorageDriver): RegistryStorage {
+  const blobs = new BlobStore(driver);
+  return {
+    driver,
+    blobs,
+    uploads: new UploadStore(driver, blobs),
+    manifests: new ManifestStore(driver, blobs),
+    catalog: new RepositoryCatalog(driver),
+  };
+}

@@ -1,0 +1,218 @@
+// Resumable blob uploads. All upload state lives in storage (data and an info record), so an
+// upload survives a restart and can be continued by another process sharing the storage.
+// The running digest is kept in memory as an optimisation only: a process that does not have
+// it (restart, another replica) re-hashes the stored prefix once, never on every chunk.
+import { randomUUID, type Hash } from 'node:crypto';
+import { newHash, type Digest, parseDigest } from '../oci/index.js';
+import type { BlobInfo, BlobStore } from './blob-store.js';
+import { isNotFound, type StorageDriver } from './driver.js';
+import { KeyedLock } from './keyed-lock.js';
+import { layout } from './layout.js';
+
+export interface UploadInfo {
+  id: string;
+  repository: string;
+  startedAt: string;
+}
+
+export interface UploadStatus extends UploadInfo {
+  size: number;
+}
+
+export class UploadUnknownError extends Error {
+  constructor(readonly id: string) {
+    super(`upload ${id} is unknown`);
+    this.name = 'UploadUnknownError';
+  }
+}
+
+/** A chunk that does not start where the upload currently ends. */
+export class UploadOffsetError extends Error {
+  constructor(
+    readonly expected: number,
+    readonly size: number,
+  ) {
+    super(`chunk starts at ${expected} but the upload has ${size} bytes`);
+    this.name = 'UploadOffsetError';
+  }
+}
+
+export class DigestMismatchError extends Error {
+  constructor(
+    readonly expected: Digest,
+    readonly actual: Digest,
+  ) {
+    super(`content digest ${actual} does not match ${expected}`);
+    this.name = 'DigestMismatchError';
+  }
+}
+
+const UPLOAD_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function isValidUploadId(id: string): boolean {
+  return UPLOAD_ID.test(id);
+}
+
+interface HashState {
+  hash: Hash;
+  offset: number;
+}
+
+export class UploadStore {
+  private readonly hashes = new Map<string, HashState>();
+  private readonly lock = new KeyedLock();
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  async create(repository: string): Promise<UploadStatus> {
+    const id = randomUUID();
+    const info: UploadInfo = { id, repository, startedAt: new Date().toISOString() };
+    const w = await this.driver.writer(layout.uploadData(id), false);
+    await w.commit();
+    await w.close();
+    await this.driver.putContent(layout.uploadInfo(id), Buffer.from(JSON.stringify(info)));
+    this.hashes.set(id, { hash: newHash('sha256'), offset: 0 });
+    return { ...info, size: 0 };
+  }
+
+  private async info(repository: string, id: string): Promise<UploadInfo> {
+    if (!isValidUploadId(id)) throw new UploadUnknownError(id);
+    let info: UploadInfo;
+    try {
+      info = JSON.parse((await this.driver.getContent(layout.uploadInfo(id))).toString('utf8')) as UploadInfo;
+    } catch (err) {
+      if (isNotFound(err)) throw new UploadUnknownError(id);
+      throw err;
+    }
+    if (info.repository !== repository) throw new UploadUnknownError(id);
+    return info;
+  }
+
+  async status(repository: string, id: string): Promise<UploadStatus> {
+    const info = await this.info(repository, id);
+    try {
+      const st = await this.driver.stat(layout.uploadData(id));
+      return { ...info, size: st.size };
+    } catch (err) {
+      if (isNotFound(err)) throw new UploadUnknownError(id);
+      throw err;
+    }
+  }
+
+  /**
+   * Appends a stream to the upload. With `expectedOffset`, the chunk must start exactly where
+   * the upload ends (UploadOffsetError otherwise). Returns the new size. Bytes are durable when
+   * this resolves.
+   */
+  append(repository: string, id: string, source: AsyncIterable<Uint8Array>, expectedOffset?: number): Promise<number> {
+    return this.lock.run(id, async () => {
+      await this.info(repository, id);
+      const writer = await this.driver.writer(layout.uploadData(id), true);
+      try {
+        if (expectedOffset !== undefined && expectedOffset !== writer.size) {
+          throw new UploadOffsetError(expectedOffset, writer.size);
+        }
+        const state = await this.hashState(id, writer.size);
+        this.hashes.delete(id); // re-added only if the whole chunk is written
+        for await (const chunk of source) {
+          await writer.write(chunk);
+          state.hash.update(chunk);
+          state.offset += chunk.length;
+        }
+        await writer.commit();
+        this.hashes.set(id, state);
+        return writer.size;
+      } finally {
+        await writer.close();
+      }
+    });
+  }
+
+  /** Verifies the upload against `digest`, moves it into the blob store and links it to the repository. */
+  commit(repository: string, id: string, digest: Digest): Promise<BlobInfo> {
+    return this.lock.run(id, async () => {
+      await this.info(repository, id);
+      const dataPath = layout.uploadData(id);
+      const size = (await this.driver.stat(dataPath)).size;
+      const algorithm = parseDigest(digest).algorithm.name;
+      let actual: Digest;
+      if (algorithm === 'sha256') {
+        const state = await this.hashState(id, size);
+        actual = `sha256:${state.hash.copy().digest('hex')}` as Digest;
+      } else {
+        actual = `${algorithm}:${(await this.rehash(id, size, algorithm)).digest('hex')}` as Digest;
+      }
+      if (actual !== digest) {
+        await this.remove(id);
+        throw new DigestMismatchError(digest, actual);
+      }
+      await this.blobs.commitFrom(dataPath, digest);
+      await this.blobs.link(repository, digest);
+      await this.remove(id);
+      return { digest, size };
+    });
+  }
+
+  cancel(repository: string, id: string): Promise<void> {
+    return this.lock.run(id, async () => {
+      await this.info(repository, id);
+      await this.remove(id);
+    });
+  }
+
+  /** Deletes uploads started before `olderThan`; returns how many. */
+  async purge(olderThan: Date): Promise<number> {
+    let dirs: string[];
+    try {
+      dirs = await this.driver.list(layout.uploadsRoot);
+    } catch (err) {
+      if (isNotFound(err)) return 0;
+      throw err;
+    }
+    let purged = 0;
+    for (const dir of dirs) {
+      const id = dir.split('/').pop() ?? '';
+      if (!isValidUploadId(id)) continue;
+      let started: Date;
+      try {
+        const info = JSON.parse((await this.driver.getContent(layout.uploadInfo(id))).toString('utf8')) as UploadInfo;
+        started = new Date(info.startedAt);
+      } catch (err) {
+        // No info record: a create that crashed half-way; judge by the directory's age.
+        if (!isNotFound(err) && !(err instanceof SyntaxError)) throw err;
+        started = (await this.driver.stat(dir).catch(() => ({ modTime: new Date(0) }))).modTime;
+      }
+      if (started < olderThan) {
+        await this.lock.run(id, () => this.remove(id));
+        purged++;
+      }
+    }
+    return purged;
+  }
+
+  private async remove(id: string): Promise<void> {
+    this.hashes.delete(id);
+    try {
+      await this.driver.delete(layout.uploadDir(id));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  private async hashState(id: string, size: number): Promise<HashState> {
+    const state = this.hashes.get(id);
+    if (state && state.offset === size) return state;
+    return { hash: await this.rehash(id, size, 'sha256'), offset: size };
+  }
+
+  private async rehash(id: string, size: number, algorithm: string): Promise<Hash> {
+    const hash = newHash(algorithm);
+    if (size === 0) return hash;
+    const stream = await this.driver.reader(layout.uploadData(id), 0, size - 1);
+    for await (const chunk of stream) hash.update(chunk as Buffer);
+    return hash;
+  }
+}

@@ -1,0 +1,66 @@
+// Runs the real `stevedore serve` CLI as a child process (the compiled build in dist/),
+// for tests that need a separate process: crash safety, interop with external tools.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+export const CLI = join(REPO_ROOT, 'bin', 'stevedore.js');
+
+export interface StevedoreProcess {
+  url: string;
+  host: string; // host:port, for skopeo and other tools
+  dataDir: string;
+  child: ChildProcess;
+  logs: string[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface StartOptions {
+  dataDir?: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  addr?: string;
+}
+
+/** Starts `stevedore serve` on a free loopback port and waits until it logs that it listens. */
+export async function startStevedore(opts: StartOptions = {}): Promise<StevedoreProcess> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'stevedore-data-')));
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--addr', opts.addr ?? '127.0.0.1:0', '--data-dir', dataDir, ...(opts.args ?? [])],
+    { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const logs: string[] = [];
+  const exited = once(child, 'exit');
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const onLine = (line: string) => {
+      logs.push(line);
+      try {
+        const rec = JSON.parse(line) as { msg?: string; url?: string };
+        if (rec.msg === 'listening' && rec.url) resolveUrl(rec.url);
+      } catch {
+        /* not JSON: keep it in logs */
+      }
+    };
+    createInterface({ input: child.stdout! }).on('line', onLine);
+    createInterface({ input: child.stderr! }).on('line', (l) => logs.push(l));
+    exited.then(([code]) => reject(new Error(`stevedore exited with ${code} before listening:\n${logs.join('\n')}`)));
+  });
+  return {
+    url,
+    host: new URL(url).host,
+    dataDir,
+    child,
+    logs,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const [code] = await exited;
+      return code as number | null;
+    },
+  };
+}
