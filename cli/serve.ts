@@ -33,14 +33,18 @@ export function registerServe(program: Command): void {
         console.error(`stevedore: cannot start: ${e.code === 'EADDRINUSE' ? `address ${config.http.addr} is already in use` : e.message}`);
         process.exit(1);
       }
+      let stopping = false;
       const shutdown = (signal: string) => {
+        // A second signal while draining is ignored: in-flight requests still get their time.
+        if (stopping) return;
+        stopping = true;
         running.log.info({ signal }, 'shutting down: finishing in-flight requests');
         running.close().then(
           () => process.exit(0),
           () => process.exit(1),
         );
       };
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      process.on('SIGINT', () => shutdown('SIGINT'));
     });
 }

@@ -1,0 +1,69 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseAddr, parseDuration } from './config.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'config-'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+async function file(text: string): Promise<string> {
+  const p = join(dir, `${Math.random().toString(36).slice(2)}.yml`);
+  await writeFile(p, text);
+  return p;
+}
+
+describe('configuration', () => {
+  it('has the embedded defaults: port 5000, ./data, deletes on, no auth', () => {
+    const c = loadConfig();
+    expect(c.http.addr).toBe(':5000');
+    expect(c.storage.filesystem.rootDirectory).toBe('./data');
+    expect(c.storage.delete.enabled).toBe(true);
+    expect(c.storage.uploadPurging.maxAge).toBe(168 * 3600 * 1000);
+  });
+
+  it('layers file < environment < flags', async () => {
+    const f = await file('http:\n  addr: 127.0.0.1:6000\nlog:\n  level: warn\nstorage:\n  delete:\n    enabled: true\n');
+    const c = loadConfig({
+      file: f,
+      env: { STEVEDORE_LOG_LEVEL: 'error', STEVEDORE_STORAGE_DELETE_ENABLED: 'false', STEVEDORE_HTTP_ADDR: ':7000' },
+      overrides: { http: { addr: ':8000' } },
+    });
+    expect(c.log.level).toBe('error');
+    expect(c.storage.delete.enabled).toBe(false);
+    expect(c.http.addr).toBe(':8000');
+  });
+
+  it('names an unknown key', async () => {
+    const f = await file('storage:\n  filesystem:\n    rootdir: /x\n');
+    expect(() => loadConfig({ file: f })).toThrow(/unknown key storage\.filesystem\.rootdir/);
+  });
+
+  it('names a key with a bad value', async () => {
+    const f = await file('storage:\n  delete:\n    enabled: maybe\n');
+    expect(() => loadConfig({ file: f })).toThrow(/storage\.delete\.enabled/);
+    expect(() => loadConfig({ env: { STEVEDORE_STORAGE_UPLOADPURGING_MAXAGE: 'soon' } })).toThrow(/STEVEDORE.*storage\.uploadPurging\.maxAge.*invalid duration/s);
+    expect(() => loadConfig({ overrides: { http: { addr: 'nonsense' } } })).toThrow(/http\.addr/);
+  });
+
+  it('explains unreadable and malformed files', async () => {
+    expect(() => loadConfig({ file: join(dir, 'missing.yml') })).toThrow(ConfigError);
+    expect(() => loadConfig({ file: join(dir, 'missing.yml') })).toThrow(/cannot read .*ENOENT/);
+    const broken = await file('a: [1,\n');
+    const list = await file('- 1\n');
+    expect(() => loadConfig({ file: broken })).toThrow(/not valid YAML/);
+    expect(() => loadConfig({ file: list })).toThrow(/must be a YAML mapping/);
+  });
+
+  it('parses durations and addresses', () => {
+    expect(parseDuration('1h30m')).toBe(5_400_000);
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('10')).toBeUndefined();
+    expect(parseAddr(':5000')).toEqual({ host: undefined, port: 5000 });
+    expect(parseAddr('[::1]:5000')).toEqual({ host: '::1', port: 5000 });
+    expect(parseAddr('127.0.0.1:70000')).toBeUndefined();
+  });
+});

@@ -1,0 +1,70 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { text } from 'node:stream/consumers';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InvalidPathError, PathNotFoundError } from './driver.js';
+import { FilesystemDriver } from './filesystem-driver.js';
+
+let root: string;
+let driver: FilesystemDriver;
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'fsdriver-'));
+  driver = new FilesystemDriver({ rootDirectory: root });
+});
+afterEach(() => rm(root, { recursive: true, force: true }));
+
+describe('FilesystemDriver', () => {
+  it('writes and reads small objects, replacing atomically without leaving temporary files', async () => {
+    await driver.putContent('/a/b/c', Buffer.from('one'));
+    await driver.putContent('/a/b/c', Buffer.from('two'));
+    expect((await driver.getContent('/a/b/c')).toString()).toBe('two');
+    expect(await readdir(join(root, 'a/b'))).toEqual(['c']);
+  });
+
+  it('streams ranges', async () => {
+    await driver.putContent('/f', Buffer.from('0123456789'));
+    expect(await text(await driver.reader('/f', 2, 4))).toBe('234');
+    expect(await text(await driver.reader('/f', 7))).toBe('789');
+  });
+
+  it('reports missing paths as PathNotFoundError', async () => {
+    await expect(driver.getContent('/missing')).rejects.toBeInstanceOf(PathNotFoundError);
+    await expect(driver.reader('/missing')).rejects.toBeInstanceOf(PathNotFoundError);
+    await expect(driver.stat('/missing')).rejects.toBeInstanceOf(PathNotFoundError);
+    await expect(driver.list('/missing')).rejects.toBeInstanceOf(PathNotFoundError);
+    await expect(driver.delete('/missing')).rejects.toBeInstanceOf(PathNotFoundError);
+    await expect(driver.move('/missing', '/x')).rejects.toBeInstanceOf(PathNotFoundError);
+  });
+
+  it('refuses paths that could leave the root', async () => {
+    for (const p of ['/../etc/passwd', 'relative', '/a/../../b', '/a//b', '/a/./b', '/a b', '/']) {
+      await expect(driver.getContent(p)).rejects.toBeInstanceOf(InvalidPathError);
+    }
+  });
+
+  it('appends to resumable writers across sessions', async () => {
+    const w1 = await driver.writer('/up/data', false);
+    await w1.write(Buffer.from('abc'));
+    await w1.commit();
+    await w1.close();
+    const w2 = await driver.writer('/up/data', true);
+    expect(w2.size).toBe(3);
+    await w2.write(Buffer.from('def'));
+    await w2.commit();
+    await w2.close();
+    expect((await driver.getContent('/up/data')).toString()).toBe('abcdef');
+  });
+
+  it('lists children, moves and deletes trees', async () => {
+    await driver.putContent('/d/x/1', Buffer.from('1'));
+    await driver.putContent('/d/y', Buffer.from('2'));
+    expect((await driver.list('/d')).sort()).toEqual(['/d/x', '/d/y']);
+    await driver.move('/d/y', '/e/z');
+    expect((await driver.getContent('/e/z')).toString()).toBe('2');
+    await driver.delete('/d');
+    await expect(driver.stat('/d/x/1')).rejects.toBeInstanceOf(PathNotFoundError);
+    expect(await readdir(root)).toEqual(['e']);
+  });
+});

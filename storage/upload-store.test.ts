@@ -1,0 +1,99 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { digestOf } from '../oci/index.js';
+import { FilesystemDriver } from './filesystem-driver.js';
+import { openRegistryStorage, type RegistryStorage } from './index.js';
+import { DigestMismatchError, UploadOffsetError, UploadUnknownError } from './upload-store.js';
+
+let root: string;
+let store: RegistryStorage;
+const open = () => openRegistryStorage(new FilesystemDriver({ rootDirectory: root }));
+const body = (s: string) => Readable.from([Buffer.from(s)]);
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'uploads-'));
+  store = open();
+});
+afterEach(() => rm(root, { recursive: true, force: true }));
+
+describe('UploadStore', () => {
+  it('assembles chunks, verifies the digest and links the blob into the repository only', async () => {
+    const up = await store.uploads.create('a/b');
+    expect(await store.uploads.append('a/b', up.id, body('hello '), 0)).toBe(6);
+    expect(await store.uploads.append('a/b', up.id, body('world'), 6)).toBe(11);
+    const digest = digestOf('hello world');
+    expect(await store.blobs.stat('a/b', digest)).toBeUndefined();
+    await store.uploads.commit('a/b', up.id, digest);
+    expect(await store.blobs.stat('a/b', digest)).toEqual({ digest, size: 11 });
+    expect(await store.blobs.stat('other', digest)).toBeUndefined();
+    expect(await text(await store.blobs.reader(digest))).toBe('hello world');
+    await expect(store.uploads.status('a/b', up.id)).rejects.toBeInstanceOf(UploadUnknownError);
+  });
+
+  it('refuses chunks that do not start at the current end', async () => {
+    const up = await store.uploads.create('r');
+    await store.uploads.append('r', up.id, body('abc'), 0);
+    await expect(store.uploads.append('r', up.id, body('xyz'), 0)).rejects.toBeInstanceOf(UploadOffsetError);
+    await expect(store.uploads.append('r', up.id, body('xyz'), 5)).rejects.toBeInstanceOf(UploadOffsetError);
+    expect((await store.uploads.status('r', up.id)).size).toBe(3);
+  });
+
+  it('continues an upload in another process sharing the storage (no in-memory state)', async () => {
+    const up = await store.uploads.create('r');
+    await store.uploads.append('r', up.id, body('first-'), 0);
+    const other = open(); // a fresh store: a restarted server or another replica
+    expect((await other.uploads.status('r', up.id)).size).toBe(6);
+    await other.uploads.append('r', up.id, body('second'), 6);
+    await other.uploads.commit('r', up.id, digestOf('first-second'));
+    expect(await store.blobs.stat('r', digestOf('first-second'))).toBeTruthy();
+  });
+
+  it('verifies sha512 digests too', async () => {
+    const up = await store.uploads.create('r');
+    await store.uploads.append('r', up.id, body('data'));
+    await store.uploads.commit('r', up.id, digestOf('data', 'sha512'));
+    expect(await store.blobs.stat('r', digestOf('data', 'sha512'))).toEqual({ digest: digestOf('data', 'sha512'), size: 4 });
+  });
+
+  it('drops an upload whose content does not match the digest, storing nothing', async () => {
+    const up = await store.uploads.create('r');
+    await store.uploads.append('r', up.id, body('data'));
+    await expect(store.uploads.commit('r', up.id, digestOf('other'))).rejects.toBeInstanceOf(DigestMismatchError);
+    expect(await store.blobs.statGlobal(digestOf('data'))).toBeUndefined();
+    expect(await store.blobs.statGlobal(digestOf('other'))).toBeUndefined();
+  });
+
+  it('keeps uploads private to their repository', async () => {
+    const up = await store.uploads.create('r');
+    await expect(store.uploads.status('s', up.id)).rejects.toBeInstanceOf(UploadUnknownError);
+    await expect(store.uploads.status('r', 'not-a-uuid')).rejects.toBeInstanceOf(UploadUnknownError);
+  });
+
+  it('stores a blob pushed concurrently by two uploads once, intact', async () => {
+    const content = 'x'.repeat(100_000);
+    const digest = digestOf(content);
+    await Promise.all(
+      ['r1', 'r2', 'r1'].map(async (repo) => {
+        const up = await store.uploads.create(repo);
+        await store.uploads.append(repo, up.id, Readable.from([Buffer.from(content.slice(0, 50_000)), Buffer.from(content.slice(50_000))]));
+        await store.uploads.commit(repo, up.id, digest);
+      }),
+    );
+    expect(await text(await store.blobs.reader(digest))).toBe(content);
+    expect(await store.blobs.stat('r2', digest)).toEqual({ digest, size: 100_000 });
+  });
+
+  it('purges uploads older than the cut-off', async () => {
+    const old = await store.uploads.create('r');
+    const purged = await store.uploads.purge(new Date(Date.now() + 1000));
+    expect(purged).toBe(1);
+    await expect(store.uploads.status('r', old.id)).rejects.toBeInstanceOf(UploadUnknownError);
+    const fresh = await store.uploads.create('r');
+    expect(await store.uploads.purge(new Date(Date.now() - 60_000))).toBe(0);
+    expect((await store.uploads.status('r', fresh.id)).size).toBe(0);
+  });
+});

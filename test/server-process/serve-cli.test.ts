@@ -1,0 +1,139 @@
+// The `stevedore serve` process as an operator sees it: config errors, shutdown, memory.
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'serve-cli-'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+function serve(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [CLI, 'serve', ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+}
+
+/** Sends a request whose body is fed by the caller; resolves with the response status. */
+function streamingRequest(url: string, method: string, path: string, headers: Record<string, string | number>) {
+  const body = new PassThrough();
+  const status = new Promise<number>((resolve, reject) => {
+    const req = request(new URL(path, url), { method, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    body.pipe(req);
+  });
+  return { body, status };
+}
+
+async function postUpload(url: string, repo: string): Promise<string> {
+  const res = await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+  expect(res.status).toBe(202);
+  return res.headers.get('location')!;
+}
+
+function vm(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m![1]) * 1024;
+}
+
+describe('stevedore serve', () => {
+  it('stops with a one-line message naming a bad configuration key', async () => {
+    const cfg = join(dir, 'bad.yml');
+    await writeFile(cfg, 'storage:\n  filesystem:\n    rootdir: /tmp/x\n');
+    const r = serve(['--config', cfg]);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('storage.filesystem.rootdir');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+
+    const e = serve(['--addr', ':5000'], { STEVEDORE_STORAGE_DELETE_ENABLED: 'perhaps' });
+    expect(e.status).toBe(2);
+    expect(e.stderr).toContain('storage.delete.enabled');
+  });
+
+  it('says so in one line when the address is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const r = serve(['--addr', `127.0.0.1:${port}`, '--data-dir', join(dir, 'taken')]);
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toBe(`stevedore: cannot start: address 127.0.0.1:${port} is already in use`);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('finishes an in-flight upload on SIGTERM, then exits 0', async () => {
+    const s = await startStevedore({ dataDir: join(dir, 'drain') });
+    try {
+      const location = await postUpload(s.url, 'drain/test');
+      const chunk = randomBytes(1024 * 1024);
+      const { body, status } = streamingRequest(s.url, 'PATCH', location, {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': chunk.length * 2,
+      });
+      body.write(chunk);
+      // Wait until the server has taken the first half, so the request is really in flight.
+      for (let i = 0; ; i++) {
+        const st = await fetch(`${s.url}${location}`);
+        if (st.headers.get('range') !== '0-0') break;
+        if (i > 600) throw new Error('upload never started');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      s.child.kill('SIGTERM');
+      // The stopping server no longer takes new connections…
+      for (let i = 0; ; i++) {
+        const refused = await fetch(`${s.url}/v2/`).then(() => false, () => true);
+        if (refused) break;
+        if (i > 600) throw new Error('server kept accepting connections after SIGTERM');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      // …but the upload in flight completes.
+      body.end(chunk);
+      expect(await status).toBe(202);
+      expect(await s.stop()).toBe(0);
+      expect(s.logs.some((l) => l.includes('"msg":"stopped"'))).toBe(true);
+    } finally {
+      await s.stop('SIGKILL');
+    }
+  });
+
+  it('pushes a 1 GiB blob with resident memory growing by only a few tens of MB', async () => {
+    const s: StevedoreProcess = await startStevedore({ dataDir: join(dir, 'big') });
+    try {
+      await fetch(`${s.url}/v2/`);
+      const before = vm(s.child.pid!, 'VmHWM');
+      const piece = randomBytes(1024 * 1024);
+      const total = 1024; // MiB
+      const hash = createHash('sha256');
+      for (let i = 0; i < total; i++) hash.update(piece);
+      const digest = `sha256:${hash.digest('hex')}`;
+      const { body, status } = streamingRequest(s.url, 'POST', `/v2/big/blob/blobs/uploads/?digest=${digest}`, {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': piece.length * total,
+      });
+      for (let i = 0; i < total; i++) {
+        if (!body.write(piece)) await new Promise((r) => body.once('drain', r));
+      }
+      body.end();
+      expect(await status).toBe(201);
+      const head = await fetch(`${s.url}/v2/big/blob/blobs/${digest}`, { method: 'HEAD' });
+      expect(head.headers.get('content-length')).toBe(String(piece.length * total));
+      const growth = vm(s.child.pid!, 'VmHWM') - before;
+      expect(growth).toBeLessThan(64 * 1024 * 1024);
+    } finally {
+      await s.stop();
+    }
+  }, 600_000);
+});
