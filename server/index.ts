@@ -60,10 +60,13 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     (closing ??= (async () => {
       stopPurger();
       const closed = new Promise<void>((r) => server.close(() => r()));
+      // Keep-alive connections become idle as their in-flight requests finish: close them then.
+      const sweeper = setInterval(() => server.closeIdleConnections(), 100);
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), config.http.drainTimeout);
       timer.unref();
       await closed;
+      clearInterval(sweeper);
       clearTimeout(timer);
       log.info('stopped');
       await new Promise<void>((r) => log.flush(() => r()));

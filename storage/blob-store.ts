@@ -2,6 +2,7 @@
 import type { Readable } from 'node:stream';
 import { asDigest, type Digest } from '../oci/index.js';
 import { isNotFound, type StorageDriver } from './driver.js';
+import { ContentCache } from './content-cache.js';
 import { layout } from './layout.js';
 
 export interface BlobInfo {
@@ -10,7 +11,14 @@ export interface BlobInfo {
 }
 
 export class BlobStore {
-  constructor(private readonly driver: StorageDriver) {}
+  private readonly cache: ContentCache;
+
+  constructor(
+    private readonly driver: StorageDriver,
+    opts: { contentCacheBytes?: number } = {},
+  ) {
+    this.cache = new ContentCache(opts.contentCacheBytes ?? 32 * 1024 * 1024);
+  }
 
   /** Size of a stored blob, or undefined. Ignores repositories. */
   async statGlobal(digest: Digest): Promise<BlobInfo | undefined> {
@@ -58,8 +66,13 @@ export class BlobStore {
     return this.driver.reader(layout.blobData(digest), offset, end);
   }
 
+  /** Reads small content (manifests) whole; cached, since content under a digest never changes. */
   async getContent(digest: Digest): Promise<Buffer> {
-    return this.driver.getContent(layout.blobData(digest));
+    const cached = this.cache.get(digest);
+    if (cached) return cached;
+    const content = await this.driver.getContent(layout.blobData(digest));
+    this.cache.set(digest, content);
+    return content;
   }
 
   /** Stores small content (manifests) whose digest the caller has computed. */

@@ -53,6 +53,9 @@ export function isValidUploadId(id: string): boolean {
   return UPLOAD_ID.test(id);
 }
 
+/** Running digests kept at most for this many uploads; the oldest are dropped (and re-hashed if resumed). */
+const MAX_HASH_STATES = 10_000;
+
 interface HashState {
   hash: Hash;
   offset: number;
@@ -74,7 +77,7 @@ export class UploadStore {
     await w.commit();
     await w.close();
     await this.driver.putContent(layout.uploadInfo(id), Buffer.from(JSON.stringify(info)));
-    this.hashes.set(id, { hash: newHash('sha256'), offset: 0 });
+    this.remember(id, { hash: newHash('sha256'), offset: 0 });
     return { ...info, size: 0 };
   }
 
@@ -123,7 +126,7 @@ export class UploadStore {
           state.offset += chunk.length;
         }
         await writer.commit();
-        this.hashes.set(id, state);
+        this.remember(id, state);
         return writer.size;
       } finally {
         await writer.close();
@@ -191,6 +194,12 @@ export class UploadStore {
       }
     }
     return purged;
+  }
+
+  private remember(id: string, state: HashState): void {
+    this.hashes.delete(id);
+    this.hashes.set(id, state);
+    if (this.hashes.size > MAX_HASH_STATES) this.hashes.delete(this.hashes.keys().next().value!);
   }
 
   private async remove(id: string): Promise<void> {
