@@ -2,11 +2,11 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
-import { FilesystemDriver, openRegistryStorage } from '../storage/index.js';
+import { openRegistryStorage } from '../storage/index.js';
 import { createApp } from './app.js';
 import { loadConfig, parseAddr, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { createStorageDriver, describeStorage } from './storage-driver.js';
 import { startUploadPurger } from './upload-purger.js';
 
 export { loadConfig, ConfigError, type Config, type ConfigInput } from './config.js';
@@ -42,7 +42,7 @@ function applyShortcuts(base: Config, opts: StartOptions): Config {
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const config = applyShortcuts(opts.config ?? loadConfig(), opts);
   const log = opts.logger ?? createLogger(config.log.level);
-  const driver = new FilesystemDriver({ rootDirectory: resolve(config.storage.filesystem.rootDirectory) });
+  const driver = createStorageDriver(config);
   const storage = openRegistryStorage(driver);
   const app = createApp({ storage, config, log });
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, app.callback());
@@ -53,7 +53,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const urlHost = address.family === 'IPv6' ? `[${address.address === '::' ? '::1' : address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
   const url = `http://${urlHost}:${address.port}`;
   const stopPurger = startUploadPurger(storage.uploads, config, log);
-  log.info({ url, addr: config.http.addr, storage: driver.name, root: resolve(config.storage.filesystem.rootDirectory) }, 'listening');
+  log.info({ url, addr: config.http.addr, ...describeStorage(config) }, 'listening');
 
   let closing: Promise<void> | undefined;
   const close = () =>
