@@ -73,14 +73,12 @@ export function createApp(deps: RegistryDeps): Koa {
   registerListing(router, deps);
   app.use(router.routes());
   app.use(async (ctx) => {
-    // Nothing matched: a path outside the API or a method an endpoint does not have.
-    const err = new RegistryError('UNSUPPORTED', `${ctx.method} ${ctx.path} is not part of the registry API`, undefined, ctx.path.startsWith('/v2/') ? 405 : 404);
-    if (!ctx.path.startsWith('/v2/') || !router.match(ctx.path, 'GET').path.length) {
-      throw new RegistryError('UNSUPPORTED', `${ctx.path} is not part of the registry API`, undefined, 404);
+    // Nothing handled the request: a known endpoint with another method (405), or no endpoint (404).
+    if (router.match(ctx.path, ctx.method).path.length > 0) {
+      throw new RegistryError('UNSUPPORTED', `${ctx.method} is not supported on ${ctx.path}`);
     }
-    throw err;
+    throw new RegistryError('UNSUPPORTED', `${ctx.path} is not part of the registry API`, undefined, 404);
   });
-  // Errors in the last middleware also go through the error writer above.
   return app;
 }
 
