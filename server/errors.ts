@@ -5,7 +5,7 @@ export const ErrorCodes = {
   BLOB_UPLOAD_INVALID: { status: 400, message: 'blob upload invalid' },
   BLOB_UPLOAD_UNKNOWN: { status: 404, message: 'blob upload unknown to registry' },
   DIGEST_INVALID: { status: 400, message: 'provided digest did not match uploaded content' },
-  MANIFEST_BLOB_UNKNOWN: { status: 404, message: 'manifest references a manifest or blob unknown to registry' },
+  MANIFEST_BLOB_UNKNOWN: { status: 400, message: 'manifest references a manifest or blob unknown to registry' },
   MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
   MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry' },
   NAME_INVALID: { status: 400, message: 'invalid repository name' },
@@ -43,9 +43,8 @@ export class RegistryError extends Error {
     return this;
   }
 
-  body(): { errors: { code: string; message: string; detail?: unknown }[] } {
-    const e: { code: string; message: string; detail?: unknown } = { code: this.code, message: this.message };
-    if (this.detail !== undefined) e.detail = this.detail;
-    return { errors: [e] };
+  /** The spec's error body; `detail` is always present (an empty object when there is none). */
+  body(): { errors: { code: string; message: string; detail: unknown }[] } {
+    return { errors: [{ code: this.code, message: this.message, detail: this.detail ?? {} }] };
   }
 }

@@ -16,9 +16,9 @@ export function parseRangeHeader(header: string | undefined, size: number): Rang
     return { start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(m[1]);
+  if (start >= size) return 'unsatisfiable';
   let end = m[2] === '' ? size - 1 : Number(m[2]);
   if (end < start) return undefined;
-  if (start >= size) return 'unsatisfiable';
   if (end >= size) end = size - 1;
   return { start, end };
 }

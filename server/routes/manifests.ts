@@ -10,6 +10,7 @@ import {
   referencedManifests,
   referrerDescriptor,
   ValidationError,
+  type Descriptor,
   type Digest,
   type ParsedManifest,
 } from '../../oci/index.js';
@@ -117,21 +118,26 @@ export function registerManifests(router: Router, { storage, config }: RegistryD
     if (subject) ctx.set('OCI-Subject', subject);
   });
 
+  /** Every blob and child manifest must be in the repository, with the size the descriptor claims. */
   async function checkReferences(name: string, parsed: ParsedManifest): Promise<void> {
     const missing: Digest[] = [];
-    await Promise.all(
-      referencedBlobs(parsed).map(async (d) => {
-        if (!(await blobs.stat(name, d.digest))) missing.push(d.digest);
-      }),
-    );
-    await Promise.all(
-      referencedManifests(parsed).map(async (d) => {
-        if (!(await manifests.revision(name, d.digest))) missing.push(d.digest);
-      }),
-    );
+    const wrongSize: { digest: Digest; declared: number; stored: number }[] = [];
+    const check = (d: Descriptor, stored: number | undefined) => {
+      if (stored === undefined) missing.push(d.digest);
+      else if (stored !== d.size) wrongSize.push({ digest: d.digest, declared: d.size, stored });
+    };
+    await Promise.all([
+      ...referencedBlobs(parsed).map(async (d) => check(d, (await blobs.stat(name, d.digest))?.size)),
+      ...referencedManifests(parsed).map(async (d) => check(d, (await manifests.revision(name, d.digest))?.size)),
+    ]);
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references unknown content: ${missing.join(', ')}`, {
         digests: missing,
+      });
+    }
+    if (wrongSize.length > 0) {
+      throw new RegistryError('MANIFEST_INVALID', `descriptor sizes do not match the stored content: ${wrongSize.map((w) => w.digest).join(', ')}`, {
+        sizes: wrongSize,
       });
     }
   }
