@@ -4,7 +4,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # `npm install`, not `npm ci`: see scripts/test.sh.
+  npm install --no-audit --no-fund
 fi
 npm run --silent build
 exec node bin/stevedore.js serve "$@"

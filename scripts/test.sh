@@ -30,8 +30,10 @@ is_ci() { [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; }
 # --- 1. npm dependencies ------------------------------------------------------------------
 if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] ||
   [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm dependencies (npm ci)"
-  step "npm ci" npm ci --no-audit --no-fund
+  # `npm install`, not `npm ci`: npm 11 leaves other platforms' optional packages (rollup's)
+  # out of the lock file it writes and then refuses `npm ci` on it. Versions still come from the lock.
+  say "installing npm dependencies (npm install)"
+  step "npm install" npm install --no-audit --no-fund
 fi
 
 # --- 2. Debian packages -------------------------------------------------------------------
