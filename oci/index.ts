@@ -4,3 +4,4 @@ export * from './media-types.js';
 export * from './descriptor.js';
 export * from './manifest.js';
 export * from './name.js';
+export * from './reference.js';
