@@ -1,5 +1,7 @@
 // The `stevedore` command.
 import { Command, CommanderError } from 'commander';
+import { ClientError } from '../client/index.js';
+import { registerClientCommands } from './client-commands.js';
 import { registerServe } from './serve.js';
 
 const program = new Command();
@@ -11,11 +13,16 @@ program
   .exitOverride();
 
 registerServe(program);
+registerClientCommands(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) process.exit(err.exitCode);
-  console.error(`stevedore: ${(err as Error).message}`);
+  // One line, never a stack trace; STEVEDORE_DEBUG=1 shows the stack for bug reports.
+  const e = err as Error;
+  const line = (e?.message ?? String(err)).split('\n')[0];
+  console.error(`stevedore: ${err instanceof ClientError ? line : `${e?.name && e.name !== 'Error' ? `${e.name}: ` : ''}${line}`}`);
+  if (process.env.STEVEDORE_DEBUG) console.error(e?.stack);
   process.exit(1);
 }

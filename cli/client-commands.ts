@@ -1,0 +1,162 @@
+// Registry client commands: pull, push, copy, tags, catalog, inspect, digest, delete.
+import type { Command } from 'commander';
+import {
+  ClientError,
+  copyImage,
+  openDestination,
+  openSource,
+  parseLocation,
+  parsePlatform,
+  type Client,
+  type CopyOptions,
+  type Location,
+} from '../client/index.js';
+import { formatReference, parseManifest, parseReference, referenceSelector, type ImageReference } from '../oci/index.js';
+import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
+import { formatBytes, lineProgress } from './copy-progress.js';
+
+interface CopyFlags extends ClientFlags {
+  platform?: string;
+  allPlatforms?: boolean;
+  concurrency?: string;
+}
+
+async function withClient<T>(flags: ClientFlags, fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = clientFrom(flags);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+function registryRef(text: string, defaultTag = true): ImageReference {
+  const loc = parseLocation(text);
+  if (loc.kind !== 'registry') throw new ClientError(`${text}: a registry reference is needed here`);
+  return defaultTag ? loc.ref : parseReference(text.replace(/^docker:\/\//, ''), { defaultTag: false });
+}
+
+function describe(loc: Location): string {
+  return loc.kind === 'oci' ? `oci:${loc.dir}${loc.tag ? `:${loc.tag}` : ''}` : formatReference(loc.ref);
+}
+
+async function runCopy(srcText: string, dstText: string, flags: CopyFlags, verb: string): Promise<void> {
+  const src = parseLocation(srcText);
+  const dst = parseLocation(dstText);
+  const opts: CopyOptions = { allPlatforms: flags.allPlatforms };
+  if (flags.platform) {
+    try {
+      opts.platform = parsePlatform(flags.platform);
+    } catch (err) {
+      throw new ClientError((err as Error).message);
+    }
+  }
+  if (flags.concurrency !== undefined) {
+    const n = Number(flags.concurrency);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new ClientError('--concurrency must be an integer from 1 to 64');
+    opts.concurrency = n;
+  }
+  if (!flags.quiet && !flags.json) opts.onEvent = lineProgress((l) => process.stderr.write(`${l}\n`));
+  const result = await withClient(flags, (client) => copyImage(openSource(src, client), openDestination(dst, client), opts));
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ source: describe(src), destination: describe(dst), ...result })}\n`);
+  } else if (flags.quiet) {
+    process.stdout.write(`${result.digest}\n`);
+  } else {
+    const b = result.blobs;
+    process.stdout.write(
+      `${verb} ${describe(dst)}@${result.digest} (${b.copied} blobs copied, ${formatBytes(b.bytes)}; ${b.skipped} already present; ${b.mounted} mounted)\n`,
+    );
+  }
+}
+
+export function registerClientCommands(program: Command): void {
+  const copyOpts = (cmd: Command) =>
+    addClientOptions(cmd)
+      .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-platform image (default: this host)')
+      .option('-a, --all-platforms', 'copy every platform of a multi-platform image')
+      .option('-j, --concurrency <n>', 'blobs transferred at once (default 4)');
+
+  copyOpts(program.command('pull').description('pull an image from a registry').argument('<reference>'))
+    .requiredOption('-o, --output <location>', 'where to put it: oci:DIR[:TAG] (the local image store comes with the engine)')
+    .action((ref: string, flags: CopyFlags & { output: string }) => runCopy(ref, flags.output, flags, 'Pulled into'));
+
+  copyOpts(program.command('push').description('push an image to a registry').argument('<source>', 'oci:DIR[:TAG]').argument('<reference>'))
+    .action((src: string, ref: string, flags: CopyFlags) => {
+      registryRef(ref);
+      return runCopy(src, ref, flags, 'Pushed');
+    });
+
+  copyOpts(program.command('copy').description('copy an image between registries and layouts, digests preserved').argument('<source>').argument('<destination>'))
+    .action((src: string, dst: string, flags: CopyFlags) => runCopy(src, dst, flags, 'Copied to'));
+
+  addClientOptions(program.command('tags').description('list the tags of a repository').argument('<repository>')).action(
+    (repo: string, flags: ClientFlags) =>
+      withClient(flags, async (client) => {
+        const ref = registryRef(repo, false);
+        const tags = await client.registryClient(ref.registry).tags(ref.repository);
+        process.stdout.write(flags.json ? `${JSON.stringify({ repository: `${ref.registry}/${ref.repository}`, tags })}\n` : tags.map((t) => `${t}\n`).join(''));
+      }),
+  );
+
+  addClientOptions(program.command('catalog').description('list the repositories of a registry').argument('<registry>')).action(
+    (registry: string, flags: ClientFlags) =>
+      withClient(flags, async (client) => {
+        const host = registry.replace(/^docker:\/\//, '').replace(/\/+$/, '');
+        if (!/^[A-Za-z0-9.\-[\]:]+$/.test(host)) throw new ClientError(`invalid registry ${JSON.stringify(registry)}`);
+        const repos = await client.registryClient(host).catalog();
+        process.stdout.write(flags.json ? `${JSON.stringify({ registry: host, repositories: repos })}\n` : repos.map((r) => `${r}\n`).join(''));
+      }),
+  );
+
+  addClientOptions(program.command('inspect').description('show the manifest (or index) of an image, and its config').argument('<reference>'))
+    .option('--raw', 'print the manifest exactly as the registry stores it')
+    .action((refText: string, flags: ClientFlags & { raw?: boolean }) =>
+      withClient(flags, async (client) => {
+        const ref = registryRef(refText);
+        const rc = client.registryClient(ref.registry);
+        const m = await rc.getManifest(ref.repository, referenceSelector(ref));
+        if (flags.raw) {
+          process.stdout.write(m.bytes);
+          return;
+        }
+        const parsed = parseManifest(m.bytes, m.mediaType);
+        let config: unknown;
+        if (parsed.kind === 'image') {
+          const stream = await rc.openBlob(ref.repository, parsed.document.config.digest);
+          const chunks: Buffer[] = [];
+          for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            config = JSON.parse(text);
+          } catch {
+            config = undefined;
+          }
+        }
+        const out = { name: formatReference(ref), digest: m.digest, mediaType: m.mediaType, manifest: parsed.document, config };
+        process.stdout.write(`${JSON.stringify(out, null, flags.json ? undefined : 2)}\n`);
+      }),
+    );
+
+  addClientOptions(program.command('digest').description('print the digest of an image manifest').argument('<reference>')).action(
+    (refText: string, flags: ClientFlags) =>
+      withClient(flags, async (client) => {
+        const ref = registryRef(refText);
+        const rc = client.registryClient(ref.registry);
+        const head = await rc.headManifest(ref.repository, referenceSelector(ref));
+        const digest = head?.digest ?? (await rc.getManifest(ref.repository, referenceSelector(ref))).digest;
+        process.stdout.write(`${digest}\n`);
+      }),
+  );
+
+  addClientOptions(program.command('delete').description('delete an image manifest (by tag: the tag only, by digest: the manifest)').argument('<reference>')).action(
+    (refText: string, flags: ClientFlags) =>
+      withClient(flags, async (client) => {
+        const ref = registryRef(refText, false);
+        if (!ref.tag && !ref.digest) throw new ClientError(`${refText}: name a tag or a digest to delete`);
+        await client.registryClient(ref.registry).deleteManifest(ref.repository, ref.digest ?? ref.tag!);
+        if (!flags.quiet) process.stdout.write(`Deleted ${formatReference(ref)}\n`);
+      }),
+  );
+}
+

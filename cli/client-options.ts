@@ -1,0 +1,32 @@
+// Options every registry-facing command shares, and turning them into a Client.
+import type { Command } from 'commander';
+import { Client, ClientError, CredentialChain, defaultCredentialSources, StaticCredentials } from '../client/index.js';
+
+export interface ClientFlags {
+  insecure?: boolean;
+  plainHttp?: boolean;
+  insecureRegistry?: string[];
+  creds?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function addClientOptions(cmd: Command): Command {
+  return cmd
+    .option('--insecure', 'treat every registry as insecure: HTTPS without verification, else plain HTTP')
+    .option('--plain-http', 'use plain HTTP for every registry')
+    .option('--insecure-registry <host>', 'an insecure registry (host, host:port or CIDR); repeatable', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--creds <user:password>', 'credentials to use instead of the stored ones')
+    .option('-q, --quiet', 'print only the result')
+    .option('--json', 'print the result as JSON');
+}
+
+export function clientFrom(flags: ClientFlags): Client {
+  let credentials;
+  if (flags.creds !== undefined) {
+    const colon = flags.creds.indexOf(':');
+    if (colon <= 0) throw new ClientError('--creds must be USER:PASSWORD');
+    credentials = new CredentialChain([new StaticCredentials({ username: flags.creds.slice(0, colon), password: flags.creds.slice(colon + 1) }), defaultCredentialSources()]);
+  }
+  return new Client({ allInsecure: flags.insecure, plainHttp: flags.plainHttp, insecure: flags.insecureRegistry, credentials });
+}

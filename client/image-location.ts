@@ -1,0 +1,38 @@
+// Where images are read from and written to: a registry, an OCI image layout, (later) a docker
+// archive or the engine's store. Copying works between any source and destination.
+import type { Readable } from 'node:stream';
+import type { Descriptor, Digest } from '../oci/index.js';
+
+export interface ManifestBytes {
+  digest: Digest;
+  mediaType: string;
+  bytes: Buffer;
+}
+
+export interface ImageSource {
+  /** For messages: `localhost:5000/app:1`, `oci:/tmp/layout:1`. */
+  readonly description: string;
+  /** The manifest or index the location names. */
+  topManifest(): Promise<ManifestBytes>;
+  manifest(digest: Digest): Promise<ManifestBytes>;
+  /** The blob's bytes from `offset`. */
+  openBlob(desc: Descriptor, offset?: number): Promise<Readable>;
+  /** The registry host and repository, when the source is a registry (for cross-repository mounts). */
+  readonly registryRepository?: { registry: string; repository: string };
+  close?(): Promise<void>;
+}
+
+export interface ImageDestination {
+  readonly description: string;
+  hasBlob(desc: Descriptor): Promise<boolean>;
+  /** Stores a blob from `source`; the content is verified against the descriptor before it is kept. */
+  putBlob(desc: Descriptor, source: ImageSource, onProgress?: (bytes: number) => void): Promise<void>;
+  /** Mounts a blob from another repository of the same registry, if possible. */
+  tryMount?(desc: Descriptor, from: { registry: string; repository: string }): Promise<boolean>;
+  hasManifest(digest: Digest): Promise<boolean>;
+  /** Stores a manifest; `top` is the one the destination's name or tag should point at. */
+  putManifest(manifest: ManifestBytes, top: boolean): Promise<void>;
+  /** Makes everything written visible (e.g. rewrites an OCI layout's index.json). */
+  commit(): Promise<void>;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,50 @@
+// The registry client: what the CLI, the engine and the mirror use to talk to registries.
+import { Authenticator } from './auth/authenticator.js';
+import { CredentialChain, defaultCredentialSources, type CredentialSource } from './auth/credentials.js';
+import { HostResolver, type HostResolverOptions } from './registry-hosts.js';
+import { RegistryClient } from './registry-client.js';
+import { DEFAULT_RETRY, Transport, type RetryPolicy } from './transport.js';
+
+export * from './copy-image.js';
+export * from './errors.js';
+export * from './image-location.js';
+export * from './locations.js';
+export * from './oci-layout.js';
+export * from './platform.js';
+export * from './registry-client.js';
+export * from './registry-image.js';
+export * from './auth/credentials.js';
+export { HostResolver, type HostResolverOptions, type HostSettings } from './registry-hosts.js';
+export { Transport, DEFAULT_RETRY, type RetryPolicy } from './transport.js';
+
+export interface ClientOptions extends HostResolverOptions {
+  credentials?: CredentialSource;
+  retry?: RetryPolicy;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Shared transport, credentials and token cache for all registries a command talks to. */
+export class Client {
+  readonly transport: Transport;
+  readonly auth: Authenticator;
+  private readonly clients = new Map<string, RegistryClient>();
+
+  constructor(opts: ClientOptions = {}) {
+    this.transport = new Transport(new HostResolver(opts), opts.retry ?? DEFAULT_RETRY);
+    const credentials = opts.credentials ?? defaultCredentialSources(opts.env);
+    this.auth = new Authenticator(this.transport, credentials instanceof CredentialChain ? credentials : new CredentialChain([credentials]));
+  }
+
+  registryClient(registry: string): RegistryClient {
+    let c = this.clients.get(registry);
+    if (!c) {
+      c = new RegistryClient(registry, this.transport, this.auth);
+      this.clients.set(registry, c);
+    }
+    return c;
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}

@@ -1,0 +1,198 @@
+// OCI image layouts (image-spec image-layout.md) as image source and destination. Blobs are
+// written to a temporary file, verified against their digest and size, fsynced and renamed into
+// place; index.json is replaced atomically at commit. A failed or interrupted copy leaves no
+// partial blob under blobs/.
+import { randomUUID } from 'node:crypto';
+import { createReadStream, type Stats } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Digester, MediaType, parseDigest, type Descriptor, type Digest, type ImageIndex } from '../oci/index.js';
+import { ClientError, ContentMismatchError } from './errors.js';
+import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
+
+export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
+
+function blobPath(dir: string, digest: Digest): string {
+  const { algorithm, hex } = parseDigest(digest);
+  return join(dir, 'blobs', algorithm.name, hex);
+}
+
+async function readIndex(dir: string): Promise<ImageIndex> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'index.json'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ClientError(`${dir} is not an OCI image layout (no index.json)`);
+    throw err;
+  }
+  try {
+    return JSON.parse(text) as ImageIndex;
+  } catch {
+    throw new ClientError(`${join(dir, 'index.json')} is not valid JSON`);
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Writes a file atomically and durably (temporary file, fsync, rename, fsync directory). */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = `${path}.tmp-${randomUUID()}`;
+  const fh = await open(tmp, 'wx', 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await syncDir(dirname(path));
+}
+
+export class OciLayoutSource implements ImageSource {
+  readonly description: string;
+  constructor(
+    readonly dir: string,
+    readonly tag?: string,
+  ) {
+    this.description = `oci:${dir}${tag ? `:${tag}` : ''}`;
+  }
+
+  async topManifest(): Promise<ManifestBytes> {
+    const index = await readIndex(this.dir);
+    const entries = index.manifests ?? [];
+    const entry = this.tag ? entries.find((d) => d.annotations?.[REF_NAME_ANNOTATION] === this.tag) : entries.length === 1 ? entries[0] : undefined;
+    if (!entry) {
+      throw new ClientError(
+        this.tag ? `${this.description}: no image tagged ${this.tag}` : `${this.description}: the layout holds ${entries.length} images; name one with oci:DIR:TAG`,
+      );
+    }
+    const m = await this.manifest(entry.digest);
+    return { ...m, mediaType: entry.mediaType };
+  }
+
+  async manifest(digest: Digest): Promise<ManifestBytes> {
+    const bytes = await readFile(blobPath(this.dir, digest)).catch((err: NodeJS.ErrnoException) => {
+      throw new ClientError(`${this.description}: missing blob ${digest} (${err.code})`);
+    });
+    const d = new Digester(parseDigest(digest).algorithm.name);
+    d.update(bytes);
+    if (d.digest() !== digest) throw new ContentMismatchError(`${this.description}: blob ${digest} is corrupt`);
+    let mediaType: string = MediaType.OciManifest;
+    try {
+      const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
+      mediaType = doc.mediaType ?? (doc.manifests ? MediaType.OciIndex : MediaType.OciManifest);
+    } catch {
+      throw new ClientError(`${this.description}: manifest ${digest} is not JSON`);
+    }
+    return { digest, mediaType, bytes };
+  }
+
+  async openBlob(desc: Descriptor, offset = 0): Promise<Readable> {
+    const path = blobPath(this.dir, desc.digest);
+    await stat(path).catch((err: NodeJS.ErrnoException) => {
+      throw new ClientError(`${this.description}: missing blob ${desc.digest} (${err.code})`);
+    });
+    return createReadStream(path, { start: offset, highWaterMark: 1024 * 1024 });
+  }
+}
+
+/** How many times a broken blob download is resumed (with Range) before giving up. */
+const RESUME_ATTEMPTS = 5;
+
+export class OciLayoutDestination implements ImageDestination {
+  readonly description: string;
+  private top?: ManifestBytes;
+
+  constructor(
+    readonly dir: string,
+    readonly tag?: string,
+  ) {
+    this.description = `oci:${dir}${tag ? `:${tag}` : ''}`;
+  }
+
+  private async exists(path: string): Promise<Stats | undefined> {
+    return stat(path).catch(() => undefined);
+  }
+
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    return (await this.exists(blobPath(this.dir, desc.digest)))?.size === desc.size;
+  }
+
+  async putBlob(desc: Descriptor, source: ImageSource, onProgress?: (bytes: number) => void): Promise<void> {
+    const final = blobPath(this.dir, desc.digest);
+    await mkdir(dirname(final), { recursive: true });
+    const tmp = `${final}.part-${randomUUID()}`;
+    const digester = new Digester(parseDigest(desc.digest).algorithm.name);
+    const fh = await open(tmp, 'wx', 0o644);
+    let written = 0;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const stream = await source.openBlob(desc, written);
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            if (written + chunk.length > desc.size) throw new ContentMismatchError(`${source.description}: blob ${desc.digest} is larger than its descriptor's ${desc.size} bytes`);
+            await fh.write(chunk);
+            digester.update(chunk);
+            written += chunk.length;
+            onProgress?.(chunk.length);
+          }
+          break;
+        } catch (err) {
+          // An interrupted download continues where it stopped (Range), a few times.
+          if (err instanceof ContentMismatchError || attempt + 1 >= RESUME_ATTEMPTS || written === 0 || written >= desc.size) throw err;
+        }
+      }
+      if (written !== desc.size) throw new ContentMismatchError(`${source.description}: blob ${desc.digest} has ${written} bytes, expected ${desc.size}`);
+      const actual = digester.digest();
+      if (actual !== desc.digest) throw new ContentMismatchError(`${source.description}: blob content has digest ${actual}, expected ${desc.digest}`);
+      await fh.sync();
+    } catch (err) {
+      await fh.close();
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    await fh.close();
+    await rename(tmp, final);
+    await syncDir(dirname(final));
+  }
+
+  async hasManifest(digest: Digest): Promise<boolean> {
+    return (await this.exists(blobPath(this.dir, digest))) !== undefined;
+  }
+
+  async putManifest(manifest: ManifestBytes, top: boolean): Promise<void> {
+    const final = blobPath(this.dir, manifest.digest);
+    await mkdir(dirname(final), { recursive: true });
+    await writeFileAtomic(final, manifest.bytes);
+    if (top) this.top = manifest;
+  }
+
+  async commit(): Promise<void> {
+    if (!this.top) return;
+    await mkdir(this.dir, { recursive: true });
+    let index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+    if (await this.exists(join(this.dir, 'index.json'))) index = await readIndex(this.dir);
+    const entry: Descriptor = { mediaType: this.top.mediaType, digest: this.top.digest, size: this.top.bytes.length };
+    if (this.tag) entry.annotations = { [REF_NAME_ANNOTATION]: this.tag };
+    // One entry per tag: a new image under an existing tag replaces it; untagged entries by digest.
+    index.manifests = (index.manifests ?? []).filter((d) =>
+      this.tag ? d.annotations?.[REF_NAME_ANNOTATION] !== this.tag : !(d.digest === entry.digest && !d.annotations?.[REF_NAME_ANNOTATION]),
+    );
+    index.manifests.push(entry);
+    await writeFileAtomic(join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify(index));
+  }
+}

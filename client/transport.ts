@@ -1,0 +1,183 @@
+// HTTP to registries with undici: pooled keep-alive connections per host, TLS settings per host,
+// plain-HTTP fallback for insecure registries, and retries with backoff on connection errors,
+// 429 and 5xx (honouring Retry-After).
+import type { Readable } from 'node:stream';
+import { Agent, request, type Dispatcher } from 'undici';
+import { ClientError } from './errors.js';
+import type { HostResolver, HostSettings } from './registry-hosts.js';
+
+export interface RetryPolicy {
+  /** Further attempts after the first. */
+  retries: number;
+  minDelayMs: number;
+  maxDelayMs: number;
+  /** Longest Retry-After honoured; longer ones are capped. */
+  maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { retries: 4, minDelayMs: 250, maxDelayMs: 8000, maxRetryAfterMs: 60_000 };
+
+export interface TransportRequest {
+  method: string;
+  /** Absolute URL, or a path on the registry (`/v2/...`). */
+  path: string;
+  headers?: Record<string, string>;
+  /** A body, or a function making a fresh body for each attempt (streams cannot be replayed). */
+  body?: Buffer | string | (() => Readable | Buffer);
+  /** Retry this request on failure (default: true only when the body can be replayed). */
+  retry?: boolean;
+  signal?: AbortSignal;
+  /** Called before each retry (for progress reporting). */
+  onRetry?: (attempt: number, reason: string, delayMs: number) => void;
+}
+
+export interface TransportResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  url: string;
+}
+
+const RETRYABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
+export function isRetryableStatus(status: number): boolean {
+  return status === 429 || status === 502 || status === 503 || status === 504 || status === 500;
+}
+
+export function isRetryableError(err: unknown): boolean {
+  const e = err as { code?: string; cause?: { code?: string } };
+  return RETRYABLE_CODES.has(e?.code ?? '') || RETRYABLE_CODES.has(e?.cause?.code ?? '');
+}
+
+/** Retry-After as seconds or an HTTP date, in milliseconds. */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+export function backoffDelay(attempt: number, policy: RetryPolicy): number {
+  const exp = Math.min(policy.maxDelayMs, policy.minDelayMs * 2 ** (attempt - 1));
+  return Math.round(exp / 2 + Math.random() * (exp / 2));
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    });
+  });
+}
+
+export class Transport {
+  private readonly agents = new Map<string, Agent>();
+  /** Insecure hosts found to speak plain HTTP. */
+  private readonly plainHosts = new Set<string>();
+
+  constructor(
+    readonly hosts: HostResolver,
+    readonly retry: RetryPolicy = DEFAULT_RETRY,
+    readonly userAgent = 'stevedore/0.1',
+  ) {}
+
+  private agentFor(settings: HostSettings): Agent {
+    const key = `${settings.apiHost}|${settings.skipTlsVerify}|${settings.ca.length}`;
+    let agent = this.agents.get(key);
+    if (!agent) {
+      agent = new Agent({
+        connections: 16,
+        keepAliveTimeout: 30_000,
+        headersTimeout: 120_000,
+        bodyTimeout: 300_000,
+        connect: {
+          rejectUnauthorized: !settings.skipTlsVerify,
+          ...(settings.ca.length > 0 ? { ca: settings.ca } : {}),
+          ...(settings.cert && settings.key ? { cert: settings.cert, key: settings.key } : {}),
+        },
+      });
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** The base URL of a registry (`https://registry-1.docker.io`). */
+  baseUrl(registry: string): string {
+    const s = this.hosts.resolve(registry);
+    const scheme = s.scheme === 'http' || (s.scheme === 'auto' && this.plainHosts.has(s.apiHost)) ? 'http' : 'https';
+    return `${scheme}://${s.apiHost}`;
+  }
+
+  /** Sends a request to `registry`, retrying as the policy allows. Error statuses are returned, not thrown. */
+  async send(registry: string, req: TransportRequest): Promise<TransportResponse> {
+    const settings = this.hosts.resolve(registry);
+    const replayable = req.body === undefined || typeof req.body !== 'object' || Buffer.isBuffer(req.body) || typeof req.body === 'function';
+    const mayRetry = req.retry ?? replayable;
+    for (let attempt = 0; ; attempt++) {
+      const url = /^https?:\/\//.test(req.path) ? req.path : `${this.baseUrl(registry)}${req.path}`;
+      const body = typeof req.body === 'function' ? req.body() : req.body;
+      let res: TransportResponse;
+      try {
+        const r = await request(url, {
+          method: req.method as Dispatcher.HttpMethod,
+          headers: { 'user-agent': this.userAgent, ...req.headers },
+          body,
+          signal: req.signal,
+          dispatcher: this.agentFor(settings),
+        });
+        res = { status: r.statusCode, headers: r.headers, body: r.body, url };
+      } catch (err) {
+        if (req.signal?.aborted) throw err;
+        if (settings.scheme === 'auto' && url.startsWith('https:') && !/^https?:\/\//.test(req.path)) {
+          // An insecure registry that fails over HTTPS is tried over plain HTTP from then on, as
+          // Docker does (a concurrent request may have switched already: just go again).
+          this.plainHosts.add(settings.apiHost);
+          attempt--;
+          continue;
+        }
+        if (mayRetry && attempt < this.retry.retries && isRetryableError(err)) {
+          const delay = backoffDelay(attempt + 1, this.retry);
+          req.onRetry?.(attempt + 1, (err as Error).message, delay);
+          await sleep(delay, req.signal);
+          continue;
+        }
+        const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };
+        const why = e.cause?.code ?? e.code ?? e.cause?.message ?? e.message;
+        throw new ClientError(`${req.method} ${url}: ${why}`, { cause: err });
+      }
+      if (mayRetry && attempt < this.retry.retries && isRetryableStatus(res.status)) {
+        const retryAfter = parseRetryAfter(res.headers['retry-after']);
+        const delay = retryAfter !== undefined ? Math.min(retryAfter, this.retry.maxRetryAfterMs) : backoffDelay(attempt + 1, this.retry);
+        await res.body.dump();
+        req.onRetry?.(attempt + 1, `HTTP ${res.status}`, delay);
+        await sleep(delay, req.signal);
+        continue;
+      }
+      return res;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((a) => a.close()));
+    this.agents.clear();
+  }
+}
+
+export function header(res: TransportResponse, name: string): string | undefined {
+  const v = res.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
