@@ -1,0 +1,524 @@
+// Stevedore vs docker-registry (CNCF distribution) benchmark.
+//
+// Both registries run side by side for the whole run, each with its own data directory under
+// one temporary directory (same filesystem), and every measurement is interleaved: each
+// repetition times one server then the other, alternating which goes first (ABBA), so machine
+// noise and page-cache/disk state hit both alike. Figures are medians over repetitions.
+//
+// Workloads, all over loopback HTTP/1.1 with undici:
+//   monolithic push  POST /blobs/uploads/, then PUT ?digest= with the whole blob as the body
+//   chunked push     POST, PATCH chunks with Content-Range, then PUT ?digest= (empty body)
+//   blob pull        GET /blobs/<digest>, body read and discarded (blobs were just pushed,
+//                    so both servers read from a warm page cache)
+//   manifest GET     GET /manifests/<tag> by tag with `concurrency` connections, closed loop,
+//                    fixed duration per round after a warm-up round
+//   peak RSS         VmHWM / VmRSS of each server process, per workload and overall
+//   server CPU       user+system CPU time of each server process per MB or per request
+//                    (/proc/PID/stat): much less sensitive to machine noise than throughput,
+//                    which on a shared 2-core box can swing ±30% between identical servers
+//                    (run with BENCH_SERVERS=docker-registry,docker-registry to see the noise)
+// Blob content is incompressible pseudo-random data generated on the fly (bench/random.ts).
+// Both servers fsync uploaded data before acknowledging it (see bench/servers.ts), so pushes
+// are compared at equal durability.
+//
+// Configuration (environment variables):
+//   BENCH_BLOB_MIB=256            blob size for push/pull
+//   BENCH_CHUNK_MIB=8             PATCH size for the chunked push
+//   BENCH_REPS=7                  repetitions per blob workload and server
+//   BENCH_MANIFEST_CONCURRENCY=64 connections = concurrent requests for manifest GET
+//   BENCH_MANIFEST_SECONDS=2      duration of one manifest GET round
+//   BENCH_MANIFEST_ROUNDS=10      measured rounds per server (after one warm-up round)
+//   BENCH_WARMUP_SECONDS=2        duration of the warm-up round
+//   BENCH_WORKLOADS=monolithic,chunked,pull,manifest   subset to run
+//   BENCH_SERVERS=stevedore,docker-registry            the two sides (A/A runs are allowed,
+//                                 e.g. docker-registry,docker-registry to gauge noise)
+//   BENCH_DIR=$TMPDIR             where the temporary data directories go
+//   BENCH_OUT=.bench/results.json where results go (a .md table is written next to it)
+//   BENCH_KEEP_DATA=1             keep the data directories
+//   BENCH_CPU_PROF=1              run Stevedore with --cpu-prof (profiles in .bench/profiles/)
+//   STEVEDORE_LOG_LEVEL=warn      Stevedore's log level (info adds a JSON access log line per request)
+//   STEVEDORE_ARGS="..."          extra `stevedore serve` arguments
+//   STEVEDORE_NODE_ARGS="..."     extra node arguments for the server (e.g. --trace-gc)
+//   BENCH_LOG_DIR=dir             also write each server's output to dir/<name>.log
+//   DOCKER_REGISTRY_BIN=docker-registry
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, hostname, release, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { manifestLoad, manifestPool, RegistryClient, type LoadResult } from './ops.js';
+import { randomDigest } from './random.js';
+import {
+  REPO_ROOT,
+  ProcessMonitor,
+  startDockerRegistry,
+  setServerLogDir,
+  startStevedore,
+  type RunningServer,
+  type ServerKind,
+} from './servers.js';
+
+const MiB = 1024 * 1024;
+
+function envNum(name: string, def: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${raw}`);
+  return n;
+}
+
+const WORKLOADS = ['monolithic', 'chunked', 'pull', 'manifest'] as const;
+type Workload = (typeof WORKLOADS)[number];
+
+const cfg = {
+  blobBytes: Math.round(envNum('BENCH_BLOB_MIB', 256) * MiB),
+  chunkBytes: Math.max(16, Math.round((envNum('BENCH_CHUNK_MIB', 8) * MiB) / 16) * 16), // CTR offsets: 16-byte aligned
+  reps: Math.round(envNum('BENCH_REPS', 7)),
+  manifestConcurrency: Math.round(envNum('BENCH_MANIFEST_CONCURRENCY', 64)),
+  manifestSeconds: envNum('BENCH_MANIFEST_SECONDS', 2),
+  manifestRounds: Math.round(envNum('BENCH_MANIFEST_ROUNDS', 10)),
+  warmupSeconds: envNum('BENCH_WARMUP_SECONDS', 2),
+  workloads: (process.env.BENCH_WORKLOADS ?? WORKLOADS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) as Workload[],
+  servers: (process.env.BENCH_SERVERS ?? 'stevedore,docker-registry').split(',').map((s) => s.trim()) as ServerKind[],
+  benchDir: process.env.BENCH_DIR || tmpdir(),
+  out: resolve(REPO_ROOT, process.env.BENCH_OUT || '.bench/results.json'),
+  keepData: process.env.BENCH_KEEP_DATA === '1',
+  cpuProf: process.env.BENCH_CPU_PROF === '1',
+  stevedoreLogLevel: process.env.STEVEDORE_LOG_LEVEL || 'warn',
+  stevedoreArgs: (process.env.STEVEDORE_ARGS ?? '').split(/\s+/).filter(Boolean),
+  stevedoreNodeArgs: (process.env.STEVEDORE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+  logDir: process.env.BENCH_LOG_DIR ? resolve(process.env.BENCH_LOG_DIR) : undefined,
+  dockerRegistryBin: process.env.DOCKER_REGISTRY_BIN || 'docker-registry',
+};
+
+for (const w of cfg.workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w} in BENCH_WORKLOADS`);
+for (const s of cfg.servers) {
+  if (s !== 'stevedore' && s !== 'docker-registry') throw new Error(`unknown server ${s} in BENCH_SERVERS`);
+}
+if (cfg.servers.length !== 2) throw new Error('BENCH_SERVERS must name exactly two servers');
+
+const REPO = 'bench/blobs';
+const TAG = 'latest';
+
+interface Side {
+  server: RunningServer;
+  client: RegistryClient;
+  mon: ProcessMonitor;
+}
+
+// ---------------------------------------------------------------------------------------
+// Results
+
+interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  samples: number[];
+}
+
+function stat(samples: number[]): Stat {
+  const s = [...samples].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  const median = s.length === 0 ? NaN : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, min: s[0] ?? NaN, max: s[s.length - 1] ?? NaN, samples };
+}
+
+interface ServerFigures extends Stat {
+  /** Highest RSS seen during this workload's measured operations. */
+  peakRssMiB: number;
+  /** Server CPU time (user+system) over all measured operations. */
+  cpuSeconds: number;
+  /** Wall time of all measured operations. */
+  wallSeconds: number;
+  /** Server CPU per unit of work: ms per MB for blobs, µs per request for manifests. */
+  cpuPerUnit: number;
+  extra?: unknown;
+}
+
+interface WorkloadResult {
+  unit: string;
+  cpuPerUnitLabel: string;
+  perServer: Record<string, ServerFigures>;
+}
+
+const results: Partial<Record<Workload, WorkloadResult>> = {};
+
+/** Collects one workload's samples and resource usage per server. */
+class Recorder {
+  private readonly acc = new Map<string, { samples: number[]; peakKiB: number; cpu: number; wall: number; work: number }>();
+
+  constructor(
+    sides: Side[],
+    private readonly unit: string,
+    private readonly cpuPerUnitLabel: string,
+    /** Converts CPU seconds per unit of work into the reported CPU figure. */
+    private readonly cpuScale: number,
+  ) {
+    for (const s of sides) this.acc.set(s.server.name, { samples: [], peakKiB: 0, cpu: 0, wall: 0, work: 0 });
+  }
+
+  /** Runs `fn` on `side` under the process monitor. `fn` returns [sample, wall seconds, work]. */
+  async measure(side: Side, fn: () => Promise<[sample: number, wallSeconds: number, work: number]>): Promise<number> {
+    side.mon.begin();
+    const [sample, wall, work] = await fn();
+    const usage = side.mon.end();
+    const a = this.acc.get(side.server.name)!;
+    a.samples.push(sample);
+    a.peakKiB = Math.max(a.peakKiB, usage.peakKiB);
+    a.cpu += usage.cpuSeconds;
+    a.wall += wall;
+    a.work += work;
+    return sample;
+  }
+
+  result(): WorkloadResult {
+    const perServer: Record<string, ServerFigures> = {};
+    for (const [name, a] of this.acc) {
+      perServer[name] = {
+        ...stat(a.samples),
+        peakRssMiB: a.peakKiB / 1024,
+        cpuSeconds: a.cpu,
+        wallSeconds: a.wall,
+        cpuPerUnit: a.work > 0 ? (a.cpu / a.work) * this.cpuScale : NaN,
+      };
+    }
+    return { unit: this.unit, cpuPerUnitLabel: this.cpuPerUnitLabel, perServer };
+  }
+}
+
+function log(msg: string): void {
+  process.stderr.write(`[bench] ${msg}\n`);
+}
+
+/** The two sides in ABBA order for repetition `rep`. */
+function order(sides: Side[], rep: number): Side[] {
+  return rep % 2 === 0 ? sides : [...sides].reverse();
+}
+
+// ---------------------------------------------------------------------------------------
+// Workloads
+
+async function blobPushes(sides: Side[], kind: 'monolithic' | 'chunked'): Promise<string[]> {
+  const mb = cfg.blobBytes / 1e6;
+  const rec = new Recorder(sides, 'MB/s', 'ms per MB', 1000);
+  const digests: string[] = [];
+  for (let rep = 0; rep < cfg.reps; rep++) {
+    const seed = `${kind}-${rep}`;
+    const digest = randomDigest(seed, cfg.blobBytes); // untimed
+    digests.push(digest);
+    for (const side of order(sides, rep)) {
+      const rate = await rec.measure(side, async () => {
+        const secs =
+          kind === 'monolithic'
+            ? await side.client.pushMonolithic(REPO, seed, cfg.blobBytes, digest)
+            : await side.client.pushChunked(REPO, seed, cfg.blobBytes, digest, cfg.chunkBytes);
+        return [mb / secs, secs, mb];
+      });
+      log(`${kind} push #${rep + 1} ${side.server.name}: ${rate.toFixed(1)} MB/s`);
+    }
+  }
+  results[kind] = rec.result();
+  return digests;
+}
+
+async function blobPulls(sides: Side[], digests: string[]): Promise<void> {
+  const mb = cfg.blobBytes / 1e6;
+  // Untimed correctness check: the first blob comes back byte for byte from both servers.
+  for (const side of sides) await side.client.pullBlob(REPO, digests[0]!, cfg.blobBytes, true);
+  const rec = new Recorder(sides, 'MB/s', 'ms per MB', 1000);
+  for (let rep = 0; rep < cfg.reps; rep++) {
+    const digest = digests[rep % digests.length]!;
+    for (const side of order(sides, rep)) {
+      const rate = await rec.measure(side, async () => {
+        const secs = await side.client.pullBlob(REPO, digest, cfg.blobBytes);
+        return [mb / secs, secs, mb];
+      });
+      log(`pull #${rep + 1} ${side.server.name}: ${rate.toFixed(1)} MB/s`);
+    }
+  }
+  results.pull = rec.result();
+}
+
+async function manifestGets(sides: Side[]): Promise<void> {
+  const pools = new Map(sides.map((s) => [s.server.name, manifestPool(s.server.url, cfg.manifestConcurrency)]));
+  const lengths = new Map<string, number>();
+  for (const side of sides) lengths.set(side.server.name, (await side.client.pushImage(REPO, TAG)).length);
+  const run = (side: Side, seconds: number) =>
+    manifestLoad(pools.get(side.server.name)!, REPO, TAG, lengths.get(side.server.name)!, cfg.manifestConcurrency, seconds);
+  // Warm-up: opens all connections, JIT-compiles the hot paths, fills caches.
+  for (const side of sides) {
+    const r = await run(side, cfg.warmupSeconds);
+    log(`manifest warm-up ${side.server.name}: ${r.perSecond.toFixed(0)} req/s`);
+  }
+  const rec = new Recorder(sides, 'req/s', 'µs per request', 1e6);
+  const rounds = new Map<string, LoadResult[]>(sides.map((s) => [s.server.name, []]));
+  for (let round = 0; round < cfg.manifestRounds; round++) {
+    for (const side of order(sides, round)) {
+      await sleep(200); // let the previous side's sockets go quiet
+      let r: LoadResult | undefined;
+      await rec.measure(side, async () => {
+        r = await run(side, cfg.manifestSeconds);
+        return [r.perSecond, r.seconds, r.requests];
+      });
+      rounds.get(side.server.name)!.push(r!);
+      log(
+        `manifest GET round ${round + 1} ${side.server.name}: ${r!.perSecond.toFixed(0)} req/s, ` +
+          `p50 ${r!.latencyMs.p50.toFixed(2)} ms, p99 ${r!.latencyMs.p99.toFixed(2)} ms` +
+          (r!.errors ? `, ${r!.errors} errors` : ''),
+      );
+    }
+  }
+  await Promise.all([...pools.values()].map((p) => p.close()));
+  const result = rec.result();
+  for (const [name, rs] of rounds) {
+    result.perServer[name]!.extra = {
+      p50Ms: stat(rs.map((r) => r.latencyMs.p50)).median,
+      p99Ms: stat(rs.map((r) => r.latencyMs.p99)).median,
+      errors: rs.reduce((a, r) => a + r.errors, 0),
+      rounds: rs,
+    };
+  }
+  results.manifest = result;
+}
+
+// ---------------------------------------------------------------------------------------
+// Report
+
+interface Row {
+  label: string;
+  values: number[];
+  digits: number;
+  /** For the ratio column: true if bigger is better. */
+  higherIsBetter: boolean;
+}
+
+function fmt(n: number, digits: number): string {
+  return Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
+}
+
+function sizeLabel(bytes: number): string {
+  return bytes % MiB === 0 ? `${bytes / MiB} MiB` : `${Math.round(bytes / 1024)} KiB`;
+}
+
+function buildRows(sides: Side[]): Row[] {
+  const names = sides.map((s) => s.server.name);
+  const blobMiB = cfg.blobBytes / MiB;
+  const rows: Row[] = [];
+  const titles: Record<Workload, string> = {
+    monolithic: 'monolithic push',
+    chunked: 'chunked push',
+    pull: 'blob pull',
+    manifest: 'manifest GET',
+  };
+  const labels: Record<Workload, string> = {
+    monolithic: `monolithic push, ${blobMiB} MiB blob (MB/s)`,
+    chunked: `chunked push, ${blobMiB} MiB in ${sizeLabel(cfg.chunkBytes)} PATCHes (MB/s)`,
+    pull: `blob pull, ${blobMiB} MiB (MB/s)`,
+    manifest: `manifest GET, ${cfg.manifestConcurrency} connections (req/s)`,
+  };
+  const present = WORKLOADS.filter((w) => results[w]);
+  for (const w of present) {
+    const r = results[w]!;
+    rows.push({ label: labels[w], values: names.map((n) => r.perServer[n]!.median), digits: w === 'manifest' ? 0 : 1, higherIsBetter: true });
+    if (w === 'manifest') {
+      const ex = (n: string) => r.perServer[n]!.extra as { p50Ms: number; p99Ms: number };
+      rows.push({ label: 'manifest GET latency p50 (ms)', values: names.map((n) => ex(n).p50Ms), digits: 2, higherIsBetter: false });
+      rows.push({ label: 'manifest GET latency p99 (ms)', values: names.map((n) => ex(n).p99Ms), digits: 2, higherIsBetter: false });
+    }
+  }
+  for (const w of present) {
+    const r = results[w]!;
+    rows.push({
+      label: `server CPU, ${titles[w]} (${r.cpuPerUnitLabel})`,
+      values: names.map((n) => r.perServer[n]!.cpuPerUnit),
+      digits: w === 'manifest' ? 0 : 2,
+      higherIsBetter: false,
+    });
+  }
+  for (const w of present) {
+    const r = results[w]!;
+    rows.push({ label: `peak RSS, ${titles[w]} (MiB)`, values: names.map((n) => r.perServer[n]!.peakRssMiB), digits: 0, higherIsBetter: false });
+  }
+  rows.push({ label: 'RSS idle, at start (MiB)', values: sides.map((s) => s.mon.startKiB / 1024), digits: 0, higherIsBetter: false });
+  rows.push({ label: 'peak RSS, whole run (MiB)', values: sides.map((s) => s.mon.overallPeakKiB / 1024), digits: 0, higherIsBetter: false });
+  return rows;
+}
+
+function ratio(row: Row): string {
+  const [a, b] = row.values;
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return 'n/a';
+  return `${(a / b).toFixed(2)}×`;
+}
+
+/** Which server the row favours, or ≈ when they are within 5% of each other. */
+function favours(row: Row, names: string[]): string {
+  const [a, b] = row.values;
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || a <= 0 || b <= 0) return '';
+  if (Math.max(a, b) / Math.min(a, b) < 1.05) return '≈';
+  return (a > b) === row.higherIsBetter ? names[0]! : names[1]!;
+}
+
+function textTable(headers: string[], body: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+function markdownTable(headers: string[], body: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(headers), `|${headers.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`, ...body.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
+
+function toolVersion(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', timeout: 10_000 }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  await mkdir(cfg.benchDir, { recursive: true });
+  const root = await mkdtemp(join(cfg.benchDir, 'stevedore-bench-'));
+  const sides: Side[] = [];
+  const profDir = join(REPO_ROOT, '.bench', 'profiles');
+  let exitCode = 0;
+  const cleanup = async () => {
+    for (const s of sides) s.mon.close();
+    await Promise.allSettled(sides.map((s) => s.client.close()));
+    await Promise.allSettled(sides.map((s) => s.server.stop()));
+    if (!cfg.keepData) await rm(root, { recursive: true, force: true });
+  };
+  const onSignal = () => {
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  // Never leave servers behind, whatever ends this process (e.g. EPIPE when piped into `head`).
+  process.on('exit', () => {
+    for (const s of sides) if (s.server.child.exitCode === null && s.server.child.signalCode === null) s.server.child.kill('SIGKILL');
+  });
+  process.stdout.on('error', () => undefined);
+  if (cfg.logDir) {
+    await mkdir(cfg.logDir, { recursive: true });
+    setServerLogDir(cfg.logDir);
+  }
+  try {
+    const dupes = cfg.servers[0] === cfg.servers[1];
+    for (const [i, kind] of cfg.servers.entries()) {
+      const name = dupes ? `${kind}#${i + 1}` : kind;
+      const dataDir = join(root, `${name.replace('#', '-')}-data`);
+      const server =
+        kind === 'stevedore'
+          ? await startStevedore({
+              name,
+              dataDir,
+              logLevel: cfg.stevedoreLogLevel,
+              args: cfg.stevedoreArgs,
+              nodeArgs: [...(cfg.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...cfg.stevedoreNodeArgs],
+            })
+          : await startDockerRegistry({
+              name,
+              dataDir,
+              configPath: join(root, `${name.replace('#', '-')}-config.yml`),
+              binary: cfg.dockerRegistryBin,
+            });
+      sides.push({ server, client: new RegistryClient(server.url), mon: new ProcessMonitor(server.pid) });
+      log(`${name} pid ${server.pid} at ${server.url}, data in ${dataDir}`);
+    }
+    await sleep(300);
+    // Re-read the idle baseline once both are up and settled.
+    for (const s of sides) s.mon.markIdle();
+
+    let digests: string[] = [];
+    if (cfg.workloads.includes('monolithic')) digests = await blobPushes(sides, 'monolithic');
+    if (cfg.workloads.includes('chunked')) {
+      const d = await blobPushes(sides, 'chunked');
+      if (digests.length === 0) digests = d;
+    }
+    if (cfg.workloads.includes('pull')) {
+      if (digests.length === 0) digests = await seedBlobs(sides);
+      await blobPulls(sides, digests);
+    }
+    if (cfg.workloads.includes('manifest')) await manifestGets(sides);
+    await sleep(200);
+    for (const s of sides) s.mon.close();
+
+    const names = sides.map((s) => s.server.name);
+    const rows = buildRows(sides);
+    const headers = ['', ...names, `ratio ${names[0]}/${names[1]}`, 'better'];
+    const body = rows.map((r) => [r.label, ...r.values.map((v) => fmt(v, r.digits)), ratio(r), favours(r, names)]);
+    const elapsed = (Date.now() - t0) / 1000;
+    const drVersion = toolVersion(cfg.dockerRegistryBin, ['--version']);
+    const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+    const setup =
+      `${cfg.reps} repetitions (median), ${cfg.manifestRounds}×${cfg.manifestSeconds} s manifest rounds; ` +
+      `Node ${process.version}, ${drVersion}, ${cpus().length}× ${cpuModel}, Linux ${release()}`;
+
+    process.stdout.write(`\nStevedore ${pkg.version} benchmark (${elapsed.toFixed(0)} s)\n${setup}\n\n`);
+    process.stdout.write(textTable(headers, body) + '\n');
+    process.stdout.write(
+      `\nMB/s = 10^6 bytes/s. Throughput ratios above 1× favour ${names[0]}; for latency, CPU and RSS ` +
+        `rows, ratios below 1× do ("better": ≈ means within 5%).\n`,
+    );
+
+    const md = `${markdownTable(headers, body)}\n\n${setup}.\n`;
+    const json = {
+      date: new Date().toISOString(),
+      elapsedSeconds: elapsed,
+      machine: { hostname: hostname(), cpus: cpus().length, cpuModel, kernel: release(), node: process.version },
+      versions: { stevedore: pkg.version, dockerRegistry: drVersion },
+      config: cfg,
+      servers: sides.map((s) => ({
+        name: s.server.name,
+        kind: s.server.kind,
+        url: s.server.url,
+        rssStartMiB: s.mon.startKiB / 1024,
+        rssPeakMiB: s.mon.overallPeakKiB / 1024,
+      })),
+      results,
+      table: rows.map((r) => ({
+        label: r.label,
+        values: Object.fromEntries(names.map((n, i) => [n, r.values[i]])),
+        ratio: ratio(r),
+        better: favours(r, names),
+      })),
+    };
+    await mkdir(dirname(cfg.out), { recursive: true });
+    await writeFile(cfg.out, JSON.stringify(json, null, 2) + '\n');
+    await writeFile(cfg.out.replace(/\.json$/, '') + '.md', md);
+    process.stdout.write(`\nWrote ${cfg.out} (and ${cfg.out.replace(/\.json$/, '')}.md)\n`);
+  } catch (err) {
+    exitCode = 1;
+    process.stderr.write(`[bench] FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    for (const s of sides) {
+      process.stderr.write(`[bench] last log lines of ${s.server.name}:\n${s.server.logs.slice(-20).join('\n')}\n`);
+    }
+  } finally {
+    await cleanup();
+    if (cfg.cpuProf) log(`CPU profiles (if the server exited cleanly) are in ${profDir}`);
+  }
+  process.exit(exitCode);
+}
+
+/** When only `pull` is selected: push the blobs to pull, untimed. */
+async function seedBlobs(sides: Side[]): Promise<string[]> {
+  const digests: string[] = [];
+  for (let rep = 0; rep < cfg.reps; rep++) {
+    const seed = `pull-${rep}`;
+    const digest = randomDigest(seed, cfg.blobBytes);
+    digests.push(digest);
+    for (const side of sides) await side.client.pushMonolithic(REPO, seed, cfg.blobBytes, digest);
+  }
+  return digests;
+}
+
+await main();
