@@ -64,8 +64,9 @@ async function runCopy(srcText: string, dstText: string, flags: CopyFlags, verb:
     process.stdout.write(`${result.digest}\n`);
   } else {
     const b = result.blobs;
+    const from = result.servedBy ? ` from ${result.servedBy}` : '';
     process.stdout.write(
-      `${verb} ${describe(dst)}@${result.digest} (${b.copied} blobs copied, ${formatBytes(b.bytes)}; ${b.skipped} already present; ${b.mounted} mounted)\n`,
+      `${verb} ${describe(dst)}@${result.digest}${from} (${b.copied} blobs copied, ${formatBytes(b.bytes)}; ${b.skipped} already present; ${b.mounted} mounted)\n`,
     );
   }
 }

@@ -1,12 +1,13 @@
 // Options every registry-facing command shares, and turning them into a Client.
 import type { Command } from 'commander';
-import { Client, ClientError, CredentialChain, defaultCredentialSources, StaticCredentials } from '../client/index.js';
+import { Client, ClientError, CredentialChain, defaultCredentialSources, loadClientConfig, StaticCredentials, type Endpoint } from '../client/index.js';
 
 export interface ClientFlags {
   insecure?: boolean;
   plainHttp?: boolean;
   insecureRegistry?: string[];
   creds?: string;
+  clientConfig?: string;
   quiet?: boolean;
   json?: boolean;
 }
@@ -17,6 +18,7 @@ export function addClientOptions(cmd: Command): Command {
     .option('--plain-http', 'use plain HTTP for every registry')
     .option('--insecure-registry <host>', 'an insecure registry (host, host:port or CIDR); repeatable', (v: string, prev: string[] = []) => [...prev, v])
     .option('--creds <user:password>', 'credentials to use instead of the stored ones')
+    .option('--client-config <file>', 'client configuration (mirrors, insecure registries); default ~/.config/stevedore/client.yaml')
     .option('-q, --quiet', 'print only the result')
     .option('--json', 'print the result as JSON');
 }
@@ -28,5 +30,7 @@ export function clientFrom(flags: ClientFlags): Client {
     if (colon <= 0) throw new ClientError('--creds must be USER:PASSWORD');
     credentials = new CredentialChain([new StaticCredentials({ username: flags.creds.slice(0, colon), password: flags.creds.slice(colon + 1) }), defaultCredentialSources()]);
   }
-  return new Client({ allInsecure: flags.insecure, plainHttp: flags.plainHttp, insecure: flags.insecureRegistry, credentials });
+  const config = loadClientConfig({ file: flags.clientConfig });
+  const onMirrorFallback = flags.quiet || flags.json ? undefined : (e: Endpoint, err: Error) => process.stderr.write(`${e.description} failed, trying the next: ${err.message}\n`);
+  return new Client({ allInsecure: flags.insecure, plainHttp: flags.plainHttp, insecure: flags.insecureRegistry, credentials, config, onMirrorFallback });
 }

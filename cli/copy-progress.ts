@@ -18,6 +18,9 @@ export function lineProgress(write: (line: string) => void): (e: CopyEvent) => v
   const started = new Map<string, number>();
   return (e) => {
     switch (e.type) {
+      case 'source':
+        write(`Pulling from ${e.servedBy}`);
+        break;
       case 'platform':
         write(`Selected platform ${e.platform}: ${e.digest}`);
         break;

@@ -14,7 +14,8 @@ export type CopyEvent =
   | { type: 'blob-progress'; desc: Descriptor; bytes: number }
   | { type: 'blob-done'; desc: Descriptor }
   | { type: 'manifest'; digest: Digest; mediaType: string; top: boolean }
-  | { type: 'platform'; platform: string; digest: Digest };
+  | { type: 'platform'; platform: string; digest: Digest }
+  | { type: 'source'; servedBy: string };
 
 export interface CopyOptions {
   /** Copy every platform of an index (default: only `platform`). */
@@ -30,6 +31,8 @@ export interface CopyResult {
   digest: Digest;
   mediaType: string;
   blobs: { copied: number; skipped: number; mounted: number; bytes: number };
+  /** The mirror or registry that served the image, when the source had a choice. */
+  servedBy?: string;
 }
 
 /** Runs `fn` over items with at most `limit` in flight; the first failure rejects. */
@@ -102,6 +105,7 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
   };
 
   let top = await src.topManifest();
+  if (src.servedBy) emit({ type: 'source', servedBy: src.servedBy.description });
   const parsedTop = parseManifest(top.bytes, top.mediaType);
   if (parsedTop.kind === 'index' && !opts.allPlatforms) {
     const want = opts.platform ?? hostPlatform();
@@ -115,5 +119,7 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
   }
   await copyManifest(top, true);
   await dst.commit();
-  return { digest: top.digest, mediaType: top.mediaType, blobs: stats };
+  const result: CopyResult = { digest: top.digest, mediaType: top.mediaType, blobs: stats };
+  if (src.servedBy) result.servedBy = src.servedBy.description;
+  return result;
 }

@@ -19,6 +19,8 @@ export interface ImageSource {
   openBlob(desc: Descriptor, offset?: number): Promise<Readable>;
   /** The registry host and repository, when the source is a registry (for cross-repository mounts). */
   readonly registryRepository?: { registry: string; repository: string };
+  /** After topManifest(): which endpoint served it, when the source has several (mirrors). */
+  readonly servedBy?: { description: string };
   close?(): Promise<void>;
 }
 

@@ -4,8 +4,12 @@ import { CredentialChain, defaultCredentialSources, type CredentialSource } from
 import { HostResolver, type HostResolverOptions } from './registry-hosts.js';
 import { RegistryClient } from './registry-client.js';
 import { DEFAULT_RETRY, Transport, type RetryPolicy } from './transport.js';
+import type { ClientConfig, Mirror } from './client-config.js';
+import type { Endpoint } from './mirrored-source.js';
 
+export * from './client-config.js';
 export * from './copy-image.js';
+export * from './mirrored-source.js';
 export * from './errors.js';
 export * from './image-location.js';
 export * from './locations.js';
@@ -21,6 +25,9 @@ export interface ClientOptions extends HostResolverOptions {
   credentials?: CredentialSource;
   retry?: RetryPolicy;
   env?: NodeJS.ProcessEnv;
+  /** Mirrors and insecure registries (default: none). */
+  config?: ClientConfig;
+  onMirrorFallback?: (endpoint: Endpoint, error: Error) => void;
 }
 
 /** Shared transport, credentials and token cache for all registries a command talks to. */
@@ -29,8 +36,14 @@ export class Client {
   readonly auth: Authenticator;
   private readonly clients = new Map<string, RegistryClient>();
 
+  private readonly config?: ClientConfig;
+  readonly onMirrorFallback?: (endpoint: Endpoint, error: Error) => void;
+
   constructor(opts: ClientOptions = {}) {
-    this.transport = new Transport(new HostResolver(opts), opts.retry ?? DEFAULT_RETRY);
+    this.config = opts.config;
+    this.onMirrorFallback = opts.onMirrorFallback;
+    const insecure = [...(opts.insecure ?? []), ...(opts.config?.insecure ?? [])];
+    this.transport = new Transport(new HostResolver({ ...opts, insecure }), opts.retry ?? DEFAULT_RETRY);
     const credentials = opts.credentials ?? defaultCredentialSources(opts.env);
     this.auth = new Authenticator(this.transport, credentials instanceof CredentialChain ? credentials : new CredentialChain([credentials]));
   }
@@ -42,6 +55,10 @@ export class Client {
       this.clients.set(registry, c);
     }
     return c;
+  }
+
+  mirrorsFor(registry: string): Mirror[] {
+    return this.config?.mirrors.get(registry) ?? [];
   }
 
   close(): Promise<void> {

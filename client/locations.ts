@@ -2,7 +2,9 @@
 // registry; `oci:DIR[:TAG]` is an OCI image layout.
 import { InvalidReferenceError, parseReference, type ImageReference } from '../oci/index.js';
 import { ClientError } from './errors.js';
+import type { Mirror } from './client-config.js';
 import type { ImageDestination, ImageSource } from './image-location.js';
+import { endpointsFor, MirroredRegistrySource, type Endpoint } from './mirrored-source.js';
 import { OciLayoutDestination, OciLayoutSource } from './oci-layout.js';
 import type { RegistryClient } from './registry-client.js';
 import { RegistryImageDestination, RegistryImageSource } from './registry-image.js';
@@ -34,10 +36,20 @@ export function parseLocation(text: string): Location {
 
 export interface LocationOpener {
   registryClient(registry: string): RegistryClient;
+  /** Mirrors configured for a registry, tried before it when pulling. */
+  mirrorsFor?(registry: string): Mirror[];
+  /** Told when a mirror fails and the next endpoint is tried. */
+  onMirrorFallback?(endpoint: Endpoint, error: Error): void;
 }
 
 export function openSource(loc: Location, ctx: LocationOpener): ImageSource {
-  return loc.kind === 'oci' ? new OciLayoutSource(loc.dir, loc.tag) : new RegistryImageSource(ctx.registryClient(loc.ref.registry), loc.ref);
+  if (loc.kind === 'oci') return new OciLayoutSource(loc.dir, loc.tag);
+  const mirrors = ctx.mirrorsFor?.(loc.ref.registry) ?? [];
+  const endpoints = endpointsFor(loc.ref, mirrors);
+  if (endpoints.length > 1) {
+    return new MirroredRegistrySource((r) => ctx.registryClient(r), loc.ref, endpoints, ctx.onMirrorFallback?.bind(ctx));
+  }
+  return new RegistryImageSource(ctx.registryClient(loc.ref.registry), loc.ref);
 }
 
 export function openDestination(loc: Location, ctx: LocationOpener): ImageDestination {

@@ -2,7 +2,7 @@
 // against Stevedore and the CNCF registry (with htpasswd), plain HTTP on loopback.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,8 +123,7 @@ describe('registry to registry, with htpasswd auth on the CNCF registry', () => 
 
   it('uses credentials stored in Docker config.json', async () => {
     const cfgDir = join(dir, 'with-creds');
-    await writeFile(join(dir, 'cfg.json'), '');
-    await import('node:fs/promises').then((fs) => fs.mkdir(cfgDir, { recursive: true }));
+    await mkdir(cfgDir, { recursive: true });
     const auth = Buffer.from(`${TEST_USER.username}:${TEST_USER.password}`).toString('base64');
     await writeFile(join(cfgDir, 'config.json'), JSON.stringify({ auths: { [cncf.host]: { auth } } }));
     const r = await stevedore(['tags', `${cncf.host}/mirror/multi`], { DOCKER_CONFIG: cfgDir });
@@ -226,7 +225,8 @@ describe('bad input and broken transfers', () => {
     const blobFile = join(dir, 'registry', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data');
     const original = await readFile(blobFile);
     const corrupt = Buffer.from(original);
-    corrupt[corrupt.length >> 1] ^= 0xff;
+    const mid = corrupt.length >> 1;
+    corrupt[mid] = corrupt[mid]! ^ 0xff;
     await writeFile(blobFile, corrupt);
     try {
       const out = join(dir, 'corrupt');
