@@ -1,6 +1,6 @@
 // Options every registry-facing command shares, and turning them into a Client.
 import type { Command } from 'commander';
-import { Client, ClientError, CredentialChain, defaultCredentialSources, loadClientConfig, StaticCredentials, type Endpoint } from '../client/index.js';
+import { Client, ClientError, CredentialChain, defaultCredentialSources, loadClientConfig, StaticCredentials, type CredentialSource, type Endpoint } from '../client/index.js';
 
 export interface ClientFlags {
   insecure?: boolean;
@@ -8,6 +8,8 @@ export interface ClientFlags {
   insecureRegistry?: string[];
   creds?: string;
   clientConfig?: string;
+  /** Used instead of the stored credentials (login checks exactly the ones it was given). */
+  credentials?: CredentialSource;
   quiet?: boolean;
   json?: boolean;
 }
@@ -24,7 +26,7 @@ export function addClientOptions(cmd: Command): Command {
 }
 
 export function clientFrom(flags: ClientFlags): Client {
-  let credentials;
+  let credentials = flags.credentials;
   if (flags.creds !== undefined) {
     const colon = flags.creds.indexOf(':');
     if (colon <= 0) throw new ClientError('--creds must be USER:PASSWORD');

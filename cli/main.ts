@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { ClientError } from '../client/index.js';
 import { registerClientCommands } from './client-commands.js';
+import { registerLoginCommands } from './login-commands.js';
 import { registerServe } from './serve.js';
 
 const program = new Command();
@@ -14,6 +15,7 @@ program
 
 registerServe(program);
 registerClientCommands(program);
+registerLoginCommands(program);
 
 try {
   await program.parseAsync(process.argv);

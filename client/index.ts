@@ -65,3 +65,4 @@ export class Client {
     return this.transport.close();
   }
 }
+export { saveCredentials, removeCredentials } from './auth/credential-store.js';

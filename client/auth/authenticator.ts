@@ -3,7 +3,7 @@
 // a refresh token), cached per registry and scope until they expire.
 import { ClientError, parseErrorBody } from '../errors.js';
 import { header, type Transport } from '../transport.js';
-import type { Challenge } from './challenge.js';
+import { parseChallenges, type Challenge } from './challenge.js';
 import type { CredentialSource, Credentials } from './credentials.js';
 
 interface CachedAuth {
@@ -48,9 +48,22 @@ export class Authenticator {
     return undefined;
   }
 
+  /** Token requests in flight: concurrent requests for the same scopes share one. */
+  private readonly pending = new Map<string, Promise<string>>();
+
   /** Handles a 401: works out an Authorization header for the challenge, or throws. */
-  async authorize(registry: string, scopes: string[], challenge: Challenge): Promise<string> {
+  authorize(registry: string, scopes: string[], challenge: Challenge): Promise<string> {
     this.challenges.set(registry, challenge);
+    const key = this.key(registry, scopes);
+    let p = this.pending.get(key);
+    if (!p) {
+      p = this.obtain(registry, scopes, challenge).finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+    }
+    return p;
+  }
+
+  private async obtain(registry: string, scopes: string[], challenge: Challenge): Promise<string> {
     const creds = await this.credentials.get(registry);
     let value: string;
     let expiresAt = Number.POSITIVE_INFINITY;
@@ -114,6 +127,38 @@ export class Authenticator {
     } catch {
       throw new ClientError(`${registry}: token service ${realm} returned invalid JSON (${header(res, 'content-type') ?? 'no content type'})`);
     }
+  }
+
+  /**
+   * Checks credentials against a registry the way `docker login` does: GET /v2/, answering its
+   * challenge with these credentials only. For token auth an offline token is asked for; a
+   * refresh token in the answer is returned so it can be stored instead of the password.
+   */
+  async login(registry: string, creds: Credentials): Promise<{ identityToken?: string }> {
+    const res = await this.transport.send(registry, { method: 'GET', path: '/v2/' });
+    await res.body.dump();
+    if (res.status === 200) return {};
+    if (res.status !== 401) throw new ClientError(`${registry}: GET /v2/ answered HTTP ${res.status}`);
+    const challenge = parseChallenges(header(res, 'www-authenticate') ?? '')[0];
+    if (!challenge) throw new ClientError(`${registry}: 401 without a WWW-Authenticate challenge`);
+    let authorization: string;
+    let identityToken: string | undefined;
+    if (challenge.scheme === 'basic') {
+      authorization = `Basic ${Buffer.from(`${creds.username ?? ''}:${creds.password ?? ''}`).toString('base64')}`;
+    } else if (challenge.scheme === 'bearer' && challenge.params.realm) {
+      const tok = await this.fetchToken(registry, challenge.params.realm, challenge.params.service, [], creds, { offline: true });
+      const token = tok.token ?? tok.access_token;
+      if (!token) throw new ClientError(`${registry}: the token service returned no token`);
+      authorization = `Bearer ${token}`;
+      identityToken = tok.refresh_token;
+    } else {
+      throw new ClientError(`${registry} asks for unsupported authentication scheme ${challenge.scheme}`);
+    }
+    const check = await this.transport.send(registry, { method: 'GET', path: '/v2/', headers: { authorization } });
+    await check.body.dump();
+    if (check.status === 401 || check.status === 403) throw new ClientError(`${registry}: login failed: the credentials were refused (HTTP ${check.status})`);
+    if (check.status !== 200) throw new ClientError(`${registry}: GET /v2/ answered HTTP ${check.status}`);
+    return identityToken ? { identityToken } : {};
   }
 
   forget(registry: string): void {
