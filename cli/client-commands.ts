@@ -7,6 +7,7 @@ import {
   openSource,
   parseLocation,
   parsePlatform,
+  removeTempFilesSync,
   type Client,
   type CopyOptions,
   type Location,
@@ -57,7 +58,21 @@ async function runCopy(srcText: string, dstText: string, flags: CopyFlags, verb:
     opts.concurrency = n;
   }
   if (!flags.quiet && !flags.json) opts.onEvent = lineProgress((l) => process.stderr.write(`${l}\n`));
-  const result = await withClient(flags, (client) => copyImage(openSource(src, client), openDestination(dst, client), opts));
+  // Ctrl-C or SIGTERM mid-copy: remove partial blobs, then exit as interrupted.
+  const interrupted = (signal: NodeJS.Signals) => {
+    removeTempFilesSync();
+    process.stderr.write(`stevedore: interrupted (${signal}); nothing partial was kept\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  let result;
+  try {
+    result = await withClient(flags, (client) => copyImage(openSource(src, client), openDestination(dst, client), opts));
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+  }
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ source: describe(src), destination: describe(dst), ...result })}\n`);
   } else if (flags.quiet) {

@@ -17,6 +17,7 @@ export * from './oci-layout.js';
 export * from './platform.js';
 export * from './registry-client.js';
 export * from './registry-image.js';
+export * from './temp-files.js';
 export * from './auth/credentials.js';
 export { HostResolver, type HostResolverOptions, type HostSettings } from './registry-hosts.js';
 export { Transport, DEFAULT_RETRY, type RetryPolicy } from './transport.js';

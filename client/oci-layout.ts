@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { Digester, MediaType, parseDigest, type Descriptor, type Digest, type ImageIndex } from '../oci/index.js';
 import { ClientError, ContentMismatchError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
+import { trackTempFile, untrackTempFile } from './temp-files.js';
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
@@ -136,6 +137,7 @@ export class OciLayoutDestination implements ImageDestination {
     await mkdir(dirname(final), { recursive: true });
     const tmp = `${final}.part-${randomUUID()}`;
     const digester = new Digester(parseDigest(desc.digest).algorithm.name);
+    trackTempFile(tmp);
     const fh = await open(tmp, 'wx', 0o644);
     let written = 0;
     try {
@@ -162,10 +164,12 @@ export class OciLayoutDestination implements ImageDestination {
     } catch (err) {
       await fh.close();
       await rm(tmp, { force: true });
+      untrackTempFile(tmp);
       throw err;
     }
     await fh.close();
     await rename(tmp, final);
+    untrackTempFile(tmp);
     await syncDir(dirname(final));
   }
 

@@ -1,6 +1,6 @@
 // The registry client as a user drives it: `stevedore push/pull/copy/tags/catalog/inspect/digest/delete`
 // against Stevedore and the CNCF registry (with htpasswd), plain HTTP on loopback.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type Server } from 'node:http';
@@ -215,6 +215,52 @@ describe('bad input and broken transfers', () => {
       expect(seen.some((s) => s.includes(big.descriptor.digest) && /bytes=\d+-/.test(s))).toBe(true);
       expect(sha(await readFile(join(out, 'blobs', 'sha256', big.descriptor.digest.slice(7))))).toBe(big.descriptor.digest);
     } finally {
+      proxy.close();
+    }
+  });
+
+  it('Ctrl-C in the middle of a pull leaves no partial blob behind', async () => {
+    // A proxy that sends half of the big layer and then stalls (fault injection).
+    const big = image.layers.reduce((a, b) => (a.descriptor.size > b.descriptor.size ? a : b));
+    const proxy: Server = createServer((req, res) => {
+      const up = httpRequest(new URL(req.url!, server.url), { method: req.method, headers: req.headers }, (ur) => {
+        res.writeHead(ur.statusCode!, ur.headers);
+        if (req.method === 'GET' && req.url!.endsWith(big.descriptor.digest)) {
+          let sent = 0;
+          ur.on('data', (c: Buffer) => {
+            if (sent < big.descriptor.size / 2) res.write(c);
+            sent += c.length;
+          });
+          return; // never ends
+        }
+        ur.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const out = join(dir, 'interrupted');
+    try {
+      const port = (proxy.address() as { port: number }).port;
+      const child = spawn(process.execPath, [CLI, 'pull', `127.0.0.1:${port}/app/one:v1`, '--output', `oci:${out}:v1`], {
+        env: { ...process.env, DOCKER_CONFIG: dockerConfig },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      // Wait until the partial blob is on disk, then interrupt.
+      const partial = async () => (await readdir(join(out, 'blobs', 'sha256')).catch(() => [] as string[])).filter((f) => f.includes('.part-'));
+      for (let i = 0; (await partial()).length === 0; i++) {
+        if (i > 1200) throw new Error(`no partial blob appeared: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(stderr).toMatch(/interrupted \(SIGINT\)/);
+      expect(await partial()).toEqual([]);
+      await expect(readFile(join(out, 'index.json'))).rejects.toThrow(); // no image was recorded
+    } finally {
+      proxy.closeAllConnections();
       proxy.close();
     }
   });
