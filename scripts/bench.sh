@@ -48,5 +48,12 @@ fi
 # --- 3. build -------------------------------------------------------------------------------
 step "npm run build" npm run --silent build
 
-# --- 4. benchmark ---------------------------------------------------------------------------
-exec node dist/bench/main.js "$@"
+# --- 4. benchmarks --------------------------------------------------------------------------
+# The registry against docker-registry, then the client against skopeo (skopeo is installed by
+# `npm test`; the client benchmark is skipped with a note when it is missing).
+node dist/bench/main.js "$@"
+if command -v skopeo >/dev/null 2>&1; then
+  node dist/bench/client-pull.js
+else
+  say "skopeo is not installed: skipping the client pull benchmark (npm test installs it)"
+fi
