@@ -23,7 +23,7 @@ interface CopyFlags extends ClientFlags {
 }
 
 async function withClient<T>(flags: ClientFlags, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = clientFrom(flags);
+  const client = await clientFrom(flags);
   try {
     return await fn(client);
   } finally {

@@ -25,14 +25,14 @@ export function addClientOptions(cmd: Command): Command {
     .option('--json', 'print the result as JSON');
 }
 
-export function clientFrom(flags: ClientFlags): Client {
+export async function clientFrom(flags: ClientFlags): Promise<Client> {
   let credentials = flags.credentials;
   if (flags.creds !== undefined) {
     const colon = flags.creds.indexOf(':');
     if (colon <= 0) throw new ClientError('--creds must be USER:PASSWORD');
     credentials = new CredentialChain([new StaticCredentials({ username: flags.creds.slice(0, colon), password: flags.creds.slice(colon + 1) }), defaultCredentialSources()]);
   }
-  const config = loadClientConfig({ file: flags.clientConfig });
+  const config = await loadClientConfig({ file: flags.clientConfig });
   const onMirrorFallback = flags.quiet || flags.json ? undefined : (e: Endpoint, err: Error) => process.stderr.write(`${e.description} failed, trying the next: ${err.message}\n`);
   return new Client({ allInsecure: flags.insecure, plainHttp: flags.plainHttp, insecure: flags.insecureRegistry, credentials, config, onMirrorFallback });
 }

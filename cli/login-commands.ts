@@ -67,7 +67,7 @@ export function registerLoginCommands(program: Command): void {
       const password = flags.passwordStdin ? await readStdin() : (flags.password ?? (await promptHidden('Password: ')));
       if (!password) throw new ClientError('the password is empty');
       const creds = { username: flags.username, password };
-      const client = clientFrom({ ...flags, credentials: new StaticCredentials(creds) } as ClientFlags);
+      const client = await clientFrom({ ...flags, credentials: new StaticCredentials(creds) } as ClientFlags);
       try {
         const { identityToken } = await client.auth.login(registry, creds);
         const configPath = join(dockerConfigDir(), 'config.json');

@@ -3,8 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { DEFAULT_REGISTRY } from '../oci/index.js';
 import { ClientError } from './errors.js';
 
@@ -24,33 +23,39 @@ export interface ClientConfig {
   sources: string[];
 }
 
-const MirrorSchema = z.union([
-  z.string().min(1).transform((location) => ({ location })),
-  z.strictObject({
-    location: z.string().min(1),
-    insecure: z.boolean().optional(),
-    pullFromMirror: z.enum(['all', 'digest-only', 'tag-only']).optional(),
-  }),
-]);
+/** The file schemas, built on first use: zod and yaml load only when a config file exists. */
+async function schemas() {
+  const { z } = await import('zod');
+  const MirrorSchema = z.union([
+    z.string().min(1).transform((location) => ({ location })),
+    z.strictObject({
+      location: z.string().min(1),
+      insecure: z.boolean().optional(),
+      pullFromMirror: z.enum(['all', 'digest-only', 'tag-only']).optional(),
+    }),
+  ]);
 
-const FileSchema = z.strictObject({
-  insecureRegistries: z.array(z.string().min(1)).default([]),
-  registries: z
-    .record(
-      z.string().min(1),
-      z.strictObject({
-        insecure: z.boolean().default(false),
-        mirrors: z.array(MirrorSchema).default([]),
-        pullFromMirror: z.enum(['all', 'digest-only', 'tag-only']).default('all'),
-      }),
-    )
-    .default({}),
-});
+  const FileSchema = z.strictObject({
+    insecureRegistries: z.array(z.string().min(1)).default([]),
+    registries: z
+      .record(
+        z.string().min(1),
+        z.strictObject({
+          insecure: z.boolean().default(false),
+          mirrors: z.array(MirrorSchema).default([]),
+          pullFromMirror: z.enum(['all', 'digest-only', 'tag-only']).default('all'),
+        }),
+      )
+      .default({}),
+  });
 
-const DaemonJsonSchema = z.looseObject({
-  'registry-mirrors': z.array(z.string()).optional(),
-  'insecure-registries': z.array(z.string()).optional(),
-});
+  const DaemonJsonSchema = z.looseObject({
+    'registry-mirrors': z.array(z.string()).optional(),
+    'insecure-registries': z.array(z.string()).optional(),
+  });
+
+  return { FileSchema, DaemonJsonSchema };
+}
 
 export function defaultClientConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.STEVEDORE_CLIENT_CONFIG) return env.STEVEDORE_CLIENT_CONFIG;
@@ -74,7 +79,7 @@ function normaliseLocation(raw: string): { location: string; insecure: boolean }
   return { location: raw.replace(/^https?:\/\//, '').replace(/\/+$/, ''), insecure };
 }
 
-export function loadClientConfig(opts: { file?: string; daemonJson?: string; env?: NodeJS.ProcessEnv } = {}): ClientConfig {
+export async function loadClientConfig(opts: { file?: string; daemonJson?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ClientConfig> {
   const env = opts.env ?? process.env;
   const file = opts.file ?? defaultClientConfigPath(env);
   const daemonJson = opts.daemonJson ?? defaultDaemonJsonPath(env);
@@ -87,7 +92,7 @@ export function loadClientConfig(opts: { file?: string; daemonJson?: string; env
     } catch (err) {
       throw new ClientError(`${daemonJson}: not valid JSON: ${(err as Error).message}`);
     }
-    const parsed = DaemonJsonSchema.safeParse(doc);
+    const parsed = (await schemas()).DaemonJsonSchema.safeParse(doc);
     if (!parsed.success) throw new ClientError(issues(parsed.error, daemonJson));
     cfg.insecure.push(...(parsed.data['insecure-registries'] ?? []));
     const mirrors = (parsed.data['registry-mirrors'] ?? []).map((m) => {
@@ -101,11 +106,12 @@ export function loadClientConfig(opts: { file?: string; daemonJson?: string; env
   if (existsSync(file)) {
     let doc: unknown;
     try {
+      const { parse: parseYaml } = await import('yaml');
       doc = parseYaml(readFileSync(file, 'utf8')) ?? {};
     } catch (err) {
       throw new ClientError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
     }
-    const parsed = FileSchema.safeParse(doc);
+    const parsed = (await schemas()).FileSchema.safeParse(doc);
     if (!parsed.success) throw new ClientError(issues(parsed.error, file));
     cfg.insecure.push(...parsed.data.insecureRegistries);
     for (const [registry, r] of Object.entries(parsed.data.registries)) {
