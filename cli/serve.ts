@@ -1,6 +1,6 @@
 // `stevedore serve`: run the registry. Flags override the config file, which overrides defaults.
 import type { Command } from 'commander';
-import { ConfigError, loadConfig, startServer, type ConfigInput } from '../server/index.js';
+import type { ConfigInput } from '../server/index.js';
 
 export function registerServe(program: Command): void {
   program
@@ -11,6 +11,8 @@ export function registerServe(program: Command): void {
     .option('--data-dir <dir>', 'filesystem storage directory (storage.filesystem.rootDirectory)')
     .option('--log-level <level>', 'log level (log.level)')
     .action(async (opts: { config?: string; addr?: string; dataDir?: string; logLevel?: string }) => {
+      // Loaded here so client commands do not pay for the server's modules at start-up.
+      const { ConfigError, loadConfig, startServer } = await import('../server/index.js');
       const overrides: ConfigInput = {};
       if (opts.addr) overrides.http = { addr: opts.addr };
       if (opts.dataDir) overrides.storage = { filesystem: { rootDirectory: opts.dataDir } };
@@ -29,8 +31,9 @@ export function registerServe(program: Command): void {
       try {
         running = await startServer({ config });
       } catch (err) {
-        const e = err as NodeJS.ErrnoException;
-        console.error(`stevedore: cannot start: ${e.code === 'EADDRINUSE' ? `address ${config.http.addr} is already in use` : e.message}`);
+        const e = err as NodeJS.ErrnoException & { listener?: string };
+        const addr = e.listener === 'metrics' ? config.metrics.addr : config.http.addr;
+        console.error(`stevedore: cannot start: ${e.code === 'EADDRINUSE' ? `address ${addr} is already in use` : e.message}`);
         process.exit(1);
       }
       let stopping = false;
@@ -46,5 +49,19 @@ export function registerServe(program: Command): void {
       };
       process.on('SIGTERM', () => shutdown('SIGTERM'));
       process.on('SIGINT', () => shutdown('SIGINT'));
+      // SIGHUP: read the configuration again (file, environment, the same flags) and apply what can
+      // change at run time; a configuration that does not load leaves the running one in place.
+      process.on('SIGHUP', () => {
+        if (stopping) return;
+        running.log.info({ signal: 'SIGHUP', file: opts.config }, 'reloading configuration');
+        let next;
+        try {
+          next = loadConfig({ file: opts.config, env: process.env, overrides });
+        } catch (err) {
+          running.log.error({ error: (err as Error).message }, 'configuration reload failed; keeping the running configuration');
+          return;
+        }
+        running.reload(next);
+      });
     });
 }

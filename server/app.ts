@@ -1,8 +1,12 @@
-// The koa application: request ids and access logs, spec-format errors, and the v2 routes.
-import { randomUUID } from 'node:crypto';
+// The koa application: request ids and access logs, health and metrics endpoints, rate limits,
+// spec-format errors, and the v2 routes.
 import Router from '@koa/router';
 import Koa from 'koa';
+import { accessLog } from './access-log.js';
 import { RegistryError } from './errors.js';
+import { healthEndpoints, type ReadinessCheck } from './health.js';
+import { metricsEndpoint, type RegistryMetrics } from './metrics.js';
+import { rateLimit, type RateLimiter } from './rate-limit.js';
 import type { RegistryDeps } from './registry-deps.js';
 import { registerBase } from './routes/base.js';
 import { registerBlobs } from './routes/blobs.js';
@@ -11,40 +15,35 @@ import { registerManifests } from './routes/manifests.js';
 import { registerReferrers } from './routes/referrers.js';
 import { registerUploads } from './routes/uploads.js';
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** The operational parts around the registry API; each is optional. */
+export interface AppServices {
+  metrics?: RegistryMetrics;
+  /** Serve the metrics on this app (config metrics.enabled with an empty metrics.addr). */
+  serveMetrics?: boolean;
+  readiness?: ReadinessCheck;
+  rateLimiter?: RateLimiter;
+}
 
-export function createApp(deps: RegistryDeps): Koa {
+export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   const app = new Koa();
   app.proxy = false;
-  const { log } = deps;
+  const { log, config } = deps;
+  const { metrics, readiness, rateLimiter } = services;
+  const metricsPath = services.serveMetrics && metrics ? config.metrics.path : undefined;
 
+  app.use(accessLog({ log, config, metrics, metricsPath }));
   app.use(async (ctx, next) => {
-    const started = process.hrtime.bigint();
-    const incoming = ctx.get('X-Request-Id');
-    const id = REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    ctx.state.requestId = id;
-    ctx.set('X-Request-Id', id);
     ctx.set('Docker-Distribution-API-Version', 'registry/2.0');
     try {
       await next();
     } catch (err) {
-      writeError(ctx, err, id);
-    } finally {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.info(
-        {
-          reqId: id,
-          method: ctx.method,
-          path: ctx.path,
-          status: ctx.status,
-          bytesIn: Number(ctx.get('Content-Length')) || 0,
-          ms: Math.round(ms * 10) / 10,
-          remote: ctx.ip,
-        },
-        'request',
-      );
+      writeError(ctx, err, String(ctx.state.requestId));
     }
   });
+  // Health and metrics come before rate limiting and before any authentication middleware.
+  if (readiness) app.use(healthEndpoints(readiness));
+  if (metricsPath && metrics) app.use(metricsEndpoint(metrics, metricsPath));
+  if (rateLimiter) app.use(rateLimit(rateLimiter));
 
   function writeError(ctx: Koa.Context, err: unknown, id: string): void {
     let re: RegistryError;

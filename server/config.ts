@@ -16,6 +16,96 @@ const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, c
 
 const addr = z.string().refine((v) => parseAddr(v) !== undefined, { message: 'must be HOST:PORT, :PORT or [IPv6]:PORT' });
 
+// ---- S3 storage (README "S3 storage"). Every key has a default (empty: unset) so that each one
+// also has its STEVEDORE_STORAGE_S3_* variable.
+const MiB = 1024 * 1024;
+const s3Storage = z
+  .strictObject({
+    bucket: z.string().default(''),
+    region: z.string().min(1).default('us-east-1'),
+    /** Empty: AWS. */
+    endpoint: z
+      .string()
+      .default('')
+      .refine((v) => v === '' || /^https?:\/\/[^/?#]+\/?$/.test(v), { message: 'must be empty (AWS) or http(s)://HOST[:PORT]' }),
+    forcePathStyle: z.boolean().default(false),
+    rootDirectory: z
+      .string()
+      .default('')
+      .refine((v) => /^\/?([A-Za-z0-9._-]+\/?)*$/.test(v), { message: 'must be a key prefix of letters, digits, ".", "_", "-" and "/"' }),
+    /** Both empty: the SDK's default credential chain. */
+    accessKeyId: z.string().default(''),
+    secretAccessKey: z.string().default(''),
+    sessionToken: z.string().default(''),
+    serverSideEncryption: z.enum(['', 'AES256', 'aws:kms']).default(''),
+    kmsKeyId: z.string().default(''),
+    /** Empty: the bucket's default. */
+    storageClass: z.string().default(''),
+    checksums: z.enum(['WHEN_REQUIRED', 'WHEN_SUPPORTED']).default('WHEN_REQUIRED'),
+    chunkSize: z
+      .number()
+      .int()
+      .min(5 * MiB)
+      .max(5 * 1024 * MiB)
+      .default(10 * MiB),
+    redirect: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        expiry: duration.prefault('20m').refine((ms) => ms >= 1000 && ms <= 7 * 86_400_000, { message: 'must be between 1s and 7d (168h)' }),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+// ---- Operating the registry: metrics, health, notifications, rate limits (README "Metrics" to
+// "Reloading the configuration").
+
+const optionalAddr = z.string().refine((v) => v === '' || parseAddr(v) !== undefined, {
+  message: 'must be empty (the main listener) or HOST:PORT, :PORT or [IPv6]:PORT',
+});
+
+const rateRule = z
+  .strictObject({
+    /** Sustained requests per second; 0: no limit. */
+    rate: z.number().nonnegative().default(0),
+    /** Requests allowed at once (the bucket size); 0: the rate rounded up, at least 1. */
+    burst: z.number().int().nonnegative().default(0),
+  })
+  .prefault({});
+const rateRules = z.strictObject({ read: rateRule, write: rateRule }).prefault({});
+
+const eventFilter = z
+  .strictObject({
+    actions: z.array(z.enum(['push', 'pull', 'delete', 'mount'])).default([]),
+    /** Exact media types, or prefixes ending in `*` (application/vnd.oci.image.*). */
+    mediaTypes: z.array(z.string().min(1)).default([]),
+  })
+  .prefault({});
+
+const notificationEndpoint = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, { message: 'must be 1-64 letters, digits, ".", "_" or "-"' }),
+  url: z.string().refine(isHttpUrl, { message: 'must be an http:// or https:// URL' }),
+  disabled: z.boolean().default(false),
+  headers: z.record(z.string(), z.union([z.string(), z.array(z.string())])).default({}),
+  timeout: duration.prefault('5s'),
+  /** Attempts after the first before the events are given up. */
+  retries: z.number().int().nonnegative().default(5),
+  backoff: duration.prefault('1s'),
+  maxBackoff: duration.prefault('1m'),
+  queueSize: z.number().int().positive().default(1000),
+  include: eventFilter,
+  exclude: eventFilter,
+});
+
+function isHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
 export const ConfigSchema = z.strictObject({
   http: z
     .strictObject({
@@ -27,12 +117,21 @@ export const ConfigSchema = z.strictObject({
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      access: z
+        .strictObject({
+          /** One line per request. */
+          enabled: z.boolean().default(true),
+          /** /healthz, /readyz and /metrics requests at info like the others (default: at debug). */
+          probes: z.boolean().default(false),
+        })
+        .prefault({}),
     })
     .prefault({}),
   storage: z
     .strictObject({
-      driver: z.enum(['filesystem']).default('filesystem'),
+      driver: z.enum(['filesystem', 's3']).default('filesystem'),
       filesystem: z.strictObject({ rootDirectory: z.string().min(1).default('./data') }).prefault({}),
+      s3: s3Storage,
       delete: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
       uploadPurging: z
         .strictObject({
@@ -46,6 +145,54 @@ export const ConfigSchema = z.strictObject({
   limits: z
     .strictObject({
       manifestMaxBytes: z.number().int().positive().default(4 * 1024 * 1024),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      path: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._~\/-]*$/, { message: 'must be a path such as /metrics' })
+        .refine((p) => !/^\/v2(\/|$)/.test(p) && p !== '/healthz' && p !== '/readyz', { message: 'must not be under /v2 or be /healthz or /readyz' })
+        .default('/metrics'),
+      /** Empty: on the main listener (http.addr); HOST:PORT: a separate listener (with /healthz and /readyz). */
+      addr: optionalAddr.default(''),
+    })
+    .prefault({}),
+  health: z
+    .strictObject({
+      readiness: z
+        .strictObject({
+          /** A storage probe slower than this is a failure. */
+          timeout: duration.prefault('2s'),
+          /** How long a probe's result answers /readyz before storage is probed again. */
+          cacheFor: duration.prefault('1s'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  notifications: z
+    .strictObject({
+      endpoints: z
+        .array(notificationEndpoint)
+        .superRefine((list, ctx) => {
+          const seen = new Set<string>();
+          list.forEach((e, i) => {
+            if (seen.has(e.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate endpoint name ${JSON.stringify(e.name)}` });
+            seen.add(e.name);
+          });
+        })
+        .default([]),
+    })
+    .prefault({}),
+  rateLimit: z
+    .strictObject({
+      global: rateRules,
+      perClient: rateRules,
+      /** Applies once authentication sets a user; anonymous requests are limited per client only. */
+      perUser: rateRules,
+      /** Clients and users tracked at most (each of reads and writes); the least recently seen are forgotten. */
+      maxTrackedKeys: z.number().int().positive().default(10_000),
     })
     .prefault({}),
 });
@@ -165,5 +312,23 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const merged = merge(merge(fromFile, fromEnv), (opts.overrides ?? {}) as Record<string, unknown>);
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) throw new ConfigError(formatIssues(result.error, 'config'));
+  const problems = crossCheck(result.data);
+  if (problems.length) throw new ConfigError(problems.map((p) => `config: ${p}`).join('\n'));
   return result.data;
+}
+
+/**
+ * Rules that span keys, checked on the merged configuration only (a file may name the S3 driver
+ * and leave the bucket and credentials to the environment).
+ */
+function crossCheck(c: Config): string[] {
+  const out: string[] = [];
+  const s3 = c.storage.s3;
+  if (c.storage.driver === 's3') {
+    if (!s3.bucket) out.push('storage.s3.bucket: is required when storage.driver is s3');
+    if (!s3.accessKeyId !== !s3.secretAccessKey) {
+      out.push('storage.s3: accessKeyId and secretAccessKey go together (both empty: the SDK\'s default credential chain)');
+    }
+  }
+  return out;
 }

@@ -1,15 +1,28 @@
 // Starting and stopping the registry server.
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { openRegistryStorage } from '../storage/index.js';
+import { hostname } from 'node:os';
+import { InstrumentedDriver, openRegistryStorage } from '../storage/index.js';
 import { createApp } from './app.js';
 import { loadConfig, parseAddr, type Config } from './config.js';
+import { applyReload, planReload, type ReloadPlan, type ReloadTargets } from './config-reload.js';
+import { ReadinessCheck } from './health.js';
 import { createLogger, type Logger } from './logger.js';
+import { RegistryMetrics } from './metrics.js';
+import { startMetricsServer, urlOf, type MetricsServer } from './metrics-server.js';
+import type { EventSource } from './notifications/events.js';
+import { Notifier } from './notifications/notifier.js';
+import { RateLimiter } from './rate-limit.js';
+import { RegistryEvents } from './registry-events.js';
 import { createStorageDriver, describeStorage } from './storage-driver.js';
 import { startUploadPurger } from './upload-purger.js';
 
 export { loadConfig, ConfigError, type Config, type ConfigInput } from './config.js';
+
+/** On stop, how long pending notification events may still take to be delivered. */
+const NOTIFICATION_GRACE_MS = 2000;
 
 export interface StartOptions {
   /** A complete configuration (from loadConfig); the shortcuts below override it. */
@@ -23,9 +36,19 @@ export interface StartOptions {
 
 export interface RunningServer {
   url: string;
+  /** The live configuration (reload changes its reloadable parts in place). */
   config: Config;
   server: Server;
   log: Logger;
+  /** Where the metrics are served (on the main listener or metrics.addr); undefined when disabled. */
+  metricsUrl: string | undefined;
+  /** Identifies this server process in notification events (source.instanceID). */
+  instanceId: string;
+  /**
+   * Applies what can change at run time from a new configuration (log level, access log, rate
+   * limits, notification endpoints), logs what changed, warns about changes that need a restart.
+   */
+  reload(next: Config): ReloadPlan;
   /** Stops accepting connections and waits for in-flight requests (up to http.drainTimeout). */
   close(): Promise<void>;
 }
@@ -42,18 +65,72 @@ function applyShortcuts(base: Config, opts: StartOptions): Config {
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const config = applyShortcuts(opts.config ?? loadConfig(), opts);
   const log = opts.logger ?? createLogger(config.log.level);
-  const driver = createStorageDriver(config);
+  const instanceId = randomUUID();
+  const metrics = new RegistryMetrics();
+  const driver = new InstrumentedDriver(createStorageDriver(config), metrics);
   const storage = openRegistryStorage(driver);
-  const app = createApp({ storage, config, log });
+  metrics.countUploadsWith(() => storage.uploads.count());
+  const readiness = new ReadinessCheck({
+    driver,
+    instanceId,
+    timeoutMs: config.health.readiness.timeout,
+    cacheMs: config.health.readiness.cacheFor,
+    log,
+    onResult: (ready) => metrics.storageReady(ready),
+  });
+  const rateLimiter = new RateLimiter(config.rateLimit, metrics);
+  const source: EventSource = { addr: hostname(), instanceID: instanceId };
+  const notifier = new Notifier(config.notifications, source, log, metrics);
+  const events = new RegistryEvents((err) => log.error({ err }, 'registry event listener failed'));
+  events.listen((_ctx, e) => metrics.registryEvent(e));
+  events.listen((ctx, e) => notifier.publish(ctx, e));
+  const serveMetricsHere = config.metrics.enabled && config.metrics.addr === '';
+  const app = createApp({ storage, config, log, events }, { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter });
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, app.callback());
   const { host, port } = parseAddr(config.http.addr)!;
   server.listen({ host, port });
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err))]);
   const address = server.address() as AddressInfo;
-  const urlHost = address.family === 'IPv6' ? `[${address.address === '::' ? '::1' : address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
-  const url = `http://${urlHost}:${address.port}`;
+  const url = urlOf(address);
+  source.addr = `${hostname()}:${address.port}`;
+  let metricsServer: MetricsServer | undefined;
+  if (config.metrics.enabled && !serveMetricsHere) {
+    try {
+      metricsServer = await startMetricsServer({ config, log, metrics, readiness });
+    } catch (err) {
+      await notifier.close();
+      await new Promise<void>((r) => server.close(() => r()));
+      // Tells `stevedore serve` which address could not be used.
+      throw Object.assign(err as Error, { listener: 'metrics' });
+    }
+  }
+  const metricsUrl = !config.metrics.enabled ? undefined : `${metricsServer?.url ?? url}${config.metrics.path}`;
   const stopPurger = startUploadPurger(storage.uploads, config, log);
-  log.info({ url, addr: config.http.addr, ...describeStorage(config) }, 'listening');
+  log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, 'listening');
+
+  const reload = (next: Config): ReloadPlan => {
+    const targets: ReloadTargets = {
+      setLogLevel: (level) => {
+        log.level = level;
+      },
+      setRateLimits: (c) => rateLimiter.update(c),
+      setNotifications: (c) => void notifier.update(c),
+    };
+    const summary = (p: ReloadPlan) => {
+      if (p.apply.length === 0) log.info('configuration reloaded: nothing to apply');
+      else log.info({ changed: p.apply, logLevel: next.log.level }, 'configuration reloaded');
+      if (p.restart.length > 0) log.warn({ keys: p.restart }, 'configuration changes need a restart to take effect; running with the old values');
+    };
+    // Said at the more verbose of the two levels, so a switch to a quieter level is logged too.
+    const levels = log.levels.values;
+    if ((levels[next.log.level] ?? Infinity) > (levels.info ?? 30)) {
+      summary(planReload(config, next));
+      return applyReload(config, next, targets);
+    }
+    const plan = applyReload(config, next, targets);
+    summary(plan);
+    return plan;
+  };
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -68,8 +145,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       await closed;
       clearInterval(sweeper);
       clearTimeout(timer);
+      // Events of the last requests get a moment to reach healthy endpoints; the rest are counted as dropped.
+      await notifier.close(Math.min(NOTIFICATION_GRACE_MS, config.http.drainTimeout));
+      await metricsServer?.close();
       log.info('stopped');
       await new Promise<void>((r) => log.flush(() => r()));
     })());
-  return { url, config, server, log, close };
+  return { url, config, server, log, metricsUrl, instanceId, reload, close };
 }

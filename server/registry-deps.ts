@@ -2,9 +2,12 @@
 import type { RegistryStorage } from '../storage/index.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import type { RegistryEvents } from './registry-events.js';
 
 export interface RegistryDeps {
   storage: RegistryStorage;
   config: Config;
   log: Logger;
+  /** Content pushed, pulled, mounted or deleted: metrics and notifications listen. */
+  events: RegistryEvents;
 }

@@ -1,12 +1,32 @@
 // Picks and configures the storage driver named in the configuration.
 import { resolve } from 'node:path';
-import { FilesystemDriver, type StorageDriver } from '../storage/index.js';
+import { FilesystemDriver, S3Driver, type StorageDriver } from '../storage/index.js';
 import type { Config } from './config.js';
 
 export function createStorageDriver(config: Config): StorageDriver {
   switch (config.storage.driver) {
     case 'filesystem':
       return new FilesystemDriver({ rootDirectory: resolve(config.storage.filesystem.rootDirectory) });
+    case 's3': {
+      const s3 = config.storage.s3;
+      return new S3Driver({
+        bucket: s3.bucket,
+        region: s3.region,
+        endpoint: s3.endpoint || undefined,
+        forcePathStyle: s3.forcePathStyle,
+        // Without static keys the SDK's default chain applies (env, shared config, SSO, instance/task role).
+        credentials: s3.accessKeyId
+          ? { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, ...(s3.sessionToken ? { sessionToken: s3.sessionToken } : {}) }
+          : undefined,
+        rootDirectory: s3.rootDirectory,
+        serverSideEncryption: s3.serverSideEncryption || undefined,
+        kmsKeyId: s3.kmsKeyId || undefined,
+        storageClass: s3.storageClass || undefined,
+        checksums: s3.checksums,
+        chunkSize: s3.chunkSize,
+        redirectExpirySeconds: s3.redirect.enabled ? Math.round(s3.redirect.expiry / 1000) : undefined,
+      });
+    }
   }
 }
 
@@ -15,5 +35,17 @@ export function describeStorage(config: Config): Record<string, unknown> {
   switch (config.storage.driver) {
     case 'filesystem':
       return { storage: 'filesystem', root: resolve(config.storage.filesystem.rootDirectory) };
+    case 's3': {
+      const s3 = config.storage.s3;
+      return {
+        storage: 's3',
+        bucket: s3.bucket,
+        region: s3.region,
+        endpoint: s3.endpoint || 'AWS',
+        rootDirectory: s3.rootDirectory,
+        credentials: s3.accessKeyId ? 'static' : 'default chain',
+        redirect: s3.redirect.enabled,
+      };
+    }
   }
 }

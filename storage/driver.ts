@@ -1,5 +1,5 @@
 // The storage driver interface: the seam between the registry's repository layout and a backend
-// (local filesystem now, S3 later). Modelled on distribution's storagedriver.StorageDriver: paths
+// (local filesystem, S3). Modelled on distribution's storagedriver.StorageDriver: paths
 // are `/`-separated keys; directories are implicit.
 import type { Readable } from 'node:stream';
 
@@ -44,6 +44,11 @@ export interface StorageDriver {
   delete(path: string): Promise<void>;
   /** A URL the client can fetch the object from directly, if the backend supports it. */
   redirectURL?(path: string): Promise<string | undefined>;
+  /**
+   * Removes backend-level leftovers older than `olderThan` that no path refers to (S3: multipart
+   * uploads abandoned by a crash). Returns how many. Called by the upload purger.
+   */
+  purgeStale?(olderThan: Date): Promise<number>;
 }
 
 export class PathNotFoundError extends Error {

@@ -11,6 +11,8 @@ export * from './manifest-store.js';
 export * from './repository-catalog.js';
 export * from './upload-store.js';
 export { FilesystemDriver } from './filesystem-driver.js';
+export { S3Driver, type S3DriverOptions } from './s3-driver.js';
+export * from './instrumented-driver.js';
 
 /** Everything the registry keeps, over one driver. */
 export interface RegistryStorage {

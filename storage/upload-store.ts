@@ -166,16 +166,29 @@ export class UploadStore {
     });
   }
 
-  /** Deletes uploads started before `olderThan`; returns how many. */
+  /** How many upload sessions are stored (started and neither finished nor cancelled). */
+  async count(): Promise<number> {
+    try {
+      return (await this.driver.list(layout.uploadsRoot)).filter((dir) => isValidUploadId(dir.split('/').pop() ?? '')).length;
+    } catch (err) {
+      if (isNotFound(err)) return 0;
+      throw err;
+    }
+  }
+
+  /**
+   * Deletes uploads started before `olderThan`, and the driver's own leftovers of that age (S3:
+   * abandoned multipart uploads); returns how many.
+   */
   async purge(olderThan: Date): Promise<number> {
     let dirs: string[];
     try {
       dirs = await this.driver.list(layout.uploadsRoot);
     } catch (err) {
-      if (isNotFound(err)) return 0;
-      throw err;
+      if (!isNotFound(err)) throw err;
+      dirs = [];
     }
-    let purged = 0;
+    let purged = this.driver.purgeStale ? await this.driver.purgeStale(olderThan) : 0;
     for (const dir of dirs) {
       const id = dir.split('/').pop() ?? '';
       if (!isValidUploadId(id)) continue;

@@ -4,12 +4,13 @@ import { emptyResponse } from '../empty-response.js';
 import { RegistryError } from '../errors.js';
 import { parseRangeHeader } from '../http-range.js';
 import type { RegistryDeps } from '../registry-deps.js';
+import { BLOB_MEDIA_TYPE } from '../registry-events.js';
 import { capture, digestParam, repositoryName } from '../route-params.js';
 import { requireDeleteEnabled } from './delete-guard.js';
 
-const BLOB = /^\/v2\/(.+)\/blobs\/([^/]+)$/;
+export const BLOB = /^\/v2\/(.+)\/blobs\/([^/]+)$/;
 
-export function registerBlobs(router: Router, { storage, config }: RegistryDeps): void {
+export function registerBlobs(router: Router, { storage, config, events }: RegistryDeps): void {
   router.get(BLOB, async (ctx) => {
     const name = repositoryName(ctx);
     const digest = digestParam(capture(ctx, 1));
@@ -44,6 +45,9 @@ export function registerBlobs(router: Router, { storage, config }: RegistryDeps)
     // HEAD: koa sends headers only; the body is never opened.
     if (ctx.method !== 'HEAD') ctx.body = length === 0 ? Buffer.alloc(0) : await storage.blobs.reader(digest, start, end);
     ctx.set('Content-Length', String(length));
+    if (ctx.method === 'GET') {
+      events.emit(ctx, { kind: 'blob', action: 'pull', repository: name, digest, mediaType: BLOB_MEDIA_TYPE, size: blob.size });
+    }
   });
 
   router.delete(BLOB, async (ctx) => {
@@ -53,5 +57,6 @@ export function registerBlobs(router: Router, { storage, config }: RegistryDeps)
     if (!(await storage.blobs.unlink(name, digest))) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
     emptyResponse(ctx, 202);
     ctx.set('Docker-Content-Digest', digest);
+    events.emit(ctx, { kind: 'blob', action: 'delete', repository: name, digest });
   });
 }

@@ -5,8 +5,8 @@ import { RegistryError } from '../errors.js';
 import type { RegistryDeps } from '../registry-deps.js';
 import { queryString, repositoryName } from '../route-params.js';
 
-const TAGS = /^\/v2\/(.+)\/tags\/list$/;
-const CATALOG = /^\/v2\/_catalog$/;
+export const TAGS = /^\/v2\/(.+)\/tags\/list$/;
+export const CATALOG = /^\/v2\/_catalog$/;
 const MAX_PAGE = 10_000;
 
 /** Applies `last` and `n` to a sorted list; sets the Link header when more entries follow. */

@@ -22,7 +22,7 @@ import { readBoundedBody } from '../request-body.js';
 import { capture, referenceParam, repositoryName, type Reference } from '../route-params.js';
 import { requireDeleteEnabled } from './delete-guard.js';
 
-const MANIFEST = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
+export const MANIFEST = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
 
 /**
  * The stored media type is always answered as it is (never converted). A client whose Accept
@@ -49,7 +49,7 @@ function lookupReference(ctx: Context, write: boolean): Reference {
   }
 }
 
-export function registerManifests(router: Router, { storage, config }: RegistryDeps): void {
+export function registerManifests(router: Router, { storage, config, events }: RegistryDeps): void {
   const { manifests, blobs } = storage;
 
   async function resolve(name: string, ref: Reference): Promise<StoredManifest> {
@@ -82,6 +82,17 @@ export function registerManifests(router: Router, { storage, config }: RegistryD
     if (ctx.method !== 'HEAD') ctx.body = m.content;
     ctx.type = m.mediaType;
     ctx.set('Content-Length', String(m.content.length));
+    if (ctx.method === 'GET') {
+      events.emit(ctx, {
+        kind: 'manifest',
+        action: 'pull',
+        repository: name,
+        digest: m.digest,
+        mediaType: m.mediaType,
+        size: m.content.length,
+        ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+      });
+    }
   });
 
   router.put(MANIFEST, async (ctx) => {
@@ -116,6 +127,15 @@ export function registerManifests(router: Router, { storage, config }: RegistryD
     ctx.set('Location', `/v2/${name}/manifests/${digest}`);
     ctx.set('Docker-Content-Digest', digest);
     if (subject) ctx.set('OCI-Subject', subject);
+    events.emit(ctx, {
+      kind: 'manifest',
+      action: 'push',
+      repository: name,
+      digest,
+      mediaType: parsed.mediaType,
+      size: content.length,
+      ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+    });
   });
 
   /** Every blob and child manifest must be in the repository, with the size the descriptor claims. */
@@ -146,10 +166,21 @@ export function registerManifests(router: Router, { storage, config }: RegistryD
     const name = repositoryName(ctx);
     const ref = lookupReference(ctx, false);
     requireDeleteEnabled(config);
+    // What is deleted, for the event (looked up first: afterwards it is gone).
+    const digest = ref.kind === 'digest' ? ref.digest : await manifests.resolveTag(name, ref.tag);
+    const revision = digest ? await manifests.revision(name, digest) : undefined;
     const removed = ref.kind === 'digest' ? await manifests.delete(name, ref.digest) : await manifests.untag(name, ref.tag);
     if (!removed) {
       throw new RegistryError('MANIFEST_UNKNOWN', undefined, ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest });
     }
     emptyResponse(ctx, 202);
+    events.emit(ctx, {
+      kind: 'manifest',
+      action: 'delete',
+      repository: name,
+      ...(digest ? { digest } : {}),
+      ...(revision ? { mediaType: revision.mediaType, size: revision.size } : {}),
+      ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+    });
   });
 }

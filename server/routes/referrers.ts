@@ -4,7 +4,7 @@ import { MediaType } from '../../oci/index.js';
 import type { RegistryDeps } from '../registry-deps.js';
 import { capture, digestParam, queryString, repositoryName } from '../route-params.js';
 
-const REFERRERS = /^\/v2\/(.+)\/referrers\/([^/]+)$/;
+export const REFERRERS = /^\/v2\/(.+)\/referrers\/([^/]+)$/;
 
 export function registerReferrers(router: Router, { storage }: RegistryDeps): void {
   router.get(REFERRERS, async (ctx) => {

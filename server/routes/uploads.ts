@@ -2,15 +2,16 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { repositoryNameProblem, type Digest } from '../../oci/index.js';
-import { DigestMismatchError, UploadOffsetError, UploadUnknownError, type UploadStatus } from '../../storage/index.js';
+import { DigestMismatchError, UploadOffsetError, UploadUnknownError, type BlobInfo, type UploadStatus } from '../../storage/index.js';
 import { emptyResponse } from '../empty-response.js';
 import { RegistryError } from '../errors.js';
 import { parseContentRange } from '../http-range.js';
 import type { RegistryDeps } from '../registry-deps.js';
+import { BLOB_MEDIA_TYPE } from '../registry-events.js';
 import { capture, digestParam, queryString, repositoryName } from '../route-params.js';
 
-const UPLOADS = /^\/v2\/(.+)\/blobs\/uploads\/?$/;
-const UPLOAD = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/;
+export const UPLOADS = /^\/v2\/(.+)\/blobs\/uploads\/?$/;
+export const UPLOAD = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/;
 
 function uploadLocation(name: string, id: string): string {
   return `/v2/${name}/blobs/uploads/${id}`;
@@ -52,8 +53,12 @@ function mapUploadError(err: unknown, id: string): never {
   throw err;
 }
 
-export function registerUploads(router: Router, { storage }: RegistryDeps): void {
+export function registerUploads(router: Router, { storage, events }: RegistryDeps): void {
   const { uploads, blobs } = storage;
+
+  function pushed(ctx: Context, name: string, digest: Digest, size: number): void {
+    events.emit(ctx, { kind: 'blob', action: 'push', repository: name, digest, mediaType: BLOB_MEDIA_TYPE, size });
+  }
 
   /** Appends the request body (if any) to the upload, checking Content-Range when given. */
   async function appendBody(ctx: Context, name: string, id: string): Promise<void> {
@@ -94,6 +99,15 @@ export function registerUploads(router: Router, { storage }: RegistryDeps): void
       if (present) {
         await blobs.link(name, digest);
         created(ctx, name, digest);
+        events.emit(ctx, {
+          kind: 'blob',
+          action: 'mount',
+          repository: name,
+          digest,
+          mediaType: BLOB_MEDIA_TYPE,
+          size: present.size,
+          ...(source ? { fromRepository: source } : {}),
+        });
         return;
       }
       // Unknown blob: fall back to a regular upload session, as the spec requires.
@@ -102,14 +116,16 @@ export function registerUploads(router: Router, { storage }: RegistryDeps): void
     if (digestQuery !== undefined) {
       const digest = digestParam(digestQuery);
       const status = await uploads.create(name);
+      let info: BlobInfo;
       try {
         await uploads.append(name, status.id, ctx.req);
-        await uploads.commit(name, status.id, digest);
+        info = await uploads.commit(name, status.id, digest);
       } catch (err) {
         await uploads.cancel(name, status.id).catch(() => undefined);
         mapUploadError(err, status.id);
       }
       created(ctx, name, digest);
+      pushed(ctx, name, digest, info.size);
       return;
     }
 
@@ -152,12 +168,14 @@ export function registerUploads(router: Router, { storage }: RegistryDeps): void
     }
     const digest = digestParam(queryString(ctx, 'digest'));
     await appendBody(ctx, name, id);
+    let info: BlobInfo;
     try {
-      await uploads.commit(name, id, digest);
+      info = await uploads.commit(name, id, digest);
     } catch (err) {
       mapUploadError(err, id);
     }
     created(ctx, name, digest);
+    pushed(ctx, name, digest, info.size);
   });
 
   router.delete(UPLOAD, async (ctx) => {

@@ -36,7 +36,7 @@ export async function startStevedore(opts: StartOptions = {}): Promise<Stevedore
   );
   const logs: string[] = [];
   const exited = once(child, 'exit');
-  const url = await new Promise<string>((resolveUrl, reject) => {
+  const listening = new Promise<string>((resolveUrl, reject) => {
     const onLine = (line: string) => {
       logs.push(line);
       try {
@@ -49,7 +49,16 @@ export async function startStevedore(opts: StartOptions = {}): Promise<Stevedore
     createInterface({ input: child.stdout! }).on('line', onLine);
     createInterface({ input: child.stderr! }).on('line', (l) => logs.push(l));
     exited.then(([code]) => reject(new Error(`stevedore exited with ${code} before listening:\n${logs.join('\n')}`)));
+    // It logs `listening` at level info; a server started with a quieter level never does.
+    setTimeout(() => reject(new Error(`stevedore did not log "listening" within 60 s:\n${logs.join('\n')}`)), 60_000).unref();
   });
+  let url: string;
+  try {
+    url = await listening;
+  } catch (err) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); // never leave it behind
+    throw err;
+  }
   return {
     url,
     host: new URL(url).host,

@@ -1,0 +1,75 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FilesystemDriver } from './filesystem-driver.js';
+import { InstrumentedDriver, type StorageMetricsSink } from './instrumented-driver.js';
+
+let root: string;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'instrumented-'));
+});
+afterEach(() => rm(root, { recursive: true, force: true }));
+
+describe('InstrumentedDriver', () => {
+  it('reports every operation with its driver, outcome and duration, and passes results through', async () => {
+    const seen: string[] = [];
+    const sink: StorageMetricsSink = {
+      storageOperation(driver, operation, outcome, seconds) {
+        expect(seconds).toBeGreaterThanOrEqual(0);
+        seen.push(`${driver} ${operation} ${outcome}`);
+      },
+    };
+    const d = new InstrumentedDriver(new FilesystemDriver({ rootDirectory: root, noSync: true }), sink);
+    expect(d.name).toBe('filesystem');
+    await d.putContent('/a/b', Buffer.from('x'));
+    expect((await d.getContent('/a/b')).toString()).toBe('x');
+    await expect(d.stat('/missing')).rejects.toThrow(/not found/);
+    const w = await d.writer('/up/data', false);
+    await w.write(Buffer.from('abc'));
+    expect(w.size).toBe(3);
+    await w.commit();
+    await w.close();
+    await d.move('/up/data', '/dst/moved');
+    expect(await d.list('/dst')).toEqual(['/dst/moved']);
+    await d.delete('/dst/moved');
+    expect(seen).toEqual([
+      'filesystem putContent ok',
+      'filesystem getContent ok',
+      'filesystem stat not_found',
+      'filesystem writer ok',
+      'filesystem writer.write ok',
+      'filesystem writer.commit ok',
+      'filesystem writer.close ok',
+      'filesystem move ok',
+      'filesystem list ok',
+      'filesystem delete ok',
+    ]);
+  });
+
+  it('has the optional methods exactly when the wrapped driver has them', async () => {
+    const sink: StorageMetricsSink = { storageOperation: () => undefined };
+    const plain = new InstrumentedDriver(new FilesystemDriver({ rootDirectory: root }), sink);
+    expect(plain.redirectURL).toBeUndefined();
+    expect(plain.purgeStale).toBeUndefined();
+    const inner = Object.assign(new FilesystemDriver({ rootDirectory: root }), {
+      redirectURL: async (p: string) => `https://example.test${p}`,
+      purgeStale: async () => 7,
+    });
+    const seen: string[] = [];
+    const d = new InstrumentedDriver(inner, { storageOperation: (_d, op, outcome) => seen.push(`${op} ${outcome}`) });
+    expect(await d.redirectURL!('/x')).toBe('https://example.test/x');
+    expect(await d.purgeStale!(new Date())).toBe(7);
+    expect(seen).toEqual(['redirectURL ok', 'purgeStale ok']);
+  });
+
+  it('never lets a failing sink break storage', async () => {
+    const d = new InstrumentedDriver(new FilesystemDriver({ rootDirectory: root, noSync: true }), {
+      storageOperation() {
+        throw new Error('sink broken');
+      },
+    });
+    await d.putContent('/x', Buffer.from('1'));
+    expect((await d.getContent('/x')).toString()).toBe('1');
+  });
+});

@@ -1,0 +1,117 @@
+// A StorageDriver decorator that reports every operation (count, outcome, latency) to a small
+// metrics sink. It wraps any driver, so every backend is measured the same way; the sink is an
+// interface so storage/ depends on no metrics library and no server code.
+import type { Readable } from 'node:stream';
+import { isNotFound, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
+
+/** The fixed set of operation names (bounded label values). Writer methods are `writer.<method>`. */
+export type StorageOperation =
+  | 'getContent'
+  | 'putContent'
+  | 'reader'
+  | 'writer'
+  | 'writer.write'
+  | 'writer.commit'
+  | 'writer.close'
+  | 'writer.cancel'
+  | 'stat'
+  | 'list'
+  | 'move'
+  | 'delete'
+  | 'redirectURL'
+  | 'purgeStale';
+
+/** `not_found` is an expected answer (existence checks), kept apart from real errors. */
+export type StorageOutcome = 'ok' | 'not_found' | 'error';
+
+export interface StorageMetricsSink {
+  storageOperation(driver: string, operation: StorageOperation, outcome: StorageOutcome, seconds: number): void;
+}
+
+export class InstrumentedDriver implements StorageDriver {
+  readonly name: string;
+  readonly redirectURL?: (path: string) => Promise<string | undefined>;
+  readonly purgeStale?: (olderThan: Date) => Promise<number>;
+
+  constructor(
+    readonly inner: StorageDriver,
+    private readonly sink: StorageMetricsSink,
+  ) {
+    this.name = inner.name;
+    if (inner.redirectURL) {
+      const redirect = inner.redirectURL.bind(inner);
+      this.redirectURL = (path) => this.measure('redirectURL', () => redirect(path));
+    }
+    // Optional methods exist on the wrapper exactly when the wrapped driver has them.
+    if (inner.purgeStale) {
+      const purge = inner.purgeStale.bind(inner);
+      this.purgeStale = (olderThan) => this.measure('purgeStale', () => purge(olderThan));
+    }
+  }
+
+  private async measure<T>(operation: StorageOperation, fn: () => Promise<T>): Promise<T> {
+    const started = process.hrtime.bigint();
+    let outcome: StorageOutcome = 'error';
+    try {
+      const result = await fn();
+      outcome = 'ok';
+      return result;
+    } catch (err) {
+      outcome = isNotFound(err) ? 'not_found' : 'error';
+      throw err;
+    } finally {
+      this.report(operation, outcome, started);
+    }
+  }
+
+  private report(operation: StorageOperation, outcome: StorageOutcome, started: bigint): void {
+    try {
+      this.sink.storageOperation(this.name, operation, outcome, Number(process.hrtime.bigint() - started) / 1e9);
+    } catch {
+      // Metrics must never break storage.
+    }
+  }
+
+  getContent(path: string): Promise<Buffer> {
+    return this.measure('getContent', () => this.inner.getContent(path));
+  }
+
+  putContent(path: string, content: Uint8Array): Promise<void> {
+    return this.measure('putContent', () => this.inner.putContent(path, content));
+  }
+
+  /** Measures opening the stream (the time to first byte is the backend's; the transfer is the client's). */
+  reader(path: string, offset?: number, end?: number): Promise<Readable> {
+    return this.measure('reader', () => this.inner.reader(path, offset, end));
+  }
+
+  async writer(path: string, append: boolean): Promise<FileWriter> {
+    const w = await this.measure('writer', () => this.inner.writer(path, append));
+    const measure = this.measure.bind(this);
+    return {
+      get size() {
+        return w.size;
+      },
+      write: (chunk) => measure('writer.write', () => w.write(chunk)),
+      commit: () => measure('writer.commit', () => w.commit()),
+      close: () => measure('writer.close', () => w.close()),
+      cancel: () => measure('writer.cancel', () => w.cancel()),
+    };
+  }
+
+  stat(path: string): Promise<FileInfo> {
+    return this.measure('stat', () => this.inner.stat(path));
+  }
+
+  list(path: string): Promise<string[]> {
+    return this.measure('list', () => this.inner.list(path));
+  }
+
+  move(source: string, dest: string): Promise<void> {
+    return this.measure('move', () => this.inner.move(source, dest));
+  }
+
+  delete(path: string): Promise<void> {
+    return this.measure('delete', () => this.inner.delete(path));
+  }
+}
