@@ -158,8 +158,8 @@ export class RegistryClient {
         method: 'PUT',
         path: finish(location),
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
+        // The body is made afresh for each attempt, so 429/5xx answers are retried.
         body: () => counting(source.open(0), opts.onProgress),
-        retry: false,
       };
       const done = await this.expect(req, [push(repo)], [201]);
       await done.body.dump();
@@ -176,7 +176,6 @@ export class RegistryClient {
         path: this.resolveLocation(location),
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - from + 1), 'content-range': `${from}-${end}` },
         body: () => counting(sliceStream(source.open(from), end - from + 1), opts.onProgress),
-        retry: false,
       };
       const r = await this.expect(req, [push(repo)], [202]);
       await r.body.dump();

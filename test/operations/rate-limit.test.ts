@@ -5,6 +5,7 @@
 // containers/image itself, sleeping for Retry-After, whatever --retry-times says; requests with a
 // body (PATCH of a chunk, PUT of a manifest) are not, and fail the copy with `toomanyrequests`,
 // which --retry-times then retries as a whole (TOOMANYREQUESTS is a retryable error code there).
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError, Registry, repoName } from '../api/client.js';
 import { dockerImage, multiLayerImage, writeDirImage, writeLayout } from '../helpers/oci-image-builder.js';
 import { skopeoCopy, skopeoInspectRaw } from '../helpers/skopeo.js';
+import { CLI } from '../helpers/stevedore-process.js';
 import { scrape, startTestServer, type TestServer } from './helpers.js';
+
+function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { env: { ...process.env, DOCKER_CONFIG: '/nonexistent/stevedore-tests' }, timeout: 180_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
 
 describe('rate limits', () => {
   let work: string;
@@ -96,6 +106,26 @@ describe('rate limits', () => {
 
       const after = await scrape(t.srv.metricsUrl!);
       expect(after.get('stevedore_rate_limited_requests_total', { scope: 'client', kind: 'read' })).toBeGreaterThan(before);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it("stevedore's own client waits out 429s (Retry-After) and succeeds, pushing and pulling", async () => {
+    const t = await startTestServer({ rateLimit: { perClient: { write: { rate: 2, burst: 2 }, read: { rate: 3, burst: 2 } } } });
+    try {
+      const host = new URL(t.url).host;
+      const img = multiLayerImage({ tag: 'v1', randomBytes: 64 * 1024 });
+      await writeLayout(join(work, 'own-client'), img);
+      const push = await runCli(['push', '-q', `oci:${join(work, 'own-client')}:v1`, `${host}/ratelimit/own:v1`]);
+      expect(push.code, push.stderr).toBe(0);
+      expect(push.stdout.trim()).toBe(img.manifest.digest);
+      const pull = await runCli(['pull', '-q', `${host}/ratelimit/own:v1`, '--output', `oci:${join(work, 'own-client-out')}:v1`]);
+      expect(pull.code, pull.stderr).toBe(0);
+      expect(pull.stdout.trim()).toBe(img.manifest.digest);
+      const m = await scrape(t.srv.metricsUrl!);
+      expect(m.get('stevedore_rate_limited_requests_total', { scope: 'client', kind: 'write' })).toBeGreaterThan(0);
+      expect(m.get('stevedore_rate_limited_requests_total', { scope: 'client', kind: 'read' })).toBeGreaterThan(0);
     } finally {
       await t.stop();
     }
