@@ -133,6 +133,12 @@ export const ConfigSchema = z.strictObject({
       filesystem: z.strictObject({ rootDirectory: z.string().min(1).default('./data') }).prefault({}),
       s3: s3Storage,
       delete: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+      /**
+       * Where an upload's running digest lives between chunks: `memory` (fastest; a chunk that
+       * reaches another process makes it re-read the upload once), `storage` (saved with the
+       * upload, for replicas sharing storage), `auto` (storage on s3, memory on filesystem).
+       */
+      uploadDigestState: z.enum(['auto', 'memory', 'storage']).default('auto'),
       uploadPurging: z
         .strictObject({
           enabled: z.boolean().default(true),

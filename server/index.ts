@@ -68,7 +68,10 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const instanceId = randomUUID();
   const metrics = new RegistryMetrics();
   const driver = new InstrumentedDriver(createStorageDriver(config), metrics);
-  const storage = openRegistryStorage(driver);
+  const digestState = config.storage.uploadDigestState;
+  const storage = openRegistryStorage(driver, {
+    persistDigestState: digestState === 'storage' || (digestState === 'auto' && config.storage.driver === 's3'),
+  });
   metrics.countUploadsWith(() => storage.uploads.count());
   const readiness = new ReadinessCheck({
     driver,

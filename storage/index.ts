@@ -3,7 +3,7 @@ import type { StorageDriver } from './driver.js';
 import { BlobStore } from './blob-store.js';
 import { ManifestStore } from './manifest-store.js';
 import { RepositoryCatalog } from './repository-catalog.js';
-import { UploadStore } from './upload-store.js';
+import { UploadStore, type UploadStoreOptions } from './upload-store.js';
 
 export * from './driver.js';
 export * from './blob-store.js';
@@ -23,12 +23,12 @@ export interface RegistryStorage {
   catalog: RepositoryCatalog;
 }
 
-export function openRegistryStorage(driver: StorageDriver): RegistryStorage {
+export function openRegistryStorage(driver: StorageDriver, opts: UploadStoreOptions = {}): RegistryStorage {
   const blobs = new BlobStore(driver);
   return {
     driver,
     blobs,
-    uploads: new UploadStore(driver, blobs),
+    uploads: new UploadStore(driver, blobs, opts),
     manifests: new ManifestStore(driver, blobs),
     catalog: new RepositoryCatalog(driver),
   };

@@ -49,6 +49,10 @@ export const layout = {
   uploadInfo(id: string): string {
     return `/uploads/${id}/info`;
   },
+  /** Saved running digest of an upload (when digests are resumable). */
+  uploadDigestState(id: string): string {
+    return `/uploads/${id}/digeststate`;
+  },
 };
 
 /** Marks of the layout inside a repository directory: never valid repository name components. */

@@ -52,6 +52,37 @@ describe('UploadStore', () => {
     expect(await store.blobs.stat('r', digestOf('first-second'))).toBeTruthy();
   });
 
+  it('with saved digest state, another process continues an upload without re-reading it', async () => {
+    const reads: string[] = [];
+    const counting = (): FilesystemDriver => {
+      const d = new FilesystemDriver({ rootDirectory: root });
+      const reader = d.reader.bind(d);
+      d.reader = (path, offset, end) => {
+        reads.push(path);
+        return reader(path, offset, end);
+      };
+      return d;
+    };
+    const a = openRegistryStorage(counting(), { persistDigestState: true });
+    const up = await a.uploads.create('r');
+    await a.uploads.append('r', up.id, body('first-'), 0);
+    const b = openRegistryStorage(counting(), { persistDigestState: true }); // another replica
+    await b.uploads.append('r', up.id, body('second-'), 6);
+    await a.uploads.append('r', up.id, body('third'), 13); // and back
+    await b.uploads.commit('r', up.id, digestOf('first-second-third'));
+    expect(reads).toEqual([]);
+    expect(await store.blobs.stat('r', digestOf('first-second-third'))).toBeTruthy();
+
+    // Without saved state the other process re-reads what is stored, once, and still gets it right.
+    const c = openRegistryStorage(counting());
+    const up2 = await c.uploads.create('r');
+    await c.uploads.append('r', up2.id, body('abc'), 0);
+    const d = openRegistryStorage(counting());
+    await d.uploads.append('r', up2.id, body('def'), 3);
+    await d.uploads.commit('r', up2.id, digestOf('abcdef'));
+    expect(reads).toHaveLength(1);
+  });
+
   it('verifies sha512 digests too', async () => {
     const up = await store.uploads.create('r');
     await store.uploads.append('r', up.id, body('data'));

@@ -8,6 +8,7 @@ import type { BlobInfo, BlobStore } from './blob-store.js';
 import { isNotFound, type StorageDriver } from './driver.js';
 import { KeyedLock } from './keyed-lock.js';
 import { layout } from './layout.js';
+import { nativeSha256, resumableSha256, type DigestKind, type RunningDigest } from './running-digest.js';
 
 export interface UploadInfo {
   id: string;
@@ -57,18 +58,31 @@ export function isValidUploadId(id: string): boolean {
 const MAX_HASH_STATES = 10_000;
 
 interface HashState {
-  hash: Hash;
+  hash: RunningDigest;
   offset: number;
+}
+
+export interface UploadStoreOptions {
+  /**
+   * Save each upload's running digest with it, so another process continues it without
+   * re-reading the stored data (slower hashing; for replicas sharing storage).
+   */
+  persistDigestState?: boolean;
 }
 
 export class UploadStore {
   private readonly hashes = new Map<string, HashState>();
   private readonly lock = new KeyedLock();
 
+  private readonly digests: DigestKind;
+
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
-  ) {}
+    opts: UploadStoreOptions = {},
+  ) {
+    this.digests = opts.persistDigestState ? resumableSha256 : nativeSha256;
+  }
 
   async create(repository: string): Promise<UploadStatus> {
     const id = randomUUID();
@@ -77,7 +91,7 @@ export class UploadStore {
     await w.commit();
     await w.close();
     await this.driver.putContent(layout.uploadInfo(id), Buffer.from(JSON.stringify(info)));
-    this.remember(id, { hash: newHash('sha256'), offset: 0 });
+    this.remember(id, { hash: await this.digests.create(), offset: 0 });
     return { ...info, size: 0 };
   }
 
@@ -127,6 +141,7 @@ export class UploadStore {
         }
         await writer.commit();
         this.remember(id, state);
+        await this.saveDigestState(id, state);
         return writer.size;
       } finally {
         await writer.close();
@@ -144,7 +159,7 @@ export class UploadStore {
       let actual: Digest;
       if (algorithm === 'sha256') {
         const state = await this.hashState(id, size);
-        actual = `sha256:${state.hash.copy().digest('hex')}` as Digest;
+        actual = `sha256:${state.hash.peekHex()}` as Digest;
       } else {
         actual = `${algorithm}:${(await this.rehash(id, size, algorithm)).digest('hex')}` as Digest;
       }
@@ -227,7 +242,41 @@ export class UploadStore {
   private async hashState(id: string, size: number): Promise<HashState> {
     const state = this.hashes.get(id);
     if (state && state.offset === size) return state;
-    return { hash: await this.rehash(id, size, 'sha256'), offset: size };
+    if (this.digests.resumable) {
+      const saved = await this.loadDigestState(id, size);
+      if (saved) return saved;
+    }
+    // Another process appended (or this one restarted): hash what is stored, once.
+    const hash = await this.digests.create();
+    if (size > 0) {
+      const stream = await this.driver.reader(layout.uploadData(id), 0, size - 1);
+      for await (const chunk of stream) hash.update(chunk as Buffer);
+    }
+    return { hash, offset: size };
+  }
+
+  private async saveDigestState(id: string, state: HashState): Promise<void> {
+    const saved = state.hash.save();
+    if (!saved) return;
+    const record = { offset: state.offset, state: Buffer.from(saved).toString('base64') };
+    await this.driver.putContent(layout.uploadDigestState(id), Buffer.from(JSON.stringify(record)));
+  }
+
+  /** The saved digest state, if it covers exactly the stored data. */
+  private async loadDigestState(id: string, size: number): Promise<HashState | undefined> {
+    let record: { offset?: unknown; state?: unknown };
+    try {
+      record = JSON.parse((await this.driver.getContent(layout.uploadDigestState(id))).toString('utf8')) as typeof record;
+    } catch (err) {
+      if (isNotFound(err) || err instanceof SyntaxError) return undefined;
+      throw err;
+    }
+    if (record.offset !== size || typeof record.state !== 'string') return undefined;
+    try {
+      return { hash: await this.digests.restore(Buffer.from(record.state, 'base64')), offset: size };
+    } catch {
+      return undefined; // unreadable state: re-hash instead
+    }
   }
 
   private async rehash(id: string, size: number, algorithm: string): Promise<Hash> {
