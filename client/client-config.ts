@@ -19,6 +19,8 @@ export interface Mirror {
 export interface ClientConfig {
   /** Registries (host, host:port or CIDR) reached as insecure registries. */
   insecure: string[];
+  /** Whether loopback registries are insecure without configuration (as in Docker). */
+  insecureLoopback: boolean;
   mirrors: Map<string, Mirror[]>;
   sources: string[];
 }
@@ -37,6 +39,7 @@ async function schemas() {
 
   const FileSchema = z.strictObject({
     insecureRegistries: z.array(z.string().min(1)).default([]),
+    insecureLoopback: z.boolean().default(true),
     registries: z
       .record(
         z.string().min(1),
@@ -83,7 +86,7 @@ export async function loadClientConfig(opts: { file?: string; daemonJson?: strin
   const env = opts.env ?? process.env;
   const file = opts.file ?? defaultClientConfigPath(env);
   const daemonJson = opts.daemonJson ?? defaultDaemonJsonPath(env);
-  const cfg: ClientConfig = { insecure: [], mirrors: new Map(), sources: [] };
+  const cfg: ClientConfig = { insecure: [], insecureLoopback: true, mirrors: new Map(), sources: [] };
 
   if (existsSync(daemonJson)) {
     let doc: unknown;
@@ -114,6 +117,7 @@ export async function loadClientConfig(opts: { file?: string; daemonJson?: strin
     const parsed = (await schemas()).FileSchema.safeParse(doc);
     if (!parsed.success) throw new ClientError(issues(parsed.error, file));
     cfg.insecure.push(...parsed.data.insecureRegistries);
+    cfg.insecureLoopback = parsed.data.insecureLoopback;
     for (const [registry, r] of Object.entries(parsed.data.registries)) {
       if (r.insecure) cfg.insecure.push(registry);
       if (r.mirrors.length === 0) continue;

@@ -44,7 +44,8 @@ export class Client {
     this.config = opts.config;
     this.onMirrorFallback = opts.onMirrorFallback;
     const insecure = [...(opts.insecure ?? []), ...(opts.config?.insecure ?? [])];
-    this.transport = new Transport(new HostResolver({ ...opts, insecure }), opts.retry ?? DEFAULT_RETRY);
+    const insecureLoopback = opts.insecureLoopback ?? opts.config?.insecureLoopback;
+    this.transport = new Transport(new HostResolver({ ...opts, insecure, insecureLoopback }), opts.retry ?? DEFAULT_RETRY);
     const credentials = opts.credentials ?? defaultCredentialSources(opts.env);
     this.auth = new Authenticator(this.transport, credentials instanceof CredentialChain ? credentials : new CredentialChain([credentials]));
   }

@@ -31,6 +31,8 @@ export interface HostResolverOptions {
   allInsecure?: boolean;
   /** Use plain HTTP for every registry (`--plain-http`). */
   plainHttp?: boolean;
+  /** Loopback registries are insecure unless this is false (Docker's default is true). */
+  insecureLoopback?: boolean;
   /** Directories holding `<host>/ca.crt` etc.; defaults to Docker's and containers' locations. */
   certDirs?: string[];
 }
@@ -64,7 +66,8 @@ export class HostResolver {
         this.exact.add(rule.toLowerCase());
       }
     }
-    this.certDirs = opts.certDirs ?? DEFAULT_CERT_DIRS;
+    // STEVEDORE_CERTS_DIRS (colon-separated) replaces Docker's and containers' locations.
+    this.certDirs = opts.certDirs ?? (process.env.STEVEDORE_CERTS_DIRS ? process.env.STEVEDORE_CERTS_DIRS.split(':').filter(Boolean) : DEFAULT_CERT_DIRS);
   }
 
   isInsecure(host: string): boolean {
@@ -73,7 +76,7 @@ export class HostResolver {
     if (this.exact.has(host.toLowerCase()) || this.exact.has(hostname.toLowerCase())) return true;
     const family = isIP(hostname);
     if (family && this.cidrs.check(hostname, family === 6 ? 'ipv6' : 'ipv4')) return true;
-    return isLoopback(hostname);
+    return this.opts.insecureLoopback !== false && isLoopback(hostname);
   }
 
   resolve(registry: string): HostSettings {
