@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import {
   ClientError,
   copyImage,
+  describeDockerArchive,
   openDestination,
   openSource,
   parseLocation,
@@ -11,10 +12,11 @@ import {
   type Client,
   type CopyOptions,
   type Location,
+  type LocationOpener,
 } from '../client/index.js';
 import { formatReference, parseManifest, parseReference, referenceSelector, type ImageReference } from '../oci/index.js';
 import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
-import { formatBytes, lineProgress } from './copy-progress.js';
+import { archiveLayerLine, formatBytes, lineProgress, ttyProgress, type Progress } from './copy-progress.js';
 
 interface CopyFlags extends ClientFlags {
   platform?: string;
@@ -38,12 +40,19 @@ function registryRef(text: string, defaultTag = true): ImageReference {
 }
 
 function describe(loc: Location): string {
-  return loc.kind === 'oci' ? `oci:${loc.dir}${loc.tag ? `:${loc.tag}` : ''}` : formatReference(loc.ref);
+  if (loc.kind === 'oci') return `oci:${loc.dir}${loc.tag ? `:${loc.tag}` : ''}`;
+  if (loc.kind === 'docker-archive') return describeDockerArchive(loc.file, loc);
+  return formatReference(loc.ref);
 }
 
 async function runCopy(srcText: string, dstText: string, flags: CopyFlags, verb: string): Promise<void> {
   const src = parseLocation(srcText);
-  const dst = parseLocation(dstText);
+  let dst = parseLocation(dstText);
+  if (dst.kind === 'docker-archive') {
+    if (flags.allPlatforms) throw new ClientError(`${dstText}: a docker archive holds one single-platform image; choose it with --platform instead of --all-platforms`);
+    // Like `docker save IMAGE`: an archive written from a registry image is tagged with its name unless told otherwise.
+    if (!dst.ref && src.kind === 'registry' && src.ref.tag !== undefined) dst = { ...dst, ref: { registry: src.ref.registry, repository: src.ref.repository, tag: src.ref.tag } };
+  }
   const opts: CopyOptions = { allPlatforms: flags.allPlatforms };
   if (flags.platform) {
     try {
@@ -57,9 +66,17 @@ async function runCopy(srcText: string, dstText: string, flags: CopyFlags, verb:
     if (!Number.isInteger(n) || n < 1 || n > 64) throw new ClientError('--concurrency must be an integer from 1 to 64');
     opts.concurrency = n;
   }
-  if (!flags.quiet && !flags.json) opts.onEvent = lineProgress((l) => process.stderr.write(`${l}\n`));
+  // A terminal gets a bar per blob; anything else (CI logs, pipes) a plain line per event.
+  let progress: Progress | undefined;
+  let say: ((line: string) => void) | undefined;
+  if (!flags.quiet && !flags.json) {
+    progress = process.stderr.isTTY ? ttyProgress(process.stderr) : undefined;
+    say = progress?.line ?? ((l) => process.stderr.write(`${l}\n`));
+    opts.onEvent = progress?.onEvent ?? lineProgress(say);
+  }
   // Ctrl-C or SIGTERM mid-copy: remove partial blobs, then exit as interrupted.
   const interrupted = (signal: NodeJS.Signals) => {
+    progress?.stop();
     removeTempFilesSync();
     process.stderr.write(`stevedore: interrupted (${signal}); nothing partial was kept\n`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -68,8 +85,28 @@ async function runCopy(srcText: string, dstText: string, flags: CopyFlags, verb:
   process.once('SIGTERM', interrupted);
   let result;
   try {
-    result = await withClient(flags, (client) => copyImage(openSource(src, client), openDestination(dst, client), opts));
+    result = await withClient(flags, async (client) => {
+      const opener: LocationOpener = {
+        registryClient: (r) => client.registryClient(r),
+        mirrorsFor: (r) => client.mirrorsFor(r),
+        onMirrorFallback: client.onMirrorFallback,
+        onArchiveLayer: say && ((e) => say(archiveLayerLine(e))),
+      };
+      const source = openSource(src, opener);
+      try {
+        const destination = openDestination(dst, opener);
+        try {
+          return await copyImage(source, destination, opts);
+        } finally {
+          // Temporary files go; a destination that was not committed discards what it wrote.
+          await destination.close?.();
+        }
+      } finally {
+        await source.close?.();
+      }
+    });
   } finally {
+    progress?.stop();
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
   }
@@ -94,10 +131,10 @@ export function registerClientCommands(program: Command): void {
       .option('-j, --concurrency <n>', 'blobs transferred at once (default 4)');
 
   copyOpts(program.command('pull').description('pull an image from a registry').argument('<reference>'))
-    .requiredOption('-o, --output <location>', 'where to put it: oci:DIR[:TAG] (the local image store comes with the engine)')
+    .requiredOption('-o, --output <location>', 'where to put it: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG] (the local image store comes with the engine)')
     .action((ref: string, flags: CopyFlags & { output: string }) => runCopy(ref, flags.output, flags, 'Pulled into'));
 
-  copyOpts(program.command('push').description('push an image to a registry').argument('<source>', 'oci:DIR[:TAG]').argument('<reference>'))
+  copyOpts(program.command('push').description('push an image to a registry').argument('<source>', 'oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG]').argument('<reference>'))
     .action((src: string, ref: string, flags: CopyFlags) => {
       registryRef(ref);
       return runCopy(src, ref, flags, 'Pushed');

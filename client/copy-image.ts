@@ -13,6 +13,7 @@ export type CopyEvent =
   | { type: 'blob-start'; desc: Descriptor }
   | { type: 'blob-progress'; desc: Descriptor; bytes: number }
   | { type: 'blob-done'; desc: Descriptor }
+  | { type: 'blob-failed'; desc: Descriptor }
   | { type: 'manifest'; digest: Digest; mediaType: string; top: boolean }
   | { type: 'platform'; platform: string; digest: Digest }
   | { type: 'source'; servedBy: string };
@@ -74,10 +75,15 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
           return;
         }
         emit({ type: 'blob-start', desc });
-        await dst.putBlob(desc, src, (bytes) => {
-          stats.bytes += bytes;
-          emit({ type: 'blob-progress', desc, bytes });
-        });
+        try {
+          await dst.putBlob(desc, src, (bytes) => {
+            stats.bytes += bytes;
+            emit({ type: 'blob-progress', desc, bytes });
+          });
+        } catch (err) {
+          emit({ type: 'blob-failed', desc });
+          throw err;
+        }
         stats.copied++;
         emit({ type: 'blob-done', desc });
       })();

@@ -1,5 +1,5 @@
-// Where images are read from and written to: a registry, an OCI image layout, (later) a docker
-// archive or the engine's store. Copying works between any source and destination.
+// Where images are read from and written to: a registry, an OCI image layout, a docker archive,
+// (later) the engine's store. Copying works between any source and destination.
 import type { Readable } from 'node:stream';
 import type { Descriptor, Digest } from '../oci/index.js';
 
@@ -21,6 +21,7 @@ export interface ImageSource {
   readonly registryRepository?: { registry: string; repository: string };
   /** After topManifest(): which endpoint served it, when the source has several (mirrors). */
   readonly servedBy?: { description: string };
+  /** Releases the source and removes its temporary files (e.g. a docker archive's compressed layers). */
   close?(): Promise<void>;
 }
 
@@ -36,5 +37,6 @@ export interface ImageDestination {
   putManifest(manifest: ManifestBytes, top: boolean): Promise<void>;
   /** Makes everything written visible (e.g. rewrites an OCI layout's index.json). */
   commit(): Promise<void>;
+  /** Releases the destination; whatever was written but not committed is discarded (e.g. a partial docker archive). */
   close?(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import type { Endpoint } from './mirrored-source.js';
 
 export * from './client-config.js';
 export * from './copy-image.js';
+export * from './docker-archive.js';
 export * from './mirrored-source.js';
 export * from './errors.js';
 export * from './image-location.js';

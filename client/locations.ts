@@ -1,6 +1,8 @@
 // Parsing skopeo-style locations and opening them: a bare reference (or docker://REF) is a
-// registry; `oci:DIR[:TAG]` is an OCI image layout.
+// registry; `oci:DIR[:TAG]` is an OCI image layout; `docker-archive:FILE[:REF]` is a
+// `docker save` / `docker load` tarball.
 import { InvalidReferenceError, parseReference, type ImageReference } from '../oci/index.js';
+import { DockerArchiveDestination, DockerArchiveSource, type ArchiveLayerEvent } from './docker-archive.js';
 import { ClientError } from './errors.js';
 import type { Mirror } from './client-config.js';
 import type { ImageDestination, ImageSource } from './image-location.js';
@@ -9,11 +11,39 @@ import { OciLayoutDestination, OciLayoutSource } from './oci-layout.js';
 import type { RegistryClient } from './registry-client.js';
 import { RegistryImageDestination, RegistryImageSource } from './registry-image.js';
 
-const UNSUPPORTED_TRANSPORTS = ['docker-archive', 'dir', 'containers-storage', 'docker-daemon', 'oci-archive'];
+const UNSUPPORTED_TRANSPORTS = ['dir', 'containers-storage', 'docker-daemon', 'oci-archive'];
 
-export type Location = { kind: 'registry'; ref: ImageReference } | { kind: 'oci'; dir: string; tag?: string };
+export type Location =
+  | { kind: 'registry'; ref: ImageReference }
+  | { kind: 'oci'; dir: string; tag?: string }
+  /** `ref` names the image (RepoTags); `index` picks the Nth image of an archive (`@N`, reading only). */
+  | { kind: 'docker-archive'; file: string; ref?: ImageReference; index?: number };
+
+function parseDockerArchive(rest: string): Location {
+  // As skopeo: the file name ends at the first colon; the rest (which may hold colons) is the reference.
+  const colon = rest.indexOf(':');
+  const file = colon >= 0 ? rest.slice(0, colon) : rest;
+  const refText = colon >= 0 ? rest.slice(colon + 1) : '';
+  if (!file) throw new ClientError('docker-archive: needs a file: docker-archive:FILE[:NAME[:TAG]]');
+  if (!refText) return { kind: 'docker-archive', file };
+  if (refText.startsWith('@')) {
+    const n = Number(refText.slice(1));
+    if (!/^@\d+$/.test(refText) || !Number.isSafeInteger(n)) throw new ClientError(`docker-archive:${rest}: @N must be an image's position in the archive (0, 1, …)`);
+    return { kind: 'docker-archive', file, index: n };
+  }
+  let ref: ImageReference;
+  try {
+    ref = parseReference(refText);
+  } catch (err) {
+    if (err instanceof InvalidReferenceError) throw new ClientError(`docker-archive:${rest}: ${err.message}`);
+    throw err;
+  }
+  if (ref.digest) throw new ClientError(`docker-archive:${rest}: a docker archive names images by NAME:TAG, not by digest`);
+  return { kind: 'docker-archive', file, ref };
+}
 
 export function parseLocation(text: string): Location {
+  if (text.startsWith('docker-archive:')) return parseDockerArchive(text.slice('docker-archive:'.length));
   if (text.startsWith('oci:')) {
     const rest = text.slice(4);
     const colon = rest.lastIndexOf(':');
@@ -23,7 +53,7 @@ export function parseLocation(text: string): Location {
   }
   const transport = /^([a-z-]+):/.exec(text)?.[1];
   if (transport && UNSUPPORTED_TRANSPORTS.includes(transport)) {
-    throw new ClientError(`${transport}: locations are not supported yet (use a registry reference or oci:DIR[:TAG])`);
+    throw new ClientError(`${transport}: locations are not supported (use a registry reference, oci:DIR[:TAG] or docker-archive:FILE[:REF])`);
   }
   const ref = text.startsWith('docker://') ? text.slice('docker://'.length) : text;
   try {
@@ -40,10 +70,13 @@ export interface LocationOpener {
   mirrorsFor?(registry: string): Mirror[];
   /** Told when a mirror fails and the next endpoint is tried. */
   onMirrorFallback?(endpoint: Endpoint, error: Error): void;
+  /** Told as a docker archive's layers are checked or compressed, before the copy can start. */
+  onArchiveLayer?(e: ArchiveLayerEvent): void;
 }
 
 export function openSource(loc: Location, ctx: LocationOpener): ImageSource {
   if (loc.kind === 'oci') return new OciLayoutSource(loc.dir, loc.tag);
+  if (loc.kind === 'docker-archive') return new DockerArchiveSource(loc.file, { ref: loc.ref, index: loc.index }, { onLayer: ctx.onArchiveLayer?.bind(ctx) });
   const mirrors = ctx.mirrorsFor?.(loc.ref.registry) ?? [];
   const endpoints = endpointsFor(loc.ref, mirrors);
   if (endpoints.length > 1) {
@@ -54,5 +87,9 @@ export function openSource(loc: Location, ctx: LocationOpener): ImageSource {
 
 export function openDestination(loc: Location, ctx: LocationOpener): ImageDestination {
   if (loc.kind === 'oci') return new OciLayoutDestination(loc.dir, loc.tag);
+  if (loc.kind === 'docker-archive') {
+    if (loc.index !== undefined) throw new ClientError(`docker-archive:${loc.file}:@${loc.index}: @N only selects an image to read; name the image to write with docker-archive:FILE:NAME[:TAG]`);
+    return new DockerArchiveDestination(loc.file, loc.ref);
+  }
   return new RegistryImageDestination(ctx.registryClient(loc.ref.registry), loc.ref);
 }

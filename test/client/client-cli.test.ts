@@ -164,7 +164,8 @@ describe('bad input and broken transfers', () => {
     for (const args of [
       ['pull', 'Not/Valid', '--output', `oci:${dir}/x`],
       ['push', 'oci:', `${host}/x`],
-      ['copy', 'docker-archive:/tmp/x.tar', `${host}/x`],
+      ['copy', 'oci-archive:/tmp/x.tar', `${host}/x`],
+      ['copy', 'docker-archive:', `${host}/x`],
       ['pull', `${host}/x@sha256:abc`, '--output', `oci:${dir}/x`],
       ['pull', `${host}/app/one:v1`, '--platform', 'linux', '--output', `oci:${dir}/x`],
     ]) {
