@@ -21,8 +21,22 @@
 // Both servers fsync uploaded data before acknowledging it (see bench/servers.ts), so pushes
 // are compared at equal durability.
 //
+// Storage (BENCH_STORAGE):
+//   filesystem (default)  each server stores in its own directory on the same filesystem
+//   s3                    both on the S3 API of one Ceph RGW started for the run (bench/ceph-rgw.ts,
+//                         Debian's radosgw, ceph-mon, ceph-osd; a single-node cluster on loopback),
+//                         one bucket each: Stevedore's s3 driver against docker-registry's s3 driver,
+//                         same part size (10 MiB), both streaming blob GETs (no redirects). The
+//                         same workloads, with smaller blobs (BENCH_S3_BLOB_MIB). Extra rows: CPU
+//                         of the Ceph daemons per unit of work while each registry runs, i.e.
+//                         how much work each registry's S3 traffic makes for the store.
+//
 // Configuration (environment variables):
-//   BENCH_BLOB_MIB=256            blob size for push/pull
+//   BENCH_STORAGE=filesystem      filesystem | s3 (scripts/bench.sh runs both by default)
+//   BENCH_BLOB_MIB=256            blob size for push/pull (filesystem)
+//   BENCH_S3_BLOB_MIB=64          blob size for push/pull (s3)
+//   BENCH_S3_STORE=bluestore      the OSD's object store: bluestore (a sparse file under
+//                                 BENCH_DIR, data on disk) or memstore (data in RAM)
 //   BENCH_CHUNK_MIB=8             PATCH size for the chunked push
 //   BENCH_REPS=7                  repetitions per blob workload and server
 //   BENCH_MANIFEST_CONCURRENCY=64 connections = concurrent requests for manifest GET
@@ -33,7 +47,8 @@
 //   BENCH_SERVERS=stevedore,docker-registry            the two sides (A/A runs are allowed,
 //                                 e.g. docker-registry,docker-registry to gauge noise)
 //   BENCH_DIR=$TMPDIR             where the temporary data directories go
-//   BENCH_OUT=.bench/results.json where results go (a .md table is written next to it)
+//   BENCH_OUT=.bench/results.json where results go (a .md table is written next to it; the
+//                                 S3 set writes .bench/results-s3.json, i.e. <name>-s3.json)
 //   BENCH_KEEP_DATA=1             keep the data directories
 //   BENCH_CPU_PROF=1              run Stevedore with --cpu-prof (profiles in .bench/profiles/)
 //   STEVEDORE_LOG_LEVEL=warn      Stevedore's log level (info adds a JSON access log line per request)
@@ -46,15 +61,20 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startCephRgw, type CephRgw } from './ceph-rgw.js';
 import { manifestLoad, manifestPool, RegistryClient, type LoadResult } from './ops.js';
 import { randomDigest } from './random.js';
 import {
   REPO_ROOT,
   ProcessMonitor,
+  readCpuSeconds,
+  S3_CHUNK_BYTES,
   startDockerRegistry,
   setServerLogDir,
   startStevedore,
+  stevedoreS3Env,
   type RunningServer,
+  type S3Target,
   type ServerKind,
 } from './servers.js';
 
@@ -71,8 +91,20 @@ function envNum(name: string, def: number): number {
 const WORKLOADS = ['monolithic', 'chunked', 'pull', 'manifest'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
+const storage = (process.env.BENCH_STORAGE || 'filesystem') as 'filesystem' | 's3';
+if (storage !== 'filesystem' && storage !== 's3') throw new Error(`BENCH_STORAGE must be filesystem or s3, got ${String(storage)}`);
+const s3Store = (process.env.BENCH_S3_STORE || 'bluestore') as 'bluestore' | 'memstore';
+if (s3Store !== 'bluestore' && s3Store !== 'memstore') throw new Error(`BENCH_S3_STORE must be bluestore or memstore, got ${String(s3Store)}`);
+
+/** BENCH_OUT names the filesystem set's file; the S3 set writes `<name>-s3.json` next to it. */
+function resultsPath(out: string): string {
+  return storage === 's3' ? `${out.replace(/\.json$/, '')}-s3.json` : out;
+}
+
 const cfg = {
-  blobBytes: Math.round(envNum('BENCH_BLOB_MIB', 256) * MiB),
+  storage,
+  s3Store,
+  blobBytes: Math.round((storage === 's3' ? envNum('BENCH_S3_BLOB_MIB', 64) : envNum('BENCH_BLOB_MIB', 256)) * MiB),
   chunkBytes: Math.max(16, Math.round((envNum('BENCH_CHUNK_MIB', 8) * MiB) / 16) * 16), // CTR offsets: 16-byte aligned
   reps: Math.round(envNum('BENCH_REPS', 7)),
   manifestConcurrency: Math.round(envNum('BENCH_MANIFEST_CONCURRENCY', 64)),
@@ -85,7 +117,7 @@ const cfg = {
     .filter(Boolean) as Workload[],
   servers: (process.env.BENCH_SERVERS ?? 'stevedore,docker-registry').split(',').map((s) => s.trim()) as ServerKind[],
   benchDir: process.env.BENCH_DIR || tmpdir(),
-  out: resolve(REPO_ROOT, process.env.BENCH_OUT || '.bench/results.json'),
+  out: resultsPath(resolve(REPO_ROOT, process.env.BENCH_OUT || '.bench/results.json')),
   keepData: process.env.BENCH_KEEP_DATA === '1',
   cpuProf: process.env.BENCH_CPU_PROF === '1',
   stevedoreLogLevel: process.env.STEVEDORE_LOG_LEVEL || 'warn',
@@ -108,6 +140,13 @@ interface Side {
   server: RunningServer;
   client: RegistryClient;
   mon: ProcessMonitor;
+}
+
+/** The S3 server (BENCH_STORAGE=s3): its daemons' CPU is charged to the side being measured. */
+let rgw: CephRgw | undefined;
+
+function backendCpuSeconds(): number {
+  return rgw ? rgw.pids().reduce((sum, pid) => sum + readCpuSeconds(pid), 0) : 0;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -136,6 +175,8 @@ interface ServerFigures extends Stat {
   wallSeconds: number;
   /** Server CPU per unit of work: ms per MB for blobs, µs per request for manifests. */
   cpuPerUnit: number;
+  /** BENCH_STORAGE=s3: CPU of the Ceph daemons per unit of work, in the same unit. */
+  backendCpuPerUnit?: number;
   extra?: unknown;
 }
 
@@ -149,7 +190,7 @@ const results: Partial<Record<Workload, WorkloadResult>> = {};
 
 /** Collects one workload's samples and resource usage per server. */
 class Recorder {
-  private readonly acc = new Map<string, { samples: number[]; peakKiB: number; cpu: number; wall: number; work: number }>();
+  private readonly acc = new Map<string, { samples: number[]; peakKiB: number; cpu: number; backendCpu: number; wall: number; work: number }>();
 
   constructor(
     sides: Side[],
@@ -158,18 +199,20 @@ class Recorder {
     /** Converts CPU seconds per unit of work into the reported CPU figure. */
     private readonly cpuScale: number,
   ) {
-    for (const s of sides) this.acc.set(s.server.name, { samples: [], peakKiB: 0, cpu: 0, wall: 0, work: 0 });
+    for (const s of sides) this.acc.set(s.server.name, { samples: [], peakKiB: 0, cpu: 0, backendCpu: 0, wall: 0, work: 0 });
   }
 
   /** Runs `fn` on `side` under the process monitor. `fn` returns [sample, wall seconds, work]. */
   async measure(side: Side, fn: () => Promise<[sample: number, wallSeconds: number, work: number]>): Promise<number> {
     side.mon.begin();
+    const backendStart = backendCpuSeconds();
     const [sample, wall, work] = await fn();
     const usage = side.mon.end();
     const a = this.acc.get(side.server.name)!;
     a.samples.push(sample);
     a.peakKiB = Math.max(a.peakKiB, usage.peakKiB);
     a.cpu += usage.cpuSeconds;
+    a.backendCpu += backendCpuSeconds() - backendStart;
     a.wall += wall;
     a.work += work;
     return sample;
@@ -184,6 +227,7 @@ class Recorder {
         cpuSeconds: a.cpu,
         wallSeconds: a.wall,
         cpuPerUnit: a.work > 0 ? (a.cpu / a.work) * this.cpuScale : NaN,
+        ...(rgw ? { backendCpuPerUnit: a.work > 0 ? (a.backendCpu / a.work) * this.cpuScale : NaN } : {}),
       };
     }
     return { unit: this.unit, cpuPerUnitLabel: this.cpuPerUnitLabel, perServer };
@@ -339,6 +383,17 @@ function buildRows(sides: Side[]): Row[] {
       higherIsBetter: false,
     });
   }
+  if (cfg.storage === 's3') {
+    for (const w of present) {
+      const r = results[w]!;
+      rows.push({
+        label: `Ceph RGW+OSD CPU, ${titles[w]} (${r.cpuPerUnitLabel})`,
+        values: names.map((n) => r.perServer[n]!.backendCpuPerUnit ?? NaN),
+        digits: w === 'manifest' ? 0 : 2,
+        higherIsBetter: false,
+      });
+    }
+  }
   for (const w of present) {
     const r = results[w]!;
     rows.push({ label: `peak RSS, ${titles[w]} (MiB)`, values: names.map((n) => r.perServer[n]!.peakRssMiB), digits: 0, higherIsBetter: false });
@@ -394,6 +449,7 @@ async function main(): Promise<void> {
     for (const s of sides) s.mon.close();
     await Promise.allSettled(sides.map((s) => s.client.close()));
     await Promise.allSettled(sides.map((s) => s.server.stop()));
+    await rgw?.stop().catch(() => undefined);
     if (!cfg.keepData) await rm(root, { recursive: true, force: true });
   };
   const onSignal = () => {
@@ -411,10 +467,22 @@ async function main(): Promise<void> {
     setServerLogDir(cfg.logDir);
   }
   try {
+    if (cfg.storage === 's3') {
+      const t = Date.now();
+      // bluestore: a sparse file of this size under BENCH_DIR; memstore: a bound on RAM use.
+      rgw = await startCephRgw({ store: cfg.s3Store, storeBytes: (cfg.s3Store === 'bluestore' ? 32 : 8) * 1024 * MiB, baseDir: root, startTimeoutMs: 180_000 });
+      log(`Ceph RGW (${cfg.s3Store}) at ${rgw.endpoint}, started in ${((Date.now() - t) / 1000).toFixed(1)} s; daemons ${rgw.pids().join(', ')}`);
+    }
     const dupes = cfg.servers[0] === cfg.servers[1];
     for (const [i, kind] of cfg.servers.entries()) {
       const name = dupes ? `${kind}#${i + 1}` : kind;
-      const dataDir = join(root, `${name.replace('#', '-')}-data`);
+      const slug = name.replace('#', '-');
+      const dataDir = join(root, `${slug}-data`);
+      let s3: S3Target | undefined;
+      if (rgw) {
+        const bucket = await rgw.createBucket(`bench-${slug}`);
+        s3 = { endpoint: rgw.endpoint, region: rgw.region, bucket, accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey };
+      }
       const server =
         kind === 'stevedore'
           ? await startStevedore({
@@ -423,15 +491,17 @@ async function main(): Promise<void> {
               logLevel: cfg.stevedoreLogLevel,
               args: cfg.stevedoreArgs,
               nodeArgs: [...(cfg.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []), ...cfg.stevedoreNodeArgs],
+              env: s3 ? stevedoreS3Env(s3) : undefined,
             })
           : await startDockerRegistry({
               name,
               dataDir,
-              configPath: join(root, `${name.replace('#', '-')}-config.yml`),
+              configPath: join(root, `${slug}-config.yml`),
               binary: cfg.dockerRegistryBin,
+              s3,
             });
       sides.push({ server, client: new RegistryClient(server.url), mon: new ProcessMonitor(server.pid) });
-      log(`${name} pid ${server.pid} at ${server.url}, data in ${dataDir}`);
+      log(`${name} pid ${server.pid} at ${server.url}, ${s3 ? `bucket ${s3.bucket}` : `data in ${dataDir}`}`);
     }
     await sleep(300);
     // Re-read the idle baseline once both are up and settled.
@@ -459,11 +529,16 @@ async function main(): Promise<void> {
     const drVersion = toolVersion(cfg.dockerRegistryBin, ['--version']);
     const pkg = JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
     const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
+    const storageLine =
+      cfg.storage === 's3'
+        ? `storage: S3, Ceph ${/\d+\.\d+\.\d+/.exec(toolVersion('ceph', ['--version']))?.[0] ?? '(unknown version)'} RGW (single node, ${cfg.s3Store}) on loopback, ` +
+          `one bucket per registry, ${S3_CHUNK_BYTES / MiB} MiB parts, blob GETs streamed (no redirects)`
+        : 'storage: filesystem, one directory per registry on the same filesystem';
     const setup =
       `${cfg.reps} repetitions (median), ${cfg.manifestRounds}×${cfg.manifestSeconds} s manifest rounds; ` +
-      `Node ${process.version}, ${drVersion}, ${cpus().length}× ${cpuModel}, Linux ${release()}`;
+      `Node ${process.version}, ${drVersion}, ${cpus().length}× ${cpuModel}, Linux ${release()}; ${storageLine}`;
 
-    process.stdout.write(`\nStevedore ${pkg.version} benchmark (${elapsed.toFixed(0)} s)\n${setup}\n\n`);
+    process.stdout.write(`\nStevedore ${pkg.version} benchmark, ${cfg.storage} storage (${elapsed.toFixed(0)} s)\n${setup}\n\n`);
     process.stdout.write(textTable(headers, body) + '\n');
     process.stdout.write(
       `\nMB/s = 10^6 bytes/s. Throughput ratios above 1× favour ${names[0]}; for latency, CPU and RSS ` +

@@ -169,18 +169,89 @@ async function freePort(): Promise<number> {
   return addr.port;
 }
 
+/** A bucket on an S3 server (the benchmark's Ceph RGW) for one registry. */
+export interface S3Target {
+  /** http://127.0.0.1:PORT */
+  endpoint: string;
+  region: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/**
+ * The S3 part size both registries use (their defaults, stated explicitly so the comparison stays
+ * fair if a default changes): Stevedore's storage.s3.chunkSize, docker-registry's s3 chunksize.
+ */
+export const S3_CHUNK_BYTES = 10 * 1024 * 1024;
+
+/** `STEVEDORE_*` variables that put Stevedore on `target` (redirects off: blobs are streamed). */
+export function stevedoreS3Env(target: S3Target): NodeJS.ProcessEnv {
+  return {
+    STEVEDORE_STORAGE_DRIVER: 's3',
+    STEVEDORE_STORAGE_S3_BUCKET: target.bucket,
+    STEVEDORE_STORAGE_S3_ENDPOINT: target.endpoint,
+    STEVEDORE_STORAGE_S3_REGION: target.region,
+    STEVEDORE_STORAGE_S3_FORCEPATHSTYLE: 'true',
+    STEVEDORE_STORAGE_S3_ACCESSKEYID: target.accessKeyId,
+    STEVEDORE_STORAGE_S3_SECRETACCESSKEY: target.secretAccessKey,
+    STEVEDORE_STORAGE_S3_CHUNKSIZE: String(S3_CHUNK_BYTES),
+    STEVEDORE_STORAGE_S3_REDIRECT_ENABLED: 'false',
+    STEVEDORE_STORAGE_UPLOADPURGING_ENABLED: 'false',
+  };
+}
+
 export interface DockerRegistryOptions {
   name?: string;
   dataDir: string;
   /** Where to write the generated config file. */
   configPath: string;
   binary?: string;
+  /** Its `s3` storage driver on this bucket instead of the filesystem in `dataDir`. */
+  s3?: S3Target;
+}
+
+/**
+ * docker-registry's environment. With the s3 driver, AWS_CA_BUNDLE is left out: the Go SDK then
+ * tries to install the bundle into distribution's wrapped HTTP transport and panics ("unable to
+ * load custom CA bundle, HTTPClient's transport unsupported type"); the benchmark's S3 endpoint is
+ * plain HTTP on loopback anyway.
+ */
+function dockerRegistryEnv(opts: DockerRegistryOptions): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  if (opts.s3) delete env.AWS_CA_BUNDLE;
+  return env;
+}
+
+/** docker-registry's `storage:` section (indented YAML lines). */
+function dockerRegistryStorage(opts: DockerRegistryOptions): string[] {
+  const common = ['  delete:', '    enabled: true', '  cache:', '    blobdescriptor: inmemory', '  maintenance:', '    uploadpurging:', '      enabled: false'];
+  if (!opts.s3) return ['  filesystem:', `    rootdirectory: ${JSON.stringify(opts.dataDir)}`, ...common];
+  const t = opts.s3;
+  return [
+    '  s3:',
+    `    regionendpoint: ${JSON.stringify(t.endpoint)}`,
+    // (distribution 2.8 uses path-style URLs whenever regionendpoint is set; 3.x reads forcepathstyle.)
+    '    forcepathstyle: true',
+    `    region: ${JSON.stringify(t.region)}`,
+    `    bucket: ${JSON.stringify(t.bucket)}`,
+    `    accesskey: ${JSON.stringify(t.accessKeyId)}`,
+    `    secretkey: ${JSON.stringify(t.secretAccessKey)}`,
+    '    secure: false',
+    '    v4auth: true',
+    `    chunksize: ${S3_CHUNK_BYTES}`,
+    // The s3 driver redirects blob GETs to presigned URLs by default; Stevedore's default is to
+    // stream them. Both stream here, so the pull figures compare the registries.
+    '  redirect:',
+    '    disable: true',
+    ...common,
+  ];
 }
 
 /**
  * Starts CNCF distribution (Debian's docker-registry) with our own config: filesystem storage
- * in `dataDir`, delete enabled, no auth, loopback only, log level warn, no access log.
- * The in-memory blob descriptor cache is on, as in the config Debian and upstream ship.
+ * in `dataDir` (or its s3 driver on `s3`), delete enabled, no auth, loopback only, log level
+ * warn, no access log. The in-memory blob descriptor cache is on, as in the config Debian and upstream ship.
  */
 export async function startDockerRegistry(opts: DockerRegistryOptions): Promise<RunningServer> {
   await mkdir(opts.dataDir, { recursive: true });
@@ -194,15 +265,7 @@ export async function startDockerRegistry(opts: DockerRegistryOptions): Promise<
       '  accesslog:',
       '    disabled: true',
       'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${JSON.stringify(opts.dataDir)}`,
-      '  delete:',
-      '    enabled: true',
-      '  cache:',
-      '    blobdescriptor: inmemory',
-      '  maintenance:',
-      '    uploadpurging:',
-      '      enabled: false',
+      ...dockerRegistryStorage(opts),
       'http:',
       `  addr: 127.0.0.1:${port}`,
       '',
@@ -210,7 +273,7 @@ export async function startDockerRegistry(opts: DockerRegistryOptions): Promise<
     await writeFile(opts.configPath, config);
     const child = spawn(opts.binary ?? 'docker-registry', ['serve', opts.configPath], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env },
+      env: dockerRegistryEnv(opts),
     });
     const logs: string[] = [];
     collectLogs(child, logs, opts.name ?? 'docker-registry');

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ClientError } from '../client/index.js';
 import { registerClientCommands } from './client-commands.js';
 import { registerLoginCommands } from './login-commands.js';
+import { registerMaintenanceCommands } from './maintenance-commands.js';
 import { registerServe } from './serve.js';
 
 const program = new Command();
@@ -16,6 +17,7 @@ program
 registerServe(program);
 registerClientCommands(program);
 registerLoginCommands(program);
+registerMaintenanceCommands(program);
 
 try {
   await program.parseAsync(process.argv);

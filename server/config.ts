@@ -106,6 +106,20 @@ function isHttpUrl(v: string): boolean {
   }
 }
 
+// ---- Garbage collection and retention (README "Garbage collection").
+const retentionPolicy = z
+  .strictObject({
+    /** Repository name globs; the first policy that matches a repository applies to it. */
+    repositories: z.array(z.string().min(1)).min(1),
+    keepLast: z.number().int().nonnegative().optional(),
+    keepTags: z.array(z.string().min(1)).default([]),
+    deleteOlderThan: duration.optional(),
+    protect: z.array(z.string().min(1)).default([]),
+  })
+  .refine((p) => p.keepLast !== undefined || p.deleteOlderThan !== undefined || p.keepTags.length > 0, {
+    message: 'a policy needs keepLast, keepTags or deleteOlderThan',
+  });
+
 export const ConfigSchema = z.strictObject({
   http: z
     .strictObject({
@@ -146,6 +160,18 @@ export const ConfigSchema = z.strictObject({
           interval: duration.prefault('24h'),
         })
         .prefault({}),
+    })
+    .prefault({}),
+  gc: z
+    .strictObject({
+      /** Scheduled runs inside `stevedore serve`. */
+      enabled: z.boolean().default(false),
+      interval: duration.prefault('24h'),
+      /** Nothing younger than this is deleted (protects pushes in progress). */
+      gracePeriod: duration.prefault('1h'),
+      deleteUntagged: z.boolean().default(false),
+      keepReferrers: z.boolean().default(true),
+      retention: z.array(retentionPolicy).default([]),
     })
     .prefault({}),
   limits: z

@@ -18,6 +18,7 @@ import { RateLimiter } from './rate-limit.js';
 import { RegistryEvents } from './registry-events.js';
 import { createStorageDriver, describeStorage } from './storage-driver.js';
 import { startUploadPurger } from './upload-purger.js';
+import { startGcScheduler } from './gc-scheduler.js';
 
 export { loadConfig, ConfigError, type Config, type ConfigInput } from './config.js';
 
@@ -109,6 +110,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   }
   const metricsUrl = !config.metrics.enabled ? undefined : `${metricsServer?.url ?? url}${config.metrics.path}`;
   const stopPurger = startUploadPurger(storage.uploads, config, log);
+  const stopGc = startGcScheduler(driver, config, log, metrics);
   log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, 'listening');
 
   const reload = (next: Config): ReloadPlan => {
@@ -139,6 +141,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const close = () =>
     (closing ??= (async () => {
       stopPurger();
+      stopGc();
       const closed = new Promise<void>((r) => server.close(() => r()));
       // Keep-alive connections become idle as their in-flight requests finish: close them then.
       const sweeper = setInterval(() => server.closeIdleConnections(), 100);

@@ -96,7 +96,7 @@ export class RegistryMetrics implements StorageMetricsSink, NotificationMetrics,
   private readonly blobsPushed = this.counter('stevedore_blobs_pushed_total', 'Blobs uploaded and committed (monolithic or chunked).');
   private readonly blobsPushedBytes = this.counter('stevedore_blobs_pushed_bytes_total', 'Bytes of the blobs committed.');
   private readonly blobsMounted = this.counter('stevedore_blobs_mounted_total', 'Blobs mounted from another repository.');
-  private readonly blobsPulled = this.counter('stevedore_blobs_pulled_total', 'Blob GETs answered with content (200 or 206).');
+  private readonly blobsPulled = this.counter('stevedore_blobs_pulled_total', 'Blob GETs answered with content (200 or 206) or redirected to the storage (307).');
   private readonly blobsDeleted = this.counter('stevedore_blobs_deleted_total', 'Blobs deleted from a repository.');
   private readonly manifestsPushed = this.counter('stevedore_manifests_pushed_total', 'Manifests and indexes pushed.');
   private readonly manifestsPulled = this.counter('stevedore_manifests_pulled_total', 'Manifest GETs answered with content.');
@@ -134,6 +134,26 @@ export class RegistryMetrics implements StorageMetricsSink, NotificationMetrics,
     labelNames: ['scope', 'kind'] as const,
     registers: this.reg,
   });
+
+  private readonly gcRuns = new Counter({
+    name: 'stevedore_gc_runs_total',
+    help: 'Garbage collection runs, by outcome (ok, error).',
+    labelNames: ['outcome'] as const,
+    registers: this.reg,
+  });
+  private readonly gcDuration = new Histogram({
+    name: 'stevedore_gc_duration_seconds',
+    help: 'Duration of garbage collection runs (retention included).',
+    buckets: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14400],
+    registers: this.reg,
+  });
+  private readonly gcFreedObjects = new Counter({
+    name: 'stevedore_gc_freed_objects_total',
+    help: 'Objects deleted by garbage collection and retention, by kind (blob, manifest, referrer, link, tag).',
+    labelNames: ['kind'] as const,
+    registers: this.reg,
+  });
+  private readonly gcFreedBytes = this.counter('stevedore_gc_freed_bytes_total', 'Bytes of blob data deleted by garbage collection.');
 
   constructor(private readonly opts: { processMetrics?: boolean } = {}) {
     const self = this;
@@ -200,6 +220,15 @@ export class RegistryMetrics implements StorageMetricsSink, NotificationMetrics,
     } else if (e.action === 'push') this.manifestsPushed.inc();
     else if (e.action === 'pull') this.manifestsPulled.inc();
     else if (e.action === 'delete') this.manifestsDeleted.inc();
+  }
+
+  // ---- garbage collection
+
+  gcRun(outcome: 'ok' | 'error', seconds: number, freed: { kind: 'blob' | 'manifest' | 'referrer' | 'link' | 'tag'; count: number }[] = [], bytes = 0): void {
+    this.gcRuns.inc({ outcome });
+    this.gcDuration.observe(seconds);
+    for (const f of freed) if (f.count > 0) this.gcFreedObjects.inc({ kind: f.kind }, f.count);
+    if (bytes > 0) this.gcFreedBytes.inc(bytes);
   }
 
   // ---- notifications

@@ -1,7 +1,7 @@
 // Content-addressed blobs and the per-repository links that make them reachable.
 import type { Readable } from 'node:stream';
 import { asDigest, type Digest } from '../oci/index.js';
-import { isNotFound, type StorageDriver } from './driver.js';
+import { isNotFound, type RandomAccessFile, type StorageDriver } from './driver.js';
 import { ContentCache } from './content-cache.js';
 import { layout } from './layout.js';
 
@@ -47,6 +47,17 @@ export class BlobStore {
     }
   }
 
+  /**
+   * For a manifest push: rewrites the repository's link when there is one (so garbage collection
+   * sees the blob as recently used, see storage/garbage-collector.ts), then stats the blob. The
+   * link is rewritten before the data is checked, never after.
+   */
+  async refreshLink(repo: string, digest: Digest): Promise<BlobInfo | undefined> {
+    if (!(await this.isLinked(repo, digest))) return undefined;
+    await this.link(repo, digest);
+    return this.statGlobal(digest);
+  }
+
   async link(repo: string, digest: Digest): Promise<void> {
     await this.driver.putContent(layout.layerLink(repo, digest), Buffer.from(digest));
   }
@@ -60,6 +71,11 @@ export class BlobStore {
       if (isNotFound(err)) return false;
       throw err;
     }
+  }
+
+  /** Positional access to a blob's data, when the driver offers it (see StorageDriver.openRandomAccess). */
+  openRandomAccess(digest: Digest): Promise<RandomAccessFile> | undefined {
+    return this.driver.openRandomAccess?.(layout.blobData(digest));
   }
 
   reader(digest: Digest, offset?: number, end?: number): Promise<Readable> {

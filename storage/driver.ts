@@ -45,10 +45,29 @@ export interface StorageDriver {
   /** A URL the client can fetch the object from directly, if the backend supports it. */
   redirectURL?(path: string): Promise<string | undefined>;
   /**
+   * Positional reads into the caller's buffers, for backends where that is cheap (local files):
+   * lets the server send a blob through a few reused buffers instead of allocating per chunk.
+   */
+  openRandomAccess?(path: string): Promise<RandomAccessFile>;
+  /**
    * Removes backend-level leftovers older than `olderThan` that no path refers to (S3: multipart
    * uploads abandoned by a crash). Returns how many. Called by the upload purger.
    */
   purgeStale?(olderThan: Date): Promise<number>;
+  /**
+   * Every object under `path` (recursively) with its size and modification time, in no particular
+   * order; an absent `path` gives an empty list. Drivers that can list a whole tree cheaply
+   * implement it (S3: one ListObjectsV2 per 1,000 keys, no HEAD per object); `walkFiles()` in
+   * storage/walk.ts falls back to list() and stat() for the others.
+   */
+  walk?(path: string): Promise<FileInfo[]>;
+}
+
+export interface RandomAccessFile {
+  readonly size: number;
+  /** Reads up to `length` bytes at `position` into `buffer`; returns how many were read. */
+  read(buffer: Uint8Array, position: number, length: number): Promise<number>;
+  close(): Promise<void>;
 }
 
 export class PathNotFoundError extends Error {

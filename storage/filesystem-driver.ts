@@ -6,7 +6,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
+import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type RandomAccessFile, type StorageDriver } from './driver.js';
 
 export interface FilesystemDriverOptions {
   rootDirectory: string;
@@ -84,6 +84,21 @@ export class FilesystemDriver implements StorageDriver {
     return fh.createReadStream({ start: offset, end, highWaterMark: READ_CHUNK });
   }
 
+  async openRandomAccess(path: string): Promise<RandomAccessFile> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.full(path), constants.O_RDONLY);
+    } catch (err) {
+      this.notFound(path, err);
+    }
+    const { size } = await fh.stat();
+    return {
+      size,
+      read: async (buffer, position, length) => (await fh.read(buffer, 0, length, position)).bytesRead,
+      close: () => fh.close(),
+    };
+  }
+
   async writer(path: string, append: boolean): Promise<FileWriter> {
     const full = this.full(path);
     await this.mkdirs(dirname(full));
@@ -158,6 +173,46 @@ export class FilesystemDriver implements StorageDriver {
     } catch (err) {
       this.notFound(path, err);
     }
+  }
+
+  /** Every file under `path` (readdir with file types; one stat per file, a few at a time). */
+  async walk(path: string): Promise<FileInfo[]> {
+    const out: FileInfo[] = [];
+    const files: string[] = [];
+    const visit = async (p: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(this.full(p), { withFileTypes: true });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return;
+        throw err;
+      }
+      const dirs: string[] = [];
+      for (const e of entries) {
+        if (e.name.includes(TEMP_MARK)) continue;
+        const child = p === '/' ? `/${e.name}` : `${p}/${e.name}`;
+        if (e.isDirectory()) dirs.push(child);
+        else if (e.isFile()) files.push(child);
+      }
+      for (let i = 0; i < dirs.length; i += 16) await Promise.all(dirs.slice(i, i + 16).map(visit));
+    };
+    await visit(path);
+    for (let i = 0; i < files.length; i += 64) {
+      const batch = await Promise.all(
+        files.slice(i, i + 64).map(async (f) => {
+          try {
+            const st = await stat(this.full(f));
+            return { path: f, size: st.size, modTime: st.mtime, isDir: false };
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // deleted meanwhile
+            throw err;
+          }
+        }),
+      );
+      for (const b of batch) if (b) out.push(b);
+    }
+    return out;
   }
 
   async move(source: string, dest: string): Promise<void> {

@@ -13,6 +13,10 @@ export * from './upload-store.js';
 export { FilesystemDriver } from './filesystem-driver.js';
 export { S3Driver, type S3DriverOptions } from './s3-driver.js';
 export * from './instrumented-driver.js';
+export * from './garbage-collector.js';
+export * from './retention.js';
+export * from './scrub.js';
+export { mapLimit, walkFiles } from './walk.js';
 
 /** Everything the registry keeps, over one driver. */
 export interface RegistryStorage {

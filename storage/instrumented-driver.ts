@@ -2,7 +2,7 @@
 // metrics sink. It wraps any driver, so every backend is measured the same way; the sink is an
 // interface so storage/ depends on no metrics library and no server code.
 import type { Readable } from 'node:stream';
-import { isNotFound, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
+import { isNotFound, type FileInfo, type FileWriter, type RandomAccessFile, type StorageDriver } from './driver.js';
 
 /** The fixed set of operation names (bounded label values). Writer methods are `writer.<method>`. */
 export type StorageOperation =
@@ -19,7 +19,8 @@ export type StorageOperation =
   | 'move'
   | 'delete'
   | 'redirectURL'
-  | 'purgeStale';
+  | 'purgeStale'
+  | 'walk';
 
 /** `not_found` is an expected answer (existence checks), kept apart from real errors. */
 export type StorageOutcome = 'ok' | 'not_found' | 'error';
@@ -32,6 +33,8 @@ export class InstrumentedDriver implements StorageDriver {
   readonly name: string;
   readonly redirectURL?: (path: string) => Promise<string | undefined>;
   readonly purgeStale?: (olderThan: Date) => Promise<number>;
+  readonly walk?: (path: string) => Promise<FileInfo[]>;
+  readonly openRandomAccess?: (path: string) => Promise<RandomAccessFile>;
 
   constructor(
     readonly inner: StorageDriver,
@@ -46,6 +49,14 @@ export class InstrumentedDriver implements StorageDriver {
     if (inner.purgeStale) {
       const purge = inner.purgeStale.bind(inner);
       this.purgeStale = (olderThan) => this.measure('purgeStale', () => purge(olderThan));
+    }
+    if (inner.walk) {
+      const walk = inner.walk.bind(inner);
+      this.walk = (path) => this.measure('walk', () => walk(path));
+    }
+    if (inner.openRandomAccess) {
+      const openRA = inner.openRandomAccess.bind(inner);
+      this.openRandomAccess = (path) => this.measure('reader', () => openRA(path));
     }
   }
 

@@ -39,6 +39,19 @@ export const layout = {
   referrerLink(repo: string, subject: Digest, referrer: Digest): string {
     return `/repositories/${repo}/_referrers/${digestDir(subject)}/${digestDir(referrer)}/link`;
   },
+  /**
+   * Blob data set aside by garbage collection between its sweep and its final check (restored if
+   * a push referenced it meanwhile, deleted otherwise). Never served.
+   */
+  gcTrashRoot: '/_gc/trash',
+  gcTrash(digest: Digest): string {
+    return `/_gc/trash/${digestDir(digest)}/data`;
+  },
+  /** Content whose bytes no longer match its digest, moved aside by `stevedore scrub --quarantine`. */
+  quarantineRoot: '/quarantine',
+  quarantine(digest: Digest): string {
+    return `/quarantine/${digestDir(digest)}/data`;
+  },
   uploadsRoot: '/uploads',
   uploadDir(id: string): string {
     return `/uploads/${id}`;

@@ -33,6 +33,23 @@ export class ManifestStore {
     }
   }
 
+  /**
+   * For a push of an index: rewrites a child's revision record (unchanged) so garbage collection
+   * sees it as recently used (storage/garbage-collector.ts); undefined when there is none.
+   */
+  async refreshRevision(repo: string, digest: Digest): Promise<ManifestRevision | undefined> {
+    let raw: Buffer;
+    try {
+      raw = await this.driver.getContent(layout.revisionLink(repo, digest));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    await this.driver.putContent(layout.revisionLink(repo, digest), raw);
+    const rec = JSON.parse(raw.toString('utf8')) as Omit<ManifestRevision, 'digest'>;
+    return { ...rec, digest };
+  }
+
   async get(repo: string, digest: Digest): Promise<StoredManifest | undefined> {
     const rev = await this.revision(repo, digest);
     if (!rev) return undefined;

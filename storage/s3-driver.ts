@@ -105,7 +105,7 @@ interface KeyState {
 
 const SEGMENT_SUFFIX = /^!(\d{16})$/;
 /** Top-level directories of the registry's layout (storage/layout.ts). */
-const OWN_TOP_LEVEL = ['blobs', 'repositories', 'uploads'];
+const OWN_TOP_LEVEL = ['blobs', 'repositories', 'uploads', '_gc', 'quarantine'];
 const NAME = /^[A-Za-z0-9._-]+$/;
 
 function segmentKey(key: string, offset: number): string {
@@ -384,6 +384,36 @@ export class S3Driver implements StorageDriver {
     const children = [...names].filter((n) => NAME.test(n) && n !== '.' && n !== '..').sort();
     if (children.length === 0) throw new PathNotFoundError(path, this.name);
     return children.map((n) => `${path}/${n}`);
+  }
+
+  /**
+   * Every object under `path`: a flat listing (no delimiter), 1,000 keys per request, sizes and
+   * times from the listing itself. Segments (`!<offset>`) are reported as their file.
+   */
+  async walk(path: string): Promise<FileInfo[]> {
+    const prefix = `${this.key(path)}/`;
+    const files = new Map<string, FileInfo>();
+    let token: string | undefined;
+    do {
+      const res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const obj of res.Contents ?? []) {
+        let rest = (obj.Key ?? '').slice(prefix.length);
+        const bang = rest.lastIndexOf('!');
+        if (bang >= 0 && SEGMENT_SUFFIX.test(rest.slice(bang))) rest = rest.slice(0, bang);
+        if (!rest.split('/').every((c) => NAME.test(c) && c !== '.' && c !== '..')) continue;
+        const p = `${path}/${rest}`;
+        const modTime = obj.LastModified ?? new Date(0);
+        const prev = files.get(p);
+        files.set(p, {
+          path: p,
+          size: (prev?.size ?? 0) + (obj.Size ?? 0),
+          modTime: prev && prev.modTime > modTime ? prev.modTime : modTime,
+          isDir: false,
+        });
+      }
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return [...files.values()];
   }
 
   // --- moving and deleting ---------------------------------------------------------------------

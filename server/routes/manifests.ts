@@ -146,9 +146,11 @@ export function registerManifests(router: Router, { storage, config, events }: R
       if (stored === undefined) missing.push(d.digest);
       else if (stored !== d.size) wrongSize.push({ digest: d.digest, declared: d.size, stored });
     };
+    // Links are rewritten before the content is checked: garbage collection running now keeps
+    // what a push uses (see storage/garbage-collector.ts).
     await Promise.all([
-      ...referencedBlobs(parsed).map(async (d) => check(d, (await blobs.stat(name, d.digest))?.size)),
-      ...referencedManifests(parsed).map(async (d) => check(d, (await manifests.revision(name, d.digest))?.size)),
+      ...referencedBlobs(parsed).map(async (d) => check(d, (await blobs.refreshLink(name, d.digest))?.size)),
+      ...referencedManifests(parsed).map(async (d) => check(d, (await manifests.refreshRevision(name, d.digest))?.size)),
     ]);
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references unknown content: ${missing.join(', ')}`, {

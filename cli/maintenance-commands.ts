@@ -1,0 +1,94 @@
+// `stevedore gc` and `stevedore scrub`: storage maintenance, safe to run while `stevedore serve`
+// serves the same storage (see storage/garbage-collector.ts for why).
+import type { Command } from 'commander';
+import type { Config, ConfigInput } from '../server/index.js';
+
+interface StorageFlags {
+  config?: string;
+  dataDir?: string;
+}
+
+async function loadStorageConfig(opts: StorageFlags): Promise<Config> {
+  const { ConfigError, loadConfig } = await import('../server/index.js');
+  const overrides: ConfigInput = {};
+  if (opts.dataDir) overrides.storage = { filesystem: { rootDirectory: opts.dataDir } };
+  try {
+    return loadConfig({ file: opts.config, env: process.env, overrides });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`stevedore: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+export function registerMaintenanceCommands(program: Command): void {
+  program
+    .command('gc')
+    .description('apply retention policies and delete unreferenced content (online: the registry may keep serving)')
+    .option('-c, --config <file>', 'YAML configuration file (storage and the gc section)')
+    .option('--data-dir <dir>', 'filesystem storage directory (storage.filesystem.rootDirectory)')
+    .option('--dry-run', 'print what would be deleted, delete nothing')
+    .option('--delete-untagged', 'also delete manifests no tag reaches (gc.deleteUntagged)')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts: StorageFlags & { dryRun?: boolean; deleteUntagged?: boolean; json?: boolean }) => {
+      const config = await loadStorageConfig(opts);
+      const { createStorageDriver } = await import('../server/storage-driver.js');
+      const { runGc, summary } = await import('../server/gc-scheduler.js');
+      const { formatGcDeletion, formatTagDeletion } = await import('../storage/index.js');
+      const driver = createStorageDriver(config);
+      try {
+        const result = await runGc(driver, config.gc, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged || undefined });
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify({ ...summary(result), tags: result.tags, deleted: result.gc.deleted }, null, 2)}\n`);
+          return;
+        }
+        const lines = [...result.tags.map(formatTagDeletion), ...result.gc.deleted.map(formatGcDeletion)];
+        if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+        const s = summary(result);
+        process.stdout.write(
+          `${opts.dryRun ? 'would delete' : 'deleted'} ${Number(s.objectsFreed)} objects (${result.tags.length} tags, ` +
+            `${Number(s.manifestsDeleted)} manifests, ${Number(s.linksDeleted)} links, ${result.gc.blobsFreed} blobs), ` +
+            `freeing ${formatBytes(result.gc.bytesFreed)} (${result.gc.bytesFreed} bytes) in ${(result.durationMs / 1000).toFixed(2)} s` +
+            `${result.gc.restored ? `; ${result.gc.restored} kept for pushes made during the run` : ''}\n`,
+        );
+      } finally {
+        (driver as { destroy?: () => void }).destroy?.();
+      }
+    });
+
+  program
+    .command('scrub')
+    .description('re-hash stored blobs and manifests and report those that no longer match their digest (exit status 1)')
+    .option('-c, --config <file>', 'YAML configuration file (storage)')
+    .option('--data-dir <dir>', 'filesystem storage directory (storage.filesystem.rootDirectory)')
+    .option('--quarantine', 'move corrupted content to /quarantine in the storage so it is no longer served')
+    .action(async (opts: StorageFlags & { quarantine?: boolean }) => {
+      const config = await loadStorageConfig(opts);
+      const { createStorageDriver } = await import('../server/storage-driver.js');
+      const { scrub, formatScrubProblem } = await import('../storage/index.js');
+      const driver = createStorageDriver(config);
+      try {
+        const report = await scrub(driver, { quarantine: opts.quarantine });
+        for (const p of report.problems) process.stdout.write(`${formatScrubProblem(p)}\n`);
+        process.stdout.write(
+          `checked ${report.checked} blobs (${formatBytes(report.bytes)}) in ${(report.durationMs / 1000).toFixed(2)} s: ${report.problems.length} problems\n`,
+        );
+        if (report.problems.length > 0) process.exitCode = 1;
+      } finally {
+        (driver as { destroy?: () => void }).destroy?.();
+      }
+    });
+}

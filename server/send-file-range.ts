@@ -1,0 +1,59 @@
+// Sends a byte range of a stored blob through a few reused buffers. Reading with a stream
+// allocates a fresh buffer per chunk, and at hundreds of MB/s the garbage collector then takes
+// about a third of the server's CPU; here a buffer is reused once the socket has written it
+// (the write callback), so a whole blob costs a handful of allocations.
+import type { Context } from 'koa';
+import type { RandomAccessFile } from '../storage/index.js';
+
+const BUFFER_SIZE = 1024 * 1024;
+const BUFFERS = 4;
+
+/** Writes the status and headers set on `ctx`, then bytes [start, end] of `file`; closes the file. */
+export async function sendFileRange(ctx: Context, file: RandomAccessFile, start: number, end: number): Promise<void> {
+  const res = ctx.res;
+  ctx.respond = false; // this function writes the response itself
+  res.writeHead(ctx.status, ctx.response.headers as Record<string, string>);
+  const free: Buffer[] = Array.from({ length: BUFFERS }, () => Buffer.allocUnsafeSlow(BUFFER_SIZE));
+  const waiting: ((b: Buffer) => void)[] = [];
+  const take = () => (free.length > 0 ? Promise.resolve(free.pop()!) : new Promise<Buffer>((r) => waiting.push(r)));
+  const give = (b: Buffer) => {
+    const w = waiting.shift();
+    if (w) w(b);
+    else free.push(b);
+  };
+  let closed = false;
+  const onClose = () => {
+    closed = true;
+    // Wake a reader waiting for a buffer whose write will never complete.
+    for (const w of waiting.splice(0)) w(Buffer.allocUnsafeSlow(BUFFER_SIZE));
+  };
+  res.once('close', onClose);
+  try {
+    let pos = start;
+    while (pos <= end && !closed) {
+      const buf = await take();
+      if (closed) break;
+      const n = await file.read(buf, pos, Math.min(BUFFER_SIZE, end - pos + 1));
+      if (n === 0) throw new Error(`blob ended at byte ${pos}, before ${end + 1}`);
+      pos += n;
+      if (!res.write(n === BUFFER_SIZE ? buf : buf.subarray(0, n), () => give(buf))) {
+        await new Promise<void>((r) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            r();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+    }
+    if (!closed) res.end();
+  } catch (err) {
+    // Headers are gone: all we can do is cut the connection so the client sees a short body.
+    res.destroy(err as Error);
+  } finally {
+    res.off('close', onClose);
+    await file.close();
+  }
+}

@@ -1,0 +1,516 @@
+// Online garbage collection: mark and sweep over the repository layout (storage/layout.ts) while
+// the registry keeps serving pushes and pulls, with no read-only window.
+//
+// What is live (the mark): from every tag, its manifest; from a manifest, its config and layers;
+// from an index, its child manifests (recursively); with keepReferrers, the referrers of every
+// live manifest (recursively). Manifest revisions younger than the grace period are roots too, and
+// when deleteUntagged is off every revision is. Uploads in progress are never touched: their data
+// lives under /uploads until it is committed (the upload purger expires abandoned ones).
+//
+// What goes (the sweep): in each repository, revisions not marked (only with deleteUntagged) with
+// their referrer entries, then layer links not marked; then blob data that no repository links
+// and nothing marked references. Nothing whose modification time (the driver's stat().modTime,
+// of the link file or of the data) is within the grace period of the run's start is deleted.
+//
+// Why concurrent pushes are safe:
+// 1. A push writes links first: committing an upload, pushing a blob that already exists and
+//    mounting all (re)write the repository's layer link, and a manifest push rewrites the links of
+//    every blob and child manifest it references *before* it checks that they exist
+//    (BlobStore.refreshLink, ManifestStore.refreshRevision). So whatever a recent push uses has a
+//    young link, which the grace period protects, even when the blob itself is old.
+// 2. The sweep is reversible until a final check. Blob data is not deleted but moved to
+//    /_gc/trash (a rename on a filesystem), and the link and revision records deleted are kept in
+//    memory. After the sweep, the run marks again from a fresh listing (tags, young revisions,
+//    every remaining link) and restores whatever that second mark reaches: trashed data, deleted
+//    links and revisions. Only then is the trash deleted.
+//    The race this closes: blob B (old, unreferenced) → GC marks → a manifest referencing B is
+//    pushed during the sweep. The push rewrites B's link (t1) before checking B's data (t2). If
+//    its check found the data, the data was moved to the trash after t2, hence after t1, and the
+//    second mark (which runs after every move) sees the link written at t1 and restores B. If the
+//    data was already in the trash, the check fails and the push is refused with
+//    MANIFEST_BLOB_UNKNOWN (the client uploads the blob again): never a manifest without its blob.
+//    The one remaining window: a rewrite of a link that lands between the sweep's re-stat of that
+//    link and its delete (a few milliseconds), from a push that then takes longer than the rest of
+//    the sweep to write its manifest; the grace period should be far longer than any push.
+// A blob in the trash is briefly unavailable to a pull (404) until it is restored.
+import { asDigest, parseManifest, referencedBlobs, referencedManifests, type Digest } from '../oci/index.js';
+import { isNotFound, type FileInfo, type StorageDriver } from './driver.js';
+import { layout, REPOSITORY_MARKERS } from './layout.js';
+import { mapLimit, walkFiles } from './walk.js';
+
+export interface GcHooks {
+  /** After the first mark, before anything is deleted (tests: pushes "during the sweep"). */
+  afterMark?(): Promise<void>;
+  /** After links, revisions and data were swept (data in the trash), before the second mark. */
+  afterSweep?(): Promise<void>;
+}
+
+export interface GcOptions {
+  /** Nothing younger than this (ms, by modification time) is deleted. */
+  gracePeriodMs: number;
+  /** Delete manifests that no tag reaches (never children of a tagged index, nor kept referrers). */
+  deleteUntagged?: boolean;
+  /** Referrers of live manifests are live (default true). */
+  keepReferrers?: boolean;
+  /** Compute and report what would be deleted, delete nothing. */
+  dryRun?: boolean;
+  /** Storage requests in flight at most (default 8). */
+  concurrency?: number;
+  /** Tags (`repo:tag`) to treat as already deleted: a retention dry run before this GC. */
+  ignoreTags?: ReadonlySet<string>;
+  now?: () => number;
+  hooks?: GcHooks;
+  /** Progress messages. */
+  onPhase?: (phase: string, detail: Record<string, unknown>) => void;
+}
+
+export type GcDeletionKind = 'manifest' | 'referrer' | 'link' | 'blob';
+
+export interface GcDeletion {
+  kind: GcDeletionKind;
+  /** For manifests, referrers (the referrer's digest) and links. */
+  repository?: string;
+  digest: Digest;
+  /** The subject of a referrer entry. */
+  subject?: Digest;
+  /** Bytes freed: the data's size for blobs, 0 for links and records. */
+  size: number;
+}
+
+export interface GcReport {
+  dryRun: boolean;
+  startedAt: Date;
+  durationMs: number;
+  deleted: GcDeletion[];
+  /** Deleted objects the final check restored because a concurrent push referenced them. */
+  restored: number;
+  blobsFreed: number;
+  bytesFreed: number;
+  objectsFreed: number;
+  repositories: number;
+  blobsScanned: number;
+  marked: { manifests: number; blobs: number };
+}
+
+interface FileStamp {
+  modTime: Date;
+}
+
+interface RepoScan {
+  name: string;
+  tags: Map<string, FileStamp>;
+  revisions: Map<Digest, FileStamp>;
+  layers: Map<Digest, FileStamp>;
+  /** subject → referrer → link stamp */
+  referrers: Map<Digest, Map<Digest, FileStamp>>;
+}
+
+interface Marks {
+  /** repo → manifests reached */
+  manifests: Map<string, Set<Digest>>;
+  /** repo → blobs (configs, layers) reached */
+  layers: Map<string, Set<Digest>>;
+  /** all data reached: manifests' content and blobs */
+  blobs: Set<Digest>;
+}
+
+interface RevisionRecord {
+  mediaType: string;
+  size: number;
+  subject?: Digest;
+}
+
+function digestFrom(alg: string | undefined, hex: string | undefined): Digest | undefined {
+  if (!alg || !hex) return undefined;
+  try {
+    return asDigest(`${alg}:${hex}`);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sorts the files under /repositories into repositories' tags, revisions, layer links and referrers. */
+export function parseRepositoryFiles(files: readonly FileInfo[]): Map<string, RepoScan> {
+  const repos = new Map<string, RepoScan>();
+  for (const f of files) {
+    const parts = f.path.split('/');
+    if (parts[1] !== 'repositories' || parts[parts.length - 1] !== 'link') continue;
+    const i = parts.findIndex((p, idx) => idx >= 2 && REPOSITORY_MARKERS.includes(p));
+    if (i < 3) continue;
+    const name = parts.slice(2, i).join('/');
+    let repo = repos.get(name);
+    if (!repo) {
+      repo = { name, tags: new Map(), revisions: new Map(), layers: new Map(), referrers: new Map() };
+      repos.set(name, repo);
+    }
+    const rest = parts.slice(i);
+    const stamp = { modTime: f.modTime };
+    if (rest[0] === '_layers' && rest.length === 4) {
+      const d = digestFrom(rest[1], rest[2]);
+      if (d) repo.layers.set(d, stamp);
+    } else if (rest[0] === '_manifests' && rest[1] === 'revisions' && rest.length === 5) {
+      const d = digestFrom(rest[2], rest[3]);
+      if (d) repo.revisions.set(d, stamp);
+    } else if (rest[0] === '_manifests' && rest[1] === 'tags' && rest.length === 5 && rest[3] === 'current') {
+      repo.tags.set(rest[2]!, stamp);
+    } else if (rest[0] === '_referrers' && rest.length === 6) {
+      const subject = digestFrom(rest[1], rest[2]);
+      const referrer = digestFrom(rest[3], rest[4]);
+      if (!subject || !referrer) continue;
+      let m = repo.referrers.get(subject);
+      if (!m) repo.referrers.set(subject, (m = new Map()));
+      m.set(referrer, stamp);
+    }
+  }
+  return repos;
+}
+
+export async function scanRepositories(driver: StorageDriver, concurrency = 8): Promise<Map<string, RepoScan>> {
+  return parseRepositoryFiles(await walkFiles(driver, layout.repositoriesRoot, concurrency));
+}
+
+/** Stored blob data: digest → size and time. */
+export async function scanBlobs(driver: StorageDriver, concurrency = 8): Promise<Map<Digest, FileInfo>> {
+  const out = new Map<Digest, FileInfo>();
+  for (const f of await walkFiles(driver, layout.blobsRoot, concurrency)) {
+    const parts = f.path.split('/'); // ['', 'blobs', alg, xx, hex, 'data']
+    if (parts.length !== 6 || parts[5] !== 'data') continue;
+    const d = digestFrom(parts[2], parts[4]);
+    if (d) out.set(d, f);
+  }
+  return out;
+}
+
+function addTo<K, V>(m: Map<K, Set<V>>, k: K, v: V): boolean {
+  let s = m.get(k);
+  if (!s) m.set(k, (s = new Set()));
+  if (s.has(v)) return false;
+  s.add(v);
+  return true;
+}
+
+async function ignoreNotFound<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export class GarbageCollector {
+  private readonly concurrency: number;
+  private readonly now: () => number;
+  /** Manifest content by digest (immutable), for the run. */
+  private readonly contents = new Map<Digest, Buffer | null>();
+  /** Records of revisions this run deleted, to restore them (repo@digest → record). */
+  private readonly deletedRevisions = new Map<string, RevisionRecord>();
+  /** Blobs this run moved to the trash. */
+  private readonly trashed = new Set<Digest>();
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly opts: GcOptions,
+  ) {
+    this.concurrency = opts.concurrency ?? 8;
+    this.now = opts.now ?? Date.now;
+  }
+
+  async run(): Promise<GcReport> {
+    const started = this.now();
+    const cutoff = started - this.opts.gracePeriodMs;
+    const deleteUntagged = this.opts.deleteUntagged ?? false;
+    const dryRun = this.opts.dryRun ?? false;
+    const phase = this.opts.onPhase ?? (() => undefined);
+    if (!dryRun) await this.recoverTrash();
+
+    const repos = await scanRepositories(this.driver, this.concurrency);
+    const marks = await this.mark(repos, cutoff, this.opts.ignoreTags);
+    const blobs = await scanBlobs(this.driver, this.concurrency);
+    phase('marked', { repositories: repos.size, manifests: count(marks.manifests), blobs: marks.blobs.size, stored: blobs.size });
+    await this.opts.hooks?.afterMark?.();
+
+    const deleted: GcDeletion[] = [];
+    const isOld = (t: Date) => t.getTime() < cutoff;
+    // Still old right before deleting (a concurrent push rewrites what it uses).
+    const stillOld = async (path: string) => {
+      if (dryRun) return true;
+      const st = await ignoreNotFound(this.driver.stat(path));
+      return st !== undefined && isOld(st.modTime);
+    };
+
+    // 1. Repositories: untagged revisions (with their referrer entries), then layer links.
+    const remainingLinks = new Set<Digest>();
+    await mapLimit([...repos.values()], this.concurrency, async (repo) => {
+      const liveManifests = marks.manifests.get(repo.name) ?? new Set();
+      const liveLayers = marks.layers.get(repo.name) ?? new Set();
+      const goneRevisions = new Set<Digest>();
+      if (deleteUntagged) {
+        for (const [digest, stamp] of [...repo.revisions].sort(byKey)) {
+          if (liveManifests.has(digest) || !isOld(stamp.modTime)) continue;
+          const path = layout.revisionLink(repo.name, digest);
+          if (!(await stillOld(path))) continue;
+          const rec = await this.readRevision(repo.name, digest);
+          if (!rec) continue;
+          if (!dryRun) {
+            this.deletedRevisions.set(`${repo.name}@${digest}`, rec);
+            await ignoreNotFound(this.driver.delete(dirOf(path)));
+          }
+          goneRevisions.add(digest);
+          deleted.push({ kind: 'manifest', repository: repo.name, digest, size: 0 });
+        }
+      }
+      for (const [subject, refs] of [...repo.referrers].sort(byKey)) {
+        for (const [referrer] of [...refs].sort(byKey)) {
+          if (!goneRevisions.has(referrer)) continue;
+          if (!dryRun) await ignoreNotFound(this.driver.delete(dirOf(layout.referrerLink(repo.name, subject, referrer))));
+          deleted.push({ kind: 'referrer', repository: repo.name, digest: referrer, subject, size: 0 });
+        }
+      }
+      for (const [digest, stamp] of [...repo.layers].sort(byKey)) {
+        if (liveLayers.has(digest) || !isOld(stamp.modTime) || !(await stillOld(layout.layerLink(repo.name, digest)))) {
+          remainingLinks.add(digest);
+          continue;
+        }
+        if (!dryRun) await ignoreNotFound(this.driver.delete(dirOf(layout.layerLink(repo.name, digest))));
+        deleted.push({ kind: 'link', repository: repo.name, digest, size: 0 });
+      }
+    });
+
+    // 2. Blob data that nothing marked references and no remaining link points at: to the trash.
+    const doomed = [...blobs.values()]
+      .map((f) => ({ f, digest: digestOfDataPath(f.path)! }))
+      .filter(({ f, digest }) => !marks.blobs.has(digest) && !remainingLinks.has(digest) && isOld(f.modTime))
+      .sort((a, b) => byKey([a.digest], [b.digest]));
+    const blobDeletions = new Map<Digest, GcDeletion>();
+    await mapLimit(doomed, this.concurrency, async ({ f, digest }) => {
+      if (!dryRun) {
+        if (!(await stillOld(f.path))) return;
+        try {
+          await this.driver.move(f.path, layout.gcTrash(digest));
+        } catch (err) {
+          if (isNotFound(err)) return;
+          throw err;
+        }
+        this.trashed.add(digest);
+      }
+      blobDeletions.set(digest, { kind: 'blob', digest, size: f.size });
+    });
+    phase('swept', { links: deleted.length, blobs: blobDeletions.size });
+    await this.opts.hooks?.afterSweep?.();
+
+    // 3. The final check: mark again from a fresh listing; restore whatever it reaches.
+    let restored = 0;
+    if (!dryRun) {
+      const again = await scanRepositories(this.driver, this.concurrency);
+      const marks2 = await this.mark(again, cutoff, undefined, true);
+      const stillLinked = new Set<Digest>();
+      for (const r of again.values()) for (const d of r.layers.keys()) stillLinked.add(d);
+      const keep = (d: GcDeletion): boolean => {
+        if (d.kind === 'blob') return !marks2.blobs.has(d.digest) && !stillLinked.has(d.digest);
+        if (d.kind === 'link') return !marks2.layers.get(d.repository!)?.has(d.digest);
+        if (d.kind === 'manifest') return !marks2.manifests.get(d.repository!)?.has(d.digest);
+        return !marks2.manifests.get(d.repository!)?.has(d.digest); // referrer entry
+      };
+      const restoreList = [...deleted, ...blobDeletions.values()].filter((d) => !keep(d));
+      await mapLimit(restoreList, this.concurrency, (d) => this.restore(d));
+      restored = restoreList.length;
+      const restoredSet = new Set(restoreList);
+      for (let i = deleted.length - 1; i >= 0; i--) if (restoredSet.has(deleted[i]!)) deleted.splice(i, 1);
+      for (const [digest, d] of blobDeletions) if (restoredSet.has(d)) blobDeletions.delete(digest);
+      await mapLimit([...blobDeletions.keys()], this.concurrency, (digest) => ignoreNotFound(this.driver.delete(dirOf(layout.gcTrash(digest)))));
+    }
+
+    deleted.push(...blobDeletions.values());
+    deleted.sort(compareDeletions);
+    const blobsFreed = blobDeletions.size;
+    const bytesFreed = [...blobDeletions.values()].reduce((n, d) => n + d.size, 0);
+    return {
+      dryRun,
+      startedAt: new Date(started),
+      durationMs: this.now() - started,
+      deleted,
+      restored,
+      blobsFreed,
+      bytesFreed,
+      objectsFreed: deleted.length,
+      repositories: repos.size,
+      blobsScanned: blobs.size,
+      marked: { manifests: count(marks.manifests), blobs: marks.blobs.size },
+    };
+  }
+
+  /** Data left in the trash by an interrupted run goes back; this run decides again. */
+  private async recoverTrash(): Promise<void> {
+    const files = await walkFiles(this.driver, layout.gcTrashRoot, this.concurrency);
+    await mapLimit(files, this.concurrency, async (f) => {
+      const parts = f.path.split('/'); // ['', '_gc', 'trash', alg, hex, 'data']
+      const digest = digestFrom(parts[3], parts[4]);
+      if (!digest || parts[5] !== 'data') return;
+      const present = await ignoreNotFound(this.driver.stat(layout.blobData(digest)));
+      if (present) await ignoreNotFound(this.driver.delete(dirOf(f.path)));
+      else await ignoreNotFound(this.driver.move(f.path, layout.blobData(digest)));
+    });
+  }
+
+  private async restore(d: GcDeletion): Promise<void> {
+    switch (d.kind) {
+      case 'blob':
+        if (this.trashed.has(d.digest)) {
+          await ignoreNotFound(this.driver.move(layout.gcTrash(d.digest), layout.blobData(d.digest)));
+          this.trashed.delete(d.digest);
+        }
+        return;
+      case 'link':
+        await this.driver.putContent(layout.layerLink(d.repository!, d.digest), Buffer.from(d.digest));
+        return;
+      case 'manifest': {
+        const rec = this.deletedRevisions.get(`${d.repository}@${d.digest}`);
+        if (rec) await this.driver.putContent(layout.revisionLink(d.repository!, d.digest), Buffer.from(JSON.stringify(rec)));
+        return;
+      }
+      case 'referrer': {
+        const rec = this.deletedRevisions.get(`${d.repository}@${d.digest}`);
+        const content = await this.content(d.digest);
+        if (!rec || !content) return;
+        const desc: Record<string, unknown> = { mediaType: rec.mediaType, digest: d.digest, size: rec.size };
+        try {
+          const parsed = parseManifest(content, rec.mediaType);
+          if (parsed.artifactType) desc.artifactType = parsed.artifactType;
+          const ann = parsed.document.annotations;
+          if (ann && Object.keys(ann).length > 0) desc.annotations = ann;
+        } catch {
+          // unparsable: the plain descriptor
+        }
+        await this.driver.putContent(layout.referrerLink(d.repository!, d.subject!, d.digest), Buffer.from(JSON.stringify(desc)));
+        return;
+      }
+    }
+  }
+
+  private async readRevision(repo: string, digest: Digest, allowDeleted = false): Promise<RevisionRecord | undefined> {
+    const raw = await ignoreNotFound(this.driver.getContent(layout.revisionLink(repo, digest)));
+    if (raw) {
+      try {
+        return JSON.parse(raw.toString('utf8')) as RevisionRecord;
+      } catch {
+        return { mediaType: '', size: 0 };
+      }
+    }
+    return allowDeleted ? this.deletedRevisions.get(`${repo}@${digest}`) : undefined;
+  }
+
+  /** Manifest content, wherever it is now (the trash included). */
+  private async content(digest: Digest): Promise<Buffer | undefined> {
+    const cached = this.contents.get(digest);
+    if (cached !== undefined) return cached ?? undefined;
+    let c = await ignoreNotFound(this.driver.getContent(layout.blobData(digest)));
+    if (!c && this.trashed.has(digest)) c = await ignoreNotFound(this.driver.getContent(layout.gcTrash(digest)));
+    if (c) this.contents.set(digest, c);
+    return c;
+  }
+
+  /**
+   * Everything reachable. Roots: tags (but `ignoreTags`), revisions younger than the cutoff, and
+   * all revisions unless deleteUntagged. `afterSweep`: revisions this run deleted count as present
+   * (a tag pushed meanwhile may point at one; it is then restored).
+   */
+  private async mark(repos: Map<string, RepoScan>, cutoff: number, ignoreTags?: ReadonlySet<string>, afterSweep = false): Promise<Marks> {
+    const marks: Marks = { manifests: new Map(), layers: new Map(), blobs: new Set() };
+    const deleteUntagged = this.opts.deleteUntagged ?? false;
+    const keepReferrers = this.opts.keepReferrers ?? true;
+    type Item = { repo: RepoScan; digest: Digest };
+    let frontier: Item[] = [];
+    const push = (repo: RepoScan, digest: Digest) => {
+      if (addTo(marks.manifests, repo.name, digest)) frontier.push({ repo, digest });
+    };
+    await mapLimit([...repos.values()], this.concurrency, async (repo) => {
+      for (const [digest, stamp] of repo.revisions) {
+        if (!deleteUntagged || stamp.modTime.getTime() >= cutoff) push(repo, digest);
+      }
+      const tags = [...repo.tags.keys()].filter((t) => !ignoreTags?.has(`${repo.name}:${t}`));
+      const targets = await mapLimit(tags, this.concurrency, (t) => ignoreNotFound(this.driver.getContent(layout.tagLink(repo.name, t))));
+      for (const raw of targets) {
+        const d = raw && digestFrom(...(raw.toString('utf8').trim().split(':') as [string, string]));
+        if (d && (repo.revisions.has(d) || (afterSweep && this.deletedRevisions.has(`${repo.name}@${d}`)))) push(repo, d);
+      }
+    });
+    while (frontier.length > 0) {
+      const batch = frontier;
+      frontier = [];
+      await mapLimit(batch, this.concurrency, async ({ repo, digest }) => {
+        marks.blobs.add(digest);
+        const rec = await this.readRevision(repo.name, digest, afterSweep);
+        const content = await this.content(digest);
+        if (content && rec) {
+          try {
+            const parsed = parseManifest(content, rec.mediaType || undefined);
+            for (const b of referencedBlobs(parsed)) {
+              marks.blobs.add(b.digest);
+              addTo(marks.layers, repo.name, b.digest);
+            }
+            for (const m of referencedManifests(parsed)) {
+              if (repo.revisions.has(m.digest) || (afterSweep && this.deletedRevisions.has(`${repo.name}@${m.digest}`))) push(repo, m.digest);
+            }
+          } catch {
+            // A manifest that no longer parses (corrupt content): keep it, it references nothing.
+          }
+        }
+        if (keepReferrers) {
+          for (const referrer of repo.referrers.get(digest)?.keys() ?? []) {
+            if (repo.revisions.has(referrer) || (afterSweep && this.deletedRevisions.has(`${repo.name}@${referrer}`))) push(repo, referrer);
+          }
+        }
+      });
+    }
+    return marks;
+  }
+}
+
+const KIND_ORDER: GcDeletionKind[] = ['manifest', 'referrer', 'link', 'blob'];
+
+function compareDeletions(a: GcDeletion, b: GcDeletion): number {
+  const k = KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind);
+  if (k !== 0) return k;
+  const x = formatGcDeletion(a);
+  const y = formatGcDeletion(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function count(m: Map<string, Set<Digest>>): number {
+  let n = 0;
+  for (const s of m.values()) n += s.size;
+  return n;
+}
+
+function dirOf(linkPath: string): string {
+  return linkPath.slice(0, linkPath.lastIndexOf('/'));
+}
+
+function byKey<K extends string>(a: [K, ...unknown[]], b: [K, ...unknown[]]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
+
+function digestOfDataPath(path: string): Digest | undefined {
+  const parts = path.split('/');
+  return digestFrom(parts[2], parts[4]);
+}
+
+/** Runs one garbage collection (see the header of this file). */
+export function collectGarbage(driver: StorageDriver, opts: GcOptions): Promise<GcReport> {
+  return new GarbageCollector(driver, opts).run();
+}
+
+/** One line per deletion, the same for a dry run and a real one (sorted within each kind). */
+export function formatGcDeletion(d: GcDeletion): string {
+  switch (d.kind) {
+    case 'manifest':
+      return `manifest ${d.repository}@${d.digest}`;
+    case 'referrer':
+      return `referrer ${d.repository}@${d.subject} <- ${d.digest}`;
+    case 'link':
+      return `link ${d.repository} ${d.digest}`;
+    case 'blob':
+      return `blob ${d.digest} ${d.size}`;
+  }
+}
