@@ -15,10 +15,13 @@ export class BlobStore {
 
   constructor(
     private readonly driver: StorageDriver,
-    opts: { contentCacheBytes?: number } = {},
+    opts: { contentCacheBytes?: number; onRepositoryWrite?: (repo: string) => Promise<void> } = {},
   ) {
     this.cache = new ContentCache(opts.contentCacheBytes ?? 32 * 1024 * 1024);
+    this.onRepositoryWrite = opts.onRepositoryWrite;
   }
+
+  private readonly onRepositoryWrite?: (repo: string) => Promise<void>;
 
   /** Size of a stored blob, or undefined. Ignores repositories. */
   async statGlobal(digest: Digest): Promise<BlobInfo | undefined> {
@@ -59,6 +62,7 @@ export class BlobStore {
   }
 
   async link(repo: string, digest: Digest): Promise<void> {
+    await this.onRepositoryWrite?.(repo);
     await this.driver.putContent(layout.layerLink(repo, digest), Buffer.from(digest));
   }
 

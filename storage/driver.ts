@@ -94,7 +94,7 @@ export function isNotFound(err: unknown): err is PathNotFoundError {
 
 // Paths are absolute, `/`-separated, with components of safe characters only, so a path can
 // never escape the driver's root whatever a caller builds it from.
-const PATH_GRAMMAR = /^(\/[A-Za-z0-9._-]+)+$/;
+const PATH_GRAMMAR = /^(\/[A-Za-z0-9._+-]+)+$/;
 
 export function checkPath(path: string): void {
   if (!PATH_GRAMMAR.test(path) || path.split('/').some((c) => c === '.' || c === '..')) throw new InvalidPathError(path);

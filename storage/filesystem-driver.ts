@@ -51,7 +51,8 @@ export class FilesystemDriver implements StorageDriver {
   async putContent(path: string, content: Uint8Array): Promise<void> {
     const target = this.full(path);
     await this.mkdirs(dirname(target));
-    const tmp = `${target}${TEMP_MARK}${randomUUID()}`;
+    // Named apart from the target, so a target name at the 255-byte limit still has room.
+    const tmp = join(dirname(target), `${TEMP_MARK}${randomUUID()}`);
     const fh = await open(tmp, 'wx', 0o644);
     try {
       await fh.writeFile(content);
@@ -236,7 +237,7 @@ export class FilesystemDriver implements StorageDriver {
       this.notFound(path, err);
     }
     // Rename first so a half-finished recursive delete is never visible under the old name.
-    const doomed = `${full}${TEMP_MARK}del-${randomUUID()}`;
+    const doomed = join(dirname(full), `${TEMP_MARK}del-${randomUUID()}`);
     await rename(full, doomed);
     await this.syncDir(dirname(full));
     await rm(doomed, { recursive: true, force: true });

@@ -28,12 +28,14 @@ export interface RegistryStorage {
 }
 
 export function openRegistryStorage(driver: StorageDriver, opts: UploadStoreOptions = {}): RegistryStorage {
-  const blobs = new BlobStore(driver);
+  const catalog = new RepositoryCatalog(driver);
+  const note = (repo: string) => catalog.note(repo);
+  const blobs = new BlobStore(driver, { onRepositoryWrite: note });
   return {
     driver,
     blobs,
     uploads: new UploadStore(driver, blobs, opts),
-    manifests: new ManifestStore(driver, blobs),
-    catalog: new RepositoryCatalog(driver),
+    manifests: new ManifestStore(driver, blobs, note),
+    catalog,
   };
 }

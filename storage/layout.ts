@@ -15,6 +15,11 @@ export const layout = {
   },
   blobsRoot: '/blobs',
   repositoriesRoot: '/repositories',
+  /** One empty object per repository (`/` in the name as `+`, never valid in names): the catalog in one listing. */
+  catalogRoot: '/catalog',
+  catalogEntry(name: string): string {
+    return `/catalog/${name.replaceAll('/', '+')}`;
+  },
   repository(name: string): string {
     return `/repositories/${name}`;
   },

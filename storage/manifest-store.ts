@@ -20,6 +20,7 @@ export class ManifestStore {
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
+    private readonly onRepositoryWrite?: (repo: string) => Promise<void>,
   ) {}
 
   async revision(repo: string, digest: Digest): Promise<ManifestRevision | undefined> {
@@ -64,6 +65,7 @@ export class ManifestStore {
   /** Stores the content, then the revision link: a revision is never visible without its content. */
   async put(repo: string, rev: ManifestRevision, content: Uint8Array): Promise<void> {
     await this.blobs.putContent(rev.digest, content);
+    await this.onRepositoryWrite?.(repo);
     const rec: Omit<ManifestRevision, 'digest'> = { mediaType: rev.mediaType, size: rev.size };
     if (rev.subject) rec.subject = rev.subject;
     await this.driver.putContent(layout.revisionLink(repo, rev.digest), Buffer.from(JSON.stringify(rec)));

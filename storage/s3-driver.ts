@@ -105,8 +105,8 @@ interface KeyState {
 
 const SEGMENT_SUFFIX = /^!(\d{16})$/;
 /** Top-level directories of the registry's layout (storage/layout.ts). */
-const OWN_TOP_LEVEL = ['blobs', 'repositories', 'uploads', '_gc', 'quarantine'];
-const NAME = /^[A-Za-z0-9._-]+$/;
+const OWN_TOP_LEVEL = ['blobs', 'repositories', 'catalog', 'uploads', '_gc', 'quarantine'];
+const NAME = /^[A-Za-z0-9._+-]+$/;
 
 function segmentKey(key: string, offset: number): string {
   return `${key}!${String(offset).padStart(16, '0')}`;
