@@ -48,7 +48,7 @@ export function registerMaintenanceCommands(program: Command): void {
       const { createStorageDriver } = await import('../server/storage-driver.js');
       const { runGc, summary } = await import('../server/gc-scheduler.js');
       const { formatGcDeletion, formatTagDeletion } = await import('../storage/index.js');
-      const driver = createStorageDriver(config);
+      const driver = await createStorageDriver(config);
       try {
         const result = await runGc(driver, config.gc, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged || undefined });
         if (opts.json) {
@@ -79,7 +79,7 @@ export function registerMaintenanceCommands(program: Command): void {
       const config = await loadStorageConfig(opts);
       const { createStorageDriver } = await import('../server/storage-driver.js');
       const { scrub, formatScrubProblem } = await import('../storage/index.js');
-      const driver = createStorageDriver(config);
+      const driver = await createStorageDriver(config);
       try {
         const report = await scrub(driver, { quarantine: opts.quarantine });
         for (const p of report.problems) process.stdout.write(`${formatScrubProblem(p)}\n`);

@@ -68,7 +68,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const log = opts.logger ?? createLogger(config.log.level);
   const instanceId = randomUUID();
   const metrics = new RegistryMetrics();
-  const driver = new InstrumentedDriver(createStorageDriver(config), metrics);
+  const driver = new InstrumentedDriver(await createStorageDriver(config), metrics);
   const digestState = config.storage.uploadDigestState;
   const storage = openRegistryStorage(driver, {
     persistDigestState: digestState === 'storage' || (digestState === 'auto' && config.storage.driver === 's3'),

@@ -5,8 +5,8 @@
 import type { Context } from 'koa';
 import type { RandomAccessFile } from '../storage/index.js';
 
-const BUFFER_SIZE = 1024 * 1024;
-const BUFFERS = 4;
+const BUFFER_SIZE = 512 * 1024;
+const BUFFERS = 8;
 
 /** Writes the status and headers set on `ctx`, then bytes [start, end] of `file`; closes the file. */
 export async function sendFileRange(ctx: Context, file: RandomAccessFile, start: number, end: number): Promise<void> {

@@ -4,7 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FilesystemDriver, S3Driver } from '../storage/index.js';
+import { FilesystemDriver } from '../storage/index.js';
+import { S3Driver } from '../storage/s3-driver.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createStorageDriver, describeStorage } from './storage-driver.js';
 
@@ -21,10 +22,10 @@ async function file(text: string): Promise<string> {
 }
 
 describe('S3 storage configuration', () => {
-  it('defaults to the filesystem; the s3 section has safe defaults (no redirects, checksums only when required)', () => {
+  it('defaults to the filesystem; the s3 section has safe defaults (no redirects, checksums only when required)', async () => {
     const c = loadConfig();
     expect(c.storage.driver).toBe('filesystem');
-    expect(createStorageDriver(c)).toBeInstanceOf(FilesystemDriver);
+    expect(await createStorageDriver(c)).toBeInstanceOf(FilesystemDriver);
     expect(c.storage.s3).toMatchObject({
       region: 'us-east-1',
       endpoint: '',
@@ -75,7 +76,7 @@ describe('S3 storage configuration', () => {
       chunkSize: 32 * 1024 * 1024,
       redirect: { enabled: true, expiry: 5 * 60 * 1000 },
     });
-    const driver = createStorageDriver(c);
+    const driver = await createStorageDriver(c);
     expect(driver).toBeInstanceOf(S3Driver);
     expect((driver as S3Driver).bucket).toBe('images');
     const described = JSON.stringify(describeStorage(c));

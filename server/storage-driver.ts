@@ -1,14 +1,16 @@
 // Picks and configures the storage driver named in the configuration.
 import { resolve } from 'node:path';
-import { FilesystemDriver, S3Driver, type StorageDriver } from '../storage/index.js';
+import { FilesystemDriver, type StorageDriver } from '../storage/index.js';
 import type { Config } from './config.js';
 
-export function createStorageDriver(config: Config): StorageDriver {
+/** The AWS SDK is loaded only for the s3 driver: it costs start-up time and ~20 MB of memory. */
+export async function createStorageDriver(config: Config): Promise<StorageDriver> {
   switch (config.storage.driver) {
     case 'filesystem':
       return new FilesystemDriver({ rootDirectory: resolve(config.storage.filesystem.rootDirectory) });
     case 's3': {
       const s3 = config.storage.s3;
+      const { S3Driver } = await import('../storage/s3-driver.js');
       return new S3Driver({
         bucket: s3.bucket,
         region: s3.region,

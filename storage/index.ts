@@ -11,7 +11,7 @@ export * from './manifest-store.js';
 export * from './repository-catalog.js';
 export * from './upload-store.js';
 export { FilesystemDriver } from './filesystem-driver.js';
-export { S3Driver, type S3DriverOptions } from './s3-driver.js';
+// The S3 driver is imported from './s3-driver.js' where needed, so the AWS SDK loads only then.
 export * from './instrumented-driver.js';
 export * from './garbage-collector.js';
 export * from './retention.js';

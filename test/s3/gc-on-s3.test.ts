@@ -2,7 +2,8 @@
 // parallel; an untagged image is collected while a tagged one stays pullable.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/index.js';
-import { collectGarbage, S3Driver, scrub } from '../../storage/index.js';
+import { collectGarbage, scrub } from '../../storage/index.js';
+import { S3Driver } from '../../storage/s3-driver.js';
 import { startCephRgw, type CephRgw } from '../helpers/ceph-rgw.js';
 import { configBlob, content, imageManifest, newRoot, OCI_MANIFEST, pushMonolithic, putManifest, req, sha256, startRegistryOnS3 } from './s3-env.js';
 
