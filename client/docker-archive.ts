@@ -40,6 +40,7 @@ import {
 import { mapLimit } from './copy-image.js';
 import { ClientError, ContentMismatchError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
+import { syncDir } from './oci-layout.js';
 import { bigFileTempDir, trackTempFile, untrackTempFile } from './temp-files.js';
 
 /** Which image of an archive: by one of its RepoTags, or by position in manifest.json (`@N`). */
@@ -107,14 +108,6 @@ const discard = () =>
 
 const isZlibError = (err: unknown) => typeof (err as { code?: unknown })?.code === 'string' && (err as { code: string }).code.startsWith('Z_');
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reading: an index of the tar's members

@@ -34,7 +34,8 @@ async function readIndex(dir: string): Promise<ImageIndex> {
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** fsyncs a directory, so entries just renamed into it survive a power cut. */
+export async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();
