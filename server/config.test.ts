@@ -58,6 +58,14 @@ describe('configuration', () => {
     expect(() => loadConfig({ file: list })).toThrow(/must be a YAML mapping/);
   });
 
+  it('validates garbage collection settings and retention policies, naming the key', () => {
+    expect(loadConfig({ env: { STEVEDORE_GC_GRACEPERIOD: '2h' } }).gc.gracePeriod).toBe(2 * 3_600_000);
+    expect(() => loadConfig({ overrides: { gc: { retention: [{ repositories: ['a/*'] }] } } })).toThrow(
+      /gc\.retention\.0: a policy needs keepLast, keepTags or deleteOlderThan/,
+    );
+    expect(() => loadConfig({ overrides: { gc: { retention: [{ repositories: ['a/*'], keepLast: -1 }] } } })).toThrow(/gc\.retention\.0\.keepLast/);
+  });
+
   it('parses durations and addresses', () => {
     expect(parseDuration('1h30m')).toBe(5_400_000);
     expect(parseDuration('500ms')).toBe(500);
