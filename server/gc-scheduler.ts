@@ -3,6 +3,7 @@
 import {
   applyRetention,
   collectGarbage,
+  recoverGcTrash,
   type GcHooks,
   type GcReport,
   type RetentionPolicy,
@@ -86,6 +87,8 @@ export function summary(r: GcRunResult): Record<string, unknown> {
  */
 export function startGcScheduler(driver: StorageDriver, config: Config, log: Logger, metrics?: RegistryMetrics): () => void {
   const gc = config.gc;
+  // Whether or not this server collects: blobs a crashed run left in the trash go back now.
+  recoverGcTrash(driver).catch((err: unknown) => log.error({ err }, 'restoring blobs left in the garbage collection trash failed'));
   if (!gc.enabled) return () => undefined;
   let running = false;
   const run = async () => {

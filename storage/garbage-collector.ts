@@ -341,16 +341,8 @@ export class GarbageCollector {
   }
 
   /** Data left in the trash by an interrupted run goes back; this run decides again. */
-  private async recoverTrash(): Promise<void> {
-    const files = await walkFiles(this.driver, layout.gcTrashRoot, this.concurrency);
-    await mapLimit(files, this.concurrency, async (f) => {
-      const parts = f.path.split('/'); // ['', '_gc', 'trash', alg, hex, 'data']
-      const digest = digestFrom(parts[3], parts[4]);
-      if (!digest || parts[5] !== 'data') return;
-      const present = await ignoreNotFound(this.driver.stat(layout.blobData(digest)));
-      if (present) await ignoreNotFound(this.driver.delete(dirOf(f.path)));
-      else await ignoreNotFound(this.driver.move(f.path, layout.blobData(digest)));
-    });
+  private recoverTrash(): Promise<void> {
+    return recoverGcTrash(this.driver, this.concurrency);
   }
 
   private async restore(d: GcDeletion): Promise<void> {
@@ -497,6 +489,24 @@ function digestOfDataPath(path: string): Digest | undefined {
 }
 
 /** Runs one garbage collection (see the header of this file). */
+/**
+ * Puts blob data left in the trash by an interrupted run (a crash between sweep and final check)
+ * back in place. Every run does this first; a server does it at start, so a blob a crash left in
+ * the trash is not unavailable until the next run. Restoring is always safe: the worst case is
+ * that a concurrent run frees less.
+ */
+export async function recoverGcTrash(driver: StorageDriver, concurrency = 8): Promise<void> {
+  const files = await walkFiles(driver, layout.gcTrashRoot, concurrency);
+  await mapLimit(files, concurrency, async (f) => {
+    const parts = f.path.split('/'); // ['', '_gc', 'trash', alg, hex, 'data']
+    const digest = digestFrom(parts[3], parts[4]);
+    if (!digest || parts[5] !== 'data') return;
+    const present = await ignoreNotFound(driver.stat(layout.blobData(digest)));
+    if (present) await ignoreNotFound(driver.delete(dirOf(f.path)));
+    else await ignoreNotFound(driver.move(f.path, layout.blobData(digest)));
+  });
+}
+
 export function collectGarbage(driver: StorageDriver, opts: GcOptions): Promise<GcReport> {
   return new GarbageCollector(driver, opts).run();
 }
