@@ -70,6 +70,10 @@ if [ -n "$missing" ]; then
       case " $packages " in
         *" docker-registry "*) $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true ;;
       esac
+      # Likewise nginx-light's own nginx on :80: the deploy test runs its own instance.
+      case " $packages " in
+        *" nginx-light "*) $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true ;;
+      esac
     else
       say "WARNING: apt-get install failed for:$packages"
     fi
