@@ -13,25 +13,11 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-say() { printf 'bench.sh: %s\n' "$*" >&2; }
-die() {
-  say "ERROR: $*"
-  exit 1
-}
-step() {
-  what=$1
-  shift
-  if "$@"; then return 0; else rc=$?; fi
-  die "$what failed (exit $rc): $*"
-}
+SCRIPT=bench.sh
+. scripts/lib.sh
 
 # --- 1. npm dependencies ------------------------------------------------------------------
-if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] ||
-  [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # `npm install`, not `npm ci`: see scripts/test.sh.
-  say "installing npm dependencies (npm install)"
-  step "npm install" npm install --no-audit --no-fund
-fi
+ensure_node_deps
 
 # --- 2. Debian packages -------------------------------------------------------------------
 BENCH_STORAGE=${BENCH_STORAGE:-filesystem s3}
@@ -48,27 +34,10 @@ TOOLS="$DOCKER_REGISTRY_BIN:docker-registry"
 case " $BENCH_STORAGE " in
   *" s3 "*) TOOLS="$TOOLS monmaptool:ceph-base ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common radosgw-admin:ceph-common radosgw:radosgw" ;;
 esac
-missing_tools() {
-  for entry in $TOOLS; do
-    command -v "${entry%%:*}" >/dev/null 2>&1 || printf '%s\n' "$entry"
-  done
-}
-missing=$(missing_tools)
-if [ -n "$missing" ]; then
-  packages=$(for entry in $missing; do printf '%s\n' "${entry#*:}"; done | sort -u | tr '\n' ' ')
-  SUDO=""
-  if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
-  command -v apt-get >/dev/null 2>&1 || die "missing programs ($missing) and apt-get is not available"
-  say "installing Debian packages: $packages"
-  step "apt-get update" $SUDO apt-get update -q
-  # shellcheck disable=SC2086 # word splitting of the package list is intended
-  step "apt-get install $packages" $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages
-  # docker-registry's package starts a system service (:5000, htpasswd auth); the benchmark runs
-  # its own instances with their own config and does not need it.
-  $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
-  missing=$(missing_tools)
-  [ -z "$missing" ] || die "still missing after apt-get install: $(echo $missing)"
-fi
+# shellcheck disable=SC2086 # one program per word
+install_tools $TOOLS
+missing=$(missing_tools $TOOLS)
+[ -z "$missing" ] || die "still missing after apt-get install: $(echo $missing)"
 
 # --- 3. build -------------------------------------------------------------------------------
 step "npm run build" npm run --silent build
@@ -79,8 +48,9 @@ step "npm run build" npm run --silent build
 for set in $BENCH_STORAGE; do
   say "registry benchmark, $set storage"
   step "benchmark ($set storage)" env BENCH_STORAGE="$set" node dist/bench/main.js "$@"
-node dist/bench/gc.js # GC: stevedore gc vs docker-registry garbage-collect (BENCH_GC_* settings)
 done
+# GC: stevedore gc against docker-registry garbage-collect (BENCH_GC_* settings); once, not per set.
+step "garbage collection benchmark" node dist/bench/gc.js
 if command -v skopeo >/dev/null 2>&1; then
   node dist/bench/client-pull.js
 else

@@ -13,85 +13,29 @@ cd "$(dirname "$0")/.."
 # command's name). Add tools here (runc, radosgw, …) when a suite starts needing them.
 TEST_TOOLS="skopeo docker-registry nginx:nginx-light monmaptool:ceph-base ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common radosgw-admin:ceph-common radosgw:radosgw"
 
-say() { printf 'test.sh: %s\n' "$*" >&2; }
-die() {
-  say "ERROR: $*"
-  exit 1
-}
-# Runs a step; on failure says which step failed, so the cause is not lost in npm/apt output.
-step() {
-  what=$1
-  shift
-  if "$@"; then return 0; else rc=$?; fi
-  die "$what failed (exit $rc): $*"
-}
+SCRIPT=test.sh
+. scripts/lib.sh
 is_ci() { [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; }
 
 # --- 1. npm dependencies ------------------------------------------------------------------
-if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] ||
-  [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  # `npm install`, not `npm ci`: npm 11 leaves other platforms' optional packages (rollup's)
-  # out of the lock file it writes and then refuses `npm ci` on it. Versions still come from the lock.
-  say "installing npm dependencies (npm install)"
-  step "npm install" npm install --no-audit --no-fund
-fi
+ensure_node_deps
 
 # --- 2. Debian packages -------------------------------------------------------------------
-missing_tools() {
-  for entry in $TEST_TOOLS; do
-    cmd=${entry%%:*}
-    command -v "$cmd" >/dev/null 2>&1 || printf '%s\n' "$entry"
-  done
-}
-
-missing=$(missing_tools)
+# shellcheck disable=SC2086 # one program per word
+install_tools $TEST_TOOLS
+missing=$(missing_tools $TEST_TOOLS)
 if [ -n "$missing" ]; then
-  packages=""
+  list=""
   for entry in $missing; do
     case $entry in
-      *:*) packages="$packages ${entry#*:}" ;;
-      *) packages="$packages $entry" ;;
+      *:*) list="$list ${entry%%:*} (Debian package ${entry#*:})" ;;
+      *) list="$list $entry (Debian package $entry)" ;;
     esac
   done
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+  if is_ci; then
+    die "required test programs are missing:$list"
   fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    say "WARNING: apt-get not found; cannot install:$packages"
-  elif [ "$(id -u)" != 0 ] && [ -z "$SUDO" ]; then
-    say "WARNING: not root and no sudo; cannot install:$packages"
-  else
-    say "installing Debian packages:$packages"
-    # shellcheck disable=SC2086 # word splitting of the package list is intended
-    if $SUDO apt-get update -q && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages; then
-      # docker-registry's package starts a system service (:5000, htpasswd auth); the suites run
-      # their own instances with their own config and do not need it.
-      case " $packages " in
-        *" docker-registry "*) $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true ;;
-      esac
-      # Likewise nginx-light's own nginx on :80: the deploy test runs its own instance.
-      case " $packages " in
-        *" nginx-light "*) $SUDO systemctl disable --now nginx >/dev/null 2>&1 || true ;;
-      esac
-    else
-      say "WARNING: apt-get install failed for:$packages"
-    fi
-  fi
-  missing=$(missing_tools)
-  if [ -n "$missing" ]; then
-    list=""
-    for entry in $missing; do
-      case $entry in
-        *:*) list="$list ${entry%%:*} (Debian package ${entry#*:})" ;;
-        *) list="$list $entry (Debian package $entry)" ;;
-      esac
-    done
-    if is_ci; then
-      die "required test programs are missing:$list"
-    fi
-    say "WARNING: test programs missing:$list; the suites that need them will fail"
-  fi
+  say "WARNING: test programs missing:$list; the suites that need them will fail"
 fi
 
 # --- 3. build -------------------------------------------------------------------------------
