@@ -1,7 +1,7 @@
 // The koa application: request ids and access logs, health and metrics endpoints, rate limits,
 // spec-format errors, and the v2 routes.
 import Router from '@koa/router';
-import Koa from 'koa';
+import Koa, { type Middleware } from 'koa';
 import { accessLog } from './access-log.js';
 import { RegistryError } from './errors.js';
 import { healthEndpoints, type ReadinessCheck } from './health.js';
@@ -22,6 +22,8 @@ export interface AppServices {
   serveMetrics?: boolean;
   readiness?: ReadinessCheck;
   rateLimiter?: RateLimiter;
+  /** Access control and the built-in token service (server/auth); they set the user rate limits key on. */
+  auth?: Middleware[];
 }
 
 export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
@@ -43,6 +45,7 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   // Health and metrics come before rate limiting and before any authentication middleware.
   if (readiness) app.use(healthEndpoints(readiness));
   if (metricsPath && metrics) app.use(metricsEndpoint(metrics, metricsPath));
+  for (const m of services.auth ?? []) app.use(m);
   if (rateLimiter) app.use(rateLimit(rateLimiter));
 
   function writeError(ctx: Koa.Context, err: unknown, id: string): void {

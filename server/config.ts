@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { AuthConfigSchema, authConfigProblems, TlsConfigSchema } from './auth/auth-config.js';
 
 const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v * 1000;
@@ -227,6 +228,7 @@ export const ConfigSchema = z.strictObject({
       maxTrackedKeys: z.number().int().positive().default(10_000),
     })
     .prefault({}),
+  auth: AuthConfigSchema, tls: TlsConfigSchema, // server/auth/auth-config.ts
 });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -354,7 +356,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
  * and leave the bucket and credentials to the environment).
  */
 function crossCheck(c: Config): string[] {
-  const out: string[] = [];
+  const out: string[] = [...authConfigProblems(c.auth)];
   const s3 = c.storage.s3;
   if (c.storage.driver === 's3') {
     if (!s3.bucket) out.push('storage.s3.bucket: is required when storage.driver is s3');

@@ -1,11 +1,13 @@
 // Starting and stopping the registry server.
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { InstrumentedDriver, openRegistryStorage } from '../storage/index.js';
 import { createApp } from './app.js';
+import { createAuth } from './auth/index.js';
+import { createListener } from './tls.js';
 import { loadConfig, parseAddr, type Config } from './config.js';
 import { applyReload, planReload, type ReloadPlan, type ReloadTargets } from './config-reload.js';
 import { ReadinessCheck } from './health.js';
@@ -89,13 +91,15 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   events.listen((_ctx, e) => metrics.registryEvent(e));
   events.listen((ctx, e) => notifier.publish(ctx, e));
   const serveMetricsHere = config.metrics.enabled && config.metrics.addr === '';
-  const app = createApp({ storage, config, log, events }, { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter });
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, app.callback());
+  const auth = await createAuth(config, log);
+  const app = createApp({ storage, config, log, events }, { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter, auth: auth.middlewares });
+  const listener = createListener(config, app.callback(), log);
+  const server = listener.server;
   const { host, port } = parseAddr(config.http.addr)!;
   server.listen({ host, port });
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err))]);
   const address = server.address() as AddressInfo;
-  const url = urlOf(address);
+  const url = urlOf(address).replace(/^http:/, `${listener.scheme}:`);
   source.addr = `${hostname()}:${address.port}`;
   let metricsServer: MetricsServer | undefined;
   if (config.metrics.enabled && !serveMetricsHere) {
@@ -142,6 +146,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     (closing ??= (async () => {
       stopPurger();
       stopGc();
+      listener.stop();
       const closed = new Promise<void>((r) => server.close(() => r()));
       // Keep-alive connections become idle as their in-flight requests finish: close them then.
       const sweeper = setInterval(() => server.closeIdleConnections(), 100);

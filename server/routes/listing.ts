@@ -43,7 +43,10 @@ export function registerListing(router: Router, { storage }: RegistryDeps): void
   });
 
   router.get(CATALOG, async (ctx) => {
-    const repositories = paginate(ctx, await storage.catalog.list());
+    // Access control (server/auth) narrows the catalog to what the caller may pull.
+    const canPull = ctx.state.canPull as ((name: string) => boolean) | undefined;
+    const all = await storage.catalog.list();
+    const repositories = paginate(ctx, canPull ? all.filter(canPull) : all);
     ctx.type = 'application/json';
     ctx.body = JSON.stringify({ repositories });
   });

@@ -1,0 +1,129 @@
+// The `auth` and `tls` sections of the server configuration (README "Access control and TLS").
+// Kept apart from server/config.ts, which only mounts them.
+import { z } from 'zod';
+
+const durationMs = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v * 1000;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(v);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. 30s, 5m, 720h)` });
+    return z.NEVER;
+  }
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  return Number(m[1]) * units[m[2]!]!;
+});
+
+export const ACTIONS = ['pull', 'push', 'delete'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+const accessRule = z
+  .strictObject({
+    /** Repository name globs: `*` within one path component, `**` across components; `${user}` is the caller's name. */
+    repositories: z.array(z.string().min(1)).min(1),
+    /** User names; `*` is any authenticated user. */
+    users: z.array(z.string().min(1)).default([]),
+    groups: z.array(z.string().min(1)).default([]),
+    /** Also applies to callers who did not log in. */
+    anonymous: z.boolean().default(false),
+    actions: z.array(z.enum(ACTIONS)).min(1),
+  })
+  .refine((r) => r.users.length > 0 || r.groups.length > 0 || r.anonymous, { message: 'a rule needs users, groups or anonymous: true' });
+
+const JWT_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'] as const;
+
+export const AuthConfigSchema = z
+  .strictObject({
+    mode: z.enum(['none', 'htpasswd', 'token']).default('none'),
+    htpasswd: z
+      .strictObject({
+        /** bcrypt entries (`user:$2y$…`); re-read when the file changes. */
+        path: z.string().default(''),
+        /** The Basic challenge's realm. */
+        realm: z.string().min(1).default('stevedore'),
+      })
+      .prefault({}),
+    token: z
+      .strictObject({
+        /** The token service URL clients are sent to; empty: the built-in service on this server. */
+        realm: z.string().default(''),
+        /** Tokens must carry this as `aud`. */
+        service: z.string().min(1).default('stevedore'),
+        /** Tokens must carry this as `iss`; empty: any issuer whose key is trusted. */
+        issuer: z.string().default(''),
+        /** Trusted keys: a JWKS URL, a JWKS file, and/or a PEM certificate bundle (x5c chains, kid lookups). */
+        jwksUrl: z.string().default(''),
+        jwksFile: z.string().default(''),
+        rootCertBundle: z.string().default(''),
+        algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).default(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']),
+        /** Clock skew allowed on exp and nbf. */
+        leeway: durationMs.prefault('30s'),
+      })
+      .prefault({}),
+    tokenService: z
+      .strictObject({
+        /** Serve the built-in token service on this server (users from auth.htpasswd.path). */
+        enabled: z.boolean().default(false),
+        /** The token endpoint is PATH/token, the published keys PATH/jwks.json. */
+        path: z
+          .string()
+          .regex(/^\/[A-Za-z0-9._~/-]*[^/]$/, { message: 'must be a path such as /auth' })
+          .refine((p) => !/^\/v2(\/|$)/.test(p), { message: 'must not be under /v2' })
+          .default('/auth'),
+        /** The signing key (PKCS#8 PEM, EC P-256); generated with mode 0600 on first start when missing. */
+        keyFile: z.string().default(''),
+        /** `iss` of issued tokens. */
+        issuer: z.string().min(1).default('stevedore-token-service'),
+        expiry: durationMs.prefault('5m'),
+        refreshExpiry: durationMs.prefault('720h'),
+      })
+      .prefault({}),
+    /** Group name → user names. */
+    groups: z.record(z.string(), z.array(z.string().min(1))).default({}),
+    /** Users (or `@group`) allowed everything, including the whole catalog. */
+    admins: z.array(z.string().min(1)).default([]),
+    /** Who may do what; empty: every authenticated user may do everything and anonymous callers nothing. */
+    access: z.array(accessRule).default([]),
+    bruteForce: z
+      .strictObject({
+        /** Failed logins of one user name before further attempts for it are refused for a while. */
+        maxFailures: z.number().int().positive().default(5),
+        /** Failed logins from one client address (any user names) before it is refused for a while. */
+        maxFailuresPerClient: z.number().int().positive().default(20),
+        /** Failures older than this are forgotten. */
+        window: durationMs.prefault('15m'),
+        /** The first lock; each further failure while over the limit doubles it, up to maxLockout. */
+        lockout: durationMs.prefault('10s'),
+        maxLockout: durationMs.prefault('15m'),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+export const TlsConfigSchema = z
+  .strictObject({
+    /** PEM certificate chain and key; both set: HTTPS. Re-read when either file changes. */
+    certificate: z.string().default(''),
+    key: z.string().default(''),
+    /** PEM CA bundle: clients must present a certificate issued by one of these (mTLS). */
+    clientCAs: z.string().default(''),
+    minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  })
+  .prefault({})
+  .refine((t) => !t.certificate === !t.key, { message: 'certificate and key go together' })
+  .refine((t) => !t.clientCAs || !!t.certificate, { message: 'clientCAs needs certificate and key' });
+
+export type AuthConfig = z.output<typeof AuthConfigSchema>;
+export type TlsConfig = z.output<typeof TlsConfigSchema>;
+
+/** Settings that only make sense together, checked on the merged configuration. */
+export function authConfigProblems(a: AuthConfig): string[] {
+  const out: string[] = [];
+  const needsHtpasswd = a.mode === 'htpasswd' || a.tokenService.enabled;
+  if (needsHtpasswd && !a.htpasswd.path) out.push(`auth.htpasswd.path: is required when ${a.mode === 'htpasswd' ? 'auth.mode is htpasswd' : 'auth.tokenService is enabled'}`);
+  if (a.tokenService.enabled && !a.tokenService.keyFile) out.push('auth.tokenService.keyFile: is required when the token service is enabled (it is created on first start)');
+  if (a.mode === 'token' && !a.tokenService.enabled && !a.token.jwksUrl && !a.token.jwksFile && !a.token.rootCertBundle) {
+    out.push('auth.token: needs jwksUrl, jwksFile or rootCertBundle (or auth.tokenService.enabled)');
+  }
+  if (a.mode === 'token' && !a.tokenService.enabled && !a.token.realm) out.push('auth.token.realm: is required without the built-in token service');
+  return out;
+}

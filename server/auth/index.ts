@@ -1,0 +1,41 @@
+// Builds access control from the configuration: the registry's auth middleware and, when
+// enabled, the built-in token service (mounted on the same app, before the registry routes).
+import type { Middleware } from 'koa';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { loadOrCreateSigningKey } from '../token-service/signing-key.js';
+import { TokenService } from '../token-service/token-service.js';
+import { AccessRules } from './access-rules.js';
+import { HtpasswdFile } from './htpasswd.js';
+import { LoginGuard } from './login-guard.js';
+import { registryAuth } from './registry-auth.js';
+import { TokenVerifier } from './token-verifier.js';
+
+export interface Auth {
+  /** Mounted in order before rate limiting and the routes. */
+  middlewares: Middleware[];
+  tokenService?: TokenService;
+}
+
+export async function createAuth(config: Config, log: Logger): Promise<Auth> {
+  const a = config.auth;
+  if (a.mode === 'none' && !a.tokenService.enabled) return { middlewares: [] };
+  const rules = new AccessRules(a);
+  const guard = new LoginGuard(a.bruteForce, log);
+  const htpasswd = a.htpasswd.path ? new HtpasswdFile(a.htpasswd.path, log) : undefined;
+  const middlewares: Middleware[] = [];
+  let tokenService: TokenService | undefined;
+  const key = a.tokenService.enabled ? await loadOrCreateSigningKey(a.tokenService.keyFile) : undefined;
+  if (key) {
+    if (key.created) log.info({ keyFile: a.tokenService.keyFile, kid: key.kid }, 'token service: generated a signing key');
+    tokenService = new TokenService({ config: a, key, htpasswd: htpasswd!, rules, guard, log });
+    middlewares.push(tokenService.middleware());
+  }
+  if (a.mode !== 'none') {
+    const verifier =
+      a.mode === 'token' ? await TokenVerifier.create(a.token, key ? [key.publicKey] : []) : undefined;
+    middlewares.push(registryAuth({ config: a, rules, log, htpasswd, guard, verifier, builtinTokenPath: tokenService?.tokenPath }));
+  }
+  log.info({ mode: a.mode, tokenService: tokenService ? tokenService.tokenPath : false }, 'access control');
+  return { middlewares, tokenService };
+}

@@ -1,0 +1,73 @@
+// Brute-force protection for password checks: failures are counted per user name and per client
+// address; past `maxFailures` (`maxFailuresPerClient`) within `window`, that user or address is locked out for `lockout`,
+// doubling with each further failure up to `maxLockout`. A locked caller is refused (429 with
+// Retry-After) before its password is even looked at, so guessing gets no answers. Every failure
+// and every refusal is logged.
+import type { Logger } from '../logger.js';
+import type { AuthConfig } from './auth-config.js';
+
+interface Record_ {
+  failures: number[];
+  lockedUntil: number;
+  lockMs: number;
+}
+
+const MAX_TRACKED = 10_000;
+
+export type GuardDecision = { ok: true } | { ok: false; retryAfterSeconds: number; by: 'user' | 'client' };
+
+export class LoginGuard {
+  private readonly records = new Map<string, Record_>();
+
+  constructor(
+    private readonly config: AuthConfig['bruteForce'],
+    private readonly log: Logger,
+  ) {}
+
+  private get(key: string): Record_ | undefined {
+    return this.records.get(key);
+  }
+
+  /** Whether a login for this user from this address may be checked now. */
+  check(user: string, client: string, now = Date.now()): GuardDecision {
+    for (const [by, key] of [['user', `u:${user}`], ['client', `c:${client}`]] as const) {
+      const r = this.get(key);
+      if (r && r.lockedUntil > now) {
+        const retryAfterSeconds = Math.max(1, Math.ceil((r.lockedUntil - now) / 1000));
+        this.log.warn({ user, client, lockedBy: by, retryAfter: retryAfterSeconds }, 'login refused: too many failed logins');
+        return { ok: false, retryAfterSeconds, by };
+      }
+    }
+    return { ok: true };
+  }
+
+  failed(user: string, client: string, now = Date.now()): void {
+    const { window, lockout, maxLockout } = this.config;
+    let lockedFor = 0;
+    for (const [key, maxFailures] of [
+      [`u:${user}`, this.config.maxFailures],
+      [`c:${client}`, this.config.maxFailuresPerClient],
+    ] as const) {
+      let r = this.records.get(key);
+      if (!r) {
+        if (this.records.size >= MAX_TRACKED) this.records.delete(this.records.keys().next().value!);
+        r = { failures: [], lockedUntil: 0, lockMs: 0 };
+      }
+      this.records.delete(key);
+      this.records.set(key, r); // most recently used last
+      r.failures = r.failures.filter((t) => t > now - window);
+      r.failures.push(now);
+      if (r.failures.length >= maxFailures) {
+        r.lockMs = r.lockMs ? Math.min(maxLockout, r.lockMs * 2) : lockout;
+        r.lockedUntil = now + r.lockMs;
+        lockedFor = Math.max(lockedFor, r.lockMs);
+      }
+    }
+    this.log.warn({ user, client, ...(lockedFor ? { lockedForSeconds: Math.ceil(lockedFor / 1000) } : {}) }, 'login failed');
+  }
+
+  succeeded(user: string): void {
+    // The address keeps its record: one good account must not unlock guessing at others.
+    this.records.delete(`u:${user}`);
+  }
+}

@@ -1,0 +1,80 @@
+// What each registry route needs: the access (token.md's resource scopes) a request must hold.
+// Every route of server/routes/* is listed; an unknown /v2 path needs a login only (and 404s).
+import type { Context } from 'koa';
+import { repositoryNameProblem } from '../../oci/index.js';
+import { BASE } from '../routes/base.js';
+import { BLOB } from '../routes/blobs.js';
+import { CATALOG, TAGS } from '../routes/listing.js';
+import { MANIFEST } from '../routes/manifests.js';
+import { REFERRERS } from '../routes/referrers.js';
+import { UPLOAD, UPLOADS } from '../routes/uploads.js';
+import type { Action } from './auth-config.js';
+
+export interface Need {
+  type: 'repository' | 'registry';
+  name: string;
+  /** The action checked. */
+  action: Action | '*';
+  /** The actions asked for in the challenge (a push asks for pull,push as Docker clients do). */
+  challenge: string;
+}
+
+function decodeName(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const name = decodeURIComponent(raw);
+    return repositoryNameProblem(name) ? undefined : name;
+  } catch {
+    return undefined;
+  }
+}
+
+function methodAction(method: string): Action {
+  if (method === 'GET' || method === 'HEAD') return 'pull';
+  if (method === 'DELETE') return 'delete';
+  return 'push';
+}
+
+function repo(name: string, action: Action): Need {
+  return { type: 'repository', name, action, challenge: action === 'push' ? 'pull,push' : action };
+}
+
+// Order as in the router: /blobs/uploads/… is not a blob digest.
+const REPOSITORY_ROUTES: [RegExp, (method: string) => Action][] = [
+  [UPLOADS, () => 'push'],
+  [UPLOAD, () => 'push'],
+  [BLOB, methodAction],
+  [MANIFEST, methodAction],
+  [REFERRERS, () => 'pull'],
+  [TAGS, () => 'pull'],
+];
+
+/**
+ * The access a request needs; an empty list means any authenticated caller (GET /v2/, unknown
+ * paths, invalid names, which the routes then answer with their own errors).
+ */
+export function requiredAccess(ctx: Pick<Context, 'method' | 'path' | 'query'>): Need[] {
+  const { method, path } = ctx;
+  if (BASE.test(path)) return [];
+  if (CATALOG.test(path)) return [{ type: 'registry', name: 'catalog', action: '*', challenge: '*' }];
+  for (const [re, actionOf] of REPOSITORY_ROUTES) {
+    const m = re.exec(path);
+    if (!m) continue;
+    const name = decodeName(m[1]);
+    if (name === undefined) return [];
+    const needs = [repo(name, actionOf(method))];
+    // A cross-repository mount reads the source repository.
+    const from = ctx.query.from;
+    if (re === UPLOADS && method === 'POST' && ctx.query.mount !== undefined && typeof from === 'string') {
+      const source = decodeName(encodeURIComponent(from));
+      if (source !== undefined && source !== name) needs.push(repo(source, 'pull'));
+    }
+    return needs;
+  }
+  return [];
+}
+
+/** The challenge's scope parameter: `repository:NAME:pull,push repository:OTHER:pull`. */
+export function scopeString(needs: Need[]): string {
+  return needs.map((n) => `${n.type}:${n.name}:${n.challenge}`).join(' ');
+}

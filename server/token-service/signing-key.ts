@@ -1,0 +1,56 @@
+// The token service's signing key: an EC P-256 key (ES256) in a PKCS#8 PEM file, generated on
+// first start and written atomically with mode 0600 (temp file, fsync, rename, fsync directory).
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { open, readFile, rename } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { exportJWK, type JWK } from 'jose';
+import { jwkThumbprint } from '../auth/key-ids.js';
+
+export interface SigningKey {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  /** RFC 7638 thumbprint of the public key. */
+  kid: string;
+  publicJwk: JWK;
+  created: boolean;
+}
+
+async function writeDurably(path: string, data: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fh = await open(tmp, 'wx', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+export async function loadOrCreateSigningKey(path: string): Promise<SigningKey> {
+  let privateKey: KeyObject;
+  let created = false;
+  try {
+    privateKey = createPrivateKey(await readFile(path, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`token signing key ${path}: ${(err as Error).message}`);
+    mkdirSync(dirname(path), { recursive: true });
+    privateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    await writeDurably(path, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
+    created = true;
+  }
+  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new Error(`token signing key ${path}: must be an EC P-256 key (ES256)`);
+  }
+  const publicKey = createPublicKey(privateKey);
+  const kid = await jwkThumbprint(publicKey);
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+  return { privateKey, publicKey, kid, publicJwk, created };
+}
