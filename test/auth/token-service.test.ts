@@ -141,12 +141,12 @@ describe('registry in token mode', () => {
       ['HEAD', '/v2/alice/app/manifests/v1', 'repository:alice/app:pull'],
       ['PUT', '/v2/alice/app/manifests/v1', 'repository:alice/app:pull,push'],
       ['DELETE', '/v2/alice/app/manifests/v1', 'repository:alice/app:delete'],
-      ['GET', `/v2/alice/app/blobs/${image.config.digest}`, 'repository:alice/app:pull'],
-      ['DELETE', `/v2/alice/app/blobs/${image.config.digest}`, 'repository:alice/app:delete'],
+      ['GET', `/v2/alice/app/blobs/${image.config.descriptor.digest}`, 'repository:alice/app:pull'],
+      ['DELETE', `/v2/alice/app/blobs/${image.config.descriptor.digest}`, 'repository:alice/app:delete'],
       ['POST', '/v2/alice/app/blobs/uploads/', 'repository:alice/app:pull,push'],
       ['PATCH', '/v2/alice/app/blobs/uploads/some-id', 'repository:alice/app:pull,push'],
-      ['GET', `/v2/alice/app/referrers/${image.config.digest}`, 'repository:alice/app:pull'],
-      ['POST', `/v2/alice/app/blobs/uploads/?mount=${image.config.digest}&from=team/tools`, 'repository:alice/app:pull,push repository:team/tools:pull'],
+      ['GET', `/v2/alice/app/referrers/${image.config.descriptor.digest}`, 'repository:alice/app:pull'],
+      ['POST', `/v2/alice/app/blobs/uploads/?mount=${image.config.descriptor.digest}&from=team/tools`, 'repository:alice/app:pull,push repository:team/tools:pull'],
     ];
     for (const [method, path, scope] of cases) {
       const res = await fetch(new URL(path, base), { method });
@@ -220,7 +220,7 @@ describe('registry in token mode', () => {
       expect(e.challenge.error).toBe('insufficient_scope');
     }
     // A mount needs pull on the source too: alice may push alice/app but not read bob/app.
-    const mount = await fetch(new URL(`/v2/alice/app/blobs/uploads/?mount=${image.config.digest}&from=bob/tool`, base), { method: 'POST', headers: auth });
+    const mount = await fetch(new URL(`/v2/alice/app/blobs/uploads/?mount=${image.config.descriptor.digest}&from=bob/tool`, base), { method: 'POST', headers: auth });
     expect(mount.status).toBe(403);
     expect((await errorOf(mount)).challenge.scope).toBe('repository:alice/app:pull,push repository:bob/tool:pull');
     // An anonymous token without the scope: 401, log in.
