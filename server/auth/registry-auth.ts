@@ -53,6 +53,8 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
     if (!m) return undefined;
     const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
+    // `Basic Og==` (an empty user and password) is what some clients send for "no credentials".
+    if (colon === 0 && decoded === ':') return undefined;
     if (colon <= 0) throw unauthorized(ctx, needs, 'malformed Basic credentials');
     const user = decoded.slice(0, colon);
     const decision = deps.guard!.check(user, ctx.ip);

@@ -139,7 +139,7 @@ export class TokenService {
     const scopes = q.getAll('scope');
     const auth = ctx.get('Authorization');
     let caller: Caller;
-    if (auth) {
+    if (auth && !/^Basic\s+Og==\s*$/i.test(auth)) {
       const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth);
       const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
       const colon = decoded.indexOf(':');
