@@ -80,14 +80,14 @@ export function challengeParams(header: string | null): Record<string, string> {
 }
 
 /** Polls until `check` passes (generous: the machine is shared). */
-export async function eventually<T>(check: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 30_000, intervalMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       return await check();
     } catch (err) {
       if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, intervalMs));
     }
   }
 }
