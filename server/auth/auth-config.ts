@@ -63,6 +63,8 @@ export const AuthConfigSchema = z
       .strictObject({
         /** Serve the built-in token service on this server (users from auth.htpasswd.path). */
         enabled: z.boolean().default(false),
+        /** Run only the token service: the registry API answers 404 (registries elsewhere trust its JWKS). */
+        standalone: z.boolean().default(false),
         /** The token endpoint is PATH/token, the published keys PATH/jwks.json. */
         path: z
           .string()
@@ -125,5 +127,6 @@ export function authConfigProblems(a: AuthConfig): string[] {
     out.push('auth.token: needs jwksUrl, jwksFile or rootCertBundle (or auth.tokenService.enabled)');
   }
   if (a.mode === 'token' && !a.tokenService.enabled && !a.token.realm) out.push('auth.token.realm: is required without the built-in token service');
+  if (a.tokenService.standalone && !a.tokenService.enabled) out.push('auth.tokenService.standalone: needs auth.tokenService.enabled');
   return out;
 }

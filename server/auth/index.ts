@@ -2,6 +2,7 @@
 // enabled, the built-in token service (mounted on the same app, before the registry routes).
 import type { Middleware } from 'koa';
 import type { Config } from '../config.js';
+import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { loadOrCreateSigningKey } from '../token-service/signing-key.js';
 import { TokenService } from '../token-service/token-service.js';
@@ -31,7 +32,12 @@ export async function createAuth(config: Config, log: Logger): Promise<Auth> {
     tokenService = new TokenService({ config: a, key, htpasswd: htpasswd!, rules, guard, log });
     middlewares.push(tokenService.middleware());
   }
-  if (a.mode !== 'none') {
+  if (a.tokenService.standalone) {
+    middlewares.push(async (ctx, next) => {
+      if (ctx.path.startsWith('/v2')) throw new RegistryError('UNSUPPORTED', 'this server runs only the token service', undefined, 404);
+      return next();
+    });
+  } else if (a.mode !== 'none') {
     const verifier =
       a.mode === 'token' ? await TokenVerifier.create(a.token, key ? [key.publicKey] : []) : undefined;
     middlewares.push(registryAuth({ config: a, rules, log, htpasswd, guard, verifier, builtinTokenPath: tokenService?.tokenPath }));
