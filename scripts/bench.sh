@@ -51,6 +51,8 @@ for set in $BENCH_STORAGE; do
 done
 # GC: stevedore gc against docker-registry garbage-collect (BENCH_GC_* settings); once, not per set.
 step "garbage collection benchmark" node dist/bench/gc.js
+# Access control: manifest GETs with token auth on and off, Stevedore and docker-registry (BENCH_AUTH_*).
+step "access-control benchmark" node dist/bench/auth.js
 if command -v skopeo >/dev/null 2>&1; then
   node dist/bench/client-pull.js
 else
