@@ -4,7 +4,7 @@
 import type { Config } from './config.js';
 
 /** Keys (and everything under them) that apply without a restart. */
-export const RELOADABLE_KEYS = ['log.level', 'log.access', 'rateLimit', 'notifications'] as const;
+export const RELOADABLE_KEYS = ['log.level', 'log.access', 'rateLimit', 'notifications', 'auth.access', 'auth.groups', 'auth.admins'] as const;
 
 /** Dotted paths of the leaves that differ; arrays are compared whole (endpoint lists, filters). */
 export function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
@@ -37,6 +37,8 @@ export interface ReloadTargets {
   setLogLevel(level: Config['log']['level']): void;
   setRateLimits(config: Config['rateLimit']): void;
   setNotifications(config: Config['notifications']): void;
+  /** Access rules, groups and admins (server/auth). */
+  setAccessRules?(config: Config['auth']): void;
 }
 
 /**
@@ -58,6 +60,12 @@ export function applyReload(running: Config, next: Config, targets: ReloadTarget
   if (touched('notifications')) {
     running.notifications = structuredClone(next.notifications);
     targets.setNotifications(running.notifications);
+  }
+  if (touched('auth.access') || touched('auth.groups') || touched('auth.admins')) {
+    running.auth.access = structuredClone(next.auth.access);
+    running.auth.groups = structuredClone(next.auth.groups);
+    running.auth.admins = structuredClone(next.auth.admins);
+    targets.setAccessRules?.(running.auth);
   }
   return plan;
 }

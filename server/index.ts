@@ -124,6 +124,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       },
       setRateLimits: (c) => rateLimiter.update(c),
       setNotifications: (c) => void notifier.update(c),
+      setAccessRules: (c) => auth.updateRules(c),
     };
     const summary = (p: ReloadPlan) => {
       if (p.apply.length === 0) log.info('configuration reloaded: nothing to apply');

@@ -27,13 +27,21 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+export type AccessConfig = Pick<AuthConfig, 'access' | 'groups' | 'admins'>;
+
 export class AccessRules {
-  private readonly rules: CompiledRule[];
-  private readonly groupsOf = new Map<string, Set<string>>();
-  private readonly admins: string[];
+  private rules: CompiledRule[] = [];
+  private groupsOf = new Map<string, Set<string>>();
+  private admins: string[] = [];
   private readonly cache = new Map<string, RegExp>();
 
-  constructor(config: Pick<AuthConfig, 'access' | 'groups' | 'admins'>) {
+  constructor(config: AccessConfig) {
+    this.update(config);
+  }
+
+  /** Replaces the rules (configuration reload). */
+  update(config: AccessConfig): void {
+    this.groupsOf = new Map();
     for (const [group, members] of Object.entries(config.groups)) {
       for (const m of members) {
         let set = this.groupsOf.get(m);

@@ -16,12 +16,15 @@ export interface Auth {
   /** Mounted in order before rate limiting and the routes. */
   middlewares: Middleware[];
   tokenService?: TokenService;
+  /** Applies reloaded access rules, groups and admins. */
+  updateRules(config: Config['auth']): void;
 }
 
 export async function createAuth(config: Config, log: Logger): Promise<Auth> {
   const a = config.auth;
-  if (a.mode === 'none' && !a.tokenService.enabled) return { middlewares: [] };
   const rules = new AccessRules(a);
+  const updateRules = (next: Config['auth']) => rules.update(next);
+  if (a.mode === 'none' && !a.tokenService.enabled) return { middlewares: [], updateRules };
   const guard = new LoginGuard(a.bruteForce, log);
   const htpasswd = a.htpasswd.path ? new HtpasswdFile(a.htpasswd.path, log) : undefined;
   const middlewares: Middleware[] = [];
@@ -43,5 +46,5 @@ export async function createAuth(config: Config, log: Logger): Promise<Auth> {
     middlewares.push(registryAuth({ config: a, rules, log, htpasswd, guard, verifier, builtinTokenPath: tokenService?.tokenPath }));
   }
   log.info({ mode: a.mode, tokenService: tokenService ? tokenService.tokenPath : false }, 'access control');
-  return { middlewares, tokenService };
+  return { middlewares, tokenService, updateRules };
 }

@@ -5,6 +5,7 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
 import { multiLayerImage, writeLayout, type BuiltImage } from '../helpers/oci-image-builder.js';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
 import { basic, challengeParams, cli, eventually, htpasswdText, RULES, startWithConfig, USERS, type AuthEnv } from './auth-env.js';
@@ -92,6 +93,18 @@ describe('htpasswd mode', () => {
       return status;
     });
     expect(refused).toBe(401);
+  });
+
+  it('applies changed access rules on SIGHUP', async () => {
+    const alice: [string, string] = ['alice', USERS.alice];
+    expect((await get('/v2/shared/docs/tags/list', alice)).status).toBe(403);
+    const config = parse(await readFile(env.configPath, 'utf8')) as { auth: { access: unknown[] } };
+    config.auth.access.push({ repositories: ['shared/*'], users: ['alice'], actions: ['pull'] });
+    await writeFile(env.configPath, stringify(config));
+    env.server.child.kill('SIGHUP');
+    // Allowed now: the repository does not exist (404 NAME_UNKNOWN) instead of 403.
+    await eventually(async () => expect((await get('/v2/shared/docs/tags/list', alice)).status).toBe(404));
+    expect(env.server.logs.some((l) => l.includes('configuration reloaded') && l.includes('auth.access'))).toBe(true);
   });
 
   it('slows down repeated failed Basic logins (429 with Retry-After) and logs them', async () => {
