@@ -2,15 +2,17 @@
 // Kept apart from server/config.ts, which only mounts them.
 import { z } from 'zod';
 
+/** Durations as in server/config.ts: seconds as a number, or "90s", "30m", "1h30m", "500ms". */
 const durationMs = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v * 1000;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(v);
-  if (!m) {
+  if (!/^(\d+(?:\.\d+)?(ms|s|m|h|d))+$/.test(v)) {
     ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. 30s, 5m, 720h)` });
     return z.NEVER;
   }
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  return Number(m[1]) * units[m[2]!]!;
+  let total = 0;
+  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * units[m[2]!]!;
+  return total;
 });
 
 export const ACTIONS = ['pull', 'push', 'delete'] as const;

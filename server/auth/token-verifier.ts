@@ -48,7 +48,12 @@ export class TokenVerifier {
     const v = new TokenVerifier(config);
     for (const k of extraKeys) await v.trust(k);
     if (config.rootCertBundle) {
-      const certs = pemCertificates(readFileSync(config.rootCertBundle, 'utf8'));
+      let certs: X509Certificate[];
+      try {
+        certs = pemCertificates(readFileSync(config.rootCertBundle, 'utf8'));
+      } catch (err) {
+        throw new Error(`auth.token.rootCertBundle ${config.rootCertBundle}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
       if (certs.length === 0) throw new Error(`auth.token.rootCertBundle ${config.rootCertBundle}: no PEM certificates`);
       for (const c of certs) {
         v.roots.push(c);
