@@ -4,7 +4,7 @@
 // server). The tests sign their own tokens with jose; every malformed one is refused.
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
@@ -175,7 +175,6 @@ describe('a registry trusting a token service that runs alone on another server 
 
   it('stevedore login and push go through the remote token service', async () => {
     const sdir = join(dir, 'issuer');
-    const { mkdir } = await import('node:fs/promises');
     await mkdir(sdir);
     await writeFile(join(sdir, 'htpasswd'), htpasswdText());
     issuer = await startWithConfig(

@@ -1,7 +1,8 @@
 // Token auth with the built-in token service on the same port: skopeo and our own client log in
 // and push/pull what the access rules allow; everything else gets 401/403 with the spec's error
 // codes and a challenge naming the needed scope; OAuth2 POST and refresh tokens; brute force.
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multiLayerImage, writeLayout, type BuiltImage } from '../helpers/oci-image-builder.js';
@@ -42,8 +43,6 @@ async function errorOf(res: Response): Promise<{ code: string; challenge: Record
 }
 
 beforeAll(async () => {
-  const { mkdtemp } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
   const dir = await mkdtemp(join(tmpdir(), 'stevedore-auth-token-'));
   await writeFile(join(dir, 'htpasswd'), htpasswdText());
   env = await startWithConfig(
@@ -72,7 +71,6 @@ afterAll(async () => {
 
 describe('built-in token service', () => {
   it('persists its generated ES256 key with mode 0600 and publishes it as a JWKS', async () => {
-    const { stat } = await import('node:fs/promises');
     const st = await stat(join(env.dir, 'keys', 'token.pem'));
     expect(st.mode & 0o777).toBe(0o600);
     const jwks = (await (await fetch(new URL('/auth/jwks.json', base))).json()) as { keys: { kty: string; crv: string; kid: string; d?: string }[] };
@@ -174,7 +172,7 @@ describe('registry in token mode', () => {
 
   it('skopeo login stores credentials that later copies use; anonymous pull works for public/*', async () => {
     const authfile = join(env.dir, 'skopeo-auth.json');
-    await skopeo(['login', '--tls-verify=false', '--authfile', authfile, '-u', 'root', '--password-stdin', env.server.host].slice(0, -2).concat(['-p', USERS.root, env.server.host]));
+    await skopeo(['login', '--tls-verify=false', '--authfile', authfile, '-u', 'root', '-p', USERS.root, env.server.host]);
     expect(JSON.parse(await readFile(authfile, 'utf8')).auths[env.server.host]).toBeTruthy();
     await skopeo(['copy', '--retry-times', '0', '--preserve-digests', '--dest-tls-verify=false', '--dest-authfile', authfile, `oci:${layout}:v1`, `docker://${env.server.host}/public/base:v1`]);
     const info = await skopeoInspect(`docker://${env.server.host}/public/base:v1`); // --no-creds
