@@ -81,7 +81,7 @@ export function resolveUser(spec: string, passwd: PasswdEntry[], groups: GroupEn
       gid = g.gid;
     }
   }
-  const additional = entry ? groups.filter((g) => g.members.includes(entry.name) && g.gid !== gid).map((g) => g.gid) : [];
+  const additional = entry ? groups.filter((g) => g.members.includes(entry.name)).map((g) => g.gid) : [];
   return { uid, gid, additionalGids: [...new Set(additional)], home: entry?.home ?? '/' };
 }
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { unmountIfMounted } from '../bundle/overlay.js';
+import { startFailure } from '../runtime/runc.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
 import { isAlive, selfId } from './process-info.js';
@@ -24,6 +25,22 @@ function exitStatus(code: number | null, signal: NodeJS.Signals | null): number 
 
 function pidFile(r: ContainerRecord): string {
   return join(r.bundle, 'init.pid');
+}
+
+function runtimeLog(r: ContainerRecord): string {
+  return join(r.bundle, 'runtime.log');
+}
+
+/**
+ * The container's exit status from the runtime's: a runtime that failed to start the container
+ * exits 1 like a container could, but leaves the reason in its log.
+ */
+async function containerExit(r: ContainerRecord, result: { code: number | null; signal: NodeJS.Signals | null; error?: Error }): Promise<{ status: number; error?: string }> {
+  if (result.error) return { status: 125, error: result.error.message };
+  const status = exitStatus(result.code, result.signal);
+  if (status === 0) return { status };
+  const failure = startFailure(await readFile(runtimeLog(r), 'utf8').catch(() => ''));
+  return failure ? { status: failure.status, error: failure.message } : { status };
 }
 
 /** The container's init pid, while it runs. */
@@ -98,7 +115,7 @@ export async function runAttached(ctx: EngineContext, created: ContainerRecord, 
   // Its own process group, so a terminal's Ctrl-C reaches the container once (through us), unless
   // it has to read the terminal (a background group reading a tty would be stopped).
   const ownGroup = !opts.tty && !(opts.interactive && process.stdin.isTTY);
-  const child = runtime.run(r.id, r.bundle, { pidFile: pidFile(r), stdio: [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'], detached: ownGroup });
+  const child = runtime.run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio: [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'], detached: ownGroup });
   const forward = (sig: NodeJS.Signals) => {
     if (opts.tty && sig === 'SIGWINCH') return; // runc follows the terminal's size itself
     child.kill(sig);
@@ -106,10 +123,10 @@ export async function runAttached(ctx: EngineContext, created: ContainerRecord, 
   for (const sig of FORWARDED) process.on(sig, forward);
   const result = await waitChild(child);
   for (const sig of FORWARDED) process.off(sig, forward);
-  const status = result.error ? 125 : exitStatus(result.code, result.signal);
-  await finish(ctx, r, status, result.error?.message);
+  const exit = await containerExit(r, result);
+  await finish(ctx, r, exit.status, exit.error);
   if (result.error) throw result.error;
-  return status;
+  return exit.status;
 }
 
 /** The detached monitor's work (engine/containers/monitor.ts): run, log, record the exit. */
@@ -122,12 +139,13 @@ export async function superviseDetached(ctx: EngineContext, id: string): Promise
   const log = openSync(r.logPath ?? '/dev/null', 'a', 0o600);
   let result: Awaited<ReturnType<typeof waitChild>>;
   try {
-    const child = runtime.run(r.id, r.bundle, { pidFile: pidFile(r), stdio: ['ignore', log, log] });
+    const child = runtime.run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio: ['ignore', log, log] });
     result = await waitChild(child);
   } finally {
     closeSync(log);
   }
-  await finish(ctx, r, result.error ? 125 : exitStatus(result.code, result.signal), result.error?.message);
+  const exit = await containerExit(r, result);
+  await finish(ctx, r, exit.status, exit.error);
 }
 
 /** Starts the monitor of a created container and waits until the container's process exists. */

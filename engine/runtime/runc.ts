@@ -43,8 +43,9 @@ export class OciRuntime {
    * `run`: creates and starts the container and stays its parent until it exits; its exit status
    * is the container's (128+signal when killed), and it forwards the signals it receives.
    */
-  run(id: string, bundle: string, opts: { pidFile: string; stdio: StdioOptions; detached?: boolean }): ChildProcess {
-    return spawn(this.name, ['--root', this.stateRoot, 'run', '--bundle', bundle, '--pid-file', opts.pidFile, id], {
+  run(id: string, bundle: string, opts: { pidFile: string; logFile: string; stdio: StdioOptions; detached?: boolean }): ChildProcess {
+    // The runtime's own errors also go to logFile (JSON lines), to tell them from the container's exit status.
+    return spawn(this.name, ['--root', this.stateRoot, '--log', opts.logFile, '--log-format', 'json', 'run', '--bundle', bundle, '--pid-file', opts.pidFile, id], {
       stdio: opts.stdio,
       detached: opts.detached,
     });
@@ -84,6 +85,27 @@ export class OciRuntime {
     if (opts.user) flags.push('--user', opts.user);
     return spawn(this.name, ['--root', this.stateRoot, 'exec', ...flags, id, ...args], { stdio: opts.stdio });
   }
+}
+
+/**
+ * The error a runtime logged (JSON lines, `--log-format json`) when it failed to start a container,
+ * with the exit status Docker gives it: 127 command not found, 126 not executable, 125 otherwise.
+ */
+export function startFailure(logText: string): { message: string; status: number } | undefined {
+  for (const line of logText.split('\n').reverse()) {
+    let entry: { level?: string; msg?: string };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue;
+    }
+    if ((entry.level !== 'error' && entry.level !== 'fatal') || !entry.msg) continue;
+    const message = entry.msg.replace(/^runc run failed: /, '');
+    if (/executable file not found|no such file or directory/.test(message)) return { message, status: 127 };
+    if (/permission denied|exec format error/.test(message)) return { message, status: 126 };
+    return { message, status: 125 };
+  }
+  return undefined;
 }
 
 /** runc logs as `time=… level=error msg="…"`: keep the message. */
