@@ -155,7 +155,10 @@ export async function startDetached(ctx: EngineContext, r: ContainerRecord, moni
   const deadline = Date.now() + 60_000;
   for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
     const cur = await ctx.store.read(r.id);
-    if (!cur) throw new ContainerStateError(`container ${r.name} was removed while starting`);
+    if (!cur) {
+      if (r.autoRemove) return r; // --rm: it ran, exited and was removed already
+      throw new ContainerStateError(`container ${r.name} was removed while starting`);
+    }
     if (cur.state === 'exited') return cur;
     if (cur.state === 'running' && existsSync(pidFile(cur))) return cur;
     if (cur.state === 'created' && monitor.exitCode !== null) throw new ContainerStateError(`the monitor of ${r.name} exited with ${monitor.exitCode} before starting it`);
