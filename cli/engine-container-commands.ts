@@ -19,6 +19,7 @@ import {
 } from '../engine/containers/lifecycle.js';
 import { writeLogs } from '../engine/containers/logs.js';
 import { MONITOR_SCRIPT } from '../engine/containers/monitor.js';
+import { selfId } from '../engine/containers/process-info.js';
 import { engineRoot } from '../engine/containers/root.js';
 import {
   envFromFlag,
@@ -116,7 +117,7 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
     ctx.runtime(opts.runtime); // validates --runtime before any work
     const provider = await providerFactory(ctx.root);
     const image = (await provider.find(imageRef)) ?? (await provider.pull(imageRef, { onProgress: (l) => process.stderr.write(`${l}\n`) }));
-    record = await createContainer(ctx, image, opts);
+    record = await createContainer(ctx, image, flags.detach ? opts : { ...opts, owner: selfId() });
     if (interrupted) {
       await cleanupContainer(ctx, record.id);
       process.exitCode = interrupted === 'SIGINT' ? 130 : 143;

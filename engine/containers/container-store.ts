@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../client/oci-layout.js';
+import { writeFileAtomic } from './atomic-file.js';
 import type { Digest } from '../../oci/index.js';
 import { withFileLock } from './file-lock.js';
 import type { ProcessId } from './process-info.js';

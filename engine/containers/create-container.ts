@@ -10,6 +10,7 @@ import { resolveInRootfs } from '../bundle/rootfs-path.js';
 import { buildSpec, mergeEnv, parseNofileHard, processArgs, type BindMount, type Resources } from '../bundle/spec.js';
 import { resolveUserInRootfs } from '../bundle/user.js';
 import type { ContainerRecord } from './container-store.js';
+import type { ProcessId } from './process-info.js';
 import type { EngineContext } from './engine-context.js';
 import { cleanupContainer } from './lifecycle.js';
 import { UsageError } from './run-options.js';
@@ -30,6 +31,11 @@ export interface CreateOptions {
   detached: boolean;
   autoRemove: boolean;
   runtime: string;
+  /**
+   * The process that will run it in the foreground: the record is then created as running, owned
+   * by it (one durable write less before the container starts).
+   */
+  owner?: ProcessId;
 }
 
 async function readOr(path: string, fallback: string): Promise<string> {
@@ -72,7 +78,8 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       image: { manifestDigest: image.manifestDigest, configDigest: image.configDigest, ...(image.reference ? { reference: image.reference } : {}) },
       path: args[0]!,
       args: args.slice(1),
-      state: 'created',
+      state: opts.owner ? 'running' : 'created',
+      ...(opts.owner ? { owner: opts.owner, startedAt: new Date().toISOString() } : {}),
       runtime: runtime.name,
       bundle: join(dir, 'bundle'),
       rootfs: join(dir, 'bundle', 'rootfs'),
@@ -89,7 +96,14 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
   const dir = ctx.store.containerDir(record.id);
   try {
     await Promise.all([mkdir(record.rootfs, { recursive: true }), mkdir(record.upperDir), mkdir(record.workDir)]);
-    await mountOverlay(image.layerDirs, record.upperDir, record.workDir, record.rootfs);
+    // The host files are read while the overlay is being mounted.
+    const [, hostResolv, hostHosts, limits, swap] = await Promise.all([
+      mountOverlay(image.layerDirs, record.upperDir, record.workDir, record.rootfs),
+      readOr('/etc/resolv.conf', ''),
+      readOr('/etc/hosts', ''),
+      readOr('/proc/self/limits', ''),
+      opts.resources.memory !== undefined ? swapAccounting() : Promise.resolve(false),
+    ]);
 
     const user = await resolveUserInRootfs(record.rootfs, hostConfig.user);
     const cwd = hostConfig.workdir || '/';
@@ -98,11 +112,6 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     await mkdir(await resolveInRootfs(record.rootfs, cwd), { recursive: true, mode: 0o755 });
 
     const name = opts.hostname ?? (opts.network === 'host' ? hostHostname() : record.id.slice(0, 12));
-    const [hostResolv, hostHosts, limits] = await Promise.all([
-      readOr('/etc/resolv.conf', ''),
-      readOr('/etc/hosts', ''),
-      readOr('/proc/self/limits', ''),
-    ]);
     const etc = { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') };
     await Promise.all([
       writeFile(etc.hosts, hostsFor(opts.network, name, hostHosts)),
@@ -111,7 +120,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     ]);
     const resources = { ...opts.resources };
     // Like docker: memory+swap defaults to twice the memory limit where swap is accounted.
-    if (resources.memory !== undefined && resources.memorySwap === undefined && (await swapAccounting())) resources.memorySwap = resources.memory * 2;
+    if (resources.memory !== undefined && resources.memorySwap === undefined && swap) resources.memorySwap = resources.memory * 2;
     const spec = buildSpec({
       args,
       env: mergeEnv(cfg.Env ?? [], opts.env, { hostname: name, home: user.home, terminal: opts.terminal }),
@@ -127,7 +136,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       nofileHard: parseNofileHard(limits),
     });
     await writeFile(join(record.bundle, 'config.json'), JSON.stringify(spec, null, 2));
-    return (await ctx.store.read(record.id)) ?? record;
+    return record;
   } catch (err) {
     await cleanupContainer(ctx, record.id).catch(() => {});
     throw err;

@@ -110,7 +110,7 @@ async function waitChild(child: ChildProcess): Promise<{ code: number | null; si
  * the container's, signals are forwarded, and the result is the container's exit status.
  */
 export async function runAttached(ctx: EngineContext, created: ContainerRecord, opts: { interactive: boolean; tty: boolean }): Promise<number> {
-  const r = await markRunning(ctx, created);
+  const r = created.state === 'running' && created.owner?.pid === process.pid ? created : await markRunning(ctx, created);
   const runtime = ctx.runtime(r.runtime);
   // Its own process group, so a terminal's Ctrl-C reaches the container once (through us), unless
   // it has to read the terminal (a background group reading a tty would be stopped).
