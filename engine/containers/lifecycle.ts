@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { unmountIfMounted } from '../bundle/overlay.js';
-import { startFailure } from '../runtime/runc.js';
+import { RuntimeError, startFailure } from '../runtime/runc.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
 import { isAlive, selfId } from './process-info.js';
@@ -36,7 +36,10 @@ function runtimeLog(r: ContainerRecord): string {
  * exits 1 like a container could, but leaves the reason in its log.
  */
 async function containerExit(r: ContainerRecord, result: { code: number | null; signal: NodeJS.Signals | null; error?: Error }): Promise<{ status: number; error?: string }> {
-  if (result.error) return { status: 125, error: result.error.message };
+  if (result.error) {
+    if ((result.error as NodeJS.ErrnoException).code === 'ENOENT') result.error = new RuntimeError(`${r.runtime} is not installed (Debian package ${r.runtime})`);
+    return { status: 125, error: result.error.message };
+  }
   const status = exitStatus(result.code, result.signal);
   if (status === 0) return { status };
   const failure = startFailure(await readFile(runtimeLog(r), 'utf8').catch(() => ''));

@@ -1,11 +1,13 @@
 // `stevedore run` in the foreground as a user sees it: the container's output and exit status,
 // its environment, working directory, user and groups, entrypoint and command, the overlay root
 // filesystem made of the image's layers. Real runc, real overlayfs, as root.
+import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
 import { TEST_PATH } from '../helpers/engine-rootfs.js';
+import { CLI } from '../helpers/stevedore-process.js';
 
 let e: EngineEnv;
 
@@ -55,6 +57,26 @@ describe('exit status', () => {
     expect(r).toMatchObject({ code: 0, stdout: 'SHOUT\n' });
     // Without -i the container's stdin is empty.
     expect((await e.stevedore(['run', '--rm', 'busybox:test', 'cat'], { input: 'ignored\n' })).stdout).toBe('');
+  });
+});
+
+describe('terminal', () => {
+  it('-t gives the container a terminal of its own (here under script(1), which provides one)', async () => {
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) =>
+      execFile(
+        'script',
+        ['-qec', `${process.execPath} ${CLI} run --rm -t busybox:test sh -c 'tty; echo $TERM; exit 4'`, '/dev/null'],
+        { env: e.env, timeout: 60_000 },
+        (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: stdout }),
+      ),
+    );
+    expect(r.out.replace(/\r/g, "")).toBe("/dev/pts/0\nxterm\n");
+    expect(r.code).toBe(4);
+  });
+
+  it('-t without a terminal, and -d with -t or -i, are refused', async () => {
+    expect((await e.stevedore(['run', '--rm', '-t', 'busybox:test', 'true'])).stderr).toMatch(/not a TTY/);
+    expect((await e.stevedore(['run', '-d', '-i', 'busybox:test', 'true'])).stderr).toMatch(/-d cannot be combined/);
   });
 });
 
