@@ -48,7 +48,7 @@ async function busyboxLayers(dir: string): Promise<string[]> {
   return layers;
 }
 
-export async function engineRunBench(): Promise<{ stevedoreMs: number; runcMs: number; reps: number }> {
+export async function engineRunBench(): Promise<{ stevedoreMs: number; runcMs: number; nodeMs: number; reps: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-engine-run-'));
   const root = join(dir, 'root');
   try {
@@ -83,17 +83,19 @@ export async function engineRunBench(): Promise<{ stevedoreMs: number; runcMs: n
     const sides = {
       stevedore: () => timed(process.execPath, [CLI, 'run', '--rm', 'bench:1', 'true'], env),
       runc: () => timed('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `bench-${n++}`]),
+      // The floor under any Node CLI: starting Node itself and doing nothing.
+      node: () => timed(process.execPath, ['-e', '0']),
     };
-    const times = { stevedore: [] as number[], runc: [] as number[] };
+    const times = { stevedore: [] as number[], runc: [] as number[], node: [] as number[] };
     for (let rep = -2; rep < reps; rep++) {
-      const order = rep % 2 === 0 ? (['stevedore', 'runc'] as const) : (['runc', 'stevedore'] as const);
+      const order = rep % 2 === 0 ? (['stevedore', 'runc', 'node'] as const) : (['node', 'runc', 'stevedore'] as const);
       for (const side of order) {
         const ms = await sides[side]();
         if (rep >= 0) times[side].push(ms); // the first two rounds warm the page cache
       }
     }
     process.stderr.write(`[bench] run --rm true: stevedore ${times.stevedore.map((t) => t.toFixed(0)).join(' ')} ms\n[bench] runc run: ${times.runc.map((t) => t.toFixed(0)).join(' ')} ms\n`);
-    return { stevedoreMs: median(times.stevedore), runcMs: median(times.runc), reps };
+    return { stevedoreMs: median(times.stevedore), runcMs: median(times.runc), nodeMs: median(times.node), reps };
   } finally {
     execFileSync(process.execPath, [CLI, 'container', 'prune'], { env: { ...process.env, STEVEDORE_ROOT: root }, stdio: 'ignore' });
     await rm(dir, { recursive: true, force: true });
@@ -106,6 +108,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     `\nContainer start, warm (busybox rootfs in 3 layers, command \`true\`), median of ${r.reps}\n` +
       `stevedore run --rm  ${r.stevedoreMs.toFixed(1).padStart(7)} ms\n` +
       `runc run (bundle)   ${r.runcMs.toFixed(1).padStart(7)} ms\n` +
-      `ratio (stevedore / runc): ${(r.stevedoreMs / r.runcMs).toFixed(2)}x; overhead ${(r.stevedoreMs - r.runcMs).toFixed(1)} ms per container\n`,
+      `node -e 0            ${r.nodeMs.toFixed(1).padStart(7)} ms  (Node's own start-up, part of stevedore's time)\n` +
+      `ratio (stevedore / runc): ${(r.stevedoreMs / r.runcMs).toFixed(2)}x; overhead ${(r.stevedoreMs - r.runcMs).toFixed(1)} ms per container, ` +
+      `${(r.stevedoreMs - r.runcMs - r.nodeMs).toFixed(1)} ms of it beyond Node's start-up\n`,
   );
 }

@@ -70,7 +70,7 @@ describe('terminal', () => {
         (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: stdout }),
       ),
     );
-    expect(r.out.replace(/\r/g, "")).toBe("/dev/pts/0\nxterm\n");
+    expect(r.out.replace(/\r/g, '')).toBe('/dev/pts/0\nxterm\n');
     expect(r.code).toBe(4);
   });
 
