@@ -153,6 +153,25 @@ describe('kill, exec, rm', () => {
   });
 });
 
+describe('engine root and concurrency', () => {
+  it('--root DIR takes precedence over STEVEDORE_ROOT', async () => {
+    const other = join(e.dir, 'other-root');
+    const id = (await e.ok(['--root', other, 'run', '-d', 'busybox:test', 'true'])).trim();
+    await e.waitFor('it to exit', async () => (await e.ok(['--root', other, 'ps', '-a'])).includes('Exited (0)'));
+    expect(await e.ok(['ps', '-a', '-q'])).toBe('');
+    await readFile(join(other, 'containers', id, 'container.json'), 'utf8');
+    await e.ok(['--root', other, 'rm', id]);
+  });
+
+  it('of several runs asking for one name at once, exactly one gets it', async () => {
+    const runs = await Promise.all([1, 2, 3, 4].map(() => e.stevedore(['run', '--name', 'contested', 'busybox:test', 'true'])));
+    expect(runs.filter((r) => r.code === 0)).toHaveLength(1);
+    for (const r of runs.filter((x) => x.code !== 0)) expect(r.stderr).toMatch(/name contested is already in use/);
+    expect(await e.containerDirs()).toHaveLength(1);
+    await e.ok(['rm', 'contested']);
+  });
+});
+
 describe('foreground run', () => {
   it('forwards SIGTERM to the container and exits with its status', async () => {
     const run = e.spawn(['run', '--rm', '--name', 'fg', 'busybox:test', 'sh', '-c', `trap 'echo terminated; exit 5' TERM; echo ready; ${LOOP}`]);
