@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import type { ImageProvider } from '../engine/local-image.js';
 import { createContainer, type CreateOptions } from '../engine/containers/create-container.js';
-import type { ContainerRecord } from '../engine/containers/container-store.js';
+import { ContainerNotFoundError, type ContainerRecord } from '../engine/containers/container-store.js';
 import { EngineContext } from '../engine/containers/engine-context.js';
 import {
   cleanupContainer,
@@ -125,6 +125,11 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
     }
     if (flags.detach) {
       const started = await startDetached(ctx, record, MONITOR_SCRIPT);
+      // Like docker: a container that could not even start is an error of `run` (it stays listed).
+      if (started.state === 'exited' && started.error) {
+        fail(new Error(`${started.error} (container ${started.name})`), started.exitCode ?? 125);
+        return;
+      }
       process.stdout.write(`${started.id}\n`);
       return;
     }
@@ -319,5 +324,21 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     });
 }
 
-/** For the top-level `inspect` and `prune` the lead wires up: the containers' side of them. */
-export { findContainer as findContainerForInspect, inspectRecord, pruneContainers };
+/**
+ * For a top-level `inspect`: the container's JSON, or undefined when ref names no container (then
+ * it may name an image).
+ */
+export async function inspectContainerAt(root: string, ref: string): Promise<Record<string, unknown> | undefined> {
+  const ctx = new EngineContext(root);
+  try {
+    return await inspectRecord(ctx, await findContainer(ctx, ref));
+  } catch (err) {
+    if (err instanceof ContainerNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/** For a top-level `prune`, before images are pruned: removes stopped containers, returns their ids. */
+export async function pruneStoppedContainers(root: string): Promise<string[]> {
+  return (await pruneContainers(new EngineContext(root))).map((r) => r.id);
+}

@@ -153,7 +153,14 @@ export async function superviseDetached(ctx: EngineContext, id: string): Promise
 
 /** Starts the monitor of a created container and waits until the container's process exists. */
 export async function startDetached(ctx: EngineContext, r: ContainerRecord, monitorScript: string): Promise<ContainerRecord> {
-  const monitor = spawn(process.execPath, [monitorScript, ctx.root, r.id], { detached: true, stdio: 'ignore' });
+  // The monitor's own errors (not the container's output) go to monitor.log next to the record.
+  const errors = openSync(join(ctx.store.containerDir(r.id), 'monitor.log'), 'a', 0o600);
+  let monitor;
+  try {
+    monitor = spawn(process.execPath, [monitorScript, ctx.root, r.id], { detached: true, stdio: ['ignore', 'ignore', errors] });
+  } finally {
+    closeSync(errors);
+  }
   monitor.unref();
   const deadline = Date.now() + 60_000;
   for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {

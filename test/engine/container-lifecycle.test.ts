@@ -70,6 +70,14 @@ describe('detached containers', () => {
     await e.ok(['rm', 'usr1', 'stubborn']);
   });
 
+  it('run -d of a command that cannot start is an error of run (127), and the container stays listed', async () => {
+    const r = await e.stevedore(['run', '-d', '--name', 'nostart', 'busybox:test', 'no-such-command']);
+    expect(r.code).toBe(127);
+    expect(r.stderr).toMatch(/^stevedore: .*no-such-command.*not found/);
+    expect(await e.ok(['ps', '-a'])).toMatch(/Exited \(127\).*nostart/);
+    await e.ok(['rm', 'nostart']);
+  });
+
   it('run -d --rm removes the container once it exits', async () => {
     const id = (await e.ok(['run', '-d', '--rm', 'busybox:test', 'sh', '-c', 'echo bye'])).trim();
     await e.waitFor('the container to be removed', async () => !(await e.containerDirs()).includes(id));
