@@ -2,7 +2,7 @@
 // under a per-container file lock with atomic writes (temporary file, fsync, rename), so
 // concurrent `stevedore` processes and crashes never leave a half-written record.
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
 import type { Digest } from '../../oci/index.js';
@@ -84,6 +84,26 @@ export class ContainerStore {
     }
     const records = await Promise.all(ids.filter((id) => /^[0-9a-f]{64}$/.test(id)).map((id) => this.read(id)));
     return records.filter((r): r is ContainerRecord => r !== undefined).sort((a, b) => b.created.localeCompare(a.created));
+  }
+
+  /**
+   * Container directories without a record: left by a crash while a container was being created or
+   * removed. Only those older than minAgeMs (a creation in progress has no record for a moment).
+   */
+  async orphanDirs(minAgeMs: number): Promise<string[]> {
+    let ids: string[];
+    try {
+      ids = (await readdir(this.dir)).filter((id) => /^[0-9a-f]{64}$/.test(id));
+    } catch {
+      return [];
+    }
+    const out: string[] = [];
+    for (const id of ids) {
+      if (await this.read(id)) continue;
+      const st = await stat(this.containerDir(id)).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs >= minAgeMs) out.push(id);
+    }
+    return out;
   }
 
   /** A container by full id, name, or unambiguous id prefix (like docker). */

@@ -3,7 +3,7 @@
 // other commands (stop, kill, rm, exec, prune) act through the runtime and the record.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -274,6 +274,12 @@ export async function pruneContainers(ctx: EngineContext): Promise<ContainerReco
     if (r.state === 'created' && Date.now() - Date.parse(r.created) < 60_000) continue;
     await cleanupContainer(ctx, r.id);
     removed.push(r);
+  }
+  // What a crash left half-created or half-removed: its mount (if any) and files go too.
+  for (const id of await ctx.store.orphanDirs(60_000)) {
+    const dir = ctx.store.containerDir(id);
+    await unmountIfMounted(join(dir, 'bundle', 'rootfs'));
+    await rm(dir, { recursive: true, force: true });
   }
   return removed;
 }

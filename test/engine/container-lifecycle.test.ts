@@ -1,7 +1,8 @@
 // Containers over time: `run -d` with its monitor, ps, logs [-f], stop, kill, exec, rm, prune,
 // names and id prefixes, signals forwarded by a foreground run, and a run whose `stevedore`
 // process was killed. Real runc, real overlayfs, as root.
-import { readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
@@ -154,9 +155,16 @@ describe('kill, exec, rm', () => {
     await e.stevedore(['run', '--name', 'done2', 'busybox:test', 'false']);
     const live = (await e.ok(['run', '-d', '--name', 'live', 'busybox:test', 'sh', '-c', LOOP])).trim();
     await e.waitRunning('live');
+    // What a crash mid-creation leaves: a directory without a record, its rootfs still mounted.
+    const orphan = join(e.root, 'containers', 'f'.repeat(64));
+    await mkdir(join(orphan, 'bundle', 'rootfs'), { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', join(orphan, 'bundle', 'rootfs')]);
+    const past = new Date(Date.now() - 120_000);
+    await utimes(orphan, past, past);
     const removed = (await e.ok(['container', 'prune'])).trim().split('\n');
     expect(removed).toHaveLength(2);
     expect(await e.containerDirs()).toEqual([live]);
+    expect(await e.mountsUnderRoot()).toEqual([expect.stringContaining(live)]);
     await e.ok(['rm', '-f', 'live']);
   });
 });
