@@ -5,12 +5,13 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+/** durable: false skips the fsyncs (still atomic: readers see the old or the new content). */
+export async function writeFileAtomic(path: string, data: string, durable = true): Promise<void> {
   const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
   const fh = await open(tmp, 'wx', 0o600);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -20,6 +21,7 @@ export async function writeFileAtomic(path: string, data: string): Promise<void>
     await rm(tmp, { force: true });
     throw err;
   }
+  if (!durable) return;
   const dir = await open(dirname(path), 'r');
   try {
     await dir.sync();

@@ -138,7 +138,9 @@ export class ContainerStore {
       const dir = this.containerDir(id);
       await mkdir(dir, { mode: 0o700 });
       const record: ContainerRecord = { id, name: chosen, created: new Date().toISOString(), ...init(id, dir) };
-      await writeFileAtomic(this.recordPath(id), JSON.stringify(record, null, 2));
+      // A --rm container's record lives only as long as this process needs it: after a power cut
+      // its mount is gone too, and `container prune` removes a directory left without a record.
+      await writeFileAtomic(this.recordPath(id), JSON.stringify(record, null, 2), !record.autoRemove);
       return record;
     });
   }
@@ -150,7 +152,7 @@ export class ContainerStore {
         const current = await this.read(id);
         if (!current) return undefined;
         const next = fn(current) ?? current;
-        await writeFileAtomic(this.recordPath(id), JSON.stringify(next, null, 2));
+        await writeFileAtomic(this.recordPath(id), JSON.stringify(next, null, 2), !next.autoRemove);
         return next;
       });
     } catch (err) {

@@ -189,13 +189,16 @@ describe('engine root and concurrency', () => {
 });
 
 describe('foreground run', () => {
-  it('forwards SIGTERM to the container and exits with its status', async () => {
-    const run = e.spawn(['run', '--rm', '--name', 'fg', 'busybox:test', 'sh', '-c', `trap 'echo terminated; exit 5' TERM; echo ready; ${LOOP}`]);
+  it.each([
+    ['SIGTERM', 'TERM'],
+    ['SIGINT', 'INT'],
+  ] as const)('forwards %s to the container and exits with its status', async (signal, trap) => {
+    const run = e.spawn(['run', '--rm', '--name', 'fg', 'busybox:test', 'sh', '-c', `trap 'echo got ${trap}; exit 5' ${trap}; echo ready; ${LOOP}`]);
     const done = exitOf(run);
     await e.waitRunning('fg');
-    run.kill('SIGTERM');
+    run.kill(signal);
     const r = await done;
-    expect(r).toMatchObject({ code: 5, stdout: 'ready\nterminated\n' });
+    expect(r).toMatchObject({ code: 5, stdout: `ready\ngot ${trap}\n` });
     expect(await e.containerDirs()).toEqual([]);
   });
 
