@@ -1,8 +1,8 @@
 // The container's root filesystem: an overlay mount of the image's unpacked layers (read-only
 // lower directories) with the container's own upper and work directories on top.
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { dirname, relative } from 'node:path';
+import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 
 export class MountError extends Error {}
 
@@ -14,31 +14,31 @@ function run(cmd: string, args: string[], cwd?: string): Promise<void> {
   );
 }
 
-// The mount(2) option string is limited to one page; longer lists of layers are given relative
-// to their common parent directory (the kernel resolves them from the caller's cwd).
+// The mount(2) option string is limited to one page. Longer lists of layers are given as short
+// symbolic links (l/0, l/1, …, like Docker's overlay2) in a directory next to upper and work,
+// relative to it (the kernel resolves them from the caller's cwd and follows the links).
 const MAX_OPTIONS = 4000;
 
-function commonParent(paths: string[]): string {
-  let parent = dirname(paths[0]!);
-  while (!paths.every((p) => p.startsWith(parent.endsWith('/') ? parent : `${parent}/`))) parent = dirname(parent);
-  return parent;
-}
+/** overlayfs splits its options on ',' and lowerdir on ':' (snapshot names like sha256:… have one); '\\' escapes. */
+const escape = (p: string) => p.replace(/[\\:,]/g, (c) => `\\${c}`);
 
-/** Mounts layerDirs (lowest first, as LocalImage gives them) with upper and work at target. */
-export async function mountOverlay(layerDirs: string[], upperDir: string, workDir: string, target: string): Promise<void> {
+/**
+ * Mounts layerDirs (lowest first, as LocalImage gives them) with upper and work at target; linkDir
+ * (in the same directory as upper and work) holds the short links when the paths are too long.
+ */
+export async function mountOverlay(layerDirs: string[], upperDir: string, workDir: string, target: string, linkDir: string): Promise<void> {
   if (layerDirs.length === 0) throw new MountError('the image has no layers');
-  for (const p of [...layerDirs, upperDir, workDir]) {
-    // overlayfs splits its options on ',' and lowerdir on ':'.
-    if (/[,:\\]/.test(p)) throw new MountError(`cannot use ${p} in an overlay mount: it contains ',', ':' or '\\'`);
-  }
   // overlayfs wants the top layer first.
   const lower = [...layerDirs].reverse();
-  let options = `lowerdir=${lower.join(':')},upperdir=${upperDir},workdir=${workDir}`;
+  let options = `lowerdir=${lower.map(escape).join(':')},upperdir=${escape(upperDir)},workdir=${escape(workDir)}`;
   let cwd: string | undefined;
   if (options.length > MAX_OPTIONS) {
-    cwd = commonParent([...lower, upperDir, workDir]);
-    const rel = (p: string) => relative(cwd!, p);
-    options = `lowerdir=${lower.map(rel).join(':')},upperdir=${rel(upperDir)},workdir=${rel(workDir)}`;
+    cwd = dirname(linkDir);
+    await rm(linkDir, { recursive: true, force: true });
+    await mkdir(linkDir);
+    await Promise.all(lower.map((dir, i) => symlink(dir, join(linkDir, String(i)))));
+    const rel = (p: string) => escape(relative(cwd!, p));
+    options = `lowerdir=${lower.map((_, i) => rel(join(linkDir, String(i)))).join(':')},upperdir=${rel(upperDir)},workdir=${rel(workDir)}`;
     if (options.length > MAX_OPTIONS) throw new MountError(`too many layers (${layerDirs.length}) for one overlay mount`);
   }
   await run('mount', ['-t', 'overlay', 'overlay', '-o', options, target], cwd);

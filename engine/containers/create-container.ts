@@ -98,7 +98,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     await Promise.all([mkdir(record.rootfs, { recursive: true }), mkdir(record.upperDir), mkdir(record.workDir)]);
     // The host files are read while the overlay is being mounted.
     const [, hostResolv, hostHosts, limits, swap] = await Promise.all([
-      mountOverlay(image.layerDirs, record.upperDir, record.workDir, record.rootfs),
+      mountOverlay(image.layerDirs, record.upperDir, record.workDir, record.rootfs, join(dir, 'l')),
       readOr('/etc/resolv.conf', ''),
       readOr('/etc/hosts', ''),
       readOr('/proc/self/limits', ''),

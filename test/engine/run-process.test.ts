@@ -2,9 +2,10 @@
 // its environment, working directory, user and groups, entrypoint and command, the overlay root
 // filesystem made of the image's layers. Real runc, real overlayfs, as root.
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalImage } from '../../engine/local-image.js';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
 import { TEST_PATH } from '../helpers/engine-rootfs.js';
 import { CLI } from '../helpers/stevedore-process.js';
@@ -84,6 +85,24 @@ describe('root filesystem', () => {
   it('is the overlay of the image layers: upper layers replace and delete lower files', async () => {
     const out = await e.ok(['run', '--rm', 'busybox:test', 'sh', '-c', 'cat /etc/layer-marker; ls /etc/deleted-by-whiteout 2>&1; cat /data/hello.txt']);
     expect(out).toMatch(/^from layer 1\n.*deleted-by-whiteout.*No such file.*\nhello from the image\n$/s);
+  });
+
+  it('mounts an image of many layers with long paths (more than one page of mount options)', async () => {
+    const images = JSON.parse(await readFile(e.imagesFile, 'utf8')) as Record<string, LocalImage>;
+    const base = images['busybox:test']!;
+    const extra: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const d = join(e.dir, 'many-layers', `${'long-layer-directory-name-'.repeat(3)}${String(i).padStart(3, '0')}`);
+      await mkdir(d, { recursive: true });
+      await writeFile(join(d, `file-${i}`), `${i}\n`);
+      extra.push(d);
+    }
+    const many = { ...base, layerDirs: [...base.layerDirs, ...extra] };
+    expect(many.layerDirs.join(':').length).toBeGreaterThan(4096);
+    const file = join(e.dir, 'many-layers.json');
+    await writeFile(file, JSON.stringify({ 'many:test': many }));
+    const out = await e.ok(['run', '--rm', 'many:test', 'sh', '-c', 'cat /file-0 /file-59 /etc/layer-marker'], { env: { STEVEDORE_TEST_IMAGES: file } });
+    expect(out).toBe('0\n59\nfrom layer 1\n');
   });
 
   it('keeps each container\'s writes to itself', async () => {

@@ -46,7 +46,8 @@ async function file(path: string, content: string, mode = 0o644): Promise<void> 
 
 /** Writes the three layer directories under dir; returns them lowest first. */
 export async function buildBusyboxLayers(dir: string): Promise<string[]> {
-  const [base, etc, top] = ['layer0-busybox', 'layer1-etc', 'layer2-top'].map((n) => join(dir, n)) as [string, string, string];
+  // Named like the image store's snapshots could be (a ':'), and with a ',': both must be escaped in overlay options.
+  const [base, etc, top] = ['sha256:layer0-busybox', 'layer1,etc', 'layer2-top'].map((n) => join(dir, n)) as [string, string, string];
   // Bottom: busybox and its applets, the usual directories, a file to replace and one to delete.
   for (const d of ['bin', 'etc', 'root', 'home', 'tmp', 'proc', 'sys', 'dev', 'usr/bin', 'var']) await mkdir(join(base, d), { recursive: true });
   await chmod(join(base, 'tmp'), 0o1777);
