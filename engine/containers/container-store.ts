@@ -1,13 +1,13 @@
 // Containers on disk: <root>/containers/<id>/container.json, one record per container, updated
 // under a per-container file lock with atomic writes (temporary file, fsync, rename), so
 // concurrent `stevedore` processes and crashes never leave a half-written record.
-import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-file.js';
 import type { Digest } from '../../oci/index.js';
 import { withFileLock } from './file-lock.js';
 import type { ProcessId } from './process-info.js';
+import { randomHex } from './random-id.js';
 
 export type ContainerState = 'created' | 'running' | 'exited';
 
@@ -134,7 +134,7 @@ export class ContainerStore {
         const candidate = randomName(i > 20);
         if (!taken.has(candidate)) chosen = candidate;
       }
-      const id = randomBytes(32).toString('hex');
+      const id = randomHex(32);
       const dir = this.containerDir(id);
       await mkdir(dir, { mode: 0o700 });
       const record: ContainerRecord = { id, name: chosen, created: new Date().toISOString(), ...init(id, dir) };
@@ -178,6 +178,6 @@ const ADJECTIVES = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly
 const NAMES = ['babbage', 'curie', 'darwin', 'euler', 'fermi', 'gauss', 'hopper', 'kepler', 'lovelace', 'noether', 'pascal', 'ritchie', 'shannon', 'thompson', 'turing', 'wozniak'];
 
 function randomName(withNumber: boolean): string {
-  const pick = (xs: string[]) => xs[randomBytes(1)[0]! % xs.length]!;
-  return `${pick(ADJECTIVES)}_${pick(NAMES)}${withNumber ? randomBytes(1)[0]! : ''}`;
+  const [a, b, c] = Buffer.from(randomHex(3), 'hex');
+  return `${ADJECTIVES[a! % ADJECTIVES.length]}_${NAMES[b! % NAMES.length]}${withNumber ? c : ''}`;
 }
