@@ -1,7 +1,7 @@
 // A cross-process lock on a file, for concurrent `stevedore` processes updating the same state.
 // Node has no flock(2): the lock is a file created with O_EXCL holding its owner's pid and start
 // time; a lock whose owner is gone (crash, SIGKILL) is stale and taken over.
-import { open, readFile, unlink } from 'node:fs/promises';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive, selfId } from './process-info.js';
 
@@ -30,8 +30,13 @@ async function removeIfStale(path: string): Promise<void> {
     return; // released meanwhile
   }
   const [pid, start] = text.split(' ');
-  // An empty file is a lock being written right now: not stale.
-  if (!pid || isAlive({ pid: Number(pid), start: start ?? '' })) return;
+  if (!pid) {
+    // Empty: being written right now, or left so by a crash between create and write.
+    const st = await stat(path).catch(() => undefined);
+    if (!st || Date.now() - st.mtimeMs < 10_000) return;
+  } else if (isAlive({ pid: Number(pid), start: start ?? '' })) {
+    return;
+  }
   // Check again just before unlinking, so a lock another process just took over is left alone.
   const again = await readFile(path, 'utf8').catch(() => '');
   if (again === text) await unlink(path).catch(() => {});

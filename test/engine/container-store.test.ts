@@ -2,7 +2,7 @@
 // locked read-modify-write, and locks left by a process that died (taken over, never waited on).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -80,6 +80,14 @@ describe('file lock', () => {
     await once(child, 'exit');
     const lock = join(dir, 'stale.lock');
     await writeFile(lock, `${pid} ${start}`);
+    expect(await withFileLock(lock, async () => 'got it', 5_000)).toBe('got it');
+  });
+
+  it('takes over an empty lock file older than 10 s (a crash between creating and writing it)', async () => {
+    const lock = join(dir, 'empty.lock');
+    await writeFile(lock, '');
+    const past = new Date(Date.now() - 60_000);
+    await utimes(lock, past, past);
     expect(await withFileLock(lock, async () => 'got it', 5_000)).toBe('got it');
   });
 
