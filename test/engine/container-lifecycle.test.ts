@@ -6,6 +6,7 @@ import { mkdir, readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
+import { CLI } from '../helpers/stevedore-process.js';
 
 let e: EngineEnv;
 
@@ -37,7 +38,11 @@ describe('detached containers', () => {
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     await e.waitRunning('svc');
     expect(await e.ok(['ps'])).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+localhost/busybox:test\\s+"sh -c echo started.*Up .*svc$`, 'm'));
-    await e.waitFor('the first log lines', async () => (await e.ok(['logs', 'svc'])) === 'started\nwarn\n');
+    let seen = '';
+    await e.waitFor(
+      () => `the first log lines (seen: ${JSON.stringify(seen)}; container: ${JSON.stringify(JSON.parse(execFileSync(process.execPath, [CLI, 'container', 'inspect', 'svc'], { env: e.env, encoding: 'utf8' })))})`,
+      async () => (seen = await e.ok(['logs', 'svc'])) === 'started\nwarn\n',
+    );
     expect(await e.ok(['stop', 'svc'])).toBe('svc\n');
     const c = await inspect('svc');
     expect(c).toMatchObject({ state: 'exited', exitCode: 7 });

@@ -24,7 +24,7 @@ export interface EngineEnv {
   ok(args: string[], opts?: { env?: NodeJS.ProcessEnv; input?: string }): Promise<string>;
   spawn(args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
   /** Polls until check returns a value (not a fixed sleep: the machine is shared and slow at times). */
-  waitFor<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
+  waitFor<T>(what: string | (() => string), check: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
   /** Waits until the container's process exists (its pid is known); returns the pid. */
   waitRunning(name: string): Promise<number>;
   /** Mount points under the engine root (overlay rootfs left behind would show here). */
@@ -74,7 +74,7 @@ export async function engineEnv(): Promise<EngineEnv> {
       for (let wait = 20; ; wait = Math.min(wait * 2, 500)) {
         const v = await check();
         if (v !== undefined && v !== false) return v as never;
-        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
         await sleep(wait);
       }
     },
