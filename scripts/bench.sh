@@ -58,3 +58,9 @@ if command -v skopeo >/dev/null 2>&1; then
 else
   say "skopeo is not installed: skipping the client pull benchmark (npm test installs it)"
 fi
+# Container start: `stevedore run --rm` against bare `runc run` (needs root, runc and busybox-static).
+if [ "$(id -u)" = 0 ] && command -v runc >/dev/null 2>&1 && [ -x /usr/bin/busybox ]; then
+  step "container run benchmark" node dist/bench/engine-run.js
+else
+  say "skipping the container run benchmark (needs root, runc and busybox-static)"
+fi

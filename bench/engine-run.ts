@@ -1,0 +1,115 @@
+// Warm `stevedore run --rm IMAGE true` against bare `runc run` on a prepared bundle of the same
+// rootfs with the same config.json: what Stevedore adds to starting a container (Node start-up,
+// the container record, the overlay mount, config.json, unmount and removal afterwards).
+//
+// The image is a busybox rootfs (Debian's busybox-static) in three layer directories, given to the
+// CLI through STEVEDORE_TEST_IMAGES (the container tests' provider, until the image store is wired
+// in). The runc side runs the very config.json Stevedore generated for that image, on a copy of the
+// merged rootfs, so both start the same container. Runs alternate (ABBA), after a warm-up; the
+// figures are medians. Needs root and runc.
+//
+//   BENCH_RUN_REPS=20   measured runs per side
+import { execFile, execFileSync } from 'node:child_process';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI } from './servers.js';
+
+const reps = Math.max(1, Math.round(Number(process.env.BENCH_RUN_REPS ?? 20)));
+
+function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { env: env ?? process.env, timeout: 120_000 }, (err, _out, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr}`)) : resolve(performance.now() - t0),
+    ),
+  );
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Three layer directories, lowest first: busybox and its applets, /etc, a small top layer. */
+async function busyboxLayers(dir: string): Promise<string[]> {
+  const layers = ['base', 'etc', 'top'].map((n) => join(dir, 'layers', n));
+  const [base, etc, top] = layers as [string, string, string];
+  for (const d of ['bin', 'etc', 'root', 'tmp', 'proc', 'sys', 'dev']) await mkdir(join(base, d), { recursive: true });
+  await copyFile('/usr/bin/busybox', join(base, 'bin', 'busybox'));
+  await chmod(join(base, 'bin', 'busybox'), 0o755);
+  const applets = execFileSync('/usr/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
+  await Promise.all(applets.map((a) => symlink('busybox', join(base, 'bin', a))));
+  await mkdir(join(etc, 'etc'), { recursive: true });
+  await writeFile(join(etc, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  await writeFile(join(etc, 'etc', 'group'), 'root:x:0:\n');
+  await mkdir(join(top, 'data'), { recursive: true });
+  await writeFile(join(top, 'data', 'hello'), 'hello\n');
+  return layers;
+}
+
+export async function engineRunBench(): Promise<{ stevedoreMs: number; runcMs: number; nodeMs: number; reps: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'bench-engine-run-'));
+  const root = join(dir, 'root');
+  try {
+    const layerDirs = await busyboxLayers(dir);
+    const config = { architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh'] } };
+    const digest = (s: string) => `sha256:${s.padStart(64, '0')}`;
+    await writeFile(join(dir, 'images.json'), JSON.stringify({ 'bench:1': { reference: 'bench:1', manifestDigest: digest('1'), configDigest: digest('2'), config, layerDirs } }));
+    const env = { ...process.env, STEVEDORE_ROOT: root, STEVEDORE_TEST_IMAGES: join(dir, 'images.json') };
+
+    // The runc side: the config.json Stevedore makes for this image, on a copy of the merged rootfs.
+    const id = (await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [CLI, 'run', '-d', '--name', 'bench-prep', 'bench:1', 'sleep', '1000'], { env }, (err, out, stderr) => (err ? reject(new Error(stderr)) : resolve(out.trim()))),
+    ));
+    const bundle = join(dir, 'bundle');
+    await mkdir(join(bundle, 'rootfs'), { recursive: true });
+    for (const layer of layerDirs) execFileSync('cp', ['-a', `${layer}/.`, join(bundle, 'rootfs')]);
+    const containerDir = join(root, 'containers', id);
+    const spec = JSON.parse(await readFile(join(containerDir, 'bundle', 'config.json'), 'utf8'));
+    spec.process.args = ['true'];
+    for (const m of spec.mounts as { source: string }[]) {
+      if (m.source.startsWith(containerDir)) {
+        const copy = join(bundle, m.source.slice(containerDir.length + 1));
+        await copyFile(m.source, copy);
+        m.source = copy;
+      }
+    }
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+    execFileSync(process.execPath, [CLI, 'rm', '-f', id], { env });
+
+    const runcRoot = join(dir, 'runc-state');
+    let n = 0;
+    const sides = {
+      stevedore: () => timed(process.execPath, [CLI, 'run', '--rm', 'bench:1', 'true'], env),
+      runc: () => timed('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `bench-${n++}`]),
+      // The floor under any Node CLI: starting Node itself and doing nothing.
+      node: () => timed(process.execPath, ['-e', '0']),
+    };
+    const times = { stevedore: [] as number[], runc: [] as number[], node: [] as number[] };
+    for (let rep = -2; rep < reps; rep++) {
+      const order = rep % 2 === 0 ? (['stevedore', 'runc', 'node'] as const) : (['node', 'runc', 'stevedore'] as const);
+      for (const side of order) {
+        const ms = await sides[side]();
+        if (rep >= 0) times[side].push(ms); // the first two rounds warm the page cache
+      }
+    }
+    process.stderr.write(`[bench] run --rm true: stevedore ${times.stevedore.map((t) => t.toFixed(0)).join(' ')} ms\n[bench] runc run: ${times.runc.map((t) => t.toFixed(0)).join(' ')} ms\n`);
+    return { stevedoreMs: median(times.stevedore), runcMs: median(times.runc), nodeMs: median(times.node), reps };
+  } finally {
+    execFileSync(process.execPath, [CLI, 'container', 'prune'], { env: { ...process.env, STEVEDORE_ROOT: root }, stdio: 'ignore' });
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = await engineRunBench();
+  process.stdout.write(
+    `\nContainer start, warm (busybox rootfs in 3 layers, command \`true\`), median of ${r.reps}\n` +
+      `stevedore run --rm  ${r.stevedoreMs.toFixed(1).padStart(7)} ms\n` +
+      `runc run (bundle)   ${r.runcMs.toFixed(1).padStart(7)} ms\n` +
+      `node -e 0            ${r.nodeMs.toFixed(1).padStart(7)} ms  (Node's own start-up, part of stevedore's time)\n` +
+      `ratio (stevedore / runc): ${(r.stevedoreMs / r.runcMs).toFixed(2)}x; overhead ${(r.stevedoreMs - r.runcMs).toFixed(1)} ms per container, ` +
+      `${(r.stevedoreMs - r.runcMs - r.nodeMs).toFixed(1)} ms of it beyond Node's start-up\n`,
+  );
+}

@@ -1,0 +1,344 @@
+// Container commands: run, ps, logs, stop, kill, rm, exec, container inspect/prune.
+import type { Command } from 'commander';
+import type { ImageProvider } from '../engine/local-image.js';
+import { createContainer, type CreateOptions } from '../engine/containers/create-container.js';
+import { ContainerNotFoundError, type ContainerRecord } from '../engine/containers/container-store.js';
+import { EngineContext } from '../engine/containers/engine-context.js';
+import {
+  cleanupContainer,
+  containerPid,
+  execInContainer,
+  findContainer,
+  killContainer,
+  listContainers,
+  pruneContainers,
+  removeContainer,
+  runAttached,
+  startDetached,
+  stopContainer,
+} from '../engine/containers/lifecycle.js';
+import { writeLogs } from '../engine/containers/logs.js';
+import { MONITOR_SCRIPT } from '../engine/containers/monitor.js';
+import { selfId } from '../engine/containers/process-info.js';
+import { engineRoot } from '../engine/containers/root.js';
+import {
+  envFromFlag,
+  parseCpus,
+  parseHostname,
+  parseMemory,
+  parseNetwork,
+  parsePidsLimit,
+  parseVolume,
+  parseWorkdir,
+  readEnvFile,
+  UsageError,
+} from '../engine/containers/run-options.js';
+
+/** Gives the image side for an engine root (the store under it). */
+export type ImageProviderFactory = (root: string) => Promise<ImageProvider>;
+
+interface RunFlags {
+  detach?: boolean;
+  rm?: boolean;
+  name?: string;
+  env: string[];
+  envFile: string[];
+  volume: string[];
+  workdir?: string;
+  user?: string;
+  entrypoint?: string;
+  hostname?: string;
+  network?: string;
+  memory?: string;
+  cpus?: string;
+  pidsLimit?: string;
+  readOnly?: boolean;
+  tty?: boolean;
+  interactive?: boolean;
+  runtime: string;
+}
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+function rootOf(cmd: Command): string {
+  return engineRoot((cmd.optsWithGlobals() as { root?: string }).root);
+}
+
+/** Prints `stevedore: message` and sets the exit status, for errors of the command itself. */
+function fail(err: unknown, status: number): void {
+  const e = err as Error;
+  process.stderr.write(`stevedore: ${(e?.message ?? String(err)).split('\n')[0]}\n`);
+  if (process.env.STEVEDORE_DEBUG) process.stderr.write(`${e?.stack}\n`);
+  process.exitCode = status;
+}
+
+async function createOptions(flags: RunFlags, cmd: string[]): Promise<CreateOptions> {
+  if (flags.detach && (flags.tty || flags.interactive)) throw new UsageError('-d cannot be combined with -i or -t: there is no attach to a detached container');
+  if (flags.tty && !process.stdin.isTTY) throw new UsageError('-t: the input device is not a TTY');
+  const env: string[] = [];
+  for (const f of flags.envFile) env.push(...(await readEnvFile(f, process.env)));
+  for (const e of flags.env) {
+    const v = envFromFlag(e, process.env);
+    if (v !== undefined) env.push(v);
+  }
+  return {
+    name: flags.name,
+    cmd,
+    entrypoint: flags.entrypoint,
+    env,
+    workdir: flags.workdir !== undefined ? parseWorkdir(flags.workdir) : undefined,
+    user: flags.user,
+    hostname: flags.hostname !== undefined ? parseHostname(flags.hostname) : undefined,
+    network: parseNetwork(flags.network),
+    binds: await Promise.all(flags.volume.map(parseVolume)),
+    readOnly: !!flags.readOnly,
+    resources: {
+      ...(flags.memory !== undefined ? { memory: parseMemory(flags.memory) } : {}),
+      ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus) } : {}),
+      ...(flags.pidsLimit !== undefined ? { pidsLimit: parsePidsLimit(flags.pidsLimit) } : {}),
+    },
+    terminal: !!flags.tty,
+    detached: !!flags.detach,
+    autoRemove: !!flags.rm,
+    runtime: flags.runtime,
+  };
+}
+
+async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Command, providerFactory: ImageProviderFactory): Promise<void> {
+  const ctx = new EngineContext(rootOf(command));
+  // Ctrl-C while the container is being set up: finish setting up, then clean up and stop.
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => void (interrupted = sig);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let record: ContainerRecord;
+  try {
+    const opts = await createOptions(flags, cmd);
+    ctx.runtime(opts.runtime); // validates --runtime before any work
+    const provider = await providerFactory(ctx.root);
+    const image = (await provider.find(imageRef)) ?? (await provider.pull(imageRef, { onProgress: (l) => process.stderr.write(`${l}\n`) }));
+    record = await createContainer(ctx, image, flags.detach ? opts : { ...opts, owner: selfId() });
+    if (interrupted) {
+      await cleanupContainer(ctx, record.id);
+      process.exitCode = interrupted === 'SIGINT' ? 130 : 143;
+      return;
+    }
+    if (flags.detach) {
+      const started = await startDetached(ctx, record, MONITOR_SCRIPT);
+      // Like docker: a container that could not even start is an error of `run` (it stays listed).
+      if (started.state === 'exited' && started.error) {
+        fail(new Error(`${started.error} (container ${started.name})`), started.exitCode ?? 125);
+        return;
+      }
+      process.stdout.write(`${started.id}\n`);
+      return;
+    }
+  } catch (err) {
+    fail(err, 125);
+    return;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  try {
+    process.exitCode = await runAttached(ctx, record, { interactive: !!flags.interactive, tty: !!flags.tty });
+  } catch (err) {
+    fail(err, 125);
+  }
+}
+
+function ago(iso: string | undefined): string {
+  if (!iso) return '';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s} second${s === 1 ? '' : 's'}`;
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} minute${m === 1 ? '' : 's'}`;
+  const h = Math.round(m / 60);
+  if (h < 48) return `${h} hour${h === 1 ? '' : 's'}`;
+  return `${Math.round(h / 24)} days`;
+}
+
+function status(r: ContainerRecord): string {
+  if (r.state === 'running') return `Up ${ago(r.startedAt)}`;
+  if (r.state === 'exited') return `Exited (${r.exitCode ?? 'unknown'}) ${ago(r.finishedAt)} ago`;
+  return 'Created';
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd() + '\n').join('');
+}
+
+function commandText(r: ContainerRecord): string {
+  const text = [r.path, ...r.args].join(' ');
+  return JSON.stringify(text.length > 20 ? `${text.slice(0, 19)}…` : text);
+}
+
+async function inspectRecord(ctx: EngineContext, r: ContainerRecord): Promise<Record<string, unknown>> {
+  return { ...r, pid: await containerPid(r) };
+}
+
+/** Runs an action for each container named, like docker: one failure does not stop the others. */
+async function forEach(refs: string[], fn: (ref: string) => Promise<ContainerRecord | void>, print = (ref: string) => ref): Promise<void> {
+  for (const ref of refs) {
+    try {
+      await fn(ref);
+      process.stdout.write(`${print(ref)}\n`);
+    } catch (err) {
+      fail(err, 1);
+    }
+  }
+}
+
+export function registerContainerCommands(program: Command, providerFactory: ImageProviderFactory): void {
+  // `run IMAGE CMD -x` passes -x to CMD: needs options to be positional program-wide.
+  program.enablePositionalOptions();
+  if (!program.options.some((o) => o.long === '--root')) {
+    program.option('--root <dir>', 'engine state directory (default: $STEVEDORE_ROOT or /var/lib/stevedore)');
+  }
+
+  program
+    .command('run')
+    .description('run a command in a new container')
+    .argument('<image>')
+    .argument('[command...]', 'replaces the image\'s Cmd')
+    .passThroughOptions()
+    .option('-d, --detach', 'run in the background and print the container id')
+    .option('--rm', 'remove the container when it exits')
+    .option('--name <name>', 'container name')
+    .option('-e, --env <name[=value]>', 'set an environment variable (NAME alone: from this environment)', collect, [])
+    .option('--env-file <file>', 'read NAME=VALUE lines', collect, [])
+    .option('-v, --volume <host:ctr[:ro]>', 'bind mount a host path', collect, [])
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid, optional group name or gid')
+    .option('--entrypoint <cmd>', 'override the image\'s Entrypoint (clears its Cmd)')
+    .option('--hostname <name>', 'container host name')
+    .option('--network <mode>', 'none (own namespace, only lo) or host (default)')
+    .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
+    .option('--cpus <n>', 'CPU limit, e.g. 1.5')
+    .option('--pids-limit <n>', 'process limit')
+    .option('--read-only', 'mount the root filesystem read-only')
+    .option('-t, --tty', 'allocate a terminal (foreground only)')
+    .option('-i, --interactive', 'keep stdin attached')
+    .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc')
+    .action((image: string, cmd: string[], flags: RunFlags, command: Command) => run(image, cmd, flags, command, providerFactory));
+
+  program
+    .command('ps')
+    .description('list containers (running ones unless -a)')
+    .option('-a, --all', 'show all containers')
+    .option('-q, --quiet', 'only ids')
+    .option('--no-trunc', 'full ids')
+    .action(async (flags: { all?: boolean; quiet?: boolean; trunc: boolean }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      const list = (await listContainers(ctx)).filter((r) => flags.all || r.state === 'running');
+      const id = (r: ContainerRecord) => (flags.trunc ? r.id.slice(0, 12) : r.id);
+      if (flags.quiet) {
+        process.stdout.write(list.map((r) => `${id(r)}\n`).join(''));
+        return;
+      }
+      const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES']];
+      for (const r of list) rows.push([id(r), r.image.reference ?? r.image.configDigest.slice(7, 19), commandText(r), `${ago(r.created)} ago`, status(r), r.name]);
+      process.stdout.write(table(rows));
+    });
+
+  program
+    .command('logs')
+    .description('print the output of a detached container')
+    .argument('<container>')
+    .option('-f, --follow', 'keep printing until the container exits')
+    .action(async (ref: string, flags: { follow?: boolean }, command: Command) => {
+      await writeLogs(new EngineContext(rootOf(command)), ref, process.stdout, !!flags.follow);
+    });
+
+  program
+    .command('stop')
+    .description('stop containers: the image\'s StopSignal (default SIGTERM), then SIGKILL after the timeout')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
+    .action(async (refs: string[], flags: { time: string }, command: Command) => {
+      const t = Number(flags.time);
+      if (!Number.isFinite(t) || t < 0) throw new UsageError(`invalid --time ${flags.time}`);
+      const ctx = new EngineContext(rootOf(command));
+      await forEach(refs, (ref) => stopContainer(ctx, ref, t));
+    });
+
+  program
+    .command('kill')
+    .description('send a signal to running containers (default SIGKILL)')
+    .argument('<container...>')
+    .option('-s, --signal <signal>', 'signal name or number', 'SIGKILL')
+    .action(async (refs: string[], flags: { signal: string }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      await forEach(refs, (ref) => killContainer(ctx, ref, flags.signal));
+    });
+
+  program
+    .command('rm')
+    .description('remove containers')
+    .argument('<container...>')
+    .option('-f, --force', 'kill running containers first')
+    .action(async (refs: string[], flags: { force?: boolean }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      await forEach(refs, (ref) => removeContainer(ctx, ref, !!flags.force));
+    });
+
+  program
+    .command('exec')
+    .description('run a command in a running container')
+    .argument('<container>')
+    .argument('<command...>')
+    .passThroughOptions()
+    .option('-i, --interactive', 'keep stdin attached')
+    .option('-e, --env <name[=value]>', 'set an environment variable', collect, [])
+    .option('-w, --workdir <dir>', 'working directory')
+    .option('-u, --user <uid[:gid]>', 'numeric user (and group)')
+    .action(async (ref: string, args: string[], flags: { interactive?: boolean; env: string[]; workdir?: string; user?: string }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      try {
+        if (flags.user !== undefined && !/^[0-9]+(:[0-9]+)?$/.test(flags.user)) throw new UsageError('exec -u takes a numeric uid[:gid]');
+        const env = flags.env.map((e) => envFromFlag(e, process.env)).filter((e): e is string => e !== undefined);
+        process.exitCode = await execInContainer(ctx, ref, args, { interactive: !!flags.interactive, env, cwd: flags.workdir, user: flags.user });
+      } catch (err) {
+        fail(err, 126);
+      }
+    });
+
+  const container = program.command('container').description('manage containers');
+  container
+    .command('inspect')
+    .description('show containers as JSON')
+    .argument('<container...>')
+    .action(async (refs: string[], _flags: unknown, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      const out = [];
+      for (const ref of refs) out.push(await inspectRecord(ctx, await findContainer(ctx, ref)));
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    });
+  container
+    .command('prune')
+    .description('remove all stopped containers')
+    .action(async (_flags: unknown, command: Command) => {
+      const removed = await pruneContainers(new EngineContext(rootOf(command)));
+      process.stdout.write(removed.map((r) => `${r.id}\n`).join(''));
+    });
+}
+
+/**
+ * For a top-level `inspect`: the container's JSON, or undefined when ref names no container (then
+ * it may name an image).
+ */
+export async function inspectContainerAt(root: string, ref: string): Promise<Record<string, unknown> | undefined> {
+  const ctx = new EngineContext(root);
+  try {
+    return await inspectRecord(ctx, await findContainer(ctx, ref));
+  } catch (err) {
+    if (err instanceof ContainerNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/** For a top-level `prune`, before images are pruned: removes stopped containers, returns their ids. */
+export async function pruneStoppedContainers(root: string): Promise<string[]> {
+  return (await pruneContainers(new EngineContext(root))).map((r) => r.id);
+}

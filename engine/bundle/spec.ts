@@ -1,0 +1,158 @@
+// The runtime-spec config.json (opencontainers/runtime-spec config.md) of a container, with
+// Docker's defaults: capabilities, masked and read-only paths, the standard mounts.
+import type { ResolvedUser } from './user.js';
+
+export interface BindMount {
+  source: string;
+  destination: string;
+  readOnly: boolean;
+}
+
+export interface Resources {
+  /** Bytes. */
+  memory?: number;
+  /** Also limit memory+swap (needs the memory controller's swap accounting). */
+  memorySwap?: number;
+  /** CPUs, fractional. */
+  cpus?: number;
+  pidsLimit?: number;
+}
+
+export interface SpecInput {
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: ResolvedUser;
+  terminal: boolean;
+  hostname: string;
+  network: 'none' | 'host';
+  readOnly: boolean;
+  binds: BindMount[];
+  /** Host files bind-mounted over /etc/hosts, /etc/hostname, /etc/resolv.conf. */
+  etc: { hosts: string; hostname: string; resolvConf: string };
+  resources: Resources;
+  /** The caller's hard RLIMIT_NOFILE: a runtime may not raise a limit above it. */
+  nofileHard: number;
+}
+
+// Docker's default capability set (moby oci/caps/defaults.go).
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN',
+  'CAP_DAC_OVERRIDE',
+  'CAP_FSETID',
+  'CAP_FOWNER',
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  'CAP_SETGID',
+  'CAP_SETUID',
+  'CAP_SETFCAP',
+  'CAP_SETPCAP',
+  'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT',
+  'CAP_KILL',
+  'CAP_AUDIT_WRITE',
+];
+
+// moby oci/defaults.go
+export const MASKED_PATHS = [
+  '/proc/asound',
+  '/proc/acpi',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/sys/firmware',
+  '/sys/devices/virtual/powercap',
+];
+export const READONLY_PATHS = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+const CPU_PERIOD = 100_000;
+/** Docker's file descriptor limit for containers, lowered to what the caller may grant. */
+const NOFILE = 1_048_576;
+
+export function buildSpec(input: SpecInput): Record<string, unknown> {
+  const nofile = Math.min(NOFILE, input.nofileHard);
+  const mounts: Record<string, unknown>[] = [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/etc/resolv.conf', type: 'bind', source: input.etc.resolvConf, options: ['rbind', 'rprivate'] },
+    { destination: '/etc/hostname', type: 'bind', source: input.etc.hostname, options: ['rbind', 'rprivate'] },
+    { destination: '/etc/hosts', type: 'bind', source: input.etc.hosts, options: ['rbind', 'rprivate'] },
+    ...input.binds.map((b) => ({ destination: b.destination, type: 'bind', source: b.source, options: ['rbind', 'rprivate', ...(b.readOnly ? ['ro'] : [])] })),
+  ];
+  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, ...(input.network === 'none' ? [{ type: 'network' }] : [])];
+  const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
+  if (input.resources.memory !== undefined) {
+    resources.memory = { limit: input.resources.memory, ...(input.resources.memorySwap !== undefined ? { swap: input.resources.memorySwap } : {}) };
+  }
+  if (input.resources.cpus !== undefined) resources.cpu = { quota: Math.round(input.resources.cpus * CPU_PERIOD), period: CPU_PERIOD };
+  if (input.resources.pidsLimit !== undefined) resources.pids = { limit: input.resources.pidsLimit };
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: input.terminal,
+      user: { uid: input.user.uid, gid: input.user.gid, ...(input.user.additionalGids.length ? { additionalGids: input.user.additionalGids } : {}) },
+      args: input.args,
+      env: input.env,
+      cwd: input.cwd,
+      capabilities: {
+        bounding: DEFAULT_CAPABILITIES,
+        effective: DEFAULT_CAPABILITIES,
+        permitted: DEFAULT_CAPABILITIES,
+      },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
+      noNewPrivileges: false,
+    },
+    root: { path: 'rootfs', readonly: input.readOnly },
+    hostname: input.hostname,
+    mounts,
+    linux: {
+      resources,
+      namespaces,
+      maskedPaths: MASKED_PATHS,
+      readonlyPaths: READONLY_PATHS,
+    },
+  };
+}
+
+/** The process environment: the image's, then the user's, PATH and HOME defaulted like Docker. */
+export function mergeEnv(imageEnv: string[], userEnv: string[], defaults: { hostname: string; home: string; terminal: boolean }): string[] {
+  const env = new Map<string, string>();
+  const put = (kv: string) => {
+    const i = kv.indexOf('=');
+    if (i > 0) env.set(kv.slice(0, i), kv);
+  };
+  put(`PATH=${DEFAULT_PATH}`);
+  put(`HOSTNAME=${defaults.hostname}`);
+  if (defaults.terminal) put('TERM=xterm');
+  imageEnv.forEach(put);
+  userEnv.forEach(put);
+  if (!env.has('HOME')) put(`HOME=${defaults.home}`);
+  return [...env.values()];
+}
+
+/** Docker's rules: --entrypoint replaces the image's Entrypoint and drops its Cmd; arguments after IMAGE replace Cmd. */
+export function processArgs(image: { Entrypoint?: string[] | null; Cmd?: string[] | null }, entrypoint: string | undefined, cmd: string[]): string[] {
+  const ep = entrypoint !== undefined ? (entrypoint === '' ? [] : [entrypoint]) : (image.Entrypoint ?? []);
+  const args = cmd.length > 0 ? cmd : entrypoint !== undefined ? [] : (image.Cmd ?? []);
+  return [...ep, ...args];
+}
+
+/** The caller's hard limit on open files, from /proc/self/limits (Node has no getrlimit). */
+export function parseNofileHard(limits: string): number {
+  const line = limits.split('\n').find((l) => l.startsWith('Max open files'));
+  const hard = line?.trim().split(/\s+/)[4];
+  if (!hard || hard === 'unlimited') return NOFILE;
+  const n = Number(hard);
+  return Number.isFinite(n) && n > 0 ? n : 1024;
+}

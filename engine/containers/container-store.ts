@@ -1,0 +1,183 @@
+// Containers on disk: <root>/containers/<id>/container.json, one record per container, updated
+// under a per-container file lock with atomic writes (temporary file, fsync, rename), so
+// concurrent `stevedore` processes and crashes never leave a half-written record.
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './atomic-file.js';
+import type { Digest } from '../../oci/index.js';
+import { withFileLock } from './file-lock.js';
+import type { ProcessId } from './process-info.js';
+import { randomHex } from './random-id.js';
+
+export type ContainerState = 'created' | 'running' | 'exited';
+
+export interface ContainerRecord {
+  id: string;
+  name: string;
+  /** RFC 3339. */
+  created: string;
+  /** What the image side's rmi/prune read: an image is in use while a container names it. */
+  image: { manifestDigest: Digest; configDigest: Digest; reference?: string };
+  /** The process as given to the runtime. */
+  path: string;
+  args: string[];
+  state: ContainerState;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Exit status (128+signal when killed); null when it could not be known (its owner died). */
+  exitCode?: number | null;
+  /** Why it stopped when not by itself: "killed by SIGKILL", "runtime failed", "owner lost". */
+  error?: string;
+  /** The container's init process, as the host sees it. */
+  pid?: number;
+  /** The process that waits on the runtime and records the exit: `stevedore run` or the monitor. */
+  owner?: ProcessId;
+  runtime: string;
+  bundle: string;
+  rootfs: string;
+  /** Overlay directories: upper and work sit next to the bundle. */
+  upperDir: string;
+  workDir: string;
+  logPath?: string;
+  detached: boolean;
+  autoRemove: boolean;
+  stopSignal?: string;
+  hostConfig: Record<string, unknown>;
+}
+
+export class ContainerNotFoundError extends Error {}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export class ContainerStore {
+  readonly dir: string;
+  constructor(readonly root: string) {
+    this.dir = join(root, 'containers');
+  }
+
+  containerDir(id: string): string {
+    return join(this.dir, id);
+  }
+
+  private recordPath(id: string): string {
+    return join(this.dir, id, 'container.json');
+  }
+
+  async read(id: string): Promise<ContainerRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.recordPath(id), 'utf8')) as ContainerRecord;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+      if (err instanceof SyntaxError) return undefined; // never written completely: not a container
+      throw err;
+    }
+  }
+
+  async list(): Promise<ContainerRecord[]> {
+    let ids: string[];
+    try {
+      ids = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const records = await Promise.all(ids.filter((id) => /^[0-9a-f]{64}$/.test(id)).map((id) => this.read(id)));
+    return records.filter((r): r is ContainerRecord => r !== undefined).sort((a, b) => b.created.localeCompare(a.created));
+  }
+
+  /**
+   * Container directories without a record: left by a crash while a container was being created or
+   * removed. Only those older than minAgeMs (a creation in progress has no record for a moment).
+   */
+  async orphanDirs(minAgeMs: number): Promise<string[]> {
+    let ids: string[];
+    try {
+      ids = (await readdir(this.dir)).filter((id) => /^[0-9a-f]{64}$/.test(id));
+    } catch {
+      return [];
+    }
+    const out: string[] = [];
+    for (const id of ids) {
+      if (await this.read(id)) continue;
+      const st = await stat(this.containerDir(id)).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs >= minAgeMs) out.push(id);
+    }
+    return out;
+  }
+
+  /** A container by full id, name, or unambiguous id prefix (like docker). */
+  async resolve(ref: string): Promise<ContainerRecord> {
+    const all = await this.list();
+    const exact = all.find((c) => c.id === ref || c.name === ref || c.name === ref.replace(/^\//, ''));
+    if (exact) return exact;
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const matches = all.filter((c) => c.id.startsWith(ref));
+      if (matches.length === 1) return matches[0]!;
+      if (matches.length > 1) throw new ContainerNotFoundError(`container id prefix ${ref} is ambiguous (${matches.length} containers)`);
+    }
+    throw new ContainerNotFoundError(`no such container: ${ref}`);
+  }
+
+  /**
+   * Creates the record of a new container (and its directory) with a unique name, under the store
+   * lock so two processes never take the same name.
+   */
+  async create(init: (id: string, dir: string) => Omit<ContainerRecord, 'id' | 'name' | 'created'>, name?: string): Promise<ContainerRecord> {
+    if (name !== undefined && !NAME_RE.test(name)) throw new Error(`invalid container name ${JSON.stringify(name)}: letters, digits, '_', '.' and '-', starting with a letter or digit`);
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    return withFileLock(join(this.dir, '.names.lock'), async () => {
+      const taken = new Set((await this.list()).map((c) => c.name));
+      if (name !== undefined && taken.has(name)) throw new Error(`the container name ${name} is already in use`);
+      let chosen = name;
+      for (let i = 0; chosen === undefined; i++) {
+        const candidate = randomName(i > 20);
+        if (!taken.has(candidate)) chosen = candidate;
+      }
+      const id = randomHex(32);
+      const dir = this.containerDir(id);
+      await mkdir(dir, { mode: 0o700 });
+      const record: ContainerRecord = { id, name: chosen, created: new Date().toISOString(), ...init(id, dir) };
+      // A --rm container's record lives only as long as this process needs it: after a power cut
+      // its mount is gone too, and `container prune` removes a directory left without a record.
+      await writeFileAtomic(this.recordPath(id), JSON.stringify(record, null, 2), !record.autoRemove);
+      return record;
+    });
+  }
+
+  /** Read-modify-write of one record under its lock; undefined when the container is gone. */
+  async update(id: string, fn: (r: ContainerRecord) => ContainerRecord | void): Promise<ContainerRecord | undefined> {
+    try {
+      return await withFileLock(join(this.containerDir(id), 'container.lock'), async () => {
+        const current = await this.read(id);
+        if (!current) return undefined;
+        const next = fn(current) ?? current;
+        await writeFileAtomic(this.recordPath(id), JSON.stringify(next, null, 2), !next.autoRemove);
+        return next;
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // directory removed
+      throw err;
+    }
+  }
+
+  /** Removes the record and everything in the container's directory (mounts must be gone first). */
+  async remove(id: string): Promise<void> {
+    await withFileLock(join(this.containerDir(id), 'container.lock'), async () => {
+      // The record goes first, so a crash half-way leaves a directory no command mistakes for a container.
+      await rm(this.recordPath(id), { force: true });
+      await rm(this.containerDir(id), { recursive: true, force: true });
+    }).catch((err) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    });
+  }
+}
+
+// Like docker's names: adjective_surname, with a number when the short form is exhausted.
+const ADJECTIVES = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nifty', 'proud', 'quiet', 'sharp', 'tender', 'vivid', 'witty', 'zealous'];
+const NAMES = ['babbage', 'curie', 'darwin', 'euler', 'fermi', 'gauss', 'hopper', 'kepler', 'lovelace', 'noether', 'pascal', 'ritchie', 'shannon', 'thompson', 'turing', 'wozniak'];
+
+function randomName(withNumber: boolean): string {
+  const [a, b, c] = Buffer.from(randomHex(3), 'hex');
+  return `${ADJECTIVES[a! % ADJECTIVES.length]}_${NAMES[b! % NAMES.length]}${withNumber ? c : ''}`;
+}

@@ -1,0 +1,144 @@
+// Creating a container: its record, its overlay root filesystem and its runtime bundle
+// (config.json), from an image and the `run` options. On any failure nothing is left behind.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname as hostHostname } from 'node:os';
+import { join } from 'node:path';
+import type { LocalImage } from '../local-image.js';
+import { hostsFor, resolvConfFor } from '../bundle/etc-files.js';
+import { mountOverlay } from '../bundle/overlay.js';
+import { resolveInRootfs } from '../bundle/rootfs-path.js';
+import { buildSpec, mergeEnv, parseNofileHard, processArgs, type BindMount, type Resources } from '../bundle/spec.js';
+import { resolveUserInRootfs } from '../bundle/user.js';
+import type { ContainerRecord } from './container-store.js';
+import type { ProcessId } from './process-info.js';
+import type { EngineContext } from './engine-context.js';
+import { cleanupContainer } from './lifecycle.js';
+import { UsageError } from './run-options.js';
+
+export interface CreateOptions {
+  name?: string;
+  cmd: string[];
+  entrypoint?: string;
+  env: string[];
+  workdir?: string;
+  user?: string;
+  hostname?: string;
+  network: 'none' | 'host';
+  binds: BindMount[];
+  readOnly: boolean;
+  resources: Resources;
+  terminal: boolean;
+  detached: boolean;
+  autoRemove: boolean;
+  runtime: string;
+  /**
+   * The process that will run it in the foreground: the record is then created as running, owned
+   * by it (one durable write less before the container starts).
+   */
+  owner?: ProcessId;
+}
+
+async function readOr(path: string, fallback: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+/** Whether the memory controller accounts swap (cgroup v1 needs swapaccount=1 for memory.memsw.*). */
+async function swapAccounting(): Promise<boolean> {
+  for (const p of ['/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes', '/sys/fs/cgroup/memory.swap.max']) {
+    try {
+      await readFile(p, 'utf8');
+      return true;
+    } catch {
+      /* next */
+    }
+  }
+  return false;
+}
+
+export async function createContainer(ctx: EngineContext, image: LocalImage, opts: CreateOptions): Promise<ContainerRecord> {
+  const cfg = image.config.config ?? {};
+  const args = processArgs(cfg, opts.entrypoint, opts.cmd);
+  if (args.length === 0) throw new UsageError('no command specified: the image has no Entrypoint or Cmd; give one after the image name');
+  const runtime = ctx.runtime(opts.runtime);
+  const hostConfig = {
+    network: opts.network,
+    binds: opts.binds,
+    readOnly: opts.readOnly,
+    resources: opts.resources,
+    terminal: opts.terminal,
+    user: opts.user ?? cfg.User ?? '',
+    workdir: opts.workdir ?? cfg.WorkingDir ?? '/',
+  };
+  const record = await ctx.store.create(
+    (_id, dir) => ({
+      image: { manifestDigest: image.manifestDigest, configDigest: image.configDigest, ...(image.reference ? { reference: image.reference } : {}) },
+      path: args[0]!,
+      args: args.slice(1),
+      state: opts.owner ? 'running' : 'created',
+      ...(opts.owner ? { owner: opts.owner, startedAt: new Date().toISOString() } : {}),
+      runtime: runtime.name,
+      bundle: join(dir, 'bundle'),
+      rootfs: join(dir, 'bundle', 'rootfs'),
+      upperDir: join(dir, 'upper'),
+      workDir: join(dir, 'work'),
+      ...(opts.detached ? { logPath: join(dir, 'container.log') } : {}),
+      detached: opts.detached,
+      autoRemove: opts.autoRemove,
+      ...(cfg.StopSignal ? { stopSignal: cfg.StopSignal } : {}),
+      hostConfig,
+    }),
+    opts.name,
+  );
+  const dir = ctx.store.containerDir(record.id);
+  try {
+    await Promise.all([mkdir(record.rootfs, { recursive: true }), mkdir(record.upperDir), mkdir(record.workDir)]);
+    // The host files are read while the overlay is being mounted.
+    const [, hostResolv, hostHosts, limits, swap] = await Promise.all([
+      mountOverlay(image.layerDirs, record.upperDir, record.workDir, record.rootfs, join(dir, 'l')),
+      readOr('/etc/resolv.conf', ''),
+      readOr('/etc/hosts', ''),
+      readOr('/proc/self/limits', ''),
+      opts.resources.memory !== undefined ? swapAccounting() : Promise.resolve(false),
+    ]);
+
+    const user = await resolveUserInRootfs(record.rootfs, hostConfig.user);
+    const cwd = hostConfig.workdir || '/';
+    if (!cwd.startsWith('/')) throw new UsageError(`the image's working directory ${JSON.stringify(cwd)} is not absolute`);
+    // Docker creates a missing working directory (in the container's upper layer).
+    await mkdir(await resolveInRootfs(record.rootfs, cwd), { recursive: true, mode: 0o755 });
+
+    const name = opts.hostname ?? (opts.network === 'host' ? hostHostname() : record.id.slice(0, 12));
+    const etc = { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') };
+    await Promise.all([
+      writeFile(etc.hosts, hostsFor(opts.network, name, hostHosts)),
+      writeFile(etc.hostname, `${name}\n`),
+      writeFile(etc.resolvConf, resolvConfFor(opts.network, hostResolv)),
+    ]);
+    const resources = { ...opts.resources };
+    // Like docker: memory+swap defaults to twice the memory limit where swap is accounted.
+    if (resources.memory !== undefined && resources.memorySwap === undefined && swap) resources.memorySwap = resources.memory * 2;
+    const spec = buildSpec({
+      args,
+      env: mergeEnv(cfg.Env ?? [], opts.env, { hostname: name, home: user.home, terminal: opts.terminal }),
+      cwd,
+      user,
+      terminal: opts.terminal,
+      hostname: name,
+      network: opts.network,
+      readOnly: opts.readOnly,
+      binds: opts.binds,
+      etc,
+      resources,
+      nofileHard: parseNofileHard(limits),
+    });
+    await writeFile(join(record.bundle, 'config.json'), JSON.stringify(spec, null, 2));
+    return record;
+  } catch (err) {
+    await cleanupContainer(ctx, record.id).catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,117 @@
+// Drives an OCI runtime through its command line. runc is the default; crun accepts the same
+// commands and flags used here (run, state, kill, delete, exec with --root, -b, --pid-file), so
+// one driver serves both, selected by the binary's name.
+import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+
+export const RUNTIMES = ['runc', 'crun'] as const;
+export type RuntimeName = (typeof RUNTIMES)[number];
+
+export interface RuntimeState {
+  id: string;
+  pid: number;
+  /** creating | created | running | paused | stopped */
+  status: string;
+  bundle: string;
+}
+
+export class RuntimeError extends Error {}
+
+export class OciRuntime {
+  /**
+   * @param name the runtime (its binary is looked up in PATH)
+   * @param stateRoot the runtime's own state directory (`--root`), one per engine root
+   */
+  constructor(
+    readonly name: RuntimeName,
+    readonly stateRoot: string,
+  ) {}
+
+  private call(args: string[]): Promise<{ stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) =>
+      execFile(this.name, ['--root', this.stateRoot, ...args], { maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
+        if (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === 'ENOENT') return reject(new RuntimeError(`${this.name} is not installed (Debian package ${this.name})`));
+          return reject(new RuntimeError(`${this.name} ${args[0]}: ${runtimeMessage(stderr) || err.message}`));
+        }
+        resolve({ stdout, stderr });
+      }),
+    );
+  }
+
+  /**
+   * `run`: creates and starts the container and stays its parent until it exits; its exit status
+   * is the container's (128+signal when killed), and it forwards the signals it receives.
+   */
+  run(id: string, bundle: string, opts: { pidFile: string; logFile: string; stdio: StdioOptions; detached?: boolean }): ChildProcess {
+    // The runtime's own errors also go to logFile (JSON lines), to tell them from the container's exit status.
+    return spawn(this.name, ['--root', this.stateRoot, '--log', opts.logFile, '--log-format', 'json', 'run', '--bundle', bundle, '--pid-file', opts.pidFile, id], {
+      stdio: opts.stdio,
+      detached: opts.detached,
+    });
+  }
+
+  /** The runtime's view of a container; undefined when it does not know it (never created, or deleted). */
+  async state(id: string): Promise<RuntimeState | undefined> {
+    try {
+      const { stdout } = await this.call(['state', id]);
+      return JSON.parse(stdout) as RuntimeState;
+    } catch (err) {
+      if (err instanceof RuntimeError && /does not exist|not found|no such/i.test(err.message)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Sends a signal (name like TERM/SIGTERM or a number) to the container's init, or all its processes. */
+  async kill(id: string, signal: string, all = false): Promise<void> {
+    await this.call(['kill', ...(all ? ['--all'] : []), id, signal]);
+  }
+
+  /** Forgets a container (force: kills it first); a container the runtime does not know is fine. */
+  async delete(id: string, force = false): Promise<void> {
+    try {
+      await this.call(['delete', ...(force ? ['--force'] : []), id]);
+    } catch (err) {
+      if (err instanceof RuntimeError && /does not exist|not found|no such/i.test(err.message)) return;
+      throw err;
+    }
+  }
+
+  /** Runs a further process in a running container, from its config's process (env, cwd, user, caps). */
+  exec(id: string, args: string[], opts: { env?: string[]; cwd?: string; user?: string; stdio: StdioOptions }): ChildProcess {
+    const flags: string[] = [];
+    for (const e of opts.env ?? []) flags.push('--env', e);
+    if (opts.cwd) flags.push('--cwd', opts.cwd);
+    if (opts.user) flags.push('--user', opts.user);
+    return spawn(this.name, ['--root', this.stateRoot, 'exec', ...flags, id, ...args], { stdio: opts.stdio });
+  }
+}
+
+/**
+ * The error a runtime logged (JSON lines, `--log-format json`) when it failed to start a container,
+ * with the exit status Docker gives it: 127 command not found, 126 not executable, 125 otherwise.
+ */
+export function startFailure(logText: string): { message: string; status: number } | undefined {
+  for (const line of logText.split('\n').reverse()) {
+    let entry: { level?: string; msg?: string };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue;
+    }
+    if ((entry.level !== 'error' && entry.level !== 'fatal') || !entry.msg) continue;
+    const message = entry.msg.replace(/^runc run failed: /, '');
+    if (/executable file not found|no such file or directory/.test(message)) return { message, status: 127 };
+    if (/permission denied|exec format error/.test(message)) return { message, status: 126 };
+    return { message, status: 125 };
+  }
+  return undefined;
+}
+
+/** runc logs as `time=… level=error msg="…"`: keep the message. */
+export function runtimeMessage(stderr: string): string {
+  const lines = stderr.trim().split('\n').filter(Boolean);
+  const last = lines[lines.length - 1] ?? '';
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(last);
+  return m ? m[1]!.replace(/\\"/g, '"') : last;
+}
