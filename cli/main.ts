@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { ClientError } from '../client/index.js';
 import { registerClientCommands } from './client-commands.js';
+import { registerEngineImageCommands } from './engine-image-commands.js';
 import { registerLoginCommands } from './login-commands.js';
 import { registerMaintenanceCommands } from './maintenance-commands.js';
 import { registerServe } from './serve.js';
@@ -16,6 +17,7 @@ program
 
 registerServe(program);
 registerClientCommands(program);
+registerEngineImageCommands(program);
 registerLoginCommands(program);
 registerMaintenanceCommands(program);
 
