@@ -135,14 +135,20 @@ export async function importImage(store: ImageStore, source: ImageSource, opts: 
           emit({ type: 'layer', desc, state: r.status === 'present' ? 'present' : 'downloaded' });
         });
       done.set(desc.digest, fetched);
-      return fetched.then(() =>
-        unpack(async () => {
-          const r = await store.snapshots.ensure(chains[i]!, diffIds[i]!, store.content.path(desc.digest), () => emit({ type: 'layer', desc, state: 'waiting' }));
-          emit({ type: 'layer', desc, state: r === 'unpacked' ? 'unpacked' : 'already unpacked' });
-        }),
-      );
+      return fetched.then(async () => {
+        const r = await store.snapshots.ensure(chains[i]!, diffIds[i]!, store.content.path(desc.digest), {
+          slot: unpack,
+          lowers: async () => {
+            await Promise.all(tasks.slice(0, i));
+            return chains.slice(0, i).map((c) => store.snapshots.fsDir(c));
+          },
+          onWait: () => emit({ type: 'layer', desc, state: 'waiting' }),
+        });
+        emit({ type: 'layer', desc, state: r === 'unpacked' ? 'unpacked' : 'already unpacked' });
+      });
     };
-    const tasks = m.layers.map(layerTask);
+    const tasks: Promise<void>[] = [];
+    for (const [i, l] of m.layers.entries()) tasks.push(layerTask(l, i));
     const results = await Promise.allSettled(tasks);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;

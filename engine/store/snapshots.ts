@@ -5,7 +5,7 @@
 // pulls unpack it once.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../../client/index.js';
 import { digestOf, parseDigest, type Digest } from '../../oci/index.js';
@@ -39,6 +39,31 @@ function syncFs(dir: string): Promise<void> {
   });
 }
 
+export interface EnsureOptions {
+  onWait?: () => void;
+  slot?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** The committed directories of the layers below, lowest first. */
+  lowers?: () => Promise<string[]>;
+}
+
+/** Gives directories a layer made implicitly the owner, mode and mtime of the same directory in the nearest lower layer. */
+async function inheritDirs(fs: string, rels: string[], lowerDirs: string[]): Promise<void> {
+  for (const rel of rels) {
+    const here = await lstat(join(fs, rel)).catch(() => undefined);
+    if (!here?.isDirectory()) continue;
+    for (let j = lowerDirs.length - 1; j >= 0; j--) {
+      const st = await lstat(join(lowerDirs[j]!, rel)).catch(() => undefined);
+      if (!st) continue;
+      if (st.isDirectory()) {
+        await lchown(join(fs, rel), st.uid, st.gid);
+        await chmod(join(fs, rel), st.mode & 0o7777);
+        await utimes(join(fs, rel), st.atime, st.mtime);
+      }
+      break;
+    }
+  }
+}
+
 export class Snapshots {
   readonly dir: string;
   readonly tmpDir: string;
@@ -69,18 +94,26 @@ export class Snapshots {
     }
   }
 
-  /** Unpacks the layer stored in `blobFile` as snapshot `chainId`, unless it is there already. */
-  async ensure(chainId: Digest, diffId: Digest, blobFile: string, onWait?: () => void): Promise<'present' | 'unpacked'> {
+  /**
+   * Unpacks the layer stored in `blobFile` as snapshot `chainId`, unless it is there already.
+   * `slot` bounds how many unpacks run at once (the lock wait is outside it); `lowers` gives the
+   * layer directories below this one once they are committed, to copy the owner, mode and time
+   * of directories a layer needed but did not contain (else overlayfs would show them 0755 root).
+   */
+  async ensure(chainId: Digest, diffId: Digest, blobFile: string, opts: EnsureOptions = {}): Promise<'present' | 'unpacked'> {
     await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
+    const slot = opts.slot ?? (<T>(fn: () => Promise<T>) => fn());
     return withLock(
       `${this.path(chainId)}.lock`,
       async () => {
         if (await this.has(chainId)) return 'present';
         const tmp = join(this.tmpDir, randomUUID());
         try {
-          await mkdir(join(tmp, 'fs'), { recursive: true, mode: 0o755 });
-          const result = await applyLayer(await openLayerTar(blobFile), join(tmp, 'fs'));
+          const fs = join(tmp, 'fs');
+          await mkdir(fs, { recursive: true, mode: 0o755 });
+          const result = await slot(async () => applyLayer(await openLayerTar(blobFile), fs));
           if (result.diffId !== diffId) throw new DiffIdMismatchError(`layer content has diff_id ${result.diffId}, but the image config says ${diffId}`);
+          if (result.implicitDirs.length > 0 && opts.lowers) await inheritDirs(fs, result.implicitDirs, await opts.lowers());
           const info: SnapshotInfo = { chainId, diffId, size: result.size, implicitDirs: result.implicitDirs };
           await writeFileAtomic(join(tmp, 'snapshot.json'), JSON.stringify(info));
           await syncFs(tmp);
@@ -93,7 +126,7 @@ export class Snapshots {
           throw err;
         }
       },
-      onWait,
+      opts.onWait,
     );
   }
 

@@ -177,6 +177,8 @@ class LayerWriter {
       const path = this.abs(rel);
       if (!(await this.clear(rel, true))) await mkdir(path, 0o700);
       this.dirs.add(rel);
+      const implicit = this.implicitDirs.indexOf(rel);
+      if (implicit >= 0) this.implicitDirs.splice(implicit, 1); // it came after all
       await this.owner(path, h);
       await chmod(path, h.mode);
       this.dirTimes.set(rel, h.mtime);

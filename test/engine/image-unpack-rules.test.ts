@@ -123,6 +123,29 @@ describe('unpacked layers seen through overlayfs', () => {
     }
   });
 
+  it('keep the owner and mode of a lower directory an upper layer writes into without listing it', async () => {
+    const image = testImage([
+      [
+        { type: 'dir', name: 'opt', mode: 0o750, uid: 1000, gid: 1001 },
+        { type: 'dir', name: 'opt/app', mode: 0o700, uid: 1000, gid: 1001 },
+      ],
+      [{ type: 'file', name: 'opt/app/new.txt', content: 'added\n' }],
+    ]);
+    const { mounted } = await pullAndMount(image, 'rules/implicit');
+    try {
+      for (const [dir, mode] of [
+        ['opt', 0o750],
+        ['opt/app', 0o700],
+      ] as const) {
+        const st = await stat(join(mounted.dir, dir));
+        expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([1000, 1001, mode]);
+      }
+      expect(await readFile(join(mounted.dir, 'opt/app/new.txt'), 'utf8')).toBe('added\n');
+    } finally {
+      await mounted.unmount();
+    }
+  });
+
   it('give the same tree from gzip, zstd and uncompressed layers', async () => {
     const trees: Record<string, string[]> = {};
     for (const compression of ['gzip', 'zstd', 'none'] as Compression[]) {
