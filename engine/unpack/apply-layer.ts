@@ -8,8 +8,25 @@
 // symlink used as a parent directory refuses the layer. Files are created with O_EXCL|O_NOFOLLOW.
 // Nothing else writes into the directory while it is unpacked (it is private to this process).
 import { randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeSync,
+} from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { Digester, type Digest } from '../../oci/index.js';
@@ -59,10 +76,6 @@ export interface ApplyOptions {
   noChown?: boolean;
 }
 
-function errno(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException)?.code;
-}
-
 /** Layer-relative path components: `./a//b/` → [a, b]; `..` refuses the layer; absolute paths are relative to the layer. */
 export function splitEntryPath(name: string, what = 'entry'): string[] {
   if (name.includes('\0')) throw new LayerError(`${what} ${JSON.stringify(name)} has a NUL byte`);
@@ -89,10 +102,7 @@ class LayerWriter {
   }
 
   private async lstatRel(rel: string) {
-    return lstat(this.abs(rel)).catch((err) => {
-      if (errno(err) === 'ENOENT') return undefined;
-      throw err;
-    });
+    return lstatSync(this.abs(rel), { throwIfNoEntry: false });
   }
 
   /** Makes sure every parent of comps is a real directory inside the root (creating missing ones). */
@@ -104,7 +114,7 @@ class LayerWriter {
       const st = await this.lstatRel(rel);
       if (!st) {
         if (!create) return false;
-        await mkdir(this.abs(rel), 0o755);
+        mkdirSync(this.abs(rel), 0o755);
         this.implicitDirs.push(rel);
       } else if (!st.isDirectory()) {
         if (!create) return false;
@@ -131,12 +141,12 @@ class LayerWriter {
     if (!st) return false;
     if (st.isDirectory() && keepDir) return true;
     this.forget(rel);
-    await rm(this.abs(rel), { recursive: true, force: true });
+    rmSync(this.abs(rel), { recursive: true, force: true });
     return false;
   }
 
   private async owner(path: string, h: TarHeader): Promise<void> {
-    if (!this.opts.noChown) await lchown(path, h.uid, h.gid);
+    if (!this.opts.noChown) lchownSync(path, h.uid, h.gid);
   }
 
   private setXattrs(rel: string, h: TarHeader): void {
@@ -175,12 +185,12 @@ class LayerWriter {
       await drain(body);
       if (rel !== '') await this.parents(comps, h.name);
       const path = this.abs(rel);
-      if (!(await this.clear(rel, true))) await mkdir(path, 0o700);
+      if (!(await this.clear(rel, true))) mkdirSync(path, 0o700);
       this.dirs.add(rel);
       const implicit = this.implicitDirs.indexOf(rel);
       if (implicit >= 0) this.implicitDirs.splice(implicit, 1); // it came after all
       await this.owner(path, h);
-      await chmod(path, h.mode);
+      chmodSync(path, h.mode);
       this.dirTimes.set(rel, h.mtime);
       this.setXattrs(rel, h);
       return;
@@ -193,23 +203,27 @@ class LayerWriter {
     switch (h.type) {
       case 'file': {
         await this.clear(rel, false);
-        const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        // Synchronous calls: a layer is mostly small files, and a thread-pool round trip per
+        // call costs more than the call itself.
+        const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
         try {
-          for await (const chunk of body as AsyncIterable<Buffer>) await fh.write(chunk);
-          if (!this.opts.noChown) await fh.chown(h.uid, h.gid);
-          await fh.chmod(h.mode);
-          await fh.utimes(h.mtime, h.mtime);
+          for await (const chunk of body as AsyncIterable<Buffer>) {
+            for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
+          }
+          if (!this.opts.noChown) fchownSync(fd, h.uid, h.gid);
+          fchmodSync(fd, h.mode);
+          futimesSync(fd, h.mtime, h.mtime);
         } finally {
-          await fh.close();
+          closeSync(fd);
         }
         break;
       }
       case 'symlink': {
         await drain(body);
         await this.clear(rel, false);
-        await symlink(h.linkname, path);
+        symlinkSync(h.linkname, path);
         await this.owner(path, h);
-        await lutimes(path, h.mtime, h.mtime);
+        lutimesSync(path, h.mtime, h.mtime);
         break;
       }
       case 'link': {
@@ -225,7 +239,7 @@ class LayerWriter {
         if (!st) throw new LayerError(`hardlink ${JSON.stringify(h.name)} → ${JSON.stringify(h.linkname)}: the target is not in this layer`);
         if (st.isDirectory()) throw new LayerError(`hardlink ${JSON.stringify(h.name)} → ${JSON.stringify(h.linkname)}: the target is a directory`);
         await this.clear(rel, false);
-        await link(this.abs(targetRel), path);
+        linkSync(this.abs(targetRel), path);
         const values = this.xattrs.get(targetRel);
         if (values) this.xattrs.set(rel, values);
         break;
@@ -261,12 +275,12 @@ class LayerWriter {
           if (!(await this.parents(comps, s.rel, false))) continue;
           const existing = await this.lstatRel(s.rel);
           if (existing && s.kind === 'whiteout') continue;
-          if (existing?.isDirectory()) await rm(this.abs(s.rel), { recursive: true, force: true });
+          if (existing?.isDirectory()) rmSync(this.abs(s.rel), { recursive: true, force: true });
           const path = this.abs(s.rel);
-          await rename(join(staging, String(i)), path);
-          if (!this.opts.noChown) await lchown(path, s.uid, s.gid);
-          await chmod(path, s.kind === 'whiteout' ? 0 : s.mode);
-          await lutimes(path, s.mtime, s.mtime);
+          renameSync(join(staging, String(i)), path);
+          if (!this.opts.noChown) lchownSync(path, s.uid, s.gid);
+          chmodSync(path, s.kind === 'whiteout' ? 0 : s.mode);
+          lutimesSync(path, s.mtime, s.mtime);
         }
       } finally {
         await rm(staging, { recursive: true, force: true });
@@ -290,7 +304,7 @@ class LayerWriter {
     for (const [rel, mtime] of dirs) {
       const comps = rel === '' ? [] : rel.split('/');
       if (rel !== '' && !(await this.parents(comps, rel, false))) continue;
-      if (rel === '' || (await this.lstatRel(rel))?.isDirectory()) await lutimes(this.abs(rel), mtime, mtime);
+      if (rel === '' || (await this.lstatRel(rel))?.isDirectory()) lutimesSync(this.abs(rel), mtime, mtime);
     }
   }
 }
