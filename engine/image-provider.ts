@@ -23,9 +23,13 @@ export class StoreImageProvider implements ImageProvider {
   async localImage(record: ImageRecord, name?: string): Promise<LocalImage> {
     const config = JSON.parse((await this.store.content.readBytes(record.config)).toString('utf8')) as ImageConfigFile;
     for (const [i, chain] of record.chainIds.entries()) {
-      if (!(await this.store.snapshots.has(chain))) {
+      if (await this.store.snapshots.has(chain)) continue;
+      const lease = await this.store.lease();
+      try {
         const lowers = async () => record.chainIds.slice(0, i).map((c) => this.store.snapshots.fsDir(c));
         await this.store.snapshots.ensure(chain, record.diffIds[i]!, this.store.content.path(record.layers[i]!.digest), { lowers });
+      } finally {
+        await lease.release();
       }
     }
     const image: LocalImage = {

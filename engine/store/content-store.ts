@@ -160,9 +160,8 @@ export class ContentStore {
     await rm(this.path(digest), { force: true });
   }
 
-  /** Partial downloads nobody is working on (for prune). */
-  async staleIngests(): Promise<string[]> {
-    const names = await readdir(this.ingestDir).catch(() => [] as string[]);
-    return names.filter((n) => n.endsWith('.partial') && !names.includes(n.replace(/\.partial$/, '.lock'))).map((n) => join(this.ingestDir, n));
+  /** Partial downloads and their locks (for prune, while no pull can run). */
+  async removeIngests(): Promise<void> {
+    for (const n of await readdir(this.ingestDir).catch(() => [] as string[])) await rm(join(this.ingestDir, n), { force: true });
   }
 }

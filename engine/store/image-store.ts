@@ -194,10 +194,12 @@ export class ImageStore {
         await this.snapshots.remove(c);
         result.snapshots++;
       }
-      // No pull runs now: partial downloads and unpacks are leftovers of interrupted ones. Partial
-      // downloads are kept (a pull of the same image resumes them) only by a plain rmi.
+      // No pull runs now (none can start without gc.lock): partial unpacks, and the lock files of
+      // crashed processes, are leftovers. Partial downloads are kept by rmi (a pull of the same
+      // image resumes them) and removed by prune.
       await this.snapshots.removeLeftovers();
-      if (opts.dangling) for (const p of await this.content.staleIngests()) await rm(p, { force: true });
+      if (opts.dangling) await this.content.removeIngests();
+      await this.snapshots.removeStaleLocks();
       return result;
     } finally {
       await lock.release();

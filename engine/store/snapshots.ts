@@ -11,7 +11,7 @@ import { syncDir, writeFileAtomic } from '../../client/index.js';
 import { digestOf, parseDigest, type Digest } from '../../oci/index.js';
 import { applyLayer } from '../unpack/apply-layer.js';
 import { openLayerTar } from '../unpack/decompress.js';
-import { withLock } from './lock.js';
+import { ownerAlive, withLock } from './lock.js';
 
 /** ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
 export function chainIds(diffIds: Digest[]): Digest[] {
@@ -146,6 +146,15 @@ export class Snapshots {
       throw err;
     }
     await rm(trash, { recursive: true, force: true });
+  }
+
+  /** Lock files left by crashed processes (only called while no pull runs). */
+  async removeStaleLocks(): Promise<void> {
+    for (const n of await readdir(this.dir).catch(() => [] as string[])) {
+      if (!n.endsWith('.lock')) continue;
+      const content = await readFile(join(this.dir, n), 'utf8').catch(() => undefined);
+      if (content && !(await ownerAlive(content))) await rm(join(this.dir, n), { force: true });
+    }
   }
 
   /** Leftovers of unpacks interrupted by a crash (only called while no pull runs). */

@@ -82,6 +82,13 @@ class FaultProxy {
   stallAfter?: number;
   blobPath?: string;
   readonly ranges: (string | undefined)[] = [];
+  private held: (() => void)[] = [];
+
+  /** Lets stalled responses continue to their end. */
+  release(): void {
+    this.stallAfter = undefined;
+    for (const go of this.held.splice(0)) go();
+  }
 
   async start(upstream: string): Promise<void> {
     const [upHost, upPort] = upstream.split(':') as [string, string];
@@ -96,12 +103,26 @@ class FaultProxy {
           return;
         }
         let sent = 0;
+        const held: Buffer[] = [];
         upRes.on('data', (chunk: Buffer) => {
-          if (sent >= limit) return;
+          if (sent >= limit) {
+            held.push(chunk);
+            return;
+          }
           const part = chunk.subarray(0, limit - sent);
           res.write(part);
           sent += part.length;
-          if (sent >= limit) upRes.pause(); // and never end: the client waits for the rest
+          if (sent >= limit) {
+            // Hold the rest (the client waits for it) until release().
+            if (part.length < chunk.length) held.push(chunk.subarray(part.length));
+            upRes.pause();
+            this.held.push(() => {
+              for (const h of held.splice(0)) res.write(h);
+              upRes.on('data', (c: Buffer) => res.write(c));
+              upRes.on('end', () => res.end());
+              upRes.resume();
+            });
+          }
         });
       });
       up.on('error', () => res.destroy());
@@ -177,5 +198,39 @@ describe('two stevedore pull processes of one image at once', () => {
     }
     const images = JSON.parse((await stevedore(['--root', root, 'images', '--json'])).stdout) as unknown[];
     expect(images).toHaveLength(1);
+  });
+});
+
+describe('prune while a pull is in progress', () => {
+  it('waits for the pull, and removes nothing it brought', async () => {
+    const big = randomBytes(3 * 1024 * 1024);
+    const image = testImage([[{ type: 'file', name: 'first.txt', content: 'first' }], [{ type: 'file', name: 'big.bin', content: big }]], { compression: 'none' });
+    await pushImage(registry.host, 'prune/app', 'v1', image);
+    const proxy = new FaultProxy();
+    await proxy.start(registry.host);
+    try {
+      const layer = image.layers[1]!.descriptor;
+      proxy.blobPath = `/v2/prune/app/blobs/${layer.digest}`;
+      proxy.stallAfter = 1024 * 1024;
+      const root = await tempDir('stevedore-root-');
+      const ref = `${proxy.host}/prune/app:v1`;
+      const pull = stevedore(['--root', root, 'pull', ref]);
+      const partial = join(root, 'content/ingest', `sha256-${parseDigest(layer.digest).hex}.partial`);
+      await waitFor('the pull to be half-way', async () => (await stat(partial).catch(() => undefined))?.size === 1024 * 1024);
+      // The first layer is downloaded and unpacked, but no image names it yet.
+      let pruneErr = '';
+      const prune = stevedore(['--root', root, 'prune'], { onStderr: (d) => (pruneErr += d) });
+      await waitFor('prune to wait for the pull', async () => pruneErr.includes('waiting for pulls in progress'));
+      proxy.release();
+      const [p, q] = await Promise.all([pull, prune]);
+      expect(p.code, p.stderr).toBe(0);
+      expect(q.code, q.stderr).toBe(0);
+      expect(q.stdout).toBe('Deleted 0 images, 0 blobs, 0 layer snapshots\n');
+      const dirs = await inspectLayers(root, ref);
+      expect(await readFile(join(dirs[0]!, 'first.txt'), 'utf8')).toBe('first');
+      expect((await readFile(join(dirs[1]!, 'big.bin'))).equals(big)).toBe(true);
+    } finally {
+      await proxy.stop();
+    }
   });
 });
