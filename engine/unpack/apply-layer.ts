@@ -151,7 +151,9 @@ class LayerWriter {
 
   private setXattrs(rel: string, h: TarHeader): void {
     const values = new Map<string, Buffer>();
-    for (const [name, value] of h.xattrs) if (xattrAllowed(name)) values.set(name, value);
+    // Linux refuses user.* attributes on symlinks and devices: skip those rather than fail the layer.
+    const userOk = h.type === 'file' || h.type === 'directory' || h.type === 'link';
+    for (const [name, value] of h.xattrs) if (xattrAllowed(name) && (userOk || !name.startsWith('user.'))) values.set(name, value);
     if (values.size > 0) this.xattrs.set(rel, values);
     else this.xattrs.delete(rel);
   }
@@ -240,8 +242,7 @@ class LayerWriter {
         if (st.isDirectory()) throw new LayerError(`hardlink ${JSON.stringify(h.name)} → ${JSON.stringify(h.linkname)}: the target is a directory`);
         await this.clear(rel, false);
         linkSync(this.abs(targetRel), path);
-        const values = this.xattrs.get(targetRel);
-        if (values) this.xattrs.set(rel, values);
+        if (h.xattrs.size === 0) return; // the inode has the target's attributes already
         break;
       }
       case 'character-device':
