@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDigest } from '../../oci/index.js';
 import { startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
 import { inspectLayers, pushImage, stevedore, tempDir } from './engine-fixtures.js';
-import { testImage, testIndex, type Entry } from './layer-fixtures.js';
+import { dockerImage, multiLayerImage } from '../helpers/oci-image-builder.js';
+import { mountOverlay } from './engine-fixtures.js';
+import { testImage, testIndex, type Entry, type TestImage } from './layer-fixtures.js';
 
 let registry: StevedoreProcess;
 
@@ -231,6 +233,35 @@ describe('prune while a pull is in progress', () => {
       expect((await readFile(join(dirs[1]!, 'big.bin'))).equals(big)).toBe(true);
     } finally {
       await proxy.stop();
+    }
+  });
+});
+
+describe('images made by the shared test image builder', () => {
+  it('pulls a Docker schema 2 image and an OCI image whose upper layer deletes a lower file', async () => {
+    const docker = dockerImage({ tag: 'engine-docker' });
+    const multi = multiLayerImage({ tag: 'engine-multi', randomBytes: 512 * 1024 });
+    await pushImage(registry.host, 'builder/docker', 'v1', docker as unknown as TestImage);
+    await pushImage(registry.host, 'builder/multi', 'v1', multi as unknown as TestImage);
+    const root = await tempDir('stevedore-root-');
+    for (const repo of ['builder/docker', 'builder/multi']) {
+      const r = await stevedore(['--root', root, 'pull', `${registry.host}/${repo}:v1`]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const d = await mountOverlay(await inspectLayers(root, `${registry.host}/builder/docker:v1`));
+    try {
+      expect(await readFile(join(d.dir, 'srv/docker.txt'), 'utf8')).toMatch(/^docker schema 2 /);
+      expect(await readFile(join(d.dir, 'etc/os-release'), 'utf8')).toContain('ID=stevedore-test');
+    } finally {
+      await d.unmount();
+    }
+    const m = await mountOverlay(await inspectLayers(root, `${registry.host}/builder/multi:v1`));
+    try {
+      await expect(stat(join(m.dir, 'etc/os-release'))).rejects.toThrow(/ENOENT/);
+      expect((await stat(join(m.dir, 'data/random.bin'))).size).toBe(512 * 1024);
+      expect(await readFile(join(m.dir, `app/${'deep/'.repeat(25)}long-path.txt`), 'utf8')).toBe('a path longer than 100 bytes\n');
+    } finally {
+      await m.unmount();
     }
   });
 });
