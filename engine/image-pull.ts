@@ -15,7 +15,11 @@ import {
 } from '../client/index.js';
 import { digestOf, isDigest, MediaType, parseManifest, type Descriptor, type Digest } from '../oci/index.js';
 import type { ImageRecord, ImageStore } from './store/image-store.js';
-import { chainIds } from './store/snapshots.js';
+import { chainIds, DiffIdMismatchError } from './store/snapshots.js';
+import { LayerError } from './unpack/apply-layer.js';
+import { UnsupportedCompressionError } from './unpack/decompress.js';
+import { ToolError } from './unpack/node-tools.js';
+import { TarFormatError } from './unpack/tar-reader.js';
 
 const IMAGE_CONFIG_TYPES: readonly string[] = [MediaType.OciConfig, MediaType.DockerConfig];
 const MAX_CONFIG = 32 << 20;
@@ -135,15 +139,24 @@ export async function importImage(store: ImageStore, source: ImageSource, opts: 
           emit({ type: 'layer', desc, state: r.status === 'present' ? 'present' : 'downloaded' });
         });
       done.set(desc.digest, fetched);
+      const unpackError = (err: unknown): never => {
+        // Say which image and layer could not be unpacked, in one line.
+        if (err instanceof LayerError || err instanceof TarFormatError || err instanceof DiffIdMismatchError || err instanceof UnsupportedCompressionError || err instanceof ToolError) {
+          throw new ClientError(`${source.description}: layer ${desc.digest}: ${err.message}`);
+        }
+        throw err;
+      };
       return fetched.then(async () => {
-        const r = await store.snapshots.ensure(chains[i]!, diffIds[i]!, store.content.path(desc.digest), {
-          slot: unpack,
-          lowers: async () => {
-            await Promise.all(tasks.slice(0, i));
-            return chains.slice(0, i).map((c) => store.snapshots.fsDir(c));
-          },
-          onWait: () => emit({ type: 'layer', desc, state: 'waiting' }),
-        });
+        const r = await store.snapshots
+          .ensure(chains[i]!, diffIds[i]!, store.content.path(desc.digest), {
+            slot: unpack,
+            lowers: async () => {
+              await Promise.all(tasks.slice(0, i));
+              return chains.slice(0, i).map((c) => store.snapshots.fsDir(c));
+            },
+            onWait: () => emit({ type: 'layer', desc, state: 'waiting' }),
+          })
+          .catch(unpackError);
         emit({ type: 'layer', desc, state: r === 'unpacked' ? 'unpacked' : 'already unpacked' });
       });
     };
