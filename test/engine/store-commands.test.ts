@@ -1,10 +1,14 @@
 // The local store's commands as a user runs them: images, tag, rmi (and containers' images),
 // prune, save and load, concurrent with nothing (each test its own store).
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
 import { describeTree, inspectLayers, mountOverlay, pushImage, stevedore, tempDir } from './engine-fixtures.js';
+import { chainIds } from '../../engine/store/snapshots.js';
+import { parseDigest } from '../../oci/index.js';
 import { testImage, type TestImage } from './layer-fixtures.js';
 
 let registry: StevedoreProcess;
@@ -147,5 +151,44 @@ describe('local image commands', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`${base.manifest.digest}\n`);
     expect((await images(root)).map((x) => x.digest)).toEqual([base.manifest.digest]);
+  });
+});
+
+describe('after a crash', () => {
+  it('a pull recovers from what a killed process left: stale locks, a corrupt partial download, a half-made snapshot', async () => {
+    const root = await tempDir('stevedore-root-');
+    const dead = spawn('sleep', ['60']);
+    const stat = await readFile(`/proc/${dead.pid}/stat`, 'utf8');
+    const token = `${dead.pid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}\n`;
+    dead.kill('SIGKILL');
+    await once(dead, 'exit');
+
+    const layer = app.layers[1]!.descriptor;
+    const ingest = join(root, 'content/ingest');
+    await mkdir(ingest, { recursive: true });
+    const base = join(ingest, `sha256-${parseDigest(layer.digest).hex}`);
+    await writeFile(`${base}.partial`, Buffer.alloc(100, 7)); // not the layer's first bytes
+    await writeFile(`${base}.lock`, token);
+    const chains = chainIds(app.layers.map((l) => l.diffId));
+    const snap = join(root, 'snapshots', parseDigest(chains[1]!).hex);
+    await mkdir(join(snap, 'fs'), { recursive: true });
+    await writeFile(join(snap, 'fs', 'half-written'), 'from the crash');
+    await writeFile(`${snap}.lock`, token);
+    await mkdir(join(root, 'snapshots', 'tmp', 'leftover-unpack'), { recursive: true });
+    await mkdir(join(root, 'leases'), { recursive: true });
+    await writeFile(join(root, 'leases', 'crashed-pull'), token);
+
+    const ref = `${registry.host}/store/app:v1`;
+    const r = await stevedore(['--root', root, 'pull', ref]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('resuming download at byte 100');
+    const dirs = await inspectLayers(root, ref);
+    expect(await readdir(dirs[1]!)).toEqual(['app.txt']);
+    expect(await readFile(join(dirs[1]!, 'app.txt'), 'utf8')).toBe('app\n');
+
+    expect(await ok(['--root', root, 'prune'])).toBe('Deleted 0 images, 0 blobs, 0 layer snapshots\n');
+    expect(await readdir(join(root, 'snapshots', 'tmp'))).toEqual([]);
+    expect(await readdir(join(root, 'leases'))).toEqual([]);
+    expect(await readdir(ingest)).toEqual([]);
   });
 });
