@@ -11,7 +11,7 @@ import { ImageStore, StoreError, type GcResult } from '../engine/store/image-sto
 import { resolveRoot } from '../engine/store/root.js';
 import { familiarReference, formatReference, InvalidReferenceError, parseReference } from '../oci/index.js';
 import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
-import { formatBytes } from './copy-progress.js';
+import { formatBytes, ttyProgress, type Progress } from './copy-progress.js';
 
 /** The `--root` every engine command shares (a global option of `stevedore`). */
 export function addRootOption(program: Command): void {
@@ -44,7 +44,19 @@ function parsePlatformFlag(text?: string): PlatformSpec | undefined {
   }
 }
 
-function counter(say?: (line: string) => void): { onEvent: (e: PullEvent) => void; downloaded: () => number; unpacked: () => number } {
+/** Pull events as the client's progress bars show copies. */
+function barEvents(p: Progress): (e: PullEvent) => void {
+  return (e) => {
+    if (e.type === 'platform') p.onEvent({ type: 'platform', platform: e.platform, digest: e.digest });
+    else if (e.type === 'progress') p.onEvent({ type: 'blob-progress', desc: e.desc, bytes: e.bytes });
+    else if (e.state === 'downloading') p.onEvent({ type: 'blob-start', desc: e.desc });
+    else if (e.state === 'resuming') p.onEvent({ type: 'blob-progress', desc: e.desc, bytes: e.from ?? 0 });
+    else if (e.state === 'downloaded') p.onEvent({ type: 'blob-done', desc: e.desc });
+    else if (e.state === 'present') p.onEvent({ type: 'blob-exists', desc: e.desc });
+  };
+}
+
+function counter(say?: (line: string) => void, bars?: (e: PullEvent) => void): { onEvent: (e: PullEvent) => void; downloaded: () => number; unpacked: () => number } {
   let downloaded = 0;
   let unpacked = 0;
   const lines = say ? pullEventLines(say) : undefined;
@@ -53,6 +65,7 @@ function counter(say?: (line: string) => void): { onEvent: (e: PullEvent) => voi
       if (e.type === 'layer' && e.state === 'downloaded') downloaded++;
       if (e.type === 'layer' && e.state === 'unpacked') unpacked++;
       lines?.(e);
+      bars?.(e);
     },
     downloaded: () => downloaded,
     unpacked: () => unpacked,
@@ -74,9 +87,12 @@ export async function pullIntoStore(refText: string, flags: PullFlags, cmd: Comm
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new ClientError('--concurrency must be an integer from 1 to 64');
   }
   const platform = parsePlatformFlag(flags.platform);
-  const c = counter(say);
+  // A terminal gets a bar per layer download (as the client's copies do); anything else plain lines.
+  const progress = say && process.stderr.isTTY ? ttyProgress(process.stderr) : undefined;
+  const c = counter(progress ? undefined : say, progress && barEvents(progress));
   // Ctrl-C: what was downloaded stays in the ingest area, and the next pull continues from it.
   const interrupted = (signal: NodeJS.Signals) => {
+    progress?.stop();
     process.stderr.write(`stevedore: interrupted (${signal}); the next pull continues the download\n`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
@@ -93,6 +109,7 @@ export async function pullIntoStore(refText: string, flags: PullFlags, cmd: Comm
       process.stdout.write(`Pulled ${name} (${record.platform}, id ${shortId(record.config)}; ${record.layers.length} layers: ${c.downloaded()} downloaded, ${c.unpacked()} unpacked)\n`);
     }
   } finally {
+    progress?.stop();
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
     await client.close();

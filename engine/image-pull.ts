@@ -122,18 +122,22 @@ export async function importImage(store: ImageStore, source: ImageSource, opts: 
       const fetched =
         done.get(desc.digest) ??
         download(async () => {
-          emit({ type: 'layer', desc, state: 'downloading' });
-          let resumedTold = false;
+          let started = false;
           const r = await store.content.ingest(
             desc,
             (offset) => {
-              if (offset > 0 && !resumedTold) {
-                resumedTold = true;
-                emit({ type: 'layer', desc, state: 'resuming', from: offset });
+              // Told on the first request only: a blob already present (or committed meanwhile
+              // by another process) is never "downloading".
+              if (!started) {
+                started = true;
+                emit({ type: 'layer', desc, state: 'downloading' });
+                if (offset > 0) emit({ type: 'layer', desc, state: 'resuming', from: offset });
               }
               return source.openBlob(desc, offset);
             },
-            (bytes) => emit({ type: 'progress', desc, bytes }),
+            (bytes) => {
+              if (started) emit({ type: 'progress', desc, bytes });
+            },
             () => emit({ type: 'layer', desc, state: 'waiting' }),
           );
           emit({ type: 'layer', desc, state: r.status === 'present' ? 'present' : 'downloaded' });
