@@ -110,7 +110,8 @@ export class Snapshots {
         const tmp = join(this.tmpDir, randomUUID());
         try {
           const fs = join(tmp, 'fs');
-          await mkdir(fs, { recursive: true, mode: 0o755 });
+          await mkdir(fs, { recursive: true });
+          await chmod(fs, 0o755); // the container's / unless the layer says otherwise, whatever the umask
           const result = await slot(async () => applyLayer(await openLayerTar(blobFile), fs));
           if (result.diffId !== diffId) throw new DiffIdMismatchError(`layer content has diff_id ${result.diffId}, but the image config says ${diffId}`);
           if (result.implicitDirs.length > 0 && opts.lowers) await inheritDirs(fs, result.implicitDirs, await opts.lowers());

@@ -115,6 +115,7 @@ class LayerWriter {
       if (!st) {
         if (!create) return false;
         mkdirSync(this.abs(rel), 0o755);
+        chmodSync(this.abs(rel), 0o755); // whatever the umask
         this.implicitDirs.push(rel);
       } else if (!st.isDirectory()) {
         if (!create) return false;
