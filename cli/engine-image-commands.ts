@@ -77,8 +77,14 @@ interface PullFlags extends ClientFlags {
   concurrency?: string;
 }
 
+/** Unpacking needs root: layers hold files of any owner, device nodes and trusted.* attributes. */
+function needRoot(what: string): void {
+  if (process.getuid?.() !== 0) throw new ClientError(`${what} needs root (layers hold files of any owner and device nodes)`);
+}
+
 /** `stevedore pull IMAGE` without -o: into the local store, unpacked. */
 export async function pullIntoStore(refText: string, flags: PullFlags, cmd: Command): Promise<void> {
+  needRoot('pulling into the local store (without -o)');
   const store = storeOf(cmd);
   const say = flags.quiet || flags.json ? undefined : (l: string) => process.stderr.write(`${l}\n`);
   let concurrency: number | undefined;
@@ -290,6 +296,7 @@ export function registerEngineImageCommands(program: Command): void {
     .option('-q, --quiet', 'print only image ids')
     .action((flags: { input: string; quiet?: boolean }, cmd: Command) =>
       engineErrors(async () => {
+        needRoot('load');
         const store = storeOf(cmd);
         const items = await archiveImages(flags.input);
         if (items.length === 0) throw new ClientError(`${flags.input}: the archive holds no images`);
