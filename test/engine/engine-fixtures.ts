@@ -51,8 +51,17 @@ export function stevedore(args: string[], opts: { env?: NodeJS.ProcessEnv; onStd
   return p;
 }
 
+const made: string[] = [];
+
+/** A fresh directory under the system's temporary directory, removed by removeTempDirs(). */
 export async function tempDir(prefix: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  for (const dir of made.splice(0)) await rm(dir, { recursive: true, force: true });
 }
 
 /** The store's inspect of an image: its unpacked layer directories etc. */

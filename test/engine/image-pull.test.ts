@@ -8,10 +8,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDigest } from '../../oci/index.js';
 import { startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
-import { inspectLayers, pushImage, stevedore, tempDir } from './engine-fixtures.js';
+import { inspectLayers, pushImage, stevedore, tempDir, removeTempDirs } from './engine-fixtures.js';
 import { dockerImage, multiLayerImage } from '../helpers/oci-image-builder.js';
 import { mountOverlay } from './engine-fixtures.js';
 import { testImage, testIndex, type Entry, type TestImage } from './layer-fixtures.js';
+
+afterAll(removeTempDirs);
 
 let registry: StevedoreProcess;
 

@@ -4,8 +4,10 @@ import { lstat, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
-import { describeTree, getXattr, inspectLayers, mountOverlay, pushImage, stevedore, tempDir } from './engine-fixtures.js';
+import { describeTree, getXattr, inspectLayers, mountOverlay, pushImage, stevedore, tempDir, removeTempDirs } from './engine-fixtures.js';
 import { testImage, type Compression, type Entry } from './layer-fixtures.js';
+
+afterAll(removeTempDirs);
 
 const CAP = Buffer.from('0100000220000000000000000000000000000000', 'hex'); // cap_net_bind_service, effective
 const BINARY = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x0a, 0x3d]); // not UTF-8, with NUL, newline and '='

@@ -6,10 +6,12 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
-import { describeTree, inspectLayers, mountOverlay, pushImage, stevedore, tempDir } from './engine-fixtures.js';
+import { describeTree, inspectLayers, mountOverlay, pushImage, stevedore, tempDir, removeTempDirs } from './engine-fixtures.js';
 import { chainIds } from '../../engine/store/snapshots.js';
 import { parseDigest } from '../../oci/index.js';
 import { testImage, type TestImage } from './layer-fixtures.js';
+
+afterAll(removeTempDirs);
 
 let registry: StevedoreProcess;
 let base: TestImage;

@@ -4,9 +4,11 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { acquireLock, withLock } from '../../engine/store/lock.js';
-import { tempDir } from './engine-fixtures.js';
+import { tempDir, removeTempDirs } from './engine-fixtures.js';
+
+afterAll(removeTempDirs);
 
 async function startTime(pid: number): Promise<string> {
   const t = await readFile(`/proc/${pid}/stat`, 'utf8');

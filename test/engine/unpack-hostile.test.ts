@@ -7,8 +7,10 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyLayer, LayerError } from '../../engine/unpack/apply-layer.js';
 import { startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
-import { pushImage, stevedore, tempDir } from './engine-fixtures.js';
+import { pushImage, stevedore, tempDir, removeTempDirs } from './engine-fixtures.js';
 import { layerTar, testImage, type Entry } from './layer-fixtures.js';
+
+afterAll(removeTempDirs);
 
 interface Sandbox {
   layer: string;
