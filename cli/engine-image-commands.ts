@@ -47,7 +47,8 @@ function parsePlatformFlag(text?: string): PlatformSpec | undefined {
 /** Pull events as the client's progress bars show copies. */
 function barEvents(p: Progress): (e: PullEvent) => void {
   return (e) => {
-    if (e.type === 'platform') p.onEvent({ type: 'platform', platform: e.platform, digest: e.digest });
+    if (e.type === 'source') p.onEvent({ type: 'source', servedBy: e.servedBy });
+    else if (e.type === 'platform') p.onEvent({ type: 'platform', platform: e.platform, digest: e.digest });
     else if (e.type === 'progress') p.onEvent({ type: 'blob-progress', desc: e.desc, bytes: e.bytes });
     else if (e.state === 'downloading') p.onEvent({ type: 'blob-start', desc: e.desc });
     else if (e.state === 'resuming') p.onEvent({ type: 'blob-progress', desc: e.desc, bytes: e.from ?? 0 });

@@ -78,7 +78,8 @@ const short = (d: Digest | string) => d.replace(/^sha256:/, '').slice(0, 12);
 /** Plain progress lines for a pull (one per layer state change). */
 export function pullEventLines(say: (line: string) => void): (e: PullEvent) => void {
   return (e) => {
-    if (e.type === 'platform') say(`platform ${e.platform}: ${e.digest}`);
+    if (e.type === 'source') say(`Pulling from ${e.servedBy}`);
+    else if (e.type === 'platform') say(`platform ${e.platform}: ${e.digest}`);
     else if (e.type === 'layer') {
       if (e.state === 'resuming') say(`${short(e.desc.digest)}: resuming download at byte ${e.from}`);
       else if (e.state === 'waiting') say(`${short(e.desc.digest)}: waiting for another stevedore process`);

@@ -25,6 +25,7 @@ const IMAGE_CONFIG_TYPES: readonly string[] = [MediaType.OciConfig, MediaType.Do
 const MAX_CONFIG = 32 << 20;
 
 export type PullEvent =
+  | { type: 'source'; servedBy: string }
   | { type: 'platform'; platform: string; digest: Digest }
   | { type: 'layer'; desc: Descriptor; state: 'present' | 'downloading' | 'resuming' | 'downloaded' | 'waiting' | 'unpacked' | 'already unpacked'; from?: number }
   | { type: 'progress'; desc: Descriptor; bytes: number };
@@ -64,6 +65,7 @@ export async function importImage(store: ImageStore, source: ImageSource, opts: 
   const lease = await store.lease();
   try {
     const top = await source.topManifest();
+    if (source.servedBy) emit({ type: 'source', servedBy: source.servedBy.description });
     let parsed;
     try {
       parsed = parseManifest(top.bytes, top.mediaType);

@@ -2,7 +2,7 @@
 // index, resuming an interrupted pull, and two concurrent pulls of one image.
 import { randomBytes } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -265,5 +265,27 @@ describe('images made by the shared test image builder', () => {
     } finally {
       await m.unmount();
     }
+  });
+});
+
+describe('pulling through the client configuration', () => {
+  it('uses a mirror when the registry itself cannot be reached', async () => {
+    const image = testImage([[{ type: 'file', name: 'mirrored.txt', content: 'from the mirror\n' }]]);
+    await pushImage(registry.host, 'cache/team/app', 'v1', image);
+    // A registry that is down: a loopback port nothing listens on.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const origin = `127.0.0.1:${(closed.address() as { port: number }).port}`;
+    await new Promise((r) => closed.close(r));
+    const dir = await tempDir('stevedore-mirror-');
+    const cfg = join(dir, 'client.yaml');
+    await writeFile(cfg, `registries:\n  "${origin}":\n    mirrors: ["${registry.host}/cache"]\n`);
+    const root = await tempDir('stevedore-root-');
+    const ref = `${origin}/team/app:v1`;
+    const r = await stevedore(['--root', root, 'pull', '--client-config', cfg, ref]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`Pulling from mirror ${registry.host}/cache`);
+    const dirs = await inspectLayers(root, ref);
+    expect(await readFile(join(dirs[0]!, 'mirrored.txt'), 'utf8')).toBe('from the mirror\n');
   });
 });
