@@ -45,10 +45,10 @@ const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
-/** Extended attributes a layer may carry; overlayfs's own (trusted.overlay.*) never. */
+/** Extended attributes a layer may carry; overlayfs's own (trusted.overlay.*, user.overlay.* with userxattr) never. */
 function xattrAllowed(name: string): boolean {
   if (!/^[A-Za-z0-9._@:+-]+$/.test(name)) return false;
-  if (name.startsWith('trusted.overlay.')) return false;
+  if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) return false;
   return name.startsWith('user.') || name.startsWith('trusted.') || name === 'security.capability';
 }
 

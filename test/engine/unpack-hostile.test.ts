@@ -108,10 +108,11 @@ describe('hostile layers are refused or contained', () => {
 
   it('drops overlayfs attributes a layer carries itself', async () => {
     const s = await sandbox();
-    await apply(s, [{ type: 'dir', name: 'd', xattrs: { 'trusted.overlay.redirect': '/etc', 'trusted.overlay.opaque': 'y', 'user.ok': 'kept' } }]);
+    await apply(s, [{ type: 'dir', name: 'd', xattrs: { 'trusted.overlay.redirect': '/etc', 'trusted.overlay.opaque': 'y', 'user.overlay.opaque': 'y', 'user.ok': 'kept' } }]);
     const { getXattr } = await import('./engine-fixtures.js');
     expect(await getXattr(join(s.layer, 'd'), 'trusted.overlay.redirect')).toBeUndefined();
     expect(await getXattr(join(s.layer, 'd'), 'trusted.overlay.opaque')).toBeUndefined();
+    expect(await getXattr(join(s.layer, 'd'), 'user.overlay.opaque')).toBeUndefined();
     expect((await getXattr(join(s.layer, 'd'), 'user.ok'))?.toString()).toBe('kept');
   });
 
