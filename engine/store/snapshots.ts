@@ -9,8 +9,7 @@ import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, stat, utime
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../../client/index.js';
 import { digestOf, parseDigest, type Digest } from '../../oci/index.js';
-import { applyLayer } from '../unpack/apply-layer.js';
-import { openLayerTar } from '../unpack/decompress.js';
+import { unpackLayer } from '../unpack/unpack-layer.js';
 import { ownerAlive, withLock } from './lock.js';
 
 /** ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
@@ -112,7 +111,7 @@ export class Snapshots {
           const fs = join(tmp, 'fs');
           await mkdir(fs, { recursive: true });
           await chmod(fs, 0o755); // the container's / unless the layer says otherwise, whatever the umask
-          const result = await slot(async () => applyLayer(await openLayerTar(blobFile), fs));
+          const result = await slot(() => unpackLayer(blobFile, fs));
           if (result.diffId !== diffId) throw new DiffIdMismatchError(`layer content has diff_id ${result.diffId}, but the image config says ${diffId}`);
           if (result.implicitDirs.length > 0 && opts.lowers) await inheritDirs(fs, result.implicitDirs, await opts.lowers());
           const info: SnapshotInfo = { chainId, diffId, size: result.size, implicitDirs: result.implicitDirs };
