@@ -16,6 +16,7 @@ import {
 } from '../client/index.js';
 import { formatReference, parseManifest, parseReference, referenceSelector, type ImageReference } from '../oci/index.js';
 import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
+import { pullIntoStore } from './engine-image-commands.js';
 import { archiveLayerLine, formatBytes, lineProgress, ttyProgress, type Progress } from './copy-progress.js';
 
 interface CopyFlags extends ClientFlags {
@@ -130,9 +131,13 @@ export function registerClientCommands(program: Command): void {
       .option('-a, --all-platforms', 'copy every platform of a multi-platform image')
       .option('-j, --concurrency <n>', 'blobs transferred at once (default 4)');
 
-  copyOpts(program.command('pull').description('pull an image from a registry').argument('<reference>'))
-    .requiredOption('-o, --output <location>', 'where to put it: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG] (the local image store comes with the engine)')
-    .action((ref: string, flags: CopyFlags & { output: string }) => runCopy(ref, flags.output, flags, 'Pulled into'));
+  copyOpts(program.command('pull').description('pull an image from a registry into the local store (or, with -o, into a layout or archive)').argument('<reference>'))
+    .option('-o, --output <location>', 'where to put it instead of the local store: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG]')
+    .action((ref: string, flags: CopyFlags & { output?: string }, cmd: Command) => {
+      if (flags.output !== undefined) return runCopy(ref, flags.output, flags, 'Pulled into');
+      if (flags.allPlatforms) throw new ClientError('--all-platforms needs -o: the local store keeps one platform of an image');
+      return pullIntoStore(ref, flags, cmd);
+    });
 
   copyOpts(program.command('push').description('push an image to a registry').argument('<source>', 'oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG]').argument('<reference>'))
     .action((src: string, ref: string, flags: CopyFlags) => {

@@ -24,9 +24,10 @@ const containerOnly = CONTAINER_COMMANDS.has(subcommand(process.argv.slice(2)) ?
 
 let ClientError: (new (...args: never[]) => Error) | undefined;
 if (!containerOnly) {
-  const [client, clientCommands, login, maintenance, serve] = await Promise.all([
+  const [client, clientCommands, engineImages, login, maintenance, serve] = await Promise.all([
     import('../client/index.js'),
     import('./client-commands.js'),
+    import('./engine-image-commands.js'),
     import('./login-commands.js'),
     import('./maintenance-commands.js'),
     import('./serve.js'),
@@ -34,14 +35,23 @@ if (!containerOnly) {
   ClientError = client.ClientError;
   serve.registerServe(program);
   clientCommands.registerClientCommands(program);
+  engineImages.registerEngineImageCommands(program);
   login.registerLoginCommands(program);
   maintenance.registerMaintenanceCommands(program);
 }
-// The image store is wired in by the engine's image side; STEVEDORE_TEST_IMAGES is the container
-// tests' own provider (a JSON file of unpacked images).
-registerContainerCommands(program, async () => {
-  const { jsonImageProvider, noImageProvider } = await import('../engine/container-test-images.js');
-  return process.env.STEVEDORE_TEST_IMAGES ? jsonImageProvider(process.env.STEVEDORE_TEST_IMAGES) : noImageProvider;
+// The image side (the local store) loads only when a container command needs an image; the client
+// inside it only when the image has to be pulled.
+registerContainerCommands(program, async (root) => {
+  if (process.env.STEVEDORE_TEST_IMAGES) {
+    const { jsonImageProvider } = await import('../engine/container-test-images.js');
+    return jsonImageProvider(process.env.STEVEDORE_TEST_IMAGES);
+  }
+  const [{ StoreImageProvider }, { ImageStore }, { clientFrom }] = await Promise.all([
+    import('../engine/image-provider.js'),
+    import('../engine/store/image-store.js'),
+    import('./client-options.js'),
+  ]);
+  return new StoreImageProvider(new ImageStore(root), await clientFrom({}));
 });
 
 try {

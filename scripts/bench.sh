@@ -7,7 +7,8 @@
 #   3. builds (the benchmark runs the compiled `stevedore` CLI and dist/bench/main.js);
 #   4. runs the benchmark once per storage set in BENCH_STORAGE (default "filesystem s3": both
 #      registries on the filesystem, then both on S3); results go to stdout and
-#      .bench/results.json / .bench/results-s3.json (+ .md tables); then the client pull benchmark.
+#      .bench/results.json / .bench/results-s3.json (+ .md tables); then the client pull benchmark
+#      and the engine pull + unpack benchmark.
 # Examples: a quicker run: BENCH_BLOB_MIB=64 BENCH_S3_BLOB_MIB=32 BENCH_REPS=3 npm run bench
 #           only the S3 set: BENCH_STORAGE=s3 npm run bench
 set -eu
@@ -63,4 +64,13 @@ if [ "$(id -u)" = 0 ] && command -v runc >/dev/null 2>&1 && [ -x /usr/bin/busybo
   step "container run benchmark" node dist/bench/engine-run.js
 else
   say "skipping the container run benchmark (needs root, runc and busybox-static)"
+fi
+# Engine: cold `stevedore pull` + unpack against skopeo copy + umoci unpack (BENCH_ENGINE_* settings;
+# BENCH_ENGINE=0 skips it). Unpacking devices and ownership needs root.
+if [ "${BENCH_ENGINE:-1}" = 0 ]; then
+  :
+elif [ "$(id -u)" = 0 ] && command -v skopeo >/dev/null 2>&1 && command -v umoci >/dev/null 2>&1; then
+  node dist/bench/engine-pull.js
+else
+  say "skipping the engine pull benchmark: it needs root, skopeo and umoci"
 fi

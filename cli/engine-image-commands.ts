@@ -1,0 +1,339 @@
+// Local image commands of the engine: pull (into the store), images, rmi, tag, save, load, prune.
+// All work on the store under `--root DIR` / $STEVEDORE_ROOT / /var/lib/stevedore.
+import type { Command } from 'commander';
+import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, parsePlatform, type PlatformSpec } from '../client/index.js';
+import { importImage, type PullEvent } from '../engine/image-pull.js';
+import { archiveImages, LocalStoreSource } from '../engine/image-archive.js';
+import { inspectLocalImage } from '../engine/image-inspect.js';
+import { AmbiguousImageError, lookupImage, namesOf, shortId } from '../engine/image-lookup.js';
+import { pullEventLines, pullImage } from '../engine/image-provider.js';
+import { ImageStore, StoreError, type GcResult } from '../engine/store/image-store.js';
+import { resolveRoot } from '../engine/store/root.js';
+import { familiarReference, formatReference, InvalidReferenceError, parseReference } from '../oci/index.js';
+import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
+import { formatBytes, ttyProgress, type Progress } from './copy-progress.js';
+
+/** The `--root` every engine command shares (a global option of `stevedore`). */
+export function addRootOption(program: Command): void {
+  if (!program.options.some((o) => o.long === '--root')) {
+    program.option('--root <dir>', 'engine state directory (default $STEVEDORE_ROOT, else /var/lib/stevedore)');
+  }
+}
+
+/** The store of the `--root` given to this command (or its defaults). */
+export function storeOf(cmd: Command): ImageStore {
+  const opts = cmd.optsWithGlobals() as { root?: string };
+  return new ImageStore(resolveRoot(opts.root));
+}
+
+function engineErrors<T>(fn: () => Promise<T>): Promise<T> {
+  return fn().catch((err: unknown) => {
+    // Engine errors are one-line messages to the user, as ClientErrors are.
+    if (err instanceof StoreError || err instanceof AmbiguousImageError || err instanceof InvalidReferenceError) throw new ClientError(err.message);
+    if ((err as Error)?.name === 'LayerError' || (err as Error)?.name === 'DiffIdMismatchError') throw new ClientError((err as Error).message);
+    throw err;
+  });
+}
+
+function parsePlatformFlag(text?: string): PlatformSpec | undefined {
+  if (!text) return undefined;
+  try {
+    return parsePlatform(text);
+  } catch (err) {
+    throw new ClientError((err as Error).message);
+  }
+}
+
+/** Pull events as the client's progress bars show copies. */
+function barEvents(p: Progress): (e: PullEvent) => void {
+  return (e) => {
+    if (e.type === 'source') p.onEvent({ type: 'source', servedBy: e.servedBy });
+    else if (e.type === 'platform') p.onEvent({ type: 'platform', platform: e.platform, digest: e.digest });
+    else if (e.type === 'progress') p.onEvent({ type: 'blob-progress', desc: e.desc, bytes: e.bytes });
+    else if (e.state === 'downloading') p.onEvent({ type: 'blob-start', desc: e.desc });
+    else if (e.state === 'resuming') p.onEvent({ type: 'blob-progress', desc: e.desc, bytes: e.from ?? 0 });
+    else if (e.state === 'downloaded') p.onEvent({ type: 'blob-done', desc: e.desc });
+    else if (e.state === 'present') p.onEvent({ type: 'blob-exists', desc: e.desc });
+  };
+}
+
+function counter(say?: (line: string) => void, bars?: (e: PullEvent) => void): { onEvent: (e: PullEvent) => void; downloaded: () => number; unpacked: () => number } {
+  let downloaded = 0;
+  let unpacked = 0;
+  const lines = say ? pullEventLines(say) : undefined;
+  return {
+    onEvent: (e) => {
+      if (e.type === 'layer' && e.state === 'downloaded') downloaded++;
+      if (e.type === 'layer' && e.state === 'unpacked') unpacked++;
+      lines?.(e);
+      bars?.(e);
+    },
+    downloaded: () => downloaded,
+    unpacked: () => unpacked,
+  };
+}
+
+interface PullFlags extends ClientFlags {
+  platform?: string;
+  concurrency?: string;
+}
+
+/** Unpacking needs root: layers hold files of any owner, device nodes and trusted.* attributes. */
+function needRoot(what: string): void {
+  if (process.getuid?.() !== 0) throw new ClientError(`${what} needs root (layers hold files of any owner and device nodes)`);
+}
+
+/** `stevedore pull IMAGE` without -o: into the local store, unpacked. */
+export async function pullIntoStore(refText: string, flags: PullFlags, cmd: Command): Promise<void> {
+  needRoot('pulling into the local store (without -o)');
+  const store = storeOf(cmd);
+  const say = flags.quiet || flags.json ? undefined : (l: string) => process.stderr.write(`${l}\n`);
+  let concurrency: number | undefined;
+  if (flags.concurrency !== undefined) {
+    concurrency = Number(flags.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new ClientError('--concurrency must be an integer from 1 to 64');
+  }
+  const platform = parsePlatformFlag(flags.platform);
+  // A terminal gets a bar per layer download (as the client's copies do); anything else plain lines.
+  const progress = say && process.stderr.isTTY ? ttyProgress(process.stderr) : undefined;
+  const c = counter(progress ? undefined : say, progress && barEvents(progress));
+  // Ctrl-C: what was downloaded stays in the ingest area, and the next pull continues from it.
+  const interrupted = (signal: NodeJS.Signals) => {
+    progress?.stop();
+    process.stderr.write(`stevedore: interrupted (${signal}); the next pull continues the download\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  const client = await clientFrom(flags);
+  try {
+    const { record, name } = await engineErrors(() => pullImage(store, client, refText, { platform, onEvent: c.onEvent, concurrency }));
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify({ name, id: record.config, digest: record.manifest, index: record.index, platform: record.platform, layers: record.layers.length, downloaded: c.downloaded(), unpacked: c.unpacked() })}\n`);
+    } else if (flags.quiet) {
+      process.stdout.write(`${record.manifest}\n`);
+    } else {
+      process.stdout.write(`Pulled ${name} (${record.platform}, id ${shortId(record.config)}; ${record.layers.length} layers: ${c.downloaded()} downloaded, ${c.unpacked()} unpacked)\n`);
+    }
+  } finally {
+    progress?.stop();
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    await client.close();
+  }
+}
+
+function ago(iso?: string): string {
+  const t = iso ? Date.parse(iso) : NaN;
+  if (Number.isNaN(t)) return 'N/A';
+  const s = Math.max(0, (Date.now() - t) / 1000);
+  const units: [number, string][] = [
+    [365 * 86400, 'year'],
+    [30 * 86400, 'month'],
+    [7 * 86400, 'week'],
+    [86400, 'day'],
+    [3600, 'hour'],
+    [60, 'minute'],
+  ];
+  for (const [secs, unit] of units) {
+    const n = Math.floor(s / secs);
+    if (n >= 1) return `${n} ${unit}${n > 1 ? 's' : ''} ago`;
+  }
+  return 'Less than a minute ago';
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd() + '\n').join('');
+}
+
+function splitName(name: string): { repository: string; tag: string } {
+  const ref = parseReference(name, { defaultTag: false });
+  const repo = familiarReference({ registry: ref.registry, repository: ref.repository });
+  return { repository: repo, tag: ref.tag ?? (ref.digest ? '<none>' : '<none>') };
+}
+
+async function listImages(store: ImageStore, flags: { quiet?: boolean; json?: boolean; all?: boolean }): Promise<void> {
+  const state = await store.state();
+  const rows: { repository: string; tag: string; id: string; created?: string; size: number; digest: string; platform: string }[] = [];
+  for (const img of Object.values(state.images)) {
+    let created: string | undefined;
+    try {
+      created = (JSON.parse((await store.content.readBytes(img.config)).toString('utf8')) as { created?: string }).created;
+    } catch {
+      created = undefined;
+    }
+    let size = 0;
+    for (const c of img.chainIds) size += (await store.snapshots.info(c))?.size ?? 0;
+    const names = namesOf(state, img.manifest).filter((n) => !n.includes('@'));
+    const base = { id: img.config, created, size, digest: img.manifest, platform: img.platform };
+    if (names.length === 0) rows.push({ repository: '<none>', tag: '<none>', ...base });
+    for (const n of names) rows.push({ ...splitName(n), ...base });
+  }
+  rows.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag));
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(rows)}\n`);
+  } else if (flags.quiet) {
+    process.stdout.write([...new Set(rows.map((r) => shortId(r.id)))].map((i) => `${i}\n`).join(''));
+  } else {
+    process.stdout.write(table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows.map((r) => [r.repository, r.tag, shortId(r.id), ago(r.created), formatBytes(r.size)])]));
+  }
+}
+
+function normalisedName(text: string): string {
+  const ref = parseReference(text);
+  if (ref.digest) throw new ClientError(`${text}: a tag cannot be a digest`);
+  return formatReference(ref);
+}
+
+/** rmi: untags; an image with no name left, and no container using it, is deleted with its unshared layers. */
+async function removeImages(store: ImageStore, images: string[], force: boolean, quiet: boolean): Promise<void> {
+  const used = await store.containerImages();
+  const deleted: string[] = [];
+  for (const text of images) {
+    const out = await store.update((s) => {
+      const lines: string[] = [];
+      const found = lookupImage(s, text);
+      if (!found) throw new ClientError(`no such image: ${text}`);
+      const m = found.record.manifest;
+      const names = namesOf(s, m);
+      let untag: string[];
+      if (found.name) {
+        untag = [found.name];
+      } else {
+        if (names.length > 1 && !force) throw new ClientError(`image ${shortId(found.record.config)} has several names (${names.map((n) => familiarReference(parseReference(n))).join(', ')}); remove them by name or use -f`);
+        untag = names;
+      }
+      const left = names.filter((n) => !untag.includes(n));
+      if (left.length === 0 && used.has(m) && !force) {
+        throw new ClientError(`image ${text} is used by a container; remove the container first or use -f (the image stays until the container is removed)`);
+      }
+      for (const n of untag) {
+        delete s.refs[n];
+        lines.push(`Untagged: ${familiarReference(parseReference(n))}`);
+      }
+      if (left.length === 0 && !used.has(m)) {
+        delete s.images[m];
+        lines.push(`Deleted: ${found.record.config}`);
+        deleted.push(m);
+      }
+      return lines;
+    });
+    if (!quiet) process.stdout.write(out.map((l) => `${l}\n`).join(''));
+  }
+  if (deleted.length > 0) await store.collect();
+}
+
+function pruneLine(r: GcResult): string {
+  return `Deleted ${r.images.length} image${r.images.length === 1 ? '' : 's'}, ${r.blobs} blob${r.blobs === 1 ? '' : 's'}, ${r.snapshots} layer snapshot${r.snapshots === 1 ? '' : 's'}`;
+}
+
+/** Image part of `stevedore prune`: unnamed images no container uses, and blobs and snapshots no image needs. */
+export async function pruneImages(store: ImageStore, say?: (line: string) => void): Promise<GcResult> {
+  return store.collect({ dangling: true, onWait: () => say?.('waiting for pulls in progress to finish…') });
+}
+
+export function registerEngineImageCommands(program: Command): void {
+  addRootOption(program);
+
+  program
+    .command('images')
+    .description('list the images in the local store')
+    .option('-q, --quiet', 'only image ids')
+    .option('--json', 'print the list as JSON')
+    .action((flags: { quiet?: boolean; json?: boolean }, cmd: Command) => engineErrors(() => listImages(storeOf(cmd), flags)));
+
+  program
+    .command('rmi')
+    .description('remove local images (untag; delete when no name and no container is left)')
+    .argument('<image...>')
+    .option('-f, --force', 'remove every name of an image given by id, and untag images containers use')
+    .option('-q, --quiet', 'print nothing')
+    .action((images: string[], flags: { force?: boolean; quiet?: boolean }, cmd: Command) => engineErrors(() => removeImages(storeOf(cmd), images, !!flags.force, !!flags.quiet)));
+
+  program
+    .command('tag')
+    .description('give a local image another name')
+    .argument('<source>')
+    .argument('<target>')
+    .action((src: string, dst: string, _flags: unknown, cmd: Command) =>
+      engineErrors(async () => {
+        const store = storeOf(cmd);
+        const name = normalisedName(dst);
+        await store.update((s) => {
+          const found = lookupImage(s, src);
+          if (!found) throw new ClientError(`no such image: ${src}`);
+          const target = found.name ? s.refs[found.name]!.target : found.record.manifest;
+          s.refs[name] = { target, manifest: found.record.manifest };
+        });
+      }),
+    );
+
+  program
+    .command('save')
+    .description('write a local image to a docker-archive tarball (docker load reads it)')
+    .requiredOption('-o, --output <file>', 'the tar file to write')
+    .argument('<image...>')
+    .action((images: string[], flags: { output: string }, cmd: Command) =>
+      engineErrors(async () => {
+        if (images.length > 1) throw new ClientError('save writes one image per archive; run it once per image');
+        const store = storeOf(cmd);
+        const found = lookupImage(await store.state(), images[0]!);
+        if (!found) throw new ClientError(`no such image: ${images[0]}`);
+        const ref = found.name ? parseReference(found.name) : undefined;
+        const dst = new DockerArchiveDestination(flags.output, ref && !ref.digest ? ref : undefined);
+        try {
+          await copyImage(new LocalStoreSource(store, found.record, found.name), dst);
+        } finally {
+          await dst.close();
+        }
+      }),
+    );
+
+  program
+    .command('load')
+    .description('load the images of a docker-archive tarball (docker save output) into the local store')
+    .requiredOption('-i, --input <file>', 'the tar file to read')
+    .option('-q, --quiet', 'print only image ids')
+    .action((flags: { input: string; quiet?: boolean }, cmd: Command) =>
+      engineErrors(async () => {
+        needRoot('load');
+        const store = storeOf(cmd);
+        const items = await archiveImages(flags.input);
+        if (items.length === 0) throw new ClientError(`${flags.input}: the archive holds no images`);
+        for (const [i, tags] of items.entries()) {
+          const names = tags.map((t) => normalisedName(t));
+          const source = new DockerArchiveSource(flags.input, { index: i });
+          try {
+            const record = await importImage(store, source, { names });
+            if (flags.quiet) process.stdout.write(`${record.config}\n`);
+            else if (tags.length) for (const t of tags) process.stdout.write(`Loaded image: ${t}\n`);
+            else process.stdout.write(`Loaded image ID: ${record.config}\n`);
+          } finally {
+            await source.close();
+          }
+        }
+      }),
+    );
+
+  program
+    .command('prune')
+    .description('remove unnamed images no container uses, and blobs and layers no image needs')
+    .option('-q, --quiet', 'print nothing')
+    .action((flags: { quiet?: boolean }, cmd: Command) =>
+      engineErrors(async () => {
+        const say = flags.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
+        const r = await pruneImages(storeOf(cmd), say);
+        if (!flags.quiet) process.stdout.write(`${pruneLine(r)}\n`);
+      }),
+    );
+}
+
+/** For the lead's `inspect`: prints a local image like `docker image inspect`; false when there is none. */
+export async function printLocalImageInspect(cmd: Command, ref: string, json: boolean): Promise<boolean> {
+  const out = await engineErrors(() => inspectLocalImage(storeOf(cmd), ref));
+  if (!out) return false;
+  process.stdout.write(`${JSON.stringify([out], null, json ? undefined : 2)}\n`);
+  return true;
+}
+

@@ -1,0 +1,208 @@
+// The local image store under one root directory:
+//   content/blobs/<alg>/<hex>, content/ingest/   blobs (content-store.ts)
+//   snapshots/<chainid-hex>/fs                    unpacked layers (snapshots.ts)
+//   images.json                                   images by manifest digest, and names → images
+//   leases/                                       pulls in progress (prune waits for them)
+//   containers/<id>/container.json                the container side's; read here only to keep
+//                                                 the images containers use
+// images.json is replaced atomically under images.lock; garbage collection runs under gc.lock,
+// and waits until no pull holds a lease, so it never removes what a pull is about to reference.
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFileAtomic } from '../../client/index.js';
+import type { Descriptor, Digest } from '../../oci/index.js';
+import { ContentStore } from './content-store.js';
+import { acquireLock, ownerAlive, ownerToken, withLock } from './lock.js';
+import { Snapshots } from './snapshots.js';
+
+export interface ImageRecord {
+  /** The platform image manifest. */
+  manifest: Digest;
+  mediaType: string;
+  config: Digest;
+  layers: Descriptor[];
+  diffIds: Digest[];
+  chainIds: Digest[];
+  /** The index the manifest was chosen from, when it came from a multi-platform image. */
+  index?: Digest;
+  platform: string;
+  /** When it was pulled or loaded (ISO 8601). */
+  added: string;
+}
+
+export interface RefRecord {
+  /** What the name points at in its registry: the index for a multi-platform image, else the manifest. */
+  target: Digest;
+  /** The platform manifest used here. */
+  manifest: Digest;
+}
+
+export interface StoreState {
+  version: 1;
+  images: Record<string, ImageRecord>;
+  /** Normalised names (`docker.io/library/busybox:latest`, `host/app@sha256:…`). */
+  refs: Record<string, RefRecord>;
+}
+
+const emptyState = (): StoreState => ({ version: 1, images: {}, refs: {} });
+
+export class StoreError extends Error {}
+
+export interface Lease {
+  release(): Promise<void>;
+}
+
+export interface GcResult {
+  images: Digest[];
+  blobs: number;
+  snapshots: number;
+  bytes: number;
+}
+
+export class ImageStore {
+  readonly content: ContentStore;
+  readonly snapshots: Snapshots;
+  private readonly statePath: string;
+
+  constructor(readonly root: string) {
+    this.content = new ContentStore(root);
+    this.snapshots = new Snapshots(root);
+    this.statePath = join(root, 'images.json');
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.root, { recursive: true, mode: 0o711 });
+  }
+
+  async state(): Promise<StoreState> {
+    let text: string;
+    try {
+      text = await readFile(this.statePath, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+      throw err;
+    }
+    try {
+      const s = JSON.parse(text) as StoreState;
+      if (s.version !== 1 || typeof s.images !== 'object' || typeof s.refs !== 'object') throw new Error('unknown format');
+      return s;
+    } catch (err) {
+      throw new StoreError(`${this.statePath} is damaged (${(err as Error).message}); move it away to start an empty store`);
+    }
+  }
+
+  /** Changes images.json: read, change, replaced atomically, all under its lock. */
+  async update<T>(fn: (s: StoreState) => T | Promise<T>): Promise<T> {
+    await this.init();
+    return withLock(join(this.root, 'images.lock'), async () => {
+      const s = await this.state();
+      const result = await fn(s);
+      await writeFileAtomic(this.statePath, JSON.stringify(s, null, 1));
+      return result;
+    });
+  }
+
+  /** Marks a pull in progress: garbage collection waits until it is released. */
+  async lease(): Promise<Lease> {
+    await this.init();
+    const dir = join(this.root, 'leases');
+    await mkdir(dir, { recursive: true });
+    const path = join(dir, `${process.pid}-${randomUUID()}`);
+    // Under gc.lock: a collection running now finishes before this pull starts.
+    await withLock(join(this.root, 'gc.lock'), async () => {
+      const fh = await open(path, 'wx', 0o644);
+      try {
+        await fh.writeFile(await ownerToken());
+      } finally {
+        await fh.close();
+      }
+    });
+    return { release: () => rm(path, { force: true }) };
+  }
+
+  /** Manifest digests of images that containers (any state) were created from. */
+  async containerImages(): Promise<Set<string>> {
+    const dir = join(this.root, 'containers');
+    const used = new Set<string>();
+    for (const id of await readdir(dir).catch(() => [] as string[])) {
+      try {
+        const c = JSON.parse(await readFile(join(dir, id, 'container.json'), 'utf8')) as { image?: { manifestDigest?: string } };
+        if (typeof c.image?.manifestDigest === 'string') used.add(c.image.manifestDigest);
+      } catch {
+        /* being created or removed: no image to keep */
+      }
+    }
+    return used;
+  }
+
+  /**
+   * Removes blobs and snapshots no image needs; with `dangling`, also images without a name that
+   * no container uses. Waits for pulls in progress (leases) to finish first.
+   */
+  async collect(opts: { dangling?: boolean; onWait?: () => void } = {}): Promise<GcResult> {
+    await this.init();
+    const lock = await acquireLock(join(this.root, 'gc.lock'), opts.onWait);
+    try {
+      const leasesDir = join(this.root, 'leases');
+      let told = false;
+      for (;;) {
+        let live = 0;
+        for (const n of await readdir(leasesDir).catch(() => [] as string[])) {
+          const content = await readFile(join(leasesDir, n), 'utf8').catch(() => '');
+          if (content && (await ownerAlive(content))) live++;
+          else if (content) await rm(join(leasesDir, n), { force: true });
+        }
+        if (live === 0) break;
+        if (!told) opts.onWait?.();
+        told = true;
+        await sleep(200);
+      }
+      const used = await this.containerImages();
+      const removedImages: Digest[] = [];
+      const state = await this.update((s) => {
+        if (opts.dangling) {
+          const named = new Set<string>(Object.values(s.refs).map((r) => r.manifest));
+          for (const m of Object.keys(s.images)) {
+            if (!named.has(m) && !used.has(m)) {
+              delete s.images[m];
+              removedImages.push(m as Digest);
+            }
+          }
+        }
+        return structuredClone(s);
+      });
+      const keepBlobs = new Set<string>();
+      const keepSnapshots = new Set<string>();
+      for (const r of Object.values(state.refs)) keepBlobs.add(r.target);
+      for (const img of Object.values(state.images)) {
+        keepBlobs.add(img.manifest);
+        keepBlobs.add(img.config);
+        if (img.index) keepBlobs.add(img.index);
+        for (const l of img.layers) keepBlobs.add(l.digest);
+        for (const c of img.chainIds) keepSnapshots.add(c);
+      }
+      const result: GcResult = { images: removedImages, blobs: 0, snapshots: 0, bytes: 0 };
+      for (const d of await this.content.list()) {
+        if (keepBlobs.has(d)) continue;
+        await this.content.remove(d);
+        result.blobs++;
+      }
+      for (const c of await this.snapshots.list()) {
+        if (keepSnapshots.has(c)) continue;
+        await this.snapshots.remove(c);
+        result.snapshots++;
+      }
+      // No pull runs now (none can start without gc.lock): partial unpacks, and the lock files of
+      // crashed processes, are leftovers. Partial downloads are kept by rmi (a pull of the same
+      // image resumes them) and removed by prune.
+      await this.snapshots.removeLeftovers();
+      if (opts.dangling) await this.content.removeIngests();
+      await this.snapshots.removeStaleLocks();
+      return result;
+    } finally {
+      await lock.release();
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// Advisory locks between stevedore processes: a lock file created with O_EXCL holding the owner's
+// pid and start time. A lock whose owner is gone (crash, SIGKILL) is broken by the next taker, so
+// a crashed pull never blocks the store. Within one process, takers of the same lock queue up.
+import { randomUUID } from 'node:crypto';
+import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** The kernel's start time of a process (clock ticks since boot), which tells a reused pid apart. */
+async function startTime(pid: number): Promise<string | undefined> {
+  try {
+    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Field 22; the command name (field 2) may hold spaces and parentheses, so count after the last ')'.
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+let selfToken: Promise<string> | undefined;
+export const ownerToken = (): Promise<string> => (selfToken ??= startTime(process.pid).then((t) => `${process.pid} ${t ?? '?'}\n`));
+
+/** Whether the owner written in a lock file is still running. */
+export async function ownerAlive(content: string): Promise<boolean> {
+  const [pidText, start] = content.trim().split(' ');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const now = await startTime(pid);
+  return now !== undefined && (start === '?' || now === start);
+}
+
+const queues = new Map<string, Promise<void>>();
+
+async function tryCreate(path: string): Promise<boolean> {
+  try {
+    const fh = await open(path, 'wx', 0o644);
+    try {
+      await fh.writeFile(await ownerToken());
+    } finally {
+      await fh.close();
+    }
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/** Removes a lock whose owner is dead; false when it turned out to be live (or changed). */
+async function breakStale(path: string): Promise<boolean> {
+  let content: string;
+  try {
+    content = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw err;
+  }
+  if (content === '') {
+    // Being written right now, or left empty by a crash between create and write.
+    const st = await stat(path).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs < 10_000) return false;
+  } else if (await ownerAlive(content)) {
+    return false;
+  }
+  // Move it aside first, then check it is the one we judged: another taker may have replaced it.
+  const aside = `${path}.stale-${randomUUID()}`;
+  try {
+    await rename(path, aside);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw err;
+  }
+  const moved = await readFile(aside, 'utf8').catch(() => '');
+  if (moved !== content) await link(aside, path).catch(() => undefined); // not ours to break: put it back
+  await rm(aside, { force: true });
+  return true;
+}
+
+export interface Lock {
+  release(): Promise<void>;
+}
+
+/** Takes the lock at `path` (waiting as long as its owner lives); `onWait` is told once when it has to wait. */
+export async function acquireLock(path: string, onWait?: () => void): Promise<Lock> {
+  // In-process queue first: the file lock cannot tell two takers of one process apart.
+  const prev = queues.get(path) ?? Promise.resolve();
+  let releaseQueue!: () => void;
+  const mine = new Promise<void>((r) => (releaseQueue = r));
+  const tail = prev.then(() => mine);
+  queues.set(path, tail);
+  await prev;
+  try {
+    let delay = 20;
+    let told = false;
+    while (!(await tryCreate(path))) {
+      if (await breakStale(path)) continue;
+      if (!told) {
+        told = true;
+        onWait?.();
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 250);
+    }
+  } catch (err) {
+    releaseQueue();
+    if (queues.get(path) === tail) queues.delete(path);
+    throw err;
+  }
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      await rm(path, { force: true });
+      releaseQueue();
+      if (queues.get(path) === tail) queues.delete(path);
+    },
+  };
+}
+
+export async function withLock<T>(path: string, fn: () => Promise<T>, onWait?: () => void): Promise<T> {
+  const lock = await acquireLock(path, onWait);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
