@@ -44,6 +44,7 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   if (readiness) app.use(healthEndpoints(readiness));
   if (metricsPath && metrics) app.use(metricsEndpoint(metrics, metricsPath));
   if (rateLimiter) app.use(rateLimit(rateLimiter));
+  if (deps.mirror) app.use(deps.mirror.middleware());
 
   function writeError(ctx: Koa.Context, err: unknown, id: string): void {
     let re: RegistryError;

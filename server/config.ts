@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { mirrorConfigSchema } from './mirror/mirror-config.js';
 
 const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v * 1000;
@@ -227,6 +228,7 @@ export const ConfigSchema = z.strictObject({
       maxTrackedKeys: z.number().int().positive().default(10_000),
     })
     .prefault({}),
+  mirror: mirrorConfigSchema,
 });
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -19,6 +19,7 @@ import { RegistryEvents } from './registry-events.js';
 import { createStorageDriver, describeStorage } from './storage-driver.js';
 import { startUploadPurger } from './upload-purger.js';
 import { startGcScheduler } from './gc-scheduler.js';
+import { startMirror } from './mirror/start.js';
 
 export { loadConfig, ConfigError, type Config, type ConfigInput } from './config.js';
 
@@ -89,7 +90,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   events.listen((_ctx, e) => metrics.registryEvent(e));
   events.listen((ctx, e) => notifier.publish(ctx, e));
   const serveMetricsHere = config.metrics.enabled && config.metrics.addr === '';
-  const app = createApp({ storage, config, log, events }, { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter });
+  const mirror = startMirror({ storage, config, log, events, metricsRegistry: metrics.registry });
+  const app = createApp({ storage, config, log, events, mirror: mirror?.mirror }, { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter });
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, app.callback());
   const { host, port } = parseAddr(config.http.addr)!;
   server.listen({ host, port });
@@ -151,6 +153,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       await closed;
       clearInterval(sweeper);
       clearTimeout(timer);
+      await mirror?.stop();
       // Events of the last requests get a moment to reach healthy endpoints; the rest are counted as dropped.
       await notifier.close(Math.min(NOTIFICATION_GRACE_MS, config.http.drainTimeout));
       await metricsServer?.close();
