@@ -37,6 +37,8 @@ const upstream = z.strictObject({
   registry: z.string().regex(HOST, { message: 'must be HOST or HOST:PORT' }),
   /** Further names containerd may send in `?ns=` for this upstream (the registry itself always matches). */
   aliases: z.array(z.string().min(1)).default([]),
+  /** One-component names are official images under `library/` (busybox → library/busybox); default: for Docker Hub only. */
+  officialImages: z.boolean().optional(),
   /** Plain HTTP or unverified TLS to this upstream. */
   insecure: z.boolean().default(false),
   /** Credentials for the upstream (Basic or its token service); empty: anonymous. */

@@ -82,7 +82,7 @@ export class Upstreams {
 
   private named(upstream: Upstream, remote: string): ProxiedName {
     // Docker Hub's official images: `busybox` is `library/busybox`.
-    if (isDockerHub(upstream.registry) && !remote.includes('/')) remote = `library/${remote}`;
+    if ((upstream.config.officialImages ?? isDockerHub(upstream.registry)) && !remote.includes('/')) remote = `library/${remote}`;
     return { upstream, remote, local: `${upstream.prefix}/${remote}` };
   }
 
