@@ -7,7 +7,9 @@
 #   3. builds (the benchmark runs the compiled `stevedore` CLI and dist/bench/main.js);
 #   4. runs the benchmark once per storage set in BENCH_STORAGE (default "filesystem s3": both
 #      registries on the filesystem, then both on S3); results go to stdout and
-#      .bench/results.json / .bench/results-s3.json (+ .md tables); then the client pull benchmark.
+#      .bench/results.json / .bench/results-s3.json (+ .md tables); then the client pull benchmark
+#      and the pull-through mirror benchmark (bench/mirror.ts: Stevedore's mirror against
+#      docker-registry's proxy mode, BENCH_MIRROR_* settings).
 # Examples: a quicker run: BENCH_BLOB_MIB=64 BENCH_S3_BLOB_MIB=32 BENCH_REPS=3 npm run bench
 #           only the S3 set: BENCH_STORAGE=s3 npm run bench
 set -eu
@@ -51,6 +53,7 @@ for set in $BENCH_STORAGE; do
 done
 # GC: stevedore gc against docker-registry garbage-collect (BENCH_GC_* settings); once, not per set.
 step "garbage collection benchmark" node dist/bench/gc.js
+step "pull-through mirror benchmark" node dist/bench/mirror.js
 if command -v skopeo >/dev/null 2>&1; then
   node dist/bench/client-pull.js
 else
