@@ -147,7 +147,22 @@ describe.each<UpstreamKind>(['cncf-htpasswd', 'stevedore-token'])('pull-through 
     // A second mirror on the same upstream whose tags are always due for revalidation.
     const eager = await startMirrorServer({ upstreams: [{ prefix: 'up', registry: upstream.host, insecure: true, ...upstream.creds }], tagTtl: 0 });
     try {
+      // Both mirrors have the image (the main one may have it from the tests above already).
+      await skopeoCopy(ref(), `dir:${join(work, 'main-warm')}`);
       await skopeoCopy(`docker://${eager.host}/up/team/app:v1`, `dir:${join(work, 'eager-warm')}`);
+
+      // Rate limited (429): the cached tag is served stale.
+      upstream.proxy.failWith(429);
+      try {
+        await skopeoCopy(`docker://${eager.host}/up/team/app:v1`, `dir:${join(work, 'rate-limited')}`);
+        await checkDirCopy(join(work, 'rate-limited'), image);
+        expect(await eager.metric('stevedore_mirror_stale_served_total', { upstream: 'up' })).toBe(1);
+        const res = await fetch(`${eager.url}/v2/up/team/never/manifests/v1`);
+        expect(res.status).toBe(429);
+        expect(((await res.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('TOOMANYREQUESTS');
+      } finally {
+        upstream.proxy.failWith(undefined);
+      }
       await upstream.proxy.stop();
 
       // Within the TTL (mirror: 1h): no upstream needed.

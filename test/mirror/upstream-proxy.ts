@@ -17,6 +17,8 @@ export interface UpstreamProxy {
   throttle(bytesPerSecond: number): void;
   /** This blob's body is sent with its first byte flipped (same length). */
   corrupt(digest: string | undefined): void;
+  /** Every request is answered with this status and a spec error body (429: rate limited); undefined: normal. */
+  failWith(status: number | undefined): void;
   /** Closes the listener and every connection (the upstream is unreachable). */
   stop(): Promise<void>;
   reset(): void;
@@ -29,12 +31,19 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
   let bytes = 0;
   let rate = 0;
   let corruptDigest: string | undefined;
+  let failStatus: number | undefined;
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
     const m = /^\/v2\/.+\/(blobs|manifests|tags)\/([^/?]+)/.exec(path);
     const kind = m?.[1] === 'blobs' ? 'blob' : m?.[1] === 'manifests' ? 'manifest' : m?.[1] === 'tags' ? 'tags' : 'other';
     const key = `${req.method} ${kind}`;
     requests.set(key, (requests.get(key) ?? 0) + 1);
+    if (failStatus !== undefined) {
+      req.resume();
+      res.writeHead(failStatus, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: failStatus === 429 ? 'TOOMANYREQUESTS' : 'UNAVAILABLE', message: 'injected failure' }] }));
+      return;
+    }
     const out = request(
       { host: upstream.hostname, port: upstream.port, method: req.method, path, headers: { ...req.headers, host: upstream.host } },
       (ur) => {
@@ -81,6 +90,7 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
     blobBytes: () => bytes,
     throttle: (r) => (rate = r),
     corrupt: (d) => (corruptDigest = d),
+    failWith: (s) => (failStatus = s),
     reset: () => {
       blobGets.clear();
       requests.clear();
