@@ -48,6 +48,8 @@ export class PullThroughMirror {
   private readonly tagChecked = new Map<string, number>();
   private spoolDir: string | undefined;
   private spoolCount = 0;
+  /** Aborts the upstream transfers when the server stops. */
+  private readonly stopping = new AbortController();
   /** Transfers finished (stored or failed): see localBlob. */
   private storedCount = 0;
 
@@ -211,7 +213,7 @@ export class PullThroughMirror {
     const fetch = new SharedBlobFetch(
       digest,
       spoolFile(dir, digest, ++this.spoolCount),
-      () => this.upstreams.openBlob(p, digest),
+      () => this.upstreams.openBlob(p, digest, this.stopping.signal),
       (n) => this.metrics.bytesFromUpstream(label, n),
     );
     const stored = this.store(p, fetch).finally(() => {
@@ -421,7 +423,10 @@ export class PullThroughMirror {
   async close(): Promise<void> {
     await this.lastPulled.save().catch((err) => this.deps.log.warn({ err }, 'mirror: cannot save last-pulled times'));
     await this.upstreams.close();
-    if (this.spoolDir && this.fetches.size === 0) await rm(this.spoolDir, { recursive: true, force: true });
+    // Transfers still running are cut (nothing is stored of them); finished ones get to commit.
+    this.stopping.abort();
+    await Promise.allSettled([...this.fetches.values()].map((f) => f.stored));
+    if (this.spoolDir) await rm(this.spoolDir, { recursive: true, force: true });
   }
 }
 
