@@ -19,7 +19,7 @@ import { RegistryEvents } from './registry-events.js';
 import { createStorageDriver, describeStorage } from './storage-driver.js';
 import { startUploadPurger } from './upload-purger.js';
 import { startGcScheduler } from './gc-scheduler.js';
-import { startMirror } from './mirror/start.js';
+import { createMirror } from './mirror/start.js';
 
 export { loadConfig, ConfigError, type Config, type ConfigInput } from './config.js';
 
@@ -90,7 +90,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   events.listen((_ctx, e) => metrics.registryEvent(e));
   events.listen((ctx, e) => notifier.publish(ctx, e));
   const serveMetricsHere = config.metrics.enabled && config.metrics.addr === '';
-  const mirror = startMirror({ storage, config, log, events, metricsRegistry: metrics.registry });
+  const mirror = createMirror({ storage, config, log, events, metricsRegistry: metrics.registry });
   const app = createApp({ storage, config, log, events, mirror: mirror?.mirror }, { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter });
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, app.callback());
   const { host, port } = parseAddr(config.http.addr)!;
@@ -113,6 +113,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const metricsUrl = !config.metrics.enabled ? undefined : `${metricsServer?.url ?? url}${config.metrics.path}`;
   const stopPurger = startUploadPurger(storage.uploads, config, log);
   const stopGc = startGcScheduler(driver, config, log, metrics);
+  mirror?.schedule();
   log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, 'listening');
 
   const reload = (next: Config): ReloadPlan => {

@@ -11,10 +11,12 @@ export interface RunningMirror {
   evict(): Promise<void>;
   /** Runs the pre-fetch list now (also scheduled). */
   prefetch(): Promise<void>;
+  /** Starts the scheduled work (once the server listens). */
+  schedule(): void;
   stop(): Promise<void>;
 }
 
-export function startMirror(deps: MirrorDeps): RunningMirror | undefined {
+export function createMirror(deps: MirrorDeps): RunningMirror | undefined {
   const cfg = deps.config.mirror;
   if (cfg.upstreams.length === 0) return undefined;
   const { log } = deps;
@@ -53,18 +55,21 @@ export function startMirror(deps: MirrorDeps): RunningMirror | undefined {
   });
   const prefetch = job('pre-fetch', () => prefetchImages(mirror, cfg.prefetch.images, log));
 
-  if (cfg.cache.maxBytes > 0) timers.push(setInterval(() => void evict(), Math.max(1000, cfg.cache.checkInterval)));
-  if (cfg.prefetch.images.length > 0) {
-    timers.push(setTimeout(() => void prefetch(), 0));
-    timers.push(setInterval(() => void prefetch(), Math.max(1000, cfg.prefetch.interval)));
-  }
-  for (const t of timers) t.unref();
   log.info({ upstreams: cfg.upstreams.map((u) => `${u.prefix}=${u.registry}`), defaultUpstream: cfg.defaultUpstream || undefined }, 'mirror: pull-through enabled');
 
   return {
     mirror,
     evict,
     prefetch,
+    schedule() {
+      if (stopped || timers.length > 0) return;
+      if (cfg.cache.maxBytes > 0) timers.push(setInterval(() => void evict(), Math.max(1000, cfg.cache.checkInterval)));
+      if (cfg.prefetch.images.length > 0) {
+        timers.push(setTimeout(() => void prefetch(), 0));
+        timers.push(setInterval(() => void prefetch(), Math.max(1000, cfg.prefetch.interval)));
+      }
+      for (const t of timers) t.unref();
+    },
     async stop() {
       stopped = true;
       for (const t of timers) clearTimeout(t);
