@@ -89,6 +89,23 @@ describe.each<UpstreamKind>(['cncf-htpasswd', 'stevedore-token'])('pull-through 
     expect(await mirror.metric('stevedore_mirror_requests_total', { upstream: 'up', kind: 'blob', result: 'hit' })).toBeGreaterThanOrEqual(hitsBefore + image.blobs.length);
   });
 
+  it('follows blob redirects to a CDN without sending the upstream credentials there', async () => {
+    const img = multiLayerImage({ tag: 'cdn', randomBytes: 256 * 1024 });
+    await upstream.push(img, 'team/cdn', 'v1');
+    // (The base layer every test image shares may be cached already.)
+    const cold = img.blobs.filter((b) => !existsSync(blobPath(mirror.dataDir, b.descriptor.digest))).length;
+    expect(cold).toBeGreaterThanOrEqual(3);
+    upstream.proxy.redirectBlobs(true);
+    try {
+      await skopeoCopy(ref('v1', 'team/cdn'), `dir:${join(work, 'cdn')}`);
+      await checkDirCopy(join(work, 'cdn'), img);
+      expect(upstream.proxy.cdnRequests()).toBe(cold);
+      expect(upstream.proxy.cdnRequestsWithAuth()).toBe(0);
+    } finally {
+      upstream.proxy.redirectBlobs(false);
+    }
+  });
+
   it('streams a cold blob: the first bytes reach the client before the upstream transfer has finished', async () => {
     const big = multiLayerImage({ tag: 'big', randomBytes: 6 * 1024 * 1024 });
     await upstream.push(big, 'team/big', 'v1');

@@ -1,6 +1,7 @@
 // Fault injection between the mirror and its upstream: a reverse proxy that counts blob GETs by
 // digest and the blob bytes it passed on, and on request throttles blob bodies, corrupts one blob
 // or stops answering (the upstream "goes down": its listener closes).
+import { randomBytes } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -19,6 +20,15 @@ export interface UpstreamProxy {
   corrupt(digest: string | undefined): void;
   /** Every request is answered with this status and a spec error body (429: rate limited); undefined: normal. */
   failWith(status: number | undefined): void;
+  /**
+   * Blob GETs are answered with a 307 to a one-time "CDN" URL on this proxy (as Docker Hub
+   * redirects to its CDN); the CDN URL needs no credentials.
+   */
+  redirectBlobs(on: boolean): void;
+  /** CDN requests that came with an Authorization header (credentials leaked off the registry). */
+  cdnRequestsWithAuth(): number;
+  /** CDN requests served. */
+  cdnRequests(): number;
   /** Closes the listener and every connection (the upstream is unreachable). */
   stop(): Promise<void>;
   reset(): void;
@@ -32,8 +42,34 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
   let rate = 0;
   let corruptDigest: string | undefined;
   let failStatus: number | undefined;
+  let redirect = false;
+  /** CDN token → the original request's path and credentials. */
+  const cdn = new Map<string, { path: string; authorization: string | undefined }>();
+  let cdnServed = 0;
+  let cdnWithAuth = 0;
   const server: Server = createServer((req, res) => {
-    const path = req.url ?? '/';
+    let path = req.url ?? '/';
+    const cdnHit = /^\/_cdn\/([0-9a-f]+)$/.exec(path);
+    if (cdnHit) {
+      const entry = cdn.get(cdnHit[1]!);
+      cdn.delete(cdnHit[1]!);
+      if (!entry) {
+        res.writeHead(403).end();
+        return;
+      }
+      cdnServed++;
+      if (req.headers.authorization) cdnWithAuth++;
+      // The "CDN" fetches from the registry with the credentials the redirect was issued for.
+      path = entry.path;
+      if (entry.authorization) req.headers.authorization = entry.authorization;
+      else delete req.headers.authorization;
+    } else if (redirect && req.method === 'GET' && /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/.test(path) && failStatus === undefined) {
+      const token = randomBytes(8).toString('hex');
+      cdn.set(token, { path, authorization: req.headers.authorization });
+      req.resume();
+      res.writeHead(307, { location: `http://${host}/_cdn/${token}` }).end();
+      return;
+    }
     const m = /^\/v2\/.+\/(blobs|manifests|tags)\/([^/?]+)/.exec(path);
     const kind = m?.[1] === 'blobs' ? 'blob' : m?.[1] === 'manifests' ? 'manifest' : m?.[1] === 'tags' ? 'tags' : 'other';
     const key = `${req.method} ${kind}`;
@@ -91,6 +127,9 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
     throttle: (r) => (rate = r),
     corrupt: (d) => (corruptDigest = d),
     failWith: (s) => (failStatus = s),
+    redirectBlobs: (on) => (redirect = on),
+    cdnRequestsWithAuth: () => cdnWithAuth,
+    cdnRequests: () => cdnServed,
     reset: () => {
       blobGets.clear();
       requests.clear();
