@@ -62,6 +62,7 @@ describe('mirror configuration', () => {
       expect(at('owner/tool', 'ghcr.example')).toBe('ghcr.io owner/tool ghcr/owner/tool');
       expect(at('ghcr/owner/tool')).toBe('ghcr.io owner/tool ghcr/owner/tool');
       expect(at('team/app')).toBeUndefined();
+      expect(at('owner/tool', 'quay.io')).toBeUndefined(); // an upstream this mirror does not have: not Docker Hub's
       expect(u.isLocal('team/app')).toBe(true);
       expect(u.isLocal('other/app')).toBe(false);
     } finally {

@@ -19,7 +19,7 @@ import type { Reference } from '../route-params.js';
 import type { MirrorConfig } from './mirror-config.js';
 import { MirrorMetrics } from './mirror-metrics.js';
 import { LastPulled } from './last-pulled.js';
-import { SharedBlobFetch, spoolFile } from './shared-fetch.js';
+import { BlobVerificationError, SharedBlobFetch, spoolFile } from './shared-fetch.js';
 import { isOutage, isUpstreamNotFound, Upstreams, type ProxiedName } from './upstreams.js';
 import type { Registry } from 'prom-client';
 
@@ -118,7 +118,7 @@ export class PullThroughMirror {
     const { blobs } = this.deps.storage;
     await this.spool();
     for (;;) {
-      if (this.fetches.has(digest)) return undefined;
+      if (this.running(digest)) return undefined;
       // A transfer that finished between the check above and the stat below is seen by the stat
       // (it is stored before it leaves the map) or changes the count: then look again.
       const generation = this.storedCount;
@@ -127,7 +127,7 @@ export class PullThroughMirror {
         await blobs.link(name, digest);
         return info;
       }
-      if (this.fetches.has(digest)) return undefined;
+      if (this.running(digest)) return undefined;
       if (generation === this.storedCount) {
         if (ctx.method === 'GET') {
           this.startFetch(p, digest);
@@ -146,7 +146,7 @@ export class PullThroughMirror {
     const p = this.proxied(name);
     if (!p) return false;
     const label = p.upstream.prefix;
-    if (ctx.method === 'HEAD' && !this.fetches.has(digest)) {
+    if (ctx.method === 'HEAD' && !this.running(digest)) {
       let size: number | undefined;
       try {
         size = await this.upstreams.client.registryClient(p.upstream.registry).headBlob(p.remote, digest);
@@ -160,7 +160,7 @@ export class PullThroughMirror {
       ctx.set('Content-Length', String(size));
       return true;
     }
-    const entry = this.fetches.get(digest);
+    const entry = this.running(digest);
     if (!entry) {
       // Stored since localBlob looked (rare): stream it from storage.
       const info = await this.deps.storage.blobs.statGlobal(digest);
@@ -200,10 +200,24 @@ export class PullThroughMirror {
     if (size !== undefined) ctx.set('Content-Length', String((end ?? size - 1) - start + 1));
     if (ctx.method === 'HEAD') return true;
     this.deps.events.emit(ctx, { kind: 'blob', action: 'pull', repository: name, digest, mediaType: BLOB_MEDIA_TYPE, ...(size !== undefined ? { size } : {}) });
-    await streamResponse(ctx, fetch.read(start, end), (err) =>
+    // The headers wait for the first bytes: a transfer that fails before then gets a spec error.
+    const body = fetch.read(start, end);
+    let first: IteratorResult<Buffer>;
+    try {
+      first = await body.next();
+    } catch (err) {
+      throw this.upstreamError(p, err, `blob ${digest}`);
+    }
+    await streamResponse(ctx, first, body, (err) =>
       this.deps.log.warn({ reqId: ctx.state.requestId, upstream: p.upstream.registry, digest, err: err.message }, 'mirror: blob transfer failed; response cut short'),
     );
     return true;
+  }
+
+  /** The transfer of `digest` that new requests may join (one that failed is not: a new one starts). */
+  private running(digest: Digest): { fetch: SharedBlobFetch; stored: Promise<void> } | undefined {
+    const entry = this.fetches.get(digest);
+    return entry && !entry.fetch.failed ? entry : undefined;
   }
 
   /** Starts the transfer of `digest`, stored into `p.local` when it verifies (synchronous: no request can slip in). */
@@ -218,7 +232,7 @@ export class PullThroughMirror {
     );
     const stored = this.store(p, fetch).finally(() => {
       this.storedCount++;
-      this.fetches.delete(digest);
+      if (this.fetches.get(digest) === entry) this.fetches.delete(digest);
       fetch.close();
     });
     const entry = { fetch, stored };
@@ -226,23 +240,26 @@ export class PullThroughMirror {
     return entry;
   }
 
-  /** Writes the transfer into an upload and commits it (digest checked again) once verified. */
+  /**
+   * Writes the transfer into an upload and commits it (digest checked again) once verified. Never
+   * rejects: a failure is logged and counted, and the blob is simply not cached.
+   */
   private async store(p: ProxiedName, fetch: SharedBlobFetch): Promise<void> {
     const { uploads } = this.deps.storage;
     try {
       await fetch.started;
-    } catch (err) {
-      if (!isUpstreamNotFound(err)) this.metrics.upstreamError(p.upstream.prefix);
-      return;
+    } catch {
+      return; // the upstream did not answer with the blob: the requests that asked report it
     }
-    const upload = await uploads.create(p.local);
+    let uploadId: string | undefined;
     try {
-      await uploads.append(p.local, upload.id, fetch.read());
+      uploadId = (await uploads.create(p.local)).id;
+      await uploads.append(p.local, uploadId, fetch.read());
       await fetch.verified;
-      await uploads.commit(p.local, upload.id, fetch.digest);
+      await uploads.commit(p.local, uploadId, fetch.digest);
     } catch (err) {
-      await uploads.cancel(p.local, upload.id).catch(() => undefined);
-      this.metrics.upstreamError(p.upstream.prefix);
+      if (uploadId) await uploads.cancel(p.local, uploadId).catch(() => undefined);
+      if (fetch.failed) this.metrics.upstreamError(p.upstream.prefix);
       this.deps.log.warn({ upstream: p.upstream.registry, repository: p.remote, digest: fetch.digest, err: (err as Error).message }, 'mirror: upstream blob not stored');
     }
   }
@@ -264,17 +281,18 @@ export class PullThroughMirror {
     if (!p) return;
     if (await this.deps.storage.blobs.stat(name, digest)) return;
     await this.spool();
-    while (!this.fetches.has(digest)) {
+    while (!this.running(digest)) {
       const generation = this.storedCount;
       if (await this.deps.storage.blobs.statGlobal(digest)) {
         await this.deps.storage.blobs.link(name, digest);
         return;
       }
-      if (!this.fetches.has(digest) && generation === this.storedCount) this.startFetch(p, digest);
+      if (!this.running(digest) && generation === this.storedCount) this.startFetch(p, digest);
     }
-    const { fetch, stored } = this.fetches.get(digest)!;
+    const { fetch, stored } = this.running(digest)!;
     await stored;
     if (fetch.failed) throw this.upstreamError(p, await fetch.verified.catch((err: unknown) => err), `blob ${digest}`);
+    if (!(await this.deps.storage.blobs.statGlobal(digest))) throw new Error(`blob ${digest} could not be stored (see the log)`);
     // Stored under the repository that started the transfer; link this one too.
     await this.deps.storage.blobs.link(name, digest);
   }
@@ -394,6 +412,10 @@ export class PullThroughMirror {
   private upstreamError(p: ProxiedName, err: unknown, what: string): RegistryError {
     if (err instanceof RegistryError) return err;
     const where = p.upstream.registry;
+    if (err instanceof BlobVerificationError) {
+      this.metrics.upstreamError(p.upstream.prefix);
+      return new RegistryError('UNKNOWN', `upstream ${where} sent corrupt content for ${what}: ${err.message}`, { upstream: where }, 502);
+    }
     if (isUpstreamNotFound(err)) {
       const code = /^blob /.test(what) ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN';
       return new RegistryError(code, `${what} is unknown to ${where}`, { upstream: where });
@@ -434,15 +456,20 @@ export class PullThroughMirror {
  * Writes a followed transfer as the response body. When the transfer fails the connection is
  * cut (the client sees a short body, never a complete wrong one).
  */
-async function streamResponse(ctx: Context, source: AsyncGenerator<Buffer>, onFail: (err: Error) => void): Promise<void> {
+async function streamResponse(ctx: Context, first: IteratorResult<Buffer>, source: AsyncGenerator<Buffer>, onFail: (err: Error) => void): Promise<void> {
   const res = ctx.res;
   ctx.respond = false;
   res.writeHead(ctx.status, ctx.response.headers as Record<string, string>);
   let closed = false;
   const onClose = () => (closed = true);
   res.once('close', onClose);
+  async function* all(): AsyncGenerator<Buffer> {
+    if (!first.done) yield first.value;
+    else return;
+    yield* source;
+  }
   try {
-    for await (const chunk of source) {
+    for await (const chunk of all()) {
       if (closed) break;
       if (!res.write(chunk)) {
         await new Promise<void>((r) => {

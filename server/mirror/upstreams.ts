@@ -64,12 +64,12 @@ export class Upstreams {
     if (ns) {
       const u = this.list.find((x) => x.registry === ns || x.config.aliases.includes(ns) || (isDockerHub(ns) && isDockerHub(x.registry)));
       if (u) return this.named(u, name);
-      // An unknown ns: the name may still carry a prefix.
+      // An unknown ns: the name may still carry a prefix, but it is not the default upstream's.
     }
     for (const u of this.list) {
       if (name.startsWith(`${u.prefix}/`)) return this.named(u, name.slice(u.prefix.length + 1));
     }
-    if (this.defaultUpstream && !this.isLocal(name)) return this.named(this.defaultUpstream, name);
+    if (this.defaultUpstream && !ns && !this.isLocal(name)) return this.named(this.defaultUpstream, name);
     return undefined;
   }
 
