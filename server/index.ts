@@ -19,7 +19,6 @@ import { RegistryEvents } from './registry-events.js';
 import { createStorageDriver, describeStorage } from './storage-driver.js';
 import { startUploadPurger } from './upload-purger.js';
 import { startGcScheduler } from './gc-scheduler.js';
-import { createMirror } from './mirror/start.js';
 
 export { loadConfig, ConfigError, type Config, type ConfigInput } from './config.js';
 
@@ -90,7 +89,12 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   events.listen((_ctx, e) => metrics.registryEvent(e));
   events.listen((ctx, e) => notifier.publish(ctx, e));
   const serveMetricsHere = config.metrics.enabled && config.metrics.addr === '';
-  const mirror = createMirror({ storage, config, log, events, metricsRegistry: metrics.registry });
+  // Loaded only when configured: it brings in the client (and npm undici, whose global dispatcher
+  // then also serves Node's own fetch in this process).
+  const mirror =
+    config.mirror.upstreams.length > 0
+      ? (await import('./mirror/start.js')).createMirror({ storage, config, log, events, metricsRegistry: metrics.registry })
+      : undefined;
   const app = createApp({ storage, config, log, events, mirror: mirror?.mirror }, { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter });
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, app.callback());
   const { host, port } = parseAddr(config.http.addr)!;
