@@ -92,6 +92,21 @@ describe('a mirror of several upstreams with local repositories', () => {
     for (const b of busybox.blobs) expect(cncf.proxy.blobGets.get(b.descriptor.digest) ?? 0).toBeLessThanOrEqual(1);
   });
 
+  it('answers a HEAD of an uncached blob from the upstream without fetching it', async () => {
+    const img = multiLayerImage({ tag: 'head', randomBytes: 64 * 1024 });
+    await cncf.push(img, 'team/head', 'v1');
+    cncf.proxy.reset();
+    const layer = img.layers[1]!;
+    const res = await fetch(`${mirror.url}/v2/hub/team/head/blobs/${layer.descriptor.digest}`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-length')).toBe(String(layer.bytes.length));
+    expect(res.headers.get('docker-content-digest')).toBe(layer.descriptor.digest);
+    expect(cncf.proxy.requests.get('HEAD blob')).toBe(1);
+    expect(cncf.proxy.blobGets.size).toBe(0);
+    const missing = await fetch(`${mirror.url}/v2/hub/team/head/blobs/sha256:${'0'.repeat(64)}`, { method: 'HEAD' });
+    expect(missing.status).toBe(404);
+  });
+
   it("lists a proxied repository's tags from its upstream", async () => {
     expect(await skopeoListTags(`docker://${mirror.host}/hub/team/app`)).toEqual(['v1']);
   });

@@ -159,6 +159,28 @@ describe.each<UpstreamKind>(['cncf-htpasswd', 'stevedore-token'])('pull-through 
     expect(existsSync(blobPath(mirror.dataDir, layer.descriptor.digest))).toBe(true);
   });
 
+  it('a tag past its TTL is revalidated with a HEAD: unchanged, nothing is downloaded; moved, the new image is served', async () => {
+    const eager = await startMirrorServer({ upstreams: [{ prefix: 'up', registry: upstream.host, insecure: true, ...upstream.creds }], tagTtl: 0 });
+    try {
+      const moving = multiLayerImage({ tag: 'one', randomBytes: 64 * 1024 });
+      await upstream.push(moving, 'team/moving', 'v1');
+      await skopeoCopy(`docker://${eager.host}/up/team/moving:v1`, `dir:${join(work, 'moving-1')}`);
+      upstream.proxy.reset();
+      await skopeoCopy(`docker://${eager.host}/up/team/moving:v1`, `dir:${join(work, 'moving-2')}`);
+      await checkDirCopy(join(work, 'moving-2'), moving);
+      expect(upstream.proxy.requests.get('HEAD manifest')).toBeGreaterThanOrEqual(1);
+      expect(upstream.proxy.requests.get('GET manifest') ?? 0).toBe(0);
+      expect(upstream.proxy.blobGets.size).toBe(0);
+
+      const moved = multiLayerImage({ tag: 'two', randomBytes: 64 * 1024 });
+      await upstream.push(moved, 'team/moving', 'v1');
+      await skopeoCopy(`docker://${eager.host}/up/team/moving:v1`, `dir:${join(work, 'moving-3')}`);
+      await checkDirCopy(join(work, 'moving-3'), moved);
+    } finally {
+      await eager.close();
+    }
+  });
+
   it('when the upstream stops: cached images pull (tag within TTL, and stale past it), uncached ones get a clear error', async () => {
     // A second mirror on the same upstream whose tags are always due for revalidation.
     const eager = await startMirrorServer({ upstreams: [{ prefix: 'up', registry: upstream.host, insecure: true, ...upstream.creds }], tagTtl: 0 });
