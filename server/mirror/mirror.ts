@@ -175,6 +175,15 @@ export class PullThroughMirror {
     }
     if (!ctx.state.mirrorStartedFetch) this.metrics.joined(label);
     const { fetch } = entry;
+    fetch.retain(); // the transfer may be stored and closed while this request gets going
+    try {
+      return await this.streamBlob(ctx, p, name, digest, fetch);
+    } finally {
+      fetch.unretain();
+    }
+  }
+
+  private async streamBlob(ctx: Context, p: ProxiedName, name: string, digest: Digest, fetch: SharedBlobFetch): Promise<boolean> {
     try {
       await fetch.started;
     } catch (err) {
@@ -199,7 +208,6 @@ export class PullThroughMirror {
     }
     if (size !== undefined) ctx.set('Content-Length', String((end ?? size - 1) - start + 1));
     if (ctx.method === 'HEAD') return true;
-    this.deps.events.emit(ctx, { kind: 'blob', action: 'pull', repository: name, digest, mediaType: BLOB_MEDIA_TYPE, ...(size !== undefined ? { size } : {}) });
     // The headers wait for the first bytes: a transfer that fails before then gets a spec error.
     const body = fetch.read(start, end);
     let first: IteratorResult<Buffer>;
@@ -208,6 +216,7 @@ export class PullThroughMirror {
     } catch (err) {
       throw this.upstreamError(p, err, `blob ${digest}`);
     }
+    this.deps.events.emit(ctx, { kind: 'blob', action: 'pull', repository: name, digest, mediaType: BLOB_MEDIA_TYPE, ...(size !== undefined ? { size } : {}) });
     await streamResponse(ctx, first, body, (err) =>
       this.deps.log.warn({ reqId: ctx.state.requestId, upstream: p.upstream.registry, digest, err: err.message }, 'mirror: blob transfer failed; response cut short'),
     );

@@ -64,6 +64,21 @@ describe('SharedBlobFetch', () => {
     await expect.poll(() => existsSync(spool)).toBe(false);
   });
 
+  it('a retained transfer keeps its spool past close() until the reader that was getting going is done', async () => {
+    const blob = randomBytes(10_000);
+    const body = new PassThrough();
+    const spool = join(dir, 'spool');
+    const f = new SharedBlobFetch(sha(blob), spool, async () => ({ body, size: blob.length }));
+    f.retain();
+    body.end(blob);
+    await f.verified;
+    f.close(); // stored: no new readers will find it
+    expect(existsSync(spool)).toBe(true);
+    expect((await collect(f.read())).equals(blob)).toBe(true);
+    f.unretain();
+    await expect.poll(() => existsSync(spool)).toBe(false);
+  });
+
   it('a transfer whose bytes do not match the digest fails every reader before its last byte', async () => {
     const blob = randomBytes(50_000);
     const wrong = Buffer.from(blob);

@@ -151,6 +151,19 @@ export class SharedBlobFetch {
     })();
   }
 
+  /**
+   * Keeps the spool while a reader is about to start (reads begin on the generator's first next(),
+   * which may come after close()); pair with unretain().
+   */
+  retain(): void {
+    this.readers++;
+  }
+
+  unretain(): void {
+    this.readers--;
+    this.maybeRelease();
+  }
+
   /** Call when no new readers will join (the blob is stored, or the transfer failed). */
   close(): void {
     this.closing = true;
