@@ -2,7 +2,8 @@
 // to a spool file first (the OS page cache, no fsync); every reader (client responses, and the
 // storage upload that makes the blob durable) reads the spool from where it is up to what has
 // arrived, then waits for more. A reader that joins late reads what is already spooled and then
-// the live tail, so the upstream is asked once and nothing is held in memory.
+// the live tail, so the upstream is asked once and nothing is held in memory (but the chunk that
+// arrived last, which readers keeping up take without reading the spool).
 //
 // A reader never gets the last byte of its range before the whole blob has been verified against
 // its digest: when verification fails, readers fail instead, and a client response is cut short
@@ -34,6 +35,8 @@ export class SharedBlobFetch {
   private error: Error | undefined;
   private waiters: (() => void)[] = [];
   private readers = 0;
+  /** The chunk that arrived last: readers at the live edge take it from here instead of the spool. */
+  private tail: { offset: number; buf: Buffer } | undefined;
   private released = false;
   private closing = false;
   /** The upstream's Content-Length, once it answered. */
@@ -78,6 +81,7 @@ export class SharedBlobFetch {
           }
           await this.fh.write(chunk, 0, chunk.length, this.written);
           hash.update(chunk);
+          this.tail = { offset: this.written, buf: chunk };
           this.written += chunk.length;
           this.onBytes(chunk.length);
           this.wake();
@@ -123,6 +127,13 @@ export class SharedBlobFetch {
         const limit = end === undefined ? this.written : Math.min(this.written, end + 1);
         const done = this.state === 'verified';
         const upto = done ? limit : limit - 1;
+        const tail = this.tail;
+        if (pos < upto && tail && pos >= tail.offset && pos < tail.offset + tail.buf.length) {
+          const slice = tail.buf.subarray(pos - tail.offset, Math.min(upto, tail.offset + tail.buf.length) - tail.offset);
+          pos += slice.length;
+          yield slice;
+          continue;
+        }
         if (pos < upto) {
           const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, upto - pos));
           const { bytesRead } = await this.fh!.read(buf, 0, buf.length, pos);
