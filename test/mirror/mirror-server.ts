@@ -1,7 +1,7 @@
 // A Stevedore server configured as a mirror (in this process), with its log lines captured and
 // helpers to read its metrics and to pull through it with skopeo and the compiled `stevedore` CLI.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -49,7 +49,10 @@ export async function startMirrorServer(mirror: NonNullable<ConfigInput['mirror'
       }
       return total;
     },
-    close: () => server.close(),
+    async close() {
+      await server.close();
+      if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -63,7 +66,7 @@ export interface CliRun {
 export async function stevedoreCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   const home = await mkdtemp(join(tmpdir(), 'mirror-cli-'));
   await mkdir(join(home, 'docker'), { recursive: true });
-  return new Promise((resolve) => {
+  return new Promise<CliRun>((resolve) => {
     execFile(
       process.execPath,
       [CLI, ...args],
@@ -79,5 +82,5 @@ export async function stevedoreCli(args: string[], env: NodeJS.ProcessEnv = {}):
       },
       (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
-  });
+  }).finally(() => rm(home, { recursive: true, force: true }));
 }
