@@ -13,6 +13,8 @@ export interface EvictionOptions {
   /** Whether a repository is a proxied one (only those are evicted). */
   proxied: (repo: string) => boolean;
   lastPulled: LastPulled;
+  /** Run the garbage collector afterwards (false: scheduled GC runs, and two runs must not overlap). */
+  collect: boolean;
   now?: () => number;
 }
 
@@ -77,6 +79,6 @@ export async function evictLeastRecentlyPulled(storage: RegistryStorage, opts: E
     for (const d of r.refs.slice(1)) if (!stillUsed.has(d)) await storage.blobs.unlink(r.repository, d);
   }
   await opts.lastPulled.save();
-  const report = chosen.length > 0 ? await collectGarbage(storage.driver, { gracePeriodMs: opts.gracePeriodMs }) : undefined;
+  const report = chosen.length > 0 && opts.collect ? await collectGarbage(storage.driver, { gracePeriodMs: opts.gracePeriodMs }) : undefined;
   return { totalBytes: total, evicted: chosen.map((r) => ({ repository: r.repository, digest: r.digest })), bytesFreed: report?.bytesFreed ?? 0 };
 }

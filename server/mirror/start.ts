@@ -47,10 +47,15 @@ export function createMirror(deps: MirrorDeps): RunningMirror | undefined {
       gracePeriodMs: cfg.cache.gracePeriod,
       proxied: (repo) => mirror.proxied(repo) !== undefined,
       lastPulled: mirror.lastPulled,
+      // With gc.enabled the scheduled runs free the data: never two collections at once.
+      collect: !deps.config.gc.enabled,
     });
     if (r.evicted.length > 0) {
       mirror.metrics.evictedContent(r.evicted.length, r.bytesFreed);
-      log.info({ totalBytes: r.totalBytes, maxBytes: cfg.cache.maxBytes, manifests: r.evicted.length, bytesFreed: r.bytesFreed }, 'mirror: evicted least recently pulled content');
+      log.info(
+        { totalBytes: r.totalBytes, maxBytes: cfg.cache.maxBytes, manifests: r.evicted.length, bytesFreed: r.bytesFreed, ...(deps.config.gc.enabled ? { freedBy: 'the next scheduled garbage collection' } : {}) },
+        'mirror: evicted least recently pulled content',
+      );
     }
   });
   const prefetch = job('pre-fetch', () => prefetchImages(mirror, cfg.prefetch.images, log));
