@@ -74,6 +74,9 @@ describe.each<UpstreamKind>(['cncf-htpasswd', 'stevedore-token'])('pull-through 
     const total = image.blobs.reduce((n, b) => n + b.bytes.length, 0);
     expect(upstream.proxy.blobBytes()).toBe(total);
     expect(await mirror.metric('stevedore_mirror_upstream_bytes_total', { upstream: 'up' })).toBe(total);
+    // Every client's blob GET that was served from the transfer counts as a miss; the rest joined it.
+    expect(await mirror.metric('stevedore_mirror_requests_total', { upstream: 'up', kind: 'blob', result: 'miss' })).toBeGreaterThanOrEqual(image.blobs.length);
+    expect(await mirror.metric('stevedore_mirror_requests_total', { upstream: 'up', kind: 'manifest', result: 'miss' })).toBeGreaterThanOrEqual(1);
     // Every blob is now stored, verified, under the mirror's data directory.
     for (const b of image.blobs) expect(existsSync(blobPath(mirror.dataDir, b.descriptor.digest))).toBe(true);
   });
