@@ -209,6 +209,8 @@ export interface DockerRegistryOptions {
   binary?: string;
   /** Its `s3` storage driver on this bucket instead of the filesystem in `dataDir`. */
   s3?: S3Target;
+  /** Run as a pull-through cache of this registry (`proxy.remoteurl`). */
+  proxyRemoteUrl?: string;
 }
 
 /**
@@ -268,6 +270,7 @@ export async function startDockerRegistry(opts: DockerRegistryOptions): Promise<
       ...dockerRegistryStorage(opts),
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(opts.proxyRemoteUrl ? ['proxy:', `  remoteurl: ${JSON.stringify(opts.proxyRemoteUrl)}`] : []),
       '',
     ].join('\n');
     await writeFile(opts.configPath, config);

@@ -8,7 +8,8 @@
 #   4. runs the benchmark once per storage set in BENCH_STORAGE (default "filesystem s3": both
 #      registries on the filesystem, then both on S3); results go to stdout and
 #      .bench/results.json / .bench/results-s3.json (+ .md tables); then the client pull benchmark
-#      and the engine pull + unpack benchmark.
+#      the pull-through mirror benchmark (bench/mirror.ts: Stevedore's mirror against
+#      docker-registry's proxy mode, BENCH_MIRROR_* settings) and the engine pull + unpack benchmark.
 # Examples: a quicker run: BENCH_BLOB_MIB=64 BENCH_S3_BLOB_MIB=32 BENCH_REPS=3 npm run bench
 #           only the S3 set: BENCH_STORAGE=s3 npm run bench
 set -eu
@@ -54,6 +55,7 @@ done
 step "garbage collection benchmark" node dist/bench/gc.js
 # Access control: manifest GETs with token auth on and off, Stevedore and docker-registry (BENCH_AUTH_*).
 step "access-control benchmark" node dist/bench/auth.js
+step "pull-through mirror benchmark" node dist/bench/mirror.js
 if command -v skopeo >/dev/null 2>&1; then
   node dist/bench/client-pull.js
 else

@@ -47,6 +47,7 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   if (metricsPath && metrics) app.use(metricsEndpoint(metrics, metricsPath));
   for (const m of services.auth ?? []) app.use(m);
   if (rateLimiter) app.use(rateLimit(rateLimiter));
+  if (deps.mirror) app.use(deps.mirror.middleware());
 
   function writeError(ctx: Koa.Context, err: unknown, id: string): void {
     let re: RegistryError;

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { AuthConfigSchema, authConfigProblems, TlsConfigSchema } from './auth/auth-config.js';
+import { mirrorConfigSchema } from './mirror/mirror-config.js';
 
 const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
   if (typeof v === 'number') return v * 1000;
@@ -229,6 +230,7 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   auth: AuthConfigSchema, tls: TlsConfigSchema, // server/auth/auth-config.ts
+  mirror: mirrorConfigSchema,
 });
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -91,8 +91,17 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   events.listen((_ctx, e) => metrics.registryEvent(e));
   events.listen((ctx, e) => notifier.publish(ctx, e));
   const serveMetricsHere = config.metrics.enabled && config.metrics.addr === '';
+  // Loaded only when configured: it brings in the client (and npm undici, whose global dispatcher
+  // then also serves Node's own fetch in this process).
+  const mirror =
+    config.mirror.upstreams.length > 0
+      ? (await import('./mirror/start.js')).createMirror({ storage, config, log, events, metricsRegistry: metrics.registry })
+      : undefined;
   const auth = await createAuth(config, log);
-  const app = createApp({ storage, config, log, events }, { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter, auth: auth.middlewares });
+  const app = createApp(
+    { storage, config, log, events, mirror: mirror?.mirror },
+    { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter, auth: auth.middlewares },
+  );
   const listener = createListener(config, app.callback(), log);
   const server = listener.server;
   const { host, port } = parseAddr(config.http.addr)!;
@@ -115,6 +124,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const metricsUrl = !config.metrics.enabled ? undefined : `${metricsServer?.url ?? url}${config.metrics.path}`;
   const stopPurger = startUploadPurger(storage.uploads, config, log);
   const stopGc = startGcScheduler(driver, config, log, metrics);
+  mirror?.schedule();
   log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, 'listening');
 
   const reload = (next: Config): ReloadPlan => {
@@ -157,6 +167,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       await closed;
       clearInterval(sweeper);
       clearTimeout(timer);
+      await mirror?.stop();
       // Events of the last requests get a moment to reach healthy endpoints; the rest are counted as dropped.
       await notifier.close(Math.min(NOTIFICATION_GRACE_MS, config.http.drainTimeout));
       await metricsServer?.close();

@@ -2,6 +2,7 @@
 import type { RegistryStorage } from '../storage/index.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
+import type { PullThroughMirror } from './mirror/mirror.js';
 import type { RegistryEvents } from './registry-events.js';
 
 export interface RegistryDeps {
@@ -10,4 +11,6 @@ export interface RegistryDeps {
   log: Logger;
   /** Content pushed, pulled, mounted or deleted: metrics and notifications listen. */
   events: RegistryEvents;
+  /** The pull-through mirror, when upstreams are configured (README "Pull-through mirror"). */
+  mirror?: PullThroughMirror;
 }

@@ -12,12 +12,15 @@ import { requireDeleteEnabled } from './delete-guard.js';
 
 export const BLOB = /^\/v2\/(.+)\/blobs\/([^/]+)$/;
 
-export function registerBlobs(router: Router, { storage, config, events }: RegistryDeps): void {
+export function registerBlobs(router: Router, { storage, config, events, mirror }: RegistryDeps): void {
   router.get(BLOB, async (ctx) => {
     const name = repositoryName(ctx);
     const digest = digestParam(capture(ctx, 1));
-    const blob = await storage.blobs.stat(name, digest);
-    if (!blob) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+    const blob = (await storage.blobs.stat(name, digest)) ?? (await mirror?.localBlob(ctx, name, digest));
+    if (!blob) {
+      if (await mirror?.serveBlob(ctx, name, digest)) return; // a proxied name: fetched from its upstream
+      throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+    }
     const etag = `"${digest}"`;
     ctx.set('Docker-Content-Digest', digest);
     ctx.set('ETag', etag);

@@ -31,10 +31,10 @@ function paginate(ctx: Context, all: string[]): string[] {
   return page;
 }
 
-export function registerListing(router: Router, { storage }: RegistryDeps): void {
+export function registerListing(router: Router, { storage, mirror }: RegistryDeps): void {
   router.get(TAGS, async (ctx) => {
     const name = repositoryName(ctx);
-    const tags = await storage.manifests.tags(name);
+    const tags = mirror?.proxied(name) ? await mirror.tags(name) : await storage.manifests.tags(name);
     if (tags.length === 0 && !(await storage.catalog.exists(name))) {
       throw new RegistryError('NAME_UNKNOWN', undefined, { name });
     }

@@ -49,10 +49,11 @@ function lookupReference(ctx: Context, write: boolean): Reference {
   }
 }
 
-export function registerManifests(router: Router, { storage, config, events }: RegistryDeps): void {
+export function registerManifests(router: Router, { storage, config, events, mirror }: RegistryDeps): void {
   const { manifests, blobs } = storage;
 
-  async function resolve(name: string, ref: Reference): Promise<StoredManifest> {
+  async function resolve(ctx: Context, name: string, ref: Reference): Promise<StoredManifest> {
+    if (mirror?.proxied(name)) return mirror.manifest(ctx, name, ref);
     const digest = ref.kind === 'digest' ? ref.digest : await manifests.resolveTag(name, ref.tag);
     const found = digest && (await manifests.get(name, digest));
     if (!found) {
@@ -64,7 +65,7 @@ export function registerManifests(router: Router, { storage, config, events }: R
   router.get(MANIFEST, async (ctx) => {
     const name = repositoryName(ctx);
     const ref = lookupReference(ctx, false);
-    const m = await resolve(name, ref);
+    const m = await resolve(ctx, name, ref);
     if (!acceptable(ctx, m.mediaType)) {
       throw new RegistryError('MANIFEST_UNKNOWN', `manifest is ${m.mediaType}, which the Accept header does not include`, {
         mediaType: m.mediaType,

@@ -1,0 +1,74 @@
+// Per-upstream mirror metrics, registered on the server's own metrics registry. The `upstream`
+// label is a configured prefix (a closed set), never a repository name.
+import { Counter, type Registry } from 'prom-client';
+
+export type MirrorResult = 'hit' | 'miss';
+
+export class MirrorMetrics {
+  private readonly served: Counter<'upstream' | 'kind' | 'result'>;
+  private readonly upstreamBytes: Counter<'upstream'>;
+  private readonly upstreamErrors: Counter<'upstream'>;
+  private readonly stale: Counter<'upstream'>;
+  private readonly joins: Counter<'upstream'>;
+  private readonly evicted: Counter<'kind'>;
+
+  constructor(registry: Registry | undefined) {
+    const registers = registry ? [registry] : [];
+    this.served = new Counter({
+      name: 'stevedore_mirror_requests_total',
+      help: 'Proxied content served, by upstream, kind (manifest, blob) and result: hit (from the cache) or miss (fetched from the upstream).',
+      labelNames: ['upstream', 'kind', 'result'] as const,
+      registers,
+    });
+    this.upstreamBytes = new Counter({
+      name: 'stevedore_mirror_upstream_bytes_total',
+      help: 'Blob bytes received from each upstream.',
+      labelNames: ['upstream'] as const,
+      registers,
+    });
+    this.upstreamErrors = new Counter({
+      name: 'stevedore_mirror_upstream_errors_total',
+      help: 'Upstream requests that failed (unreachable, rate limited, 5xx, corrupt content), by upstream.',
+      labelNames: ['upstream'] as const,
+      registers,
+    });
+    this.stale = new Counter({
+      name: 'stevedore_mirror_stale_served_total',
+      help: 'Cached tags served past their TTL because the upstream was unreachable or rate limiting, by upstream.',
+      labelNames: ['upstream'] as const,
+      registers,
+    });
+    this.joins = new Counter({
+      name: 'stevedore_mirror_shared_fetch_joins_total',
+      help: 'Blob requests that joined a transfer already in progress instead of starting one, by upstream.',
+      labelNames: ['upstream'] as const,
+      registers,
+    });
+    this.evicted = new Counter({
+      name: 'stevedore_mirror_evicted_total',
+      help: 'Cached manifests removed to keep the cache under its bound (kind=manifests) and the bytes that freed (kind=bytes).',
+      labelNames: ['kind'] as const,
+      registers,
+    });
+  }
+
+  servedContent(upstream: string, kind: 'manifest' | 'blob', result: MirrorResult): void {
+    this.served.inc({ upstream, kind, result });
+  }
+  bytesFromUpstream(upstream: string, n: number): void {
+    this.upstreamBytes.inc({ upstream }, n);
+  }
+  upstreamError(upstream: string): void {
+    this.upstreamErrors.inc({ upstream });
+  }
+  staleServed(upstream: string): void {
+    this.stale.inc({ upstream });
+  }
+  joined(upstream: string): void {
+    this.joins.inc({ upstream });
+  }
+  evictedContent(manifests: number, bytes: number): void {
+    this.evicted.inc({ kind: 'manifests' }, manifests);
+    this.evicted.inc({ kind: 'bytes' }, bytes);
+  }
+}

@@ -1,0 +1,505 @@
+// The pull-through mirror: names under an upstream's prefix (or sent with containerd's `?ns=`, or
+// any non-local name when this server is Docker's registry mirror) are served from storage and
+// fetched from the upstream on a miss. Blobs stream to the client while they are stored (one
+// shared upstream transfer per blob, see shared-fetch.ts); manifests by digest are kept, tags are
+// revalidated after their TTL and served stale while the upstream is down or rate limiting.
+// Proxied names are read-only; pushes go to the local namespaces.
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import type { Context, Middleware } from 'koa';
+import { RegistryResponseError } from '../../client/index.js';
+import { MANIFEST_ACCEPT } from '../../client/registry-client.js';
+import { parseManifest, referrerDescriptor, type Digest, type ParsedManifest } from '../../oci/index.js';
+import type { BlobInfo, RegistryStorage, StoredManifest } from '../../storage/index.js';
+import type { Config } from '../config.js';
+import { RegistryError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { BLOB_MEDIA_TYPE, type RegistryEvent, type RegistryEvents } from '../registry-events.js';
+import type { Reference } from '../route-params.js';
+import type { MirrorConfig } from './mirror-config.js';
+import { MirrorMetrics } from './mirror-metrics.js';
+import { LastPulled } from './last-pulled.js';
+import { BlobVerificationError, SharedBlobFetch, spoolFile } from './shared-fetch.js';
+import { isOutage, isUpstreamNotFound, Upstreams, type ProxiedName } from './upstreams.js';
+import type { Registry } from 'prom-client';
+
+const API_PATH = /^\/v2\/(.+)\/(blobs|manifests|tags|referrers)\/(.*)$/;
+
+/** What a request state carries for the event listener: content was fetched from the upstream. */
+const MISS = 'mirrorMiss';
+
+export interface MirrorDeps {
+  storage: RegistryStorage;
+  config: Config;
+  log: Logger;
+  events: RegistryEvents;
+  metricsRegistry?: Registry;
+}
+
+export class PullThroughMirror {
+  readonly upstreams: Upstreams;
+  readonly metrics: MirrorMetrics;
+  readonly lastPulled: LastPulled;
+  private readonly cfg: MirrorConfig;
+  /** Blob transfers in progress, with their storing (resolves when stored, or not). */
+  private readonly fetches = new Map<Digest, { fetch: SharedBlobFetch; stored: Promise<void> }>();
+  private readonly pending = new Map<string, Promise<{ m: StoredManifest; fetched: boolean }>>();
+  /** When each cached tag was last confirmed with its upstream (`repo:tag` → ms). */
+  private readonly tagChecked = new Map<string, number>();
+  private spoolDir: string | undefined;
+  private spoolCount = 0;
+  /** Aborts the upstream transfers when the server stops. */
+  private readonly stopping = new AbortController();
+  /** Transfers finished (stored or failed): see localBlob. */
+  private storedCount = 0;
+
+  constructor(private readonly deps: MirrorDeps) {
+    this.cfg = deps.config.mirror;
+    this.upstreams = new Upstreams(this.cfg);
+    this.metrics = new MirrorMetrics(deps.metricsRegistry);
+    this.lastPulled = new LastPulled(deps.storage.driver);
+    deps.events.listen((ctx, e) => this.onEvent(ctx, e));
+  }
+
+  get enabled(): boolean {
+    return this.upstreams.list.length > 0;
+  }
+
+  /** The upstream of a repository name as the routes see it (after the middleware's rewrite). */
+  proxied(name: string): ProxiedName | undefined {
+    return this.enabled ? this.upstreams.resolve(name, undefined) : undefined;
+  }
+
+  /**
+   * Before the routes: maps `?ns=` and Docker mirror names to the local repository
+   * (`<prefix>/<remote>`) and refuses writes to proxied names and outside local namespaces.
+   */
+  middleware(): Middleware {
+    return async (ctx, next) => {
+      const m = API_PATH.exec(ctx.path);
+      if (!m) return next();
+      let name: string;
+      try {
+        name = decodeURIComponent(m[1]!);
+      } catch {
+        return next(); // the route answers NAME_INVALID
+      }
+      const write = ctx.method !== 'GET' && ctx.method !== 'HEAD';
+      const nsRaw = ctx.query.ns;
+      const ns = Array.isArray(nsRaw) ? nsRaw[0] : nsRaw;
+      const p = this.upstreams.resolve(name, ns);
+      if (!p) {
+        if (write && !this.upstreams.isLocal(name)) {
+          throw new RegistryError('DENIED', `${name} is outside the local namespaces (${this.cfg.localNamespaces.join(', ')}): pushes are not allowed there`, { name });
+        }
+        return next();
+      }
+      if (write) {
+        throw new RegistryError('DENIED', `${name} is a read-only mirror of ${p.upstream.registry}; push to a local namespace instead`, {
+          name,
+          upstream: p.upstream.registry,
+        });
+      }
+      if (p.local !== name) ctx.path = `/v2/${p.local}/${m[2]}/${m[3]}`;
+      return next();
+    };
+  }
+
+  // ---- blobs
+
+  /**
+   * For a blob this repository does not have: the blob when it is stored already (fetched through
+   * another name; linked here now), else undefined, and for a GET the shared transfer is running
+   * when this returns (joined or started) for serveBlob to stream.
+   */
+  async localBlob(ctx: Context, name: string, digest: Digest): Promise<BlobInfo | undefined> {
+    const p = this.proxied(name);
+    if (!p) return undefined;
+    const { blobs } = this.deps.storage;
+    await this.spool();
+    for (;;) {
+      if (this.running(digest)) return undefined;
+      // A transfer that finished between the check above and the stat below is seen by the stat
+      // (it is stored before it leaves the map) or changes the count: then look again.
+      const generation = this.storedCount;
+      const info = await blobs.statGlobal(digest);
+      if (info) {
+        await blobs.link(name, digest);
+        return info;
+      }
+      if (this.running(digest)) return undefined;
+      if (generation === this.storedCount) {
+        if (ctx.method === 'GET') {
+          this.startFetch(p, digest);
+          ctx.state.mirrorStartedFetch = true;
+        }
+        return undefined;
+      }
+    }
+  }
+
+  /**
+   * Answers a GET or HEAD of a blob this server does not have from the upstream; false when
+   * `name` is not proxied. A GET joins (or starts) the shared transfer and streams from it.
+   */
+  async serveBlob(ctx: Context, name: string, digest: Digest): Promise<boolean> {
+    const p = this.proxied(name);
+    if (!p) return false;
+    const label = p.upstream.prefix;
+    if (ctx.method === 'HEAD' && !this.running(digest)) {
+      let size: number | undefined;
+      try {
+        size = await this.upstreams.client.registryClient(p.upstream.registry).headBlob(p.remote, digest);
+      } catch (err) {
+        throw this.upstreamError(p, err, `blob ${digest}`);
+      }
+      if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', `blob unknown to ${p.upstream.registry}`, { digest });
+      ctx.status = 200;
+      ctx.set('Docker-Content-Digest', digest);
+      ctx.type = 'application/octet-stream';
+      ctx.set('Content-Length', String(size));
+      return true;
+    }
+    const entry = this.running(digest);
+    if (!entry) {
+      // Stored since localBlob looked (rare): stream it from storage.
+      const info = await this.deps.storage.blobs.statGlobal(digest);
+      if (!info) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+      await this.deps.storage.blobs.link(name, digest);
+      ctx.status = 200;
+      ctx.set('Docker-Content-Digest', digest);
+      ctx.type = 'application/octet-stream';
+      ctx.body = await this.deps.storage.blobs.reader(digest);
+      ctx.set('Content-Length', String(info.size));
+      return true;
+    }
+    if (!ctx.state.mirrorStartedFetch) this.metrics.joined(label);
+    const { fetch } = entry;
+    fetch.retain(); // the transfer may be stored and closed while this request gets going
+    try {
+      return await this.streamBlob(ctx, p, name, digest, fetch);
+    } finally {
+      fetch.unretain();
+    }
+  }
+
+  private async streamBlob(ctx: Context, p: ProxiedName, name: string, digest: Digest, fetch: SharedBlobFetch): Promise<boolean> {
+    try {
+      await fetch.started;
+    } catch (err) {
+      throw this.upstreamError(p, err, `blob ${digest}`);
+    }
+    ctx.state[MISS] = true;
+    ctx.set('Docker-Content-Digest', digest);
+    ctx.type = 'application/octet-stream';
+    const size = fetch.size;
+    let start = 0;
+    let end: number | undefined;
+    ctx.status = 200;
+    const range = /^bytes=(\d+)-(\d*)$/.exec(ctx.get('Range'));
+    if (range && size !== undefined) {
+      start = Number(range[1]);
+      end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+      if (start > end) {
+        throw new RegistryError('RANGE_INVALID', 'requested range not satisfiable', { size }).withHeader('Content-Range', `bytes */${size}`);
+      }
+      ctx.status = 206;
+      ctx.set('Content-Range', `bytes ${start}-${end}/${size}`);
+    }
+    if (size !== undefined) ctx.set('Content-Length', String((end ?? size - 1) - start + 1));
+    if (ctx.method === 'HEAD') return true;
+    // The headers wait for the first bytes: a transfer that fails before then gets a spec error.
+    const body = fetch.read(start, end);
+    let first: IteratorResult<Buffer>;
+    try {
+      first = await body.next();
+    } catch (err) {
+      throw this.upstreamError(p, err, `blob ${digest}`);
+    }
+    this.deps.events.emit(ctx, { kind: 'blob', action: 'pull', repository: name, digest, mediaType: BLOB_MEDIA_TYPE, ...(size !== undefined ? { size } : {}) });
+    await streamResponse(ctx, first, body, (err) =>
+      this.deps.log.warn({ reqId: ctx.state.requestId, upstream: p.upstream.registry, digest, err: err.message }, 'mirror: blob transfer failed; response cut short'),
+    );
+    return true;
+  }
+
+  /** The transfer of `digest` that new requests may join (one that failed is not: a new one starts). */
+  private running(digest: Digest): { fetch: SharedBlobFetch; stored: Promise<void> } | undefined {
+    const entry = this.fetches.get(digest);
+    return entry && !entry.fetch.failed ? entry : undefined;
+  }
+
+  /** Starts the transfer of `digest`, stored into `p.local` when it verifies (synchronous: no request can slip in). */
+  private startFetch(p: ProxiedName, digest: Digest): { fetch: SharedBlobFetch; stored: Promise<void> } {
+    const dir = this.spoolDir!;
+    const label = p.upstream.prefix;
+    const fetch = new SharedBlobFetch(
+      digest,
+      spoolFile(dir, digest, ++this.spoolCount),
+      () => this.upstreams.openBlob(p, digest, this.stopping.signal),
+      (n) => this.metrics.bytesFromUpstream(label, n),
+    );
+    const stored = this.store(p, fetch).finally(() => {
+      this.storedCount++;
+      if (this.fetches.get(digest) === entry) this.fetches.delete(digest);
+      fetch.close();
+    });
+    const entry = { fetch, stored };
+    this.fetches.set(digest, entry);
+    return entry;
+  }
+
+  /**
+   * Writes the transfer into an upload and commits it (digest checked again) once verified. Never
+   * rejects: a failure is logged and counted, and the blob is simply not cached.
+   */
+  private async store(p: ProxiedName, fetch: SharedBlobFetch): Promise<void> {
+    const { uploads } = this.deps.storage;
+    try {
+      await fetch.started;
+    } catch {
+      return; // the upstream did not answer with the blob: the requests that asked report it
+    }
+    let uploadId: string | undefined;
+    try {
+      uploadId = (await uploads.create(p.local)).id;
+      await uploads.append(p.local, uploadId, fetch.read());
+      await fetch.verified;
+      await uploads.commit(p.local, uploadId, fetch.digest);
+    } catch (err) {
+      if (uploadId) await uploads.cancel(p.local, uploadId).catch(() => undefined);
+      if (fetch.failed) this.metrics.upstreamError(p.upstream.prefix);
+      this.deps.log.warn({ upstream: p.upstream.registry, repository: p.remote, digest: fetch.digest, err: (err as Error).message }, 'mirror: upstream blob not stored');
+    }
+  }
+
+  private spoolReady: Promise<void> | undefined;
+  private spool(): Promise<void> {
+    return (this.spoolReady ??= (async () => {
+      const base = this.cfg.spoolDirectory || tmpdir();
+      await mkdir(base, { recursive: true });
+      this.spoolDir = await mkdtemp(`${base.replace(/\/+$/, '')}/stevedore-mirror-`);
+    })());
+  }
+
+  /**
+   * Fetches a blob into the cache without a client (pre-fetch); resolves when it is stored.
+   */
+  async ensureBlob(name: string, digest: Digest): Promise<void> {
+    const p = this.proxied(name);
+    if (!p) return;
+    if (await this.deps.storage.blobs.stat(name, digest)) return;
+    await this.spool();
+    while (!this.running(digest)) {
+      const generation = this.storedCount;
+      if (await this.deps.storage.blobs.statGlobal(digest)) {
+        await this.deps.storage.blobs.link(name, digest);
+        return;
+      }
+      if (!this.running(digest) && generation === this.storedCount) this.startFetch(p, digest);
+    }
+    const { fetch, stored } = this.running(digest)!;
+    await stored;
+    if (fetch.failed) throw this.upstreamError(p, await fetch.verified.catch((err: unknown) => err), `blob ${digest}`);
+    if (!(await this.deps.storage.blobs.statGlobal(digest))) throw new Error(`blob ${digest} could not be stored (see the log)`);
+    // Stored under the repository that started the transfer; link this one too.
+    await this.deps.storage.blobs.link(name, digest);
+  }
+
+  // ---- manifests
+
+  /** A manifest of a proxied repository: from the cache, revalidated, or fetched. */
+  async manifest(ctx: Context | undefined, name: string, ref: Reference, opts: { revalidate?: boolean } = {}): Promise<StoredManifest> {
+    const p = this.proxied(name)!;
+    const { manifests } = this.deps.storage;
+    const label = p.upstream.prefix;
+    if (ref.kind === 'digest') {
+      const local = await manifests.get(name, ref.digest);
+      if (local) return local;
+      const r = await this.once(`${name}@${ref.digest}`, async () => {
+        try {
+          return { m: await this.fetchManifest(p, name, ref.digest), fetched: true };
+        } catch (err) {
+          throw this.upstreamError(p, err, `manifest ${ref.digest}`);
+        }
+      });
+      if (ctx && r.fetched) ctx.state[MISS] = true;
+      return r.m;
+    }
+    const key = `${name}:${ref.tag}`;
+    const cachedDigest = await manifests.resolveTag(name, ref.tag);
+    const local = cachedDigest && (await manifests.get(name, cachedDigest));
+    const checked = this.tagChecked.get(key);
+    if (local && !opts.revalidate && checked !== undefined && Date.now() - checked < this.cfg.tagTtl) return local;
+    const r = await this.once(key, async () => {
+      try {
+        const head = await this.headManifest(p, ref.tag);
+        if (!head) throw new RegistryError('MANIFEST_UNKNOWN', `${p.remote}:${ref.tag} is unknown to ${p.upstream.registry}`, { tag: ref.tag });
+        if (local && head.digest === local.digest) {
+          this.tagChecked.set(key, Date.now());
+          return { m: local, fetched: false };
+        }
+        const known = head.digest && (await manifests.get(name, head.digest));
+        const m = known || (await this.fetchManifest(p, name, head.digest ?? ref.tag));
+        await manifests.tag(name, ref.tag, m.digest);
+        this.tagChecked.set(key, Date.now());
+        return { m, fetched: !known };
+      } catch (err) {
+        if (err instanceof RegistryError) throw err;
+        if (local && isOutage(err)) {
+          this.metrics.staleServed(label);
+          this.metrics.upstreamError(label);
+          this.deps.log.warn(
+            { upstream: p.upstream.registry, repository: p.remote, tag: ref.tag, digest: local.digest, err: (err as Error).message },
+            'mirror: upstream unavailable, serving the cached tag (stale)',
+          );
+          return { m: local, fetched: false };
+        }
+        throw this.upstreamError(p, err, `${p.remote}:${ref.tag}`);
+      }
+    });
+    if (ctx && r.fetched) ctx.state[MISS] = true;
+    return r.m;
+  }
+
+  /** Concurrent requests for the same manifest share one upstream exchange. */
+  private once(key: string, fn: () => Promise<{ m: StoredManifest; fetched: boolean }>): Promise<{ m: StoredManifest; fetched: boolean }> {
+    let p = this.pending.get(key);
+    if (!p) {
+      p = fn().finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+    }
+    return p;
+  }
+
+  /** HEAD of a tag: its digest (undefined when the upstream does not say), or undefined when unknown. */
+  private async headManifest(p: ProxiedName, tag: string): Promise<{ digest: Digest | undefined } | undefined> {
+    const rc = this.upstreams.client.registryClient(p.upstream.registry);
+    const req = { method: 'HEAD', path: `/v2/${p.remote}/manifests/${tag}`, headers: { accept: MANIFEST_ACCEPT } };
+    const res = await rc.call(req, [`repository:${p.remote}:pull`]);
+    await res.body.dump();
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw new RegistryResponseError('HEAD', res.url, res.status, undefined, undefined);
+    const d = res.headers['docker-content-digest'];
+    const digest = (Array.isArray(d) ? d[0] : d) as Digest | undefined;
+    return { digest };
+  }
+
+  private async fetchManifest(p: ProxiedName, name: string, reference: string): Promise<StoredManifest> {
+    const rc = this.upstreams.client.registryClient(p.upstream.registry);
+    const got = await rc.getManifest(p.remote, reference);
+    if (got.bytes.length > this.deps.config.limits.manifestMaxBytes) {
+      throw new RegistryError('MANIFEST_INVALID', `the upstream manifest is larger than limits.manifestMaxBytes`, { size: got.bytes.length });
+    }
+    let parsed: ParsedManifest | undefined;
+    try {
+      parsed = parseManifest(got.bytes, got.mediaType);
+    } catch {
+      parsed = undefined; // served as the upstream sent it
+    }
+    const mediaType = parsed?.mediaType ?? got.mediaType;
+    const subject = parsed?.subject?.digest;
+    const { manifests } = this.deps.storage;
+    await manifests.put(name, { digest: got.digest, mediaType, size: got.bytes.length, subject }, got.bytes);
+    if (subject && parsed) await manifests.addReferrer(name, subject, referrerDescriptor(parsed, got.digest, got.bytes.length));
+    return { digest: got.digest, mediaType, size: got.bytes.length, content: got.bytes, ...(subject ? { subject } : {}) };
+  }
+
+  /** Tags of a proxied repository: the upstream's list, or the cached tags when it is unavailable. */
+  async tags(name: string): Promise<string[]> {
+    const p = this.proxied(name)!;
+    try {
+      return (await this.upstreams.client.registryClient(p.upstream.registry).tags(p.remote)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    } catch (err) {
+      if (!isOutage(err)) throw this.upstreamError(p, err, `tags of ${p.remote}`);
+      this.metrics.upstreamError(p.upstream.prefix);
+      return this.deps.storage.manifests.tags(name);
+    }
+  }
+
+  /** A spec error for an upstream failure (for content that is not cached). */
+  private upstreamError(p: ProxiedName, err: unknown, what: string): RegistryError {
+    if (err instanceof RegistryError) return err;
+    const where = p.upstream.registry;
+    if (err instanceof BlobVerificationError) {
+      this.metrics.upstreamError(p.upstream.prefix);
+      return new RegistryError('UNKNOWN', `upstream ${where} sent corrupt content for ${what}: ${err.message}`, { upstream: where }, 502);
+    }
+    if (isUpstreamNotFound(err)) {
+      const code = /^blob /.test(what) ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN';
+      return new RegistryError(code, `${what} is unknown to ${where}`, { upstream: where });
+    }
+    this.metrics.upstreamError(p.upstream.prefix);
+    const reason = (err as Error).message;
+    this.deps.log.warn({ upstream: where, what, err: reason }, 'mirror: upstream request failed');
+    if (err instanceof RegistryResponseError && err.status === 429) {
+      return new RegistryError('TOOMANYREQUESTS', `upstream ${where} is rate limiting and ${what} is not cached`, { upstream: where });
+    }
+    if (err instanceof RegistryResponseError && (err.status === 401 || err.status === 403)) {
+      return new RegistryError('UNKNOWN', `upstream ${where} refused the mirror's credentials for ${what}`, { upstream: where }, 502);
+    }
+    return new RegistryError('UNKNOWN', `upstream ${where} is unavailable and ${what} is not cached: ${reason}`, { upstream: where }, 503);
+  }
+
+  // ---- bookkeeping
+
+  private onEvent(ctx: Context, e: RegistryEvent): void {
+    if (e.action !== 'pull' || !e.digest) return;
+    const p = this.proxied(e.repository);
+    if (!p) return;
+    this.metrics.servedContent(p.upstream.prefix, e.kind, ctx.state[MISS] ? 'miss' : 'hit');
+    this.lastPulled.touch(e.repository, e.digest as Digest);
+  }
+
+  async close(): Promise<void> {
+    await this.lastPulled.save().catch((err) => this.deps.log.warn({ err }, 'mirror: cannot save last-pulled times'));
+    await this.upstreams.close();
+    // Transfers still running are cut (nothing is stored of them); finished ones get to commit.
+    this.stopping.abort();
+    await Promise.allSettled([...this.fetches.values()].map((f) => f.stored));
+    if (this.spoolDir) await rm(this.spoolDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Writes a followed transfer as the response body. When the transfer fails the connection is
+ * cut (the client sees a short body, never a complete wrong one).
+ */
+async function streamResponse(ctx: Context, first: IteratorResult<Buffer>, source: AsyncGenerator<Buffer>, onFail: (err: Error) => void): Promise<void> {
+  const res = ctx.res;
+  ctx.respond = false;
+  res.writeHead(ctx.status, ctx.response.headers as Record<string, string>);
+  let closed = false;
+  const onClose = () => (closed = true);
+  res.once('close', onClose);
+  async function* all(): AsyncGenerator<Buffer> {
+    if (!first.done) yield first.value;
+    else return;
+    yield* source;
+  }
+  try {
+    for await (const chunk of all()) {
+      if (closed) break;
+      if (!res.write(chunk)) {
+        await new Promise<void>((r) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            r();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+      if (closed) break;
+    }
+    if (!closed) res.end();
+  } catch (err) {
+    onFail(err as Error);
+    // Without the error: koa would report it again as an unhandled application error.
+    res.destroy();
+  } finally {
+    res.off('close', onClose);
+    await source.return(undefined);
+  }
+}
