@@ -1,15 +1,15 @@
 // The upstream registries the mirror tests pull through, made in one place so the kinds can change
 // without touching the tests: Debian's docker-registry with htpasswd (Basic) auth, and a second
-// Stevedore behind Bearer token auth (test/helpers/token-auth-proxy.ts in front of it, until
-// Stevedore has its own token mode: then only `startStevedoreTokenUpstream` changes). Each has a
-// fault-injecting proxy (upstream-proxy.ts) between it and the mirror.
-import { mkdtemp, rm } from 'node:fs/promises';
+// Stevedore in token mode with its built-in token service (Bearer challenges, ES256 tokens scoped
+// per repository). Each has a fault-injecting proxy (upstream-proxy.ts) between it and the mirror.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import bcrypt from 'bcryptjs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadConfig } from '../../server/config.js';
 import { startServer, type RunningServer } from '../../server/index.js';
 import { startCncfRegistry, TEST_USER, type CncfRegistry } from '../helpers/cncf-registry.js';
 import { skopeoCopy, type Credentials } from '../helpers/skopeo.js';
-import { startTokenProxy, type TokenProxy } from '../helpers/token-auth-proxy.js';
 import { writeLayout, type BuiltImage, type BuiltIndex } from '../helpers/oci-image-builder.js';
 import { startUpstreamProxy, type UpstreamProxy } from './upstream-proxy.js';
 
@@ -33,7 +33,6 @@ export async function startUpstream(kind: UpstreamKind): Promise<TestUpstream> {
   const work = await mkdtemp(join(tmpdir(), `mirror-upstream-${kind}-`));
   let registry: CncfRegistry | undefined;
   let server: RunningServer | undefined;
-  let token: TokenProxy | undefined;
   let direct: string;
   let creds: Credentials;
   if (kind === 'cncf-htpasswd') {
@@ -41,9 +40,19 @@ export async function startUpstream(kind: UpstreamKind): Promise<TestUpstream> {
     direct = registry.host;
     creds = { username: TEST_USER.username, password: TEST_USER.password };
   } else {
-    server = await startServer({ dataDir: join(work, 'data'), addr: '127.0.0.1:0', logLevel: 'silent' });
-    token = await startTokenProxy({ upstream: server.url, ...TOKEN_USER });
-    direct = token.host;
+    await mkdir(join(work, 'keys'));
+    await writeFile(join(work, 'htpasswd'), `${TOKEN_USER.username}:${bcrypt.hashSync(TOKEN_USER.password, 4)}\n`);
+    const config = loadConfig({
+      overrides: {
+        auth: {
+          mode: 'token',
+          htpasswd: { path: join(work, 'htpasswd') },
+          tokenService: { enabled: true, keyFile: join(work, 'keys', 'token.pem') },
+        },
+      },
+    });
+    server = await startServer({ config, dataDir: join(work, 'data'), addr: '127.0.0.1:0', logLevel: 'silent' });
+    direct = new URL(server.url).host;
     creds = TOKEN_USER;
   }
   const proxy = await startUpstreamProxy(`http://${direct}`);
@@ -60,7 +69,6 @@ export async function startUpstream(kind: UpstreamKind): Promise<TestUpstream> {
     },
     async stop() {
       await proxy.stop();
-      await token?.close();
       await server?.close();
       await registry?.stop();
       await rm(work, { recursive: true, force: true });
