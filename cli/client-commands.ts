@@ -16,7 +16,9 @@ import {
 } from '../client/index.js';
 import { formatReference, parseManifest, parseReference, referenceSelector, type ImageReference } from '../oci/index.js';
 import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
-import { pullIntoStore } from './engine-image-commands.js';
+import { inspectContainerAt } from './engine-container-commands.js';
+import { printLocalImageInspect, pullIntoStore } from './engine-image-commands.js';
+import { rootOf } from './engine-root.js';
 import { archiveLayerLine, formatBytes, lineProgress, ttyProgress, type Progress } from './copy-progress.js';
 
 interface CopyFlags extends ClientFlags {
@@ -167,10 +169,24 @@ export function registerClientCommands(program: Command): void {
       }),
   );
 
-  addClientOptions(program.command('inspect').description('show the manifest (or index) of an image, and its config').argument('<reference>'))
-    .option('--raw', 'print the manifest exactly as the registry stores it')
-    .action((refText: string, flags: ClientFlags & { raw?: boolean }) =>
-      withClient(flags, async (client) => {
+  addClientOptions(
+    program
+      .command('inspect')
+      .description('show a local container or image as JSON; else the manifest (or index) of a registry image, and its config')
+      .argument('<reference>'),
+  )
+    .option('--raw', 'print the manifest exactly as the registry stores it (registry images only)')
+    .action(async (refText: string, flags: ClientFlags & { raw?: boolean }, cmd: Command) => {
+      // Like docker: a container of that name or id first, then a local image, then the registry.
+      if (!flags.raw) {
+        const container = await inspectContainerAt(rootOf(cmd), refText);
+        if (container) {
+          process.stdout.write(`${JSON.stringify([container], null, flags.json ? undefined : 2)}\n`);
+          return;
+        }
+        if (await printLocalImageInspect(cmd, refText, !!flags.json)) return;
+      }
+      return withClient(flags, async (client) => {
         const ref = registryRef(refText);
         const rc = client.registryClient(ref.registry);
         const m = await rc.getManifest(ref.repository, referenceSelector(ref));
@@ -193,8 +209,8 @@ export function registerClientCommands(program: Command): void {
         }
         const out = { name: formatReference(ref), digest: m.digest, mediaType: m.mediaType, manifest: parsed.document, config };
         process.stdout.write(`${JSON.stringify(out, null, flags.json ? undefined : 2)}\n`);
-      }),
-    );
+      });
+    });
 
   addClientOptions(program.command('digest').description('print the digest of an image manifest').argument('<reference>')).action(
     (refText: string, flags: ClientFlags) =>

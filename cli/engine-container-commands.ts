@@ -20,7 +20,6 @@ import {
 import { writeLogs } from '../engine/containers/logs.js';
 import { MONITOR_SCRIPT } from '../engine/containers/monitor.js';
 import { selfId } from '../engine/containers/process-info.js';
-import { engineRoot } from '../engine/containers/root.js';
 import {
   envFromFlag,
   parseCpus,
@@ -33,6 +32,7 @@ import {
   readEnvFile,
   UsageError,
 } from '../engine/containers/run-options.js';
+import { rootOf } from './engine-root.js';
 
 /** Gives the image side for an engine root (the store under it). */
 export type ImageProviderFactory = (root: string) => Promise<ImageProvider>;
@@ -59,10 +59,6 @@ interface RunFlags {
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
-
-function rootOf(cmd: Command): string {
-  return engineRoot((cmd.optsWithGlobals() as { root?: string }).root);
-}
 
 /** Prints `stevedore: message` and sets the exit status, for errors of the command itself. */
 function fail(err: unknown, status: number): void {
@@ -116,8 +112,14 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
     const opts = await createOptions(flags, cmd);
     ctx.runtime(opts.runtime); // validates --runtime before any work
     const provider = await providerFactory(ctx.root);
-    const image = (await provider.find(imageRef)) ?? (await provider.pull(imageRef, { onProgress: (l) => process.stderr.write(`${l}\n`) }));
-    record = await createContainer(ctx, image, flags.detach ? opts : { ...opts, owner: selfId() });
+    // Held until container.json names the image: a concurrent prune cannot remove it in between.
+    const use = await provider.hold();
+    try {
+      const image = (await provider.find(imageRef)) ?? (await provider.pull(imageRef, { onProgress: (l) => process.stderr.write(`${l}\n`) }));
+      record = await createContainer(ctx, image, flags.detach ? opts : { ...opts, owner: selfId() });
+    } finally {
+      await use.release();
+    }
     if (interrupted) {
       await cleanupContainer(ctx, record.id);
       process.exitCode = interrupted === 'SIGINT' ? 130 : 143;
@@ -193,9 +195,6 @@ async function forEach(refs: string[], fn: (ref: string) => Promise<ContainerRec
 export function registerContainerCommands(program: Command, providerFactory: ImageProviderFactory): void {
   // `run IMAGE CMD -x` passes -x to CMD: needs options to be positional program-wide.
   program.enablePositionalOptions();
-  if (!program.options.some((o) => o.long === '--root')) {
-    program.option('--root <dir>', 'engine state directory (default: $STEVEDORE_ROOT or /var/lib/stevedore)');
-  }
 
   program
     .command('run')
@@ -237,8 +236,11 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
         process.stdout.write(list.map((r) => `${id(r)}\n`).join(''));
         return;
       }
+      // Image names as users write them (`busybox:1`, not `docker.io/library/busybox:1`).
+      const { familiarReference, parseReference } = await import('../oci/index.js');
+      const imageName = (r: ContainerRecord) => (r.image.reference ? familiarReference(parseReference(r.image.reference)) : r.image.configDigest.slice(7, 19));
       const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES']];
-      for (const r of list) rows.push([id(r), r.image.reference ?? r.image.configDigest.slice(7, 19), commandText(r), `${ago(r.created)} ago`, status(r), r.name]);
+      for (const r of list) rows.push([id(r), imageName(r), commandText(r), `${ago(r.created)} ago`, status(r), r.name]);
       process.stdout.write(table(rows));
     });
 

@@ -2,28 +2,20 @@
 // All work on the store under `--root DIR` / $STEVEDORE_ROOT / /var/lib/stevedore.
 import type { Command } from 'commander';
 import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, parsePlatform, type PlatformSpec } from '../client/index.js';
-import { importImage, type PullEvent } from '../engine/image-pull.js';
+import { importImage, pullEventLines, pullImage, type PullEvent } from '../engine/image-pull.js';
 import { archiveImages, LocalStoreSource } from '../engine/image-archive.js';
 import { inspectLocalImage } from '../engine/image-inspect.js';
 import { AmbiguousImageError, lookupImage, namesOf, shortId } from '../engine/image-lookup.js';
-import { pullEventLines, pullImage } from '../engine/image-provider.js';
 import { ImageStore, StoreError, type GcResult } from '../engine/store/image-store.js';
-import { resolveRoot } from '../engine/store/root.js';
 import { familiarReference, formatReference, InvalidReferenceError, parseReference } from '../oci/index.js';
 import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
 import { formatBytes, ttyProgress, type Progress } from './copy-progress.js';
-
-/** The `--root` every engine command shares (a global option of `stevedore`). */
-export function addRootOption(program: Command): void {
-  if (!program.options.some((o) => o.long === '--root')) {
-    program.option('--root <dir>', 'engine state directory (default $STEVEDORE_ROOT, else /var/lib/stevedore)');
-  }
-}
+import { pruneStoppedContainers } from './engine-container-commands.js';
+import { rootOf } from './engine-root.js';
 
 /** The store of the `--root` given to this command (or its defaults). */
 export function storeOf(cmd: Command): ImageStore {
-  const opts = cmd.optsWithGlobals() as { root?: string };
-  return new ImageStore(resolveRoot(opts.root));
+  return new ImageStore(rootOf(cmd));
 }
 
 function engineErrors<T>(fn: () => Promise<T>): Promise<T> {
@@ -234,8 +226,6 @@ export async function pruneImages(store: ImageStore, say?: (line: string) => voi
 }
 
 export function registerEngineImageCommands(program: Command): void {
-  addRootOption(program);
-
   program
     .command('images')
     .description('list the images in the local store')
@@ -318,18 +308,21 @@ export function registerEngineImageCommands(program: Command): void {
 
   program
     .command('prune')
-    .description('remove unnamed images no container uses, and blobs and layers no image needs')
+    .description('remove stopped containers, then unnamed images no container uses, and blobs and layers no image needs')
     .option('-q, --quiet', 'print nothing')
     .action((flags: { quiet?: boolean }, cmd: Command) =>
       engineErrors(async () => {
         const say = flags.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
+        // Containers first: the images only they used become unused, and go in the same prune.
+        const containers = await pruneStoppedContainers(rootOf(cmd));
+        if (!flags.quiet) process.stdout.write(containers.map((id) => `Deleted container ${id}\n`).join(''));
         const r = await pruneImages(storeOf(cmd), say);
         if (!flags.quiet) process.stdout.write(`${pruneLine(r)}\n`);
       }),
     );
 }
 
-/** For the lead's `inspect`: prints a local image like `docker image inspect`; false when there is none. */
+/** For `inspect`: prints a local image like `docker image inspect`; false when there is none. */
 export async function printLocalImageInspect(cmd: Command, ref: string, json: boolean): Promise<boolean> {
   const out = await engineErrors(() => inspectLocalImage(storeOf(cmd), ref));
   if (!out) return false;

@@ -1,6 +1,7 @@
 // The `stevedore` command.
 import { Command, CommanderError } from 'commander';
 import { registerContainerCommands } from './engine-container-commands.js';
+import { addRootOption } from './engine-root.js';
 
 const program = new Command();
 program
@@ -9,6 +10,7 @@ program
   .version('0.1.0')
   .showHelpAfterError()
   .exitOverride();
+addRootOption(program);
 
 // Container commands start quickly (a `run --rm IMAGE true` is timed against bare runc): when one
 // of them is asked for, the registry and client modules are not loaded at all.
@@ -42,16 +44,8 @@ if (!containerOnly) {
 // The image side (the local store) loads only when a container command needs an image; the client
 // inside it only when the image has to be pulled.
 registerContainerCommands(program, async (root) => {
-  if (process.env.STEVEDORE_TEST_IMAGES) {
-    const { jsonImageProvider } = await import('../engine/container-test-images.js');
-    return jsonImageProvider(process.env.STEVEDORE_TEST_IMAGES);
-  }
-  const [{ StoreImageProvider }, { ImageStore }, { clientFrom }] = await Promise.all([
-    import('../engine/image-provider.js'),
-    import('../engine/store/image-store.js'),
-    import('./client-options.js'),
-  ]);
-  return new StoreImageProvider(new ImageStore(root), await clientFrom({}));
+  const [{ StoreImageProvider }, { ImageStore }] = await Promise.all([import('../engine/image-provider.js'), import('../engine/store/image-store.js')]);
+  return new StoreImageProvider(new ImageStore(root), async () => (await import('./client-options.js')).clientFrom({}));
 });
 
 try {

@@ -1,17 +1,23 @@
 // The image side of the engine as the container side sees it (engine/local-image.ts): find a
-// local image, or pull it through the client into the store.
-import { ClientError, openSource, parseLocation, parsePlatform, type Client, type PlatformSpec } from '../client/index.js';
-import { formatReference, type Digest } from '../oci/index.js';
-import { importImage, type PullEvent } from './image-pull.js';
+// local image, or pull it through the client into the store. The client and the pull code load
+// only when an image has to be pulled: `run` of an image already here does not pay for them (its
+// start-up time is benchmarked against bare runc).
+import type { Client } from '../client/index.js';
 import { lookupImage } from './image-lookup.js';
-import type { ImageConfigFile, ImageProvider, LocalImage, PullOptions } from './local-image.js';
+import type { ImageConfigFile, ImageProvider, ImageUse, LocalImage, PullOptions } from './local-image.js';
 import type { ImageRecord, ImageStore } from './store/image-store.js';
 
 export class StoreImageProvider implements ImageProvider {
   constructor(
     readonly store: ImageStore,
-    readonly client: Client,
+    /** Makes the client for a pull (mirrors, insecure registries and credentials from its configuration). */
+    private readonly clientFactory: () => Promise<Client>,
   ) {}
+
+  /** A store lease: garbage collection (prune) waits until it is released. */
+  hold(): Promise<ImageUse> {
+    return this.store.lease();
+  }
 
   async find(ref: string): Promise<LocalImage | undefined> {
     const found = lookupImage(await this.store.state(), ref);
@@ -43,47 +49,13 @@ export class StoreImageProvider implements ImageProvider {
   }
 
   async pull(ref: string, opts: PullOptions = {}): Promise<LocalImage> {
-    const record = await pullImage(this.store, this.client, ref, { platform: opts.platform, onEvent: opts.onProgress && pullEventLines(opts.onProgress) });
-    return this.localImage(record.record, record.name);
-  }
-}
-
-/** Pulls a registry image into the store under its normalised name. */
-export async function pullImage(
-  store: ImageStore,
-  client: Client,
-  refText: string,
-  opts: { platform?: string | PlatformSpec; onEvent?: (e: PullEvent) => void; concurrency?: number } = {},
-): Promise<{ record: ImageRecord; name: string }> {
-  const loc = parseLocation(refText);
-  if (loc.kind !== 'registry') throw new ClientError(`${refText}: pull into the local store takes a registry reference (use -o for oci: and docker-archive: destinations)`);
-  let platform: PlatformSpec | undefined;
-  try {
-    platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform;
-  } catch (err) {
-    throw new ClientError((err as Error).message);
-  }
-  const source = openSource(loc, { registryClient: (r) => client.registryClient(r), mirrorsFor: (r) => client.mirrorsFor(r), onMirrorFallback: client.onMirrorFallback });
-  const name = formatReference(loc.ref);
-  try {
-    const record = await importImage(store, source, { names: [name], platform, onEvent: opts.onEvent, concurrency: opts.concurrency });
-    return { record, name };
-  } finally {
-    await source.close?.();
-  }
-}
-
-const short = (d: Digest | string) => d.replace(/^sha256:/, '').slice(0, 12);
-
-/** Plain progress lines for a pull (one per layer state change). */
-export function pullEventLines(say: (line: string) => void): (e: PullEvent) => void {
-  return (e) => {
-    if (e.type === 'source') say(`Pulling from ${e.servedBy}`);
-    else if (e.type === 'platform') say(`platform ${e.platform}: ${e.digest}`);
-    else if (e.type === 'layer') {
-      if (e.state === 'resuming') say(`${short(e.desc.digest)}: resuming download at byte ${e.from}`);
-      else if (e.state === 'waiting') say(`${short(e.desc.digest)}: waiting for another stevedore process`);
-      else say(`${short(e.desc.digest)}: ${e.state === 'present' ? 'already downloaded' : e.state}`);
+    const [{ pullImage, pullEventLines }, client] = await Promise.all([import('./image-pull.js'), this.clientFactory()]);
+    try {
+      const record = await pullImage(this.store, client, ref, { platform: opts.platform, onEvent: opts.onProgress && pullEventLines(opts.onProgress) });
+      return this.localImage(record.record, record.name);
+    } finally {
+      await client.close();
     }
-  };
+  }
 }
+

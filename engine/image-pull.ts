@@ -8,12 +8,16 @@ import {
   ClientError,
   formatPlatform,
   hostPlatform,
+  openSource,
+  parseLocation,
+  parsePlatform,
   selectPlatform,
+  type Client,
   type ImageSource,
   type ManifestBytes,
   type PlatformSpec,
 } from '../client/index.js';
-import { digestOf, isDigest, MediaType, parseManifest, type Descriptor, type Digest } from '../oci/index.js';
+import { digestOf, formatReference, isDigest, MediaType, parseManifest, type Descriptor, type Digest } from '../oci/index.js';
 import type { ImageRecord, ImageStore } from './store/image-store.js';
 import { chainIds, DiffIdMismatchError } from './store/snapshots.js';
 import { LayerError } from './unpack/apply-layer.js';
@@ -194,4 +198,44 @@ export async function importImage(store: ImageStore, source: ImageSource, opts: 
   } finally {
     await lease.release();
   }
+}
+
+/** Pulls a registry image into the store under its normalised name. */
+export async function pullImage(
+  store: ImageStore,
+  client: Client,
+  refText: string,
+  opts: { platform?: string | PlatformSpec; onEvent?: (e: PullEvent) => void; concurrency?: number } = {},
+): Promise<{ record: ImageRecord; name: string }> {
+  const loc = parseLocation(refText);
+  if (loc.kind !== 'registry') throw new ClientError(`${refText}: pull into the local store takes a registry reference (use -o for oci: and docker-archive: destinations)`);
+  let platform: PlatformSpec | undefined;
+  try {
+    platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform;
+  } catch (err) {
+    throw new ClientError((err as Error).message);
+  }
+  const source = openSource(loc, { registryClient: (r) => client.registryClient(r), mirrorsFor: (r) => client.mirrorsFor(r), onMirrorFallback: client.onMirrorFallback });
+  const name = formatReference(loc.ref);
+  try {
+    const record = await importImage(store, source, { names: [name], platform, onEvent: opts.onEvent, concurrency: opts.concurrency });
+    return { record, name };
+  } finally {
+    await source.close?.();
+  }
+}
+
+const short = (d: Digest | string) => d.replace(/^sha256:/, '').slice(0, 12);
+
+/** Plain progress lines for a pull (one per layer state change). */
+export function pullEventLines(say: (line: string) => void): (e: PullEvent) => void {
+  return (e) => {
+    if (e.type === 'source') say(`Pulling from ${e.servedBy}`);
+    else if (e.type === 'platform') say(`platform ${e.platform}: ${e.digest}`);
+    else if (e.type === 'layer') {
+      if (e.state === 'resuming') say(`${short(e.desc.digest)}: resuming download at byte ${e.from}`);
+      else if (e.state === 'waiting') say(`${short(e.desc.digest)}: waiting for another stevedore process`);
+      else say(`${short(e.desc.digest)}: ${e.state === 'present' ? 'already downloaded' : e.state}`);
+    }
+  };
 }

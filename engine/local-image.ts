@@ -42,8 +42,18 @@ export interface PullOptions {
   onProgress?: (line: string) => void;
 }
 
+/** Keeps images from garbage collection while held (a container is being made from one). */
+export interface ImageUse {
+  release(): Promise<void>;
+}
+
 /** What the container side asks of the image side. */
 export interface ImageProvider {
+  /**
+   * Held from finding (or pulling) an image until the container's record names it: a `prune`
+   * running meanwhile waits, so it cannot remove the image in between.
+   */
+  hold(): Promise<ImageUse>;
   /** A local image by reference (`busybox`, `localhost:5000/app:1`), digest reference or image-id prefix. */
   find(ref: string): Promise<LocalImage | undefined>;
   /** Pulls through the client (mirrors and insecure registries apply), unpacks, and returns it. */

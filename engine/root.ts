@@ -1,5 +1,5 @@
 // Where the engine keeps its state: `--root DIR`, else $STEVEDORE_ROOT, else /var/lib/stevedore.
-// The image side and the container side both resolve it here so they always agree.
+// The image store and the containers live under it; both resolve it here so they always agree.
 import { resolve } from 'node:path';
 
 export const DEFAULT_ROOT = '/var/lib/stevedore';

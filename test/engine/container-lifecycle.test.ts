@@ -37,7 +37,7 @@ describe('detached containers', () => {
     const id = (await e.ok(['run', '-d', '--name', 'svc', 'busybox:test', 'sh', '-c', `echo started; echo warn >&2; trap 'echo stopping; exit 7' TERM; ${LOOP}`])).trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     await e.waitRunning('svc');
-    expect(await e.ok(['ps'])).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+localhost/busybox:test\\s+"sh -c echo started.*Up .*svc$`, 'm'));
+    expect(await e.ok(['ps'])).toMatch(new RegExp(`^${id.slice(0, 12)}\\s+busybox:test\\s+"sh -c echo started.*Up .*svc$`, 'm'));
     let seen = '';
     await e.waitFor(
       () => `the first log lines (seen: ${JSON.stringify(seen)}; container: ${JSON.stringify(JSON.parse(execFileSync(process.execPath, [CLI, 'container', 'inspect', 'svc'], { env: e.env, encoding: 'utf8' })))})`,
@@ -92,9 +92,8 @@ describe('detached containers', () => {
 
   it('container.json holds the id and the image manifest digest (read by rmi and image prune)', async () => {
     const id = (await e.ok(['run', '-d', '--name', 'rec', 'busybox:test', 'true'])).trim();
-    const images = JSON.parse(await readFile(e.imagesFile, 'utf8')) as Record<string, { manifestDigest: string }>;
     const record = JSON.parse(await readFile(join(e.root, 'containers', id, 'container.json'), 'utf8'));
-    expect(record).toMatchObject({ id, name: 'rec', image: { manifestDigest: images['busybox:test']!.manifestDigest } });
+    expect(record).toMatchObject({ id, name: 'rec', image: { manifestDigest: await e.imageDigest('busybox:test') } });
     await e.waitFor('it to exit', async () => (await inspect('rec')).state === 'exited');
     await e.ok(['rm', 'rec']);
   });
@@ -177,6 +176,7 @@ describe('kill, exec, rm', () => {
 describe('engine root and concurrency', () => {
   it('--root DIR takes precedence over STEVEDORE_ROOT', async () => {
     const other = join(e.dir, 'other-root');
+    await e.ok(['--root', other, 'load', '-q', '-i', e.archive]);
     const id = (await e.ok(['--root', other, 'run', '-d', 'busybox:test', 'true'])).trim();
     await e.waitFor('it to exit', async () => (await e.ok(['--root', other, 'ps', '-a'])).includes('Exited (0)'));
     expect(await e.ok(['ps', '-a', '-q'])).toBe('');

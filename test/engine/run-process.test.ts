@@ -5,9 +5,8 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LocalImage } from '../../engine/local-image.js';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
-import { TEST_PATH } from '../helpers/engine-rootfs.js';
+import { buildBusyboxLayers, TEST_IMAGES, TEST_PATH, writeDockerArchive } from '../helpers/engine-rootfs.js';
 import { CLI } from '../helpers/stevedore-process.js';
 
 let e: EngineEnv;
@@ -88,20 +87,21 @@ describe('root filesystem', () => {
   });
 
   it('mounts an image of many layers with long paths (more than one page of mount options)', async () => {
-    const images = JSON.parse(await readFile(e.imagesFile, 'utf8')) as Record<string, LocalImage>;
-    const base = images['busybox:test']!;
     const extra: string[] = [];
     for (let i = 0; i < 60; i++) {
-      const d = join(e.dir, 'many-layers', `${'long-layer-directory-name-'.repeat(3)}${String(i).padStart(3, '0')}`);
+      const d = join(e.dir, 'many-layers', `layer-${i}`);
       await mkdir(d, { recursive: true });
       await writeFile(join(d, `file-${i}`), `${i}\n`);
       extra.push(d);
     }
-    const many = { ...base, layerDirs: [...base.layerDirs, ...extra] };
-    expect(many.layerDirs.join(':').length).toBeGreaterThan(4096);
-    const file = join(e.dir, 'many-layers.json');
-    await writeFile(file, JSON.stringify({ 'many:test': many }));
-    const out = await e.ok(['run', '--rm', 'many:test', 'sh', '-c', 'cat /file-0 /file-59 /etc/layer-marker'], { env: { STEVEDORE_TEST_IMAGES: file } });
+    const archive = join(e.dir, 'many-layers.tar');
+    const [busybox] = TEST_IMAGES;
+    await writeDockerArchive(archive, [...(await buildBusyboxLayers(join(e.dir, 'many-layers-base'))), ...extra], [{ ...busybox!, tag: 'many:test' }]);
+    await e.ok(['load', '-i', archive]);
+    const [image] = JSON.parse(await e.ok(['inspect', 'many:test'])) as { LayerDirs: string[] }[];
+    expect(image!.LayerDirs).toHaveLength(63);
+    expect(image!.LayerDirs.join(':').length).toBeGreaterThan(4096);
+    const out = await e.ok(['run', '--rm', 'many:test', 'sh', '-c', 'cat /file-0 /file-59 /etc/layer-marker']);
     expect(out).toBe('0\n59\nfrom layer 1\n');
   });
 

@@ -1,11 +1,12 @@
 // Drives the compiled `stevedore` container commands (dist/, `npm run build` first) against an
-// engine root of the test's own, with the busybox test images of engine-rootfs.ts.
+// engine root of the test's own, with the busybox test images of engine-rootfs.ts loaded into its
+// image store (`stevedore load`).
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeTestImages } from './engine-rootfs.js';
+import { writeTestArchive } from './engine-rootfs.js';
 import { CLI } from './stevedore-process.js';
 
 export interface Run {
@@ -17,11 +18,14 @@ export interface Run {
 export interface EngineEnv {
   dir: string;
   root: string;
-  imagesFile: string;
+  /** The docker-archive of the test images (already loaded into root). */
+  archive: string;
   env: NodeJS.ProcessEnv;
   stevedore(args: string[], opts?: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number }): Promise<Run>;
   /** Like stevedore() but throws unless the exit status is 0. */
   ok(args: string[], opts?: { env?: NodeJS.ProcessEnv; input?: string }): Promise<string>;
+  /** The manifest digest of a local image (what container.json records). */
+  imageDigest(ref: string): Promise<string>;
   spawn(args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
   /** Polls until check returns a value (not a fixed sleep: the machine is shared and slow at times). */
   waitFor<T>(what: string | (() => string), check: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
@@ -42,8 +46,8 @@ export async function engineEnv(): Promise<EngineEnv> {
   requireRoot();
   const dir = await mkdtemp(join(tmpdir(), 'stevedore-engine-'));
   const root = join(dir, 'root');
-  const { file } = await writeTestImages(join(dir, 'images'));
-  const env: NodeJS.ProcessEnv = { ...process.env, STEVEDORE_ROOT: root, STEVEDORE_TEST_IMAGES: file };
+  const { archive } = await writeTestArchive(join(dir, 'images'));
+  const env: NodeJS.ProcessEnv = { ...process.env, STEVEDORE_ROOT: root };
   const stevedore: EngineEnv['stevedore'] = (args, opts = {}) =>
     new Promise((resolve) => {
       const child = execFile(
@@ -58,13 +62,16 @@ export async function engineEnv(): Promise<EngineEnv> {
   const self: EngineEnv = {
     dir,
     root,
-    imagesFile: file,
+    archive,
     env,
     stevedore,
     async ok(args, opts) {
       const r = await stevedore(args, opts);
       if (r.code !== 0) throw new Error(`stevedore ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`);
       return r.stdout;
+    },
+    async imageDigest(ref) {
+      return (JSON.parse(await self.ok(['inspect', ref])) as { ManifestDigest: string }[])[0]!.ManifestDigest;
     },
     spawn(args, extra = {}) {
       return spawn(process.execPath, [CLI, ...args], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -108,5 +115,11 @@ export async function engineEnv(): Promise<EngineEnv> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+  try {
+    await self.ok(['load', '-q', '-i', archive]);
+  } catch (err) {
+    await self.close();
+    throw err;
+  }
   return self;
 }
