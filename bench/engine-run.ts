@@ -2,15 +2,16 @@
 // rootfs with the same config.json: what Stevedore adds to starting a container (Node start-up,
 // the container record, the overlay mount, config.json, unmount and removal afterwards).
 //
-// The image is a busybox rootfs (Debian's busybox-static) in three layer directories, given to the
-// CLI through STEVEDORE_TEST_IMAGES (the container tests' provider, until the image store is wired
-// in). The runc side runs the very config.json Stevedore generated for that image, on a copy of the
-// merged rootfs, so both start the same container. Runs alternate (ABBA), after a warm-up; the
+// The image is a busybox rootfs (Debian's busybox-static) in three layers, written as a
+// docker-archive (layer tars made by GNU tar) and `stevedore load`ed into a store of its own. The
+// runc side runs the very config.json Stevedore generated for that image, on a copy of the merged
+// rootfs, so both start the same container. Runs alternate (ABBA), after a warm-up; the
 // figures are medians. Needs root and runc.
 //
 //   BENCH_RUN_REPS=20   measured runs per side
 import { execFile, execFileSync } from 'node:child_process';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI } from './servers.js';
@@ -48,15 +49,36 @@ async function busyboxLayers(dir: string): Promise<string[]> {
   return layers;
 }
 
+/** A docker-archive (`docker save` layout) of one image made of these layer directories. */
+async function writeArchive(dir: string, layerDirs: string[], tag: string, config: object): Promise<string> {
+  const staging = join(dir, 'archive');
+  await mkdir(staging, { recursive: true });
+  const layers: string[] = [];
+  for (const [i, layer] of layerDirs.entries()) {
+    const tmp = join(staging, `layer-${i}`);
+    execFileSync('tar', ['--numeric-owner', '-C', layer, '-cf', tmp, '.']);
+    const hex = createHash('sha256').update(await readFile(tmp)).digest('hex');
+    await rename(tmp, join(staging, `${hex}.tar`));
+    layers.push(hex);
+  }
+  const configJson = JSON.stringify({ ...config, rootfs: { type: 'layers', diff_ids: layers.map((h) => `sha256:${h}`) } });
+  const configHex = createHash('sha256').update(configJson).digest('hex');
+  await writeFile(join(staging, `${configHex}.json`), configJson);
+  await writeFile(join(staging, 'manifest.json'), JSON.stringify([{ Config: `${configHex}.json`, RepoTags: [tag], Layers: layers.map((h) => `${h}.tar`) }]));
+  const file = join(dir, 'image.tar');
+  execFileSync('tar', ['-C', staging, '-cf', file, 'manifest.json', `${configHex}.json`, ...layers.map((h) => `${h}.tar`)]);
+  return file;
+}
+
 export async function engineRunBench(): Promise<{ stevedoreMs: number; runcMs: number; nodeMs: number; reps: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-engine-run-'));
   const root = join(dir, 'root');
   try {
     const layerDirs = await busyboxLayers(dir);
-    const config = { architecture: 'amd64', os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh'] } };
-    const digest = (s: string) => `sha256:${s.padStart(64, '0')}`;
-    await writeFile(join(dir, 'images.json'), JSON.stringify({ 'bench:1': { reference: 'bench:1', manifestDigest: digest('1'), configDigest: digest('2'), config, layerDirs } }));
-    const env = { ...process.env, STEVEDORE_ROOT: root, STEVEDORE_TEST_IMAGES: join(dir, 'images.json') };
+    const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+    const archive = await writeArchive(dir, layerDirs, 'bench:1', { architecture: arch, os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh'] } });
+    const env = { ...process.env, STEVEDORE_ROOT: root };
+    execFileSync(process.execPath, [CLI, 'load', '-q', '-i', archive], { env, stdio: ['ignore', 'ignore', 'inherit'] });
 
     // The runc side: the config.json Stevedore makes for this image, on a copy of the merged rootfs.
     const id = (await new Promise<string>((resolve, reject) =>

@@ -3,7 +3,7 @@
 // concurrent `stevedore` processes and crashes never leave a half-written record.
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../atomic-file.js';
 import type { Digest } from '../../oci/index.js';
 import { withFileLock } from './file-lock.js';
 import type { ProcessId } from './process-info.js';
@@ -140,7 +140,7 @@ export class ContainerStore {
       const record: ContainerRecord = { id, name: chosen, created: new Date().toISOString(), ...init(id, dir) };
       // A --rm container's record lives only as long as this process needs it: after a power cut
       // its mount is gone too, and `container prune` removes a directory left without a record.
-      await writeFileAtomic(this.recordPath(id), JSON.stringify(record, null, 2), !record.autoRemove);
+      await writeFileAtomic(this.recordPath(id), JSON.stringify(record, null, 2), { durable: !record.autoRemove, mode: 0o600 });
       return record;
     });
   }
@@ -152,7 +152,7 @@ export class ContainerStore {
         const current = await this.read(id);
         if (!current) return undefined;
         const next = fn(current) ?? current;
-        await writeFileAtomic(this.recordPath(id), JSON.stringify(next, null, 2), !next.autoRemove);
+        await writeFileAtomic(this.recordPath(id), JSON.stringify(next, null, 2), { durable: !next.autoRemove, mode: 0o600 });
         return next;
       });
     } catch (err) {

@@ -7,7 +7,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { ContentMismatchError, syncDir, writeFileAtomic } from '../../client/index.js';
+import { ContentMismatchError } from '../../client/errors.js';
+import { syncDir, writeFileAtomic } from '../atomic-file.js';
 import { Digester, parseDigest, type Descriptor, type Digest } from '../../oci/index.js';
 import { withLock } from './lock.js';
 

@@ -7,9 +7,8 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncDir, writeFileAtomic } from '../../client/index.js';
+import { syncDir, writeFileAtomic } from '../atomic-file.js';
 import { digestOf, parseDigest, type Digest } from '../../oci/index.js';
-import { unpackLayer } from '../unpack/unpack-layer.js';
 import { ownerAlive, withLock } from './lock.js';
 
 /** ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
@@ -111,6 +110,8 @@ export class Snapshots {
           const fs = join(tmp, 'fs');
           await mkdir(fs, { recursive: true });
           await chmod(fs, 0o755); // the container's / unless the layer says otherwise, whatever the umask
+          // Loaded here: finding an image already unpacked (`run`) does not need the unpacker.
+          const { unpackLayer } = await import('../unpack/unpack-layer.js');
           const result = await slot(() => unpackLayer(blobFile, fs));
           if (result.diffId !== diffId) throw new DiffIdMismatchError(`layer content has diff_id ${result.diffId}, but the image config says ${diffId}`);
           if (result.implicitDirs.length > 0 && opts.lowers) await inheritDirs(fs, result.implicitDirs, await opts.lowers());
