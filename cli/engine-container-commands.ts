@@ -19,7 +19,7 @@ import {
 } from '../engine/containers/lifecycle.js';
 import { writeLogs } from '../engine/containers/logs.js';
 import { MONITOR_SCRIPT } from '../engine/containers/monitor.js';
-import { selfId } from '../engine/containers/process-info.js';
+import { selfId } from '../engine/process-info.js';
 import {
   envFromFlag,
   parseCpus,
@@ -33,6 +33,7 @@ import {
   UsageError,
 } from '../engine/containers/run-options.js';
 import { rootOf } from './engine-root.js';
+import { age, table } from './table.js';
 
 /** Gives the image side for an engine root (the store under it). */
 export type ImageProviderFactory = (root: string) => Promise<ImageProvider>;
@@ -149,26 +150,10 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
   }
 }
 
-function ago(iso: string | undefined): string {
-  if (!iso) return '';
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (s < 60) return `${s} second${s === 1 ? '' : 's'}`;
-  const m = Math.round(s / 60);
-  if (m < 60) return `${m} minute${m === 1 ? '' : 's'}`;
-  const h = Math.round(m / 60);
-  if (h < 48) return `${h} hour${h === 1 ? '' : 's'}`;
-  return `${Math.round(h / 24)} days`;
-}
-
 function status(r: ContainerRecord): string {
-  if (r.state === 'running') return `Up ${ago(r.startedAt)}`;
-  if (r.state === 'exited') return `Exited (${r.exitCode ?? 'unknown'}) ${ago(r.finishedAt)} ago`;
+  if (r.state === 'running') return `Up ${age(r.startedAt)}`;
+  if (r.state === 'exited') return `Exited (${r.exitCode ?? 'unknown'}) ${age(r.finishedAt)} ago`;
   return 'Created';
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd() + '\n').join('');
 }
 
 function commandText(r: ContainerRecord): string {
@@ -240,7 +225,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
       const { familiarReference, parseReference } = await import('../oci/index.js');
       const imageName = (r: ContainerRecord) => (r.image.reference ? familiarReference(parseReference(r.image.reference)) : r.image.configDigest.slice(7, 19));
       const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES']];
-      for (const r of list) rows.push([id(r), imageName(r), commandText(r), `${ago(r.created)} ago`, status(r), r.name]);
+      for (const r of list) rows.push([id(r), imageName(r), commandText(r), `${age(r.created)} ago`, status(r), r.name]);
       process.stdout.write(table(rows));
     });
 

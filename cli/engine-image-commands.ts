@@ -12,6 +12,7 @@ import { addClientOptions, clientFrom, type ClientFlags } from './client-options
 import { formatBytes, ttyProgress, type Progress } from './copy-progress.js';
 import { pruneStoppedContainers } from './engine-container-commands.js';
 import { rootOf } from './engine-root.js';
+import { age, table } from './table.js';
 
 /** The store of the `--root` given to this command (or its defaults). */
 export function storeOf(cmd: Command): ImageStore {
@@ -115,30 +116,6 @@ export async function pullIntoStore(refText: string, flags: PullFlags, cmd: Comm
   }
 }
 
-function ago(iso?: string): string {
-  const t = iso ? Date.parse(iso) : NaN;
-  if (Number.isNaN(t)) return 'N/A';
-  const s = Math.max(0, (Date.now() - t) / 1000);
-  const units: [number, string][] = [
-    [365 * 86400, 'year'],
-    [30 * 86400, 'month'],
-    [7 * 86400, 'week'],
-    [86400, 'day'],
-    [3600, 'hour'],
-    [60, 'minute'],
-  ];
-  for (const [secs, unit] of units) {
-    const n = Math.floor(s / secs);
-    if (n >= 1) return `${n} ${unit}${n > 1 ? 's' : ''} ago`;
-  }
-  return 'Less than a minute ago';
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd() + '\n').join('');
-}
-
 function splitName(name: string): { repository: string; tag: string } {
   const ref = parseReference(name, { defaultTag: false });
   const repo = familiarReference({ registry: ref.registry, repository: ref.repository });
@@ -168,7 +145,7 @@ async function listImages(store: ImageStore, flags: { quiet?: boolean; json?: bo
   } else if (flags.quiet) {
     process.stdout.write([...new Set(rows.map((r) => shortId(r.id)))].map((i) => `${i}\n`).join(''));
   } else {
-    process.stdout.write(table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows.map((r) => [r.repository, r.tag, shortId(r.id), ago(r.created), formatBytes(r.size)])]));
+    process.stdout.write(table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows.map((r) => [r.repository, r.tag, shortId(r.id), (r.created ? `${age(r.created)} ago` : 'N/A'), formatBytes(r.size)])]));
   }
 }
 

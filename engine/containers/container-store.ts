@@ -5,8 +5,8 @@ import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { Digest } from '../../oci/index.js';
-import { withFileLock } from './file-lock.js';
-import type { ProcessId } from './process-info.js';
+import { withLock } from '../file-lock.js';
+import type { ProcessId } from '../process-info.js';
 import { randomHex } from './random-id.js';
 
 export type ContainerState = 'created' | 'running' | 'exited';
@@ -126,7 +126,7 @@ export class ContainerStore {
   async create(init: (id: string, dir: string) => Omit<ContainerRecord, 'id' | 'name' | 'created'>, name?: string): Promise<ContainerRecord> {
     if (name !== undefined && !NAME_RE.test(name)) throw new Error(`invalid container name ${JSON.stringify(name)}: letters, digits, '_', '.' and '-', starting with a letter or digit`);
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    return withFileLock(join(this.dir, '.names.lock'), async () => {
+    return withLock(join(this.dir, '.names.lock'), async () => {
       const taken = new Set((await this.list()).map((c) => c.name));
       if (name !== undefined && taken.has(name)) throw new Error(`the container name ${name} is already in use`);
       let chosen = name;
@@ -148,7 +148,7 @@ export class ContainerStore {
   /** Read-modify-write of one record under its lock; undefined when the container is gone. */
   async update(id: string, fn: (r: ContainerRecord) => ContainerRecord | void): Promise<ContainerRecord | undefined> {
     try {
-      return await withFileLock(join(this.containerDir(id), 'container.lock'), async () => {
+      return await withLock(join(this.containerDir(id), 'container.lock'), async () => {
         const current = await this.read(id);
         if (!current) return undefined;
         const next = fn(current) ?? current;
@@ -163,7 +163,7 @@ export class ContainerStore {
 
   /** Removes the record and everything in the container's directory (mounts must be gone first). */
   async remove(id: string): Promise<void> {
-    await withFileLock(join(this.containerDir(id), 'container.lock'), async () => {
+    await withLock(join(this.containerDir(id), 'container.lock'), async () => {
       // The record goes first, so a crash half-way leaves a directory no command mistakes for a container.
       await rm(this.recordPath(id), { force: true });
       await rm(this.containerDir(id), { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { resolveInRootfs } from '../bundle/rootfs-path.js';
 import { buildSpec, mergeEnv, parseNofileHard, processArgs, type BindMount, type Resources } from '../bundle/spec.js';
 import { resolveUserInRootfs } from '../bundle/user.js';
 import type { ContainerRecord } from './container-store.js';
-import type { ProcessId } from './process-info.js';
+import type { ProcessId } from '../process-info.js';
 import type { EngineContext } from './engine-context.js';
 import { cleanupContainer } from './lifecycle.js';
 import { UsageError } from './run-options.js';

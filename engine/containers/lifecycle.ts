@@ -11,7 +11,7 @@ import { unmountIfMounted } from '../bundle/overlay.js';
 import { RuntimeError, startFailure } from '../runtime/runc.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
-import { isAlive, selfId } from './process-info.js';
+import { isAlive, selfId } from '../process-info.js';
 
 export class ContainerStateError extends Error {}
 

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { ContentMismatchError } from '../../client/errors.js';
 import { syncDir, writeFileAtomic } from '../atomic-file.js';
 import { Digester, parseDigest, type Descriptor, type Digest } from '../../oci/index.js';
-import { withLock } from './lock.js';
+import { withLock } from '../file-lock.js';
 
 /** How many times a broken download is resumed within one pull before giving up. */
 const RESUME_ATTEMPTS = 5;

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../atomic-file.js';
 import type { Descriptor, Digest } from '../../oci/index.js';
 import { ContentStore } from './content-store.js';
-import { acquireLock, ownerAlive, ownerToken, withLock } from './lock.js';
+import { acquireLock, ownerAlive, ownerToken, withLock } from '../file-lock.js';
 import { Snapshots } from './snapshots.js';
 
 export interface ImageRecord {

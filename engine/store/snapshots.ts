@@ -9,7 +9,7 @@ import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, stat, utime
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../atomic-file.js';
 import { digestOf, parseDigest, type Digest } from '../../oci/index.js';
-import { ownerAlive, withLock } from './lock.js';
+import { ownerAlive, withLock } from '../file-lock.js';
 
 /** ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
 export function chainIds(diffIds: Digest[]): Digest[] {

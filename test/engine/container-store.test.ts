@@ -1,15 +1,11 @@
 // The container records on disk: unique names under concurrency, lookups by name and id prefix,
-// locked read-modify-write, and locks left by a process that died (taken over, never waited on).
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+// locked read-modify-write (the locks themselves: file-lock.test.ts).
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ContainerNotFoundError, ContainerStore, type ContainerRecord } from '../../engine/containers/container-store.js';
 import type { Digest } from '../../oci/index.js';
-import { withFileLock } from '../../engine/containers/file-lock.js';
-import { processStartTime } from '../../engine/containers/process-info.js';
 
 let dir: string;
 let store: ContainerStore;
@@ -69,42 +65,5 @@ describe('container store', () => {
     expect(await store.read(r.id)).toBeUndefined();
     expect(await store.update(r.id, (cur) => void (cur.state = 'exited'))).toBeUndefined();
     expect(await store.list()).toEqual([]);
-  });
-});
-
-describe('file lock', () => {
-  it('takes over a lock whose owner died', async () => {
-    const child = spawn(process.execPath, ['-e', '0']);
-    const pid = child.pid!;
-    const start = processStartTime(pid) ?? '1';
-    await once(child, 'exit');
-    const lock = join(dir, 'stale.lock');
-    await writeFile(lock, `${pid} ${start}`);
-    expect(await withFileLock(lock, async () => 'got it', 5_000)).toBe('got it');
-  });
-
-  it('takes over an empty lock file older than 10 s (a crash between creating and writing it)', async () => {
-    const lock = join(dir, 'empty.lock');
-    await writeFile(lock, '');
-    const past = new Date(Date.now() - 60_000);
-    await utimes(lock, past, past);
-    expect(await withFileLock(lock, async () => 'got it', 5_000)).toBe('got it');
-  });
-
-  it('waits for a live owner, and runs holders one at a time', async () => {
-    const lock = join(dir, 'live.lock');
-    const order: string[] = [];
-    let release!: () => void;
-    const first = withFileLock(lock, async () => {
-      order.push('first in');
-      await new Promise<void>((r) => (release = r));
-      order.push('first out');
-    });
-    while (!order.includes('first in')) await new Promise((r) => setTimeout(r, 5));
-    const second = withFileLock(lock, async () => void order.push('second'));
-    await new Promise((r) => setTimeout(r, 50)); // gives the second a chance to (wrongly) run
-    release();
-    await Promise.all([first, second]);
-    expect(order).toEqual(['first in', 'first out', 'second']);
   });
 });

@@ -1,31 +1,21 @@
-// Advisory locks between stevedore processes: a lock file created with O_EXCL holding the owner's
-// pid and start time. A lock whose owner is gone (crash, SIGKILL) is broken by the next taker, so
-// a crashed pull never blocks the store. Within one process, takers of the same lock queue up.
+// Advisory locks between stevedore processes, for the image store and the containers alike (Node
+// has no flock(2)): a lock file created with O_EXCL holding the owner's pid and start time. A lock
+// whose owner is gone (crash, SIGKILL) is broken by the next taker, so a crashed command never
+// blocks the engine. Within one process, takers of the same lock queue up.
 import { randomUUID } from 'node:crypto';
 import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlive, processStartTime } from './process-info.js';
 
-/** The kernel's start time of a process (clock ticks since boot), which tells a reused pid apart. */
-async function startTime(pid: number): Promise<string | undefined> {
-  try {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Field 22; the command name (field 2) may hold spaces and parentheses, so count after the last ')'.
-    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
+let selfToken: string | undefined;
+export const ownerToken = async (): Promise<string> => (selfToken ??= `${process.pid} ${processStartTime(process.pid) ?? '?'}\n`);
 
-let selfToken: Promise<string> | undefined;
-export const ownerToken = (): Promise<string> => (selfToken ??= startTime(process.pid).then((t) => `${process.pid} ${t ?? '?'}\n`));
-
-/** Whether the owner written in a lock file is still running. */
+/** Whether the owner written in a lock file is still running (the same process, not a reused pid). */
 export async function ownerAlive(content: string): Promise<boolean> {
   const [pidText, start] = content.trim().split(' ');
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  const now = await startTime(pid);
-  return now !== undefined && (start === '?' || now === start);
+  return isAlive({ pid, start: start === '?' || start === undefined ? '' : start });
 }
 
 const queues = new Map<string, Promise<void>>();

@@ -1,4 +1,4 @@
-// Liveness of a process we recorded earlier, safe against pid reuse: a pid is only "ours" while
+// Liveness of a process we recorded earlier (a container's owner or monitor, a lock's holder), safe against pid reuse: a pid is only "ours" while
 // its start time (field 22 of /proc/PID/stat) is the one recorded with it.
 import { readFileSync } from 'node:fs';
 

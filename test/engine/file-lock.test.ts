@@ -1,11 +1,11 @@
-// The store's file locks: one holder at a time within a process and across processes; a lock
-// whose owner died is taken over, one whose owner lives is waited for.
+// The engine's file locks (image store and containers): one holder at a time within a process and
+// across processes; a lock whose owner died is taken over, one whose owner lives is waited for.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { acquireLock, withLock } from '../../engine/store/lock.js';
+import { acquireLock, withLock } from '../../engine/file-lock.js';
 import { tempDir, removeTempDirs } from './engine-fixtures.js';
 
 afterAll(removeTempDirs);
@@ -15,7 +15,7 @@ async function startTime(pid: number): Promise<string> {
   return t.slice(t.lastIndexOf(')') + 2).split(' ')[19]!;
 }
 
-describe('store locks', () => {
+describe('file locks', () => {
   it('let one holder in at a time within a process', async () => {
     const path = join(await tempDir('stevedore-lock-'), 'x.lock');
     const order: string[] = [];
@@ -70,5 +70,31 @@ describe('store locks', () => {
     await writeFile(join(dir, 'reused.lock'), `${process.ppid} 1\n`); // a live pid, but not started at tick 1
     const l = await acquireLock(join(dir, 'reused.lock'));
     await l.release();
+  });
+
+  it('take over an empty lock file older than 10 s (a crash between creating and writing it), not a fresh one', async () => {
+    const dir = await tempDir('stevedore-lock-');
+    const lock = join(dir, 'empty.lock');
+    await writeFile(lock, '');
+    const past = new Date(Date.now() - 60_000);
+    await utimes(lock, past, past);
+    expect(await withLock(lock, async () => 'got it')).toBe('got it');
+
+    // A fresh empty one is being written by its owner: waited for until it is released.
+    await writeFile(lock, '');
+    let waited = false;
+    const taking = withLock(lock, async () => 'got it', () => {
+      waited = true;
+      void import('node:fs/promises').then((fs) => fs.rm(lock));
+    });
+    expect(await taking).toBe('got it');
+    expect(waited).toBe(true);
+  });
+
+  it('fail with ENOENT when the lock\'s directory is gone (a container removed meanwhile), and free the queue', async () => {
+    const dir = await tempDir('stevedore-lock-');
+    const path = join(dir, 'no-such-dir', 'x.lock');
+    await expect(withLock(path, async () => 'never')).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(withLock(path, async () => 'never')).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });
