@@ -18,7 +18,7 @@ export interface Run {
 export interface EngineEnv {
   dir: string;
   root: string;
-  /** The docker-archive of the test images (already loaded into root). */
+  /** The docker-archive of the test images (loaded into root unless the env was made empty). */
   archive: string;
   env: NodeJS.ProcessEnv;
   stevedore(args: string[], opts?: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number }): Promise<Run>;
@@ -42,7 +42,8 @@ export function requireRoot(): void {
   execFileSync('runc', ['--version']);
 }
 
-export async function engineEnv(): Promise<EngineEnv> {
+/** An engine root of the test's own; the test images are loaded into it unless `empty`. */
+export async function engineEnv(opts: { empty?: boolean } = {}): Promise<EngineEnv> {
   requireRoot();
   const dir = await mkdtemp(join(tmpdir(), 'stevedore-engine-'));
   const root = join(dir, 'root');
@@ -116,7 +117,7 @@ export async function engineEnv(): Promise<EngineEnv> {
     },
   };
   try {
-    await self.ok(['load', '-q', '-i', archive]);
+    if (!opts.empty) await self.ok(['load', '-q', '-i', archive]);
   } catch (err) {
     await self.close();
     throw err;
