@@ -179,12 +179,18 @@ export function registerClientCommands(program: Command): void {
     .action(async (refText: string, flags: ClientFlags & { raw?: boolean }, cmd: Command) => {
       // Like docker: a container of that name or id first, then a local image, then the registry.
       if (!flags.raw) {
-        const container = await inspectContainerAt(rootOf(cmd), refText);
-        if (container) {
-          process.stdout.write(`${JSON.stringify([container], null, flags.json ? undefined : 2)}\n`);
-          return;
+        try {
+          const container = await inspectContainerAt(rootOf(cmd), refText);
+          if (container) {
+            process.stdout.write(`${JSON.stringify([container], null, flags.json ? undefined : 2)}\n`);
+            return;
+          }
+          if (await printLocalImageInspect(cmd, refText, !!flags.json)) return;
+        } catch (err) {
+          // A user who may not read the engine's state still inspects registry images.
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'EACCES' && code !== 'EPERM') throw err;
         }
-        if (await printLocalImageInspect(cmd, refText, !!flags.json)) return;
       }
       return withClient(flags, async (client) => {
         const ref = registryRef(refText);
