@@ -1,6 +1,6 @@
 // Container commands: run, ps, logs, stop, kill, rm, exec, container inspect/prune.
 import type { Command } from 'commander';
-import type { ImageProvider } from '../engine/local-image.js';
+import type { StoreImageProvider } from '../engine/image-provider.js';
 import { createContainer, type CreateOptions } from '../engine/containers/create-container.js';
 import { ContainerNotFoundError, type ContainerRecord } from '../engine/containers/container-store.js';
 import { EngineContext } from '../engine/containers/engine-context.js';
@@ -35,8 +35,8 @@ import {
 import { rootOf } from './engine-root.js';
 import { age, table } from './table.js';
 
-/** Gives the image side for an engine root (the store under it). */
-export type ImageProviderFactory = (root: string) => Promise<ImageProvider>;
+/** Gives the image side for an engine root (the store under it), loaded only when `run` needs it. */
+export type ImageProviderFactory = (root: string) => Promise<StoreImageProvider>;
 
 interface RunFlags {
   detach?: boolean;

@@ -4,21 +4,25 @@
 // start-up time is benchmarked against bare runc).
 import type { Client } from '../client/index.js';
 import { lookupImage } from './image-lookup.js';
-import type { ImageConfigFile, ImageProvider, ImageUse, LocalImage, PullOptions } from './local-image.js';
-import type { ImageRecord, ImageStore } from './store/image-store.js';
+import type { ImageConfigFile, LocalImage, PullOptions } from './local-image.js';
+import type { ImageRecord, ImageStore, Lease } from './store/image-store.js';
 
-export class StoreImageProvider implements ImageProvider {
+export class StoreImageProvider {
   constructor(
     readonly store: ImageStore,
     /** Makes the client for a pull (mirrors, insecure registries and credentials from its configuration). */
     private readonly clientFactory: () => Promise<Client>,
   ) {}
 
-  /** A store lease: garbage collection (prune) waits until it is released. */
-  hold(): Promise<ImageUse> {
+  /**
+   * A store lease, held from finding (or pulling) an image until the container's record names it:
+   * a `prune` running meanwhile waits, so it cannot remove the image in between.
+   */
+  hold(): Promise<Lease> {
     return this.store.lease();
   }
 
+  /** A local image by reference (`busybox`, `localhost:5000/app:1`), digest reference or image-id prefix. */
   async find(ref: string): Promise<LocalImage | undefined> {
     const found = lookupImage(await this.store.state(), ref);
     if (!found) return undefined;
@@ -48,6 +52,7 @@ export class StoreImageProvider implements ImageProvider {
     return image;
   }
 
+  /** Pulls through the client (mirrors and insecure registries apply), unpacks, and returns it. */
   async pull(ref: string, opts: PullOptions = {}): Promise<LocalImage> {
     const [{ pullImage, pullEventLines }, client] = await Promise.all([import('./image-pull.js'), this.clientFactory()]);
     try {
