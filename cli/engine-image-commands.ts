@@ -157,39 +157,44 @@ function normalisedName(text: string): string {
 
 /** rmi: untags; an image with no name left, and no container using it, is deleted with its unshared layers. */
 async function removeImages(store: ImageStore, images: string[], force: boolean, quiet: boolean): Promise<void> {
-  const used = await store.containerImages();
   const deleted: string[] = [];
-  for (const text of images) {
-    const out = await store.update((s) => {
-      const lines: string[] = [];
-      const found = lookupImage(s, text);
-      if (!found) throw new ClientError(`no such image: ${text}`);
-      const m = found.record.manifest;
-      const names = namesOf(s, m);
-      let untag: string[];
-      if (found.name) {
-        untag = [found.name];
-      } else {
-        if (names.length > 1 && !force) throw new ClientError(`image ${shortId(found.record.config)} has several names (${names.map((n) => familiarReference(parseReference(n))).join(', ')}); remove them by name or use -f`);
-        untag = names;
-      }
-      const left = names.filter((n) => !untag.includes(n));
-      if (left.length === 0 && used.has(m) && !force) {
-        throw new ClientError(`image ${text} is used by a container; remove the container first or use -f (the image stays until the container is removed)`);
-      }
-      for (const n of untag) {
-        delete s.refs[n];
-        lines.push(`Untagged: ${familiarReference(parseReference(n))}`);
-      }
-      if (left.length === 0 && !used.has(m)) {
-        delete s.images[m];
-        lines.push(`Deleted: ${found.record.config}`);
-        deleted.push(m);
-      }
-      return lines;
-    });
-    if (!quiet) process.stdout.write(out.map((l) => `${l}\n`).join(''));
-  }
+  // Decided while no pull runs and no container is being made (both hold leases): a `run` that has
+  // found the image has written the container's record by then, so the image counts as used.
+  const say = quiet ? undefined : () => process.stderr.write('waiting for pulls and container starts in progress to finish…\n');
+  await store.exclusive(async () => {
+    const used = await store.containerImages();
+    for (const text of images) {
+      const out = await store.update((s) => {
+        const lines: string[] = [];
+        const found = lookupImage(s, text);
+        if (!found) throw new ClientError(`no such image: ${text}`);
+        const m = found.record.manifest;
+        const names = namesOf(s, m);
+        let untag: string[];
+        if (found.name) {
+          untag = [found.name];
+        } else {
+          if (names.length > 1 && !force) throw new ClientError(`image ${shortId(found.record.config)} has several names (${names.map((n) => familiarReference(parseReference(n))).join(', ')}); remove them by name or use -f`);
+          untag = names;
+        }
+        const left = names.filter((n) => !untag.includes(n));
+        if (left.length === 0 && used.has(m) && !force) {
+          throw new ClientError(`image ${text} is used by a container; remove the container first or use -f (the image stays until the container is removed)`);
+        }
+        for (const n of untag) {
+          delete s.refs[n];
+          lines.push(`Untagged: ${familiarReference(parseReference(n))}`);
+        }
+        if (left.length === 0 && !used.has(m)) {
+          delete s.images[m];
+          lines.push(`Deleted: ${found.record.config}`);
+          deleted.push(m);
+        }
+        return lines;
+      });
+      if (!quiet) process.stdout.write(out.map((l) => `${l}\n`).join(''));
+    }
+  }, say);
   if (deleted.length > 0) await store.collect();
 }
 

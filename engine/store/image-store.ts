@@ -104,8 +104,39 @@ export class ImageStore {
     });
   }
 
-  /** Marks a pull in progress: garbage collection waits until it is released. */
+  /**
+   * Marks a pull (or a container being made from an image) in progress: garbage collection, and
+   * rmi's decision, wait until it is released. Re-entrant within a process: while this store holds
+   * a lease, another is only counted — taking gc.lock again could wait for a collection that is
+   * itself waiting for the first lease.
+   */
   async lease(): Promise<Lease> {
+    let held = this.held;
+    if (held) {
+      held.count++;
+    } else {
+      held = this.held = { count: 1, file: this.leaseFile() };
+      held.file.catch(() => {
+        if (this.held === held) this.held = undefined;
+      });
+    }
+    const h = held;
+    await h.file;
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        if (--h.count > 0) return;
+        if (this.held === h) this.held = undefined;
+        await rm(await h.file, { force: true });
+      },
+    };
+  }
+
+  private held?: { count: number; file: Promise<string> };
+
+  private async leaseFile(): Promise<string> {
     await this.init();
     const dir = join(this.root, 'leases');
     await mkdir(dir, { recursive: true });
@@ -119,7 +150,35 @@ export class ImageStore {
         await fh.close();
       }
     });
-    return { release: () => rm(path, { force: true }) };
+    return path;
+  }
+
+  /**
+   * Runs fn under gc.lock once no lease is held (leases of dead processes are dropped): no pull
+   * runs and no container is being made from an image meanwhile, and none can start.
+   */
+  async exclusive<T>(fn: () => Promise<T>, onWait?: () => void): Promise<T> {
+    await this.init();
+    const lock = await acquireLock(join(this.root, 'gc.lock'), onWait);
+    try {
+      const leasesDir = join(this.root, 'leases');
+      let told = false;
+      for (;;) {
+        let live = 0;
+        for (const n of await readdir(leasesDir).catch(() => [] as string[])) {
+          const content = await readFile(join(leasesDir, n), 'utf8').catch(() => '');
+          if (content && (await ownerAlive(content))) live++;
+          else if (content) await rm(join(leasesDir, n), { force: true });
+        }
+        if (live === 0) break;
+        if (!told) onWait?.();
+        told = true;
+        await sleep(200);
+      }
+      return await fn();
+    } finally {
+      await lock.release();
+    }
   }
 
   /** Manifest digests of images that containers (any state) were created from. */
@@ -142,23 +201,7 @@ export class ImageStore {
    * no container uses. Waits for pulls in progress (leases) to finish first.
    */
   async collect(opts: { dangling?: boolean; onWait?: () => void } = {}): Promise<GcResult> {
-    await this.init();
-    const lock = await acquireLock(join(this.root, 'gc.lock'), opts.onWait);
-    try {
-      const leasesDir = join(this.root, 'leases');
-      let told = false;
-      for (;;) {
-        let live = 0;
-        for (const n of await readdir(leasesDir).catch(() => [] as string[])) {
-          const content = await readFile(join(leasesDir, n), 'utf8').catch(() => '');
-          if (content && (await ownerAlive(content))) live++;
-          else if (content) await rm(join(leasesDir, n), { force: true });
-        }
-        if (live === 0) break;
-        if (!told) opts.onWait?.();
-        told = true;
-        await sleep(200);
-      }
+    return this.exclusive(async () => {
       const used = await this.containerImages();
       const removedImages: Digest[] = [];
       const state = await this.update((s) => {
@@ -201,8 +244,6 @@ export class ImageStore {
       if (opts.dangling) await this.content.removeIngests();
       await this.snapshots.removeStaleLocks();
       return result;
-    } finally {
-      await lock.release();
-    }
+    }, opts.onWait);
   }
 }

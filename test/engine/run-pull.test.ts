@@ -1,8 +1,13 @@
 // The engine end to end, as a user meets it: `stevedore run` of an image that is not here pulls it
 // from a registry (a real Stevedore server) and runs it; rmi keeps what a container uses; prune
 // removes stopped containers and then the images only they used; inspect finds a container, a
-// local image, else asks the registry. Real runc, real overlayfs, as root.
+// local image, else asks the registry; rmi and prune wait for a `run` that has found its image
+// until the container's record names it. Real runc, real overlayfs, as root.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreImageProvider } from '../../engine/image-provider.js';
+import { ImageStore } from '../../engine/store/image-store.js';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
 import { startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
 
@@ -22,8 +27,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await e?.close();
-  await registry?.stop();
+  try {
+    await e?.close();
+  } finally {
+    await registry?.stop();
+  }
 });
 
 interface ImageRow {
@@ -113,5 +121,59 @@ describe('inspect', () => {
     expect(remote.name).toBe(app);
     expect(remote.config.config.Entrypoint).toEqual(['echo', 'entrypoint']);
     await e.ok(['rm', 'seen']);
+  });
+});
+
+/** Output of a spawned stevedore so far, and its exit. */
+function watch(child: ReturnType<EngineEnv['spawn']>): { stderr: () => string; exit: Promise<{ code: number | null; stdout: string; stderr: string }> } {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  return { stderr: () => stderr, exit: new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr }))) };
+}
+
+describe('concurrent commands', () => {
+  // What `run` does between finding its image and writing container.json, done here step by step
+  // with the same provider, so other commands can be started in between.
+  const provider = () => new StoreImageProvider(new ImageStore(e.root), () => Promise.reject(new Error('the image is local: no pull')));
+
+  it('rmi waits for a run that has found its image, then sees the container and refuses', async () => {
+    await e.ok(['pull', app]);
+    const p = provider();
+    const use = await p.hold();
+    const image = await p.find(app);
+    expect(image).toBeDefined();
+    const rmi = watch(e.spawn(['rmi', app]));
+    await e.waitFor(() => `rmi to wait (stderr: ${rmi.stderr()})`, async () => rmi.stderr().includes('waiting for'));
+    // The container's record, as createContainer writes it, then the lease goes.
+    const fake = join(e.root, 'containers', 'concurrent-test');
+    await mkdir(fake, { recursive: true });
+    await writeFile(join(fake, 'container.json'), JSON.stringify({ image: { manifestDigest: image!.manifestDigest } }));
+    await use.release();
+    const r = await rmi.exit;
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/used by a container/);
+    expect((await images()).map((row) => row.digest)).toContain(image!.manifestDigest);
+    await rm(fake, { recursive: true });
+    await e.ok(['rmi', app]);
+  });
+
+  it('a process holding a lease takes another while a prune waits for the first (no deadlock)', async () => {
+    const p = provider();
+    const outer = await p.hold();
+    const prune = watch(e.spawn(['prune']));
+    await e.waitFor(() => `prune to wait (stderr: ${prune.stderr()})`, async () => prune.stderr().includes('waiting for'));
+    // As a run that pulls (the pull takes its own lease) or re-unpacks a lost layer does.
+    let stuck: NodeJS.Timeout | undefined;
+    const inner = await Promise.race([
+      p.hold(),
+      new Promise<never>((_, reject) => (stuck = setTimeout(() => reject(new Error('the second lease waited for the prune that waits for the first')), 60_000))),
+    ]);
+    clearTimeout(stuck);
+    await inner.release();
+    await outer.release();
+    const r = await prune.exit;
+    expect(r.code, r.stderr).toBe(0);
   });
 });
