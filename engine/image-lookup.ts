@@ -1,7 +1,8 @@
 // Finding a local image by what a user types: a name (`busybox`, `host:5000/app:1`), a digest
 // reference (`app@sha256:…`, the index's or the platform manifest's digest), or an image id
 // (the config digest, as `docker images` shows it) or a unique prefix of it.
-import { formatReference, InvalidReferenceError, parseReference } from '../oci/index.js';
+// oci's modules themselves, not its index: `run` of a local image loads only what it uses (start-up time).
+import { formatReference, InvalidReferenceError, parseReference } from '../oci/reference.js';
 import type { ImageRecord, StoreState } from './store/image-store.js';
 
 export class AmbiguousImageError extends Error {}

@@ -9,7 +9,8 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ContentMismatchError } from '../../client/errors.js';
 import { syncDir, writeFileAtomic } from '../atomic-file.js';
-import { Digester, parseDigest, type Descriptor, type Digest } from '../../oci/index.js';
+import type { Descriptor } from '../../oci/index.js';
+import { Digester, parseDigest, type Digest } from '../../oci/digest.js'; // not the index: `run` loads only this
 import { withLock } from '../file-lock.js';
 
 /** How many times a broken download is resumed within one pull before giving up. */

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../atomic-file.js';
-import { digestOf, parseDigest, type Digest } from '../../oci/index.js';
+import { digestOf, parseDigest, type Digest } from '../../oci/digest.js'; // not the index: `run` loads only this
 import { ownerAlive, withLock } from '../file-lock.js';
 
 /** ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
