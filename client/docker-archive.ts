@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -41,7 +41,7 @@ import { mapLimit } from './copy-image.js';
 import { ClientError, ContentMismatchError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
 import { syncDir } from './oci-layout.js';
-import { bigFileTempDir, trackTempFile, untrackTempFile } from './temp-files.js';
+import { bigFileTempDir, createTempDirSync, createTempFileSync, untrackTempFile } from './temp-files.js';
 
 /** Which image of an archive: by one of its RepoTags, or by position in manifest.json (`@N`). */
 export interface ArchiveSelector {
@@ -256,10 +256,7 @@ export class DockerArchiveSource implements ImageSource {
   }
 
   private temp(): Promise<string> {
-    return (this.tempDirMade ??= mkdtemp(join(this.opts.tempDir ?? bigFileTempDir(), 'stevedore-archive-')).then((d) => {
-      trackTempFile(d);
-      return d;
-    }));
+    return (this.tempDirMade ??= (async () => createTempDirSync(join(this.opts.tempDir ?? bigFileTempDir(), 'stevedore-archive-'), { unique: true }))());
   }
 
   private fail(message: string): never {
@@ -558,11 +555,16 @@ export class DockerArchiveDestination implements ImageDestination {
     return (this.writer ??= (async () => {
       const st = await stat(this.file).catch(() => undefined);
       if (st?.isDirectory()) this.fail('is a directory');
-      trackTempFile(this.tmpPath);
-      const fh = await open(this.tmpPath, 'wx', 0o644).catch((err: NodeJS.ErrnoException) => {
+      let fh: FileHandle;
+      try {
+        createTempFileSync(this.tmpPath);
+        fh = await open(this.tmpPath, 'r+');
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        if (err.code !== 'EEXIST') await rm(this.tmpPath, { force: true });
         untrackTempFile(this.tmpPath);
         this.fail(err.code === 'ENOENT' ? `directory ${dirname(this.file)} does not exist` : `cannot write it (${err.code ?? err.message})`);
-      });
+      }
       return new TarFileWriter(fh);
     })());
   }
@@ -628,8 +630,7 @@ export class DockerArchiveDestination implements ImageDestination {
       // Another blob is being written: download this one beside the archive meanwhile, then append it.
       await this.tarWriter(); // a destination that cannot be written fails here, before any download
       await (this.spoolMade ??= (async () => {
-        trackTempFile(this.spoolDir);
-        await mkdir(this.spoolDir);
+        createTempDirSync(this.spoolDir);
       })());
       const spool = join(this.spoolDir, hex);
       const fh = await open(spool, 'wx', 0o600);

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { Digester, MediaType, parseDigest, type Descriptor, type Digest, type ImageIndex } from '../oci/index.js';
 import { ClientError, ContentMismatchError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
-import { trackTempFile, untrackTempFile } from './temp-files.js';
+import { createTempFileSync, untrackTempFile } from './temp-files.js';
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
@@ -138,8 +138,8 @@ export class OciLayoutDestination implements ImageDestination {
     await mkdir(dirname(final), { recursive: true });
     const tmp = `${final}.part-${randomUUID()}`;
     const digester = new Digester(parseDigest(desc.digest).algorithm.name);
-    trackTempFile(tmp);
-    const fh = await open(tmp, 'wx', 0o644);
+    createTempFileSync(tmp);
+    const fh = await open(tmp, 'r+');
     let written = 0;
     try {
       for (let attempt = 0; ; attempt++) {
