@@ -33,6 +33,8 @@ export interface EngineEnv {
   waitRunning(name: string): Promise<number>;
   /** Mount points under the engine root (overlay rootfs left behind would show here). */
   mountsUnderRoot(): Promise<string[]>;
+  /** Removes every container and unmounts what is left under the root (after a failed test). */
+  reset(): Promise<void>;
   containerDirs(): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -108,11 +110,14 @@ export async function engineEnv(opts: { empty?: boolean } = {}): Promise<EngineE
         () => [],
       );
     },
-    async close() {
-      // Whatever a failed test left running goes, then the mounts, then the files.
+    async reset() {
+      // Whatever a failed test left running goes, then the mounts, so the next test starts clean.
       const ids = await self.containerDirs();
       if (ids.length) await stevedore(['rm', '-f', ...ids]);
       for (const m of (await self.mountsUnderRoot()).reverse()) execFileSync('umount', ['-l', m]);
+    },
+    async close() {
+      await self.reset();
       await rm(dir, { recursive: true, force: true });
     },
   };
