@@ -50,13 +50,19 @@ export class TokenService {
     return this.deps.config.token.service;
   }
 
+  /** `kid`, and the certificate chain when there is one (registries with a certificate bundle check it first). */
+  private header(): { alg: 'ES256'; typ: 'JWT'; kid: string; x5c?: string[] } {
+    const { kid, x5c } = this.deps.key;
+    return x5c ? { alg: 'ES256', typ: 'JWT', kid, x5c } : { alg: 'ES256', typ: 'JWT', kid };
+  }
+
   /** Signs an access token for `subject` ('' for anonymous) with these grants. */
   async issue(subject: string, access: ResourceAccess[], now = Date.now()): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
     const { key, config } = this.deps;
     const iat = Math.floor(now / 1000);
     const expiresIn = Math.max(1, Math.round(config.tokenService.expiry / 1000));
     const token = await new SignJWT({ access })
-      .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: key.kid })
+      .setProtectedHeader(this.header())
       .setIssuer(config.tokenService.issuer)
       .setSubject(subject)
       .setAudience(this.service)
@@ -76,7 +82,7 @@ export class TokenService {
     const { key, config } = this.deps;
     const iat = Math.floor(Date.now() / 1000);
     return new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: key.kid })
+      .setProtectedHeader(this.header())
       .setIssuer(config.tokenService.issuer)
       .setSubject(subject)
       .setAudience(this.refreshAudience())
