@@ -83,6 +83,11 @@ export const AuthConfigSchema = z
         certificate: z.string().default(''),
         /** `kid` of issued tokens: the RFC 7638 thumbprint, or the libtrust key id (docker/distribution's form). */
         keyIdFormat: z.enum(['jwk-thumbprint', 'libtrust']).default('jwk-thumbprint'),
+        /**
+         * Further service names (other registries' `service`) the token service issues tokens for,
+         * with `aud` = the requested one; auth.token.service is always served.
+         */
+        services: z.array(z.string().min(1)).default([]),
         /** `iss` of issued tokens. */
         issuer: z.string().min(1).default('stevedore-token-service'),
         expiry: durationMs.prefault('5m'),

@@ -4,7 +4,8 @@
 // rules of our token service decide what the CNCF registry allows. Two ways 2.8 finds the key:
 // the `x5c` chain (a certificate generated on first start), or a libtrust `kid` looked up among the
 // bundle certificates' keys (a certificate the operator made with openssl for our key). A Stevedore
-// registry configured like the CNCF one verifies the same tokens.
+// registry configured like the CNCF one verifies the same tokens. One token service serves several
+// registries: the CNCF registry has a service name of its own (auth.tokenService.services).
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
 import { basic, cli, htpasswdText, RULES, startWithConfig, USERS, type AuthEnv } from './auth-env.js';
 
 const SERVICE = 'registry.test';
+const CNCF_SERVICE = 'cncf.test';
 const ISSUER = 'stevedore-token-service';
 const creds = (user: keyof typeof USERS) => ({ username: user, password: USERS[user] });
 
@@ -51,8 +53,8 @@ async function tokenService(name: string, tokenService: Record<string, unknown>)
   return env;
 }
 
-async function cncf(realm: string, rootCertBundle: string): Promise<CncfRegistry> {
-  const r = await startCncfRegistry({ token: { realm, service: SERVICE, issuer: ISSUER, rootCertBundle } });
+async function cncf(realm: string, rootCertBundle: string, service = SERVICE): Promise<CncfRegistry> {
+  const r = await startCncfRegistry({ token: { realm, service, issuer: ISSUER, rootCertBundle } });
   stops.push(() => r.stop());
   return r;
 }
@@ -77,15 +79,15 @@ describe('CNCF registry trusting the token service by its certificate (x5c)', ()
 
   beforeAll(async () => {
     certPath = join(dir, 'x5c', 'token.crt');
-    ts = await tokenService('x5c', { certificate: certPath });
-    registry = await cncf(`${ts.server.url}/auth/token`, certPath);
+    ts = await tokenService('x5c', { certificate: certPath, services: [CNCF_SERVICE] });
+    registry = await cncf(`${ts.server.url}/auth/token`, certPath, CNCF_SERVICE);
   });
 
   it('generates a self-signed certificate for its key on first start and sends it as x5c', async () => {
     const cert = new X509Certificate(await readFile(certPath));
     expect(cert.subject).toBe(`CN=${ISSUER}`);
     expect(Date.parse(cert.validTo)).toBeGreaterThan(Date.now() + 365 * 86_400_000);
-    const res = await fetch(`${ts.server.url}/auth/token?service=${SERVICE}&scope=repository:alice/app:pull`, { headers: { authorization: basic('alice', USERS.alice) } });
+    const res = await fetch(`${ts.server.url}/auth/token?service=${CNCF_SERVICE}&scope=repository:alice/app:pull`, { headers: { authorization: basic('alice', USERS.alice) } });
     expect(res.status).toBe(200);
     const h = header(((await res.json()) as { token: string }).token);
     expect(h.x5c).toEqual([cert.raw.toString('base64')]);
@@ -104,13 +106,18 @@ describe('CNCF registry trusting the token service by its certificate (x5c)', ()
     await expect(skopeoInspect(`docker://${registry.host}/alice/app:v1`, { creds: creds('bob') })).rejects.toThrow(/denied|unauthorized|401|403/i);
     await expect(skopeoInspect(`docker://${registry.host}/alice/app:v1`)).rejects.toThrow(/denied|unauthorized|401|403/i);
     // The refusal is the CNCF registry's, for a token with less than the push needs.
-    const t = await fetch(`${ts.server.url}/auth/token?service=${SERVICE}&scope=repository:team/tools:pull,push`, { headers: { authorization: basic('alice', USERS.alice) } });
+    const t = await fetch(`${ts.server.url}/auth/token?service=${CNCF_SERVICE}&scope=repository:team/tools:pull,push`, { headers: { authorization: basic('alice', USERS.alice) } });
     const token = ((await t.json()) as { token: string }).token;
     const push = await fetch(`${registry.url}/v2/team/tools/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     expect(push.status).toBe(401);
     expect(push.headers.get('www-authenticate')).toMatch(/error="insufficient_scope"/);
     const pull = await fetch(`${registry.url}/v2/team/tools/manifests/v1`, { method: 'HEAD', headers: { authorization: `Bearer ${token}`, accept: image.manifest.mediaType } });
     expect(pull.status).toBe(200);
+    // The token is for the CNCF registry only: Stevedore's registry (service registry.test) refuses it.
+    const mine = await fetch(`${ts.server.url}/v2/team/tools/tags/list`, { headers: { authorization: `Bearer ${token}` } });
+    expect(mine.status).toBe(401);
+    const unknown = await fetch(`${ts.server.url}/auth/token?service=elsewhere.test`, { headers: { authorization: basic('alice', USERS.alice) } });
+    expect(unknown.status).toBe(400);
   });
 
   it('stevedore login, then push and pull through the CNCF registry; a forbidden push fails with a one-line message', async () => {
