@@ -171,3 +171,35 @@ describe('CNCF registry trusting the token service by its libtrust kid', () => {
     await expect(skopeoCopy(`oci:${layout}:v1`, `docker://${registry.host}/bob/app:v1`, { destCreds: creds('alice') })).rejects.toThrow(/denied|unauthorized|401|403/i);
   });
 });
+
+describe('CNCF registry trusting a CA that issued the token service certificate', () => {
+  it('verifies the x5c chain up to the CA in its bundle', async () => {
+    const sub = join(dir, 'ca');
+    await mkdir(sub);
+    // The operator's way: a key, a certificate for it from the company CA, then the token service.
+    const ssl = (args: string[]) => promisify(execFile)('openssl', args, { cwd: sub });
+    await ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=company CA']);
+    await ssl(['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', 'token.pem']);
+    await ssl(['req', '-new', '-key', 'token.pem', '-out', 'token.csr', '-subj', '/CN=token service']);
+    await ssl(['x509', '-req', '-in', 'token.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'token.crt', '-days', '2']);
+    const before = await readFile(join(sub, 'token.crt'), 'utf8');
+    const env = await startWithConfig(
+      {
+        auth: {
+          mode: 'token',
+          htpasswd: { path: join(dir, 'htpasswd') },
+          token: { service: SERVICE },
+          tokenService: { enabled: true, keyFile: join(sub, 'token.pem'), certificate: join(sub, 'token.crt'), issuer: ISSUER },
+          ...RULES,
+        },
+      },
+      { dir: sub },
+    );
+    stops.push(() => env.server.stop());
+    expect(await readFile(join(sub, 'token.crt'), 'utf8')).toBe(before); // used, not replaced
+    const registry = await cncf(`${env.server.url}/auth/token`, join(sub, 'ca.crt'));
+    await skopeoCopy(`oci:${layout}:v1`, `docker://${registry.host}/bob/app:v1`, { destCreds: creds('bob') });
+    expect((await skopeoInspect(`docker://${registry.host}/bob/app:v1`, { creds: creds('bob') })).Digest).toBe(image.manifest.digest);
+    await expect(skopeoInspect(`docker://${registry.host}/bob/app:v1`, { creds: creds('alice') })).rejects.toThrow(/denied|unauthorized|401|403/i);
+  });
+});
