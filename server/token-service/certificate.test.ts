@@ -33,7 +33,7 @@ describe('token service certificate', () => {
   });
 
   it('is generated on first start (mode 0644) and read back unchanged afterwards', async () => {
-    const path = join(dir, 'gen.crt');
+    const path = join(dir, 'new-dir', 'gen.crt');
     const first = await loadOrCreateCertificate(path, privateKey, 'stevedore-token-service');
     expect(first.created).toBe(true);
     expect((await stat(path)).mode & 0o777).toBe(0o644);

@@ -5,7 +5,8 @@
 // for the key is generated there on first start. Node can parse certificates but not make them,
 // so the one fixed shape needed (ECDSA P-256 with SHA-256) is encoded here in DER by hand.
 import { createPublicKey, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { writeDurably } from './signing-key.js';
 
 const VALIDITY_DAYS = 3650;
@@ -81,6 +82,7 @@ export async function loadOrCreateCertificate(path: string, privateKey: KeyObjec
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`token service certificate ${path}: ${(err as Error).message}`);
     text = selfSignedCertificate(privateKey, commonName);
+    await mkdir(dirname(path), { recursive: true });
     await writeDurably(path, text, 0o644);
     created = true;
   }
@@ -92,7 +94,7 @@ export async function loadOrCreateCertificate(path: string, privateKey: KeyObjec
   }
   if (chain.length === 0) throw new Error(`token service certificate ${path}: no PEM certificate`);
   if (!samePublicKey(chain[0]!.publicKey, createPublicKey(privateKey))) {
-    throw new Error(`token service certificate ${path}: the first certificate is not for the signing key (auth.tokenService.keyFile)`);
+    throw new Error(`token service certificate ${path}: the first certificate is not for the signing key (auth.tokenService.keyFile); remove the file to have a self-signed one made`);
   }
   const now = Date.now();
   if (Date.parse(chain[0]!.validTo) < now) throw new Error(`token service certificate ${path}: expired on ${chain[0]!.validTo}`);
