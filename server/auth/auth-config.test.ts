@@ -9,6 +9,7 @@ describe('auth and tls configuration', () => {
     expect(c.auth.mode).toBe('none');
     expect(c.tls.certificate).toBe('');
     expect(c.auth.bruteForce.lockout).toBe(10_000);
+    expect(c.auth.tokenService).toMatchObject({ certificate: '', keyIdFormat: 'jwk-thumbprint', services: [] });
   });
 
   it('names what a mode is missing', () => {
@@ -19,6 +20,7 @@ describe('auth and tls configuration', () => {
     expect(() => load({ tls: { certificate: '/c' } })).toThrow(ConfigError);
     expect(() => load({ auth: { access: [{ repositories: ['a/*'], actions: ['pull'] }] } } as ConfigInput)).toThrow(/a rule needs users, groups or anonymous/);
     expect(() => load({ auth: { token: { algorithms: ['HS256'] } } } as unknown as ConfigInput)).toThrow(ConfigError);
+    expect(() => load({ auth: { tokenService: { keyIdFormat: 'x5t' } } } as unknown as ConfigInput)).toThrow(/auth\.tokenService\.keyIdFormat/);
   });
 
   it('accepts compound durations like the rest of the configuration', () => {

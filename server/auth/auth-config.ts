@@ -75,6 +75,19 @@ export const AuthConfigSchema = z
           .default('/auth'),
         /** The signing key (PKCS#8 PEM, EC P-256); generated with mode 0600 on first start when missing. */
         keyFile: z.string().default(''),
+        /**
+         * A PEM certificate (chain) for the signing key, sent as `x5c` in every token: registries that
+         * trust a certificate bundle (the CNCF registry's `rootcertbundle`) verify it. Generated
+         * self-signed on first start when the file is missing. Empty: no certificate.
+         */
+        certificate: z.string().default(''),
+        /** `kid` of issued tokens: the RFC 7638 thumbprint, or the libtrust key id (docker/distribution's form). */
+        keyIdFormat: z.enum(['jwk-thumbprint', 'libtrust']).default('jwk-thumbprint'),
+        /**
+         * Further service names (other registries' `service`) the token service issues tokens for,
+         * with `aud` = the requested one; auth.token.service is always served.
+         */
+        services: z.array(z.string().min(1)).default([]),
         /** `iss` of issued tokens. */
         issuer: z.string().min(1).default('stevedore-token-service'),
         expiry: durationMs.prefault('5m'),

@@ -4,6 +4,7 @@ import type { Middleware } from 'koa';
 import type { Config } from '../config.js';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { loadOrCreateCertificate } from '../token-service/certificate.js';
 import { loadOrCreateSigningKey } from '../token-service/signing-key.js';
 import { TokenService } from '../token-service/token-service.js';
 import { AccessRules } from './access-rules.js';
@@ -29,9 +30,15 @@ export async function createAuth(config: Config, log: Logger): Promise<Auth> {
   const htpasswd = a.htpasswd.path ? new HtpasswdFile(a.htpasswd.path, log) : undefined;
   const middlewares: Middleware[] = [];
   let tokenService: TokenService | undefined;
-  const key = a.tokenService.enabled ? await loadOrCreateSigningKey(a.tokenService.keyFile) : undefined;
+  const key = a.tokenService.enabled ? await loadOrCreateSigningKey(a.tokenService.keyFile, a.tokenService.keyIdFormat) : undefined;
+  const cert = key && a.tokenService.certificate ? await loadOrCreateCertificate(a.tokenService.certificate, key.privateKey, a.tokenService.issuer) : undefined;
   if (key) {
     if (key.created) log.info({ keyFile: a.tokenService.keyFile, kid: key.kid }, 'token service: generated a signing key');
+    if (cert) {
+      key.x5c = cert.x5c;
+      key.publicJwk = { ...key.publicJwk, x5c: cert.x5c };
+      if (cert.created) log.info({ certificate: a.tokenService.certificate }, 'token service: generated a self-signed certificate for the signing key');
+    }
     tokenService = new TokenService({ config: a, key, htpasswd: htpasswd!, rules, guard, log });
     middlewares.push(tokenService.middleware());
   }
@@ -42,7 +49,7 @@ export async function createAuth(config: Config, log: Logger): Promise<Auth> {
     });
   } else if (a.mode !== 'none') {
     const verifier =
-      a.mode === 'token' ? await TokenVerifier.create(a.token, key ? [key.publicKey] : []) : undefined;
+      a.mode === 'token' ? await TokenVerifier.create(a.token, key ? [key.publicKey] : [], cert ? [cert.chain.at(-1)!] : []) : undefined;
     middlewares.push(registryAuth({ config: a, rules, log, htpasswd, guard, verifier, builtinTokenPath: tokenService?.tokenPath }));
   }
   log.info({ mode: a.mode, tokenService: tokenService ? tokenService.tokenPath : false }, 'access control');

@@ -44,9 +44,11 @@ export class TokenVerifier {
 
   private constructor(private readonly config: AuthConfig['token']) {}
 
-  static async create(config: AuthConfig['token'], extraKeys: KeyObject[] = []): Promise<TokenVerifier> {
+  /** `extraKeys`/`extraRoots`: the built-in token service's own key and certificate, trusted besides the configured ones. */
+  static async create(config: AuthConfig['token'], extraKeys: KeyObject[] = [], extraRoots: X509Certificate[] = []): Promise<TokenVerifier> {
     const v = new TokenVerifier(config);
     for (const k of extraKeys) await v.trust(k);
+    v.roots.push(...extraRoots);
     if (config.rootCertBundle) {
       let certs: X509Certificate[];
       try {
@@ -92,7 +94,6 @@ export class TokenVerifier {
 
   /** The leaf key of an `x5c` chain that ends at a certificate of the bundle. */
   private chainKey(x5c: string[]): KeyObject {
-    if (this.roots.length === 0) throw new TokenError('x5c chains are not trusted (no auth.token.rootCertBundle)');
     let chain: X509Certificate[];
     try {
       chain = x5c.map((b64) => new X509Certificate(Buffer.from(b64, 'base64')));
@@ -113,7 +114,9 @@ export class TokenVerifier {
   }
 
   private readonly resolveKey: KeyResolver = async (header) => {
-    if (Array.isArray(header.x5c) && header.x5c.length > 0) return this.chainKey(header.x5c);
+    // Without trusted certificates an `x5c` proves nothing, and the key is looked up by `kid` as for
+    // any token (a JWKS-configured registry accepts a token service's tokens that also carry x5c).
+    if (Array.isArray(header.x5c) && header.x5c.length > 0 && this.roots.length > 0) return this.chainKey(header.x5c);
     const kid = typeof header.kid === 'string' ? header.kid : undefined;
     if (kid !== undefined) {
       const k = this.keysById.get(kid);

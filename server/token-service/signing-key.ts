@@ -1,24 +1,30 @@
 // The token service's signing key: an EC P-256 key (ES256) in a PKCS#8 PEM file, generated on
 // first start and written atomically with mode 0600 (temp file, fsync, rename, fsync directory).
+// Its `kid` is the RFC 7638 thumbprint, or the libtrust key id that docker/distribution's token
+// servers use (what the CNCF registry 2.8 looks a `kid` up by).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { open, readFile, rename } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { exportJWK, type JWK } from 'jose';
-import { jwkThumbprint } from '../auth/key-ids.js';
+import { jwkThumbprint, libtrustKeyId } from '../auth/key-ids.js';
+
+export type KeyIdFormat = 'jwk-thumbprint' | 'libtrust';
 
 export interface SigningKey {
   privateKey: KeyObject;
   publicKey: KeyObject;
-  /** RFC 7638 thumbprint of the public key. */
+  /** RFC 7638 thumbprint or libtrust key id of the public key. */
   kid: string;
   publicJwk: JWK;
+  /** The certificate chain for `x5c` headers, when the token service has a certificate. */
+  x5c?: string[];
   created: boolean;
 }
 
-async function writeDurably(path: string, data: string): Promise<void> {
+export async function writeDurably(path: string, data: string, mode = 0o600): Promise<void> {
   const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'wx', 0o600);
+  const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -34,7 +40,7 @@ async function writeDurably(path: string, data: string): Promise<void> {
   }
 }
 
-export async function loadOrCreateSigningKey(path: string): Promise<SigningKey> {
+export async function loadOrCreateSigningKey(path: string, keyIdFormat: KeyIdFormat = 'jwk-thumbprint'): Promise<SigningKey> {
   let privateKey: KeyObject;
   let created = false;
   try {
@@ -50,7 +56,7 @@ export async function loadOrCreateSigningKey(path: string): Promise<SigningKey> 
     throw new Error(`token signing key ${path}: must be an EC P-256 key (ES256)`);
   }
   const publicKey = createPublicKey(privateKey);
-  const kid = await jwkThumbprint(publicKey);
+  const kid = keyIdFormat === 'libtrust' ? libtrustKeyId(publicKey) : await jwkThumbprint(publicKey);
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
   return { privateKey, publicKey, kid, publicJwk, created };
 }

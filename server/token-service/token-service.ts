@@ -50,16 +50,22 @@ export class TokenService {
     return this.deps.config.token.service;
   }
 
-  /** Signs an access token for `subject` ('' for anonymous) with these grants. */
-  async issue(subject: string, access: ResourceAccess[], now = Date.now()): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
+  /** `kid`, and the certificate chain when there is one (registries with a certificate bundle check it first). */
+  private header(): { alg: 'ES256'; typ: 'JWT'; kid: string; x5c?: string[] } {
+    const { kid, x5c } = this.deps.key;
+    return x5c ? { alg: 'ES256', typ: 'JWT', kid, x5c } : { alg: 'ES256', typ: 'JWT', kid };
+  }
+
+  /** Signs an access token for `subject` ('' for anonymous) with these grants, for `audience` (a registry's service name). */
+  async issue(subject: string, access: ResourceAccess[], now = Date.now(), audience = this.service): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
     const { key, config } = this.deps;
     const iat = Math.floor(now / 1000);
     const expiresIn = Math.max(1, Math.round(config.tokenService.expiry / 1000));
     const token = await new SignJWT({ access })
-      .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: key.kid })
+      .setProtectedHeader(this.header())
       .setIssuer(config.tokenService.issuer)
       .setSubject(subject)
-      .setAudience(this.service)
+      .setAudience(audience)
       .setIssuedAt(iat)
       .setNotBefore(iat)
       .setExpirationTime(iat + expiresIn)
@@ -76,7 +82,7 @@ export class TokenService {
     const { key, config } = this.deps;
     const iat = Math.floor(Date.now() / 1000);
     return new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: key.kid })
+      .setProtectedHeader(this.header())
       .setIssuer(config.tokenService.issuer)
       .setSubject(subject)
       .setAudience(this.refreshAudience())
@@ -115,13 +121,18 @@ export class TokenService {
     return user;
   }
 
-  private checkService(service: string | null | undefined): void {
-    if (service && service !== this.service) throw new TokenRequestError(400, 'invalid_request', `unknown service ${JSON.stringify(service.slice(0, 200))}`);
+  /** The audience of the token: the requested service when it is ours or one of `tokenService.services`. */
+  private audienceFor(service: string | null | undefined): string {
+    if (!service) return this.service;
+    if (service !== this.service && !this.deps.config.tokenService.services.includes(service)) {
+      throw new TokenRequestError(400, 'invalid_request', `unknown service ${JSON.stringify(service.slice(0, 200))}`);
+    }
+    return service;
   }
 
-  private async answer(ctx: Context, caller: Caller, scopes: string[], offline: boolean): Promise<void> {
+  private async answer(ctx: Context, caller: Caller, scopes: string[], offline: boolean, audience: string): Promise<void> {
     const access = grantScopes(this.deps.rules, caller, scopes);
-    const { token, expiresIn, issuedAt } = await this.issue(caller ?? '', access);
+    const { token, expiresIn, issuedAt } = await this.issue(caller ?? '', access, Date.now(), audience);
     const body: Record<string, unknown> = { token, access_token: token, expires_in: expiresIn, issued_at: issuedAt.toISOString() };
     if (ctx.method === 'POST') body.scope = access.map((a) => `${a.type}:${a.name}:${a.actions.join(',')}`).join(' ');
     if (offline && caller !== undefined) body.refresh_token = await this.issueRefresh(caller);
@@ -135,7 +146,7 @@ export class TokenService {
 
   private async handleGet(ctx: Context): Promise<void> {
     const q = new URLSearchParams(ctx.querystring);
-    this.checkService(q.get('service'));
+    const audience = this.audienceFor(q.get('service'));
     const scopes = q.getAll('scope');
     const auth = ctx.get('Authorization');
     let caller: Caller;
@@ -148,7 +159,7 @@ export class TokenService {
       const account = q.get('account');
       if (account && account !== caller) throw new TokenRequestError(400, 'invalid_request', 'account does not match the credentials');
     }
-    await this.answer(ctx, caller, scopes, q.get('offline_token') === 'true');
+    await this.answer(ctx, caller, scopes, q.get('offline_token') === 'true', audience);
   }
 
   private async handlePost(ctx: Context): Promise<void> {
@@ -161,7 +172,7 @@ export class TokenService {
       chunks.push(c as Buffer);
     }
     const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
-    this.checkService(form.get('service'));
+    const audience = this.audienceFor(form.get('service'));
     if (!form.get('client_id')) throw new TokenRequestError(400, 'invalid_request', 'client_id is required');
     const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
     const grant = form.get('grant_type');
@@ -170,11 +181,11 @@ export class TokenService {
       const user = form.get('username') ?? '';
       if (!user) throw new TokenRequestError(400, 'invalid_request', 'username is required');
       const caller = await this.login(ctx, user, form.get('password') ?? '');
-      return this.answer(ctx, caller, scopes, offline);
+      return this.answer(ctx, caller, scopes, offline, audience);
     }
     if (grant === 'refresh_token') {
       const caller = await this.subjectOfRefresh(form.get('refresh_token') ?? '');
-      return this.answer(ctx, caller, scopes, offline);
+      return this.answer(ctx, caller, scopes, offline, audience);
     }
     throw new TokenRequestError(400, 'unsupported_grant_type', `unsupported grant_type ${JSON.stringify((grant ?? '').slice(0, 50))}`);
   }

@@ -28,6 +28,11 @@ export interface CncfRegistryOptions {
    * `user:$2y$…`). Omitted: no auth.
    */
   htpasswd?: boolean | string;
+  /**
+   * Token auth (`auth.token`): clients are sent to `realm` for tokens, which must carry `service`
+   * as `aud` and `issuer` as `iss` and be signed by a key of the PEM bundle at `rootCertBundle`.
+   */
+  token?: { realm: string; service: string; issuer: string; rootCertBundle: string };
   /** Give up if the registry is not serving /v2/ within this long (default 30 s). */
   startTimeoutMs?: number;
   /** Extra environment, e.g. REGISTRY_* overrides of the generated config. */
@@ -43,7 +48,7 @@ export interface CncfRegistry {
   stop(): Promise<void>;
 }
 
-function configYaml(dir: string, htpasswdPath: string | undefined): string {
+function configYaml(dir: string, htpasswdPath: string | undefined, token: CncfRegistryOptions['token']): string {
   // Plain YAML written by hand: every value is a fixed token or a temp path without special characters.
   const lines = [
     'version: 0.1',
@@ -65,6 +70,10 @@ function configYaml(dir: string, htpasswdPath: string | undefined): string {
     `  secret: ${randomBytes(16).toString('hex')}`,
   ];
   if (htpasswdPath) lines.push('auth:', '  htpasswd:', '    realm: stevedore-test', `    path: ${htpasswdPath}`);
+  else if (token) {
+    const q = (v: string) => JSON.stringify(v); // a JSON string is a valid YAML scalar
+    lines.push('auth:', '  token:', `    realm: ${q(token.realm)}`, `    service: ${q(token.service)}`, `    issuer: ${q(token.issuer)}`, `    rootcertbundle: ${q(token.rootCertBundle)}`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -80,7 +89,7 @@ export async function startCncfRegistry(opts: CncfRegistryOptions = {}): Promise
       await writeFile(htpasswdPath, content, { mode: 0o600 });
     }
     const configPath = join(dir, 'config.yml');
-    await writeFile(configPath, configYaml(dir, htpasswdPath));
+    await writeFile(configPath, configYaml(dir, htpasswdPath, opts.token));
 
     // The config has addr :0; distribution logs the bound address ("listening on 127.0.0.1:PORT").
     const proc = spawn(DOCKER_REGISTRY_BIN, ['serve', configPath], {
