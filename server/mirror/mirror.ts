@@ -238,10 +238,10 @@ export class PullThroughMirror {
   private startFetch(p: ProxiedName, digest: Digest): { fetch: SharedBlobFetch; stored: Promise<void> } {
     const dir = this.spoolDir!;
     const label = p.upstream.prefix;
-    const n = ++this.spoolCount;
+    const spoolNo = ++this.spoolCount;
     const fetch = new SharedBlobFetch(
       digest,
-      async () => (await this.uploadSpool(p, digest)) ?? tempFileSpool(spoolFile(dir, digest, n), digest),
+      async () => (await this.uploadSpool(p, digest)) ?? tempFileSpool(spoolFile(dir, digest, spoolNo), digest),
       () => this.upstreams.openBlob(p, digest, this.stopping.signal),
       (n) => this.metrics.bytesFromUpstream(label, n),
     );
@@ -260,7 +260,14 @@ export class PullThroughMirror {
    * blob is written and hashed once, and storing it is committing the upload; undefined elsewhere.
    */
   private async uploadSpool(p: ProxiedName, digest: Digest): Promise<UploadSpool | undefined> {
-    const upload = await this.deps.storage.uploads.createGrowing(p.local, digest);
+    let upload: GrowingUpload | undefined;
+    try {
+      upload = await this.deps.storage.uploads.createGrowing(p.local, digest);
+    } catch (err) {
+      // Clients can still be served through a temporary file (storing will likely fail too, logged).
+      this.deps.log.warn({ upstream: p.upstream.registry, digest, err: (err as Error).message }, 'mirror: cannot create an upload to spool into');
+      return undefined;
+    }
     if (!upload) return undefined;
     return {
       upload,

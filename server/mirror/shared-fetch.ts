@@ -106,7 +106,7 @@ export class SharedBlobFetch {
 
   private async run(openUpstream: () => Promise<UpstreamBlob>, onStarted: () => void): Promise<void> {
     try {
-      // The spool (maybe a storage upload, a few fsyncs) is made while the upstream is asked.
+      // The spool (maybe a storage upload) is made while the upstream is asked.
       const [spool, upstream] = await Promise.allSettled([this.openSpool(), openUpstream()]);
       if (spool.status === 'rejected' || upstream.status === 'rejected') {
         if (spool.status === 'fulfilled') await spool.value.close().catch(() => undefined);
