@@ -25,6 +25,18 @@ export interface FileWriter {
   cancel(): Promise<void>;
 }
 
+/**
+ * A writer whose bytes can be read back while it is open (StorageDriver.readableWriter), so a
+ * file being written can serve readers without a second copy.
+ */
+export interface ReadableFileWriter extends FileWriter {
+  /**
+   * Reads up to `length` bytes at `position` of what has been written (below `size`), until
+   * close() or cancel(); also after the file was moved or deleted meanwhile. Returns how many.
+   */
+  read(buffer: Uint8Array, position: number, length: number): Promise<number>;
+}
+
 export interface StorageDriver {
   readonly name: string;
   /** Reads a small object whole (links, manifests, upload state). */
@@ -35,6 +47,13 @@ export interface StorageDriver {
   reader(path: string, offset?: number, end?: number): Promise<Readable>;
   /** Opens a writer; with `append` it continues an existing file. */
   writer(path: string, append: boolean): Promise<FileWriter>;
+  /**
+   * Creates a file (replacing any) whose bytes can be read back while it is written, for backends
+   * where that is cheap (local files; not S3, whose parts are not readable before the object is
+   * complete). Its name is not made durable: such a file is moved into place once committed, and
+   * the move is what makes it durable there (with commit()'s fsync of the data).
+   */
+  readableWriter?(path: string): Promise<ReadableFileWriter>;
   stat(path: string): Promise<FileInfo>;
   /** Full paths of the direct children of a directory. */
   list(path: string): Promise<string[]>;

@@ -6,7 +6,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type RandomAccessFile, type StorageDriver } from './driver.js';
+import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 export interface FilesystemDriverOptions {
   rootDirectory: string;
@@ -100,22 +100,37 @@ export class FilesystemDriver implements StorageDriver {
     };
   }
 
-  async writer(path: string, append: boolean): Promise<FileWriter> {
+  writer(path: string, append: boolean): Promise<FileWriter> {
+    return this.openWriter(path, append, false);
+  }
+
+  /** A new file; its directory entries are not synced (see StorageDriver.readableWriter). */
+  readableWriter(path: string): Promise<ReadableFileWriter> {
+    return this.openWriter(path, false, true);
+  }
+
+  private async openWriter(path: string, append: boolean, readable: boolean): Promise<ReadableFileWriter> {
     const full = this.full(path);
-    await this.mkdirs(dirname(full));
-    const fh = await open(full, append ? 'a' : 'w', 0o644);
+    await this.mkdirs(dirname(full), !readable);
+    const fh = await open(full, readable ? 'w+' : append ? 'a' : 'w', 0o644);
     let size = append ? (await fh.stat()).size : 0;
-    if (!append) await this.syncDir(dirname(full));
+    if (!append && !readable) await this.syncDir(dirname(full));
     const driver = this;
     let closed = false;
+    /** Bytes in the file; `inflight` (being written) and then `pending` follow them in memory. */
+    let flushed = size;
+    let inflight: Uint8Array[] = [];
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     const flush = async () => {
-      let batch = pending;
+      // `batch` stays the bytes not yet in the file, from `flushed` on (read() looks there).
+      const batch = pending;
+      inflight = batch;
       pending = [];
       pendingBytes = 0;
       while (batch.length > 0) {
         const { bytesWritten } = await fh.writev(batch);
+        flushed += bytesWritten;
         let n = bytesWritten;
         // A short write leaves the rest of the batch (possibly part of a chunk) to write again.
         while (batch.length > 0 && n >= batch[0]!.length) n -= batch.shift()!.length;
@@ -153,6 +168,25 @@ export class FilesystemDriver implements StorageDriver {
           await fh.close();
         }
         await rm(full, { force: true });
+      },
+      async read(buffer: Uint8Array, position: number, length: number) {
+        if (!readable) throw new Error('filesystem: this writer was not opened for reading');
+        if (position < flushed) return (await fh.read(buffer, 0, Math.min(length, flushed - position), position)).bytesRead;
+        // Not in the file yet: copy from the batches in memory (synchronously, so they cannot move meanwhile).
+        let at = flushed;
+        let copied = 0;
+        for (const part of [...inflight, ...pending]) {
+          if (copied === length) break;
+          const end = at + part.length;
+          if (position + copied < end) {
+            const from = position + copied - at;
+            const n = Math.min(part.length - from, length - copied);
+            buffer.set(part.subarray(from, from + n), copied);
+            copied += n;
+          }
+          at = end;
+        }
+        return copied;
       },
     };
   }
@@ -244,9 +278,9 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /** mkdir -p that fsyncs the parent of every directory it creates, so new entries survive a power cut. */
-  private async mkdirs(dir: string): Promise<void> {
+  private async mkdirs(dir: string, sync = true): Promise<void> {
     const first = await mkdir(dir, { recursive: true });
-    if (!first || !this.sync) return;
+    if (!first || !this.sync || !sync) return;
     // `first` is the top-most directory created; sync each created level's parent.
     let d = dir;
     const created: string[] = [];

@@ -63,6 +63,24 @@ describe('InstrumentedDriver', () => {
     expect(seen).toEqual(['redirectURL ok', 'purgeStale ok']);
   });
 
+  it('passes a readable writer through: its size grows and its bytes read back', async () => {
+    const seen: string[] = [];
+    const d = new InstrumentedDriver(new FilesystemDriver({ rootDirectory: root, noSync: true }), { storageOperation: (_d, op, outcome) => seen.push(`${op} ${outcome}`) });
+    await d.putContent('/up/data', Buffer.alloc(0));
+    const w = await d.readableWriter!('/up/data');
+    await w.write(Buffer.from('hello'));
+    await w.write(Buffer.from(' world'));
+    expect(w.size).toBe(11);
+    const buf = Buffer.alloc(11);
+    expect(await w.read(buf, 0, 11)).toBe(11);
+    expect(buf.toString()).toBe('hello world');
+    await w.commit();
+    expect(await w.read(buf, 6, 5)).toBe(5);
+    expect(buf.subarray(0, 5).toString()).toBe('world');
+    await w.close();
+    expect(seen).toEqual(['putContent ok', 'writer ok', 'writer.write ok', 'writer.write ok', 'writer.commit ok', 'writer.close ok']);
+  });
+
   it('never lets a failing sink break storage', async () => {
     const d = new InstrumentedDriver(new FilesystemDriver({ rootDirectory: root, noSync: true }), {
       storageOperation() {

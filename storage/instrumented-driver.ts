@@ -2,7 +2,7 @@
 // metrics sink. It wraps any driver, so every backend is measured the same way; the sink is an
 // interface so storage/ depends on no metrics library and no server code.
 import type { Readable } from 'node:stream';
-import { isNotFound, type FileInfo, type FileWriter, type RandomAccessFile, type StorageDriver } from './driver.js';
+import { isNotFound, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 /** The fixed set of operation names (bounded label values). Writer methods are `writer.<method>`. */
 export type StorageOperation =
@@ -35,6 +35,7 @@ export class InstrumentedDriver implements StorageDriver {
   readonly purgeStale?: (olderThan: Date) => Promise<number>;
   readonly walk?: (path: string) => Promise<FileInfo[]>;
   readonly openRandomAccess?: (path: string) => Promise<RandomAccessFile>;
+  readonly readableWriter?: (path: string) => Promise<ReadableFileWriter>;
 
   constructor(
     readonly inner: StorageDriver,
@@ -53,6 +54,15 @@ export class InstrumentedDriver implements StorageDriver {
     if (inner.walk) {
       const walk = inner.walk.bind(inner);
       this.walk = (path) => this.measure('walk', () => walk(path));
+    }
+    if (inner.readableWriter) {
+      const open = inner.readableWriter.bind(inner);
+      this.readableWriter = async (path) => {
+        const w = await this.measure('writer', () => open(path));
+        const measured = this.measuredWriter(w) as ReadableFileWriter;
+        // Reads back are not measured (like positional reads: per chunk, the client's pace).
+        return Object.defineProperty(measured, 'read', { value: (buffer: Uint8Array, position: number, length: number) => w.read(buffer, position, length) });
+      };
     }
     if (inner.openRandomAccess) {
       const openRA = inner.openRandomAccess.bind(inner);
@@ -97,7 +107,10 @@ export class InstrumentedDriver implements StorageDriver {
   }
 
   async writer(path: string, append: boolean): Promise<FileWriter> {
-    const w = await this.measure('writer', () => this.inner.writer(path, append));
+    return this.measuredWriter(await this.measure('writer', () => this.inner.writer(path, append)));
+  }
+
+  private measuredWriter(w: FileWriter): FileWriter {
     const measure = this.measure.bind(this);
     return {
       get size() {

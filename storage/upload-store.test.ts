@@ -1,13 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { text } from 'node:stream/consumers';
+import { buffer, text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../oci/index.js';
 import { FilesystemDriver } from './filesystem-driver.js';
 import { openRegistryStorage, type RegistryStorage } from './index.js';
-import { DigestMismatchError, UploadOffsetError, UploadUnknownError } from './upload-store.js';
+import { DigestMismatchError, UploadOffsetError, UploadUnknownError, type GrowingUpload } from './upload-store.js';
 
 let root: string;
 let store: RegistryStorage;
@@ -126,5 +127,66 @@ describe('UploadStore', () => {
     const fresh = await store.uploads.create('r');
     expect(await store.uploads.purge(new Date(Date.now() - 60_000))).toBe(0);
     expect((await store.uploads.status('r', fresh.id)).size).toBe(0);
+  });
+
+  describe('a growing upload (written once, read back while it is written)', () => {
+    /** Everything written so far, read back through the upload in reads of `step` bytes. */
+    async function readBack(up: GrowingUpload, step: number): Promise<Buffer> {
+      const out = Buffer.alloc(up.size);
+      for (let pos = 0; pos < out.length; ) {
+        const buf = Buffer.alloc(Math.min(step, out.length - pos));
+        const n = await up.read(buf, pos, buf.length);
+        expect(n).toBeGreaterThan(0);
+        buf.copy(out, pos, 0, n);
+        pos += n;
+      }
+      return out;
+    }
+
+    it('reads back every byte at once (in the file, being written, or batched in memory); stored only at commit', async () => {
+      const blob = randomBytes(3 * 1024 * 1024 + 12_345);
+      const digest = digestOf(blob);
+      const up = (await store.uploads.createGrowing('r', digest))!;
+      expect(up).toBeDefined();
+      for (let pos = 0, i = 0; pos < blob.length; i++) {
+        const chunk = blob.subarray(pos, pos + 50_000 + i * 997);
+        // Not awaited: a read goes on while this write may be writing a batch to the file.
+        const writing = up.write(chunk);
+        pos += chunk.length;
+        expect((await readBack(up, 300_000)).equals(blob.subarray(0, pos))).toBe(true);
+        await writing;
+        expect(await store.blobs.statGlobal(digest)).toBeUndefined();
+      }
+      expect(await store.uploads.count()).toBe(1);
+      expect(await up.commit()).toEqual({ digest, size: blob.length });
+      expect(await store.blobs.stat('r', digest)).toEqual({ digest, size: blob.length });
+      expect(await store.uploads.count()).toBe(0);
+      expect((await readBack(up, 1024 * 1024)).equals(blob)).toBe(true); // readers still going after the commit
+      await up.close();
+      expect((await buffer(await store.blobs.reader(digest))).equals(blob)).toBe(true);
+    });
+
+    it('content that does not match the digest is refused at commit and closing discards it: nothing stored', async () => {
+      const blob = randomBytes(200_000);
+      const digest = digestOf(blob);
+      const up = (await store.uploads.createGrowing('r', digest))!;
+      const wrong = Buffer.from(blob);
+      wrong[5] = wrong[5]! ^ 1;
+      await up.write(wrong);
+      expect(() => up.verify()).toThrow(DigestMismatchError);
+      await expect(up.commit()).rejects.toBeInstanceOf(DigestMismatchError);
+      await up.close();
+      expect(await store.blobs.statGlobal(digest)).toBeUndefined();
+      expect(await store.uploads.count()).toBe(0);
+    });
+
+    it('a short transfer closed before its commit leaves no upload and no blob', async () => {
+      const blob = randomBytes(100_000);
+      const up = (await store.uploads.createGrowing('r', digestOf(blob)))!;
+      await up.write(blob.subarray(0, 60_000));
+      await up.close();
+      expect(await store.blobs.statGlobal(digestOf(blob))).toBeUndefined();
+      expect(await store.uploads.count()).toBe(0);
+    });
   });
 });

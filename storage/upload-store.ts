@@ -70,6 +70,25 @@ export interface UploadStoreOptions {
   persistDigestState?: boolean;
 }
 
+/**
+ * An upload with one writer that others read while it grows (see UploadStore.createGrowing).
+ * Its bytes are in the upload's data file only: they are hashed once, as they are written.
+ */
+export interface GrowingUpload {
+  readonly id: string;
+  /** Bytes written so far. */
+  readonly size: number;
+  write(chunk: Uint8Array): Promise<void>;
+  /** Reads up to `length` bytes at `position` (below `size`); works until close(), also after commit(). */
+  read(buffer: Uint8Array, position: number, length: number): Promise<number>;
+  /** Checks what was written against the digest: DigestMismatchError otherwise. */
+  verify(): void;
+  /** Verifies, makes the data durable, moves it into the blob store and links it to the repository. */
+  commit(): Promise<BlobInfo>;
+  /** Releases the file; an upload not committed is discarded. */
+  close(): Promise<void>;
+}
+
 export class UploadStore {
   private readonly hashes = new Map<string, HashState>();
   private readonly lock = new KeyedLock();
@@ -93,6 +112,68 @@ export class UploadStore {
     await this.driver.putContent(layout.uploadInfo(id), Buffer.from(JSON.stringify(info)));
     this.remember(id, { hash: await this.digests.create(), offset: 0 });
     return { ...info, size: 0 };
+  }
+
+  /**
+   * An upload of the blob `digest` written by the caller while others read it back (the pull-through
+   * mirror's transfers: the upload's file doubles as the spool its clients read, so the bytes are
+   * written and hashed once). Undefined when the driver cannot read back a file it is writing (S3).
+   * `repository` is where commit() links the blob.
+   */
+  async createGrowing(repository: string, digest: Digest): Promise<GrowingUpload | undefined> {
+    if (!this.driver.readableWriter) return undefined;
+    const hash = newHash(parseDigest(digest).algorithm.name);
+    // No info record and no fsyncs before the first byte: the upload is never resumed or looked up
+    // by id (a crash leaves a directory the purger removes by its age), and committing moves the
+    // fsynced data into place durably.
+    const id = randomUUID();
+    const dataPath = layout.uploadData(id);
+    let writer;
+    try {
+      writer = await this.driver.readableWriter(dataPath);
+    } catch (err) {
+      await this.remove(id);
+      throw err;
+    }
+    const w = writer;
+    let state: 'open' | 'committed' | 'closed' = 'open';
+    const verify = () => {
+      const actual = `${parseDigest(digest).algorithm.name}:${hash.copy().digest('hex')}` as Digest;
+      if (actual !== digest) throw new DigestMismatchError(digest, actual);
+    };
+    return {
+      id,
+      get size() {
+        return w.size;
+      },
+      async write(chunk) {
+        if (state !== 'open') throw new Error(`upload ${id} is ${state}`);
+        await w.write(chunk);
+        hash.update(chunk);
+      },
+      read: (buffer, position, length) => w.read(buffer, position, length),
+      verify,
+      commit: () =>
+        this.lock.run(id, async () => {
+          if (state !== 'open') throw new Error(`upload ${id} is ${state}`);
+          verify();
+          await w.commit(); // durable before it is visible
+          await this.blobs.commitFrom(dataPath, digest);
+          await this.blobs.link(repository, digest);
+          await this.remove(id);
+          state = 'committed'; // (a failure before this: close() discards what is left)
+          return { digest, size: w.size };
+        }),
+      close: () =>
+        this.lock.run(id, async () => {
+          if (state === 'closed') return;
+          const committed = state === 'committed';
+          state = 'closed';
+          if (committed) return w.close();
+          await w.cancel();
+          await this.remove(id);
+        }),
+    };
   }
 
   private async info(repository: string, id: string): Promise<UploadInfo> {

@@ -70,7 +70,7 @@ export const mirrorConfigSchema = z
     tagTtl: duration('5m'),
     /** Upstream requests that fail are retried this many times before stale content is served or an error answered. */
     upstreamRetries: z.number().int().nonnegative().default(1),
-    /** Where blobs in transit are spooled for concurrent readers; empty: the OS temp directory. */
+    /** Where blobs in transit are spooled for concurrent readers when the storage cannot be read while written (S3); empty: the OS temp directory. */
     spoolDirectory: z.string().default(''),
     cache: z
       .strictObject({

@@ -10,7 +10,7 @@ import type { Context, Middleware } from 'koa';
 import { RegistryResponseError } from '../../client/index.js';
 import { MANIFEST_ACCEPT } from '../../client/registry-client.js';
 import { parseManifest, referrerDescriptor, type Digest, type ParsedManifest } from '../../oci/index.js';
-import type { BlobInfo, RegistryStorage, StoredManifest } from '../../storage/index.js';
+import { DigestMismatchError, type BlobInfo, type GrowingUpload, type RegistryStorage, type StoredManifest } from '../../storage/index.js';
 import type { Config } from '../config.js';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -19,11 +19,16 @@ import type { Reference } from '../route-params.js';
 import type { MirrorConfig } from './mirror-config.js';
 import { MirrorMetrics } from './mirror-metrics.js';
 import { LastPulled } from './last-pulled.js';
-import { BlobVerificationError, SharedBlobFetch, spoolFile } from './shared-fetch.js';
+import { BlobVerificationError, SharedBlobFetch, spoolFile, tempFileSpool, type Spool } from './shared-fetch.js';
 import { isOutage, isUpstreamNotFound, Upstreams, type ProxiedName } from './upstreams.js';
 import type { Registry } from 'prom-client';
 
 const API_PATH = /^\/v2\/(.+)\/(blobs|manifests|tags|referrers)\/(.*)$/;
+
+/** A transfer spooled into its storage upload (see uploadSpool). */
+interface UploadSpool extends Spool {
+  upload: GrowingUpload;
+}
 
 /** What a request state carries for the event listener: content was fetched from the upstream. */
 const MISS = 'mirrorMiss';
@@ -233,9 +238,10 @@ export class PullThroughMirror {
   private startFetch(p: ProxiedName, digest: Digest): { fetch: SharedBlobFetch; stored: Promise<void> } {
     const dir = this.spoolDir!;
     const label = p.upstream.prefix;
+    const spoolNo = ++this.spoolCount;
     const fetch = new SharedBlobFetch(
       digest,
-      spoolFile(dir, digest, ++this.spoolCount),
+      async () => (await this.uploadSpool(p, digest)) ?? tempFileSpool(spoolFile(dir, digest, spoolNo), digest),
       () => this.upstreams.openBlob(p, digest, this.stopping.signal),
       (n) => this.metrics.bytesFromUpstream(label, n),
     );
@@ -250,8 +256,39 @@ export class PullThroughMirror {
   }
 
   /**
-   * Writes the transfer into an upload and commits it (digest checked again) once verified. Never
-   * rejects: a failure is logged and counted, and the blob is simply not cached.
+   * A spool that is the storage upload itself (storage that can read back a file it writes): the
+   * blob is written and hashed once, and storing it is committing the upload; undefined elsewhere.
+   */
+  private async uploadSpool(p: ProxiedName, digest: Digest): Promise<UploadSpool | undefined> {
+    let upload: GrowingUpload | undefined;
+    try {
+      upload = await this.deps.storage.uploads.createGrowing(p.local, digest);
+    } catch (err) {
+      // Clients can still be served through a temporary file (storing will likely fail too, logged).
+      this.deps.log.warn({ upstream: p.upstream.registry, digest, err: (err as Error).message }, 'mirror: cannot create an upload to spool into');
+      return undefined;
+    }
+    if (!upload) return undefined;
+    return {
+      upload,
+      write: (chunk) => upload.write(chunk),
+      read: (buffer, position, length) => upload.read(buffer, position, length),
+      verify() {
+        try {
+          upload.verify();
+        } catch (err) {
+          if (err instanceof DigestMismatchError) throw new BlobVerificationError(`upstream content has digest ${err.actual}, not ${digest}`);
+          throw err;
+        }
+      },
+      close: () => upload.close(),
+    };
+  }
+
+  /**
+   * Stores the transfer once verified: commits the upload it was spooled into, or else writes it
+   * into an upload and commits that (digest checked again). Never rejects: a failure is logged and
+   * counted, and the blob is simply not cached.
    */
   private async store(p: ProxiedName, fetch: SharedBlobFetch): Promise<void> {
     const { uploads } = this.deps.storage;
@@ -262,6 +299,12 @@ export class PullThroughMirror {
     }
     let uploadId: string | undefined;
     try {
+      const spool = fetch.spool as Partial<UploadSpool> | undefined;
+      if (spool?.upload) {
+        await fetch.verified;
+        await spool.upload.commit();
+        return;
+      }
       uploadId = (await uploads.create(p.local)).id;
       await uploads.append(p.local, uploadId, fetch.read());
       await fetch.verified;

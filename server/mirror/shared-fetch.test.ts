@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Digest } from '../../oci/index.js';
-import { SharedBlobFetch } from './shared-fetch.js';
+import { SharedBlobFetch, tempFileSpool } from './shared-fetch.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;
 
@@ -42,7 +42,7 @@ describe('SharedBlobFetch', () => {
     const blob = randomBytes(300_000);
     const body = new PassThrough();
     const spool = join(dir, 'spool');
-    const f = new SharedBlobFetch(sha(blob), spool, async () => ({ body, size: blob.length }));
+    const f = new SharedBlobFetch(sha(blob), () => tempFileSpool(spool, sha(blob)), async () => ({ body, size: blob.length }));
     await f.started;
     const early = f.read();
     body.write(blob.subarray(0, 100_000));
@@ -68,7 +68,7 @@ describe('SharedBlobFetch', () => {
     const blob = randomBytes(10_000);
     const body = new PassThrough();
     const spool = join(dir, 'spool');
-    const f = new SharedBlobFetch(sha(blob), spool, async () => ({ body, size: blob.length }));
+    const f = new SharedBlobFetch(sha(blob), () => tempFileSpool(spool, sha(blob)), async () => ({ body, size: blob.length }));
     f.retain();
     body.end(blob);
     await f.verified;
@@ -84,7 +84,7 @@ describe('SharedBlobFetch', () => {
     const wrong = Buffer.from(blob);
     wrong[10] = wrong[10]! ^ 1;
     const body = new PassThrough();
-    const f = new SharedBlobFetch(sha(blob), join(dir, 'spool'), async () => ({ body, size: blob.length }));
+    const f = new SharedBlobFetch(sha(blob), () => tempFileSpool(join(dir, 'spool'), sha(blob)), async () => ({ body, size: blob.length }));
     await f.started;
     const reader = f.read();
     body.end(wrong);
@@ -102,14 +102,14 @@ describe('SharedBlobFetch', () => {
   it('fails on a body shorter or longer than its Content-Length, and when the upstream cannot be reached', async () => {
     const blob = randomBytes(1000);
     const short = new PassThrough();
-    const f1 = new SharedBlobFetch(sha(blob), join(dir, 's1'), async () => ({ body: short, size: blob.length }));
+    const f1 = new SharedBlobFetch(sha(blob), () => tempFileSpool(join(dir, 's1'), sha(blob)), async () => ({ body: short, size: blob.length }));
     short.end(blob.subarray(0, 999));
     await expect(f1.verified).rejects.toThrow(/999 of 1000/);
     const long = new PassThrough();
-    const f2 = new SharedBlobFetch(sha(blob), join(dir, 's2'), async () => ({ body: long, size: 999 }));
+    const f2 = new SharedBlobFetch(sha(blob), () => tempFileSpool(join(dir, 's2'), sha(blob)), async () => ({ body: long, size: 999 }));
     long.end(blob);
     await expect(f2.verified).rejects.toThrow(/more than its Content-Length/);
-    const f3 = new SharedBlobFetch(sha(blob), join(dir, 's3'), () => Promise.reject(new Error('ECONNREFUSED')));
+    const f3 = new SharedBlobFetch(sha(blob), () => tempFileSpool(join(dir, 's3'), sha(blob)), () => Promise.reject(new Error('ECONNREFUSED')));
     await expect(f3.started).rejects.toThrow('ECONNREFUSED');
     await expect(collect(f3.read())).rejects.toThrow('ECONNREFUSED');
   });

@@ -1,15 +1,17 @@
 // One upstream transfer of a blob that any number of readers follow as it arrives. The bytes go
-// to a spool file first (the OS page cache, no fsync); every reader (client responses, and the
-// storage upload that makes the blob durable) reads the spool from where it is up to what has
-// arrived, then waits for more. A reader that joins late reads what is already spooled and then
-// the live tail, so the upstream is asked once and nothing is held in memory (but the chunk that
-// arrived last, which readers keeping up take without reading the spool).
+// to a spool, written and hashed once: on storage that can read back a file it is writing (the
+// filesystem), the storage upload itself (see UploadSpool in mirror.ts), committed once verified;
+// elsewhere a temporary file (the OS page cache, no fsync) that the storage upload reads like a
+// client. Every reader reads the spool from where it is up to what has arrived, then waits for
+// more. A reader that joins late reads what is already spooled and then the live tail, so the
+// upstream is asked once and nothing is held in memory (but the chunk that arrived last, which
+// readers keeping up take without reading the spool).
 //
 // A reader never gets the last byte of its range before the whole blob has been verified against
 // its digest: when verification fails, readers fail instead, and a client response is cut short
 // rather than ending with bytes that look complete.
 import { createHash } from 'node:crypto';
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDigest, type Digest } from '../../oci/index.js';
@@ -23,13 +25,50 @@ export class BlobVerificationError extends Error {
   }
 }
 
+/** Where a transfer's bytes go and its readers read them back. */
+export interface Spool {
+  /** Appends a chunk. */
+  write(chunk: Buffer): Promise<void>;
+  /** Reads up to `length` bytes at `position` of what was written. */
+  read(buffer: Buffer, position: number, length: number): Promise<number>;
+  /** Throws BlobVerificationError unless everything written matches the digest. */
+  verify(): void;
+  /** Releases it once nobody reads (a temporary file is removed, an upload not committed discarded). */
+  close(): Promise<void>;
+}
+
+/** A spool in a temporary file (for storage that cannot read back a file it is writing). */
+export async function tempFileSpool(path: string, digest: Digest): Promise<Spool> {
+  const fh = await open(path, 'w+', 0o600);
+  const { algorithm, hex } = parseDigest(digest);
+  const hash = createHash(algorithm.name);
+  let written = 0;
+  return {
+    async write(chunk) {
+      await fh.write(chunk, 0, chunk.length, written);
+      hash.update(chunk);
+      written += chunk.length;
+    },
+    read: async (buffer, position, length) => (await fh.read(buffer, 0, length, position)).bytesRead,
+    verify() {
+      const actual = hash.copy().digest('hex');
+      if (actual !== hex) throw new BlobVerificationError(`upstream content has digest ${algorithm.name}:${actual}, not ${digest}`);
+    },
+    async close() {
+      await fh.close().catch(() => undefined);
+      await rm(path, { force: true });
+    },
+  };
+}
+
 export interface UpstreamBlob {
   body: Readable;
   size: number | undefined;
 }
 
 export class SharedBlobFetch {
-  private fh: FileHandle | undefined;
+  /** Set when the upstream answered with the blob. */
+  spool: Spool | undefined;
   private written = 0;
   private state: 'starting' | 'running' | 'verified' | 'failed' = 'starting';
   private error: Error | undefined;
@@ -48,7 +87,7 @@ export class SharedBlobFetch {
 
   constructor(
     readonly digest: Digest,
-    private readonly spoolPath: string,
+    private readonly openSpool: () => Promise<Spool>,
     open: () => Promise<UpstreamBlob>,
     private readonly onBytes: (n: number) => void = () => undefined,
   ) {
@@ -67,20 +106,24 @@ export class SharedBlobFetch {
 
   private async run(openUpstream: () => Promise<UpstreamBlob>, onStarted: () => void): Promise<void> {
     try {
-      this.fh = await open(this.spoolPath, 'w+', 0o600);
-      const { body, size } = await openUpstream();
+      // The spool (maybe a storage upload) is made while the upstream is asked.
+      const [spool, upstream] = await Promise.allSettled([this.openSpool(), openUpstream()]);
+      if (spool.status === 'rejected' || upstream.status === 'rejected') {
+        if (spool.status === 'fulfilled') await spool.value.close().catch(() => undefined);
+        if (upstream.status === 'fulfilled') upstream.value.body.destroy();
+        throw upstream.status === 'rejected' ? upstream.reason : (spool as PromiseRejectedResult).reason;
+      }
+      this.spool = spool.value;
+      const { body, size } = upstream.value;
       this.size = size;
       this.state = 'running';
       onStarted();
-      const { algorithm, hex } = parseDigest(this.digest);
-      const hash = createHash(algorithm.name);
       try {
         for await (const chunk of body as AsyncIterable<Buffer>) {
           if (size !== undefined && this.written + chunk.length > size) {
             throw new BlobVerificationError(`upstream sent more than its Content-Length ${size} for ${this.digest}`);
           }
-          await this.fh.write(chunk, 0, chunk.length, this.written);
-          hash.update(chunk);
+          await this.spool.write(chunk);
           this.tail = { offset: this.written, buf: chunk };
           this.written += chunk.length;
           this.onBytes(chunk.length);
@@ -92,8 +135,7 @@ export class SharedBlobFetch {
       if (size !== undefined && this.written !== size) {
         throw new BlobVerificationError(`upstream sent ${this.written} of ${size} bytes for ${this.digest}`);
       }
-      const actual = hash.digest('hex');
-      if (actual !== hex) throw new BlobVerificationError(`upstream content has digest ${algorithm.name}:${actual}, not ${this.digest}`);
+      this.spool.verify();
       this.size = this.written;
       this.state = 'verified';
       this.wake();
@@ -136,7 +178,7 @@ export class SharedBlobFetch {
         }
         if (pos < upto) {
           const buf = Buffer.allocUnsafe(Math.min(READ_SIZE, upto - pos));
-          const { bytesRead } = await this.fh!.read(buf, 0, buf.length, pos);
+          const bytesRead = await this.spool!.read(buf, pos, buf.length);
           if (bytesRead === 0) throw new Error(`spool of ${this.digest} ended at ${pos}`);
           pos += bytesRead;
           yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
@@ -155,11 +197,7 @@ export class SharedBlobFetch {
   private maybeRelease(): void {
     if (this.released || this.readers > 0 || !(this.closing || this.state === 'failed')) return;
     this.released = true;
-    const fh = this.fh;
-    void (async () => {
-      await fh?.close().catch(() => undefined);
-      await rm(this.spoolPath, { force: true });
-    })();
+    void this.spool?.close().catch(() => undefined);
   }
 
   /**

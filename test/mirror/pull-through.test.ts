@@ -4,7 +4,7 @@
 // ends, a corrupt upstream blob fails the client and is not cached, and an upstream outage still
 // serves what is cached (within its TTL and stale) while uncached content gets a clear error.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,6 +152,9 @@ describe.each<UpstreamKind>(['cncf-htpasswd', 'stevedore-token'])('pull-through 
       // A plain HTTP client sees the connection cut, never a complete body.
       await expect(fetch(`${mirror.url}/v2/up/team/corrupt/blobs/${layer.descriptor.digest}`).then((r) => r.arrayBuffer())).rejects.toThrow();
       expect(existsSync(blobPath(mirror.dataDir, layer.descriptor.digest))).toBe(false);
+      // Nor is anything left of the uploads the transfers were written into.
+      const uploads = join(mirror.dataDir, 'uploads');
+      await expect.poll(() => (existsSync(uploads) ? readdirSync(uploads).filter((n) => !n.startsWith('.tmp-')) : []), { timeout: 30_000 }).toEqual([]);
     } finally {
       upstream.proxy.corrupt(undefined);
     }
