@@ -3,18 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { duration, parseDuration } from './config-duration.js';
 import { AuthConfigSchema, authConfigProblems, TlsConfigSchema } from './auth/auth-config.js';
 import { mirrorConfigSchema } from './mirror/mirror-config.js';
-
-const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') return v * 1000;
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. 90s, 30m, 168h)` });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 const addr = z.string().refine((v) => parseAddr(v) !== undefined, { message: 'must be HOST:PORT, :PORT or [IPv6]:PORT' });
 
@@ -243,15 +234,8 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses "90s", "30m", "168h", "1h30m", "500ms" into milliseconds. */
-export function parseDuration(v: string): number | undefined {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  if (!/^(\d+(?:\.\d+)?(ms|s|m|h|d))+$/.test(v)) return undefined;
-  let total = 0;
-  for (const m of v.matchAll(re)) total += Number(m[1]) * units[m[2]!]!;
-  return total;
-}
+
+export { parseDuration };
 
 export function parseAddr(v: string): { host: string | undefined; port: number } | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(v);

@@ -1,19 +1,7 @@
 // The `auth` and `tls` sections of the server configuration (README "Access control and TLS").
 // Kept apart from server/config.ts, which only mounts them.
 import { z } from 'zod';
-
-/** Durations as in server/config.ts: seconds as a number, or "90s", "30m", "1h30m", "500ms". */
-const durationMs = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') return v * 1000;
-  if (!/^(\d+(?:\.\d+)?(ms|s|m|h|d))+$/.test(v)) {
-    ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. 30s, 5m, 720h)` });
-    return z.NEVER;
-  }
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  let total = 0;
-  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * units[m[2]!]!;
-  return total;
-});
+import { duration } from '../config-duration.js';
 
 export const ACTIONS = ['pull', 'push', 'delete'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -58,7 +46,7 @@ export const AuthConfigSchema = z
         rootCertBundle: z.string().default(''),
         algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).default(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']),
         /** Clock skew allowed on exp and nbf. */
-        leeway: durationMs.prefault('30s'),
+        leeway: duration.prefault('30s'),
       })
       .prefault({}),
     tokenService: z
@@ -90,8 +78,8 @@ export const AuthConfigSchema = z
         services: z.array(z.string().min(1)).default([]),
         /** `iss` of issued tokens. */
         issuer: z.string().min(1).default('stevedore-token-service'),
-        expiry: durationMs.prefault('5m'),
-        refreshExpiry: durationMs.prefault('720h'),
+        expiry: duration.prefault('5m'),
+        refreshExpiry: duration.prefault('720h'),
       })
       .prefault({}),
     /** Group name → user names. */
@@ -107,10 +95,10 @@ export const AuthConfigSchema = z
         /** Failed logins from one client address (any user names) before it is refused for a while. */
         maxFailuresPerClient: z.number().int().positive().default(20),
         /** Failures older than this are forgotten. */
-        window: durationMs.prefault('15m'),
+        window: duration.prefault('15m'),
         /** The first lock; each further failure while over the limit doubles it, up to maxLockout. */
-        lockout: durationMs.prefault('10s'),
-        maxLockout: durationMs.prefault('15m'),
+        lockout: duration.prefault('10s'),
+        maxLockout: duration.prefault('15m'),
       })
       .prefault({}),
   })

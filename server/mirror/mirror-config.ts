@@ -2,29 +2,7 @@
 // registries mapped to namespace prefixes, tag revalidation, local namespaces, cache bound and
 // pre-fetch list. Kept apart from server/config.ts, which includes it as one key.
 import { z } from 'zod';
-
-/** "90s", "30m", "6h", "1h30m", "500ms" → ms (the syntax of server/config.ts, which imports this module). */
-function parseDuration(v: string): number | undefined {
-  if (!/^(\d+(?:\.\d+)?(ms|s|m|h|d))+$/.test(v)) return undefined;
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-  let total = 0;
-  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) total += Number(m[1]) * units[m[2]!]!;
-  return total;
-}
-
-const duration = (def: string) =>
-  z
-    .union([z.number().nonnegative(), z.string()])
-    .default(def)
-    .transform((v, ctx) => {
-      if (typeof v === 'number') return v * 1000;
-      const ms = parseDuration(v);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `invalid duration ${JSON.stringify(v)} (use e.g. 90s, 30m, 168h)` });
-        return z.NEVER;
-      }
-      return ms;
-    });
+import { duration } from '../config-duration.js';
 
 const NAMESPACE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const namespace = z.string().regex(NAMESPACE, { message: 'must be a repository path such as dockerhub or team/apps' });
@@ -67,7 +45,7 @@ export const mirrorConfigSchema = z
     /** Where pushes are allowed; empty: every name outside the upstream prefixes. */
     localNamespaces: z.array(namespace).default([]),
     /** A cached tag is served without asking the upstream for this long, then revalidated (HEAD). */
-    tagTtl: duration('5m'),
+    tagTtl: duration.prefault('5m'),
     /** Upstream requests that fail are retried this many times before stale content is served or an error answered. */
     upstreamRetries: z.number().int().nonnegative().default(1),
     /** Where blobs in transit are spooled for concurrent readers when the storage cannot be read while written (S3); empty: the OS temp directory. */
@@ -77,16 +55,16 @@ export const mirrorConfigSchema = z
         /** Upper bound of stored content in bytes; 0: no bound. */
         maxBytes: z.number().int().nonnegative().default(0),
         /** How often the bound is checked. */
-        checkInterval: duration('10m'),
+        checkInterval: duration.prefault('10m'),
         /** Content younger than this is never evicted (protects pulls and pushes in progress). */
-        gracePeriod: duration('10m'),
+        gracePeriod: duration.prefault('10m'),
       })
       .prefault({}),
     prefetch: z
       .strictObject({
         images: z.array(prefetchImage).default([]),
         /** How often the list is refreshed (tags revalidated, new content fetched). */
-        interval: duration('6h'),
+        interval: duration.prefault('6h'),
       })
       .prefault({}),
   })
