@@ -2,6 +2,7 @@
 // allocates a fresh buffer per chunk, and at hundreds of MB/s the garbage collector then takes
 // about a third of the server's CPU; here a buffer is reused once the socket has written it
 // (the write callback), so a whole blob costs a handful of allocations.
+import type { ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import type { RandomAccessFile } from '../storage/index.js';
 
@@ -37,15 +38,7 @@ export async function sendFileRange(ctx: Context, file: RandomAccessFile, start:
       if (n === 0) throw new Error(`blob ended at byte ${pos}, before ${end + 1}`);
       pos += n;
       if (!res.write(n === BUFFER_SIZE ? buf : buf.subarray(0, n), () => give(buf))) {
-        await new Promise<void>((r) => {
-          const done = () => {
-            res.off('drain', done);
-            res.off('close', done);
-            r();
-          };
-          res.on('drain', done);
-          res.on('close', done);
-        });
+        await drained(res);
       }
     }
     if (!closed) res.end();
@@ -56,4 +49,17 @@ export async function sendFileRange(ctx: Context, file: RandomAccessFile, start:
     res.off('close', onClose);
     await file.close();
   }
+}
+
+/** Resolves when a response that refused a write can take more, or has closed (the client went away). */
+export function drained(res: ServerResponse): Promise<void> {
+  return new Promise<void>((r) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      r();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }

@@ -15,6 +15,7 @@ import type { Config } from '../config.js';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { BLOB_MEDIA_TYPE, type RegistryEvent, type RegistryEvents } from '../registry-events.js';
+import { drained } from '../send-file-range.js';
 import type { Reference } from '../route-params.js';
 import type { MirrorConfig } from './mirror-config.js';
 import { MirrorMetrics } from './mirror-metrics.js';
@@ -524,15 +525,7 @@ async function streamResponse(ctx: Context, first: IteratorResult<Buffer>, sourc
     for await (const chunk of all()) {
       if (closed) break;
       if (!res.write(chunk)) {
-        await new Promise<void>((r) => {
-          const done = () => {
-            res.off('drain', done);
-            res.off('close', done);
-            r();
-          };
-          res.on('drain', done);
-          res.on('close', done);
-        });
+        await drained(res);
       }
       if (closed) break;
     }
