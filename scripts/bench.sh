@@ -2,16 +2,16 @@
 # `npm run bench`: benchmark Stevedore against Debian's docker-registry (CNCF distribution 2.8)
 # side by side (see bench/main.ts for what is measured and the BENCH_* settings).
 #   1. installs npm dependencies when they are missing or older than package-lock.json;
-#   2. installs the Debian packages it runs when they are missing: docker-registry, and for the S3
-#      set Ceph (radosgw, ceph-mon, ceph-osd: a single-node RGW on loopback, as in the tests);
-#   3. builds (the benchmark runs the compiled `stevedore` CLI and dist/bench/main.js);
-#   4. runs the benchmark once per storage set in BENCH_STORAGE (default "filesystem s3": both
-#      registries on the filesystem, then both on S3); results go to stdout and
-#      .bench/results.json / .bench/results-s3.json (+ .md tables); then the client pull benchmark
-#      the pull-through mirror benchmark (bench/mirror.ts: Stevedore's mirror against
-#      docker-registry's proxy mode, BENCH_MIRROR_* settings) and the engine pull + unpack benchmark.
-# Examples: a quicker run: BENCH_BLOB_MIB=64 BENCH_S3_BLOB_MIB=32 BENCH_REPS=3 npm run bench
-#           only the S3 set: BENCH_STORAGE=s3 npm run bench
+#   2. installs the Debian packages it runs when they are missing: the peers (docker-registry,
+#      skopeo, umoci, runc), openssl, busybox-static, attr, zstd, and for the S3 set Ceph
+#      (radosgw, ceph-mon, ceph-osd: a single-node RGW on loopback, as in the tests);
+#   3. builds (the benchmark runs the compiled `stevedore` CLI and dist/bench/*.js);
+#   4. runs the registry benchmark once per storage set in BENCH_STORAGE (default "filesystem s3":
+#      both registries on the filesystem, then both on S3; results to stdout and
+#      .bench/results.json / .bench/results-s3.json + .md tables), then GC, access control
+#      (BENCH_AUTH_*), the pull-through mirror (BENCH_MIRROR_*), the client pull against skopeo,
+#      and as root the engine: container start against bare runc, and pull + unpack against
+#      skopeo + umoci (BENCH_ENGINE=0 skips that one).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -32,7 +32,9 @@ done
 DOCKER_REGISTRY_BIN=${DOCKER_REGISTRY_BIN:-docker-registry}
 export DOCKER_REGISTRY_BIN
 # Programs as `command:debian-package`.
-TOOLS="$DOCKER_REGISTRY_BIN:docker-registry"
+# The peers (docker-registry, skopeo, umoci, runc) and what the measured paths run (openssl for the
+# auth benchmark's certificates; busybox-static, attr and zstd for the engine's images and unpacking).
+TOOLS="$DOCKER_REGISTRY_BIN:docker-registry skopeo umoci runc busybox:busybox-static openssl setfattr:attr zstd"
 case " $BENCH_STORAGE " in
   *" s3 "*) TOOLS="$TOOLS monmaptool:ceph-base ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common radosgw-admin:ceph-common radosgw:radosgw" ;;
 esac
@@ -46,7 +48,7 @@ step "npm run build" npm run --silent build
 
 # --- 4. benchmarks --------------------------------------------------------------------------
 # The registry against docker-registry (each storage set), then the client against skopeo
-# (skopeo is installed by `npm test`; the client benchmark is skipped with a note when it is missing).
+# and the other benchmarks, each against its peer.
 for set in $BENCH_STORAGE; do
   say "registry benchmark, $set storage"
   step "benchmark ($set storage)" env BENCH_STORAGE="$set" node dist/bench/main.js "$@"
@@ -56,23 +58,19 @@ step "garbage collection benchmark" node dist/bench/gc.js
 # Access control: manifest GETs with token auth on and off, Stevedore and docker-registry (BENCH_AUTH_*).
 step "access-control benchmark" node dist/bench/auth.js
 step "pull-through mirror benchmark" node dist/bench/mirror.js
-if command -v skopeo >/dev/null 2>&1; then
-  node dist/bench/client-pull.js
-else
-  say "skopeo is not installed: skipping the client pull benchmark (npm test installs it)"
-fi
-# Container start: `stevedore run --rm` against bare `runc run` (needs root, runc and busybox-static).
-if [ "$(id -u)" = 0 ] && command -v runc >/dev/null 2>&1 && [ -x /usr/bin/busybox ]; then
+step "client pull benchmark" node dist/bench/client-pull.js
+# Container start: `stevedore run --rm` against bare `runc run` (as root: it mounts overlayfs).
+if [ "$(id -u)" = 0 ]; then
   step "container run benchmark" node dist/bench/engine-run.js
 else
-  say "skipping the container run benchmark (needs root, runc and busybox-static)"
+  say "skipping the container run benchmark: it needs root"
 fi
 # Engine: cold `stevedore pull` + unpack against skopeo copy + umoci unpack (BENCH_ENGINE_* settings;
 # BENCH_ENGINE=0 skips it). Unpacking devices and ownership needs root.
 if [ "${BENCH_ENGINE:-1}" = 0 ]; then
   :
-elif [ "$(id -u)" = 0 ] && command -v skopeo >/dev/null 2>&1 && command -v umoci >/dev/null 2>&1; then
+elif [ "$(id -u)" = 0 ]; then
   node dist/bench/engine-pull.js
 else
-  say "skipping the engine pull benchmark: it needs root, skopeo and umoci"
+  say "skipping the engine pull benchmark: it needs root"
 fi
