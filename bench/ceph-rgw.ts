@@ -214,7 +214,8 @@ export async function startCephRgw(opts: CephRgwOptions = {}): Promise<CephRgw> 
       await rm(dir, { recursive: true, force: true });
     })());
   try {
-    const [monPort, rgwPort] = [await freePort(), await freePort()];
+    const monPort = await freePort();
+    let rgwPort = await freePort();
     const fsid = randomUUID();
     for (const d of ['run', 'log', 'mon/mon.a', 'osd/osd.0']) await mkdir(join(dir, d), { recursive: true });
     await writeFile(conf, cephConf(dir, fsid, monPort, rgwPort, store, storeBytes));
@@ -234,12 +235,25 @@ export async function startCephRgw(opts: CephRgwOptions = {}): Promise<CephRgw> 
       [...c, 'user', 'create', '--uid=stevedore-test', '--display-name=stevedore-test', `--access-key=${accessKeyId}`, `--secret-key=${secretAccessKey}`],
       left(),
     );
-    const endpoint = `http://127.0.0.1:${rgwPort}`;
+    let endpoint = `http://127.0.0.1:${rgwPort}`;
     const startGateway = async (until: number) => {
       rgw = daemon('radosgw', [...c, '-n', 'client.rgw.a']);
       await waitForHttp(`${endpoint}/`, rgw, until, 'radosgw', join(dir, 'log', 'client.rgw.a.log'));
     };
-    await startGateway(deadline);
+    // The gateway's port was free when chosen, seconds ago: an outgoing connection of the daemons
+    // (ephemeral ports come from the same range) may have taken it since. Then take another.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await startGateway(deadline);
+        break;
+      } catch (err) {
+        if (attempt >= 5 || !/Address already in use/.test((err as Error).message)) throw err;
+        rgwPort = await freePort();
+        endpoint = `http://127.0.0.1:${rgwPort}`;
+        await rm(join(dir, 'log', 'client.rgw.a.log'), { force: true });
+        await writeFile(conf, cephConf(dir, fsid, monPort, rgwPort, store, storeBytes));
+      }
+    }
     const region = 'us-east-1';
     const client = () =>
       new S3Client({
