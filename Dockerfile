@@ -5,7 +5,7 @@
 # runs it with filesystem storage in the volume (deploy/image-config.yml); mount another
 # configuration at /etc/stevedore/config.yml, or set STEVEDORE_* variables, for anything else
 # (docker-compose.yml runs two replicas on MinIO this way).
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: all dependencies, compile TypeScript to dist/, then drop the dev dependencies
 FROM ${NODE_IMAGE} AS build

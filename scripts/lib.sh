@@ -14,13 +14,12 @@ step() {
 }
 
 # npm dependencies, when node_modules is missing or older than package-lock.json.
-# `npm install`, not `npm ci`: npm 11 leaves other platforms' optional packages (rollup's) out of
-# the lock file it writes and then refuses `npm ci` on it. Versions still come from the lock.
+# `npm ci`: exactly the lock file's versions, and the lock file is never rewritten.
 ensure_node_deps() {
   if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] ||
     [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    say "installing npm dependencies (npm install)"
-    step "npm install" npm install --no-audit --no-fund
+    say "installing npm dependencies (npm ci)"
+    step "npm ci" npm ci --no-audit --no-fund
   fi
 }
 
