@@ -1,6 +1,6 @@
 // How many S3 requests each registry request costs, measured with a counting proxy between the
 // registry and Ceph RGW. The table is printed; the assertions are upper bounds that catch a
-// regression (a new backend call on a hot path), documented in README's "S3 storage".
+// regression (a new backend call on a hot path), documented in docs/operations.md ("S3 storage").
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/index.js';
 import { startCephRgw, type CephRgw } from '../helpers/ceph-rgw.js';
