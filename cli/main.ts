@@ -26,13 +26,14 @@ const containerOnly = CONTAINER_COMMANDS.has(subcommand(process.argv.slice(2)) ?
 
 let ClientError: (new (...args: never[]) => Error) | undefined;
 if (!containerOnly) {
-  const [client, clientCommands, engineImages, login, maintenance, serve] = await Promise.all([
+  const [client, clientCommands, engineImages, login, maintenance, serve, compose] = await Promise.all([
     import('../client/index.js'),
     import('./client-commands.js'),
     import('./engine-image-commands.js'),
     import('./login-commands.js'),
     import('./maintenance-commands.js'),
     import('./serve.js'),
+    import('./compose-commands.js'),
   ]);
   ClientError = client.ClientError;
   serve.registerServe(program);
@@ -40,6 +41,7 @@ if (!containerOnly) {
   engineImages.registerEngineImageCommands(program);
   login.registerLoginCommands(program);
   maintenance.registerMaintenanceCommands(program);
+  compose.registerComposeCommands(program);
 }
 // The image side (the local store) loads only when a container command needs an image; the client
 // inside it only when the image has to be pulled.
