@@ -201,26 +201,29 @@ describe('registry in token mode', () => {
     expect(wrong.stderr).toMatch(/authentication failed|refused/);
   });
 
-  it('a token for repository A cannot push to B (403 DENIED), nor read it', async () => {
+  it('a token for repository A cannot push to B nor read it: 401 insufficient_scope naming the scope, as distribution answers', async () => {
     const t = (await token(['repository:alice/app:pull,push'], ['alice', USERS.alice])).token;
     const auth = { authorization: `Bearer ${t}` };
     const ok = await fetch(new URL('/v2/alice/app/blobs/uploads/', base), { method: 'POST', headers: auth });
     expect(ok.status).toBe(202);
-    for (const [method, path] of [
-      ['POST', '/v2/alice/other/blobs/uploads/'],
-      ['GET', '/v2/alice/other/tags/list'],
-      ['PUT', '/v2/team/tools/manifests/x'],
+    for (const [method, path, scope] of [
+      ['POST', '/v2/alice/other/blobs/uploads/', 'repository:alice/other:pull,push'],
+      ['GET', '/v2/alice/other/tags/list', 'repository:alice/other:pull'],
+      ['PUT', '/v2/team/tools/manifests/x', 'repository:team/tools:pull,push'],
     ] as const) {
       const res = await fetch(new URL(path, base), { method, headers: auth });
-      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(res.status, `${method} ${path}`).toBe(401);
       const e = await errorOf(res);
-      expect(e.code).toBe('DENIED');
-      expect(e.challenge.error).toBe('insufficient_scope');
+      expect(e.code).toBe('UNAUTHORIZED');
+      expect(e.challenge).toMatchObject({ scheme: 'Bearer', realm: `${base}/auth/token`, service: 'stevedore', scope, error: 'insufficient_scope' });
     }
-    // A mount needs pull on the source too: alice may push alice/app but not read bob/app.
+    // A mount from a repository the token does not cover is an ordinary upload (202); the
+    // challenge of a refused mount still asks for pull on the source.
     const mount = await fetch(new URL(`/v2/alice/app/blobs/uploads/?mount=${image.config.descriptor.digest}&from=bob/tool`, base), { method: 'POST', headers: auth });
-    expect(mount.status).toBe(403);
-    expect((await errorOf(mount)).challenge.scope).toBe('repository:alice/app:pull,push repository:bob/tool:pull');
+    expect(mount.status).toBe(202);
+    const refused = await fetch(new URL(`/v2/alice/other/blobs/uploads/?mount=${image.config.descriptor.digest}&from=bob/tool`, base), { method: 'POST', headers: auth });
+    expect(refused.status).toBe(401);
+    expect((await errorOf(refused)).challenge.scope).toBe('repository:alice/other:pull,push repository:bob/tool:pull');
     // An anonymous token without the scope: 401, log in.
     const anon = (await token(['repository:alice/app:pull'])).token;
     const res = await fetch(new URL('/v2/alice/app/tags/list', base), { headers: { authorization: `Bearer ${anon}` } });
