@@ -100,6 +100,18 @@ describe('built-in token service', () => {
     expect(anon.refresh_token).toBeUndefined();
   });
 
+  it('grants `repository:NAME:*` as the actions the caller holds; the catalog to anonymous callers only by a catalog rule', async () => {
+    const t = await token(['repository:alice/app:*', 'repository:team/tools:*', 'repository:bob/app:*'], ['alice', USERS.alice]);
+    expect(claims(t.token).access).toEqual([
+      { type: 'repository', name: 'alice/app', actions: ['pull', 'push', 'delete'] },
+      { type: 'repository', name: 'team/tools', actions: ['pull'] },
+    ]);
+    // RULES have an anonymous rule for public/*, but none gives the catalog: a registry that
+    // does not filter its catalog (the CNCF one) would list every repository to the holder.
+    const anon = await token(['registry:catalog:*', 'repository:public/base:pull']);
+    expect(claims(anon.token).access).toEqual([{ type: 'repository', name: 'public/base', actions: ['pull'] }]);
+  });
+
   it('refuses wrong passwords with 401 at the token endpoint', async () => {
     const res = await fetch(new URL('/auth/token?service=stevedore&scope=repository:bob/x:pull', base), { headers: { authorization: basic('bob', 'nope') } });
     expect(res.status).toBe(401);
@@ -154,6 +166,20 @@ describe('registry in token mode', () => {
       expect(ch).toMatchObject({ scheme: 'Bearer', realm: `${base}/auth/token`, service: 'stevedore' });
       expect(ch.scope, `${method} ${path}`).toBe(scope);
     }
+  });
+
+  it('names the listener in the realm, never the request\'s Host header', async () => {
+    const { request } = await import('node:http');
+    const u = new URL('/v2/', base);
+    const header = await new Promise<string | undefined>((resolve, reject) => {
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname, headers: { host: 'evil.example:443' } }, (res) => {
+        res.resume();
+        resolve(res.headers['www-authenticate']);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(challengeParams(header ?? null).realm).toBe(`${base}/auth/token`);
   });
 
   it('skopeo with --creds pushes to its own namespace and pulls from the team area, and is refused elsewhere', async () => {
