@@ -4,14 +4,17 @@
 // storage: the digest names the content, not who may read it. It is served under the proxied
 // name only when that name's upstream has the blob there; a blob cached through one proxied name
 // is still shared by another one whose upstream repository has it (a HEAD upstream, no download).
+// And access control judges the repository a request is served from: containerd's `?ns=` names
+// the upstream's repository, stored (and checked) as `<prefix>/<name>`.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { multiLayerImage, type BuiltImage } from '../helpers/oci-image-builder.js';
 import { startMirrorServer, type MirrorServer } from '../mirror/mirror-server.js';
 import { startUpstream, type TestUpstream } from '../mirror/upstreams.js';
+import { basic, htpasswdText, USERS } from './auth-env.js';
 
 let work: string;
 let upstream: TestUpstream;
@@ -66,5 +69,50 @@ describe('mirror: blobs of other repositories under a proxied name', () => {
     // A proxied repository whose upstream does not have it: unknown, although it is cached.
     const elsewhere = await fetch(`${mirror.url}/v2/hub/library/other/blobs/${layer}`);
     expect(elsewhere.status).toBe(404);
+  });
+});
+
+describe('mirror under access control', () => {
+  let guarded: MirrorServer;
+
+  beforeAll(async () => {
+    await writeFile(join(work, 'htpasswd'), htpasswdText());
+    guarded = await startMirrorServer(
+      { upstreams: [{ prefix: 'hub', registry: upstream.host, insecure: true, ...upstream.creds }], localNamespaces: ['team'] },
+      {
+        config: {
+          auth: {
+            mode: 'htpasswd',
+            htpasswd: { path: join(work, 'htpasswd') },
+            access: [
+              { repositories: ['team/*'], users: ['alice'], actions: ['pull', 'push'] },
+              { repositories: ['hub/**'], users: ['bob'], actions: ['pull'] },
+            ],
+          },
+        },
+      },
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await guarded?.close();
+  });
+
+  const manifest = (path: string, user: keyof typeof USERS) =>
+    fetch(`${guarded.url}${path}`, { headers: { authorization: basic(user, USERS[user]), accept: app.manifest.descriptor.mediaType } });
+
+  it('checks ?ns= requests against the proxied repository they are served from, not the name in the path', async () => {
+    const viaNs = `/v2/team/app/manifests/v1?ns=${encodeURIComponent(upstream.host)}`;
+    // alice may pull the local team/*, not the mirror's hub/**.
+    const refused = await manifest(viaNs, 'alice');
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe('DENIED');
+    expect((await manifest('/v2/hub/team/app/manifests/v1', 'alice')).status).toBe(403);
+    // bob may pull hub/**: both spellings serve him the upstream's team/app.
+    for (const path of [viaNs, '/v2/hub/team/app/manifests/v1']) {
+      const res = await manifest(path, 'bob');
+      expect(res.status, path).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(app.manifest.bytes))).toBe(true);
+    }
   });
 });
