@@ -182,6 +182,26 @@ describe('registry in token mode', () => {
     expect(challengeParams(header ?? null).realm).toBe(`${base}/auth/token`);
   });
 
+  it('refuses to start the built-in token service without a realm on a listener other than loopback, in one line', async () => {
+    const { spawn } = await import('node:child_process');
+    const { stringify } = await import('yaml');
+    const { CLI } = await import('../helpers/stevedore-process.js');
+    const configPath = join(env.dir, 'no-realm.yml');
+    await writeFile(
+      configPath,
+      stringify({ auth: { mode: 'token', htpasswd: { path: join(env.dir, 'htpasswd') }, tokenService: { enabled: true, keyFile: join(env.dir, 'no-realm-key.pem') } } }),
+    );
+    const child = spawn(process.execPath, [CLI, 'serve', '--config', configPath, '--addr', '0.0.0.0:0', '--data-dir', join(env.dir, 'no-realm-data')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000); // it must not start listening
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    clearTimeout(killer);
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/auth\.token\.realm: is required when http\.addr is not a loopback address/);
+  });
+
   it('skopeo with --creds pushes to its own namespace and pulls from the team area, and is refused elsewhere', async () => {
     const alice = { username: 'alice', password: USERS.alice };
     await skopeoCopy(`oci:${layout}:v1`, `docker://${env.server.host}/alice/app:v1`, { destCreds: alice });
