@@ -51,7 +51,14 @@ export class RegistryClient {
 
   private async fail(req: TransportRequest, res: TransportResponse): Promise<never> {
     const text = await res.body.text().catch(() => '');
-    const { code, message } = parseErrorBody(text);
+    let { code, message } = parseErrorBody(text);
+    // A 401 that remains after a new token was fetched for the scope is a refusal: say so, also
+    // for a HEAD (no body), as the challenge names it (distribution's insufficient_scope).
+    const challenge = res.status === 401 ? parseChallenges(header(res, 'www-authenticate') ?? '')[0] : undefined;
+    if (challenge?.params.error === 'insufficient_scope' && code === undefined) {
+      code = 'DENIED';
+      message = `requested access to the resource is denied${challenge.params.scope ? ` (${challenge.params.scope})` : ''}`;
+    }
     throw new RegistryResponseError(req.method, res.url, res.status, code, message);
   }
 

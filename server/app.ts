@@ -45,9 +45,11 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   // Health and metrics come before rate limiting and before any authentication middleware.
   if (readiness) app.use(healthEndpoints(readiness));
   if (metricsPath && metrics) app.use(metricsEndpoint(metrics, metricsPath));
+  // The mirror maps `?ns=` and Docker mirror names to the repository they are stored under before
+  // access control looks at the path: the check and the routes must see the same repository.
+  if (deps.mirror) app.use(deps.mirror.middleware());
   for (const m of services.auth ?? []) app.use(m);
   if (rateLimiter) app.use(rateLimit(rateLimiter));
-  if (deps.mirror) app.use(deps.mirror.middleware());
 
   function writeError(ctx: Koa.Context, err: unknown, id: string): void {
     let re: RegistryError;

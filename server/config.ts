@@ -342,7 +342,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
  * and leave the bucket and credentials to the environment).
  */
 function crossCheck(c: Config): string[] {
-  const out: string[] = [...authConfigProblems(c.auth)];
+  const out: string[] = [...authConfigProblems(c.auth, parseAddr(c.http.addr)?.host)];
   const s3 = c.storage.s3;
   if (c.storage.driver === 's3') {
     if (!s3.bucket) out.push('storage.s3.bucket: is required when storage.driver is s3');

@@ -12,6 +12,7 @@ interface CompiledRule {
   groups: string[];
   anonymous: boolean;
   actions: Action[];
+  catalog: boolean;
 }
 
 function escapeRegExp(s: string): string {
@@ -56,6 +57,7 @@ export class AccessRules {
       groups: r.groups,
       anonymous: r.anonymous,
       actions: r.actions,
+      catalog: r.catalog,
     }));
   }
 
@@ -104,8 +106,19 @@ export class AccessRules {
     return out;
   }
 
-  /** Whether the caller may list the catalog (which then shows only what it may pull). */
+  /** Whether the caller may list this registry's catalog (which then shows only what it may pull). */
   mayListCatalog(caller: Caller): boolean {
     return caller !== undefined || this.rules.some((r) => r.anonymous);
+  }
+
+  /**
+   * Whether the token service grants `registry:catalog:*`: to logged-in callers (Stevedore filters
+   * the list by the rules), to anonymous ones only through a rule with `catalog: true`. A token
+   * may be for a registry that lists everything to the scope's holder (the CNCF registry), so an
+   * anonymous rule for a public area must not hand out the whole list.
+   */
+  mayGetCatalogToken(caller: Caller): boolean {
+    if (caller !== undefined) return true;
+    return this.rules.some((r) => r.catalog && this.applies(r, caller));
   }
 }

@@ -23,6 +23,19 @@ describe('auth and tls configuration', () => {
     expect(() => load({ auth: { tokenService: { keyIdFormat: 'x5t' } } } as unknown as ConfigInput)).toThrow(/auth\.tokenService\.keyIdFormat/);
   });
 
+  it('refuses the built-in token service without a realm on a listener other than loopback (never the Host header)', () => {
+    const token = (addr: string, realm = '') =>
+      load({ http: { addr }, auth: { mode: 'token', token: { realm }, htpasswd: { path: '/x' }, tokenService: { enabled: true, keyFile: '/k' } } } as ConfigInput);
+    expect(() => token(':5000')).toThrow(/auth\.token\.realm: is required when http\.addr is not a loopback address/);
+    expect(() => token('0.0.0.0:5000')).toThrow(/auth\.token\.realm/);
+    expect(() => token('[::]:5000')).toThrow(/auth\.token\.realm/);
+    expect(() => token('10.1.2.3:5000')).toThrow(/auth\.token\.realm/);
+    expect(token('127.0.0.1:5000').auth.token.realm).toBe('');
+    expect(token('[::1]:5000').auth.token.realm).toBe('');
+    expect(token('localhost:5000').auth.token.realm).toBe('');
+    expect(token(':5000', 'https://registry.example.com/auth/token').auth.token.realm).toBe('https://registry.example.com/auth/token');
+  });
+
   it('accepts compound durations like the rest of the configuration', () => {
     expect(load({ auth: { tokenService: { expiry: '1m30s' } } }).auth.tokenService.expiry).toBe(90_000);
   });

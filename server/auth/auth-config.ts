@@ -16,6 +16,11 @@ const accessRule = z
     /** Also applies to callers who did not log in. */
     anonymous: z.boolean().default(false),
     actions: z.array(z.enum(ACTIONS)).min(1),
+    /**
+     * The token service may grant these callers `registry:catalog:*` (needed for anonymous
+     * callers: a CNCF registry behind the token service lists every repository to the holder).
+     */
+    catalog: z.boolean().default(false),
   })
   .refine((r) => r.users.length > 0 || r.groups.length > 0 || r.anonymous, { message: 'a rule needs users, groups or anonymous: true' });
 
@@ -120,9 +125,22 @@ export const TlsConfigSchema = z
 export type AuthConfig = z.output<typeof AuthConfigSchema>;
 export type TlsConfig = z.output<typeof TlsConfigSchema>;
 
-/** Settings that only make sense together, checked on the merged configuration. */
-export function authConfigProblems(a: AuthConfig): string[] {
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * Settings that only make sense together, checked on the merged configuration. `listenHost` is
+ * the host of http.addr (undefined: every interface).
+ */
+export function authConfigProblems(a: AuthConfig, listenHost?: string): string[] {
   const out: string[] = [];
+  // Without a realm the challenge names the listener's own address, which only loopback clients
+  // can be sure to reach as it is; elsewhere the public URL must be configured (it is never taken
+  // from the request's Host header, which any client sets).
+  if (a.mode === 'token' && a.tokenService.enabled && !a.tokenService.standalone && !a.token.realm && !(listenHost && isLoopback(listenHost))) {
+    out.push(`auth.token.realm: is required when http.addr is not a loopback address (the token service URL clients reach, e.g. https://registry.example.com${a.tokenService.path}/token)`);
+  }
   const needsHtpasswd = a.mode === 'htpasswd' || a.tokenService.enabled;
   if (needsHtpasswd && !a.htpasswd.path) out.push(`auth.htpasswd.path: is required when ${a.mode === 'htpasswd' ? 'auth.mode is htpasswd' : 'auth.tokenService is enabled'}`);
   if (a.tokenService.enabled && !a.tokenService.keyFile) out.push('auth.tokenService.keyFile: is required when the token service is enabled (it is created on first start)');

@@ -3,6 +3,7 @@
 // doubling with each further failure up to `maxLockout`. A locked caller is refused (429 with
 // Retry-After) before its password is even looked at, so guessing gets no answers. Every failure
 // and every refusal is logged.
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.js';
 import type { AuthConfig } from './auth-config.js';
 
@@ -10,14 +11,25 @@ interface Record_ {
   failures: number[];
   lockedUntil: number;
   lockMs: number;
+  /** Fingerprints of the wrong credentials counted lately (→ when), see SAME_CREDENTIALS_MS. */
+  recent: Map<string, number>;
 }
 
 const MAX_TRACKED = 10_000;
+/**
+ * The same wrong credentials sent again within this time are one failure, not several: clients
+ * retry on their own (containerd's `ctr` sends a refused password five times), and repeating a
+ * password that was wrong teaches a guesser nothing.
+ */
+const SAME_CREDENTIALS_MS = 60_000;
+const MAX_RECENT = 16;
 
 export type GuardDecision = { ok: true } | { ok: false; retryAfterSeconds: number; by: 'user' | 'client' };
 
 export class LoginGuard {
   private readonly records = new Map<string, Record_>();
+  /** Fingerprints are salted per process: never the password, nor a hash that could be looked up. */
+  private readonly salt = randomBytes(16);
 
   constructor(
     private readonly config: AuthConfig['bruteForce'],
@@ -41,9 +53,13 @@ export class LoginGuard {
     return { ok: true };
   }
 
-  failed(user: string, client: string, now = Date.now()): void {
+  /** `password`: the wrong password, so that the same one retried soon counts once. */
+  failed(user: string, client: string, now = Date.now(), password?: string): void {
     const { window, lockout, maxLockout } = this.config;
+    const fingerprint =
+      password === undefined ? undefined : createHash('sha256').update(this.salt).update(user).update('\0').update(password).digest('base64url');
     let lockedFor = 0;
+    let skipped = 0;
     for (const [key, maxFailures] of [
       [`u:${user}`, this.config.maxFailures],
       [`c:${client}`, this.config.maxFailuresPerClient],
@@ -51,10 +67,20 @@ export class LoginGuard {
       let r = this.records.get(key);
       if (!r) {
         if (this.records.size >= MAX_TRACKED) this.records.delete(this.records.keys().next().value!);
-        r = { failures: [], lockedUntil: 0, lockMs: 0 };
+        r = { failures: [], lockedUntil: 0, lockMs: 0, recent: new Map() };
       }
       this.records.delete(key);
       this.records.set(key, r); // most recently used last
+      if (fingerprint !== undefined) {
+        const seen = r.recent.get(fingerprint);
+        if (seen !== undefined && now - seen < SAME_CREDENTIALS_MS) {
+          skipped++;
+          continue;
+        }
+        r.recent.delete(fingerprint);
+        r.recent.set(fingerprint, now);
+        if (r.recent.size > MAX_RECENT) r.recent.delete(r.recent.keys().next().value!);
+      }
       r.failures = r.failures.filter((t) => t > now - window);
       r.failures.push(now);
       if (r.failures.length >= maxFailures) {
@@ -63,7 +89,11 @@ export class LoginGuard {
         lockedFor = Math.max(lockedFor, r.lockMs);
       }
     }
-    this.log.warn({ user, client, ...(lockedFor ? { lockedForSeconds: Math.ceil(lockedFor / 1000) } : {}) }, 'login failed');
+    const repeated = skipped === 2;
+    this.log.warn(
+      { user, client, ...(repeated ? { repeated: true } : {}), ...(lockedFor ? { lockedForSeconds: Math.ceil(lockedFor / 1000) } : {}) },
+      repeated ? 'login failed (the same credentials again: not counted)' : 'login failed',
+    );
   }
 
   succeeded(user: string): void {

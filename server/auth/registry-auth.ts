@@ -1,8 +1,10 @@
 // Access control on the registry API: who the caller is (Basic against htpasswd, or a bearer
 // token), and whether it holds what the route needs (route-scopes.ts). Anonymous callers without
-// access get 401 UNAUTHORIZED with a challenge naming the scope the request needs; authenticated
-// ones get 403 DENIED. Sets `ctx.state.user` (per-user rate limits key on it) and, for the
-// catalog, `ctx.state.canPull` (the catalog lists only what the caller may pull).
+// access get 401 UNAUTHORIZED with a challenge naming the scope the request needs; so do bearer
+// tokens without the scope (the client fetches a new token); htpasswd users without the right
+// get 403 DENIED. Sets `ctx.state.user` (per-user rate limits key on it), what the caller may
+// pull for handlers that read a second repository (request-access.ts) and, for the catalog,
+// `ctx.state.canPull` (the catalog lists only what the caller may pull).
 import type { Context, Middleware } from 'koa';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -10,6 +12,7 @@ import type { AccessRules, Caller } from './access-rules.js';
 import type { AuthConfig } from './auth-config.js';
 import type { HtpasswdFile } from './htpasswd.js';
 import type { LoginGuard } from './login-guard.js';
+import { setPullCheck } from './request-access.js';
 import { requiredAccess, scopeString, type Need } from './route-scopes.js';
 import { grants, TokenError, type TokenVerifier, type VerifiedToken } from './token-verifier.js';
 
@@ -28,6 +31,18 @@ function quote(v: string): string {
   return `"${v.replace(/["\\]/g, '\\$&')}"`;
 }
 
+/**
+ * The built-in token service as this connection reached it: the listener's own address (loopback;
+ * a listener elsewhere needs auth.token.realm, see auth-config.ts), https on TLS. Never the
+ * request's Host header: `Host: evil.example` would send clients' passwords there.
+ */
+function listenerOrigin(ctx: Context): string {
+  const socket = ctx.req.socket;
+  let host = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:(?=\d+\.)/, '');
+  if (host.includes(':')) host = `[${host}]`;
+  return `${ctx.protocol}://${host}:${socket.localPort}`;
+}
+
 function accessDetail(needs: Need[]): unknown {
   return needs.map((n) => ({ Type: n.type, Name: n.name, Action: n.action }));
 }
@@ -37,7 +52,7 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
 
   const challenge = (ctx: Context, needs: Need[], error?: string): string => {
     if (config.mode === 'htpasswd') return `Basic realm=${quote(config.htpasswd.realm)}`;
-    const realm = config.token.realm || `${ctx.protocol}://${ctx.host}${deps.builtinTokenPath}`;
+    const realm = config.token.realm || `${listenerOrigin(ctx)}${deps.builtinTokenPath}`;
     let v = `Bearer realm=${quote(realm)},service=${quote(config.token.service)}`;
     if (needs.length > 0) v += `,scope=${quote(scopeString(needs))}`;
     if (error) v += `,error=${quote(error)}`;
@@ -64,8 +79,9 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
         String(decision.retryAfterSeconds),
       );
     }
-    if (!(await deps.htpasswd!.verify(user, decoded.slice(colon + 1)))) {
-      deps.guard!.failed(user, ctx.ip);
+    const password = decoded.slice(colon + 1);
+    if (!(await deps.htpasswd!.verify(user, password))) {
+      deps.guard!.failed(user, ctx.ip, Date.now(), password);
       throw unauthorized(ctx, needs, 'invalid username or password');
     }
     deps.guard!.succeeded(user);
@@ -104,13 +120,16 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
       held = (n) => grants(token, n.type, n.name, n.action);
     }
     if (caller !== undefined) ctx.state.user = { name: caller };
-    const missing = needs.filter((n) => !held(n));
+    setPullCheck(ctx, (name) => held({ type: 'repository', name, action: 'pull', challenge: 'pull' }));
+    const missing = needs.filter((n) => !n.optional && !held(n));
     if (missing.length > 0) {
+      const message = `requested access to the resource is denied: ${scopeString(missing)}`;
       if (!authenticated) throw unauthorized(ctx, needs, 'authentication required', 'insufficient_scope');
-      throw new RegistryError('DENIED', `requested access to the resource is denied: ${scopeString(missing)}`, accessDetail(missing)).withHeader(
-        'WWW-Authenticate',
-        challenge(ctx, needs, 'insufficient_scope'),
-      );
+      // A token lacking a scope is answered 401 as distribution does: the client is to fetch a
+      // token for the scope in the challenge (what podman, skopeo and docker do on a 401, never on
+      // a 403). A token service that grants less again gets the same 401, and the client gives up.
+      if (config.mode === 'token') throw unauthorized(ctx, needs, message, 'insufficient_scope');
+      throw new RegistryError('DENIED', message, accessDetail(missing)).withHeader('WWW-Authenticate', challenge(ctx, needs, 'insufficient_scope'));
     }
     // The catalog shows what the caller may pull (the access rules; an external issuer without
     // rules configured decides alone).

@@ -21,7 +21,7 @@ const SAMPLES: Record<string, string> = {
   UPLOAD: '/v2/a/b/blobs/uploads/some-id',
 };
 
-const need = (method: string, path: string, query: Record<string, string> = {}) => scopeString(requiredAccess({ method, path, query }));
+const need = (method: string, path: string, query: Record<string, string | string[]> = {}) => scopeString(requiredAccess({ method, path, query }));
 
 describe('route scopes', () => {
   it('every route pattern exported by server/routes/* has a sample here', () => {
@@ -46,6 +46,12 @@ describe('route scopes', () => {
     expect(need('GET', SAMPLES.REFERRERS!)).toBe('repository:a/b:pull');
     for (const m of ['POST', 'GET', 'PATCH', 'PUT', 'DELETE']) expect(need(m, m === 'POST' ? SAMPLES.UPLOADS! : SAMPLES.UPLOAD!)).toBe('repository:a/b:pull,push');
     expect(need('POST', SAMPLES.UPLOADS!, { mount: D, from: 'c/d' })).toBe('repository:a/b:pull,push repository:c/d:pull');
+    // The source of a mount is asked for, not required: the handler mounts only when it is held.
+    expect(requiredAccess({ method: 'POST', path: SAMPLES.UPLOADS!, query: { mount: D, from: 'c/d' } })[1]).toMatchObject({ name: 'c/d', action: 'pull', optional: true });
+    // A repeated or bracketed parameter is refused by the handler: no second repository here.
+    const scopes = (query: Record<string, string | string[]>) => scopeString(requiredAccess({ method: 'POST', path: SAMPLES.UPLOADS!, query }));
+    expect(scopes({ mount: D, from: ['c/d', 'a/b'] })).toBe('repository:a/b:pull,push');
+    expect(scopes({ mount: D, 'from[]': 'c/d' })).toBe('repository:a/b:pull,push');
     // Unknown methods on known routes are treated as writes.
     expect(need('POST', SAMPLES.MANIFEST!)).toBe('repository:a/b:pull,push');
     // Invalid names: authentication only (the route answers NAME_INVALID).

@@ -7,6 +7,7 @@ import { BLOB } from '../routes/blobs.js';
 import { CATALOG, TAGS } from '../routes/listing.js';
 import { MANIFEST } from '../routes/manifests.js';
 import { REFERRERS } from '../routes/referrers.js';
+import { uploadQuery } from '../routes/upload-query.js';
 import { UPLOAD, UPLOADS } from '../routes/uploads.js';
 import type { Action } from './auth-config.js';
 
@@ -17,6 +18,11 @@ export interface Need {
   action: Action | '*';
   /** The actions asked for in the challenge (a push asks for pull,push as Docker clients do). */
   challenge: string;
+  /**
+   * Asked for in the challenge but not required: the handler decides with what the caller holds
+   * (a mount from a repository the caller may not pull opens an ordinary upload instead).
+   */
+  optional?: boolean;
 }
 
 function decodeName(raw: string | undefined): string | undefined {
@@ -63,11 +69,13 @@ export function requiredAccess(ctx: Pick<Context, 'method' | 'path' | 'query'>):
     const name = decodeName(m[1]);
     if (name === undefined) return [];
     const needs = [repo(name, actionOf(method))];
-    // A cross-repository mount reads the source repository.
-    const from = ctx.query.from;
-    if (re === UPLOADS && method === 'POST' && ctx.query.mount !== undefined && typeof from === 'string') {
-      const source = decodeName(encodeURIComponent(from));
-      if (source !== undefined && source !== name) needs.push(repo(source, 'pull'));
+    // A cross-repository mount reads the source repository: the challenge asks for pull there so
+    // that clients fetch a token holding it, and the handler mounts only when the caller has it.
+    // The query is read as the handler reads it (a repeated or bracketed parameter is refused there).
+    if (re === UPLOADS && method === 'POST') {
+      const q = uploadQuery(ctx.query);
+      const source = q.ok && q.mount !== undefined && q.from ? decodeName(encodeURIComponent(q.from)) : undefined;
+      if (source !== undefined && source !== name) needs.push({ ...repo(source, 'pull'), optional: true });
     }
     return needs;
   }

@@ -167,6 +167,7 @@ export class TokenVerifier {
   }
 }
 
+/** Whether the token grants `action` on the resource; `*` among a token's actions grants every action (as in distribution). */
 export function grants(token: VerifiedToken, type: string, name: string, action: string): boolean {
-  return token.access.some((a) => a.type === type && a.name === name && a.actions.includes(action));
+  return token.access.some((a) => a.type === type && a.name === name && (a.actions.includes(action) || a.actions.includes('*')));
 }

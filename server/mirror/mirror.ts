@@ -31,6 +31,13 @@ interface UploadSpool extends Spool {
   upload: GrowingUpload;
 }
 
+/** A blob transfer in progress: from the upstream of `local` (the repository that started it). */
+interface Transfer {
+  fetch: SharedBlobFetch;
+  stored: Promise<void>;
+  local: string;
+}
+
 /** What a request state carries for the event listener: content was fetched from the upstream. */
 const MISS = 'mirrorMiss';
 
@@ -48,7 +55,7 @@ export class PullThroughMirror {
   readonly lastPulled: LastPulled;
   private readonly cfg: MirrorConfig;
   /** Blob transfers in progress, with their storing (resolves when stored, or not). */
-  private readonly fetches = new Map<Digest, { fetch: SharedBlobFetch; stored: Promise<void> }>();
+  private readonly fetches = new Map<Digest, Transfer>();
   private readonly pending = new Map<string, Promise<{ m: StoredManifest; fetched: boolean }>>();
   /** When each cached tag was last confirmed with its upstream (`repo:tag` → ms). */
   private readonly tagChecked = new Map<string, number>();
@@ -124,16 +131,25 @@ export class PullThroughMirror {
     const { blobs } = this.deps.storage;
     await this.spool();
     for (;;) {
-      if (this.running(digest)) return undefined;
+      let entry = this.running(digest);
+      if (entry) {
+        await this.mayShare(ctx, p, digest, entry.local);
+        return undefined;
+      }
       // A transfer that finished between the check above and the stat below is seen by the stat
       // (it is stored before it leaves the map) or changes the count: then look again.
       const generation = this.storedCount;
       const info = await blobs.statGlobal(digest);
       if (info) {
+        await this.mayShare(ctx, p, digest, undefined);
         await blobs.link(name, digest);
         return info;
       }
-      if (this.running(digest)) return undefined;
+      entry = this.running(digest);
+      if (entry) {
+        await this.mayShare(ctx, p, digest, entry.local);
+        return undefined;
+      }
       if (generation === this.storedCount) {
         if (ctx.method === 'GET') {
           this.startFetch(p, digest);
@@ -142,6 +158,26 @@ export class PullThroughMirror {
         return undefined;
       }
     }
+  }
+
+  /**
+   * Whether content stored (or arriving) for another repository may be served under `p`: the
+   * digest names the content, not who may read it. A blob of a private local repository, or of
+   * another upstream repository the caller may not pull, is served here only once `p`'s upstream
+   * confirms it has the blob in `p.remote` (a HEAD, not counted against Docker Hub's pull limit);
+   * then it is linked here and later requests need no confirmation. Throws BLOB_UNKNOWN (or the
+   * upstream's error) otherwise. `ctx` remembers a confirmation for the rest of the request.
+   */
+  private async mayShare(ctx: Context | undefined, p: ProxiedName, digest: Digest, from: string | undefined): Promise<void> {
+    if (from === p.local || ctx?.state.mirrorConfirmed === digest) return;
+    let size: number | undefined;
+    try {
+      size = await this.upstreams.client.registryClient(p.upstream.registry).headBlob(p.remote, digest);
+    } catch (err) {
+      throw this.upstreamError(p, err, `blob ${digest}`);
+    }
+    if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', `blob unknown to ${p.upstream.registry}`, { digest });
+    if (ctx) ctx.state.mirrorConfirmed = digest;
   }
 
   /**
@@ -171,6 +207,7 @@ export class PullThroughMirror {
       // Stored since localBlob looked (rare): stream it from storage.
       const info = await this.deps.storage.blobs.statGlobal(digest);
       if (!info) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+      await this.mayShare(ctx, p, digest, undefined);
       await this.deps.storage.blobs.link(name, digest);
       ctx.status = 200;
       ctx.set('Docker-Content-Digest', digest);
@@ -179,6 +216,7 @@ export class PullThroughMirror {
       ctx.set('Content-Length', String(info.size));
       return true;
     }
+    await this.mayShare(ctx, p, digest, entry.local);
     if (!ctx.state.mirrorStartedFetch) this.metrics.joined(label);
     const { fetch } = entry;
     fetch.retain(); // the transfer may be stored and closed while this request gets going
@@ -230,13 +268,13 @@ export class PullThroughMirror {
   }
 
   /** The transfer of `digest` that new requests may join (one that failed is not: a new one starts). */
-  private running(digest: Digest): { fetch: SharedBlobFetch; stored: Promise<void> } | undefined {
+  private running(digest: Digest): Transfer | undefined {
     const entry = this.fetches.get(digest);
     return entry && !entry.fetch.failed ? entry : undefined;
   }
 
   /** Starts the transfer of `digest`, stored into `p.local` when it verifies (synchronous: no request can slip in). */
-  private startFetch(p: ProxiedName, digest: Digest): { fetch: SharedBlobFetch; stored: Promise<void> } {
+  private startFetch(p: ProxiedName, digest: Digest): Transfer {
     const dir = this.spoolDir!;
     const label = p.upstream.prefix;
     const spoolNo = ++this.spoolCount;
@@ -251,7 +289,7 @@ export class PullThroughMirror {
       if (this.fetches.get(digest) === entry) this.fetches.delete(digest);
       fetch.close();
     });
-    const entry = { fetch, stored };
+    const entry: Transfer = { fetch, stored, local: p.local };
     this.fetches.set(digest, entry);
     return entry;
   }
@@ -337,12 +375,14 @@ export class PullThroughMirror {
     while (!this.running(digest)) {
       const generation = this.storedCount;
       if (await this.deps.storage.blobs.statGlobal(digest)) {
+        await this.mayShare(undefined, p, digest, undefined); // stored for another repository
         await this.deps.storage.blobs.link(name, digest);
         return;
       }
       if (!this.running(digest) && generation === this.storedCount) this.startFetch(p, digest);
     }
-    const { fetch, stored } = this.running(digest)!;
+    const { fetch, stored, local } = this.running(digest)!;
+    await this.mayShare(undefined, p, digest, local);
     await stored;
     if (fetch.failed) throw this.upstreamError(p, await fetch.verified.catch((err: unknown) => err), `blob ${digest}`);
     if (!(await this.deps.storage.blobs.statGlobal(digest))) throw new Error(`blob ${digest} could not be stored (see the log)`);

@@ -8,7 +8,9 @@ import { RegistryError } from '../errors.js';
 import { parseContentRange } from '../http-range.js';
 import type { RegistryDeps } from '../registry-deps.js';
 import { BLOB_MEDIA_TYPE } from '../registry-events.js';
+import { accessControlled, mayPull } from '../auth/request-access.js';
 import { capture, digestParam, queryString, repositoryName } from '../route-params.js';
+import { uploadQuery } from './upload-query.js';
 
 export const UPLOADS = /^\/v2\/(.+)\/blobs\/uploads\/?$/;
 export const UPLOAD = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/;
@@ -81,11 +83,25 @@ export function registerUploads(router: Router, { storage, events }: RegistryDep
     }
   }
 
+  /**
+   * The blob a mount may take: from `source` only when the caller may pull it there; without a
+   * source, from any repository only when no access control restricts what the caller reads
+   * (else only a blob the target repository already has: the caller may read that).
+   */
+  async function mountable(ctx: Context, name: string, digest: Digest, source: string | undefined): Promise<BlobInfo | undefined> {
+    if (source !== undefined) return mayPull(ctx, source) ? blobs.stat(source, digest) : undefined;
+    if (!accessControlled(ctx)) return blobs.statGlobal(digest);
+    return mayPull(ctx, name) ? blobs.stat(name, digest) : undefined;
+  }
+
   router.post(UPLOADS, async (ctx) => {
     const name = repositoryName(ctx);
-    const mount = queryString(ctx, 'mount');
-    const from = queryString(ctx, 'from');
-    const digestQuery = queryString(ctx, 'digest');
+    const q = uploadQuery(ctx.query);
+    if (!q.ok) {
+      const code = q.param === 'from' ? 'NAME_INVALID' : 'DIGEST_INVALID';
+      throw new RegistryError(code, `query parameter ${q.param} must be given once, as ${q.param}=VALUE`, { parameter: q.param });
+    }
+    const { mount, from, digest: digestQuery } = q;
 
     if (mount !== undefined) {
       const digest = digestParam(mount);
@@ -95,8 +111,7 @@ export function registerUploads(router: Router, { storage, events }: RegistryDep
         if (problem) throw new RegistryError('NAME_INVALID', problem, { name: from.slice(0, 300) });
         source = from;
       }
-      // Mount from the named repository; without `from`, from any repository that holds the blob.
-      const present = source ? await blobs.stat(source, digest) : await blobs.statGlobal(digest);
+      const present = await mountable(ctx, name, digest, source);
       if (present) {
         await blobs.link(name, digest);
         created(ctx, name, digest);
@@ -111,7 +126,7 @@ export function registerUploads(router: Router, { storage, events }: RegistryDep
         });
         return;
       }
-      // Unknown blob: fall back to a regular upload session, as the spec requires.
+      // Unknown blob, or one the caller may not read: a regular upload session, as the spec allows.
     }
 
     if (digestQuery !== undefined) {

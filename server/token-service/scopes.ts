@@ -1,5 +1,7 @@
 // Scope strings of token requests (`repository:samalba/my-app:pull,push`, `registry:catalog:*`)
-// and what the access rules let a caller have of them.
+// and what the access rules let a caller have of them. A token may be for a registry that does
+// not filter its catalog (the CNCF registry lists every repository to whoever holds
+// `registry:catalog:*`), so the catalog goes only to callers the rules name for it.
 import type { AccessRules, Caller } from '../auth/access-rules.js';
 import type { ResourceAccess } from '../auth/token-verifier.js';
 
@@ -24,8 +26,10 @@ export function grantScopes(rules: AccessRules, caller: Caller, requested: strin
     let actions: string[] = [];
     if (want.type === 'repository') {
       const allowed = rules.allowed(caller, want.name);
-      actions = want.actions.filter((a) => allowed.has(a as never));
-    } else if (want.type === 'registry' && want.name === 'catalog' && want.actions.includes('*') && rules.mayListCatalog(caller)) {
+      // `*` (skopeo asks `repository:NAME:*` to delete) is every action: grant those the caller
+      // holds, by name, so that any registry reads them without knowing what `*` covers.
+      actions = want.actions.includes('*') ? [...allowed] : want.actions.filter((a) => allowed.has(a as never));
+    } else if (want.type === 'registry' && want.name === 'catalog' && want.actions.includes('*') && rules.mayGetCatalogToken(caller)) {
       actions = ['*'];
     }
     if (actions.length === 0) continue;

@@ -114,7 +114,7 @@ export class TokenService {
     const decision = guard.check(user, ctx.ip);
     if (!decision.ok) throw new TokenRequestError(429, 'slow_down', 'too many failed logins: try again later', decision.retryAfterSeconds);
     if (!(await htpasswd.verify(user, password))) {
-      guard.failed(user, ctx.ip);
+      guard.failed(user, ctx.ip, Date.now(), password);
       throw new TokenRequestError(401, 'invalid_grant', 'invalid username or password');
     }
     guard.succeeded(user);

@@ -107,6 +107,13 @@ describe('htpasswd mode', () => {
     expect(env.server.logs.some((l) => l.includes('configuration reloaded') && l.includes('auth.access'))).toBe(true);
   });
 
+  it('counts the same wrong password retried at once (as ctr does, five times) as one failure', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await get('/v2/', ['alice', 'one-typo'])).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401]);
+    expect((await get('/v2/', ['alice', USERS.alice])).status).toBe(200);
+  });
+
   it('slows down repeated failed Basic logins (429 with Retry-After) and logs them', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 5 && statuses.at(-1) !== 429; i++) statuses.push((await get('/v2/', ['bob', `guess-${i}`])).status);

@@ -100,6 +100,18 @@ describe('built-in token service', () => {
     expect(anon.refresh_token).toBeUndefined();
   });
 
+  it('grants `repository:NAME:*` as the actions the caller holds; the catalog to anonymous callers only by a catalog rule', async () => {
+    const t = await token(['repository:alice/app:*', 'repository:team/tools:*', 'repository:bob/app:*'], ['alice', USERS.alice]);
+    expect(claims(t.token).access).toEqual([
+      { type: 'repository', name: 'alice/app', actions: ['pull', 'push', 'delete'] },
+      { type: 'repository', name: 'team/tools', actions: ['pull'] },
+    ]);
+    // RULES have an anonymous rule for public/*, but none gives the catalog: a registry that
+    // does not filter its catalog (the CNCF one) would list every repository to the holder.
+    const anon = await token(['registry:catalog:*', 'repository:public/base:pull']);
+    expect(claims(anon.token).access).toEqual([{ type: 'repository', name: 'public/base', actions: ['pull'] }]);
+  });
+
   it('refuses wrong passwords with 401 at the token endpoint', async () => {
     const res = await fetch(new URL('/auth/token?service=stevedore&scope=repository:bob/x:pull', base), { headers: { authorization: basic('bob', 'nope') } });
     expect(res.status).toBe(401);
@@ -156,6 +168,40 @@ describe('registry in token mode', () => {
     }
   });
 
+  it('names the listener in the realm, never the request\'s Host header', async () => {
+    const { request } = await import('node:http');
+    const u = new URL('/v2/', base);
+    const header = await new Promise<string | undefined>((resolve, reject) => {
+      const req = request({ host: u.hostname, port: u.port, path: u.pathname, headers: { host: 'evil.example:443' } }, (res) => {
+        res.resume();
+        resolve(res.headers['www-authenticate']);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(challengeParams(header ?? null).realm).toBe(`${base}/auth/token`);
+  });
+
+  it('refuses to start the built-in token service without a realm on a listener other than loopback, in one line', async () => {
+    const { spawn } = await import('node:child_process');
+    const { stringify } = await import('yaml');
+    const { CLI } = await import('../helpers/stevedore-process.js');
+    const configPath = join(env.dir, 'no-realm.yml');
+    await writeFile(
+      configPath,
+      stringify({ auth: { mode: 'token', htpasswd: { path: join(env.dir, 'htpasswd') }, tokenService: { enabled: true, keyFile: join(env.dir, 'no-realm-key.pem') } } }),
+    );
+    const child = spawn(process.execPath, [CLI, 'serve', '--config', configPath, '--addr', '0.0.0.0:0', '--data-dir', join(env.dir, 'no-realm-data')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000); // it must not start listening
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    clearTimeout(killer);
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(/auth\.token\.realm: is required when http\.addr is not a loopback address/);
+  });
+
   it('skopeo with --creds pushes to its own namespace and pulls from the team area, and is refused elsewhere', async () => {
     const alice = { username: 'alice', password: USERS.alice };
     await skopeoCopy(`oci:${layout}:v1`, `docker://${env.server.host}/alice/app:v1`, { destCreds: alice });
@@ -201,26 +247,29 @@ describe('registry in token mode', () => {
     expect(wrong.stderr).toMatch(/authentication failed|refused/);
   });
 
-  it('a token for repository A cannot push to B (403 DENIED), nor read it', async () => {
+  it('a token for repository A cannot push to B nor read it: 401 insufficient_scope naming the scope, as distribution answers', async () => {
     const t = (await token(['repository:alice/app:pull,push'], ['alice', USERS.alice])).token;
     const auth = { authorization: `Bearer ${t}` };
     const ok = await fetch(new URL('/v2/alice/app/blobs/uploads/', base), { method: 'POST', headers: auth });
     expect(ok.status).toBe(202);
-    for (const [method, path] of [
-      ['POST', '/v2/alice/other/blobs/uploads/'],
-      ['GET', '/v2/alice/other/tags/list'],
-      ['PUT', '/v2/team/tools/manifests/x'],
+    for (const [method, path, scope] of [
+      ['POST', '/v2/alice/other/blobs/uploads/', 'repository:alice/other:pull,push'],
+      ['GET', '/v2/alice/other/tags/list', 'repository:alice/other:pull'],
+      ['PUT', '/v2/team/tools/manifests/x', 'repository:team/tools:pull,push'],
     ] as const) {
       const res = await fetch(new URL(path, base), { method, headers: auth });
-      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(res.status, `${method} ${path}`).toBe(401);
       const e = await errorOf(res);
-      expect(e.code).toBe('DENIED');
-      expect(e.challenge.error).toBe('insufficient_scope');
+      expect(e.code).toBe('UNAUTHORIZED');
+      expect(e.challenge).toMatchObject({ scheme: 'Bearer', realm: `${base}/auth/token`, service: 'stevedore', scope, error: 'insufficient_scope' });
     }
-    // A mount needs pull on the source too: alice may push alice/app but not read bob/app.
+    // A mount from a repository the token does not cover is an ordinary upload (202); the
+    // challenge of a refused mount still asks for pull on the source.
     const mount = await fetch(new URL(`/v2/alice/app/blobs/uploads/?mount=${image.config.descriptor.digest}&from=bob/tool`, base), { method: 'POST', headers: auth });
-    expect(mount.status).toBe(403);
-    expect((await errorOf(mount)).challenge.scope).toBe('repository:alice/app:pull,push repository:bob/tool:pull');
+    expect(mount.status).toBe(202);
+    const refused = await fetch(new URL(`/v2/alice/other/blobs/uploads/?mount=${image.config.descriptor.digest}&from=bob/tool`, base), { method: 'POST', headers: auth });
+    expect(refused.status).toBe(401);
+    expect((await errorOf(refused)).challenge.scope).toBe('repository:alice/other:pull,push repository:bob/tool:pull');
     // An anonymous token without the scope: 401, log in.
     const anon = (await token(['repository:alice/app:pull'])).token;
     const res = await fetch(new URL('/v2/alice/app/tags/list', base), { headers: { authorization: `Bearer ${anon}` } });

@@ -20,7 +20,8 @@ export interface MirrorServer {
   close(): Promise<void>;
 }
 
-export async function startMirrorServer(mirror: NonNullable<ConfigInput['mirror']>, opts: { dataDir?: string } = {}): Promise<MirrorServer> {
+/** `opts.config`: further configuration (e.g. `auth`) besides the mirror's. */
+export async function startMirrorServer(mirror: NonNullable<ConfigInput['mirror']>, opts: { dataDir?: string; config?: ConfigInput } = {}): Promise<MirrorServer> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'mirror-data-')));
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -29,7 +30,7 @@ export async function startMirrorServer(mirror: NonNullable<ConfigInput['mirror'
       cb();
     },
   });
-  const config = loadConfig({ env: {}, overrides: { mirror, log: { level: 'info', access: { enabled: false } } } });
+  const config = loadConfig({ env: {}, overrides: { ...opts.config, mirror, log: { level: 'info', access: { enabled: false } } } });
   const server = await startServer({ config, dataDir, addr: '127.0.0.1:0', logger: createLogger('info', sink) });
   return {
     server,

@@ -44,6 +44,8 @@ export async function startUpstream(kind: UpstreamKind): Promise<TestUpstream> {
     await writeFile(join(work, 'htpasswd'), `${TOKEN_USER.username}:${bcrypt.hashSync(TOKEN_USER.password, 4)}\n`);
     const config = loadConfig({
       overrides: {
+        // Loopback: the built-in token service's realm is the listener's address (no realm needed).
+        http: { addr: '127.0.0.1:0' },
         auth: {
           mode: 'token',
           htpasswd: { path: join(work, 'htpasswd') },
