@@ -14,6 +14,8 @@ import { registerListing } from './routes/listing.js';
 import { registerManifests } from './routes/manifests.js';
 import { registerReferrers } from './routes/referrers.js';
 import { registerUploads } from './routes/uploads.js';
+import { registerUiApi } from './ui/ui-api.js';
+import { uiStatic } from './ui/static-assets.js';
 
 /** The operational parts around the registry API; each is optional. */
 export interface AppServices {
@@ -45,6 +47,8 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   // Health and metrics come before rate limiting and before any authentication middleware.
   if (readiness) app.use(healthEndpoints(readiness));
   if (metricsPath && metrics) app.use(metricsEndpoint(metrics, metricsPath));
+  // The web UI's page and files are public (server/ui); its data comes from /v2 under access control.
+  if (config.ui.enabled) app.use(uiStatic());
   for (const m of services.auth ?? []) app.use(m);
   if (rateLimiter) app.use(rateLimit(rateLimiter));
   if (deps.mirror) app.use(deps.mirror.middleware());
@@ -74,6 +78,7 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   registerManifests(router, deps);
   registerReferrers(router, deps);
   registerListing(router, deps);
+  if (config.ui.enabled) registerUiApi(router, deps);
   app.use(router.routes());
   app.use(async (ctx) => {
     // Nothing handled the request: a known endpoint with another method (405), or no endpoint (404).

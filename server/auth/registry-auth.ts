@@ -104,6 +104,8 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
       held = (n) => grants(token, n.type, n.name, n.action);
     }
     if (caller !== undefined) ctx.state.user = { name: caller };
+    // What the caller may do on a repository, for answers that say so (the web UI shows delete only where allowed).
+    ctx.state.mayDo = (name: string, action: Need['action']) => held({ type: 'repository', name, action, challenge: action });
     const missing = needs.filter((n) => !held(n));
     if (missing.length > 0) {
       if (!authenticated) throw unauthorized(ctx, needs, 'authentication required', 'insufficient_scope');
