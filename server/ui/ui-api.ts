@@ -109,9 +109,10 @@ class Describer {
     if (!m) return { ...base, mediaType: '', kind: 'artifact', size: 0 };
     const { parsed } = m;
     if (parsed.kind === 'image') {
-      const isImage = IMAGE_CONFIG_TYPES.has(parsed.document.config.mediaType) && !parsed.artifactType;
+      // parseManifest reports an image's config type as its artifact type (image-spec 1.1); an image is what has no artifactType of its own.
+      const isImage = IMAGE_CONFIG_TYPES.has(parsed.document.config.mediaType) && !parsed.document.artifactType;
       const { size, created } = await this.image(parsed, m.size);
-      return { ...base, mediaType: parsed.mediaType, kind: isImage ? 'image' : 'artifact', artifactType: parsed.artifactType ?? (isImage ? undefined : parsed.document.config.mediaType), size, created };
+      return { ...base, mediaType: parsed.mediaType, kind: isImage ? 'image' : 'artifact', artifactType: isImage ? undefined : parsed.artifactType, size, created };
     }
     let size = m.size;
     let created: string | undefined;

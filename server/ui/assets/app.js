@@ -26,11 +26,10 @@ function h(tag, attrs, ...children) {
     else if (k === 'class') el.className = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  append(el, children);
-  return el;
+  return append(el, ...children);
 }
 
-function append(el, children) {
+function append(el, ...children) {
   for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : String(c));
@@ -40,7 +39,7 @@ function append(el, children) {
 
 function replace(el, ...children) {
   el.replaceChildren();
-  return append(el, children);
+  return append(el, ...children);
 }
 
 // ---- Formatting: binary units, the user's locale and time zone
@@ -693,6 +692,16 @@ function layersSection(layers, history) {
   );
 }
 
+/** A platform's compressed size: its manifest, config and layers (read from the registry). */
+function platformSize(name, descriptor) {
+  const cell = h('td', { class: 'num' }, '…');
+  api(`/v2/${enc(name)}/manifests/${descriptor.digest}`, { accept: MANIFEST_ACCEPT, scope: repoScope(name) }).then(
+    (m) => replace(cell, bytes(descriptor.size + (m.config?.size ?? 0) + (m.layers ?? []).reduce((s, l) => s + l.size, 0))),
+    () => replace(cell, bytes(descriptor.size)),
+  );
+  return cell;
+}
+
 async function showManifest(name, ref) {
   const isTag = !ref.includes(':');
   setCrumbs([
@@ -759,7 +768,7 @@ async function showManifest(name, ref) {
                   {},
                   h('th', { scope: 'row' }, `${p.os ?? '?'}/${p.architecture ?? '?'}${p.variant ? `/${p.variant}` : ''}`, attestation ? [' ', h('span', { class: 'badge artifact' }, 'attestation')] : null),
                   h('td', {}, h('a', { href: `#/r/${encodeURIComponent(name)}/m/${encodeURIComponent(m.digest)}` }, h('code', {}, shortDigest(m.digest)))),
-                  h('td', { class: 'num' }, bytes(m.size)),
+                  platformSize(name, m),
                 );
               }),
             ),
