@@ -267,7 +267,7 @@ function setTitle(text) {
 // ---- Login
 
 function showLogin() {
-  setCrumbs([]);
+  replace($('#crumbs'));
   setTitle('Sign in');
   const err = h('div', { 'aria-live': 'assertive' });
   const user = h('input', { id: 'login-user', name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none', spellcheck: 'false' });
@@ -518,6 +518,10 @@ async function showRepository(name) {
     if (rows.length === 0) replace(body, h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No tags.')));
   }
   await load();
+  if (rows.length > 0) {
+    const tag = rows.some((r) => r.tag === 'latest') ? 'latest' : rows[0].tag;
+    main.insertBefore(pullCommands(name, tag, undefined), stats.nextSibling);
+  }
   // Repository totals come separately: they read every tag and must not hold up the first page.
   summaryOf(name).then(
     (s) => append(stats, ` · ${bytes(s.size)} · last push `, time(s.lastPush)),
