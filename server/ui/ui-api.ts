@@ -16,6 +16,10 @@ export const UI_TAGS = /^\/v2\/(.+)\/_ui\/tags$/;
 
 /** Storage reads in flight per request (tags of a page are described concurrently). */
 const READS_AT_ONCE = 8;
+/** Summaries read fewer at once: they are background work next to the page's own requests. */
+const SUMMARY_READS_AT_ONCE = 4;
+const SUMMARY_MAX_AGE_MS = 60_000;
+const SUMMARIES_KEPT = 1000;
 /** Config blobs larger than this are not read for their creation time. */
 const CONFIG_READ_LIMIT = 1024 * 1024;
 const IMAGE_CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
@@ -136,7 +140,41 @@ class Describer {
   }
 }
 
-export function registerUiApi(router: Router, { storage, config }: RegistryDeps): void {
+export interface RepositorySummary {
+  name: string;
+  tags: number;
+  lastPush?: string;
+  size: number;
+}
+
+/** Tag count, last push and the compressed size of what the tags reference (each blob once). */
+async function summarize(storage: RegistryStorage, name: string): Promise<RepositorySummary> {
+  const tags = await storage.manifests.tags(name);
+  if (tags.length === 0 && !(await storage.catalog.exists(name))) throw new RegistryError('NAME_UNKNOWN', undefined, { name });
+  const d = new Describer(storage, name);
+  const blobs = new Map<string, number>();
+  let lastPush: Date | undefined;
+  const addManifest = async (digest: Digest, depth: number): Promise<void> => {
+    const m = await d.manifest(digest);
+    blobs.set(digest, m?.size ?? 0);
+    if (!m) return;
+    if (m.parsed.kind === 'image') {
+      for (const b of [m.parsed.document.config, ...m.parsed.document.layers]) blobs.set(b.digest, b.size);
+    } else if (depth < 2) {
+      await mapLimit(m.parsed.document.manifests, SUMMARY_READS_AT_ONCE, (c) => addManifest(c.digest, depth + 1));
+    }
+  };
+  await mapLimit(tags, SUMMARY_READS_AT_ONCE, async (tag) => {
+    const [digest, at] = await Promise.all([storage.manifests.resolveTag(name, tag), storage.manifests.taggedAt(name, tag)]);
+    if (at && (!lastPush || at > lastPush)) lastPush = at;
+    if (digest) await addManifest(digest, 0);
+  });
+  let size = 0;
+  for (const s of blobs.values()) size += s;
+  return { name, tags: tags.length, lastPush: (lastPush as Date | undefined)?.toISOString(), size };
+}
+
+export function registerUiApi(router: Router, { storage, config, events }: RegistryDeps): void {
   const deleteEnabled = () => config.storage.delete.enabled;
 
   // Repository names, filtered (substring, any case) and paged: the catalog with a filter.
@@ -153,35 +191,31 @@ export function registerUiApi(router: Router, { storage, config }: RegistryDeps)
     ctx.body = JSON.stringify({ repositories, total: matching.length, ...(from.length > n ? { next: repositories.at(-1) } : {}) });
   });
 
+  // Summaries read every tag of a repository (seconds for thousands of tags): kept for a while,
+  // shared by concurrent requests, and dropped when a manifest of the repository is pushed or
+  // deleted here (other replicas, GC and retention change content without telling: hence the age).
+  const summaries = new Map<string, { at: number; value: Promise<RepositorySummary> }>();
+  events.listen((_ctx, e) => {
+    if (e.kind === 'manifest' && (e.action === 'push' || e.action === 'delete')) summaries.delete(e.repository);
+  });
+  const summaryOf = (name: string): Promise<RepositorySummary> => {
+    const hit = summaries.get(name);
+    if (hit && Date.now() - hit.at < SUMMARY_MAX_AGE_MS) return hit.value;
+    const value = summarize(storage, name);
+    value.catch(() => summaries.delete(name));
+    if (summaries.size >= SUMMARIES_KEPT) summaries.delete(summaries.keys().next().value!);
+    summaries.set(name, { at: Date.now(), value });
+    return value;
+  };
+
   // One repository: tag count, last push, total compressed size of what its tags reference
   // (each blob counted once), and the caller's actions on it.
   router.get(UI_SUMMARY, async (ctx) => {
     const name = repositoryName(ctx);
-    const tags = await storage.manifests.tags(name);
-    if (tags.length === 0 && !(await storage.catalog.exists(name))) throw new RegistryError('NAME_UNKNOWN', undefined, { name });
-    const d = new Describer(storage, name);
-    const blobs = new Map<string, number>();
-    let lastPush: Date | undefined;
-    const addManifest = async (digest: Digest, depth: number): Promise<void> => {
-      const m = await d.manifest(digest);
-      blobs.set(digest, m?.size ?? 0);
-      if (!m) return;
-      if (m.parsed.kind === 'image') {
-        for (const b of [m.parsed.document.config, ...m.parsed.document.layers]) blobs.set(b.digest, b.size);
-      } else if (depth < 2) {
-        await mapLimit(m.parsed.document.manifests, READS_AT_ONCE, (c) => addManifest(c.digest, depth + 1));
-      }
-    };
-    await mapLimit(tags, READS_AT_ONCE, async (tag) => {
-      const [digest, at] = await Promise.all([storage.manifests.resolveTag(name, tag), storage.manifests.taggedAt(name, tag)]);
-      if (at && (!lastPush || at > lastPush)) lastPush = at;
-      if (digest) await addManifest(digest, 0);
-    });
-    let size = 0;
-    for (const s of blobs.values()) size += s;
+    const summary = await summaryOf(name);
     ctx.set('Cache-Control', 'no-store');
     ctx.type = 'application/json';
-    ctx.body = JSON.stringify({ name, tags: tags.length, lastPush: (lastPush as Date | undefined)?.toISOString(), size, actions: actionsOn(ctx, name, deleteEnabled()) });
+    ctx.body = JSON.stringify({ ...summary, actions: actionsOn(ctx, name, deleteEnabled()) });
   });
 
   // A page of tags with what the tag list of /v2 lacks. Paged by tag name like tags/list.

@@ -311,11 +311,38 @@ function showLogin() {
 
 const summaries = new Map(); // name → Promise<summary>
 
+// Repository summaries are extras: at most a few at once (a browser opens only six connections to
+// a host, and the view's own requests must not wait behind fifty summaries), and the ones queued
+// for a view that was left are dropped.
+let view = 0;
+const queue = [];
+let running = 0;
+const SUMMARIES_AT_ONCE = 3;
+
+function pump() {
+  while (running < SUMMARIES_AT_ONCE && queue.length > 0) {
+    const job = queue.shift();
+    if (job.view !== view) {
+      job.reject(new ApiError(0, 'CANCELLED', 'left the page'));
+      continue;
+    }
+    running++;
+    job.run().then(job.resolve, job.reject).finally(() => {
+      running--;
+      pump();
+    });
+  }
+}
+
 function summaryOf(name) {
   let p = summaries.get(name);
   if (!p) {
-    p = api(`/v2/${enc(name)}/_ui/summary`, { scope: repoScope(name) });
+    p = new Promise((resolve, reject) => {
+      queue.push({ view, resolve, reject, run: () => api(`/v2/${enc(name)}/_ui/summary`, { scope: repoScope(name) }) });
+      pump();
+    });
     summaries.set(name, p);
+    p.catch(() => summaries.delete(name));
     setTimeout(() => summaries.delete(name), 30_000);
   }
   return p;
@@ -812,6 +839,7 @@ async function route() {
   if (session.mode !== 'none' && !session.user) return showLogin();
   const hash = location.hash || '#/';
   if (!hash.startsWith('#/')) return;
+  view++;
   const [path, query] = hash.slice(1).split('?');
   const m = /^\/r\/([^/]+)(?:\/m\/([^/]+))?$/.exec(path);
   main.setAttribute('aria-busy', 'true');
