@@ -1,4 +1,4 @@
-// Read-only JSON endpoints for the web UI (server/ui/README.md): what the /v2 API does not say
+// Read-only JSON endpoints for the web UI (README "Web UI"): what the /v2 API does not say
 // (compressed sizes, push and creation times, platforms of a tag, what the caller may delete).
 // They live under /v2 so the registry's access control applies to them like to any other route
 // (server/auth/route-scopes.ts maps each one); `_ui` cannot be a repository name component.

@@ -1,4 +1,4 @@
-// Stevedore's web UI: one hand-written ES module, no framework and no build step (server/ui/README.md
+// Stevedore's web UI: one hand-written ES module, no framework and no build step (README "Web UI"
 // says why). It reads only the registry's API (/v2/…, the referrers API) and the UI's read-only
 // endpoints (/v2/_ui/repositories, /v2/NAME/_ui/{summary,tags}). Credentials stay in this page's
 // memory (never in storage, cookies or URLs); requests are sent with `credentials: 'omit'`, so the
