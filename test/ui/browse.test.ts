@@ -108,6 +108,8 @@ describe('web UI without access control', () => {
     await page.goto(new URL('/ui/#/r/apps%2Fapi', server.url).href);
     const tags = page.locator('table.tags tbody th a');
     await poll(() => tags.allTextContents()).toEqual(['sbom', 'sig', 'v1']);
+    // The repository's pull command names the image, not an artifact's tag.
+    expect(await page.locator('.pull code').first().textContent()).toBe(`docker pull ${host}/apps/api:v1`);
     // Sortable: by type puts the image after the two artifacts; again reverses.
     const typeSort = page.getByRole('button', { name: 'Type' });
     await typeSort.click();
@@ -130,6 +132,7 @@ describe('web UI without access control', () => {
     const text = await page.getByRole('list', { name: 'Referrers' }).textContent();
     expect(text).toContain(SIGNATURE_TYPE);
     expect(text).toContain(SBOM_TYPE);
+    expect(await referrers.locator('strong').allTextContents()).toEqual(expect.arrayContaining(['Signature', 'SBOM']));
     await shot(page, 'image');
     // No access control: delete is offered (the server allows it).
     expect(await page.getByRole('button', { name: 'Delete tag v1' }).count()).toBe(1);

@@ -546,8 +546,10 @@ async function showRepository(name) {
   }
   await load();
   if (rows.length > 0) {
-    const tag = rows.some((r) => r.tag === 'latest') ? 'latest' : rows[0].tag;
-    main.insertBefore(pullCommands(name, tag, undefined), stats.nextSibling);
+    // `latest`, else the newest pushed image or index (an SBOM's tag is no pull command).
+    const pullable = rows.filter((r) => r.kind !== 'artifact').sort((a, b) => (b.pushed ?? '').localeCompare(a.pushed ?? ''));
+    const tag = rows.some((r) => r.tag === 'latest') ? 'latest' : pullable[0]?.tag;
+    if (tag) main.insertBefore(pullCommands(name, tag, undefined), stats.nextSibling);
   }
   // Repository totals come separately: they read every tag and must not hold up the first page.
   summaryOf(name).then(
@@ -573,6 +575,14 @@ function annotationsSection(annotations) {
   return section('annotations-title', 'Annotations', kv(Object.entries(annotations)));
 }
 
+/** What a referrer is, in words, for the artifact types in common use. */
+function referrerKind(artifactType = '') {
+  if (/cosign\.artifact\.sig|notary|signature/i.test(artifactType)) return 'Signature';
+  if (/spdx|cyclonedx|syft|sbom/i.test(artifactType)) return 'SBOM';
+  if (/in-toto|attestation|provenance|vex/i.test(artifactType)) return 'Attestation';
+  return undefined;
+}
+
 async function referrersTree(name, digest, depth = 0) {
   let res;
   try {
@@ -587,6 +597,7 @@ async function referrersTree(name, digest, depth = 0) {
       h(
         'li',
         {},
+        referrerKind(d.artifactType) ? [h('strong', {}, referrerKind(d.artifactType)), ' '] : null,
         h('span', { class: 'badge artifact' }, d.artifactType ?? d.mediaType),
         ' ',
         h('a', { href: `#/r/${encodeURIComponent(name)}/m/${encodeURIComponent(d.digest)}` }, h('code', {}, shortDigest(d.digest))),
