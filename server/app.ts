@@ -47,10 +47,11 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   // Health and metrics come before rate limiting and before any authentication middleware.
   if (readiness) app.use(healthEndpoints(readiness));
   if (metricsPath && metrics) app.use(metricsEndpoint(metrics, metricsPath));
-  // The web UI's page and files are public (server/ui); its data comes from /v2 under access control.
-  if (config.ui.enabled) app.use(uiStatic());
   for (const m of services.auth ?? []) app.use(m);
   if (rateLimiter) app.use(rateLimit(rateLimiter));
+  // The web UI's page and files are public (server/ui), rate limited like the rest; its data comes
+  // from /v2 under access control.
+  if (config.ui.enabled) app.use(uiStatic());
   if (deps.mirror) app.use(deps.mirror.middleware());
 
   function writeError(ctx: Koa.Context, err: unknown, id: string): void {
