@@ -44,6 +44,7 @@ async function registry(mode: 'htpasswd' | 'token'): Promise<{ server: RunningSe
   await pushTestImages(dir, host, { index: 'alice/web', image: 'alice/app' }, root);
   for (const tag of ['v1', 'v2']) await skopeoCopy(`oci:${join(dir, 'image')}:v1`, `docker://${host}/team/tools:${tag}`, { destCreds: root });
   await skopeoCopy(`oci:${join(dir, 'image')}:v1`, `docker://${host}/secret/vault:v1`, { destCreds: root });
+  await skopeoCopy(`oci:${join(dir, 'image')}:v1`, `docker://${host}/public/base:v1`, { destCreds: root });
   return { server, host };
 }
 
@@ -79,7 +80,7 @@ describe('web UI with htpasswd access control', () => {
       await signIn(page, server.url, 'alice', 'wrong-password');
       await poll(() => page.getByRole('alert').textContent()).toContain('wrong user name or password');
       await signIn(page, server.url, 'alice');
-      await poll(() => repoNames(page)).toEqual(['alice/app', 'alice/web', 'team/tools']);
+      await poll(() => repoNames(page)).toEqual(['alice/app', 'alice/web', 'public/base', 'team/tools']);
       expect(await page.locator('#session').textContent()).toContain('alice');
       await shot(page, 'alice-repositories');
       // alice may pull team/tools but not delete there: no delete button.
@@ -117,12 +118,34 @@ describe('web UI with htpasswd access control', () => {
     }
   });
 
+  it('lets a guest browse what anonymous callers may pull, without delete', async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    try {
+      const { page, problems } = await openPage(context);
+      await page.goto(new URL('/ui/', server.url).href);
+      await page.getByRole('button', { name: 'Browse public repositories' }).click();
+      await poll(() => repoNames(page)).toEqual(['public/base']);
+      expect(await page.locator('#session').textContent()).toContain('Guest');
+      await page.getByRole('link', { name: 'public/base' }).click();
+      await page.getByRole('link', { name: 'v1', exact: true }).click();
+      await poll(() => page.locator('ol.layers > li').count()).toBe(3);
+      await poll(() => page.locator('#referrers-title + div').textContent()).not.toContain('Loading');
+      expect(await page.getByRole('button', { name: /^Delete/ }).count()).toBe(0);
+      // Elsewhere the registry asks for a login: the page shows the form.
+      await page.goto(new URL('/ui/#/r/alice%2Fapp', server.url).href);
+      await poll(() => page.getByRole('heading', { name: 'Sign in to the registry' }).count()).toBe(1);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('lets an admin delete a tag after a confirmation naming what else goes; the API no longer lists it', async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
     try {
       const { page, problems } = await openPage(context);
       await signIn(page, server.url, 'root');
-      await poll(() => repoNames(page)).toEqual(['alice/app', 'alice/web', 'secret/vault', 'team/tools']);
+      await poll(() => repoNames(page)).toEqual(['alice/app', 'alice/web', 'public/base', 'secret/vault', 'team/tools']);
       await page.goto(new URL('/ui/#/r/team%2Ftools/m/v2', server.url).href);
       await page.getByRole('button', { name: 'Delete tag v2' }).click();
       const dialog = page.getByRole('dialog');
@@ -160,7 +183,7 @@ describe('web UI with the built-in token service', () => {
     try {
       const { page, problems } = await openPage(context);
       await signIn(page, server.url, 'alice');
-      await poll(() => repoNames(page)).toEqual(['alice/app', 'alice/web', 'team/tools']);
+      await poll(() => repoNames(page)).toEqual(['alice/app', 'alice/web', 'public/base', 'team/tools']);
       await page.goto(new URL('/ui/#/r/team%2Ftools/m/v1', server.url).href);
       await poll(() => page.locator('ol.layers > li').count()).toBe(3);
       await poll(() => page.locator('#referrers-title + div').textContent()).not.toContain('Loading');

@@ -139,6 +139,8 @@ async function api(path, { method = 'GET', accept, scope, raw = false } = {}) {
   if (session.mode === 'bearer' && session.refresh && scope) headers.Authorization = `Bearer ${await bearerFor(scope)}`;
   const res = await fetch(path, { method, headers, credentials: 'omit', cache: 'no-store' });
   if (res.status === 401 && !session.user) {
+    session.user = undefined;
+    renderSession();
     showLogin();
     throw new ApiError(401, 'UNAUTHORIZED', 'sign in to continue');
   }
@@ -168,6 +170,9 @@ async function probe() {
     session.service = ch.service;
   } else {
     session.mode = 'basic';
+    // Rules may let anonymous callers pull a public area: then the page offers to browse it.
+    const guest = await fetch('/v2/_ui/repositories?n=1', { credentials: 'omit', cache: 'no-store' });
+    session.guestOk = guest.ok;
   }
 }
 
@@ -206,6 +211,7 @@ function signOut() {
 
 function renderSession() {
   const el = $('#session');
+  if (session.user === '') return replace(el, h('span', { class: 'user' }, 'Guest'), ' ', h('button', { type: 'button', class: 'btn small', onclick: signOut }, 'Sign in'));
   if (session.mode === 'none' || !session.user) return replace(el);
   replace(el, h('span', { class: 'user', 'aria-label': 'Signed in as' }, session.user), ' ', h('button', { type: 'button', class: 'btn small', onclick: signOut }, 'Sign out'));
 }
@@ -302,6 +308,17 @@ function showLogin() {
     pass,
     err,
     submit,
+    session.guestOk
+      ? h('button', {
+          type: 'button',
+          class: 'btn',
+          onclick: () => {
+            session.user = ''; // a guest: no credentials, what anonymous callers may pull
+            renderSession();
+            route();
+          },
+        }, 'Browse public repositories')
+      : null,
   );
   replace(main, form);
   user.focus();
@@ -847,7 +864,7 @@ async function showManifest(name, ref) {
 // ---- Routing: #/ (repositories), #/r/NAME, #/r/NAME/m/REF
 
 async function route() {
-  if (session.mode !== 'none' && !session.user) return showLogin();
+  if (session.mode !== 'none' && session.user === undefined) return showLogin();
   const hash = location.hash || '#/';
   if (!hash.startsWith('#/')) return;
   view++;
