@@ -432,6 +432,7 @@ async function showRepositories(params) {
         return h('tr', {}, h('th', { scope: 'row' }, h('a', { href: `#/r/${encodeURIComponent(name)}` }, name)), tags, last, size);
       }),
     );
+    if (page === 0 && !res.next) return replace(pager); // one page: no pager
     replace(
       pager,
       h('button', { type: 'button', class: 'btn', disabled: page === 0, onclick: () => load(page - 1) }, '← Previous'),
