@@ -23,6 +23,8 @@ WORKDIR /opt/stevedore
 COPY --from=build /src/package.json /src/package-lock.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# The web UI's files (tsc copies only what it compiles); dist/server/ui finds them here.
+COPY --from=build /src/server/ui/assets ./server/ui/assets
 COPY --from=build /src/bin ./bin
 COPY deploy/image-config.yml /etc/stevedore/config.yml
 RUN mkdir -p /var/lib/stevedore && chown node:node /var/lib/stevedore

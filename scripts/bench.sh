@@ -34,7 +34,7 @@ export DOCKER_REGISTRY_BIN
 # Programs as `command:debian-package`.
 # The peers (docker-registry, skopeo, umoci, runc) and what the measured paths run (openssl for the
 # auth benchmark's certificates; busybox-static, attr and zstd for the engine's images and unpacking).
-TOOLS="$DOCKER_REGISTRY_BIN:docker-registry skopeo umoci runc busybox:busybox-static openssl setfattr:attr zstd"
+TOOLS="$DOCKER_REGISTRY_BIN:docker-registry skopeo umoci runc busybox:busybox-static openssl setfattr:attr zstd chromium"
 case " $BENCH_STORAGE " in
   *" s3 "*) TOOLS="$TOOLS monmaptool:ceph-base ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common radosgw-admin:ceph-common radosgw:radosgw" ;;
 esac
@@ -59,6 +59,8 @@ step "garbage collection benchmark" node dist/bench/gc.js
 step "access-control benchmark" node dist/bench/auth.js
 step "pull-through mirror benchmark" node dist/bench/mirror.js
 step "client pull benchmark" node dist/bench/client-pull.js
+# Web UI in headless chromium: 10,000 repositories, a repository with 5,000 tags (BENCH_UI_*).
+step "web UI benchmark" node dist/bench/ui.js
 # Container start: `stevedore run --rm` against bare `runc run` (as root: it mounts overlayfs).
 if [ "$(id -u)" = 0 ]; then
   step "container run benchmark" node dist/bench/engine-run.js

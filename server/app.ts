@@ -14,6 +14,8 @@ import { registerListing } from './routes/listing.js';
 import { registerManifests } from './routes/manifests.js';
 import { registerReferrers } from './routes/referrers.js';
 import { registerUploads } from './routes/uploads.js';
+import { registerUiApi } from './ui/ui-api.js';
+import { uiStatic } from './ui/static-assets.js';
 
 /** The operational parts around the registry API; each is optional. */
 export interface AppServices {
@@ -50,6 +52,9 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   if (deps.mirror) app.use(deps.mirror.middleware());
   for (const m of services.auth ?? []) app.use(m);
   if (rateLimiter) app.use(rateLimit(rateLimiter));
+  // The web UI's page and files are public (server/ui), rate limited like the rest; its data comes
+  // from /v2 under access control.
+  if (config.ui.enabled) app.use(uiStatic());
 
   function writeError(ctx: Koa.Context, err: unknown, id: string): void {
     let re: RegistryError;
@@ -76,6 +81,7 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   registerManifests(router, deps);
   registerReferrers(router, deps);
   registerListing(router, deps);
+  if (config.ui.enabled) registerUiApi(router, deps);
   app.use(router.routes());
   app.use(async (ctx) => {
     // Nothing handled the request: a known endpoint with another method (405), or no endpoint (404).

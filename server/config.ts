@@ -220,6 +220,12 @@ export const ConfigSchema = z.strictObject({
       maxTrackedKeys: z.number().int().positive().default(10_000),
     })
     .prefault({}),
+  ui: z
+    .strictObject({
+      /** The web UI at /ui/ and its read-only JSON endpoints under /v2/…/_ui/ (README "Web UI"). */
+      enabled: z.boolean().default(true),
+    })
+    .prefault({}),
   auth: AuthConfigSchema, tls: TlsConfigSchema, // server/auth/auth-config.ts
   mirror: mirrorConfigSchema,
 });

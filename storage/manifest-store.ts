@@ -92,6 +92,16 @@ export class ManifestStore {
     }
   }
 
+  /** When the tag was last pointed at a manifest (its link's modification time); undefined when it does not exist. */
+  async taggedAt(repo: string, tag: string): Promise<Date | undefined> {
+    try {
+      return (await this.driver.stat(layout.tagLink(repo, tag))).modTime;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
   async tag(repo: string, tag: string, digest: Digest): Promise<void> {
     await this.driver.putContent(layout.tagLink(repo, tag), Buffer.from(digest));
   }

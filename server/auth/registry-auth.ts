@@ -121,6 +121,8 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
     }
     if (caller !== undefined) ctx.state.user = { name: caller };
     setPullCheck(ctx, (name) => held({ type: 'repository', name, action: 'pull', challenge: 'pull' }));
+    // What the caller may do on a repository, for answers that say so (the web UI shows delete only where allowed).
+    ctx.state.mayDo = (name: string, action: Need['action']) => held({ type: 'repository', name, action, challenge: action });
     const missing = needs.filter((n) => !n.optional && !held(n));
     if (missing.length > 0) {
       const message = `requested access to the resource is denied: ${scopeString(missing)}`;

@@ -5,6 +5,7 @@ import * as listing from '../routes/listing.js';
 import * as manifests from '../routes/manifests.js';
 import * as referrers from '../routes/referrers.js';
 import * as uploads from '../routes/uploads.js';
+import * as ui from '../ui/ui-api.js';
 import { requiredAccess, scopeString } from './route-scopes.js';
 
 const D = `sha256:${'a'.repeat(64)}`;
@@ -19,13 +20,16 @@ const SAMPLES: Record<string, string> = {
   REFERRERS: `/v2/a/b/referrers/${D}`,
   UPLOADS: '/v2/a/b/blobs/uploads/',
   UPLOAD: '/v2/a/b/blobs/uploads/some-id',
+  UI_REPOSITORIES: '/v2/_ui/repositories',
+  UI_SUMMARY: '/v2/a/b/_ui/summary',
+  UI_TAGS: '/v2/a/b/_ui/tags',
 };
 
 const need = (method: string, path: string, query: Record<string, string | string[]> = {}) => scopeString(requiredAccess({ method, path, query }));
 
 describe('route scopes', () => {
   it('every route pattern exported by server/routes/* has a sample here', () => {
-    const patterns = Object.entries({ ...base, ...blobs, ...listing, ...manifests, ...referrers, ...uploads }).filter(([, v]) => v instanceof RegExp);
+    const patterns = Object.entries({ ...base, ...blobs, ...listing, ...manifests, ...referrers, ...uploads, ...ui }).filter(([, v]) => v instanceof RegExp);
     for (const [name, re] of patterns) {
       expect(SAMPLES[name], `route ${name}`).toBeDefined();
       expect((re as RegExp).test(SAMPLES[name]!), name).toBe(true);
@@ -44,6 +48,11 @@ describe('route scopes', () => {
     expect(need('DELETE', SAMPLES.MANIFEST!)).toBe('repository:a/b:delete');
     expect(need('DELETE', SAMPLES.BLOB!)).toBe('repository:a/b:delete');
     expect(need('GET', SAMPLES.REFERRERS!)).toBe('repository:a/b:pull');
+    // The web UI's endpoints: the filtered catalog, and a repository's summary and tags (read only).
+    expect(need('GET', SAMPLES.UI_REPOSITORIES!)).toBe('registry:catalog:*');
+    expect(need('GET', SAMPLES.UI_SUMMARY!)).toBe('repository:a/b:pull');
+    expect(need('GET', SAMPLES.UI_TAGS!)).toBe('repository:a/b:pull');
+    expect(need('DELETE', SAMPLES.UI_TAGS!)).toBe('repository:a/b:pull');
     for (const m of ['POST', 'GET', 'PATCH', 'PUT', 'DELETE']) expect(need(m, m === 'POST' ? SAMPLES.UPLOADS! : SAMPLES.UPLOAD!)).toBe('repository:a/b:pull,push');
     expect(need('POST', SAMPLES.UPLOADS!, { mount: D, from: 'c/d' })).toBe('repository:a/b:pull,push repository:c/d:pull');
     // The source of a mount is asked for, not required: the handler mounts only when it is held.

@@ -9,6 +9,7 @@ import { MANIFEST } from '../routes/manifests.js';
 import { REFERRERS } from '../routes/referrers.js';
 import { uploadQuery } from '../routes/upload-query.js';
 import { UPLOAD, UPLOADS } from '../routes/uploads.js';
+import { UI_REPOSITORIES, UI_SUMMARY, UI_TAGS } from '../ui/ui-api.js';
 import type { Action } from './auth-config.js';
 
 export interface Need {
@@ -53,6 +54,8 @@ const REPOSITORY_ROUTES: [RegExp, (method: string) => Action][] = [
   [MANIFEST, methodAction],
   [REFERRERS, () => 'pull'],
   [TAGS, () => 'pull'],
+  [UI_SUMMARY, () => 'pull'],
+  [UI_TAGS, () => 'pull'],
 ];
 
 /**
@@ -62,7 +65,7 @@ const REPOSITORY_ROUTES: [RegExp, (method: string) => Action][] = [
 export function requiredAccess(ctx: Pick<Context, 'method' | 'path' | 'query'>): Need[] {
   const { method, path } = ctx;
   if (BASE.test(path)) return [];
-  if (CATALOG.test(path)) return [{ type: 'registry', name: 'catalog', action: '*', challenge: '*' }];
+  if (CATALOG.test(path) || UI_REPOSITORIES.test(path)) return [{ type: 'registry', name: 'catalog', action: '*', challenge: '*' }];
   for (const [re, actionOf] of REPOSITORY_ROUTES) {
     const m = re.exec(path);
     if (!m) continue;
