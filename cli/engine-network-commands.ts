@@ -5,10 +5,10 @@ import type { Command } from 'commander';
 import type { ContainerRecord } from '../engine/containers/container-store.js';
 import { EngineContext } from '../engine/containers/engine-context.js';
 import { findContainer } from '../engine/containers/lifecycle.js';
-import { connectContainer, disconnectContainer, networkUsers, removeNetwork } from '../engine/network/container-network.js';
+import { connectContainer, disconnectContainer, networkUsers, pruneNetworks, removeNetwork } from '../engine/network/container-network.js';
 import { parseAddHost } from '../engine/network/etc-files.js';
 import { NetworkError } from '../engine/network/network-error.js';
-import { DEFAULT_NETWORK, NetworkStore } from '../engine/network/network-store.js';
+import { NetworkStore } from '../engine/network/network-store.js';
 import { formatBinding, formatBindings, parsePublish } from '../engine/network/ports.js';
 import { parseIpOption, parseMac, parseNetworkMode, type NetworkRequest } from '../engine/network/request.js';
 import { parseIPv4 } from '../engine/network/subnet.js';
@@ -166,13 +166,10 @@ export function registerNetworkCommands(program: Command): void {
     });
   network
     .command('prune')
-    .description('remove every user network no container uses')
+    .description('remove every user network no container uses, and idle bridges and rules')
     .action(async (_f: unknown, command: Command) => {
-      const ctx = new EngineContext(rootOf(command));
-      for (const n of await new NetworkStore(ctx.root).list()) {
-        if (n.name === DEFAULT_NETWORK || (await networkUsers(ctx, n.name)).length) continue;
-        await removeNetwork(ctx, n.name).then(() => process.stdout.write(`${n.name}\n`), () => {});
-      }
+      const removed = await pruneNetworks(new EngineContext(rootOf(command)));
+      process.stdout.write(removed.map((n) => `${n.name}\n`).join(''));
     });
   network
     .command('connect')

@@ -85,7 +85,12 @@ async function detach(id: string, netns: string, a: Attachment): Promise<void> {
   await delList(a.conf, { containerId: id, netns, ifName: a.ifName }, a.result);
 }
 
-/** Deletes the bridges of networks no container uses any more: no link is left once all are gone. */
+/**
+ * Deletes the bridges of networks no container uses any more, and the plugins' rules that only
+ * served them, so no link or rule is left once all are gone. Not done at every container's exit:
+ * re-creating the bridge and the chains for the next container would cost each start tens of ms
+ * (docker keeps docker0 too); `container prune`, `network prune` and `network rm` do it.
+ */
 async function dropIdleBridges(ctx: NetworkContext, nets: NetworkStore, names: string[]): Promise<void> {
   if (names.length === 0) return;
   const inUse = new Set((await ctx.store.list()).flatMap((r) => r.network?.attachments.map((a) => a.network) ?? []));
@@ -193,7 +198,6 @@ export async function setUpContainerNetwork(ctx: NetworkContext, record: Contain
       return state;
     } catch (err) {
       await releaseState(record.id, state).catch(() => {});
-      await dropIdleBridges(ctx, nets, state.attachments.map((a) => a.network)).catch(() => {});
       throw err;
     }
   });
@@ -219,7 +223,6 @@ async function tearDownLocked(ctx: NetworkContext, nets: NetworkStore, id: strin
         delete r.network;
       });
       await refreshPeers(ctx, state.attachments.map((a) => a.network), id);
-      await dropIdleBridges(ctx, nets, state.attachments.map((a) => a.network));
     }
   } else {
     await releaseOrphan(nets, id);
@@ -259,10 +262,25 @@ async function repairLocked(ctx: NetworkContext, nets: NetworkStore, except?: st
   }
 }
 
+/** `container prune`: crash leftovers, then the bridges and rules no container needs any more. */
 export async function repairNetworks(ctx: NetworkContext): Promise<void> {
-  if (!existsSync(netnsDir(ctx.root))) return;
   const nets = new NetworkStore(ctx.root);
-  await nets.locked(() => repairLocked(ctx, nets));
+  if (!existsSync(nets.dir)) return;
+  await nets.locked(async () => {
+    await repairLocked(ctx, nets);
+    await dropIdleBridges(ctx, nets, (await nets.list()).map((n) => n.name));
+  });
+}
+
+/** `network prune`: user networks no container names go; idle bridges (the default's too) and rules. */
+export async function pruneNetworks(ctx: NetworkContext): Promise<NetworkRecord[]> {
+  const removed: NetworkRecord[] = [];
+  for (const n of await new NetworkStore(ctx.root).list()) {
+    if (n.name === DEFAULT_NETWORK || (await networkUsers(ctx, n.name)).length) continue;
+    await removeNetwork(ctx, n.name).then(() => removed.push(n), () => {});
+  }
+  await repairNetworks(ctx);
+  return removed;
 }
 
 /** CNI CHECK of every attachment of a running container: throws what a plugin finds missing. */
@@ -322,7 +340,6 @@ export async function disconnectContainer(ctx: NetworkContext, record: Container
     });
     if (updated) await writeHosts(ctx, updated, await ctx.store.list());
     await refreshPeers(ctx, [net.name], cur.id);
-    await dropIdleBridges(ctx, nets, [net.name]);
   });
 }
 
