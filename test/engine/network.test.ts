@@ -165,6 +165,36 @@ describe('published ports on the default bridge', () => {
     await expect(httpGet('127.0.0.1', port)).rejects.toThrow();
   });
 
+  it('stop releases the address, namespace and port rules and keeps the request for the next start', async () => {
+    const port = await freePort();
+    await e.ok(['run', '-d', '--name', 'st', '-p', `${port}:80`, 'web:test']);
+    await e.waitRunning('st');
+    const c = await inspect('st');
+    const { ip } = c.network!.attachments[0]!;
+    await e.waitFor('httpd', () => httpGet('127.0.0.1', port).catch(() => undefined));
+    await e.ok(['stop', '-t', '1', 'st']);
+    const after = (JSON.parse(await e.ok(['container', 'inspect', 'st'])) as (Inspected & { hostConfig: { networking: { ports: unknown[] } } })[])[0]!;
+    expect(after.state).toBe('exited');
+    expect(after.network).toBeUndefined();
+    expect(after.hostConfig.networking.ports).toEqual([{ hostIP: '', hostPort: port, containerPort: 80, protocol: 'tcp' }]);
+    expect(existsSync(c.network!.netns)).toBe(false);
+    expect(hostState().rules.filter((l) => l.includes(ip) || l.includes(`--dport ${port}`))).toEqual([]);
+    expect(await e.ok(['port', 'st'])).toBe('');
+    // The port is free again: another container can publish it.
+    await e.ok(['run', '--rm', '-p', `${port}:80`, 'web:test', 'true']);
+    await e.ok(['rm', 'st']);
+  });
+
+  it('--network container:NAME shares the other container\'s namespace (same address, its localhost)', async () => {
+    await e.ok(['run', '-d', '--name', 'host1', 'web:test']);
+    await e.waitRunning('host1');
+    const { ip } = (await inspect('host1')).network!.attachments[0]!;
+    const out = await e.ok(['run', '--rm', '--network', 'container:host1', 'busybox:test', 'sh', '-c', `ip -o -4 addr show eth0; ${ncGet('127.0.0.1', 80)} | tail -1`]);
+    expect(out).toContain(`inet ${ip}/`);
+    expect(out).toMatch(/hello from /);
+    await e.ok(['rm', '-f', 'host1']);
+  });
+
   it('--network none and host are unchanged: no bridge, no namespace file', async () => {
     expect(await e.ok(['run', '--rm', '--network', 'none', 'busybox:test', 'ls', '/sys/class/net'])).toBe('lo\n');
     expect(await e.ok(['run', '--rm', '--network', 'host', 'busybox:test', 'ls', '/sys/class/net'])).toBe(`${readdirSync('/sys/class/net').sort().join('\n')}\n`);
