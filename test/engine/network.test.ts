@@ -75,6 +75,9 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
+  // After a failed test: its containers, then its networks, so no bridge or rule outlives the run.
+  await e?.reset();
+  for (const n of ['neta', 'netb', 'inner']) await e?.stevedore(['network', 'rm', n]);
   await e?.close();
 });
 
@@ -193,6 +196,18 @@ describe('published ports on the default bridge', () => {
     expect(out).toContain(`inet ${ip}/`);
     expect(out).toMatch(/hello from /);
     await e.ok(['rm', '-f', 'host1']);
+  });
+
+  it('concurrent runs get distinct addresses and distinct free host ports', async () => {
+    const names = ['p1', 'p2', 'p3'];
+    await Promise.all(names.map((n) => e.ok(['run', '-d', '--name', n, '-p', '80', 'web:test'])));
+    for (const n of names) await e.waitRunning(n);
+    const all = await Promise.all(names.map(inspect));
+    expect(new Set(all.map((c) => c.network!.attachments[0]!.ip)).size).toBe(3);
+    const ports = all.map((c) => c.network!.ports[0]!.hostPort);
+    expect(new Set(ports).size).toBe(3);
+    for (const p of ports) expect(await e.waitFor(`httpd on ${p}`, () => httpGet('127.0.0.1', p).catch(() => undefined))).toMatch(/^hello from /);
+    await e.ok(['rm', '-f', ...names]);
   });
 
   it('--network none and host are unchanged: no bridge, no namespace file', async () => {
