@@ -216,6 +216,10 @@ describe('published ports on the default bridge', () => {
     const bad = await e.stevedore(['run', '--rm', '--network', 'host', '-p', '80', 'busybox:test', 'true']);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toMatch(/^stevedore: -p\/-P need a bridge network/);
+    const dirs = await e.containerDirs();
+    const unknown = await e.stevedore(['run', '--rm', '--network', 'nosuch', 'busybox:test', 'true']);
+    expect(unknown).toMatchObject({ code: 125, stderr: 'stevedore: no such network: nosuch (see stevedore network ls)\n' });
+    expect(await e.containerDirs()).toEqual(dirs);
   });
 });
 
@@ -266,13 +270,17 @@ describe('user networks', () => {
     expect(rest).toMatch(/unreachable\n$/);
   });
 
-  it('after a crash (owner and container killed), container prune releases the namespace, veth and rules', async () => {
+  it('after a crash (owner and container killed), the next run and container prune release the namespace, veth and rules', async () => {
     await e.ok(['run', '-d', '--name', 'crash', '-p', `${await freePort()}:80`, 'web:test']);
     const pid = await e.waitRunning('crash');
     const c = await inspect('crash');
     const monitor = (JSON.parse(await e.ok(['container', 'inspect', 'crash'])) as { owner: { pid: number } }[])[0]!.owner.pid;
     process.kill(monitor, 'SIGKILL');
     process.kill(pid, 'SIGKILL');
+    // The next run repairs what the crash left (before ps or prune noticed it).
+    await e.ok(['run', '--rm', 'busybox:test', 'true']);
+    expect(existsSync(c.network!.netns)).toBe(false);
+    expect(hostState().rules.filter((l) => l.includes(c.network!.attachments[0]!.ip))).toEqual([]);
     await e.waitFor('the container to be seen exited', async () => (await inspect('crash')).state === 'exited');
     await e.ok(['container', 'prune']);
     expect(existsSync(c.network!.netns)).toBe(false);
