@@ -87,9 +87,10 @@ async function detach(id: string, netns: string, a: Attachment): Promise<void> {
 
 /**
  * Deletes the bridges of networks no container uses any more, and the plugins' rules that only
- * served them, so no link or rule is left once all are gone. Not done at every container's exit:
- * re-creating the bridge and the chains for the next container would cost each start tens of ms
- * (docker keeps docker0 too); `container prune`, `network prune` and `network rm` do it.
+ * served them, so no link or rule is left once all are gone: at the exit of a network's last
+ * container, and in `container prune`, `network prune` and `network rm`. Keeping them (as docker
+ * keeps docker0) would save the next start re-creating them (tens of ms here), but an engine root
+ * that is deleted without a prune (every test's) would leave a host-wide bridge behind for ever.
  */
 async function dropIdleBridges(ctx: NetworkContext, nets: NetworkStore, names: string[]): Promise<void> {
   if (names.length === 0) return;
@@ -223,6 +224,7 @@ async function tearDownLocked(ctx: NetworkContext, nets: NetworkStore, id: strin
         delete r.network;
       });
       await refreshPeers(ctx, state.attachments.map((a) => a.network), id);
+      await dropIdleBridges(ctx, nets, state.attachments.map((a) => a.network));
     }
   } else {
     await releaseOrphan(nets, id);
@@ -340,6 +342,7 @@ export async function disconnectContainer(ctx: NetworkContext, record: Container
     });
     if (updated) await writeHosts(ctx, updated, await ctx.store.list());
     await refreshPeers(ctx, [net.name], cur.id);
+    await dropIdleBridges(ctx, nets, [net.name]);
   });
 }
 
