@@ -15,7 +15,7 @@ import { hostsFile, parseAddHost, resolvConf, rewriteInPlace, type HostEntry } f
 import { NetworkError } from './network-error.js';
 import { DEFAULT_NETWORK, NetworkStore, type NetworkRecord } from './network-store.js';
 import { bindNetns, createNetns, netnsDir, netnsPath, removeNetns } from './netns.js';
-import { dropBridgeIsolation, dropIdleSharedChains } from './plugin-leftovers.js';
+import { dropPluginLeftovers } from './plugin-leftovers.js';
 import { allocatePorts, type PortBinding } from './ports.js';
 import type { Attachment, NetworkRequest, NetworkState } from './request.js';
 
@@ -95,14 +95,15 @@ async function detach(id: string, netns: string, a: Attachment): Promise<void> {
 async function dropIdleBridges(ctx: NetworkContext, nets: NetworkStore, names: string[]): Promise<void> {
   if (names.length === 0) return;
   const inUse = new Set((await ctx.store.list()).flatMap((r) => r.network?.attachments.map((a) => a.network) ?? []));
+  const gone: string[] = [];
   for (const name of new Set(names)) {
     if (inUse.has(name)) continue;
     const net = await nets.read(name);
     if (!net) continue;
     if (existsSync(`/sys/class/net/${net.bridge}`)) await ipLink(['link', 'del', net.bridge]);
-    await dropBridgeIsolation(net.bridge);
+    gone.push(net.bridge);
   }
-  await dropIdleSharedChains();
+  if (gone.length) await dropPluginLeftovers(gone);
 }
 
 /** Undoes a state: CNI DEL of every attachment (reverse order), then the namespace file. */
@@ -362,8 +363,7 @@ export async function removeNetwork(ctx: NetworkContext, ref: string): Promise<N
     const users = await networkUsers(ctx, net.name);
     if (users.length) throw new NetworkError('conflict', `network ${net.name} is in use by container ${users.map((u) => u.name).join(', ')}: remove or disconnect it first`);
     if (existsSync(`/sys/class/net/${net.bridge}`)) await ipLink(['link', 'del', net.bridge]);
-    await dropBridgeIsolation(net.bridge);
-    await dropIdleSharedChains();
+    await dropPluginLeftovers([net.bridge]);
     await nets.remove(net.name);
     return net;
   });
