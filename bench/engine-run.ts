@@ -5,8 +5,9 @@
 // The image is a busybox rootfs (Debian's busybox-static) in three layers, written as a
 // docker-archive (layer tars made by GNU tar) and `stevedore load`ed into a store of its own. The
 // runc side runs the very config.json Stevedore generated for that image, on a copy of the merged
-// rootfs, so both start the same container. Runs alternate (ABBA), after a warm-up; the
-// figures are medians. Needs root and runc.
+// rootfs, so both start the same container (both with --network none, runc's own namespace: what
+// a bridge network adds is measured by bench/engine-network.ts). Runs alternate (ABBA), after a
+// warm-up; the figures are medians. Needs root and runc.
 //
 //   BENCH_RUN_REPS=20   measured runs per side
 import { execFile, execFileSync } from 'node:child_process';
@@ -18,7 +19,7 @@ import { CLI } from './servers.js';
 
 const reps = Math.max(1, Math.round(Number(process.env.BENCH_RUN_REPS ?? 20)));
 
-function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
+export function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<number> {
   const t0 = performance.now();
   return new Promise((resolve, reject) =>
     execFile(cmd, args, { env: env ?? process.env, timeout: 120_000 }, (err, _out, stderr) =>
@@ -27,13 +28,13 @@ function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<nu
   );
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 /** Three layer directories, lowest first: busybox and its applets, /etc, a small top layer. */
-async function busyboxLayers(dir: string): Promise<string[]> {
+export async function busyboxLayers(dir: string): Promise<string[]> {
   const layers = ['base', 'etc', 'top'].map((n) => join(dir, 'layers', n));
   const [base, etc, top] = layers as [string, string, string];
   for (const d of ['bin', 'etc', 'root', 'tmp', 'proc', 'sys', 'dev']) await mkdir(join(base, d), { recursive: true });
@@ -50,7 +51,7 @@ async function busyboxLayers(dir: string): Promise<string[]> {
 }
 
 /** A docker-archive (`docker save` layout) of one image made of these layer directories. */
-async function writeArchive(dir: string, layerDirs: string[], tag: string, config: object): Promise<string> {
+export async function writeArchive(dir: string, layerDirs: string[], tag: string, config: object): Promise<string> {
   const staging = join(dir, 'archive');
   await mkdir(staging, { recursive: true });
   const layers: string[] = [];
@@ -82,7 +83,7 @@ export async function engineRunBench(): Promise<{ stevedoreMs: number; runcMs: n
 
     // The runc side: the config.json Stevedore makes for this image, on a copy of the merged rootfs.
     const id = (await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [CLI, 'run', '-d', '--name', 'bench-prep', 'bench:1', 'sleep', '1000'], { env }, (err, out, stderr) => (err ? reject(new Error(stderr)) : resolve(out.trim()))),
+      execFile(process.execPath, [CLI, 'run', '-d', '--name', 'bench-prep', '--network', 'none', 'bench:1', 'sleep', '1000'], { env }, (err, out, stderr) => (err ? reject(new Error(stderr)) : resolve(out.trim()))),
     ));
     const bundle = join(dir, 'bundle');
     await mkdir(join(bundle, 'rootfs'), { recursive: true });
@@ -103,7 +104,7 @@ export async function engineRunBench(): Promise<{ stevedoreMs: number; runcMs: n
     const runcRoot = join(dir, 'runc-state');
     let n = 0;
     const sides = {
-      stevedore: () => timed(process.execPath, [CLI, 'run', '--rm', 'bench:1', 'true'], env),
+      stevedore: () => timed(process.execPath, [CLI, 'run', '--rm', '--network', 'none', 'bench:1', 'true'], env),
       runc: () => timed('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `bench-${n++}`]),
       // The floor under any Node CLI: starting Node itself and doing nothing.
       node: () => timed(process.execPath, ['-e', '0']),

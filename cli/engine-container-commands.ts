@@ -25,7 +25,6 @@ import {
   parseCpus,
   parseHostname,
   parseMemory,
-  parseNetwork,
   parsePidsLimit,
   parseVolume,
   parseWorkdir,
@@ -33,12 +32,14 @@ import {
   UsageError,
 } from '../engine/containers/run-options.js';
 import { rootOf } from './engine-root.js';
+import { networkRequest, NETWORK_RUN_OPTIONS, portsColumn, type NetworkRunFlags } from './engine-network-commands.js';
+import { checkHostPorts } from '../engine/network/container-network.js';
 import { age, table } from './table.js';
 
 /** Gives the image side for an engine root (the store under it), loaded only when `run` needs it. */
 export type ImageProviderFactory = (root: string) => Promise<StoreImageProvider>;
 
-interface RunFlags {
+interface RunFlags extends NetworkRunFlags {
   detach?: boolean;
   rm?: boolean;
   name?: string;
@@ -49,7 +50,6 @@ interface RunFlags {
   user?: string;
   entrypoint?: string;
   hostname?: string;
-  network?: string;
   memory?: string;
   cpus?: string;
   pidsLimit?: string;
@@ -69,7 +69,7 @@ function fail(err: unknown, status: number): void {
   process.exitCode = status;
 }
 
-async function createOptions(flags: RunFlags, cmd: string[]): Promise<CreateOptions> {
+async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[]): Promise<CreateOptions> {
   if (flags.detach && (flags.tty || flags.interactive)) throw new UsageError('-d cannot be combined with -i or -t: there is no attach to a detached container');
   if (flags.tty && !process.stdin.isTTY) throw new UsageError('-t: the input device is not a TTY');
   const env: string[] = [];
@@ -86,7 +86,7 @@ async function createOptions(flags: RunFlags, cmd: string[]): Promise<CreateOpti
     workdir: flags.workdir !== undefined ? parseWorkdir(flags.workdir) : undefined,
     user: flags.user,
     hostname: flags.hostname !== undefined ? parseHostname(flags.hostname) : undefined,
-    network: parseNetwork(flags.network),
+    ...(await networkRequest(ctx, flags)),
     binds: await Promise.all(flags.volume.map(parseVolume)),
     readOnly: !!flags.readOnly,
     resources: {
@@ -110,8 +110,9 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
   process.on('SIGTERM', onSignal);
   let record: ContainerRecord;
   try {
-    const opts = await createOptions(flags, cmd);
+    const opts = await createOptions(ctx, flags, cmd);
     ctx.runtime(opts.runtime); // validates --runtime before any work
+    if (opts.networking) await checkHostPorts(ctx, opts.networking);
     const provider = await providerFactory(ctx.root);
     // Held until container.json names the image: a concurrent prune cannot remove it in between.
     const use = await provider.hold();
@@ -181,7 +182,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
   // `run IMAGE CMD -x` passes -x to CMD: needs options to be positional program-wide.
   program.enablePositionalOptions();
 
-  program
+  const runCommand = program
     .command('run')
     .description('run a command in a new container')
     .argument('<image>')
@@ -197,14 +198,15 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .option('-u, --user <user[:group]>', 'user name or uid, optional group name or gid')
     .option('--entrypoint <cmd>', 'override the image\'s Entrypoint (clears its Cmd)')
     .option('--hostname <name>', 'container host name')
-    .option('--network <mode>', 'none (own namespace, only lo) or host (default)')
     .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
     .option('--cpus <n>', 'CPU limit, e.g. 1.5')
     .option('--pids-limit <n>', 'process limit')
     .option('--read-only', 'mount the root filesystem read-only')
     .option('-t, --tty', 'allocate a terminal (foreground only)')
     .option('-i, --interactive', 'keep stdin attached')
-    .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc')
+    .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc');
+  for (const [flags, description, parse, initial] of NETWORK_RUN_OPTIONS) runCommand.option(flags, description, parse as never, initial as never);
+  runCommand
     .action((image: string, cmd: string[], flags: RunFlags, command: Command) => run(image, cmd, flags, command, providerFactory));
 
   program
@@ -224,8 +226,8 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
       // Image names as users write them (`busybox:1`, not `docker.io/library/busybox:1`).
       const { familiarReference, parseReference } = await import('../oci/index.js');
       const imageName = (r: ContainerRecord) => (r.image.reference ? familiarReference(parseReference(r.image.reference)) : r.image.configDigest.slice(7, 19));
-      const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES']];
-      for (const r of list) rows.push([id(r), imageName(r), commandText(r), `${age(r.created)} ago`, status(r), r.name]);
+      const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
+      for (const r of list) rows.push([id(r), imageName(r), commandText(r), `${age(r.created)} ago`, status(r), portsColumn(r), r.name]);
       process.stdout.write(table(rows));
     });
 

@@ -1,6 +1,7 @@
 // The `stevedore` command.
 import { Command, CommanderError } from 'commander';
 import { registerContainerCommands } from './engine-container-commands.js';
+import { registerNetworkCommands } from './engine-network-commands.js';
 import { addRootOption } from './engine-root.js';
 
 const program = new Command();
@@ -14,7 +15,7 @@ addRootOption(program);
 
 // Container commands start quickly (a `run --rm IMAGE true` is timed against bare runc): when one
 // of them is asked for, the registry and client modules are not loaded at all.
-const CONTAINER_COMMANDS = new Set(['run', 'ps', 'logs', 'stop', 'kill', 'rm', 'exec', 'container']);
+const CONTAINER_COMMANDS = new Set(['run', 'ps', 'logs', 'stop', 'kill', 'rm', 'exec', 'container', 'network', 'port']);
 function subcommand(argv: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--root') i++;
@@ -43,6 +44,7 @@ if (!containerOnly) {
   maintenance.registerMaintenanceCommands(program);
   compose.registerComposeCommands(program);
 }
+registerNetworkCommands(program);
 // The image side (the local store) loads only when a container command needs an image; the client
 // inside it only when the image has to be pulled.
 registerContainerCommands(program, async (root) => {

@@ -64,6 +64,8 @@ step "web UI benchmark" node dist/bench/ui.js
 # Container start: `stevedore run --rm` against bare `runc run` (as root: it mounts overlayfs).
 if [ "$(id -u)" = 0 ]; then
   step "container run benchmark" node dist/bench/engine-run.js
+  # What a bridge network and -p add to a start (bridge vs none, -p vs host to first HTTP answer).
+  step "container network benchmark" node dist/bench/engine-network.js
 else
   say "skipping the container run benchmark: it needs root"
 fi

@@ -23,10 +23,14 @@ ensure_node_deps() {
   fi
 }
 
-# Arguments: programs as `command` or `command:debian-package`. Prints the missing ones.
+# Arguments: programs as `command` or `command:debian-package`; a command given as an absolute
+# path is a program off PATH (the CNI plugins in /usr/lib/cni). Prints the missing ones.
 missing_tools() {
   for entry in "$@"; do
-    command -v "${entry%%:*}" >/dev/null 2>&1 || printf '%s\n' "$entry"
+    case ${entry%%:*} in
+      /*) [ -x "${entry%%:*}" ] || printf '%s\n' "$entry" ;;
+      *) command -v "${entry%%:*}" >/dev/null 2>&1 || printf '%s\n' "$entry" ;;
+    esac
   done
 }
 

@@ -25,7 +25,8 @@ export interface SpecInput {
   user: ResolvedUser;
   terminal: boolean;
   hostname: string;
-  network: 'none' | 'host';
+  /** none: a new namespace (runc's, lo only); host: the host's; { path }: join that namespace file. */
+  network: 'none' | 'host' | { path: string };
   readOnly: boolean;
   binds: BindMount[];
   /** Host files bind-mounted over /etc/hosts, /etc/hostname, /etc/resolv.conf. */
@@ -90,7 +91,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     { destination: '/etc/hosts', type: 'bind', source: input.etc.hosts, options: ['rbind', 'rprivate'] },
     ...input.binds.map((b) => ({ destination: b.destination, type: 'bind', source: b.source, options: ['rbind', 'rprivate', ...(b.readOnly ? ['ro'] : [])] })),
   ];
-  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, ...(input.network === 'none' ? [{ type: 'network' }] : [])];
+  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, ...(input.network === 'host' ? [] : [input.network === 'none' ? { type: 'network' } : { type: 'network', path: input.network.path }])];
   const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
   if (input.resources.memory !== undefined) {
     resources.memory = { limit: input.resources.memory, ...(input.resources.memorySwap !== undefined ? { swap: input.resources.memorySwap } : {}) };

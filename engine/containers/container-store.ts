@@ -7,6 +7,7 @@ import { writeFileAtomic } from '../atomic-file.js';
 import type { Digest } from '../../oci/index.js';
 import { withLock } from '../file-lock.js';
 import type { ProcessId } from '../process-info.js';
+import type { NetworkState } from '../network/request.js';
 import { randomHex } from './random-id.js';
 
 export type ContainerState = 'created' | 'running' | 'exited';
@@ -43,6 +44,8 @@ export interface ContainerRecord {
   autoRemove: boolean;
   stopSignal?: string;
   hostConfig: Record<string, unknown>;
+  /** While it runs on a bridge network: namespace, addresses, published ports (engine/network). */
+  network?: NetworkState;
 }
 
 export class ContainerNotFoundError extends Error {}

@@ -12,6 +12,9 @@ import { resolveUserInRootfs } from '../bundle/user.js';
 import type { ContainerRecord } from './container-store.js';
 import type { ProcessId } from '../process-info.js';
 import type { EngineContext } from './engine-context.js';
+import { netnsPath } from '../network/netns.js';
+import { exposedPorts } from '../network/ports.js';
+import type { NetworkRequest } from '../network/request.js';
 import { cleanupContainer } from './lifecycle.js';
 import { UsageError } from './run-options.js';
 
@@ -24,6 +27,8 @@ export interface CreateOptions {
   user?: string;
   hostname?: string;
   network: 'none' | 'host';
+  /** Bridge networks and container:NAME (engine/network sets them up at each start); overrides network. */
+  networking?: NetworkRequest & { publishAll?: boolean };
   binds: BindMount[];
   readOnly: boolean;
   resources: Resources;
@@ -64,8 +69,12 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
   const args = processArgs(cfg, opts.entrypoint, opts.cmd);
   if (args.length === 0) throw new UsageError('no command specified: the image has no Entrypoint or Cmd; give one after the image name');
   const runtime = ctx.runtime(opts.runtime);
+  // -P: the image's EXPOSEd ports, each to a free host port (chosen at every start).
+  const networking = opts.networking && { ...opts.networking, ports: [...opts.networking.ports, ...(opts.networking.publishAll ? exposedPorts(cfg.ExposedPorts) : [])] };
+  const ownNetns = networking !== undefined && (networking.mode === 'bridge' || networking.mode === 'container');
   const hostConfig = {
-    network: opts.network,
+    network: networking?.mode ?? opts.network,
+    ...(networking ? { networking } : {}),
     binds: opts.binds,
     readOnly: opts.readOnly,
     resources: opts.resources,
@@ -111,12 +120,13 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     // Docker creates a missing working directory (in the container's upper layer).
     await mkdir(await resolveInRootfs(record.rootfs, cwd), { recursive: true, mode: 0o755 });
 
-    const name = opts.hostname ?? (opts.network === 'host' ? hostHostname() : record.id.slice(0, 12));
+    const etcMode = ownNetns ? 'none' : opts.network;
+    const name = opts.hostname ?? (etcMode === 'host' ? hostHostname() : record.id.slice(0, 12));
     const etc = { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') };
     await Promise.all([
-      writeFile(etc.hosts, hostsFor(opts.network, name, hostHosts)),
+      writeFile(etc.hosts, hostsFor(etcMode, name, hostHosts)),
       writeFile(etc.hostname, `${name}\n`),
-      writeFile(etc.resolvConf, resolvConfFor(opts.network, hostResolv)),
+      writeFile(etc.resolvConf, resolvConfFor(etcMode, hostResolv)),
     ]);
     const resources = { ...opts.resources };
     // Like docker: memory+swap defaults to twice the memory limit where swap is accounted.
@@ -128,7 +138,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       user,
       terminal: opts.terminal,
       hostname: name,
-      network: opts.network,
+      network: ownNetns ? { path: netnsPath(ctx.root, record.id) } : opts.network,
       readOnly: opts.readOnly,
       binds: opts.binds,
       etc,

@@ -12,6 +12,7 @@ import { RuntimeError, startFailure } from '../runtime/runc.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
 import { isAlive, selfId } from '../process-info.js';
+import { repairNetworks, setUpContainerNetwork, tearDownContainerNetwork } from '../network/container-network.js';
 
 export class ContainerStateError extends Error {}
 
@@ -63,6 +64,8 @@ export async function releaseResources(ctx: EngineContext, r: ContainerRecord): 
   const runtime = ctx.runtime(r.runtime);
   // `run` deletes its container on exit; only a failed start or a lost owner leaves state behind.
   if (existsSync(join(runtime.stateRoot, r.id))) await runtime.delete(r.id, true);
+  // engine/network: veth, address, port rules, namespace file (none for host and none).
+  await tearDownContainerNetwork(ctx, r);
 }
 
 /** Removes a container that is not running: mounts, runtime state, directory. */
@@ -101,6 +104,21 @@ async function markRunning(ctx: EngineContext, r: ContainerRecord): Promise<Cont
   return updated;
 }
 
+/**
+ * engine/network's set-up before the runtime starts; a failure (a host port in use, a plugin
+ * error) is the container's start failure: recorded, everything released, status 125.
+ */
+async function networkUp(ctx: EngineContext, r: ContainerRecord): Promise<boolean> {
+  try {
+    await setUpContainerNetwork(ctx, r);
+    return true;
+  } catch (err) {
+    await finish(ctx, r, 125, (err as Error).message);
+    if (!r.detached) throw err;
+    return false;
+  }
+}
+
 async function waitChild(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }> {
   return new Promise((resolve) => {
     child.once('error', (error) => resolve({ code: null, signal: null, error }));
@@ -115,6 +133,7 @@ async function waitChild(child: ChildProcess): Promise<{ code: number | null; si
 export async function runAttached(ctx: EngineContext, created: ContainerRecord, opts: { interactive: boolean; tty: boolean }): Promise<number> {
   const r = created.state === 'running' && created.owner?.pid === process.pid ? created : await markRunning(ctx, created);
   const runtime = ctx.runtime(r.runtime);
+  if (!(await networkUp(ctx, r))) return 125;
   // Its own process group, so a terminal's Ctrl-C reaches the container once (through us), unless
   // it has to read the terminal (a background group reading a tty would be stopped).
   const ownGroup = !opts.tty && !(opts.interactive && process.stdin.isTTY);
@@ -138,6 +157,7 @@ export async function superviseDetached(ctx: EngineContext, id: string): Promise
   if (!created || created.state !== 'created') return;
   const r = await markRunning(ctx, created);
   const runtime = ctx.runtime(r.runtime);
+  if (!(await networkUp(ctx, r))) return;
   // The runtime writes into the log file itself (appending): output is kept even if we die.
   const log = openSync(r.logPath ?? '/dev/null', 'a', 0o600);
   let result: Awaited<ReturnType<typeof waitChild>>;
@@ -281,6 +301,7 @@ export async function pruneContainers(ctx: EngineContext): Promise<ContainerReco
     await unmountIfMounted(join(dir, 'bundle', 'rootfs'));
     await rm(dir, { recursive: true, force: true });
   }
+  await repairNetworks(ctx); // namespaces, veths, leases and rules of containers that crashed
   return removed;
 }
 

@@ -1,6 +1,6 @@
 // What a container may and may not do: bind mounts (read-only ones refuse writes), a read-only
 // root, resource limits that bite (a memory allocation over --memory is killed), the network
-// namespace of --network none, Docker's default capabilities, masked /proc paths, and rlimits no
+// namespace of --network none/host, Docker's default capabilities, masked /proc paths, and rlimits no
 // higher than the caller's. Real runc, real overlayfs, as root.
 import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -91,12 +91,16 @@ describe('network', () => {
     expect(out).not.toMatch(/^\s*nameserver\s+(127\.|::1)/m);
   });
 
-  it('--network host (the default): the host\'s interfaces and resolv.conf', async () => {
+  it('--network host: the host\'s interfaces and resolv.conf', async () => {
     const hostIfaces = (await readdir('/sys/class/net')).sort();
-    const out = await e.ok(['run', '--rm', 'busybox:test', 'ls', '/sys/class/net']);
+    const out = await e.ok(['run', '--rm', '--network', 'host', 'busybox:test', 'ls', '/sys/class/net']);
     expect(out.trim().split('\n').sort()).toEqual(hostIfaces);
     const resolv = await readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     expect(await e.ok(['run', '--rm', '--network', 'host', 'busybox:test', 'cat', '/etc/resolv.conf'])).toBe(resolv);
+  });
+
+  it('the default is the bridge network (test/engine/network.test.ts): its own eth0 and lo', async () => {
+    expect(await e.ok(['run', '--rm', 'busybox:test', 'ls', '/sys/class/net'])).toBe('eth0\nlo\n');
   });
 });
 

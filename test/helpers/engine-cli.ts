@@ -118,6 +118,9 @@ export async function engineEnv(opts: { empty?: boolean } = {}): Promise<EngineE
     },
     async close() {
       await self.reset();
+      // Bridges are host-wide and outlive the root's directory: the default network's (and any a
+      // test left) go, with the CNI plugins' idle rules.
+      await stevedore(['network', 'prune']);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,382 @@
+// A container's network, set up where its runtime starts and torn down where it stops (so a later
+// start sets it up again: the same request, the same published ports). Bridge mode: a namespace
+// file (netns.ts), loopback, then per network the CNI list bridge (+host-local IPAM, masquerade,
+// hairpin) [+tuning for --mac-address] [+portmap for -p] +firewall (forwarding allowed, other
+// bridges isolated); the hosts files of everyone on a user network are rewritten (etc-files.ts).
+// Everything here runs under the networks lock (network-store.ts).
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ContainerRecord, ContainerStore } from '../containers/container-store.js';
+import { isAlive } from '../process-info.js';
+import { addList, CNI_VERSION, checkList, delList, invokePlugin, type NetConfList, type PluginConf } from './cni.js';
+import { hostsFile, parseAddHost, resolvConf, rewriteInPlace, type HostEntry } from './etc-files.js';
+import { NetworkError } from './network-error.js';
+import { DEFAULT_NETWORK, NetworkStore, type NetworkRecord } from './network-store.js';
+import { bindNetns, createNetns, netnsDir, netnsPath, removeNetns } from './netns.js';
+import { dropPluginLeftovers } from './plugin-leftovers.js';
+import { allocatePorts, type PortBinding } from './ports.js';
+import type { Attachment, NetworkRequest, NetworkState } from './request.js';
+
+export interface NetworkContext {
+  root: string;
+  store: ContainerStore;
+}
+
+export function requestOf(r: ContainerRecord): NetworkRequest | undefined {
+  return r.hostConfig.networking as NetworkRequest | undefined;
+}
+
+const isLive = (r: ContainerRecord) => r.state === 'running' && isAlive(r.owner);
+
+function ipLink(args: string[]): Promise<void> {
+  return new Promise((resolve) => execFile('ip', args, () => resolve()));
+}
+
+/** The CNI list of one container on one network. */
+export function conflist(net: NetworkRecord, ipamDir: string, o: { mac?: string; ports: PortBinding[] }): NetConfList {
+  const plugins: PluginConf[] = [
+    {
+      type: 'bridge',
+      bridge: net.bridge,
+      // An internal network has no gateway address on the bridge, no default route, no masquerade.
+      isGateway: !net.internal,
+      ipMasq: !net.internal,
+      hairpinMode: true,
+      ipam: {
+        type: 'host-local',
+        ranges: [[{ subnet: net.subnet, gateway: net.gateway }]],
+        routes: net.internal ? [] : [{ dst: '0.0.0.0/0' }],
+        dataDir: join(ipamDir),
+      },
+    },
+  ];
+  if (o.mac) plugins.push({ type: 'tuning', mac: o.mac });
+  if (o.ports.length > 0 && !net.internal) {
+    plugins.push({
+      type: 'portmap',
+      // snat: answers to 127.0.0.1 and hairpin (container to its own published port) need masquerade.
+      snat: true,
+      capabilities: { portMappings: true },
+      runtimeConfig: { portMappings: o.ports.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, ...(p.hostIP ? { hostIP: p.hostIP } : {}) })) },
+    });
+  }
+  plugins.push({ type: 'firewall', backend: 'iptables', ingressPolicy: 'same-bridge' });
+  return { cniVersion: CNI_VERSION, name: net.name, plugins };
+}
+
+function attachmentFrom(net: NetworkRecord, ifName: string, aliases: string[], conf: NetConfList, result: Attachment['result']): Attachment {
+  const ifaces = result.interfaces ?? [];
+  const idx = ifaces.findIndex((i) => i.name === ifName && i.sandbox);
+  const ip = (result.ips ?? []).find((i) => i.interface === idx) ?? result.ips?.[0];
+  if (!ip) throw new NetworkError('plugin', `CNI network ${net.name} gave ${ifName} no address`);
+  const [addr, prefix] = ip.address.split('/');
+  return { network: net.name, ifName, ip: addr!, prefix: Number(prefix), ...(ip.gateway && !net.internal ? { gateway: ip.gateway } : {}), ...(ifaces[idx]?.mac ? { mac: ifaces[idx]!.mac } : {}), aliases, conf, result };
+}
+
+async function attach(nets: NetworkStore, id: string, netns: string, net: NetworkRecord, o: { ifName: string; aliases: string[]; ip?: string; mac?: string; ports: PortBinding[] }): Promise<Attachment> {
+  const conf = conflist(net, nets.ipamDir, o);
+  const result = await addList(conf, { containerId: id, netns, ifName: o.ifName, ...(o.ip ? { args: `IgnoreUnknown=1;IP=${o.ip}` } : {}) });
+  return attachmentFrom(net, o.ifName, o.aliases, conf, result);
+}
+
+async function detach(id: string, netns: string, a: Attachment): Promise<void> {
+  await delList(a.conf, { containerId: id, netns, ifName: a.ifName }, a.result);
+}
+
+/**
+ * Deletes the bridges of networks no container uses any more, and the plugins' rules that only
+ * served them, so no link or rule is left once all are gone: at the exit of a network's last
+ * container, and in `container prune`, `network prune` and `network rm`. Keeping them (as docker
+ * keeps docker0) would save the next start re-creating them (tens of ms here), but an engine root
+ * that is deleted without a prune (every test's) would leave a host-wide bridge behind for ever.
+ */
+async function dropIdleBridges(ctx: NetworkContext, nets: NetworkStore, names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  const inUse = new Set((await ctx.store.list()).flatMap((r) => r.network?.attachments.map((a) => a.network) ?? []));
+  const gone: string[] = [];
+  for (const name of new Set(names)) {
+    if (inUse.has(name)) continue;
+    const net = await nets.read(name);
+    if (!net) continue;
+    if (existsSync(`/sys/class/net/${net.bridge}`)) await ipLink(['link', 'del', net.bridge]);
+    gone.push(net.bridge);
+  }
+  if (gone.length) await dropPluginLeftovers(gone);
+}
+
+/** Undoes a state: CNI DEL of every attachment (reverse order), then the namespace file. */
+async function releaseState(id: string, state: NetworkState): Promise<void> {
+  let first: unknown;
+  for (const a of [...state.attachments].reverse()) await detach(id, state.netns, a).catch((e) => (first ??= e));
+  await removeNetns(state.netns);
+  if (first) throw first;
+}
+
+// ---- /etc files -----------------------------------------------------------------------------
+
+const etcPath = (ctx: NetworkContext, id: string, file: string) => join(ctx.store.containerDir(id), file);
+
+async function hostnameOf(ctx: NetworkContext, r: ContainerRecord): Promise<string> {
+  return (await readFile(etcPath(ctx, r.id, 'hostname'), 'utf8').catch(() => r.id.slice(0, 12))).trim();
+}
+
+/** Writes a bridge-mode container's /etc/hosts from the records (its peers on user networks). */
+async function writeHosts(ctx: NetworkContext, r: ContainerRecord, all: ContainerRecord[]): Promise<void> {
+  const state = r.network;
+  const req = requestOf(r);
+  if (!state || !req || req.mode !== 'bridge') return;
+  const hostname = await hostnameOf(ctx, r);
+  const self: HostEntry[] = state.attachments.map((a) => ({ ip: a.ip, names: [hostname, r.name, ...a.aliases] }));
+  const peers: HostEntry[] = [];
+  for (const a of state.attachments) {
+    if (a.network === DEFAULT_NETWORK) continue; // like docker: names resolve on user networks only
+    for (const o of all) {
+      if (o.id === r.id) continue;
+      for (const oa of o.network?.attachments ?? []) if (oa.network === a.network) peers.push({ ip: oa.ip, names: [o.name, ...oa.aliases] });
+    }
+  }
+  await rewriteInPlace(etcPath(ctx, r.id, 'hosts'), hostsFile(self, peers, req.addHosts.map(parseAddHost)));
+}
+
+async function refreshPeers(ctx: NetworkContext, networks: string[], except: string): Promise<void> {
+  const touched = new Set(networks.filter((n) => n !== DEFAULT_NETWORK));
+  if (touched.size === 0) return;
+  const all = await ctx.store.list();
+  for (const r of all) {
+    if (r.id === except || !r.network?.attachments.some((a) => touched.has(a.network))) continue;
+    await writeHosts(ctx, r, all).catch(() => {}); // a container being removed right now
+  }
+}
+
+// ---- set-up and tear-down -------------------------------------------------------------------
+
+/**
+ * Sets up the network a container asked for, before its runtime starts; returns what is in effect
+ * (also written to its record as `network`), undefined for host and none (the runtime's own).
+ */
+export async function setUpContainerNetwork(ctx: NetworkContext, record: ContainerRecord): Promise<NetworkState | undefined> {
+  const req = requestOf(record);
+  if (!req || req.mode === 'host' || req.mode === 'none') return undefined;
+  const nets = new NetworkStore(ctx.root);
+  return nets.locked(async () => {
+    await repairLocked(ctx, nets, record.id);
+    const path = netnsPath(ctx.root, record.id);
+    const state: NetworkState = { netns: path, attachments: [], ports: [] };
+    try {
+      if (req.mode === 'container') {
+        const target = await ctx.store.read(req.container ?? '');
+        if (!target || !isLive(target)) throw new NetworkError('conflict', `--network container:${target?.name ?? req.container}: that container is not running`);
+        const pid = Number((await readFile(join(target.bundle, 'init.pid'), 'utf8').catch(() => '')).trim());
+        const source = target.network?.netns ?? (pid > 0 ? `/proc/${pid}/ns/net` : undefined);
+        if (!source || (requestOf(target)?.mode ?? 'host') === 'host') throw new NetworkError('conflict', `--network container:${target.name}: it has no network namespace of its own (use --network host)`);
+        await bindNetns(source, path);
+        state.sharedWith = target.id;
+        for (const f of ['hosts', 'resolv.conf']) await rewriteInPlace(etcPath(ctx, record.id, f), await readFile(etcPath(ctx, target.id, f), 'utf8'));
+      } else {
+        await createNetns(path);
+        // The plugins' loopback: lo up. Its DEL is not needed: the namespace goes with the file.
+        await invokePlugin('ADD', { cniVersion: CNI_VERSION, name: 'loopback', type: 'loopback' }, { containerId: record.id, netns: path, ifName: 'lo' });
+        const all = await ctx.store.list();
+        const held = all.filter((r) => r.id !== record.id).flatMap((r) => r.network?.ports ?? []);
+        const first = await nets.resolve(req.networks[0] ?? DEFAULT_NETWORK);
+        state.ports = first.internal ? [] : await allocatePorts(req.ports, held);
+        const endpoints = (req as NetworkRequest & { endpoints?: Record<string, { aliases: string[]; ip?: string }> }).endpoints ?? {};
+        for (const [i, name] of req.networks.entries()) {
+          const net = i === 0 ? first : await nets.resolve(name);
+          const o = i === 0 ? { aliases: req.aliases, ip: req.ip, mac: req.mac, ports: state.ports } : { aliases: endpoints[name]?.aliases ?? [], ip: endpoints[name]?.ip, ports: [] };
+          state.attachments.push(await attach(nets, record.id, path, net, { ifName: `eth${i}`, ...o }));
+        }
+        await rewriteInPlace(etcPath(ctx, record.id, 'resolv.conf'), resolvConf(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''), req.dns));
+      }
+      const updated = await ctx.store.update(record.id, (cur) => {
+        cur.network = state;
+      });
+      if (!updated) throw new NetworkError('not-found', `container ${record.name} was removed while its network was set up`);
+      const all = await ctx.store.list();
+      await writeHosts(ctx, updated, all);
+      await refreshPeers(ctx, req.networks, record.id);
+      return state;
+    } catch (err) {
+      await releaseState(record.id, state).catch(() => {});
+      throw err;
+    }
+  });
+}
+
+/** Releases a container's network (veth, address, port rules, namespace); idempotent. */
+export async function tearDownContainerNetwork(ctx: NetworkContext, record: ContainerRecord): Promise<void> {
+  const path = netnsPath(ctx.root, record.id);
+  const cur = (await ctx.store.read(record.id)) ?? record;
+  if (!cur.network && !existsSync(path)) return; // host, none, or already done: no lock taken
+  const nets = new NetworkStore(ctx.root);
+  await nets.locked(() => tearDownLocked(ctx, nets, record.id, record));
+}
+
+async function tearDownLocked(ctx: NetworkContext, nets: NetworkStore, id: string, fallback?: ContainerRecord): Promise<void> {
+  const cur = (await ctx.store.read(id)) ?? fallback;
+  const state = cur?.network;
+  if (state) {
+    try {
+      await releaseState(id, state);
+    } finally {
+      await ctx.store.update(id, (r) => {
+        delete r.network;
+      });
+      await refreshPeers(ctx, state.attachments.map((a) => a.network), id);
+      await dropIdleBridges(ctx, nets, state.attachments.map((a) => a.network));
+    }
+  } else {
+    await releaseOrphan(nets, id);
+  }
+}
+
+/**
+ * A namespace file whose container left no state (a crash between ADD and writing the record):
+ * DEL on every network by container id alone; host-local and portmap find their leases and rules
+ * by it, and the veth goes with the namespace.
+ */
+async function releaseOrphan(nets: NetworkStore, id: string): Promise<void> {
+  const path = netnsPath(nets.root, id);
+  for (const net of await nets.list()) {
+    const conf = conflist(net, nets.ipamDir, { ports: [{ hostIP: '', hostPort: 1, containerPort: 1, protocol: 'tcp' }] });
+    await delList(conf, { containerId: id, netns: existsSync(path) ? path : '', ifName: 'eth0' }).catch(() => {});
+  }
+  await removeNetns(path);
+}
+
+/**
+ * What crashed processes left: namespace files of containers that no longer run (or no longer
+ * exist) are released. Runs before every set-up and from `container prune`.
+ */
+async function repairLocked(ctx: NetworkContext, nets: NetworkStore, except?: string): Promise<void> {
+  let ids: string[];
+  try {
+    ids = await readdir(netnsDir(ctx.root));
+  } catch {
+    return;
+  }
+  for (const id of ids) {
+    if (id === except || !/^[0-9a-f]{64}$/.test(id)) continue;
+    const r = await ctx.store.read(id);
+    if (r && (isLive(r) || r.state === 'created')) continue;
+    await tearDownLocked(ctx, nets, id).catch(() => {});
+  }
+}
+
+/** `container prune`: crash leftovers, then the bridges and rules no container needs any more. */
+export async function repairNetworks(ctx: NetworkContext): Promise<void> {
+  const nets = new NetworkStore(ctx.root);
+  if (!existsSync(nets.dir)) return;
+  await nets.locked(async () => {
+    await repairLocked(ctx, nets);
+    await dropIdleBridges(ctx, nets, (await nets.list()).map((n) => n.name));
+  });
+}
+
+/** `network prune`: user networks no container names go; idle bridges (the default's too) and rules. */
+export async function pruneNetworks(ctx: NetworkContext): Promise<NetworkRecord[]> {
+  const removed: NetworkRecord[] = [];
+  for (const n of await new NetworkStore(ctx.root).list()) {
+    if (n.name === DEFAULT_NETWORK || (await networkUsers(ctx, n.name)).length) continue;
+    await removeNetwork(ctx, n.name).then(() => removed.push(n), () => {});
+  }
+  await repairNetworks(ctx);
+  return removed;
+}
+
+/** CNI CHECK of every attachment of a running container: throws what a plugin finds missing. */
+export async function checkContainerNetwork(ctx: NetworkContext, record: ContainerRecord): Promise<void> {
+  const state = (await ctx.store.read(record.id))?.network;
+  for (const a of state?.attachments ?? []) await checkList(a.conf, { containerId: record.id, netns: state!.netns, ifName: a.ifName }, a.result);
+}
+
+// ---- connect / disconnect -------------------------------------------------------------------
+
+type Endpoints = Record<string, { aliases: string[]; ip?: string }>;
+
+/** `network connect`: joins now when running (next free ethN), and on every later start. */
+export async function connectContainer(ctx: NetworkContext, record: ContainerRecord, netRef: string, o: { aliases: string[]; ip?: string }): Promise<void> {
+  const nets = new NetworkStore(ctx.root);
+  await nets.locked(async () => {
+    const net = await nets.resolve(netRef);
+    const cur = await ctx.store.read(record.id);
+    const req = cur && requestOf(cur);
+    if (!cur || !req) throw new NetworkError('not-found', `no such container: ${record.name}`);
+    if (req.mode !== 'bridge') throw new NetworkError('conflict', `container ${cur.name} uses --network ${req.mode}: it cannot join a network`);
+    if (req.networks.includes(net.name)) throw new NetworkError('conflict', `container ${cur.name} is already on network ${net.name}`);
+    let added: Attachment | undefined;
+    if (cur.network && isLive(cur)) {
+      const used = new Set(cur.network.attachments.map((a) => a.ifName));
+      let n = 0;
+      while (used.has(`eth${n}`)) n++;
+      added = await attach(nets, cur.id, cur.network.netns, net, { ifName: `eth${n}`, aliases: o.aliases, ip: o.ip, ports: [] });
+    }
+    const updated = await ctx.store.update(cur.id, (r) => {
+      const q = requestOf(r)!;
+      q.networks.push(net.name);
+      const eps = ((q as NetworkRequest & { endpoints?: Endpoints }).endpoints ??= {});
+      eps[net.name] = { aliases: o.aliases, ...(o.ip ? { ip: o.ip } : {}) };
+      if (added && r.network) r.network.attachments.push(added);
+    });
+    if (updated) await writeHosts(ctx, updated, await ctx.store.list());
+    await refreshPeers(ctx, [net.name], cur.id);
+  });
+}
+
+/** `network disconnect`: leaves now when running, and is not joined on later starts. */
+export async function disconnectContainer(ctx: NetworkContext, record: ContainerRecord, netRef: string): Promise<void> {
+  const nets = new NetworkStore(ctx.root);
+  await nets.locked(async () => {
+    const net = await nets.resolve(netRef);
+    const cur = await ctx.store.read(record.id);
+    const req = cur && requestOf(cur);
+    if (!cur || !req) throw new NetworkError('not-found', `no such container: ${record.name}`);
+    if (req.mode !== 'bridge' || !req.networks.includes(net.name)) throw new NetworkError('conflict', `container ${cur.name} is not on network ${net.name}`);
+    const a = cur.network?.attachments.find((x) => x.network === net.name);
+    if (a) await detach(cur.id, cur.network!.netns, a);
+    const updated = await ctx.store.update(cur.id, (r) => {
+      const q = requestOf(r)!;
+      q.networks = q.networks.filter((n) => n !== net.name);
+      if (r.network) r.network.attachments = r.network.attachments.filter((x) => x.network !== net.name);
+    });
+    if (updated) await writeHosts(ctx, updated, await ctx.store.list());
+    await refreshPeers(ctx, [net.name], cur.id);
+    await dropIdleBridges(ctx, nets, [net.name]);
+  });
+}
+
+// ---- networks -------------------------------------------------------------------------------
+
+/** Containers (any state) whose request names the network. */
+export async function networkUsers(ctx: NetworkContext, name: string): Promise<ContainerRecord[]> {
+  return (await ctx.store.list()).filter((r) => requestOf(r)?.mode === 'bridge' && requestOf(r)!.networks.includes(name));
+}
+
+/** `network rm`: refused while a container is on it (running or not, like docker's endpoints). */
+export async function removeNetwork(ctx: NetworkContext, ref: string): Promise<NetworkRecord> {
+  const nets = new NetworkStore(ctx.root);
+  return nets.locked(async () => {
+    const net = await nets.resolve(ref);
+    if (net.name === DEFAULT_NETWORK) throw new NetworkError('conflict', `${net.name} is the default network and cannot be removed`);
+    const users = await networkUsers(ctx, net.name);
+    if (users.length) throw new NetworkError('conflict', `network ${net.name} is in use by container ${users.map((u) => u.name).join(', ')}: remove or disconnect it first`);
+    if (existsSync(`/sys/class/net/${net.bridge}`)) await ipLink(['link', 'del', net.bridge]);
+    await dropPluginLeftovers([net.bridge]);
+    await nets.remove(net.name);
+    return net;
+  });
+}
+
+/**
+ * Before a container is even created: its fixed host ports are free (nothing on the host listens,
+ * no running container publishes them), so `run -p` in use fails with nothing left behind. The
+ * set-up checks again under the lock (another process may take the port in between).
+ */
+export async function checkHostPorts(ctx: NetworkContext, req: NetworkRequest): Promise<void> {
+  const fixed = req.ports.filter((p) => p.hostPort !== 0);
+  if (fixed.length === 0) return;
+  const held = (await ctx.store.list()).filter(isLive).flatMap((r) => r.network?.ports ?? []);
+  await allocatePorts(fixed, held);
+}
