@@ -40,6 +40,7 @@ if (!containerOnly) {
   engineImages.registerEngineImageCommands(program);
   login.registerLoginCommands(program);
   maintenance.registerMaintenanceCommands(program);
+  (await import('./build-command.js')).registerBuildCommand(program);
 }
 // The image side (the local store) loads only when a container command needs an image; the client
 // inside it only when the image has to be pulled.
