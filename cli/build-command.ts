@@ -98,8 +98,9 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
   const progress = makeProgress(mode, write);
   const ctx = await openContext(contextArg, process.stdin, join(root, 'builder', 'tmp'));
   // Ctrl-C: containers are killed, mounts and temporary directories removed, then exit.
+  let stopping: Promise<void> | undefined;
   const interrupted = (signal: NodeJS.Signals) => {
-    void (async () => {
+    stopping ??= (async () => {
       await killRunning();
       await Workspace.removeAll();
       await ctx.dispose();
@@ -134,6 +135,8 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
     });
     result = await builder.run();
   } catch (err) {
+    // A step failing because Ctrl-C killed its container: the interrupt decides how we exit.
+    if (stopping) await stopping;
     const e = err as Error & { kind?: string; stepTitle?: string; exitCode?: number };
     if (e.stepTitle) write(failureBlock(e));
     if (e.kind || e instanceof ClientError) throw new ClientError(`failed to build: ${e.message.split('\n')[0]}`);
