@@ -33,7 +33,7 @@ function median(xs: number[]): number {
 }
 
 /** Three layer directories, lowest first: busybox and its applets, /etc, a small top layer. */
-async function busyboxLayers(dir: string): Promise<string[]> {
+export async function busyboxLayers(dir: string): Promise<string[]> {
   const layers = ['base', 'etc', 'top'].map((n) => join(dir, 'layers', n));
   const [base, etc, top] = layers as [string, string, string];
   for (const d of ['bin', 'etc', 'root', 'tmp', 'proc', 'sys', 'dev']) await mkdir(join(base, d), { recursive: true });
@@ -50,7 +50,7 @@ async function busyboxLayers(dir: string): Promise<string[]> {
 }
 
 /** A docker-archive (`docker save` layout) of one image made of these layer directories. */
-async function writeArchive(dir: string, layerDirs: string[], tag: string, config: object): Promise<string> {
+export async function writeArchive(dir: string, layerDirs: string[], tag: string, config: object): Promise<string> {
   const staging = join(dir, 'archive');
   await mkdir(staging, { recursive: true });
   const layers: string[] = [];
