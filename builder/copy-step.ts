@@ -10,7 +10,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
+import { chmod, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readFile, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -82,7 +82,7 @@ export async function resolveSources(root: SourceRoot, pattern: string): Promise
 /** Walks a source: itself, then (for a directory) everything under it not ignored, parents first. */
 async function walk(root: SourceRoot, src: Source, visit: (rel: string, host: string, st: Awaited<ReturnType<typeof lstat>>) => Promise<void>): Promise<void> {
   const go = async (rel: string, host: string, top: boolean) => {
-    const st = top ? await lstat(host) : await lstat(host);
+    const st = await lstat(host);
     await visit(rel, host, st);
     if (!st.isDirectory()) return;
     for (const name of (await readdir(host)).sort()) {
@@ -107,16 +107,31 @@ export async function hashSources(root: SourceRoot, sources: Source[]): Promise<
   const h = createHash('sha256');
   for (const s of sources) {
     h.update(`source ${s.rel}\n`);
+    const nodes: { rel: string; host: string; st: Awaited<ReturnType<typeof lstat>> }[] = [];
     await walk(root, s, async (rel, host, st) => {
-      h.update(`${rel}\0${st.mode}\0${root.kind === 'rootfs' ? `${st.uid}:${st.gid}` : ''}\0${st.mtimeMs}\0`);
-      if (st.isFile()) {
-        h.update(`${st.size}\0`);
-        for await (const chunk of createReadStream(host, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) h.update(chunk);
-      } else if (st.isSymbolicLink()) {
-        h.update(await readlink(host));
-      }
-      h.update('\n');
+      nodes.push({ rel, host, st });
     });
+    // File digests many at once; fed to the hash in walk order.
+    const digests: (string | undefined)[] = new Array(nodes.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < nodes.length) {
+        const i = next++;
+        const { host, st } = nodes[i]!;
+        if (st.isFile()) {
+          const fh = createHash('sha256');
+          if (Number(st.size) <= 1 << 20) fh.update(await readFile(host));
+          else for await (const chunk of createReadStream(host, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) fh.update(chunk);
+          digests[i] = fh.digest('hex');
+        } else if (st.isSymbolicLink()) {
+          digests[i] = await readlink(host);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, nodes.length) }, worker));
+    for (const [i, { rel, st }] of nodes.entries()) {
+      h.update(`${rel}\0${st.mode}\0${root.kind === 'rootfs' ? `${st.uid}:${st.gid}` : ''}\0${st.mtimeMs}\0${st.isFile() ? st.size : ''}\0${digests[i] ?? ''}\n`);
+    }
   }
   return h.digest('hex');
 }
@@ -176,20 +191,45 @@ async function copyNode(root: SourceRoot, srcHost: string, st: Awaited<ReturnTyp
 
 /** Copies one source tree to container path `dest` (its contents, for a directory). */
 async function copyTree(root: SourceRoot, rootfs: string, src: Source, dest: string, opts: CopyOptions): Promise<void> {
+  // Container directory → its host path, for directories made or resolved by this copy: a tree of
+  // many files resolves each directory once, not once per file.
+  const dirs = new Map<string, string>();
+  const dirOf = async (path: string) => {
+    let host = dirs.get(path);
+    if (host === undefined) {
+      host = await ensureDir(rootfs, path, opts.chown);
+      dirs.set(path, host);
+    }
+    return host;
+  };
+  const files: { path: string; host: string; st: Awaited<ReturnType<typeof lstat>> }[] = [];
   const dirTimes: { host: string; atime: Date; mtime: Date }[] = [];
+  // Directories first, in order (parents before children); then the files, many at once (each
+  // is a handful of system calls, which the thread pool runs side by side).
   await walk(root, src, async (rel, host, st) => {
     const path = rel ? posix.join(dest, rel) : dest;
     if (rel === '' && st.isDirectory()) {
       // The directory itself is not copied, its contents are: the destination is made (or kept).
-      await ensureDir(rootfs, path, opts.chown);
+      await dirOf(path);
       return;
     }
-    const parent = posix.dirname(path);
-    await ensureDir(rootfs, parent, opts.chown);
-    const dstHost = join(await resolveInRootfs(rootfs, parent), posix.basename(path));
+    if (!st.isDirectory()) {
+      files.push({ path, host, st });
+      return;
+    }
+    const dstHost = join(await dirOf(posix.dirname(path)), posix.basename(path));
     await copyNode(root, host, st, dstHost, opts);
-    if (st.isDirectory()) dirTimes.push({ host: dstHost, atime: st.atime, mtime: st.mtime });
+    dirs.set(path, dstHost);
+    dirTimes.push({ host: dstHost, atime: st.atime, mtime: st.mtime });
   });
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const f = files[next++]!;
+      await copyNode(root, f.host, f.st, join(await dirOf(posix.dirname(f.path)), posix.basename(f.path)), opts);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, files.length) }, worker));
   for (const d of dirTimes.reverse()) await utimes(d.host, d.atime, d.mtime);
 }
 

@@ -7,7 +7,7 @@
 // again: the blob digest) while it is written, in one pass.
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -122,22 +122,42 @@ export async function diffEntries(upper: string, opts: DiffOptions = {}): Promis
 }
 
 async function* tarStream(entries: Walked[]): AsyncGenerator<Buffer> {
-  for (const e of entries) {
-    yield entryHeader(e.header);
-    if (e.file) {
-      const size = e.header.size ?? 0;
-      let n = 0;
-      if (size > 0) {
-        for await (const chunk of createReadStream(e.file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-          const take = Math.min(chunk.length, size - n);
-          if (take > 0) yield take === chunk.length ? chunk : chunk.subarray(0, take);
-          n += take;
-        }
-      }
-      if (n !== size) throw new LayerDiffError(`${e.header.name} changed size while the layer was written`);
-      const pad = padding(size);
-      if (pad) yield Buffer.alloc(pad);
+  // Small files are read ahead, a few at once, while earlier entries are being compressed.
+  const AHEAD = 16;
+  const pending = new Map<number, Promise<Buffer>>();
+  const small = (e: Walked) => e.file !== undefined && (e.header.size ?? 0) > 0 && (e.header.size ?? 0) <= 1 << 20;
+  let ahead = 0;
+  const fill = (upTo: number) => {
+    for (; ahead < entries.length && ahead <= upTo; ahead++) {
+      const e = entries[ahead]!;
+      if (!small(e)) continue;
+      const read = readFile(e.file!);
+      read.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
+      pending.set(ahead, read);
     }
+  };
+  for (const [i, e] of entries.entries()) {
+    fill(i + AHEAD);
+    yield entryHeader(e.header);
+    if (!e.file) continue;
+    const size = e.header.size ?? 0;
+    let n = 0;
+    const read = pending.get(i);
+    if (read) {
+      pending.delete(i);
+      const data = await read;
+      n = Math.min(data.length, size);
+      yield n === data.length ? data : data.subarray(0, n);
+    } else if (size > 0) {
+      for await (const chunk of createReadStream(e.file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+        const take = Math.min(chunk.length, size - n);
+        if (take > 0) yield take === chunk.length ? chunk : chunk.subarray(0, take);
+        n += take;
+      }
+    }
+    if (n !== size) throw new LayerDiffError(`${e.header.name} changed size while the layer was written`);
+    const pad = padding(size);
+    if (pad) yield Buffer.alloc(pad);
   }
   yield TAR_END;
 }
