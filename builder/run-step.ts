@@ -103,13 +103,17 @@ async function pruneCopyUps(upper: string, stubs: Stub[]): Promise<void> {
   }
 }
 
-const running = new Map<string, OciRuntime>();
+const running = new Map<string, { runtime: OciRuntime; exited: Promise<unknown> }>();
 
-/** Kills and forgets every container a build of this process runs (Ctrl-C). */
+/**
+ * Kills and forgets every container a build of this process runs (Ctrl-C): once `runc run` has
+ * exited (it removes its own state then), so nothing of it is left when we exit.
+ */
 export async function killRunning(): Promise<void> {
-  for (const [id, rt] of running) {
-    await rt.kill(id, 'KILL', true).catch(() => undefined);
-    await rt.delete(id, true).catch(() => undefined);
+  for (const [id, r] of running) {
+    await r.runtime.kill(id, 'KILL', true).catch(() => undefined);
+    await Promise.race([r.exited, new Promise((res) => setTimeout(res, 5_000).unref())]);
+    await r.runtime.delete(id, true).catch(() => undefined);
   }
   running.clear();
 }
@@ -149,10 +153,10 @@ export async function runStep(engineRoot: string, ws: Workspace, input: RunInput
   const id = `build-${randomUUID()}`;
   const logFile = join(ws.dir, 'runtime.log');
   const last: string[] = [];
-  running.set(id, runtime);
   let status: number;
   try {
     const child = runtime.run(id, ws.bundle, { pidFile: join(ws.dir, 'init.pid'), logFile, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.set(id, { runtime, exited: new Promise((res) => child.once('exit', res)) });
     const lines = (stream: NodeJS.ReadableStream) => {
       let pending = '';
       stream.setEncoding('utf8');
