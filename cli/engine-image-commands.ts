@@ -299,6 +299,7 @@ export function registerEngineImageCommands(program: Command): void {
         const containers = await pruneStoppedContainers(rootOf(cmd));
         if (!flags.quiet) process.stdout.write(containers.map((id) => `Deleted container ${id}\n`).join(''));
         const r = await pruneImages(storeOf(cmd), say);
+        await (await import('../builder/build-cache.js')).removeBuildCache(rootOf(cmd));
         if (!flags.quiet) process.stdout.write(`${pruneLine(r)}\n`);
       }),
     );

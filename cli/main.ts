@@ -43,6 +43,7 @@ if (!containerOnly) {
   login.registerLoginCommands(program);
   maintenance.registerMaintenanceCommands(program);
   compose.registerComposeCommands(program);
+  (await import('./build-command.js')).registerBuildCommand(program);
 }
 registerNetworkCommands(program);
 // The image side (the local store) loads only when a container command needs an image; the client

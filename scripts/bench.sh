@@ -34,7 +34,7 @@ export DOCKER_REGISTRY_BIN
 # Programs as `command:debian-package`.
 # The peers (docker-registry, skopeo, umoci, runc) and what the measured paths run (openssl for the
 # auth benchmark's certificates; busybox-static, attr and zstd for the engine's images and unpacking).
-TOOLS="$DOCKER_REGISTRY_BIN:docker-registry skopeo umoci runc busybox:busybox-static openssl setfattr:attr zstd chromium"
+TOOLS="$DOCKER_REGISTRY_BIN:docker-registry skopeo umoci runc buildah busybox:busybox-static openssl setfattr:attr zstd chromium"
 case " $BENCH_STORAGE " in
   *" s3 "*) TOOLS="$TOOLS monmaptool:ceph-base ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common radosgw-admin:ceph-common radosgw:radosgw" ;;
 esac
@@ -68,6 +68,12 @@ if [ "$(id -u)" = 0 ]; then
   step "container network benchmark" node dist/bench/engine-network.js
 else
   say "skipping the container run benchmark: it needs root"
+fi
+# Builds: `stevedore build` against `buildah bud` (cold, cached, one-file change; as root).
+if [ "$(id -u)" = 0 ]; then
+  step "build benchmark" node dist/bench/build.js
+else
+  say "skipping the build benchmark: it needs root"
 fi
 # Engine: cold `stevedore pull` + unpack against skopeo copy + umoci unpack (BENCH_ENGINE_* settings;
 # BENCH_ENGINE=0 skips it). Unpacking devices and ownership needs root.

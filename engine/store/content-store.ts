@@ -134,6 +134,21 @@ export class ContentStore {
     await writeFileAtomic(final, bytes);
   }
 
+  /**
+   * Moves a file already written in the ingest area (same file system) into the store as `digest`,
+   * which the writer computed while writing it (the builder's layers); a blob already present wins.
+   */
+  async commitFile(file: string, digest: Digest): Promise<void> {
+    if (await this.has(digest)) {
+      await rm(file, { force: true });
+      return;
+    }
+    const final = this.path(digest);
+    await mkdir(dirname(final), { recursive: true });
+    await rename(file, final);
+    await syncDir(dirname(final));
+  }
+
   /** A stored blob's bytes, checked against the digest (for manifests and configs). */
   async readBytes(digest: Digest): Promise<Buffer> {
     const bytes = await readFile(this.path(digest));

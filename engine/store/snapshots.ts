@@ -131,6 +131,36 @@ export class Snapshots {
     );
   }
 
+  /**
+   * Makes `fsDir` (a directory already in overlayfs form on this file system: the upper directory
+   * of a build step) snapshot `chainId` by renaming it into place, instead of unpacking its layer
+   * again; when the snapshot exists already, `fsDir` is removed.
+   */
+  async adopt(chainId: Digest, diffId: Digest, size: number, fsDir: string): Promise<'present' | 'adopted'> {
+    await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
+    return withLock(`${this.path(chainId)}.lock`, async () => {
+      if (await this.has(chainId)) {
+        await rm(fsDir, { recursive: true, force: true });
+        return 'present';
+      }
+      const tmp = join(this.tmpDir, randomUUID());
+      try {
+        await mkdir(tmp);
+        await rename(fsDir, join(tmp, 'fs'));
+        const info: SnapshotInfo = { chainId, diffId, size, implicitDirs: [] };
+        await writeFileAtomic(join(tmp, 'snapshot.json'), JSON.stringify(info));
+        await syncFs(tmp);
+        await rm(this.path(chainId), { recursive: true, force: true });
+        await rename(tmp, this.path(chainId));
+        await syncDir(this.dir);
+        return 'adopted';
+      } catch (err) {
+        await rm(tmp, { recursive: true, force: true });
+        throw err;
+      }
+    });
+  }
+
   async list(): Promise<Digest[]> {
     const names = await readdir(this.dir).catch(() => [] as string[]);
     return names.filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}` as Digest);

@@ -1,0 +1,318 @@
+// COPY and ADD: sources from the build context (.dockerignore applied), another stage or an image,
+// copied into the step's workspace without a container. Docker's rules: a directory source copies
+// its contents; several sources (or a wildcard) need a directory destination ending in `/`; a
+// file onto an existing directory or a `/`-terminated destination keeps its name; wildcards use
+// Go's filepath.Match per path component. Sources are resolved inside their root (symlinks
+// followed as if the root were `/`, `..` stopping at the top), so a hostile context cannot reach
+// outside itself; symlinks inside copied directories are copied as symlinks, never followed.
+// ADD also unpacks local tar archives (plain, gzip, bzip2, xz) and downloads http(s) URLs
+// (`--checksum` checked).
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readFile, readlink, rm, symlink, utimes } from 'node:fs/promises';
+import { basename, join, posix } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { resolveInRootfs } from '../engine/bundle/rootfs-path.js';
+import { goMatch, hasWildcards, type DockerIgnore } from './dockerfile/patterns.js';
+
+export class CopyStepError extends Error {
+  readonly kind = 'copy';
+}
+
+export interface SourceRoot {
+  /** `context`: the build context (owners become 0:0); `rootfs`: a stage or image (owners kept). */
+  kind: 'context' | 'rootfs';
+  dir: string;
+  ignore?: DockerIgnore;
+}
+
+export interface Source {
+  /** Path inside the root, cleaned, relative (`''` for the root itself). */
+  rel: string;
+  /** Host path, resolved inside the root. */
+  host: string;
+  isDir: boolean;
+}
+
+/** A source as written, cleaned to a relative path inside its root (`..` cannot climb above it). */
+export function cleanSource(src: string): string {
+  return posix.normalize(`/${src}`).replace(/^\/+/, '').replace(/\/+$/, '');
+}
+
+function ignored(root: SourceRoot, rel: string): boolean {
+  return rel !== '' && !!root.ignore && root.ignore.ignores(rel);
+}
+
+/** The sources one COPY argument names: a path, or every path its wildcards match. */
+export async function resolveSources(root: SourceRoot, pattern: string): Promise<Source[]> {
+  const rel = cleanSource(pattern);
+  if (!hasWildcards(rel)) {
+    if (ignored(root, rel)) throw new CopyStepError(`"/${rel}": not found (excluded by .dockerignore)`);
+    const host = await resolveInRootfs(root.dir, rel);
+    const st = await lstat(host).catch(() => undefined);
+    if (!st) throw new CopyStepError(`"/${rel}": not found`);
+    return [{ rel, host, isDir: st.isDirectory() }];
+  }
+  const comps = rel.split('/');
+  let found: { rel: string; host: string }[] = [{ rel: '', host: root.dir }];
+  for (const comp of comps) {
+    const next: { rel: string; host: string }[] = [];
+    for (const f of found) {
+      const names = hasWildcards(comp) ? (await readdir(f.host).catch(() => [] as string[])).filter((n) => goMatch(comp, n)).sort() : [comp.replace(/\\(.)/g, '$1')];
+      for (const n of names) {
+        const r = f.rel ? `${f.rel}/${n}` : n;
+        if (ignored(root, r) && !root.ignore?.hasExceptions) continue;
+        const host = await resolveInRootfs(root.dir, r);
+        if (await lstat(host).catch(() => undefined)) next.push({ rel: r, host });
+      }
+    }
+    found = next;
+  }
+  const out: Source[] = [];
+  for (const f of found) {
+    if (ignored(root, f.rel)) continue;
+    const st = await lstat(f.host);
+    out.push({ rel: f.rel, host: f.host, isDir: st.isDirectory() });
+  }
+  return out;
+}
+
+/** Walks a source: itself, then (for a directory) everything under it not ignored, parents first. */
+async function walk(root: SourceRoot, src: Source, visit: (rel: string, host: string, st: Awaited<ReturnType<typeof lstat>>) => Promise<void>): Promise<void> {
+  const go = async (rel: string, host: string, top: boolean) => {
+    const st = await lstat(host);
+    await visit(rel, host, st);
+    if (!st.isDirectory()) return;
+    for (const name of (await readdir(host)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const full = src.rel ? `${src.rel}/${r}` : r;
+      if (ignored(root, full)) {
+        if (!root.ignore?.hasExceptions) continue;
+        const child = await lstat(join(host, name));
+        if (!child.isDirectory()) continue;
+      }
+      await go(r, join(host, name), false);
+    }
+  };
+  await go('', src.host, true);
+}
+
+/**
+ * A digest of everything the sources would copy (paths, types, modes, sizes, contents, link
+ * targets; owners for non-context roots): the COPY step's cache key part.
+ */
+export async function hashSources(root: SourceRoot, sources: Source[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const s of sources) {
+    h.update(`source ${s.rel}\n`);
+    const nodes: { rel: string; host: string; st: Awaited<ReturnType<typeof lstat>> }[] = [];
+    await walk(root, s, async (rel, host, st) => {
+      nodes.push({ rel, host, st });
+    });
+    // File digests many at once; fed to the hash in walk order.
+    const digests: (string | undefined)[] = new Array(nodes.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < nodes.length) {
+        const i = next++;
+        const { host, st } = nodes[i]!;
+        if (st.isFile()) {
+          const fh = createHash('sha256');
+          if (Number(st.size) <= 1 << 20) fh.update(await readFile(host));
+          else for await (const chunk of createReadStream(host, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) fh.update(chunk);
+          digests[i] = fh.digest('hex');
+        } else if (st.isSymbolicLink()) {
+          digests[i] = await readlink(host);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(16, nodes.length) }, worker));
+    for (const [i, { rel, st }] of nodes.entries()) {
+      h.update(`${rel}\0${st.mode}\0${root.kind === 'rootfs' ? `${st.uid}:${st.gid}` : ''}\0${st.mtimeMs}\0${st.isFile() ? st.size : ''}\0${digests[i] ?? ''}\n`);
+    }
+  }
+  return h.digest('hex');
+}
+
+export interface CopyOptions {
+  /** Owner for everything copied (and directories the copy creates). */
+  chown?: { uid: number; gid: number };
+  /** Mode for everything copied. */
+  chmod?: number;
+  /** ADD: unpack local archives. */
+  extract?: boolean;
+}
+
+/** A directory created by the copy: 0755, owned by --chown's owner. */
+async function ensureDir(rootfs: string, path: string, owner?: { uid: number; gid: number }): Promise<string> {
+  const parts = path.split('/').filter(Boolean);
+  let cur = '';
+  let host = rootfs;
+  for (const p of parts) {
+    cur += `/${p}`;
+    host = await resolveInRootfs(rootfs, cur);
+    const st = await lstat(host).catch(() => undefined);
+    if (st?.isDirectory()) continue;
+    if (st) throw new CopyStepError(`cannot copy to ${path}: ${cur} is not a directory`);
+    await mkdir(host, { mode: 0o755 });
+    await chmod(host, 0o755);
+    if (owner) await lchown(host, owner.uid, owner.gid);
+  }
+  return host;
+}
+
+async function copyNode(root: SourceRoot, srcHost: string, st: Awaited<ReturnType<typeof lstat>>, dstHost: string, opts: CopyOptions): Promise<void> {
+  const uid = opts.chown?.uid ?? (root.kind === 'context' ? 0 : Number(st.uid));
+  const gid = opts.chown?.gid ?? (root.kind === 'context' ? 0 : Number(st.gid));
+  const existing = await lstat(dstHost).catch(() => undefined);
+  if (st.isDirectory()) {
+    if (existing && !existing.isDirectory()) await rm(dstHost, { force: true });
+    if (!existing?.isDirectory()) await mkdir(dstHost);
+    await lchown(dstHost, uid, gid);
+    await chmod(dstHost, opts.chmod ?? Number(st.mode) & 0o7777);
+    return; // times after the contents
+  }
+  if (existing) await rm(dstHost, { recursive: true, force: true });
+  if (st.isSymbolicLink()) {
+    await symlink(await readlink(srcHost), dstHost);
+    await lchown(dstHost, uid, gid);
+    await lutimes(dstHost, st.atime, st.mtime);
+  } else if (st.isFile()) {
+    await copyFile(srcHost, dstHost);
+    await lchown(dstHost, uid, gid);
+    await chmod(dstHost, opts.chmod ?? Number(st.mode) & 0o7777);
+    await utimes(dstHost, st.atime, st.mtime);
+  } else {
+    throw new CopyStepError(`${srcHost}: cannot copy a special file`);
+  }
+}
+
+/** Copies one source tree to container path `dest` (its contents, for a directory). */
+async function copyTree(root: SourceRoot, rootfs: string, src: Source, dest: string, opts: CopyOptions): Promise<void> {
+  // Container directory → its host path, for directories made or resolved by this copy: a tree of
+  // many files resolves each directory once, not once per file.
+  const dirs = new Map<string, string>();
+  const dirOf = async (path: string) => {
+    let host = dirs.get(path);
+    if (host === undefined) {
+      host = await ensureDir(rootfs, path, opts.chown);
+      dirs.set(path, host);
+    }
+    return host;
+  };
+  const files: { path: string; host: string; st: Awaited<ReturnType<typeof lstat>> }[] = [];
+  const dirTimes: { host: string; atime: Date; mtime: Date }[] = [];
+  // Directories first, in order (parents before children); then the files, many at once (each
+  // is a handful of system calls, which the thread pool runs side by side).
+  await walk(root, src, async (rel, host, st) => {
+    const path = rel ? posix.join(dest, rel) : dest;
+    if (rel === '' && st.isDirectory()) {
+      // The directory itself is not copied, its contents are: the destination is made (or kept).
+      await dirOf(path);
+      return;
+    }
+    if (!st.isDirectory()) {
+      files.push({ path, host, st });
+      return;
+    }
+    const dstHost = join(await dirOf(posix.dirname(path)), posix.basename(path));
+    await copyNode(root, host, st, dstHost, opts);
+    dirs.set(path, dstHost);
+    dirTimes.push({ host: dstHost, atime: st.atime, mtime: st.mtime });
+  });
+  let next = 0;
+  const worker = async () => {
+    while (next < files.length) {
+      const f = files[next++]!;
+      await copyNode(root, f.host, f.st, join(await dirOf(posix.dirname(f.path)), posix.basename(f.path)), opts);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, files.length) }, worker));
+  for (const d of dirTimes.reverse()) await utimes(d.host, d.atime, d.mtime);
+}
+
+const ARCHIVE_MAGIC: [number, number[]][] = [
+  [0, [0x1f, 0x8b]], // gzip
+  [0, [0x42, 0x5a, 0x68]], // bzip2
+  [0, [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]], // xz
+  [257, [0x75, 0x73, 0x74, 0x61, 0x72]], // "ustar"
+];
+
+async function isArchive(file: string): Promise<boolean> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(262);
+    const { bytesRead } = await fh.read(buf, 0, 262, 0);
+    return ARCHIVE_MAGIC.some(([off, magic]) => bytesRead >= off + magic.length && magic.every((b, i) => buf[off + i] === b));
+  } finally {
+    await fh.close();
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, (err, _o, stderr) => (err ? reject(new CopyStepError(`${cmd}: ${stderr.trim().split('\n')[0] || err.message}`)) : resolve())),
+  );
+}
+
+/**
+ * Copies the resolved sources to `dest` (absolute, in the container) in the workspace rootfs.
+ * `scratch` is a private temporary directory (archives are unpacked there first, so a hostile
+ * archive's symlinks are never followed on the host).
+ */
+export async function copySources(root: SourceRoot, sources: Source[], dest: string, rootfs: string, scratch: string, opts: CopyOptions): Promise<void> {
+  const destIsDir = dest.endsWith('/') || sources.length > 1;
+  for (const s of sources) {
+    if (s.isDir) {
+      await copyTree(root, rootfs, s, dest, opts);
+      continue;
+    }
+    if (opts.extract && (await isArchive(s.host))) {
+      const tmp = join(scratch, `extract-${createHash('sha256').update(s.host).digest('hex').slice(0, 12)}`);
+      await mkdir(tmp, { recursive: true });
+      await run('tar', ['-x', '-f', s.host, '-C', tmp, '--numeric-owner', '--same-owner', '-p', '--no-overwrite-dir']);
+      await copyTree({ kind: 'rootfs', dir: tmp }, rootfs, { rel: '', host: tmp, isDir: true }, dest, opts);
+      await rm(tmp, { recursive: true, force: true });
+      continue;
+    }
+    let target = dest;
+    if (destIsDir) {
+      target = posix.join(dest, basename(s.host === root.dir ? s.rel : s.rel.split('/').pop()!));
+    } else {
+      const existing = await lstat(await resolveInRootfs(rootfs, dest)).catch(() => undefined);
+      if (existing?.isDirectory()) target = posix.join(dest, s.rel.split('/').pop()!);
+    }
+    await copyTree(root, rootfs, { ...s, rel: '' }, target, opts);
+  }
+}
+
+/** ADD of an http(s) URL: downloaded to `file` (mode 0600 as Docker gives it), checksum checked. */
+export async function download(url: string, file: string, checksum?: string): Promise<{ mtime?: Date }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { redirect: 'follow' });
+  } catch (err) {
+    throw new CopyStepError(`ADD ${url}: ${(err as Error).message}`);
+  }
+  if (!res.ok || !res.body) throw new CopyStepError(`ADD ${url}: HTTP ${res.status}`);
+  const h = createHash('sha256');
+  const out = createWriteStream(file, { mode: 0o600 });
+  await pipeline(
+    Readable.fromWeb(res.body as import('node:stream/web').ReadableStream),
+    async function* (src: AsyncIterable<Buffer>) {
+      for await (const c of src) {
+        h.update(c);
+        yield c;
+      }
+    },
+    out,
+  );
+  if (checksum) {
+    const got = `sha256:${h.digest('hex')}`;
+    if (got !== checksum) throw new CopyStepError(`ADD ${url}: checksum mismatch: expected ${checksum}, got ${got}`);
+  }
+  const lm = res.headers.get('last-modified');
+  return lm ? { mtime: new Date(lm) } : {};
+}

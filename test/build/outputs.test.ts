@@ -1,0 +1,118 @@
+// Multi-stage builds, --target, and where a built image goes: the local store (-q, --iidfile),
+// an OCI layout and a docker-archive (-o), a Stevedore registry (--push, pulled back by skopeo);
+// contexts from standard input; one-line refusals.
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
+import { startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
+import { buildEnv, type BuildEnv } from './build-env.js';
+
+let env: BuildEnv;
+let registry: StevedoreProcess;
+beforeAll(async () => {
+  env = await buildEnv();
+  registry = await startStevedore();
+}, 120_000);
+afterAll(async () => {
+  await registry?.stop();
+  await env?.close();
+});
+
+const MULTI = [
+  'ARG GREETING=hello',
+  'FROM busybox:test AS base',
+  'RUN echo base > /base.txt',
+  'FROM base AS builder',
+  'ARG GREETING',
+  'RUN echo "$GREETING from builder" > /artifact',
+  'FROM busybox:test AS unused',
+  'RUN echo never-built-unless-asked > /unused',
+  'FROM scratch',
+  'COPY --from=builder /artifact /artifact',
+  'COPY --from=1 /base.txt /base.txt',
+  '',
+].join('\n');
+
+describe('stevedore build: stages and outputs', () => {
+  it('builds only the stages the target needs; a scratch image with two files', async () => {
+    const ctx = await env.context({ Dockerfile: MULTI });
+    const r = await env.build(['--progress', 'plain', '--build-arg', 'GREETING=hi', '--build-arg', 'NOBODY=x', '-t', 'multi:1', ctx]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain('never-built');
+    expect(r.stderr).not.toMatch(/\[unused /);
+    expect(r.stderr).toMatch(/\[builder 2\/2\] RUN echo "\$GREETING from builder" > \/artifact/);
+    expect(r.stderr).toContain('[Warning] One or more build-args [NOBODY] were not consumed');
+    const img = await env.image('multi:1');
+    expect(img.layers).toHaveLength(2);
+    const files = (await env.allEntries('multi:1')).flat();
+    expect(files.find((e) => e.name === 'artifact')?.content).toBe('hi from builder\n');
+    expect(files.find((e) => e.name === 'base.txt')?.content).toBe('base\n');
+
+    const t = await env.build(['--progress', 'plain', '--target', 'unused', '-t', 'multi:unused', ctx]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).not.toMatch(/\[builder /);
+    const run = await env.stevedore(['run', '--rm', 'multi:unused', 'cat', '/unused']);
+    expect(run.stdout).toBe('never-built-unless-asked\n');
+  }, 180_000);
+
+  it('-q prints only the id; --iidfile writes it; -o oci: and docker-archive: hold the same image', async () => {
+    const ctx = await env.context({ Dockerfile: 'FROM busybox:test\nRUN echo out > /out.txt\nCMD ["cat", "/out.txt"]\n' });
+    const iid = join(env.dir, 'iid');
+    const layout = join(env.dir, 'layout');
+    const r = await env.build(['-q', '--iidfile', iid, '-o', `oci:${layout}:v1`, '-t', 'outs:1', ctx]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^sha256:[a-f0-9]{64}\n$/);
+    expect(await readFile(iid, 'utf8')).toBe(r.stdout.trim());
+    const fromLayout = await skopeoInspect(`oci:${layout}:v1`);
+    expect(fromLayout.Digest).toBe((await env.image('outs:1')).manifest);
+    const archive = join(env.dir, 'outs.tar');
+    const a = await env.build(['-q', '-o', `docker-archive:${archive}`, '-t', 'outs:1', ctx]);
+    expect(a.code, a.stderr).toBe(0);
+    const manifest = JSON.parse(execFileSync('tar', ['-xOf', archive, 'manifest.json'], { encoding: 'utf8' })) as { RepoTags: string[] }[];
+    expect(manifest[0]!.RepoTags).toEqual(['outs:1']); // as docker save names it
+  }, 180_000);
+
+  it('--push sends the image to the registry of each -t name; skopeo pulls it back unchanged', async () => {
+    const ctx = await env.context({ Dockerfile: 'FROM busybox:test\nRUN echo pushed > /pushed.txt\n' });
+    const name = `${registry.host}/built/app:1`;
+    const r = await env.build(['-q', '--push', '--insecure-registry', registry.host, '-t', name, ctx]);
+    expect(r.code, r.stderr).toBe(0);
+    const local = await env.image(name);
+    const remote = await skopeoInspect(`docker://${name}`);
+    expect(remote.Digest).toBe(local.manifest);
+    const back = join(env.dir, 'pulled-back');
+    await skopeoCopy(`docker://${name}`, `oci:${back}:x`);
+    const index = JSON.parse(await readFile(join(back, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    expect(index.manifests[0]!.digest).toBe(local.manifest);
+  }, 180_000);
+
+  it('reads the context as a tar, or a Dockerfile alone, on standard input', async () => {
+    const ctx = await env.context({ 'in-tar.txt': 'from the tar\n', Dockerfile: 'FROM busybox:test\nCOPY in-tar.txt /\n' });
+    const tarBytes = execFileSync('tar', ['-C', ctx, '-cf', '-', '.']);
+    const r = await env.stevedore(['build', '-q', '-t', 'stdin:tar', '-'], { input: tarBytes.toString('latin1') });
+    expect(r.code, r.stderr).toBe(0);
+    expect((await env.allEntries('stdin:tar')).flat().find((e) => e.name === 'in-tar.txt')?.content).toBe('from the tar\n');
+    const d = await env.stevedore(['build', '-q', '-t', 'stdin:df', '-'], { input: 'FROM busybox:test\nENV FROM_STDIN=1\n' });
+    expect(d.code, d.stderr).toBe(0);
+    expect((await env.image('stdin:df')).config.config.Env).toContain('FROM_STDIN=1');
+  }, 120_000);
+
+  it('refuses in one line: parse errors with file:line:column, another platform with RUN, no context', async () => {
+    const bad = await env.context({ Dockerfile: 'FROM busybox:test\n\nRUNN echo\n' });
+    const p = await env.build([bad]);
+    expect(p.code).not.toBe(0);
+    expect(p.stderr.trim()).toBe('stevedore: failed to build: Dockerfile:3:1: unknown instruction: RUNN');
+    const other = process.arch === 'arm64' ? 'linux/amd64' : 'linux/arm64';
+    const plat = await env.context({ Dockerfile: 'FROM busybox:test\nRUN true\n' });
+    const q = await env.build(['--platform', other, plat]);
+    expect(q.code).not.toBe(0);
+    expect(q.stderr.trim().split('\n')).toHaveLength(1);
+    expect(q.stderr).toMatch(/RUN steps would need emulation/);
+    const none = await env.build([join(env.dir, 'no-such-dir')]);
+    expect(none.stderr.trim()).toMatch(/^stevedore: unable to prepare context: path ".*no-such-dir" not found or not a directory$/);
+    expect(await env.leftovers()).toEqual([]);
+  }, 120_000);
+});
