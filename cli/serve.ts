@@ -36,6 +36,11 @@ export function registerServe(program: Command): void {
         console.error(`stevedore: cannot start: ${e.code === 'EADDRINUSE' ? `address ${addr} is already in use` : e.message}`);
         process.exit(1);
       }
+      // The last line, not the fix: request paths catch their own errors (server/safe-callback.ts,
+      // server/connection-guards.ts). Something that still escapes is a bug to log, not a reason
+      // to drop every other client's connection.
+      process.on('uncaughtException', (err) => running.log.error({ err }, 'uncaught exception (a bug): still serving'));
+      process.on('unhandledRejection', (err) => running.log.error({ err }, 'unhandled rejection (a bug): still serving'));
       let stopping = false;
       const shutdown = (signal: string) => {
         // A second signal while draining is ignored: in-flight requests still get their time.
