@@ -174,6 +174,8 @@ export const ConfigSchema = z.strictObject({
   limits: z
     .strictObject({
       manifestMaxBytes: z.number().int().positive().default(4 * 1024 * 1024),
+      /** Descriptors (config, layers or child manifests) one manifest may reference. */
+      manifestMaxReferences: z.number().int().positive().default(1000),
     })
     .prefault({}),
   metrics: z
