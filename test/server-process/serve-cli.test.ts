@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -59,6 +59,30 @@ describe('stevedore serve', () => {
     const e = serve(['--addr', ':5000'], { STEVEDORE_STORAGE_DELETE_ENABLED: 'perhaps' });
     expect(e.status).toBe(2);
     expect(e.stderr).toContain('storage.delete.enabled');
+  });
+
+  it('stops at start, in one line, when the data directory cannot be used', async () => {
+    const file = join(dir, 'not-a-dir');
+    await writeFile(file, 'x');
+    for (const dataDir of [file, join(file, 'below')]) {
+      const r = serve(['--addr', '127.0.0.1:0', '--data-dir', dataDir]);
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toBe(`stevedore: cannot start: storage directory ${dataDir} cannot be used: it is not a directory`);
+      expect(r.stdout).not.toContain('listening');
+    }
+    // No permission: run as nobody on a directory only root may write.
+    const locked = join(dir, 'locked');
+    await mkdir(locked, { mode: 0o755 });
+    if (process.getuid?.() === 0) {
+      const r = spawnSync(process.execPath, [CLI, 'serve', '--addr', '127.0.0.1:0', '--data-dir', locked], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        uid: 65534,
+        gid: 65534,
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toBe(`stevedore: cannot start: storage directory ${locked} cannot be used: permission denied`);
+    }
   });
 
   it('says so in one line when the address is taken', async () => {
