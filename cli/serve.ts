@@ -53,6 +53,17 @@ export function registerServe(program: Command): void {
         );
       };
       process.on('SIGTERM', () => shutdown('SIGTERM'));
+      // `npm start` (scripts/start.sh) runs the server under `sh -c`, and npm's SIGTERM ends that
+      // shell, not the server: there the server stops as on SIGTERM when its parent goes away.
+      if (process.env.STEVEDORE_STOP_WITH_PARENT === '1') {
+        const parent = process.ppid;
+        const watch = setInterval(() => {
+          if (process.ppid === parent) return;
+          clearInterval(watch);
+          shutdown('parent exited');
+        }, 500);
+        watch.unref();
+      }
       process.on('SIGINT', () => shutdown('SIGINT'));
       // SIGHUP: read the configuration again (file, environment, the same flags) and apply what can
       // change at run time; a configuration that does not load leaves the running one in place.

@@ -11,7 +11,7 @@ import { createListener } from './tls.js';
 import { loadConfig, parseAddr, type Config } from './config.js';
 import { applyReload, planReload, type ReloadPlan, type ReloadTargets } from './config-reload.js';
 import { ReadinessCheck } from './health.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, flushLog, type Logger } from './logger.js';
 import { RegistryMetrics } from './metrics.js';
 import { startMetricsServer, urlOf, type MetricsServer } from './metrics-server.js';
 import type { EventSource } from './notifications/events.js';
@@ -172,7 +172,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       await notifier.close(Math.min(NOTIFICATION_GRACE_MS, config.http.drainTimeout));
       await metricsServer?.close();
       log.info('stopped');
-      await new Promise<void>((r) => log.flush(() => r()));
+      await flushLog(log);
     })());
   return { url, config, server, log, metricsUrl, instanceId, reload, close };
 }

@@ -1,12 +1,14 @@
 // The `stevedore serve` process as an operator sees it: config errors, shutdown, memory.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
@@ -39,6 +41,23 @@ async function postUpload(url: string, repo: string): Promise<string> {
   const res = await fetch(`${url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
   expect(res.status).toBe(202);
   return res.headers.get('location')!;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Polls until `check()` gives `want` (30 s at most). */
+async function until(check: () => Promise<boolean>, want: boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await check()) !== want) {
+    if (Date.now() > deadline) throw new Error(`condition did not become ${want} within 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 function vm(pid: number, field: 'VmRSS' | 'VmHWM'): number {
@@ -95,6 +114,53 @@ describe('stevedore serve', () => {
       expect(r.stderr.trim()).toBe(`stevedore: cannot start: address 127.0.0.1:${port} is already in use`);
     } finally {
       blocker.close();
+    }
+  });
+
+  it('stops on SIGTERM when whoever read its stdout has gone (`serve | head -1`)', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--addr', '127.0.0.1:0', '--data-dir', join(dir, 'pipe')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = once(child, 'exit');
+    try {
+      // Read the first line, then close the pipe as `head -1` does.
+      const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+      const url = (JSON.parse(first) as { url: string }).url;
+      child.stdout!.destroy();
+      // Each request logs a line into the broken pipe.
+      for (let i = 0; i < 20; i++) expect((await fetch(`${url}/v2/`)).status).toBe(200);
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code).toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('stops as on SIGTERM when the shell npm start runs it under is killed (STEVEDORE_STOP_WITH_PARENT)', async () => {
+    // What npm does: SIGTERM to `sh -c …` only; the shell dies, the server is orphaned.
+    const port = await freePort();
+    const shell = spawn('sh', ['-c', `"${process.execPath}" "${CLI}" serve --addr 127.0.0.1:${port} --data-dir "${join(dir, 'orphan')}"; true`], {
+      env: { ...process.env, STEVEDORE_STOP_WITH_PARENT: '1' },
+      stdio: 'ignore',
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const answers = () => fetch(`${url}/v2/`).then((r) => r.status === 200, () => false);
+    let server: number | undefined;
+    try {
+      await until(answers, true);
+      server = Number(spawnSync('pgrep', ['-P', String(shell.pid)], { encoding: 'utf8' }).stdout.trim());
+      expect(server).toBeGreaterThan(0);
+      shell.kill('SIGTERM');
+      await until(answers, false);
+    } finally {
+      if (server) {
+        try {
+          process.kill(server, 'SIGKILL'); // only if the test failed: no orphan left
+        } catch {
+          /* gone, as it should be */
+        }
+      }
     }
   });
 
