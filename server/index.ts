@@ -123,6 +123,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   }
   const metricsUrl = !config.metrics.enabled ? undefined : `${metricsServer?.url ?? url}${config.metrics.path}`;
   const stopPurger = startUploadPurger(storage.uploads, config, log);
+  // Uploads a crash interrupted while committing are completed (their clients were answered, or retry).
+  void storage.uploads.recoverCommits().then(
+    (n) => n > 0 && log.info({ uploads: n }, 'completed interrupted upload commits'),
+    (err) => log.error({ err }, 'completing interrupted upload commits failed'),
+  );
   const stopGc = startGcScheduler(driver, config, log, metrics);
   mirror?.schedule();
   log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, 'listening');
