@@ -368,7 +368,13 @@ export class UploadStore {
         started = (await this.driver.stat(dir).catch(() => ({ modTime: new Date(0) }))).modTime;
       }
       if (started < olderThan) {
-        await this.lock.run(id, () => this.remove(id));
+        await this.lock.run(id, async () => {
+          // An interrupted commit is completed, never purged: its client was told the blob is there.
+          const pending = await this.pendingCommit(id);
+          const info = pending ? await this.driver.getContent(layout.uploadInfo(id)).then((b) => JSON.parse(b.toString('utf8')) as UploadInfo, () => undefined) : undefined;
+          if (pending && info) await this.finishCommit(info.repository, id, pending);
+          else await this.remove(id);
+        });
         purged++;
       }
     }
