@@ -36,6 +36,11 @@ export function registerServe(program: Command): void {
         console.error(`stevedore: cannot start: ${e.code === 'EADDRINUSE' ? `address ${addr} is already in use` : e.message}`);
         process.exit(1);
       }
+      // The last line, not the fix: request paths catch their own errors (server/safe-callback.ts,
+      // server/connection-guards.ts). Something that still escapes is a bug to log, not a reason
+      // to drop every other client's connection.
+      process.on('uncaughtException', (err) => running.log.error({ err }, 'uncaught exception (a bug): still serving'));
+      process.on('unhandledRejection', (err) => running.log.error({ err }, 'unhandled rejection (a bug): still serving'));
       let stopping = false;
       const shutdown = (signal: string) => {
         // A second signal while draining is ignored: in-flight requests still get their time.
@@ -48,6 +53,17 @@ export function registerServe(program: Command): void {
         );
       };
       process.on('SIGTERM', () => shutdown('SIGTERM'));
+      // `npm start` (scripts/start.sh) runs the server under `sh -c`, and npm's SIGTERM ends that
+      // shell, not the server: there the server stops as on SIGTERM when its parent goes away.
+      if (process.env.STEVEDORE_STOP_WITH_PARENT === '1') {
+        const parent = process.ppid;
+        const watch = setInterval(() => {
+          if (process.ppid === parent) return;
+          clearInterval(watch);
+          shutdown('parent exited');
+        }, 500);
+        watch.unref();
+      }
       process.on('SIGINT', () => shutdown('SIGINT'));
       // SIGHUP: read the configuration again (file, environment, the same flags) and apply what can
       // change at run time; a configuration that does not load leaves the running one in place.

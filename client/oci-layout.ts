@@ -45,9 +45,9 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /** Writes a file atomically and durably (temporary file, fsync, rename, fsync directory). */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
   const tmp = `${path}.tmp-${randomUUID()}`;
-  const fh = await open(tmp, 'wx', 0o644);
+  const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
     await fh.sync();

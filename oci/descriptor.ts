@@ -70,8 +70,13 @@ export function validatePlatform(value: unknown, path: string): Platform {
   return value as unknown as Platform;
 }
 
+/** Optional descriptor fields that some Go clients write as `null` rather than leave out. */
+const NULLABLE_FIELDS = ['data', 'urls', 'annotations', 'platform', 'artifactType'] as const;
+
 export function validateDescriptor(value: unknown, path: string): Descriptor {
   if (!isPlainObject(value)) throw new ValidationError(path, 'must be a descriptor object');
+  // null is absent: dropped from the parsed object (the document's bytes stay as they were pushed).
+  for (const f of NULLABLE_FIELDS) if (value[f] === null) delete value[f];
   validateMediaTypeField(value.mediaType, `${path}.mediaType`);
   if (typeof value.digest !== 'string') throw new ValidationError(`${path}.digest`, 'must be a string');
   try {

@@ -82,6 +82,14 @@ describe('parseManifest', () => {
     );
   });
 
+  it('takes descriptor fields written as null (as some Go clients do) as absent', () => {
+    const nulls = { data: null, urls: null, annotations: null, platform: null, artifactType: null };
+    const m = parseManifest(enc({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: { ...cfg, ...nulls }, layers: [{ ...layer, data: null }] }), MediaType.OciManifest);
+    expect(referencedBlobs(m)).toEqual([cfg, layer]);
+    // Still refused: a data field that is there and wrong.
+    expect(() => parseManifest(enc({ schemaVersion: 2, config: { ...cfg, data: 5 }, layers: [] }), MediaType.OciManifest)).toThrow(ValidationError);
+  });
+
   it('refuses Docker schema 1', () => {
     expect(() => parseManifest(enc({ schemaVersion: 1, name: 'x', tag: 'y', fsLayers: [] }), MediaType.DockerSchema1SignedManifest)).toThrow(
       UnsupportedManifestError,

@@ -7,4 +7,6 @@ SCRIPT=start.sh
 . scripts/lib.sh
 ensure_node_deps
 npm run --silent build
-exec node bin/stevedore.js serve "$@"
+# npm runs this under `sh -c` and, on SIGTERM, ends only that shell: the server watches its parent
+# and shuts down (as on SIGTERM) when it is gone, instead of living on as an orphan.
+STEVEDORE_STOP_WITH_PARENT=1 exec node bin/stevedore.js serve "$@"

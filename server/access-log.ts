@@ -9,6 +9,7 @@ import type { Logger } from './logger.js';
 import type { RegistryMetrics } from './metrics.js';
 import { isOperationalFamily, methodLabel, routeFamily } from './route-family.js';
 import { requestUser } from './request-user.js';
+import { safeCallback } from './safe-callback.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -28,6 +29,9 @@ export function accessLog({ log, config, metrics, metricsPath }: AccessLogOption
     const id = REQUEST_ID.test(incoming) ? incoming : randomUUID();
     ctx.state.requestId = id;
     ctx.set('X-Request-Id', id);
+    // Read now, while the socket is there: koa keeps the value, and the socket is gone by the time
+    // a response sent while the client was still sending is over (reading it then threw).
+    const remote = ctx.ip;
     const route = routeFamily(ctx.path, metricsPath);
     const bytesIn = countRequestBytes(ctx.req);
     const bytesOut = countResponseBytes(ctx.res);
@@ -36,7 +40,7 @@ export function accessLog({ log, config, metrics, metricsPath }: AccessLogOption
     let handled = false;
     let closed = false;
     let recorded = false;
-    const finish = () => {
+    const finish = safeCallback(log, 'access log', () => {
       if (!handled || !closed || recorded) return;
       recorded = true;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -56,12 +60,12 @@ export function accessLog({ log, config, metrics, metricsPath }: AccessLogOption
         bytesOut: bytesOut(),
         ms: Math.round(seconds * 1e4) / 10,
         user: requestUser(ctx),
-        remote: ctx.ip,
+        remote,
         ...(aborted ? { aborted: true } : {}),
       };
       if (quiet) log.debug(record, 'request');
       else log.info(record, 'request');
-    };
+    });
     if (ctx.res.closed) closed = true;
     else
       ctx.res.once('close', () => {

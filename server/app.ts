@@ -35,10 +35,20 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   const { metrics, readiness, rateLimiter } = services;
   const metricsPath = services.serveMetrics && metrics ? config.metrics.path : undefined;
 
+  // Errors koa itself catches (a middleware above the error writer below, a failed response
+  // write): one log line, never koa's multi-line stderr dump.
+  app.on('error', (err: unknown) => {
+    if (isClientAbort(err)) log.debug({ err: (err as Error).message }, 'client went away');
+    else log.error({ err }, 'request failed outside the error handler');
+  });
   app.use(accessLog({ log, config, metrics, metricsPath }));
   app.use(async (ctx, next) => {
     ctx.set('Docker-Distribution-API-Version', 'registry/2.0');
     try {
+      // HTTP/1.1 requires Host; Node's own answer to its absence is an empty 400 (see connection-guards.ts).
+      if (ctx.req.httpVersion === '1.1' && ctx.get('Host') === '') {
+        throw new RegistryError('UNSUPPORTED', 'the request has no Host header', undefined, 400);
+      }
       await next();
     } catch (err) {
       writeError(ctx, err, String(ctx.state.requestId));

@@ -119,6 +119,10 @@ export const ConfigSchema = z.strictObject({
       addr: addr.default(':5000'),
       /** Time allowed for in-flight requests on SIGTERM before connections are closed. */
       drainTimeout: duration.prefault('30s'),
+      /** A connection on which nothing arrives or leaves for this long is closed. */
+      idleTimeout: duration.prefault('2m'),
+      /** The most one request may take to arrive whole (headers and body); 0: no limit. */
+      requestTimeout: duration.prefault('1h'),
     })
     .prefault({}),
   log: z
@@ -170,6 +174,8 @@ export const ConfigSchema = z.strictObject({
   limits: z
     .strictObject({
       manifestMaxBytes: z.number().int().positive().default(4 * 1024 * 1024),
+      /** Descriptors (config, layers or child manifests) one manifest may reference. */
+      manifestMaxReferences: z.number().int().positive().default(1000),
     })
     .prefault({}),
   metrics: z

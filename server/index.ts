@@ -11,7 +11,7 @@ import { createListener } from './tls.js';
 import { loadConfig, parseAddr, type Config } from './config.js';
 import { applyReload, planReload, type ReloadPlan, type ReloadTargets } from './config-reload.js';
 import { ReadinessCheck } from './health.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, flushLog, type Logger } from './logger.js';
 import { RegistryMetrics } from './metrics.js';
 import { startMetricsServer, urlOf, type MetricsServer } from './metrics-server.js';
 import type { EventSource } from './notifications/events.js';
@@ -123,6 +123,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   }
   const metricsUrl = !config.metrics.enabled ? undefined : `${metricsServer?.url ?? url}${config.metrics.path}`;
   const stopPurger = startUploadPurger(storage.uploads, config, log);
+  // Uploads a crash interrupted while committing are completed (their clients were answered, or retry).
+  void storage.uploads.recoverCommits().then(
+    (n) => n > 0 && log.info({ uploads: n }, 'completed interrupted upload commits'),
+    (err) => log.error({ err }, 'completing interrupted upload commits failed'),
+  );
   const stopGc = startGcScheduler(driver, config, log, metrics);
   mirror?.schedule();
   log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, 'listening');
@@ -172,7 +177,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       await notifier.close(Math.min(NOTIFICATION_GRACE_MS, config.http.drainTimeout));
       await metricsServer?.close();
       log.info('stopped');
-      await new Promise<void>((r) => log.flush(() => r()));
+      await flushLog(log);
     })());
   return { url, config, server, log, metricsUrl, instanceId, reload, close };
 }

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
+import { guardConnections } from './connection-guards.js';
 import { accessLog } from './access-log.js';
 import { emptyResponse } from './empty-response.js';
 import { parseAddr, type Config } from './config.js';
@@ -32,7 +33,10 @@ export async function startMetricsServer(opts: {
   app.use(healthEndpoints(readiness));
   app.use(metricsEndpoint(metrics, config.metrics.path));
   app.use((ctx) => emptyResponse(ctx, 404));
+  // Same guards as the main listener: a koa error logged in one line, parser errors answered.
+  app.on('error', (err: unknown) => log.warn({ err: (err as Error)?.message }, 'metrics listener: request failed'));
   const server = createServer({ keepAliveTimeout: 65_000 }, app.callback());
+  guardConnections(server, config, log, false);
   const { host, port } = parseAddr(config.metrics.addr)!;
   server.listen({ host, port });
   await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err))]);

@@ -7,9 +7,12 @@ import { createServer as createHttpServer, type RequestListener, type Server } f
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from './config.js';
+import { guardConnections } from './connection-guards.js';
 import type { Logger } from './logger.js';
 
-const SERVER_TIMEOUTS = { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 };
+function serverTimeouts(config: Config) {
+  return { keepAliveTimeout: 65_000, requestTimeout: config.http.requestTimeout, headersTimeout: 60_000 };
+}
 const POLL_MS = 1000;
 
 function secureOptions(tls: Config['tls']): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
@@ -32,14 +35,19 @@ export interface Listener {
 
 export function createListener(config: Config, handler: RequestListener, log: Logger): Listener {
   const tls = config.tls;
-  if (!tls.certificate) return { server: createHttpServer(SERVER_TIMEOUTS, handler), scheme: 'http', stop: () => undefined };
+  if (!tls.certificate) {
+    const server = createHttpServer(serverTimeouts(config), handler);
+    guardConnections(server, config, log, false);
+    return { server, scheme: 'http', stop: () => undefined };
+  }
   let opts: ReturnType<typeof secureOptions>;
   try {
     opts = secureOptions(tls);
   } catch (err) {
     throw new Error(`tls: ${(err as Error).message}`);
   }
-  const server: HttpsServer = createHttpsServer({ ...SERVER_TIMEOUTS, ...opts }, handler);
+  const server: HttpsServer = createHttpsServer({ ...serverTimeouts(config), ...opts }, handler);
+  guardConnections(server as unknown as Server, config, log, true);
   const files = [tls.certificate, tls.key, ...(tls.clientCAs ? [tls.clientCAs] : [])];
   const onChange = (cur: { mtimeMs: number }, prev: { mtimeMs: number }) => {
     if (cur.mtimeMs === prev.mtimeMs) return;

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
@@ -21,6 +21,20 @@ describe('FilesystemDriver', () => {
     await driver.putContent('/a/b/c', Buffer.from('two'));
     expect((await driver.getContent('/a/b/c')).toString()).toBe('two');
     expect(await readdir(join(root, 'a/b'))).toEqual(['c']);
+  });
+
+  it('purges what killed writes left (.tmp-* files and directories) once old, never recent ones or data', async () => {
+    await driver.putContent('/repo/_manifests/tags/v1/current/link', Buffer.from('sha256:x'));
+    const dir = join(root, 'repo/_manifests/tags/v1/current');
+    const old = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    await writeFile(join(dir, '.tmp-killed'), 'half');
+    await mkdir(join(root, 'repo/.tmp-del-killed/sub'), { recursive: true });
+    for (const p of [join(dir, '.tmp-killed'), join(root, 'repo/.tmp-del-killed')]) await utimes(p, old, old);
+    await writeFile(join(dir, '.tmp-in-progress'), 'now');
+    // Uploads are kept a week, but a temporary file an hour old is dead.
+    expect(await driver.purgeStale(new Date(Date.now() - 7 * 86_400_000))).toBe(2);
+    expect((await readdir(dir)).sort()).toEqual(['.tmp-in-progress', 'link']);
+    expect(await readdir(join(root, 'repo'))).toEqual(['_manifests']);
   });
 
   it('streams ranges', async () => {

@@ -15,6 +15,11 @@ export interface FilesystemDriverOptions {
 }
 
 const TEMP_MARK = '.tmp-';
+/**
+ * A temporary file or directory this old is a leftover of a killed process (one write or delete
+ * takes milliseconds): the purger removes it even when uploads are kept longer.
+ */
+const TEMP_MAX_AGE_MS = 60 * 60 * 1000;
 const READ_CHUNK = 1024 * 1024;
 /** Incoming network chunks (~32-64 KiB) are gathered into writes of about this size. */
 const WRITE_BATCH = 1024 * 1024;
@@ -27,6 +32,37 @@ export class FilesystemDriver implements StorageDriver {
   constructor(opts: FilesystemDriverOptions) {
     this.root = opts.rootDirectory;
     this.sync = !opts.noSync;
+  }
+
+  /**
+   * Removes what killed writes and deletes left behind (`.tmp-*` files and directories) last
+   * modified before `olderThan`, or over an hour ago, whichever is later. Returns how many.
+   */
+  async purgeStale(olderThan: Date): Promise<number> {
+    const cutoff = Math.max(olderThan.getTime(), Date.now() - TEMP_MAX_AGE_MS);
+    let purged = 0;
+    const visit = async (dir: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return; // deleted meanwhile, or unreadable: nothing of ours to purge there
+      }
+      for (const e of entries) {
+        const path = join(dir, e.name);
+        if (e.name.startsWith(TEMP_MARK)) {
+          const st = await stat(path).catch(() => undefined);
+          if (st && st.mtimeMs < cutoff) {
+            await rm(path, { recursive: true, force: true });
+            purged++;
+          }
+        } else if (e.isDirectory()) {
+          await visit(path);
+        }
+      }
+    };
+    await visit(this.root);
+    return purged;
   }
 
   private full(path: string): string {

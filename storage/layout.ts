@@ -67,6 +67,10 @@ export const layout = {
   uploadInfo(id: string): string {
     return `/uploads/${id}/info`;
   },
+  /** The verified digest of an upload being committed (see UploadStore.commit). */
+  uploadCommit(id: string): string {
+    return `/uploads/${id}/committing`;
+  },
   /** Saved running digest of an upload (when digests are resumable). */
   uploadDigestState(id: string): string {
     return `/uploads/${id}/digeststate`;

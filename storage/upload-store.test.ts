@@ -35,6 +35,37 @@ describe('UploadStore', () => {
     await expect(store.uploads.status('a/b', up.id)).rejects.toBeInstanceOf(UploadUnknownError);
   });
 
+  it('a commit cut between moving the data and linking it is completed by a retried PUT or the next start', async () => {
+    // The process "dies" when it writes the repository link: the one fault no real part produces on cue.
+    class DiesOnLink extends FilesystemDriver {
+      armed = true;
+      override async putContent(path: string, content: Uint8Array): Promise<void> {
+        if (this.armed && path.includes('/_layers/')) throw new Error('killed');
+        return super.putContent(path, content);
+      }
+    }
+    for (const resume of ['retried PUT', 'restart'] as const) {
+      const driver = new DiesOnLink({ rootDirectory: root });
+      const crashed = openRegistryStorage(driver);
+      const repo = `r/${resume.replace(' ', '-')}`;
+      const data = `acknowledged ${resume}`;
+      const up = await crashed.uploads.create(repo);
+      await crashed.uploads.append(repo, up.id, body(data));
+      await expect(crashed.uploads.commit(repo, up.id, digestOf(data))).rejects.toThrow('killed');
+      expect(await crashed.blobs.stat(repo, digestOf(data))).toBeUndefined();
+      const after = open();
+      if (resume === 'retried PUT') {
+        expect((await after.uploads.status(repo, up.id)).size).toBe(data.length);
+        expect(await after.uploads.commit(repo, up.id, digestOf(data))).toEqual({ digest: digestOf(data), size: data.length });
+      } else {
+        expect(await after.uploads.recoverCommits()).toBe(1);
+      }
+      expect(await after.blobs.stat(repo, digestOf(data))).toEqual({ digest: digestOf(data), size: data.length });
+      expect(await text(await after.blobs.reader(digestOf(data)))).toBe(data);
+      await expect(after.uploads.status(repo, up.id)).rejects.toBeInstanceOf(UploadUnknownError);
+    }
+  });
+
   it('refuses chunks that do not start at the current end', async () => {
     const up = await store.uploads.create('r');
     await store.uploads.append('r', up.id, body('abc'), 0);

@@ -195,9 +195,13 @@ export class UploadStore {
       const st = await this.driver.stat(layout.uploadData(id));
       return { ...info, size: st.size };
     } catch (err) {
-      if (isNotFound(err)) throw new UploadUnknownError(id);
-      throw err;
+      if (!isNotFound(err)) throw err;
     }
+    // The data was moved by a commit that did not finish: the upload is there until it does.
+    const pending = await this.pendingCommit(id);
+    const blob = pending && (await this.blobs.statGlobal(pending));
+    if (!blob) throw new UploadUnknownError(id);
+    return { ...info, size: blob.size };
   }
 
   /**
@@ -235,7 +239,16 @@ export class UploadStore {
     return this.lock.run(id, async () => {
       await this.info(repository, id);
       const dataPath = layout.uploadData(id);
-      const size = (await this.driver.stat(dataPath)).size;
+      let size: number;
+      try {
+        size = (await this.driver.stat(dataPath)).size;
+      } catch (err) {
+        // A commit cut short (a crash after moving the data): the retried PUT finishes it.
+        const pending = isNotFound(err) ? await this.pendingCommit(id) : undefined;
+        if (!pending) throw isNotFound(err) ? new UploadUnknownError(id) : err;
+        if (pending !== digest) throw new DigestMismatchError(digest, pending);
+        return this.finishCommit(repository, id, digest);
+      }
       const algorithm = parseDigest(digest).algorithm.name;
       let actual: Digest;
       if (algorithm === 'sha256') {
@@ -248,11 +261,68 @@ export class UploadStore {
         await this.remove(id);
         throw new DigestMismatchError(digest, actual);
       }
-      await this.blobs.commitFrom(dataPath, digest);
-      await this.blobs.link(repository, digest);
-      await this.remove(id);
-      return { digest, size };
+      // From here the commit is recorded: whatever step a crash interrupts, the next start
+      // (recoverCommits) or a retried PUT completes it, and the acknowledged upload is not lost.
+      await this.driver.putContent(layout.uploadCommit(id), Buffer.from(digest));
+      return this.finishCommit(repository, id, digest);
     });
+  }
+
+  /** The digest of a commit that was recorded and did not finish. */
+  private async pendingCommit(id: string): Promise<Digest | undefined> {
+    try {
+      return (await this.driver.getContent(layout.uploadCommit(id))).toString('utf8') as Digest;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The steps after the commit record: each can be repeated (data moved once, link rewritten). */
+  private async finishCommit(repository: string, id: string, digest: Digest): Promise<BlobInfo> {
+    try {
+      await this.blobs.commitFrom(layout.uploadData(id), digest);
+    } catch (err) {
+      if (!isNotFound(err)) throw err; // moved by the interrupted attempt
+    }
+    const blob = await this.blobs.statGlobal(digest);
+    if (!blob) throw new UploadUnknownError(id);
+    await this.blobs.link(repository, digest);
+    await this.remove(id);
+    return blob;
+  }
+
+  /**
+   * Completes the commits a crash interrupted (the blob moved into place but not yet linked to
+   * its repository, or not yet moved). Run at start; returns how many were completed.
+   */
+  async recoverCommits(): Promise<number> {
+    let dirs: string[];
+    try {
+      dirs = await this.driver.list(layout.uploadsRoot);
+    } catch (err) {
+      if (isNotFound(err)) return 0;
+      throw err;
+    }
+    let recovered = 0;
+    for (const dir of dirs) {
+      const id = dir.split('/').pop() ?? '';
+      if (!isValidUploadId(id)) continue;
+      const digest = await this.pendingCommit(id);
+      if (!digest) continue;
+      let info: UploadInfo;
+      try {
+        info = JSON.parse((await this.driver.getContent(layout.uploadInfo(id))).toString('utf8')) as UploadInfo;
+      } catch (err) {
+        if (isNotFound(err)) continue; // finished meanwhile
+        throw err;
+      }
+      await this.lock.run(id, async () => {
+        if ((await this.pendingCommit(id)) === digest) await this.finishCommit(info.repository, id, digest);
+      });
+      recovered++;
+    }
+    return recovered;
   }
 
   cancel(repository: string, id: string): Promise<void> {
@@ -298,7 +368,13 @@ export class UploadStore {
         started = (await this.driver.stat(dir).catch(() => ({ modTime: new Date(0) }))).modTime;
       }
       if (started < olderThan) {
-        await this.lock.run(id, () => this.remove(id));
+        await this.lock.run(id, async () => {
+          // An interrupted commit is completed, never purged: its client was told the blob is there.
+          const pending = await this.pendingCommit(id);
+          const info = pending ? await this.driver.getContent(layout.uploadInfo(id)).then((b) => JSON.parse(b.toString('utf8')) as UploadInfo, () => undefined) : undefined;
+          if (pending && info) await this.finishCommit(info.repository, id, pending);
+          else await this.remove(id);
+        });
         purged++;
       }
     }

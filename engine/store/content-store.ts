@@ -4,7 +4,7 @@
 // rename only after its size and digest were checked. One process downloads a blob at a time
 // (a lock per digest); the others wait and then find it committed.
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ContentMismatchError } from '../../client/errors.js';
@@ -34,6 +34,20 @@ export class ContentStore {
     this.ingestDir = join(root, 'content', 'ingest');
   }
 
+  private madePrivate?: Promise<void>;
+
+  /**
+   * content/ is the caller's only (like snapshots/): pulled blobs can be a private image's layers.
+   * Also tightens a directory an older version made world-readable.
+   */
+  private ensurePrivate(): Promise<void> {
+    return (this.madePrivate ??= (async () => {
+      const dir = join(this.root, 'content');
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(dir, 0o700);
+    })());
+  }
+
   path(digest: Digest): string {
     const { algorithm, hex } = parseDigest(digest);
     return join(this.blobsDir, algorithm.name, hex);
@@ -51,6 +65,7 @@ export class ContentStore {
 
   /** Downloads a blob into the store (resuming an earlier partial download), verified; no-op when present. */
   async ingest(desc: Descriptor, openBlob: BlobOpener, onProgress?: (bytes: number) => void, onWait?: () => void): Promise<IngestResult> {
+    await this.ensurePrivate();
     await mkdir(this.ingestDir, { recursive: true });
     const base = this.ingestBase(desc.digest);
     return withLock(
@@ -129,6 +144,7 @@ export class ContentStore {
     d.update(bytes);
     if (d.digest() !== digest) throw new ContentMismatchError(`content has digest ${d.digest()}, expected ${digest}`);
     if (await this.has(digest, bytes.length)) return;
+    await this.ensurePrivate();
     const final = this.path(digest);
     await mkdir(dirname(final), { recursive: true });
     await writeFileAtomic(final, bytes);

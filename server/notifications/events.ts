@@ -69,7 +69,8 @@ export function notificationEvent(ctx: Context, e: RegistryEvent, source: EventS
 
 /** `ip:port` of the client, as distribution reports it. */
 function remoteAddr(ctx: Context): string {
-  const { remoteAddress, remotePort } = ctx.req.socket;
+  // The socket is gone once a response sent while the client was still sending is over.
+  const { remoteAddress, remotePort } = ctx.req.socket ?? {};
   if (!remoteAddress) return ctx.ip;
   return remoteAddress.includes(':') ? `[${remoteAddress}]:${remotePort}` : `${remoteAddress}:${remotePort}`;
 }

@@ -14,7 +14,7 @@ import {
   type Digest,
   type ParsedManifest,
 } from '../../oci/index.js';
-import type { StoredManifest } from '../../storage/index.js';
+import { mapLimit, type StoredManifest } from '../../storage/index.js';
 import { emptyResponse } from '../empty-response.js';
 import { RegistryError } from '../errors.js';
 import type { RegistryDeps } from '../registry-deps.js';
@@ -23,6 +23,23 @@ import { capture, referenceParam, repositoryName, type Reference } from '../rout
 import { requireDeleteEnabled } from './delete-guard.js';
 
 export const MANIFEST = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
+
+/**
+ * Storage look-ups one manifest push runs at a time: a push touches each referenced blob once,
+ * and a manifest of thousands of them must neither exhaust file handles nor starve other clients.
+ */
+const REFERENCE_CHECKS_AT_ONCE = 8;
+
+/** The descriptors with distinct digests, each with every size it was declared with. */
+export function distinctReferences(descriptors: readonly Descriptor[]): Map<Digest, Set<number>> {
+  const out = new Map<Digest, Set<number>>();
+  for (const d of descriptors) {
+    const sizes = out.get(d.digest);
+    if (sizes) sizes.add(d.size);
+    else out.set(d.digest, new Set([d.size]));
+  }
+  return out;
+}
 
 /**
  * The stored media type is always answered as it is (never converted). A client whose Accept
@@ -117,6 +134,14 @@ export function registerManifests(router: Router, { storage, config, events, mir
       if (err instanceof ValidationError) throw new RegistryError('MANIFEST_INVALID', err.message, { path: err.path });
       throw err;
     }
+    const max = config.limits.manifestMaxReferences;
+    const count = referencedBlobs(parsed).length + referencedManifests(parsed).length;
+    if (count > max) {
+      throw new RegistryError('MANIFEST_INVALID', `manifest references ${count} descriptors; at most ${max} are accepted`, {
+        references: count,
+        limit: max,
+      });
+    }
     await checkReferences(name, parsed);
 
     const subject = parsed.subject?.digest;
@@ -143,16 +168,21 @@ export function registerManifests(router: Router, { storage, config, events, mir
   async function checkReferences(name: string, parsed: ParsedManifest): Promise<void> {
     const missing: Digest[] = [];
     const wrongSize: { digest: Digest; declared: number; stored: number }[] = [];
-    const check = (d: Descriptor, stored: number | undefined) => {
-      if (stored === undefined) missing.push(d.digest);
-      else if (stored !== d.size) wrongSize.push({ digest: d.digest, declared: d.size, stored });
+    const check = (digest: Digest, sizes: Set<number>, stored: number | undefined) => {
+      if (stored === undefined) missing.push(digest);
+      else for (const declared of sizes) if (stored !== declared) wrongSize.push({ digest, declared, stored });
     };
     // Links are rewritten before the content is checked: garbage collection running now keeps
-    // what a push uses (see storage/garbage-collector.ts).
-    await Promise.all([
-      ...referencedBlobs(parsed).map(async (d) => check(d, (await blobs.refreshLink(name, d.digest))?.size)),
-      ...referencedManifests(parsed).map(async (d) => check(d, (await manifests.refreshRevision(name, d.digest))?.size)),
-    ]);
+    // what a push uses (see storage/garbage-collector.ts). Each distinct digest once, a few at a time.
+    const work = [
+      ...[...distinctReferences(referencedBlobs(parsed))].map(([digest, sizes]) => async () =>
+        check(digest, sizes, (await blobs.refreshLink(name, digest))?.size),
+      ),
+      ...[...distinctReferences(referencedManifests(parsed))].map(([digest, sizes]) => async () =>
+        check(digest, sizes, (await manifests.refreshRevision(name, digest))?.size),
+      ),
+    ];
+    await mapLimit(work, REFERENCE_CHECKS_AT_ONCE, (run) => run());
     if (missing.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references unknown content: ${missing.join(', ')}`, {
         digests: missing,

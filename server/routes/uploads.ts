@@ -6,6 +6,7 @@ import { DigestMismatchError, UploadOffsetError, UploadUnknownError, type BlobIn
 import { emptyResponse } from '../empty-response.js';
 import { RegistryError } from '../errors.js';
 import { parseContentRange } from '../http-range.js';
+import { discardRestOfBody } from '../request-body.js';
 import type { RegistryDeps } from '../registry-deps.js';
 import { BLOB_MEDIA_TYPE } from '../registry-events.js';
 import { accessControlled, mayPull } from '../auth/request-access.js';
@@ -55,6 +56,37 @@ function mapUploadError(err: unknown, id: string): never {
   throw err;
 }
 
+/**
+ * The request body for storage to consume. Not the request itself: a consumer that stops early
+ * (a storage error, a wrong length) would destroy it and with it the socket, and the client would
+ * see a reset instead of the error.
+ */
+function requestBody(ctx: Context): AsyncIterable<Uint8Array> {
+  return ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+}
+
+/** A chunk body longer or shorter than its Content-Range says. */
+class BodyLengthError extends Error {
+  constructor(
+    readonly expected: number,
+    readonly received: number,
+  ) {
+    super(`Content-Range announces ${expected} bytes but the body ${received > expected ? 'is longer' : `has ${received}`}`);
+    this.name = 'BodyLengthError';
+  }
+}
+
+/** `source`, which must be exactly `length` bytes: the bytes past it are never passed on. */
+async function* exactly(source: AsyncIterable<Uint8Array>, length: number): AsyncGenerator<Uint8Array> {
+  let received = 0;
+  for await (const chunk of source) {
+    received += chunk.length;
+    if (received > length) throw new BodyLengthError(length, received);
+    yield chunk;
+  }
+  if (received !== length) throw new BodyLengthError(length, received);
+}
+
 export function registerUploads(router: Router, { storage, events }: RegistryDeps): void {
   const { uploads, blobs } = storage;
 
@@ -76,9 +108,18 @@ export function registerUploads(router: Router, { storage, events }: RegistryDep
       }, 416);
     }
     if (!chunked && (length ?? 0) === 0) return undefined; // no body
+    const expected = range ? range.end - range.start + 1 : undefined;
+    const body = requestBody(ctx);
     try {
-      return await uploads.append(name, id, ctx.req, range?.start);
+      return await uploads.append(name, id, expected === undefined ? body : exactly(body, expected), range?.start);
     } catch (err) {
+      discardRestOfBody(ctx.req, ctx.res);
+      if (err instanceof BodyLengthError) {
+        // Bytes of the chunk before the mismatch may have been kept: the Range header says where to go on.
+        const size = await uploads.status(name, id).then((st) => st.size, () => undefined);
+        const re = new RegistryError('RANGE_INVALID', err.message, { contentRange: ctx.get('Content-Range'), bodyBytes: err.received }, 416);
+        throw size === undefined ? re : re.withHeader('Range', rangeHeader(size));
+      }
       mapUploadError(err, id);
     }
   }
@@ -134,9 +175,10 @@ export function registerUploads(router: Router, { storage, events }: RegistryDep
       const status = await uploads.create(name);
       let info: BlobInfo;
       try {
-        await uploads.append(name, status.id, ctx.req);
+        await uploads.append(name, status.id, requestBody(ctx));
         info = await uploads.commit(name, status.id, digest);
       } catch (err) {
+        discardRestOfBody(ctx.req, ctx.res);
         await uploads.cancel(name, status.id).catch(() => undefined);
         mapUploadError(err, status.id);
       }

@@ -12,6 +12,7 @@ import type { HtpasswdFile } from '../auth/htpasswd.js';
 import type { LoginGuard } from '../auth/login-guard.js';
 import type { ResourceAccess } from '../auth/token-verifier.js';
 import type { Logger } from '../logger.js';
+import { readBoundedBody } from '../request-body.js';
 import { grantScopes } from './scopes.js';
 import type { SigningKey } from './signing-key.js';
 
@@ -164,14 +165,8 @@ export class TokenService {
 
   private async handlePost(ctx: Context): Promise<void> {
     if (!ctx.is('application/x-www-form-urlencoded')) throw new TokenRequestError(400, 'invalid_request', 'expected an application/x-www-form-urlencoded body');
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of ctx.req) {
-      size += (c as Buffer).length;
-      if (size > FORM_LIMIT) throw new TokenRequestError(413, 'invalid_request', 'request body too large');
-      chunks.push(c as Buffer);
-    }
-    const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    const body = await readBoundedBody(ctx, FORM_LIMIT, () => new TokenRequestError(413, 'invalid_request', 'request body too large'));
+    const form = new URLSearchParams(body.toString('utf8'));
     const audience = this.audienceFor(form.get('service'));
     if (!form.get('client_id')) throw new TokenRequestError(400, 'invalid_request', 'client_id is required');
     const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);

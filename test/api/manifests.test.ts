@@ -388,4 +388,27 @@ describe('manifests', () => {
       expect(digestOf(manifest.bytes)).toBe(manifest.digest);
     });
   });
+  describe('heavy manifests', () => {
+    itStevedore('23,000 copies of one layer (4 MB): a clear MANIFEST_INVALID, and other clients are served meanwhile', async () => {
+      const repo = repoName('heavy');
+      const { parts, manifest: small } = await pushImage(reg, repo, 'small');
+      const heavy = ociManifest(parts.configDesc, Array.from({ length: 23_000 }, () => parts.layerDescs[0]!));
+      expect(heavy.bytes.length).toBeLessThan(4 * 1024 * 1024); // under the size limit: the count is what is refused
+      const pending = reg.put(`/v2/${repo}/manifests/heavy`, { headers: { 'content-type': heavy.mediaType }, body: heavy.bytes });
+      const other = await reg.get(`/v2/${repo}/manifests/small`, { headers: { accept: ACCEPT_ALL_MANIFESTS } });
+      expect(other.status).toBe(200);
+      expect(other.body.equals(small.bytes)).toBe(true);
+      const err = expectError(await pending, 400, 'MANIFEST_INVALID');
+      expect(err.errors[0]!.message).toContain('at most 1000');
+      expect(await tags(repo)).toEqual(['small']);
+    });
+
+    it('many copies of one layer under the limit are accepted (each blob checked once)', async () => {
+      const repo = repoName('copies');
+      const { parts } = await pushImage(reg, repo, 'small');
+      const m = ociManifest(parts.configDesc, Array.from({ length: 900 }, () => parts.layerDescs[0]!));
+      expect((await reg.pushManifest(repo, 'copies', m)).status).toBe(201);
+      await expectManifest(repo, 'copies', m);
+    });
+  });
 });

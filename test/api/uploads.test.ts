@@ -237,6 +237,27 @@ describe('blob uploads', () => {
       expect(ok.header('range')).toBe(rangeOf(n));
     });
 
+    itStevedore('a chunked body longer or shorter than its Content-Range: 416 with the Range to go on from', async () => {
+      const { loc } = await session();
+      const stream = (data: Buffer) => new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(data), c.close()) });
+      for (const [range, body] of [
+        ['0-9', randomBlob(100)],
+        ['0-99', randomBlob(10)],
+      ] as const) {
+        const res = await reg.patch(loc, { headers: { 'content-type': 'application/octet-stream', 'content-range': range }, body: stream(body) });
+        expectError(res, 416, RANGE_CODES);
+        expect(res.header('range')).toMatch(/^0-\d+$/);
+      }
+      // The upload goes on from where the server says it is.
+      const status = await reg.get(loc);
+      expect(status.status).toBe(204);
+      const have = Number(status.header('range')!.split('-')[1]) + 1;
+      expect(have).toBeLessThanOrEqual(10);
+      const data = randomBlob(50);
+      const ok = await patchChunk(loc, data, have === 1 && status.header('range') === '0-0' ? 0 : have);
+      expect(ok.status).toBe(202);
+    });
+
     itStevedore('retrying the previous chunk (overlap): 416 with the current Range; upload unchanged', async () => {
       const { loc, minChunk } = await session();
       const c1 = randomBlob(Math.max(minChunk, 100));

@@ -1,6 +1,6 @@
 // The client against a registry that demands Docker token auth, and `stevedore login/logout`.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,6 +66,8 @@ describe('Bearer token auth', () => {
     const entry = (await configJson()).auths[proxy.host];
     expect(entry.identitytoken).toMatch(/^[0-9a-f]{32}$/);
     expect(JSON.stringify(entry)).not.toContain(Buffer.from(PASS).toString('base64'));
+    // Credentials are the user's only, as docker writes them.
+    expect((await stat(join(dir, 'docker', 'config.json'))).mode & 0o777).toBe(0o600);
   });
 
   it('pushes and pulls with tokens from the refresh-token flow, one token per scope', async () => {

@@ -103,6 +103,28 @@ describe('online GC: concurrent pushes', () => {
     expect((await pullEverything(reg)).blobs.get(repo)!.size).toBe(2);
   });
 
+  it('a layer DELETEd while a tagged manifest references it: GC runs, keeps the data, and a re-push of the blob restores the pull', async () => {
+    server = await startGcServer();
+    const { reg } = server;
+    const repo = repoName('gc');
+    const parts = imageParts(1);
+    await reg.pushBlob(repo, parts.config);
+    await reg.pushBlob(repo, parts.layers[0]!);
+    const manifest = ociManifest(parts.configDesc, parts.layerDescs);
+    await reg.pushManifest(repo, 'v1', manifest);
+    const layer = parts.layerDescs[0]!.digest;
+    // Allowed, as distribution does (README "Deleting"): the repository's link goes, the manifest stays.
+    expect((await reg.delete(`/v2/${repo}/blobs/${layer}`)).status).toBe(202);
+    expect((await reg.get(`/v2/${repo}/manifests/v1`, { headers: { accept: manifest.mediaType } })).status).toBe(200);
+    expect((await reg.get(`/v2/${repo}/blobs/${layer}`)).status).toBe(404);
+    const report = await collectGarbage(driverFor(server), { gracePeriodMs: 60_000, now: future(3_600_000) });
+    expect(report.blobsFreed).toBe(0); // the tagged manifest still references the data
+    await reg.pushBlob(repo, parts.layers[0]!);
+    const res = await reg.get(`/v2/${repo}/blobs/${layer}`);
+    expect(res.status).toBe(200);
+    expect(res.body.equals(parts.layers[0]!)).toBe(true);
+  });
+
   it('keeps the children of a tagged index and referrers of live manifests; deletes untagged manifests and their blobs', async () => {
     server = await startGcServer();
     const { reg } = server;

@@ -1,12 +1,14 @@
 // The `stevedore serve` process as an operator sees it: config errors, shutdown, memory.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
@@ -41,6 +43,23 @@ async function postUpload(url: string, repo: string): Promise<string> {
   return res.headers.get('location')!;
 }
 
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Polls until `check()` gives `want` (30 s at most). */
+async function until(check: () => Promise<boolean>, want: boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await check()) !== want) {
+    if (Date.now() > deadline) throw new Error(`condition did not become ${want} within 30 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 function vm(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m![1]) * 1024;
@@ -61,6 +80,30 @@ describe('stevedore serve', () => {
     expect(e.stderr).toContain('storage.delete.enabled');
   });
 
+  it('stops at start, in one line, when the data directory cannot be used', async () => {
+    const file = join(dir, 'not-a-dir');
+    await writeFile(file, 'x');
+    for (const dataDir of [file, join(file, 'below')]) {
+      const r = serve(['--addr', '127.0.0.1:0', '--data-dir', dataDir]);
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toBe(`stevedore: cannot start: storage directory ${dataDir} cannot be used: it is not a directory`);
+      expect(r.stdout).not.toContain('listening');
+    }
+    // No permission: run as nobody on a directory only root may write.
+    const locked = join(dir, 'locked');
+    await mkdir(locked, { mode: 0o755 });
+    if (process.getuid?.() === 0) {
+      const r = spawnSync(process.execPath, [CLI, 'serve', '--addr', '127.0.0.1:0', '--data-dir', locked], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        uid: 65534,
+        gid: 65534,
+      });
+      expect(r.status).toBe(1);
+      expect(r.stderr.trim()).toBe(`stevedore: cannot start: storage directory ${locked} cannot be used: permission denied`);
+    }
+  });
+
   it('says so in one line when the address is taken', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
@@ -71,6 +114,53 @@ describe('stevedore serve', () => {
       expect(r.stderr.trim()).toBe(`stevedore: cannot start: address 127.0.0.1:${port} is already in use`);
     } finally {
       blocker.close();
+    }
+  });
+
+  it('stops on SIGTERM when whoever read its stdout has gone (`serve | head -1`)', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve', '--addr', '127.0.0.1:0', '--data-dir', join(dir, 'pipe')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = once(child, 'exit');
+    try {
+      // Read the first line, then close the pipe as `head -1` does.
+      const first = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+      const url = (JSON.parse(first) as { url: string }).url;
+      child.stdout!.destroy();
+      // Each request logs a line into the broken pipe.
+      for (let i = 0; i < 20; i++) expect((await fetch(`${url}/v2/`)).status).toBe(200);
+      child.kill('SIGTERM');
+      const [code] = await exited;
+      expect(code).toBe(0);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('stops as on SIGTERM when the shell npm start runs it under is killed (STEVEDORE_STOP_WITH_PARENT)', async () => {
+    // What npm does: SIGTERM to `sh -c …` only; the shell dies, the server is orphaned.
+    const port = await freePort();
+    const shell = spawn('sh', ['-c', `"${process.execPath}" "${CLI}" serve --addr 127.0.0.1:${port} --data-dir "${join(dir, 'orphan')}"; true`], {
+      env: { ...process.env, STEVEDORE_STOP_WITH_PARENT: '1' },
+      stdio: 'ignore',
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const answers = () => fetch(`${url}/v2/`).then((r) => r.status === 200, () => false);
+    let server: number | undefined;
+    try {
+      await until(answers, true);
+      server = Number(spawnSync('pgrep', ['-P', String(shell.pid)], { encoding: 'utf8' }).stdout.trim());
+      expect(server).toBeGreaterThan(0);
+      shell.kill('SIGTERM');
+      await until(answers, false);
+    } finally {
+      if (server) {
+        try {
+          process.kill(server, 'SIGKILL'); // only if the test failed: no orphan left
+        } catch {
+          /* gone, as it should be */
+        }
+      }
     }
   });
 
