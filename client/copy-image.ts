@@ -6,6 +6,7 @@ import { parseManifest, referencedBlobs, type Descriptor, type Digest } from '..
 import { ClientError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
 import { formatPlatform, hostPlatform, selectPlatform, type PlatformSpec } from './platform.js';
+import { mapLimit } from '../util/limit.js';
 
 export type CopyEvent =
   | { type: 'blob-exists'; desc: Descriptor }
@@ -34,24 +35,6 @@ export interface CopyResult {
   blobs: { copied: number; skipped: number; mounted: number; bytes: number };
   /** The mirror or registry that served the image, when the source had a choice. */
   servedBy?: string;
-}
-
-/** Runs `fn` over items with at most `limit` in flight; the first failure rejects. */
-export async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (failed === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failed ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failed !== undefined) throw failed;
 }
 
 export async function copyImage(src: ImageSource, dst: ImageDestination, opts: CopyOptions = {}): Promise<CopyResult> {

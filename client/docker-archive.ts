@@ -37,10 +37,11 @@ import {
   type ImageManifest,
   type ImageReference,
 } from '../oci/index.js';
-import { mapLimit } from './copy-image.js';
+import { verifiedRead } from '../oci/verified-read.js';
+import { syncDir } from '../util/atomic-file.js';
+import { mapLimit } from '../util/limit.js';
 import { ClientError, ContentMismatchError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
-import { syncDir } from './oci-layout.js';
 import { bigFileTempDir, createTempDirSync, createTempFileSync, untrackTempFile } from './temp-files.js';
 
 /** Which image of an archive: by one of its RepoTags, or by position in manifest.json (`@N`). */
@@ -427,34 +428,9 @@ export class DockerArchiveSource implements ImageSource {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-/** Writing what was read failed: not a reason to read again. */
-class WriteFailed extends Error {}
-
 /** A blob's bytes from `source`, verified against `desc`, resuming an interrupted read a few times. */
-async function readVerified(desc: Descriptor, source: ImageSource, write: (chunk: Buffer) => Promise<unknown>, onProgress?: (bytes: number) => void): Promise<void> {
-  const digester = new Digester(parseDigest(desc.digest).algorithm.name);
-  let written = 0;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const stream = await source.openBlob(desc, written);
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        if (written + chunk.length > desc.size) throw new ContentMismatchError(`${source.description}: blob ${desc.digest} is larger than its descriptor's ${desc.size} bytes`);
-        await write(chunk).catch((err: unknown) => {
-          throw new WriteFailed('write failed', { cause: err });
-        });
-        digester.update(chunk);
-        written += chunk.length;
-        onProgress?.(chunk.length);
-      }
-      break;
-    } catch (err) {
-      if (err instanceof WriteFailed) throw err.cause;
-      if (err instanceof ContentMismatchError || attempt + 1 >= 5 || written === 0 || written >= desc.size) throw err;
-    }
-  }
-  if (written !== desc.size) throw new ContentMismatchError(`${source.description}: blob ${desc.digest} has ${written} bytes, expected ${desc.size}`);
-  const actual = digester.digest();
-  if (actual !== desc.digest) throw new ContentMismatchError(`${source.description}: blob content has digest ${actual}, expected ${desc.digest}`);
+function readVerified(desc: Descriptor, source: ImageSource, write: (chunk: Buffer) => Promise<unknown>, onProgress?: (bytes: number) => void): Promise<void> {
+  return verifiedRead({ desc, what: source.description, open: (offset) => source.openBlob(desc, offset), write: (chunk) => write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)), onProgress });
 }
 
 /** A tar being written to a file, one entry at a time. */

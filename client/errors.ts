@@ -21,13 +21,7 @@ export class RegistryResponseError extends ClientError {
   }
 }
 
-/** Content that does not match its descriptor (digest or size). */
-export class ContentMismatchError extends ClientError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ContentMismatchError';
-  }
-}
+export { ContentMismatchError } from '../util/errors.js';
 
 /** Parses a spec error body (`{"errors":[{"code","message"}]}`) if it is one. */
 export function parseErrorBody(text: string): { code?: string; message?: string } {

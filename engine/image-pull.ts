@@ -24,6 +24,7 @@ import { LayerError } from './unpack/apply-layer.js';
 import { UnsupportedCompressionError } from './unpack/decompress.js';
 import { ToolError } from './unpack/node-tools.js';
 import { TarFormatError } from './unpack/tar-reader.js';
+import { limiter } from '../util/limit.js';
 
 const IMAGE_CONFIG_TYPES: readonly string[] = [MediaType.OciConfig, MediaType.DockerConfig];
 const MAX_CONFIG = 32 << 20;
@@ -41,22 +42,6 @@ export interface ImportOptions {
   /** Blobs downloaded at once (default 4). */
   concurrency?: number;
   onEvent?: (e: PullEvent) => void;
-}
-
-/** Runs at most `n` of the functions at once. */
-function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>) => {
-    if (active >= n) await new Promise<void>((r) => waiting.push(r));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
 }
 
 function checkDigest(m: ManifestBytes, want: Digest, what: string): void {

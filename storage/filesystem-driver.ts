@@ -6,6 +6,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { syncDir, TEMP_MARK, writeFileAtomic } from '../util/atomic-file.js';
 import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 export interface FilesystemDriverOptions {
@@ -14,7 +15,6 @@ export interface FilesystemDriverOptions {
   noSync?: boolean;
 }
 
-const TEMP_MARK = '.tmp-';
 const READ_CHUNK = 1024 * 1024;
 /** Incoming network chunks (~32-64 KiB) are gathered into writes of about this size. */
 const WRITE_BATCH = 1024 * 1024;
@@ -51,25 +51,8 @@ export class FilesystemDriver implements StorageDriver {
   async putContent(path: string, content: Uint8Array): Promise<void> {
     const target = this.full(path);
     await this.mkdirs(dirname(target));
-    // Named apart from the target, so a target name at the 255-byte limit still has room.
-    const tmp = join(dirname(target), `${TEMP_MARK}${randomUUID()}`);
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(content);
-      if (this.sync) await fh.sync();
-    } catch (err) {
-      await fh.close();
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await fh.close();
-    try {
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await this.syncDir(dirname(target));
+    // Temporary named apart from the target, so a target name at the 255-byte limit still has room.
+    await writeFileAtomic(target, content, { durable: this.sync, tempName: 'apart' });
   }
 
   async reader(path: string, offset = 0, end?: number): Promise<Readable> {
@@ -292,12 +275,6 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   private async syncDir(dir: string): Promise<void> {
-    if (!this.sync) return;
-    const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    if (this.sync) await syncDir(dir);
   }
 }

@@ -36,7 +36,8 @@
 import { asDigest, parseManifest, referencedBlobs, referencedManifests, type Digest } from '../oci/index.js';
 import { isNotFound, type FileInfo, type StorageDriver } from './driver.js';
 import { layout, REPOSITORY_MARKERS } from './layout.js';
-import { mapLimit, walkFiles } from './walk.js';
+import { mapLimit } from '../util/limit.js';
+import { walkFiles } from './walk.js';
 
 export interface GcHooks {
   /** After the first mark, before anything is deleted (tests: pushes "during the sweep"). */

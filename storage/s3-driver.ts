@@ -45,7 +45,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
-import { mapLimit } from './walk.js';
+import { mapLimit } from '../util/limit.js';
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '../oci-layout.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 import { registryKeys, type Credentials } from './credentials.js';
 
 interface ConfigFile {

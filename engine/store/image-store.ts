@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeFileAtomic } from '../atomic-file.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { Descriptor, Digest } from '../../oci/index.js';
 import { ContentStore } from './content-store.js';
 import { acquireLock, ownerAlive, ownerToken, withLock } from '../file-lock.js';

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncDir, writeFileAtomic } from '../atomic-file.js';
+import { syncDir, writeFileAtomic } from '../../util/atomic-file.js';
 import { digestOf, parseDigest, type Digest } from '../../oci/digest.js'; // not the index: `run` loads only this
 import { ownerAlive, withLock } from '../file-lock.js';
 
