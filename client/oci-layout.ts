@@ -7,7 +7,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Digester, MediaType, parseDigest, type Descriptor, type Digest, type ImageIndex } from '../oci/index.js';
+import { Digester, guessManifestMediaType, MediaType, parseDigest, type Descriptor, type Digest, type ImageIndex } from '../oci/index.js';
 import { verifiedRead } from '../oci/verified-read.js';
 import { syncDir, writeFileAtomic } from '../util/atomic-file.js';
 import { ClientError, ContentMismatchError } from './errors.js';
@@ -65,13 +65,8 @@ export class OciLayoutSource implements ImageSource {
     const d = new Digester(parseDigest(digest).algorithm.name);
     d.update(bytes);
     if (d.digest() !== digest) throw new ContentMismatchError(`${this.description}: blob ${digest} is corrupt`);
-    let mediaType: string = MediaType.OciManifest;
-    try {
-      const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
-      mediaType = doc.mediaType ?? (doc.manifests ? MediaType.OciIndex : MediaType.OciManifest);
-    } catch {
-      throw new ClientError(`${this.description}: manifest ${digest} is not JSON`);
-    }
+    const mediaType = guessManifestMediaType(bytes);
+    if (!mediaType) throw new ClientError(`${this.description}: manifest ${digest} is not JSON`);
     return { digest, mediaType, bytes };
   }
 

@@ -1,7 +1,7 @@
 // The Distribution API as a client sees it, for one registry: manifests, blobs, uploads,
 // tags and catalog, with authentication handled on the way.
 import { Readable } from 'node:stream';
-import { digestOf, isDigest, MANIFEST_MEDIA_TYPES, parseDigest, type Descriptor, type Digest } from '../oci/index.js';
+import { digestOf, guessManifestMediaType, isDigest, MANIFEST_MEDIA_TYPES, parseDigest, type Descriptor, type Digest } from '../oci/index.js';
 import { Authenticator } from './auth/authenticator.js';
 import { parseChallenges } from './auth/challenge.js';
 import { ContentMismatchError, RegistryResponseError, parseErrorBody } from './errors.js';
@@ -220,12 +220,7 @@ export function verifyManifestDigest(bytes: Buffer, expected: string | undefined
 }
 
 function sniffMediaType(bytes: Buffer): string {
-  try {
-    const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
-    return doc.mediaType ?? (doc.manifests ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
-  } catch {
-    return 'application/octet-stream';
-  }
+  return guessManifestMediaType(bytes) ?? 'application/octet-stream';
 }
 
 async function* countingGen(src: AsyncIterable<Buffer>, onProgress?: (n: number) => void): AsyncGenerator<Buffer> {

@@ -17,7 +17,7 @@ import {
   type ManifestBytes,
   type PlatformSpec,
 } from '../client/index.js';
-import { digestOf, formatReference, isDigest, MediaType, parseManifest, type Descriptor, type Digest } from '../oci/index.js';
+import { digestOf, formatReference, isDigest, isImageConfigMediaType, MediaType, parseManifest, type Descriptor, type Digest } from '../oci/index.js';
 import type { ImageRecord, ImageStore } from './store/image-store.js';
 import { chainIds, DiffIdMismatchError } from './store/snapshots.js';
 import { LayerError } from './unpack/apply-layer.js';
@@ -26,7 +26,6 @@ import { ToolError } from './unpack/node-tools.js';
 import { TarFormatError } from './unpack/tar-reader.js';
 import { limiter } from '../util/limit.js';
 
-const IMAGE_CONFIG_TYPES: readonly string[] = [MediaType.OciConfig, MediaType.DockerConfig];
 const MAX_CONFIG = 32 << 20;
 
 export type PullEvent =
@@ -83,7 +82,7 @@ export async function importImage(store: ImageStore, source: ImageSource, opts: 
     }
     if (parsed.kind !== 'image') throw new ClientError(`${source.description}: not an image`);
     const m = parsed.document;
-    if (!IMAGE_CONFIG_TYPES.includes(m.config.mediaType)) {
+    if (!isImageConfigMediaType(m.config.mediaType)) {
       throw new ClientError(`${source.description}: ${manifest.digest} is not a container image (config ${m.config.mediaType})`);
     }
     if (m.config.size > MAX_CONFIG) throw new ClientError(`${source.description}: config ${m.config.digest} is too large (${m.config.size} bytes)`);
