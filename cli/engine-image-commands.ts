@@ -1,13 +1,13 @@
 // Local image commands of the engine: pull (into the store), images, rmi, tag, save, load, prune.
 // All work on the store under `--root DIR` / $STEVEDORE_ROOT / /var/lib/stevedore.
 import type { Command } from 'commander';
-import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, parsePlatform, type PlatformSpec } from '../client/index.js';
+import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, parsePlatform } from '../client/index.js';
 import { importImage, pullEventLines, pullImage, type PullEvent } from '../engine/image-pull.js';
 import { archiveImages, LocalStoreSource } from '../engine/image-archive.js';
 import { inspectLocalImage } from '../engine/image-inspect.js';
 import { AmbiguousImageError, lookupImage, namesOf, shortId } from '../engine/image-lookup.js';
 import { ImageStore, StoreError, type GcResult } from '../engine/store/image-store.js';
-import { familiarReference, formatReference, InvalidReferenceError, parseReference } from '../oci/index.js';
+import { familiarReference, formatReference, InvalidReferenceError, parseReference, type Platform } from '../oci/index.js';
 import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
 import { formatBytes, ttyProgress, type Progress } from './copy-progress.js';
 import { pruneStoppedContainers } from './engine-container-commands.js';
@@ -28,7 +28,7 @@ function engineErrors<T>(fn: () => Promise<T>): Promise<T> {
   });
 }
 
-function parsePlatformFlag(text?: string): PlatformSpec | undefined {
+function parsePlatformFlag(text?: string): Platform | undefined {
   if (!text) return undefined;
   try {
     return parsePlatform(text);

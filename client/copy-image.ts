@@ -2,10 +2,10 @@
 // destination: blobs first (skipped when present, mounted when possible, transferred
 // concurrently), then manifests children-first, so a destination never holds a manifest whose
 // content is missing.
-import { parseManifest, referencedBlobs, type Descriptor, type Digest } from '../oci/index.js';
+import { parseManifest, referencedBlobs, type Descriptor, type Digest, type Platform } from '../oci/index.js';
 import { ClientError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
-import { formatPlatform, hostPlatform, selectPlatform, type PlatformSpec } from './platform.js';
+import { formatPlatform, hostPlatform, selectPlatform } from './platform.js';
 import { mapLimit } from '../util/limit.js';
 
 export type CopyEvent =
@@ -22,7 +22,7 @@ export type CopyEvent =
 export interface CopyOptions {
   /** Copy every platform of an index (default: only `platform`). */
   allPlatforms?: boolean;
-  platform?: PlatformSpec;
+  platform?: Platform;
   /** Blobs transferred at once. */
   concurrency?: number;
   onEvent?: (e: CopyEvent) => void;

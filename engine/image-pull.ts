@@ -15,9 +15,8 @@ import {
   type Client,
   type ImageSource,
   type ManifestBytes,
-  type PlatformSpec,
 } from '../client/index.js';
-import { digestOf, formatReference, isDigest, isImageConfigMediaType, MediaType, parseManifest, type Descriptor, type Digest } from '../oci/index.js';
+import { digestOf, formatReference, isDigest, isImageConfigMediaType, MediaType, parseManifest, type Descriptor, type Digest, type Platform } from '../oci/index.js';
 import type { ImageRecord, ImageStore } from './store/image-store.js';
 import { chainIds, DiffIdMismatchError } from './store/snapshots.js';
 import { LayerError } from './unpack/apply-layer.js';
@@ -37,7 +36,7 @@ export type PullEvent =
 export interface ImportOptions {
   /** Normalised names to point at the image once it is complete. */
   names?: string[];
-  platform?: PlatformSpec;
+  platform?: Platform;
   /** Blobs downloaded at once (default 4). */
   concurrency?: number;
   onEvent?: (e: PullEvent) => void;
@@ -189,11 +188,11 @@ export async function pullImage(
   store: ImageStore,
   client: Client,
   refText: string,
-  opts: { platform?: string | PlatformSpec; onEvent?: (e: PullEvent) => void; concurrency?: number } = {},
+  opts: { platform?: string | Platform; onEvent?: (e: PullEvent) => void; concurrency?: number } = {},
 ): Promise<{ record: ImageRecord; name: string }> {
   const loc = parseLocation(refText);
   if (loc.kind !== 'registry') throw new ClientError(`${refText}: pull into the local store takes a registry reference (use -o for oci: and docker-archive: destinations)`);
-  let platform: PlatformSpec | undefined;
+  let platform: Platform | undefined;
   try {
     platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform;
   } catch (err) {
