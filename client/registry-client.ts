@@ -1,17 +1,14 @@
 // The Distribution API as a client sees it, for one registry: manifests, blobs, uploads,
 // tags and catalog, with authentication handled on the way.
 import { Readable } from 'node:stream';
-import { digestOf, guessManifestMediaType, isDigest, MANIFEST_MEDIA_TYPES, parseDigest, type Descriptor, type Digest } from '../oci/index.js';
+import { digestOf, guessManifestMediaType, isDigest, MANIFEST_MEDIA_TYPES, parseDigest, type Descriptor, type Digest, type ManifestBytes } from '../oci/index.js';
 import { Authenticator } from './auth/authenticator.js';
 import { parseChallenges } from './auth/challenge.js';
 import { ContentMismatchError, RegistryResponseError, parseErrorBody } from './errors.js';
 import { header, type Transport, type TransportRequest, type TransportResponse } from './transport.js';
 
-export interface Manifest {
-  digest: Digest;
-  mediaType: string;
-  bytes: Buffer;
-}
+/** A manifest as fetched: oci's ManifestBytes (kept under this name for callers of the client). */
+export type Manifest = ManifestBytes;
 
 export interface BlobSource {
   /** A fresh stream of the blob from `offset`. */

@@ -22,6 +22,13 @@ export interface Descriptor {
   platform?: Platform;
 }
 
+/** A manifest's bytes with the digest and media type they were fetched, read or stored under. */
+export interface ManifestBytes {
+  digest: Digest;
+  mediaType: string;
+  bytes: Buffer;
+}
+
 /** A document that is not a valid OCI structure; `path` says where (e.g. `layers[2].digest`). */
 export class ValidationError extends Error {
   constructor(
