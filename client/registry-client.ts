@@ -48,8 +48,8 @@ export class RegistryClient {
 
   private async fail(req: TransportRequest, res: TransportResponse): Promise<never> {
     const text = await res.body.text().catch(() => '');
-    const { code, message } = parseErrorBody(text);
-    throw new RegistryResponseError(req.method, res.url, res.status, code, message);
+    const { code, message, errors } = parseErrorBody(text);
+    throw new RegistryResponseError(req.method, res.url, res.status, code, message, errors);
   }
 
   private async expect(req: TransportRequest, scopes: string[], ok: number[]): Promise<TransportResponse> {

@@ -23,6 +23,7 @@ import { LastPulled } from './last-pulled.js';
 import { BlobVerificationError, SharedBlobFetch, spoolFile, tempFileSpool, type Spool } from './shared-fetch.js';
 import { isOutage, isUpstreamNotFound, Upstreams, type ProxiedName } from './upstreams.js';
 import type { Registry } from 'prom-client';
+import { kindOf } from '../../util/errors.js';
 
 const API_PATH = /^\/v2\/(.+)\/(blobs|manifests|tags|referrers)\/(.*)$/;
 
@@ -465,9 +466,9 @@ export class PullThroughMirror {
   private upstreamError(p: ProxiedName, err: unknown, what: string): RegistryError {
     if (err instanceof RegistryError) return err;
     const where = p.upstream.registry;
-    if (err instanceof BlobVerificationError) {
+    if (kindOf(err) === 'corrupt') {
       this.metrics.upstreamError(p.upstream.prefix);
-      return new RegistryError('UNKNOWN', `upstream ${where} sent corrupt content for ${what}: ${err.message}`, { upstream: where }, 502);
+      return new RegistryError('UNKNOWN', `upstream ${where} sent corrupt content for ${what}: ${(err as Error).message}`, { upstream: where }, 502);
     }
     if (isUpstreamNotFound(err)) {
       const code = /^blob /.test(what) ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN';
@@ -479,7 +480,7 @@ export class PullThroughMirror {
     if (err instanceof RegistryResponseError && err.status === 429) {
       return new RegistryError('TOOMANYREQUESTS', `upstream ${where} is rate limiting and ${what} is not cached`, { upstream: where });
     }
-    if (err instanceof RegistryResponseError && (err.status === 401 || err.status === 403)) {
+    if (kindOf(err) === 'unauthorized' || kindOf(err) === 'denied') {
       return new RegistryError('UNKNOWN', `upstream ${where} refused the mirror's credentials for ${what}`, { upstream: where }, 502);
     }
     return new RegistryError('UNKNOWN', `upstream ${where} is unavailable and ${what} is not cached: ${reason}`, { upstream: where }, 503);

@@ -187,6 +187,30 @@ describe.each<UpstreamKind>(['cncf-htpasswd', 'stevedore-token'])('pull-through 
     }
   });
 
+  it('a moved tag whose new manifest arrives corrupt is an upstream error, never a reason to serve the cached tag stale', async () => {
+    const eager = await startMirrorServer({ upstreams: [{ prefix: 'up', registry: upstream.host, insecure: true, ...upstream.creds }], tagTtl: 0 });
+    try {
+      const before = multiLayerImage({ tag: 'v1', randomBytes: 1024 });
+      await upstream.push(before, 'team/moving', 'v1');
+      await skopeoCopy(`docker://${eager.host}/up/team/moving:v1`, `dir:${join(work, 'moving-warm')}`);
+      const after = multiLayerImage({ tag: 'v1', randomBytes: 1024 });
+      await upstream.push(after, 'team/moving', 'v1');
+      upstream.proxy.corruptManifests(true);
+      try {
+        const res = await fetch(`${eager.url}/v2/up/team/moving/manifests/v1`, { headers: { accept: before.manifest.mediaType } });
+        const body = (await res.json()) as { errors?: { code: string; message: string }[] };
+        expect(res.headers.get('docker-content-digest')).not.toBe(before.manifest.digest);
+        expect(res.status).toBe(502);
+        expect(body.errors?.[0]?.message).toMatch(/sent corrupt content for team\/moving:v1/);
+        expect(await eager.metric('stevedore_mirror_stale_served_total', { upstream: 'up' })).toBe(0);
+      } finally {
+        upstream.proxy.corruptManifests(false);
+      }
+    } finally {
+      await eager.close();
+    }
+  });
+
   it('when the upstream stops: cached images pull (tag within TTL, and stale past it), uncached ones get a clear error', async () => {
     // A second mirror on the same upstream whose tags are always due for revalidation.
     const eager = await startMirrorServer({ upstreams: [{ prefix: 'up', registry: upstream.host, insecure: true, ...upstream.creds }], tagTtl: 0 });
