@@ -18,11 +18,8 @@ import {
 } from '../client/index.js';
 import { digestOf, formatReference, isDigest, isImageConfigMediaType, MediaType, parseManifest, type Descriptor, type Digest, type Platform } from '../oci/index.js';
 import type { ImageRecord, ImageStore } from './store/image-store.js';
-import { chainIds, DiffIdMismatchError } from './store/snapshots.js';
-import { LayerError } from './unpack/apply-layer.js';
-import { UnsupportedCompressionError } from './unpack/decompress.js';
-import { ToolError } from './unpack/node-tools.js';
-import { TarFormatError } from './unpack/tar-reader.js';
+import { chainIds } from './store/snapshots.js';
+import { kindOf } from '../util/errors.js';
 import { limiter } from '../util/limit.js';
 
 const MAX_CONFIG = 32 << 20;
@@ -134,9 +131,8 @@ export async function importImage(store: ImageStore, source: ImageSource, opts: 
       done.set(desc.digest, fetched);
       const unpackError = (err: unknown): never => {
         // Say which image and layer could not be unpacked, in one line.
-        if (err instanceof LayerError || err instanceof TarFormatError || err instanceof DiffIdMismatchError || err instanceof UnsupportedCompressionError || err instanceof ToolError) {
-          throw new ClientError(`${source.description}: layer ${desc.digest}: ${err.message}`);
-        }
+        const kind = kindOf(err);
+        if (kind) throw new ClientError(`${source.description}: layer ${desc.digest}: ${(err as Error).message}`, { kind, cause: err });
         throw err;
       };
       return fetched.then(async () => {

@@ -2,18 +2,19 @@
 // `busybox` → `docker.io/library/busybox:latest`; `host:port/ns/repo:tag@sha256:…`.
 import { parseDigest, type Digest } from './digest.js';
 import { MAX_NAME_LENGTH, isValidRepositoryName, isValidTag, repositoryNameProblem } from './name.js';
+import { KindedError } from '../util/errors.js';
 
 export const DEFAULT_REGISTRY = 'docker.io';
 export const DEFAULT_TAG = 'latest';
 /** Where docker.io's API actually lives. */
 export const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
 
-export class InvalidReferenceError extends Error {
+export class InvalidReferenceError extends KindedError {
   constructor(
     readonly input: string,
     reason: string,
   ) {
-    super(`invalid reference ${JSON.stringify(input.length > 200 ? `${input.slice(0, 200)}…` : input)}: ${reason}`);
+    super('invalid', `invalid reference ${JSON.stringify(input.length > 200 ? `${input.slice(0, 200)}…` : input)}: ${reason}`);
     this.name = 'InvalidReferenceError';
   }
 }

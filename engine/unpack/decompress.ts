@@ -7,11 +7,17 @@ import { open } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { COMPRESSION_SNIFF_BYTES, sniffCompression } from '../../oci/compression.js';
+import { KindedError } from '../../util/errors.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
 
-export class UnsupportedCompressionError extends Error {}
+export class UnsupportedCompressionError extends KindedError {
+  constructor(message: string) {
+    super('unsupported', message);
+    this.name = 'UnsupportedCompressionError';
+  }
+}
 
 export async function detectCompression(file: string): Promise<Compression> {
   const fh = await open(file, 'r');
