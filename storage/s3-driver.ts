@@ -46,6 +46,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
 import { mapLimit } from '../util/limit.js';
+import { TOP_LEVEL_DIRS } from './layout.js';
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -105,8 +106,6 @@ interface KeyState {
 }
 
 const SEGMENT_SUFFIX = /^!(\d{16})$/;
-/** Top-level directories of the registry's layout (storage/layout.ts). */
-const OWN_TOP_LEVEL = ['blobs', 'repositories', 'catalog', 'uploads', '_gc', 'quarantine'];
 const NAME = /^[A-Za-z0-9._+-]+$/;
 
 function segmentKey(key: string, offset: number): string {
@@ -532,7 +531,7 @@ export class S3Driver implements StorageDriver {
       for (const u of res.Uploads ?? []) {
         if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= olderThan) continue;
         // Only keys of the registry's layout: a bucket without rootDirectory may hold other data.
-        if (!OWN_TOP_LEVEL.some((top) => u.Key!.startsWith(`${this.prefix}${top}/`))) continue;
+        if (!TOP_LEVEL_DIRS.some((top) => u.Key!.startsWith(`${this.prefix}${top}/`))) continue;
         await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }));
         aborted++;
       }
