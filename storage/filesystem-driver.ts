@@ -7,7 +7,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } fro
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { syncDir, TEMP_MARK, writeFileAtomic } from '../util/atomic-file.js';
-import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { checkPath, PathNotFoundError, unsupportedMethod, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 export interface FilesystemDriverOptions {
   rootDirectory: string;
@@ -21,6 +21,7 @@ const WRITE_BATCH = 1024 * 1024;
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
+  readonly capabilities = { readableWriter: true, redirect: false, randomAccess: true, purgeStale: false, walk: true } as const;
   private readonly root: string;
   private readonly sync: boolean;
 
@@ -272,6 +273,14 @@ export class FilesystemDriver implements StorageDriver {
       d = dirname(d);
     }
     for (const c of created) await this.syncDir(dirname(c));
+  }
+
+  redirectURL(): Promise<string> {
+    return unsupportedMethod(this.name, 'redirectURL');
+  }
+
+  purgeStale(): Promise<number> {
+    return unsupportedMethod(this.name, 'purgeStale');
   }
 
   private async syncDir(dir: string): Promise<void> {

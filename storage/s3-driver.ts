@@ -44,7 +44,7 @@ import {
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
+import { checkPath, PathNotFoundError, unsupportedMethod, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 import { mapLimit } from '../util/limit.js';
 import { TOP_LEVEL_DIRS } from './layout.js';
 
@@ -138,6 +138,7 @@ function copySource(bucket: string, key: string): string {
 
 export class S3Driver implements StorageDriver {
   readonly name = 's3';
+  readonly capabilities: DriverCapabilities;
   readonly bucket: string;
   readonly client: S3Client;
   private readonly prefix: string;
@@ -159,6 +160,7 @@ export class S3Driver implements StorageDriver {
     const root = (opts.rootDirectory ?? '').replace(/^\/+|\/+$/g, '');
     this.prefix = root ? `${root}/` : '';
     this.redirectExpiry = opts.redirectExpirySeconds;
+    this.capabilities = { readableWriter: false, redirect: this.redirectExpiry !== undefined, randomAccess: false, purgeStale: true, walk: true };
     this.writeExtras = {};
     if (opts.serverSideEncryption) this.writeExtras.ServerSideEncryption = opts.serverSideEncryption;
     if (opts.kmsKeyId) this.writeExtras.SSEKMSKeyId = opts.kmsKeyId;
@@ -512,8 +514,17 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  async redirectURL(path: string): Promise<string | undefined> {
-    if (this.redirectExpiry === undefined) return undefined;
+  /** Parts are not readable before the object is complete. */
+  readableWriter(): Promise<ReadableFileWriter> {
+    return unsupportedMethod(this.name, 'readableWriter');
+  }
+
+  openRandomAccess(): Promise<RandomAccessFile> {
+    return unsupportedMethod(this.name, 'openRandomAccess');
+  }
+
+  async redirectURL(path: string): Promise<string> {
+    if (this.redirectExpiry === undefined) return unsupportedMethod(this.name, 'redirectURL (storage.s3.redirect is off)');
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.key(path) }), {
       expiresIn: this.redirectExpiry,
     });

@@ -20,7 +20,7 @@ export async function walkFiles(driver: StorageDriver, root: string, concurrency
 }
 
 async function walkOne(driver: StorageDriver, path: string): Promise<FileInfo[]> {
-  if (driver.walk) {
+  if (driver.capabilities.walk) {
     const found = await driver.walk(path);
     if (found.length > 0) return found;
     // A plain object at `path` itself (walk lists below it only).
@@ -33,7 +33,7 @@ async function walkOne(driver: StorageDriver, path: string): Promise<FileInfo[]>
     throw err;
   }
   if (!info.isDir) return [info];
-  if (driver.walk) return [];
+  if (driver.capabilities.walk) return [];
   let children: string[];
   try {
     children = await driver.list(path);
