@@ -15,6 +15,7 @@ import type { Config } from '../config.js';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { BLOB_MEDIA_TYPE, type RegistryEvent, type RegistryEvents } from '../registry-events.js';
+import { blobHeaders, rangeResponse, requestedRange } from '../blob-response.js';
 import { drained } from '../send-file-range.js';
 import type { Reference } from '../route-params.js';
 import type { MirrorConfig } from './mirror-config.js';
@@ -161,10 +162,8 @@ export class PullThroughMirror {
         throw this.upstreamError(p, err, `blob ${digest}`);
       }
       if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', `blob unknown to ${p.upstream.registry}`, { digest });
-      ctx.status = 200;
-      ctx.set('Docker-Content-Digest', digest);
-      ctx.type = 'application/octet-stream';
-      ctx.set('Content-Length', String(size));
+      if (blobHeaders(ctx, digest)) return true;
+      rangeResponse(ctx, size, requestedRange(ctx, size));
       return true;
     }
     const entry = this.running(digest);
@@ -173,11 +172,11 @@ export class PullThroughMirror {
       const info = await this.deps.storage.blobs.statGlobal(digest);
       if (!info) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
       await this.deps.storage.blobs.link(name, digest);
-      ctx.status = 200;
-      ctx.set('Docker-Content-Digest', digest);
-      ctx.type = 'application/octet-stream';
-      ctx.body = await this.deps.storage.blobs.reader(digest);
-      ctx.set('Content-Length', String(info.size));
+      if (blobHeaders(ctx, digest)) return true;
+      const { start, end, length } = rangeResponse(ctx, info.size, requestedRange(ctx, info.size));
+      if (length > 0) ctx.body = await this.deps.storage.blobs.reader(digest, start, end);
+      else ctx.body = Buffer.alloc(0);
+      ctx.set('Content-Length', String(length)); // koa drops it when a stream body is set
       return true;
     }
     if (!ctx.state.mirrorStartedFetch) this.metrics.joined(label);
@@ -197,23 +196,13 @@ export class PullThroughMirror {
       throw this.upstreamError(p, err, `blob ${digest}`);
     }
     ctx.state[MISS] = true;
-    ctx.set('Docker-Content-Digest', digest);
-    ctx.type = 'application/octet-stream';
+    if (blobHeaders(ctx, digest)) return true;
     const size = fetch.size;
     let start = 0;
     let end: number | undefined;
     ctx.status = 200;
-    const range = /^bytes=(\d+)-(\d*)$/.exec(ctx.get('Range'));
-    if (range && size !== undefined) {
-      start = Number(range[1]);
-      end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
-      if (start > end) {
-        throw new RegistryError('RANGE_INVALID', 'requested range not satisfiable', { size }).withHeader('Content-Range', `bytes */${size}`);
-      }
-      ctx.status = 206;
-      ctx.set('Content-Range', `bytes ${start}-${end}/${size}`);
-    }
-    if (size !== undefined) ctx.set('Content-Length', String((end ?? size - 1) - start + 1));
+    // The same ranges as a local blob (suffix ranges too); without a known size, the whole blob.
+    if (size !== undefined) ({ start, end } = rangeResponse(ctx, size, requestedRange(ctx, size)));
     if (ctx.method === 'HEAD') return true;
     // The headers wait for the first bytes: a transfer that fails before then gets a spec error.
     const body = fetch.read(start, end);
