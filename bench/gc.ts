@@ -22,6 +22,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { CLI } from './servers.js';
+import { MediaType, type Digest } from '../oci/index.js';
+import { layout } from '../storage/layout.js';
 
 const run = promisify(execFile);
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
@@ -86,18 +88,20 @@ async function writeAll(items: [string, Buffer | string][]): Promise<void> {
 
 async function writeStevedore(root: string, c: ReturnType<typeof generate>): Promise<void> {
   const items: [string, Buffer | string][] = [];
-  for (const b of c.blobs.values()) items.push([join(root, 'blobs/sha256', b.hex.slice(0, 2), b.hex, 'data'), b.data]);
+  const sha = (hex: string) => `sha256:${hex}` as Digest;
+  // Stevedore's own layout, built by the module that defines it.
+  for (const b of c.blobs.values()) items.push([join(root, layout.blobData(sha(b.hex))), b.data]);
   for (const r of c.repos) {
-    const base = join(root, 'repositories', r.name);
-    for (const hex of r.links) items.push([join(base, '_layers/sha256', hex, 'link'), `sha256:${hex}`]);
+    for (const hex of r.links) items.push([join(root, layout.layerLink(r.name, sha(hex))), sha(hex)]);
     for (const m of r.manifests) {
-      items.push([join(base, '_manifests/revisions/sha256', m.hex, 'link'), JSON.stringify({ mediaType: 'application/vnd.oci.image.manifest.v1+json', size: m.data.length })]);
-      if (m.tag) items.push([join(base, '_manifests/tags', m.tag, 'current/link'), `sha256:${m.hex}`]);
+      items.push([join(root, layout.revisionLink(r.name, sha(m.hex))), JSON.stringify({ mediaType: MediaType.OciManifest, size: m.data.length })]);
+      if (m.tag) items.push([join(root, layout.tagLink(r.name, m.tag)), sha(m.hex)]);
     }
   }
   await writeAll(items);
 }
 
+/** distribution's layout (a different product's format, written as it is on disk). */
 async function writeDistribution(root: string, c: ReturnType<typeof generate>): Promise<void> {
   const v2 = join(root, 'docker/registry/v2');
   const items: [string, Buffer | string][] = [];

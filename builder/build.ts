@@ -4,7 +4,8 @@
 // store as an image (config with Docker's history, OCI manifest, gzip layers).
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { formatPlatform, hostPlatform, parsePlatform, type Client, type PlatformSpec } from '../client/index.js';
+import { formatPlatform, hostPlatform, parsePlatform, type Client } from '../client/index.js';
+import type { Platform } from '../oci/descriptor.js';
 import { lookupImage } from '../engine/image-lookup.js';
 import type { BindMount } from '../engine/bundle/spec.js';
 import { resolveInRootfs } from '../engine/bundle/rootfs-path.js';
@@ -67,14 +68,14 @@ interface StageResult {
   config: ContainerConfig;
   history: HistoryEntry[];
   author?: string;
-  platform: PlatformSpec;
+  platform: Platform;
   key: string;
 }
 
 /** Args any build may pass without declaring them (Docker's predefined proxy args). */
 const PROXY_ARGS = ['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'];
 
-function platformArgs(target: PlatformSpec, build: PlatformSpec): Map<string, string> {
+function platformArgs(target: Platform, build: Platform): Map<string, string> {
   return new Map([
     ['TARGETPLATFORM', formatPlatform(target)],
     ['TARGETOS', target.os],
@@ -99,7 +100,7 @@ export class Builder {
   private readonly usedArgs = new Set<string>();
   private readonly df: Dockerfile;
   private readonly plan: Plan;
-  private readonly targetPlatform: PlatformSpec;
+  private readonly targetPlatform: Platform;
   private readonly builtins: Map<string, string>;
   private readonly created: string;
   private client?: Client;

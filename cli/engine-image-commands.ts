@@ -1,13 +1,13 @@
 // Local image commands of the engine: pull (into the store), images, rmi, tag, save, load, prune.
 // All work on the store under `--root DIR` / $STEVEDORE_ROOT / /var/lib/stevedore.
 import type { Command } from 'commander';
-import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, parsePlatform, type PlatformSpec } from '../client/index.js';
+import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, parsePlatform } from '../client/index.js';
 import { importImage, pullEventLines, pullImage, type PullEvent } from '../engine/image-pull.js';
 import { archiveImages, LocalStoreSource } from '../engine/image-archive.js';
 import { inspectLocalImage } from '../engine/image-inspect.js';
-import { AmbiguousImageError, lookupImage, namesOf, shortId } from '../engine/image-lookup.js';
-import { ImageStore, StoreError, type GcResult } from '../engine/store/image-store.js';
-import { familiarReference, formatReference, InvalidReferenceError, parseReference } from '../oci/index.js';
+import { lookupImage, namesOf, shortId } from '../engine/image-lookup.js';
+import { ImageStore, type GcResult } from '../engine/store/image-store.js';
+import { familiarReference, formatReference, parseReference, type Platform } from '../oci/index.js';
 import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
 import { formatBytes, ttyProgress, type Progress } from './copy-progress.js';
 import { pruneStoppedContainers } from './engine-container-commands.js';
@@ -19,16 +19,7 @@ export function storeOf(cmd: Command): ImageStore {
   return new ImageStore(rootOf(cmd));
 }
 
-function engineErrors<T>(fn: () => Promise<T>): Promise<T> {
-  return fn().catch((err: unknown) => {
-    // Engine errors are one-line messages to the user, as ClientErrors are.
-    if (err instanceof StoreError || err instanceof AmbiguousImageError || err instanceof InvalidReferenceError) throw new ClientError(err.message);
-    if ((err as Error)?.name === 'LayerError' || (err as Error)?.name === 'DiffIdMismatchError') throw new ClientError((err as Error).message);
-    throw err;
-  });
-}
-
-function parsePlatformFlag(text?: string): PlatformSpec | undefined {
+function parsePlatformFlag(text?: string): Platform | undefined {
   if (!text) return undefined;
   try {
     return parsePlatform(text);
@@ -100,7 +91,7 @@ export async function pullIntoStore(refText: string, flags: PullFlags, cmd: Comm
   process.once('SIGTERM', interrupted);
   const client = await clientFrom(flags);
   try {
-    const { record, name } = await engineErrors(() => pullImage(store, client, refText, { platform, onEvent: c.onEvent, concurrency }));
+    const { record, name } = await pullImage(store, client, refText, { platform, onEvent: c.onEvent, concurrency });
     if (flags.json) {
       process.stdout.write(`${JSON.stringify({ name, id: record.config, digest: record.manifest, index: record.index, platform: record.platform, layers: record.layers.length, downloaded: c.downloaded(), unpacked: c.unpacked() })}\n`);
     } else if (flags.quiet) {
@@ -167,7 +158,7 @@ async function removeImages(store: ImageStore, images: string[], force: boolean,
       const out = await store.update((s) => {
         const lines: string[] = [];
         const found = lookupImage(s, text);
-        if (!found) throw new ClientError(`no such image: ${text}`);
+        if (!found) throw new ClientError(`no such image: ${text}`, { kind: 'not-found' });
         const m = found.record.manifest;
         const names = namesOf(s, m);
         let untag: string[];
@@ -213,7 +204,7 @@ export function registerEngineImageCommands(program: Command): void {
     .description('list the images in the local store')
     .option('-q, --quiet', 'only image ids')
     .option('--json', 'print the list as JSON')
-    .action((flags: { quiet?: boolean; json?: boolean }, cmd: Command) => engineErrors(() => listImages(storeOf(cmd), flags)));
+    .action((flags: { quiet?: boolean; json?: boolean }, cmd: Command) => listImages(storeOf(cmd), flags));
 
   program
     .command('rmi')
@@ -221,93 +212,85 @@ export function registerEngineImageCommands(program: Command): void {
     .argument('<image...>')
     .option('-f, --force', 'remove every name of an image given by id, and untag images containers use')
     .option('-q, --quiet', 'print nothing')
-    .action((images: string[], flags: { force?: boolean; quiet?: boolean }, cmd: Command) => engineErrors(() => removeImages(storeOf(cmd), images, !!flags.force, !!flags.quiet)));
+    .action((images: string[], flags: { force?: boolean; quiet?: boolean }, cmd: Command) => removeImages(storeOf(cmd), images, !!flags.force, !!flags.quiet));
 
   program
     .command('tag')
     .description('give a local image another name')
     .argument('<source>')
     .argument('<target>')
-    .action((src: string, dst: string, _flags: unknown, cmd: Command) =>
-      engineErrors(async () => {
-        const store = storeOf(cmd);
-        const name = normalisedName(dst);
-        await store.update((s) => {
-          const found = lookupImage(s, src);
-          if (!found) throw new ClientError(`no such image: ${src}`);
-          const target = found.name ? s.refs[found.name]!.target : found.record.manifest;
-          s.refs[name] = { target, manifest: found.record.manifest };
-        });
-      }),
-    );
+    .action(async (src: string, dst: string, _flags: unknown, cmd: Command) => {
+      const store = storeOf(cmd);
+      const name = normalisedName(dst);
+      await store.update((s) => {
+        const found = lookupImage(s, src);
+        if (!found) throw new ClientError(`no such image: ${src}`, { kind: 'not-found' });
+        const target = found.name ? s.refs[found.name]!.target : found.record.manifest;
+        s.refs[name] = { target, manifest: found.record.manifest };
+      });
+    });
 
   program
     .command('save')
     .description('write a local image to a docker-archive tarball (docker load reads it)')
     .requiredOption('-o, --output <file>', 'the tar file to write')
     .argument('<image...>')
-    .action((images: string[], flags: { output: string }, cmd: Command) =>
-      engineErrors(async () => {
-        if (images.length > 1) throw new ClientError('save writes one image per archive; run it once per image');
-        const store = storeOf(cmd);
-        const found = lookupImage(await store.state(), images[0]!);
-        if (!found) throw new ClientError(`no such image: ${images[0]}`);
-        const ref = found.name ? parseReference(found.name) : undefined;
-        const dst = new DockerArchiveDestination(flags.output, ref && !ref.digest ? ref : undefined);
-        try {
-          await copyImage(new LocalStoreSource(store, found.record, found.name), dst);
-        } finally {
-          await dst.close();
-        }
-      }),
-    );
+    .action(async (images: string[], flags: { output: string }, cmd: Command) => {
+      if (images.length > 1) throw new ClientError('save writes one image per archive; run it once per image');
+      const store = storeOf(cmd);
+      const found = lookupImage(await store.state(), images[0]!);
+      if (!found) throw new ClientError(`no such image: ${images[0]}`, { kind: 'not-found' });
+      const ref = found.name ? parseReference(found.name) : undefined;
+      const dst = new DockerArchiveDestination(flags.output, ref && !ref.digest ? ref : undefined);
+      try {
+        await copyImage(new LocalStoreSource(store, found.record, found.name), dst);
+      } finally {
+        await dst.close();
+      }
+    });
 
   program
     .command('load')
     .description('load the images of a docker-archive tarball (docker save output) into the local store')
     .requiredOption('-i, --input <file>', 'the tar file to read')
     .option('-q, --quiet', 'print only image ids')
-    .action((flags: { input: string; quiet?: boolean }, cmd: Command) =>
-      engineErrors(async () => {
-        needRoot('load');
-        const store = storeOf(cmd);
-        const items = await archiveImages(flags.input);
-        if (items.length === 0) throw new ClientError(`${flags.input}: the archive holds no images`);
-        for (const [i, tags] of items.entries()) {
-          const names = tags.map((t) => normalisedName(t));
-          const source = new DockerArchiveSource(flags.input, { index: i });
-          try {
-            const record = await importImage(store, source, { names });
-            if (flags.quiet) process.stdout.write(`${record.config}\n`);
-            else if (tags.length) for (const t of tags) process.stdout.write(`Loaded image: ${t}\n`);
-            else process.stdout.write(`Loaded image ID: ${record.config}\n`);
-          } finally {
-            await source.close();
-          }
+    .action(async (flags: { input: string; quiet?: boolean }, cmd: Command) => {
+      needRoot('load');
+      const store = storeOf(cmd);
+      const items = await archiveImages(flags.input);
+      if (items.length === 0) throw new ClientError(`${flags.input}: the archive holds no images`);
+      for (const [i, tags] of items.entries()) {
+        const names = tags.map((t) => normalisedName(t));
+        const source = new DockerArchiveSource(flags.input, { index: i });
+        try {
+          const record = await importImage(store, source, { names });
+          if (flags.quiet) process.stdout.write(`${record.config}\n`);
+          else if (tags.length) for (const t of tags) process.stdout.write(`Loaded image: ${t}\n`);
+          else process.stdout.write(`Loaded image ID: ${record.config}\n`);
+        } finally {
+          await source.close();
         }
-      }),
-    );
+      }
+    });
 
   program
     .command('prune')
     .description('remove stopped containers, then unnamed images no container uses, and blobs and layers no image needs')
     .option('-q, --quiet', 'print nothing')
-    .action((flags: { quiet?: boolean }, cmd: Command) =>
-      engineErrors(async () => {
-        const say = flags.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
-        // Containers first: the images only they used become unused, and go in the same prune.
-        const containers = await pruneStoppedContainers(rootOf(cmd));
-        if (!flags.quiet) process.stdout.write(containers.map((id) => `Deleted container ${id}\n`).join(''));
-        const r = await pruneImages(storeOf(cmd), say);
-        await (await import('../builder/build-cache.js')).removeBuildCache(rootOf(cmd));
-        if (!flags.quiet) process.stdout.write(`${pruneLine(r)}\n`);
-      }),
-    );
+    .action(async (flags: { quiet?: boolean }, cmd: Command) => {
+      const say = flags.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
+      // Containers first: the images only they used become unused, and go in the same prune.
+      const containers = await pruneStoppedContainers(rootOf(cmd));
+      if (!flags.quiet) process.stdout.write(containers.map((id) => `Deleted container ${id}\n`).join(''));
+      const r = await pruneImages(storeOf(cmd), say);
+      await (await import('../builder/build-cache.js')).removeBuildCache(rootOf(cmd));
+      if (!flags.quiet) process.stdout.write(`${pruneLine(r)}\n`);
+    });
 }
 
 /** For `inspect`: prints a local image like `docker image inspect`; false when there is none. */
 export async function printLocalImageInspect(cmd: Command, ref: string, json: boolean): Promise<boolean> {
-  const out = await engineErrors(() => inspectLocalImage(storeOf(cmd), ref));
+  const out = await inspectLocalImage(storeOf(cmd), ref);
   if (!out) return false;
   process.stdout.write(`${JSON.stringify([out], null, json ? undefined : 2)}\n`);
   return true;

@@ -1,5 +1,6 @@
 // The `stevedore` command.
 import { Command, CommanderError } from 'commander';
+import { errorReport, EXIT_USAGE, usageLine } from './error-report.js';
 import { registerContainerCommands } from './engine-container-commands.js';
 import { registerNetworkCommands } from './engine-network-commands.js';
 import { addRootOption } from './engine-root.js';
@@ -9,8 +10,9 @@ program
   .name('stevedore')
   .description('OCI container registry, registry client and local container engine')
   .version('0.1.0')
-  .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  // A usage error is one line with a --help hint, not the whole help (subcommands inherit this).
+  .configureOutput({ outputError: (text, write) => write(`stevedore: ${usageLine(text, commandPath())}\n`) });
 addRootOption(program);
 
 // Container commands start quickly (a `run --rm IMAGE true` is timed against bare runc): when one
@@ -24,11 +26,14 @@ function subcommand(argv: string[]): string | undefined {
   return undefined;
 }
 const containerOnly = CONTAINER_COMMANDS.has(subcommand(process.argv.slice(2)) ?? '');
+/** `stevedore pull`, for the --help hint of a usage error. */
+function commandPath(): string {
+  const sub = subcommand(process.argv.slice(2));
+  return sub && program.commands.some((c) => c.name() === sub || c.aliases().includes(sub)) ? `stevedore ${sub}` : 'stevedore';
+}
 
-let ClientError: (new (...args: never[]) => Error) | undefined;
 if (!containerOnly) {
-  const [client, clientCommands, engineImages, login, maintenance, serve, compose] = await Promise.all([
-    import('../client/index.js'),
+  const [clientCommands, engineImages, login, maintenance, serve, compose] = await Promise.all([
     import('./client-commands.js'),
     import('./engine-image-commands.js'),
     import('./login-commands.js'),
@@ -36,7 +41,6 @@ if (!containerOnly) {
     import('./serve.js'),
     import('./compose-commands.js'),
   ]);
-  ClientError = client.ClientError;
   serve.registerServe(program);
   clientCommands.registerClientCommands(program);
   engineImages.registerEngineImageCommands(program);
@@ -56,12 +60,11 @@ registerContainerCommands(program, async (root) => {
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  if (err instanceof CommanderError) process.exit(err.exitCode);
+  // --help and --version end with status 0; a command line that cannot be used is the CLI's own error.
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   // One line, never a stack trace; STEVEDORE_DEBUG=1 shows the stack for bug reports.
-  const e = err as Error;
-  const line = (e?.message ?? String(err)).split('\n')[0];
-  const plain = (ClientError && err instanceof ClientError) || containerOnly;
-  console.error(`stevedore: ${plain ? line : `${e?.name && e.name !== 'Error' ? `${e.name}: ` : ''}${line}`}`);
-  if (process.env.STEVEDORE_DEBUG) console.error(e?.stack);
-  process.exit(1);
+  const report = errorReport(err, { plain: containerOnly });
+  console.error(`stevedore: ${report.line}`);
+  if (process.env.STEVEDORE_DEBUG) console.error((err as Error)?.stack);
+  process.exit(report.code);
 }

@@ -2,6 +2,9 @@
 import type { Command } from 'commander';
 import type { ConfigInput } from '../server/index.js';
 
+/** The flag of each configuration key `serve` takes on its command line (for errors that name it). */
+const SERVE_FLAGS: Record<string, string> = { 'http.addr': '--addr', 'storage.filesystem.rootDirectory': '--data-dir', 'log.level': '--log-level' };
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -19,7 +22,7 @@ export function registerServe(program: Command): void {
       if (opts.logLevel) overrides.log = { level: opts.logLevel as never };
       let config;
       try {
-        config = loadConfig({ file: opts.config, env: process.env, overrides });
+        config = loadConfig({ file: opts.config, env: process.env, overrides, overrideFlags: SERVE_FLAGS });
       } catch (err) {
         if (err instanceof ConfigError) {
           console.error(`stevedore: ${err.message}`);
@@ -72,7 +75,7 @@ export function registerServe(program: Command): void {
         running.log.info({ signal: 'SIGHUP', file: opts.config }, 'reloading configuration');
         let next;
         try {
-          next = loadConfig({ file: opts.config, env: process.env, overrides });
+          next = loadConfig({ file: opts.config, env: process.env, overrides, overrideFlags: SERVE_FLAGS });
         } catch (err) {
           running.log.error({ error: (err as Error).message }, 'configuration reload failed; keeping the running configuration');
           return;

@@ -2,10 +2,11 @@
 // destination: blobs first (skipped when present, mounted when possible, transferred
 // concurrently), then manifests children-first, so a destination never holds a manifest whose
 // content is missing.
-import { parseManifest, referencedBlobs, type Descriptor, type Digest } from '../oci/index.js';
+import { parseManifest, referencedBlobs, type Descriptor, type Digest, type Platform } from '../oci/index.js';
 import { ClientError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
-import { formatPlatform, hostPlatform, selectPlatform, type PlatformSpec } from './platform.js';
+import { formatPlatform, hostPlatform, selectPlatform } from './platform.js';
+import { mapLimit } from '../util/limit.js';
 
 export type CopyEvent =
   | { type: 'blob-exists'; desc: Descriptor }
@@ -21,7 +22,7 @@ export type CopyEvent =
 export interface CopyOptions {
   /** Copy every platform of an index (default: only `platform`). */
   allPlatforms?: boolean;
-  platform?: PlatformSpec;
+  platform?: Platform;
   /** Blobs transferred at once. */
   concurrency?: number;
   onEvent?: (e: CopyEvent) => void;
@@ -34,24 +35,6 @@ export interface CopyResult {
   blobs: { copied: number; skipped: number; mounted: number; bytes: number };
   /** The mirror or registry that served the image, when the source had a choice. */
   servedBy?: string;
-}
-
-/** Runs `fn` over items with at most `limit` in flight; the first failure rejects. */
-export async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed: unknown;
-  const worker = async () => {
-    while (failed === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failed ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failed !== undefined) throw failed;
 }
 
 export async function copyImage(src: ImageSource, dst: ImageDestination, opts: CopyOptions = {}): Promise<CopyResult> {

@@ -28,6 +28,7 @@ import {
   familiarReference,
   formatReference,
   isDigest,
+  isImageConfigMediaType,
   MediaType,
   parseDigest,
   parseManifest,
@@ -37,10 +38,12 @@ import {
   type ImageManifest,
   type ImageReference,
 } from '../oci/index.js';
-import { mapLimit } from './copy-image.js';
+import { COMPRESSION_SNIFF_BYTES, sniffCompression } from '../oci/compression.js';
+import { verifiedRead } from '../oci/verified-read.js';
+import { syncDir } from '../util/atomic-file.js';
+import { mapLimit } from '../util/limit.js';
 import { ClientError, ContentMismatchError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
-import { syncDir } from './oci-layout.js';
 import { bigFileTempDir, createTempDirSync, createTempFileSync, untrackTempFile } from './temp-files.js';
 
 /** Which image of an archive: by one of its RepoTags, or by position in manifest.json (`@N`). */
@@ -66,18 +69,6 @@ const MAX_MANIFEST_JSON = 16 << 20;
 const MAX_CONFIG = 32 << 20;
 /** Entries are written with this time, so an archive's bytes depend only on its content (as skopeo does). */
 const EPOCH = new Date(0);
-
-const magic = {
-  gzip: Buffer.from([0x1f, 0x8b]),
-  zstd: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]),
-  xz: Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]),
-  bzip2: Buffer.from('BZh'),
-};
-
-function compressionOf(head: Buffer): 'gzip' | 'zstd' | 'xz' | 'bzip2' | undefined {
-  for (const [name, m] of Object.entries(magic)) if (head.length >= m.length && head.subarray(0, m.length).equals(m)) return name as 'gzip';
-  return undefined;
-}
 
 async function readHead(file: string, offset: number, length: number): Promise<Buffer> {
   const fh = await open(file, 'r');
@@ -272,7 +263,7 @@ export class DockerArchiveSource implements ImageSource {
 
     // `docker save | gzip` archives are accepted as docker load accepts them.
     let archive = this.file;
-    const compression = compressionOf(await readHead(this.file, 0, 6));
+    const compression = sniffCompression(await readHead(this.file, 0, COMPRESSION_SNIFF_BYTES));
     if (compression === 'gzip') {
       archive = join(await this.temp(), 'archive.tar');
       try {
@@ -400,7 +391,7 @@ export class DockerArchiveSource implements ImageSource {
    * gzip, else a gzip-compressed temporary copy whose digest and size are computed while it is written.
    */
   private async layer(index: TarIndex, member: TarMember, path: string, algorithm: string): Promise<{ desc: Descriptor; origin: BlobOrigin; diffId: Digest }> {
-    const compression = compressionOf(await readHead(index.file, member.offset, Math.min(6, member.size)));
+    const compression = sniffCompression(await readHead(index.file, member.offset, Math.min(COMPRESSION_SNIFF_BYTES, member.size)));
     if (!compression || compression === 'gzip') this.opts.onLayer?.({ action: compression ? 'check' : 'compress', layer: path, size: member.size });
     const uncompressed = new Digester(algorithm);
     const compressed = new Digester();
@@ -427,34 +418,9 @@ export class DockerArchiveSource implements ImageSource {
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-/** Writing what was read failed: not a reason to read again. */
-class WriteFailed extends Error {}
-
 /** A blob's bytes from `source`, verified against `desc`, resuming an interrupted read a few times. */
-async function readVerified(desc: Descriptor, source: ImageSource, write: (chunk: Buffer) => Promise<unknown>, onProgress?: (bytes: number) => void): Promise<void> {
-  const digester = new Digester(parseDigest(desc.digest).algorithm.name);
-  let written = 0;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const stream = await source.openBlob(desc, written);
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        if (written + chunk.length > desc.size) throw new ContentMismatchError(`${source.description}: blob ${desc.digest} is larger than its descriptor's ${desc.size} bytes`);
-        await write(chunk).catch((err: unknown) => {
-          throw new WriteFailed('write failed', { cause: err });
-        });
-        digester.update(chunk);
-        written += chunk.length;
-        onProgress?.(chunk.length);
-      }
-      break;
-    } catch (err) {
-      if (err instanceof WriteFailed) throw err.cause;
-      if (err instanceof ContentMismatchError || attempt + 1 >= 5 || written === 0 || written >= desc.size) throw err;
-    }
-  }
-  if (written !== desc.size) throw new ContentMismatchError(`${source.description}: blob ${desc.digest} has ${written} bytes, expected ${desc.size}`);
-  const actual = digester.digest();
-  if (actual !== desc.digest) throw new ContentMismatchError(`${source.description}: blob content has digest ${actual}, expected ${desc.digest}`);
+function readVerified(desc: Descriptor, source: ImageSource, write: (chunk: Buffer) => Promise<unknown>, onProgress?: (bytes: number) => void): Promise<void> {
+  return verifiedRead({ desc, what: source.description, open: (offset) => source.openBlob(desc, offset), write: (chunk) => write(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)), onProgress });
 }
 
 /** A tar being written to a file, one entry at a time. */
@@ -519,7 +485,6 @@ class TarFileWriter {
   }
 }
 
-const CONFIG_MEDIA_TYPES: readonly string[] = [MediaType.DockerConfig, MediaType.OciConfig];
 
 export class DockerArchiveDestination implements ImageDestination {
   readonly description: string;
@@ -601,7 +566,7 @@ export class DockerArchiveDestination implements ImageDestination {
     if (this.broken !== undefined) throw this.broken;
     if (this.written.has(desc.digest)) return;
     const { hex } = parseDigest(desc.digest);
-    const isConfig = CONFIG_MEDIA_TYPES.includes(desc.mediaType);
+    const isConfig = isImageConfigMediaType(desc.mediaType);
     if (isConfig && desc.size > MAX_CONFIG) this.fail(`config ${desc.digest} is too large (${desc.size} bytes)`);
     const name = `${hex}${isConfig ? '.json' : '.tar'}`;
     // The config is small and needed for manifest.json's neighbours (the legacy metadata): keep it.
@@ -674,7 +639,7 @@ export class DockerArchiveDestination implements ImageDestination {
       this.fail('a docker archive holds one single-platform image; choose it with --platform instead of --all-platforms');
     }
     const m = parsed.document;
-    if (!CONFIG_MEDIA_TYPES.includes(m.config.mediaType) || this.config?.digest !== m.config.digest) {
+    if (!isImageConfigMediaType(m.config.mediaType) || this.config?.digest !== m.config.digest) {
       this.fail(`${manifest.digest} is not a container image (config ${m.config.mediaType}); only images can be saved`);
     }
     for (const l of m.layers) {

@@ -1,13 +1,10 @@
 // Where images are read from and written to: a registry, an OCI image layout, a docker archive,
 // (later) the engine's store. Copying works between any source and destination.
 import type { Readable } from 'node:stream';
-import type { Descriptor, Digest } from '../oci/index.js';
+import type { Descriptor, Digest, ManifestBytes } from '../oci/index.js';
 
-export interface ManifestBytes {
-  digest: Digest;
-  mediaType: string;
-  bytes: Buffer;
-}
+/** Defined in oci/descriptor.ts; re-exported because every image location speaks it. */
+export type { ManifestBytes };
 
 export interface ImageSource {
   /** For messages: `localhost:5000/app:1`, `oci:/tmp/layout:1`. */

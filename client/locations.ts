@@ -1,6 +1,7 @@
 // Parsing skopeo-style locations and opening them: a bare reference (or docker://REF) is a
 // registry; `oci:DIR[:TAG]` is an OCI image layout; `docker-archive:FILE[:REF]` is a
 // `docker save` / `docker load` tarball.
+import { existsSync } from 'node:fs';
 import { InvalidReferenceError, parseReference, type ImageReference } from '../oci/index.js';
 import { DockerArchiveDestination, DockerArchiveSource, type ArchiveLayerEvent } from './docker-archive.js';
 import { ClientError } from './errors.js';
@@ -42,7 +43,7 @@ function parseDockerArchive(rest: string): Location {
   return { kind: 'docker-archive', file, ref };
 }
 
-export function parseLocation(text: string): Location {
+export function parseLocation(text: string, exists: (path: string) => boolean = existsSync): Location {
   if (text.startsWith('docker-archive:')) return parseDockerArchive(text.slice('docker-archive:'.length));
   if (text.startsWith('oci:')) {
     const rest = text.slice(4);
@@ -55,6 +56,11 @@ export function parseLocation(text: string): Location {
   if (transport && UNSUPPORTED_TRANSPORTS.includes(transport)) {
     throw new ClientError(`${transport}: locations are not supported (use a registry reference, oci:DIR[:TAG] or docker-archive:FILE[:REF])`);
   }
+  if (!text.startsWith('docker://') && looksLikePath(text, exists)) {
+    throw new ClientError(`${text} is a path, not an image reference`, {
+      hint: `for an OCI layout write oci:${text}, for a docker save archive docker-archive:${text}`,
+    });
+  }
   const ref = text.startsWith('docker://') ? text.slice('docker://'.length) : text;
   try {
     return { kind: 'registry', ref: parseReference(ref) };
@@ -62,6 +68,21 @@ export function parseLocation(text: string): Location {
     if (err instanceof InvalidReferenceError) throw new ClientError(err.message);
     throw err;
   }
+}
+
+/**
+ * Whether a location without a transport is a file system path the user meant as `oci:` or
+ * `docker-archive:` (which would otherwise fail as "repository name must be lowercase", or go to
+ * Docker Hub): it starts like a path (`/`, `./`, `../`, `~`), or it has a `/`, no registry host,
+ * and names something that exists. A bare name (`busybox`) is always a reference.
+ */
+export function looksLikePath(text: string, exists: (path: string) => boolean): boolean {
+  if (/^(\/|\.\.?(\/|$)|~)/.test(text)) return true;
+  const slash = text.indexOf('/');
+  if (slash < 0) return false;
+  const first = text.slice(0, slash);
+  const hasHost = first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('[');
+  return !hasHost && exists(text);
 }
 
 export interface LocationOpener {

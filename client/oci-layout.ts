@@ -7,7 +7,9 @@ import { createReadStream, type Stats } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { Digester, MediaType, parseDigest, type Descriptor, type Digest, type ImageIndex } from '../oci/index.js';
+import { Digester, guessManifestMediaType, MediaType, parseDigest, type Descriptor, type Digest, type ImageIndex } from '../oci/index.js';
+import { verifiedRead } from '../oci/verified-read.js';
+import { syncDir, writeFileAtomic } from '../util/atomic-file.js';
 import { ClientError, ContentMismatchError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
 import { createTempFileSync, untrackTempFile } from './temp-files.js';
@@ -32,35 +34,6 @@ async function readIndex(dir: string): Promise<ImageIndex> {
   } catch {
     throw new ClientError(`${join(dir, 'index.json')} is not valid JSON`);
   }
-}
-
-/** fsyncs a directory, so entries just renamed into it survive a power cut. */
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Writes a file atomically and durably (temporary file, fsync, rename, fsync directory). */
-export async function writeFileAtomic(path: string, data: Uint8Array | string, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp-${randomUUID()}`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await syncDir(dirname(path));
 }
 
 export class OciLayoutSource implements ImageSource {
@@ -92,13 +65,8 @@ export class OciLayoutSource implements ImageSource {
     const d = new Digester(parseDigest(digest).algorithm.name);
     d.update(bytes);
     if (d.digest() !== digest) throw new ContentMismatchError(`${this.description}: blob ${digest} is corrupt`);
-    let mediaType: string = MediaType.OciManifest;
-    try {
-      const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
-      mediaType = doc.mediaType ?? (doc.manifests ? MediaType.OciIndex : MediaType.OciManifest);
-    } catch {
-      throw new ClientError(`${this.description}: manifest ${digest} is not JSON`);
-    }
+    const mediaType = guessManifestMediaType(bytes);
+    if (!mediaType) throw new ClientError(`${this.description}: manifest ${digest} is not JSON`);
     return { digest, mediaType, bytes };
   }
 
@@ -110,9 +78,6 @@ export class OciLayoutSource implements ImageSource {
     return createReadStream(path, { start: offset, highWaterMark: 1024 * 1024 });
   }
 }
-
-/** How many times a broken blob download is resumed (with Range) before giving up. */
-const RESUME_ATTEMPTS = 5;
 
 export class OciLayoutDestination implements ImageDestination {
   readonly description: string;
@@ -137,30 +102,16 @@ export class OciLayoutDestination implements ImageDestination {
     const final = blobPath(this.dir, desc.digest);
     await mkdir(dirname(final), { recursive: true });
     const tmp = `${final}.part-${randomUUID()}`;
-    const digester = new Digester(parseDigest(desc.digest).algorithm.name);
     createTempFileSync(tmp);
     const fh = await open(tmp, 'r+');
-    let written = 0;
     try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const stream = await source.openBlob(desc, written);
-          for await (const chunk of stream as AsyncIterable<Buffer>) {
-            if (written + chunk.length > desc.size) throw new ContentMismatchError(`${source.description}: blob ${desc.digest} is larger than its descriptor's ${desc.size} bytes`);
-            await fh.write(chunk);
-            digester.update(chunk);
-            written += chunk.length;
-            onProgress?.(chunk.length);
-          }
-          break;
-        } catch (err) {
-          // An interrupted download continues where it stopped (Range), a few times.
-          if (err instanceof ContentMismatchError || attempt + 1 >= RESUME_ATTEMPTS || written === 0 || written >= desc.size) throw err;
-        }
-      }
-      if (written !== desc.size) throw new ContentMismatchError(`${source.description}: blob ${desc.digest} has ${written} bytes, expected ${desc.size}`);
-      const actual = digester.digest();
-      if (actual !== desc.digest) throw new ContentMismatchError(`${source.description}: blob content has digest ${actual}, expected ${desc.digest}`);
+      await verifiedRead({
+        desc,
+        what: source.description,
+        open: (offset) => source.openBlob(desc, offset),
+        write: (chunk, at) => fh.write(chunk, 0, chunk.length, at),
+        onProgress,
+      });
       await fh.sync();
     } catch (err) {
       await fh.close();

@@ -1,33 +1,28 @@
 // Platforms (`os/arch[/variant]`) and choosing an index entry for one, as Docker does.
+// One platform type: oci's Platform (os, architecture, variant and the rest of image-index.md).
 import type { Descriptor, Platform } from '../oci/index.js';
-
-export interface PlatformSpec {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
 
 const NODE_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 
-export function hostPlatform(): PlatformSpec {
+export function hostPlatform(): Platform {
   const architecture = NODE_ARCH[process.arch] ?? process.arch;
-  const p: PlatformSpec = { os: process.platform === 'win32' ? 'windows' : process.platform, architecture };
+  const p: Platform = { os: process.platform === 'win32' ? 'windows' : process.platform, architecture };
   if (architecture === 'arm64') p.variant = 'v8';
   if (architecture === 'arm') p.variant = `v${(process.config.variables as { arm_version?: string }).arm_version ?? '7'}`;
   return p;
 }
 
-export function parsePlatform(text: string): PlatformSpec {
+export function parsePlatform(text: string): Platform {
   const parts = text.split('/');
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[a-z0-9_.-]+$/.test(p))) {
     throw new Error(`invalid platform ${JSON.stringify(text)}: use os/arch[/variant], e.g. linux/amd64 or linux/arm/v7`);
   }
-  const p: PlatformSpec = { os: parts[0]!, architecture: parts[1]! };
+  const p: Platform = { os: parts[0]!, architecture: parts[1]! };
   if (parts[2]) p.variant = parts[2];
   return p;
 }
 
-export function formatPlatform(p: Platform | PlatformSpec): string {
+export function formatPlatform(p: Platform): string {
   return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
 }
 
@@ -39,7 +34,7 @@ function variantMatches(want: string | undefined, have: string | undefined, arch
 }
 
 /** The index entry for a platform (an exact variant preferred over a variant-less entry). */
-export function selectPlatform(manifests: Descriptor[], want: PlatformSpec): Descriptor | undefined {
+export function selectPlatform(manifests: Descriptor[], want: Platform): Descriptor | undefined {
   const candidates = manifests.filter(
     (d) => d.platform && d.platform.os === want.os && d.platform.architecture === want.architecture && variantMatches(want.variant, d.platform.variant, want.architecture),
   );

@@ -1,17 +1,14 @@
 // The Distribution API as a client sees it, for one registry: manifests, blobs, uploads,
 // tags and catalog, with authentication handled on the way.
 import { Readable } from 'node:stream';
-import { digestOf, isDigest, MANIFEST_MEDIA_TYPES, parseDigest, type Descriptor, type Digest } from '../oci/index.js';
+import { digestOf, guessManifestMediaType, isDigest, MANIFEST_MEDIA_TYPES, parseDigest, type Descriptor, type Digest, type ManifestBytes } from '../oci/index.js';
 import { Authenticator } from './auth/authenticator.js';
 import { parseChallenges } from './auth/challenge.js';
 import { ContentMismatchError, RegistryResponseError, parseErrorBody } from './errors.js';
 import { header, type Transport, type TransportRequest, type TransportResponse } from './transport.js';
 
-export interface Manifest {
-  digest: Digest;
-  mediaType: string;
-  bytes: Buffer;
-}
+/** A manifest as fetched: oci's ManifestBytes (kept under this name for callers of the client). */
+export type Manifest = ManifestBytes;
 
 export interface BlobSource {
   /** A fresh stream of the blob from `offset`. */
@@ -52,6 +49,7 @@ export class RegistryClient {
   private async fail(req: TransportRequest, res: TransportResponse): Promise<never> {
     const text = await res.body.text().catch(() => '');
     let { code, message } = parseErrorBody(text);
+    const { errors } = parseErrorBody(text);
     // A 401 that remains after a new token was fetched for the scope is a refusal: say so, also
     // for a HEAD (no body), as the challenge names it (distribution's insufficient_scope).
     const challenge = res.status === 401 ? parseChallenges(header(res, 'www-authenticate') ?? '')[0] : undefined;
@@ -59,7 +57,7 @@ export class RegistryClient {
       code = 'DENIED';
       message = `requested access to the resource is denied${challenge.params.scope ? ` (${challenge.params.scope})` : ''}`;
     }
-    throw new RegistryResponseError(req.method, res.url, res.status, code, message);
+    throw new RegistryResponseError(req.method, res.url, res.status, code, message, errors);
   }
 
   private async expect(req: TransportRequest, scopes: string[], ok: number[]): Promise<TransportResponse> {
@@ -227,12 +225,7 @@ export function verifyManifestDigest(bytes: Buffer, expected: string | undefined
 }
 
 function sniffMediaType(bytes: Buffer): string {
-  try {
-    const doc = JSON.parse(bytes.toString('utf8')) as { mediaType?: string; manifests?: unknown };
-    return doc.mediaType ?? (doc.manifests ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
-  } catch {
-    return 'application/octet-stream';
-  }
+  return guessManifestMediaType(bytes) ?? 'application/octet-stream';
 }
 
 async function* countingGen(src: AsyncIterable<Buffer>, onProgress?: (n: number) => void): AsyncGenerator<Buffer> {

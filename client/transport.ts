@@ -4,6 +4,7 @@
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { ClientError } from './errors.js';
+import { describeNetworkFailure } from './network-errors.js';
 import type { HostResolver, HostSettings } from './registry-hosts.js';
 
 export interface RetryPolicy {
@@ -155,9 +156,8 @@ export class Transport {
           await sleep(delay, req.signal);
           continue;
         }
-        const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };
-        const why = e.cause?.code ?? e.code ?? e.cause?.message ?? e.message;
-        throw new ClientError(`${req.method} ${url}: ${why}`, { cause: err });
+        const failure = describeNetworkFailure(url, err);
+        throw new ClientError(`${req.method} ${url}: ${failure.why}`, { cause: err, kind: failure.kind, hint: failure.hint });
       }
       if (mayRetry && attempt < this.retry.retries && isRetryableStatus(res.status)) {
         const retryAfter = parseRetryAfter(res.headers['retry-after']);

@@ -4,8 +4,15 @@
 // oci's modules themselves, not its index: `run` of a local image loads only what it uses (start-up time).
 import { formatReference, InvalidReferenceError, parseReference } from '../oci/reference.js';
 import type { ImageRecord, StoreState } from './store/image-store.js';
+import { KindedError } from '../util/errors.js';
 
-export class AmbiguousImageError extends Error {}
+/** A short id that matches several images (kind \`invalid\`: give more of it). */
+export class AmbiguousImageError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'AmbiguousImageError';
+  }
+}
 
 export interface Found {
   record: ImageRecord;

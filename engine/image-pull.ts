@@ -15,17 +15,13 @@ import {
   type Client,
   type ImageSource,
   type ManifestBytes,
-  type PlatformSpec,
 } from '../client/index.js';
-import { digestOf, formatReference, isDigest, MediaType, parseManifest, type Descriptor, type Digest } from '../oci/index.js';
+import { digestOf, formatReference, isDigest, isImageConfigMediaType, MediaType, parseManifest, type Descriptor, type Digest, type Platform } from '../oci/index.js';
 import type { ImageRecord, ImageStore } from './store/image-store.js';
-import { chainIds, DiffIdMismatchError } from './store/snapshots.js';
-import { LayerError } from './unpack/apply-layer.js';
-import { UnsupportedCompressionError } from './unpack/decompress.js';
-import { ToolError } from './unpack/node-tools.js';
-import { TarFormatError } from './unpack/tar-reader.js';
+import { chainIds } from './store/snapshots.js';
+import { kindOf } from '../util/errors.js';
+import { limiter } from '../util/limit.js';
 
-const IMAGE_CONFIG_TYPES: readonly string[] = [MediaType.OciConfig, MediaType.DockerConfig];
 const MAX_CONFIG = 32 << 20;
 
 export type PullEvent =
@@ -37,26 +33,10 @@ export type PullEvent =
 export interface ImportOptions {
   /** Normalised names to point at the image once it is complete. */
   names?: string[];
-  platform?: PlatformSpec;
+  platform?: Platform;
   /** Blobs downloaded at once (default 4). */
   concurrency?: number;
   onEvent?: (e: PullEvent) => void;
-}
-
-/** Runs at most `n` of the functions at once. */
-function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>) => {
-    if (active >= n) await new Promise<void>((r) => waiting.push(r));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      waiting.shift()?.();
-    }
-  };
 }
 
 function checkDigest(m: ManifestBytes, want: Digest, what: string): void {
@@ -98,7 +78,7 @@ export async function importImage(store: ImageStore, source: ImageSource, opts: 
     }
     if (parsed.kind !== 'image') throw new ClientError(`${source.description}: not an image`);
     const m = parsed.document;
-    if (!IMAGE_CONFIG_TYPES.includes(m.config.mediaType)) {
+    if (!isImageConfigMediaType(m.config.mediaType)) {
       throw new ClientError(`${source.description}: ${manifest.digest} is not a container image (config ${m.config.mediaType})`);
     }
     if (m.config.size > MAX_CONFIG) throw new ClientError(`${source.description}: config ${m.config.digest} is too large (${m.config.size} bytes)`);
@@ -151,9 +131,8 @@ export async function importImage(store: ImageStore, source: ImageSource, opts: 
       done.set(desc.digest, fetched);
       const unpackError = (err: unknown): never => {
         // Say which image and layer could not be unpacked, in one line.
-        if (err instanceof LayerError || err instanceof TarFormatError || err instanceof DiffIdMismatchError || err instanceof UnsupportedCompressionError || err instanceof ToolError) {
-          throw new ClientError(`${source.description}: layer ${desc.digest}: ${err.message}`);
-        }
+        const kind = kindOf(err);
+        if (kind) throw new ClientError(`${source.description}: layer ${desc.digest}: ${(err as Error).message}`, { kind, cause: err });
         throw err;
       };
       return fetched.then(async () => {
@@ -205,11 +184,11 @@ export async function pullImage(
   store: ImageStore,
   client: Client,
   refText: string,
-  opts: { platform?: string | PlatformSpec; onEvent?: (e: PullEvent) => void; concurrency?: number } = {},
+  opts: { platform?: string | Platform; onEvent?: (e: PullEvent) => void; concurrency?: number } = {},
 ): Promise<{ record: ImageRecord; name: string }> {
   const loc = parseLocation(refText);
   if (loc.kind !== 'registry') throw new ClientError(`${refText}: pull into the local store takes a registry reference (use -o for oci: and docker-archive: destinations)`);
-  let platform: PlatformSpec | undefined;
+  let platform: Platform | undefined;
   try {
     platform = typeof opts.platform === 'string' ? parsePlatform(opts.platform) : opts.platform;
   } catch (err) {

@@ -1,6 +1,7 @@
 // Content descriptors (image-spec descriptor.md) and the platform object (image-index.md).
 import { parseDigest, type Digest } from './digest.js';
 import { isValidMediaType } from './media-types.js';
+import { KindedError } from '../util/errors.js';
 
 export interface Platform {
   architecture: string;
@@ -22,13 +23,20 @@ export interface Descriptor {
   platform?: Platform;
 }
 
+/** A manifest's bytes with the digest and media type they were fetched, read or stored under. */
+export interface ManifestBytes {
+  digest: Digest;
+  mediaType: string;
+  bytes: Buffer;
+}
+
 /** A document that is not a valid OCI structure; `path` says where (e.g. `layers[2].digest`). */
-export class ValidationError extends Error {
+export class ValidationError extends KindedError {
   constructor(
     readonly path: string,
     reason: string,
   ) {
-    super(path ? `${path}: ${reason}` : reason);
+    super('invalid', path ? `${path}: ${reason}` : reason);
     this.name = 'ValidationError';
   }
 }

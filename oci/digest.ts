@@ -1,5 +1,6 @@
 // Content digests (image-spec descriptor.md "Digests"): `algorithm:encoded`.
 import { createHash, type Hash } from 'node:crypto';
+import { KindedError } from '../util/errors.js';
 
 export type Digest = string & { readonly __brand: 'Digest' };
 
@@ -20,12 +21,12 @@ export const DEFAULT_ALGORITHM = 'sha256';
 // The grammar from the spec; algorithm-specific checks follow in parseDigest.
 const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
-export class InvalidDigestError extends Error {
+export class InvalidDigestError extends KindedError {
   constructor(
     readonly input: string,
     reason: string,
   ) {
-    super(`invalid digest ${JSON.stringify(input.length > 200 ? input.slice(0, 200) + '…' : input)}: ${reason}`);
+    super('invalid', `invalid digest ${JSON.stringify(input.length > 200 ? input.slice(0, 200) + '…' : input)}: ${reason}`);
     this.name = 'InvalidDigestError';
   }
 }

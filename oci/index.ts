@@ -5,3 +5,4 @@ export * from './descriptor.js';
 export * from './manifest.js';
 export * from './name.js';
 export * from './reference.js';
+export * from './compression.js';

@@ -68,3 +68,36 @@ const MEDIA_TYPE_GRAMMAR = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9]
 export function isValidMediaType(value: string): boolean {
   return MEDIA_TYPE_GRAMMAR.test(value);
 }
+
+/** Media types of an image's config blob (OCI and Docker schema 2). */
+export const IMAGE_CONFIG_MEDIA_TYPES: readonly string[] = [MediaType.OciConfig, MediaType.DockerConfig];
+
+export function isImageManifestMediaType(mediaType: string): boolean {
+  return IMAGE_MANIFEST_MEDIA_TYPES.includes(mediaType);
+}
+
+export function isImageConfigMediaType(mediaType: string): boolean {
+  return IMAGE_CONFIG_MEDIA_TYPES.includes(mediaType);
+}
+
+export function isLayerMediaType(mediaType: string): boolean {
+  return LAYER_MEDIA_TYPES.includes(mediaType);
+}
+
+/**
+ * A manifest's media type from its own JSON, for sources that do not say (an OCI layout's blob, a
+ * registry that answers without Content-Type): its `mediaType` field, else an index when it has
+ * `manifests`, else an image manifest. undefined when the bytes are not a JSON object.
+ */
+export function guessManifestMediaType(bytes: Uint8Array | string): string | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
+  const { mediaType, manifests } = doc as { mediaType?: unknown; manifests?: unknown };
+  if (typeof mediaType === 'string' && mediaType) return mediaType;
+  return manifests !== undefined ? MediaType.OciIndex : MediaType.OciManifest;
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { digestOf } from './digest.js';
-import { familiarReference, formatReference, InvalidReferenceError, parseReference } from './reference.js';
+import { familiarReference, formatReference, InvalidReferenceError, parseReference, parseRepositoryReference } from './reference.js';
 
 const D = digestOf('x');
 
@@ -47,5 +47,24 @@ describe('parseReference (Docker normalisation)', () => {
   ])('rejects %j', (input, message) => {
     expect(() => parseReference(input)).toThrow(InvalidReferenceError);
     expect(() => parseReference(input)).toThrow(new RegExp(message));
+  });
+});
+
+describe('parseRepositoryReference', () => {
+  const digest = `sha256:${'a'.repeat(64)}`;
+
+  it('splits a repository-local name from its tag or digest, without adding a host or library/', () => {
+    expect(parseRepositoryReference('dockerhub/library/busybox:1.36')).toEqual({ repository: 'dockerhub/library/busybox', tag: '1.36' });
+    expect(parseRepositoryReference('busybox')).toEqual({ repository: 'busybox', tag: 'latest' });
+    expect(parseRepositoryReference('busybox', { defaultTag: false })).toEqual({ repository: 'busybox' });
+    expect(parseRepositoryReference(`a/b@${digest}`)).toEqual({ repository: 'a/b', digest });
+    expect(parseRepositoryReference(`a/b:v1@${digest}`)).toEqual({ repository: 'a/b', tag: 'v1', digest });
+  });
+
+  it('refuses what a registry could not name', () => {
+    expect(() => parseRepositoryReference('Upper/case:v1')).toThrow(InvalidReferenceError);
+    expect(() => parseRepositoryReference('a/b:bad tag')).toThrow(/invalid tag/);
+    expect(() => parseRepositoryReference('a/b@sha256:short')).toThrow(InvalidReferenceError);
+    expect(() => parseRepositoryReference(':v1')).toThrow(/missing repository name/);
   });
 });

@@ -1,19 +1,20 @@
 // Image references as Docker parses and normalises them (distribution/reference):
 // `busybox` → `docker.io/library/busybox:latest`; `host:port/ns/repo:tag@sha256:…`.
 import { parseDigest, type Digest } from './digest.js';
-import { MAX_NAME_LENGTH, isValidRepositoryName, isValidTag } from './name.js';
+import { MAX_NAME_LENGTH, isValidRepositoryName, isValidTag, repositoryNameProblem } from './name.js';
+import { KindedError } from '../util/errors.js';
 
 export const DEFAULT_REGISTRY = 'docker.io';
 export const DEFAULT_TAG = 'latest';
 /** Where docker.io's API actually lives. */
 export const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
 
-export class InvalidReferenceError extends Error {
+export class InvalidReferenceError extends KindedError {
   constructor(
     readonly input: string,
     reason: string,
   ) {
-    super(`invalid reference ${JSON.stringify(input.length > 200 ? `${input.slice(0, 200)}…` : input)}: ${reason}`);
+    super('invalid', `invalid reference ${JSON.stringify(input.length > 200 ? `${input.slice(0, 200)}…` : input)}: ${reason}`);
     this.name = 'InvalidReferenceError';
   }
 }
@@ -35,11 +36,8 @@ function looksLikeRegistry(component: string): boolean {
   return component.includes('.') || component.includes(':') || component === 'localhost' || component.startsWith('[');
 }
 
-/**
- * Parses and normalises a reference. A bare name gets `docker.io` (and `library/` for one-component
- * names on Docker Hub); a reference without tag or digest gets `latest` unless `defaultTag` is false.
- */
-export function parseReference(input: string, opts: { defaultTag?: boolean } = {}): ImageReference {
+/** A name split from its `:tag` and `@digest` (both checked), the name itself not yet checked. */
+function splitReference(input: string): { name: string; tag?: string; digest?: Digest } {
   if (input.length === 0) throw new InvalidReferenceError(input, 'empty reference');
   let rest = input;
   let digest: Digest | undefined;
@@ -61,6 +59,44 @@ export function parseReference(input: string, opts: { defaultTag?: boolean } = {
     if (!isValidTag(tag)) throw new InvalidReferenceError(input, `invalid tag ${JSON.stringify(tag)}`);
   }
   if (rest.length === 0) throw new InvalidReferenceError(input, 'missing repository name');
+  const out: { name: string; tag?: string; digest?: Digest } = { name: rest };
+  if (tag !== undefined) out.tag = tag;
+  if (digest !== undefined) out.digest = digest;
+  return out;
+}
+
+/** A reference inside one registry: `path/to/repo[:tag][@digest]`, no host and no Docker Hub normalisation. */
+export interface RepositoryReference {
+  repository: string;
+  tag?: string;
+  digest?: Digest;
+}
+
+/**
+ * Parses a repository-local reference, as a registry's own configuration names its repositories
+ * (`dockerhub/library/busybox:1.36`); a reference without tag or digest gets `latest` unless
+ * `defaultTag` is false.
+ */
+export function parseRepositoryReference(input: string, opts: { defaultTag?: boolean } = {}): RepositoryReference {
+  const { name, tag, digest } = splitReference(input);
+  const problem = repositoryNameProblem(name);
+  if (problem) throw new InvalidReferenceError(input, problem);
+  const ref: RepositoryReference = { repository: name };
+  if (tag !== undefined) ref.tag = tag;
+  else if (digest === undefined && opts.defaultTag !== false) ref.tag = DEFAULT_TAG;
+  if (digest !== undefined) ref.digest = digest;
+  return ref;
+}
+
+/**
+ * Parses and normalises a reference. A bare name gets `docker.io` (and `library/` for one-component
+ * names on Docker Hub); a reference without tag or digest gets `latest` unless `defaultTag` is false.
+ */
+export function parseReference(input: string, opts: { defaultTag?: boolean } = {}): ImageReference {
+  const split = splitReference(input);
+  const rest = split.name;
+  let { tag } = split;
+  const { digest } = split;
 
   let registry = DEFAULT_REGISTRY;
   let repository = rest;

@@ -2,7 +2,8 @@
 # `npm test`: the one command that runs the whole test suite on a fresh Debian machine.
 #   1. installs npm dependencies when they are missing or older than package-lock.json;
 #   2. installs the Debian packages whose programs the suites drive (see TEST_TOOLS);
-#   3. builds (the interop suites run the compiled `stevedore` CLI);
+#   3. builds when a source changed since the last build (the interop suites run the compiled
+#      `stevedore` CLI; vitest's global setup checks again, for runs that skip this script);
 #   4. runs vitest; extra arguments go to `vitest run` (e.g. `npm test -- test/interop`).
 # Under CI=true a program that is still missing after step 2 is a hard failure; elsewhere the
 # suites that need it will fail with their own message and this script only warns.
@@ -39,7 +40,7 @@ if [ -n "$missing" ]; then
 fi
 
 # --- 3. build -------------------------------------------------------------------------------
-step "npm run build" npm run --silent build
+step "build" node scripts/build-if-stale.mjs
 
 # --- 4. tests -------------------------------------------------------------------------------
 exec npx vitest run "$@"

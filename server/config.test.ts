@@ -66,6 +66,40 @@ describe('configuration', () => {
     expect(() => loadConfig({ overrides: { gc: { retention: [{ repositories: ['a/*'], keepLast: -1 }] } } })).toThrow(/gc\.retention\.0\.keepLast/);
   });
 
+  it('reports an unknown STEVEDORE_* variable as it reports an unknown key, with a near miss named', () => {
+    expect(() => loadConfig({ env: { STEVEDORE_HTTP_ADR: ':5000' } })).toThrow('environment: unknown variable STEVEDORE_HTTP_ADR (did you mean STEVEDORE_HTTP_ADDR?)');
+    expect(() => loadConfig({ env: { STEVEDORE_NOTHING_LIKE_IT: '1' } })).toThrow(/^environment: unknown variable STEVEDORE_NOTHING_LIKE_IT$/);
+    // Variables of the client, the engine and the CLI are not the server's, and not errors.
+    expect(loadConfig({ env: { STEVEDORE_ROOT: '/x', STEVEDORE_CERTS_DIRS: '/y', STEVEDORE_DEBUG: '1' } }).http.addr).toBe(':5000');
+  });
+
+  it('parses a variable to its key\'s type', () => {
+    const c = loadConfig({
+      env: {
+        STEVEDORE_STORAGE_DRIVER: 's3',
+        STEVEDORE_STORAGE_S3_BUCKET: '123', // a string key keeps digits as text
+        STEVEDORE_STORAGE_S3_ACCESSKEYID: 'true',
+        STEVEDORE_STORAGE_S3_SECRETACCESSKEY: '0x10',
+        STEVEDORE_STORAGE_DELETE_ENABLED: 'no',
+        STEVEDORE_STORAGE_S3_FORCEPATHSTYLE: 'ON',
+        STEVEDORE_GC_GRACEPERIOD: '90m',
+      },
+    });
+    expect(c.storage.s3.bucket).toBe('123');
+    expect(c.storage.s3.accessKeyId).toBe('true');
+    expect(c.storage.s3.secretAccessKey).toBe('0x10');
+    expect(c.storage.delete.enabled).toBe(false);
+    expect(c.storage.s3.forcePathStyle).toBe(true);
+    expect(c.gc.gracePeriod).toBe(90 * 60_000);
+  });
+
+  it('names the source of a bad value: the variable, the flag, or the file\'s key', async () => {
+    expect(() => loadConfig({ env: { STEVEDORE_STORAGE_DELETE_ENABLED: 'maybe' } })).toThrow(/^environment: STEVEDORE_STORAGE_DELETE_ENABLED \(storage\.delete\.enabled\): /);
+    expect(() => loadConfig({ overrides: { http: { addr: 'nonsense' } }, overrideFlags: { 'http.addr': '--addr' } })).toThrow(/^flag --addr \(http\.addr\): must be HOST:PORT/);
+    const f = await file('storage:\n  driver: s3\n  s3:\n    chunkSize: 1\n');
+    expect(() => loadConfig({ file: f, env: { STEVEDORE_STORAGE_S3_BUCKET: 'b' } })).toThrow(new RegExp(`^${f.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: storage\\.s3\\.chunkSize: `));
+  });
+
   it('parses durations and addresses', () => {
     expect(parseDuration('1h30m')).toBe(5_400_000);
     expect(parseDuration('500ms')).toBe(500);

@@ -284,36 +284,114 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
 }
 
 /**
- * STEVEDORE_<PATH> variables, where PATH is the config path in upper case joined by `_`
- * (e.g. STEVEDORE_HTTP_ADDR, STEVEDORE_STORAGE_FILESYSTEM_ROOTDIRECTORY, STEVEDORE_LOG_LEVEL).
- * Values are parsed as YAML scalars, so `false` and `8080` get their types.
+ * STEVEDORE_* variables that are not server configuration keys: read by the client, the engine,
+ * the CLI, the test suites and the benchmarks. A new variable read anywhere goes here, or `serve`
+ * reports it as unknown (as it reports an unknown key of the YAML file).
  */
-export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const leaves = new Map<string, string[]>();
+export const OTHER_STEVEDORE_VARIABLES: readonly string[] = [
+  'STEVEDORE_CERTS_DIRS',
+  'STEVEDORE_CLIENT_CONFIG',
+  'STEVEDORE_DEBUG',
+  'STEVEDORE_DOCKER_DAEMON_JSON',
+  'STEVEDORE_ROOT',
+  'STEVEDORE_UNPACK_WORKERS',
+  'STEVEDORE_CNI_PATH', // engine/network (branch network)
+  // test suites and benchmarks
+  'STEVEDORE_CHROMIUM', // browser tests of server/ui (branch ui)
+  'STEVEDORE_UI_SCREENSHOTS',
+  'STEVEDORE_API_TARGET',
+  'STEVEDORE_INTEROP_TARGET',
+  'STEVEDORE_PORT',
+  'STEVEDORE_ARGS',
+  'STEVEDORE_NODE_ARGS',
+];
+
+/** Each configuration leaf's variable (`STEVEDORE_HTTP_ADDR`) → its path and default value. */
+function envLeaves(): Map<string, { path: string[]; fallback: unknown }> {
+  const leaves = new Map<string, { path: string[]; fallback: unknown }>();
   const collect = (value: unknown, path: string[]) => {
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       for (const [k, v] of Object.entries(value)) collect(v, [...path, k]);
     } else {
-      leaves.set(`STEVEDORE_${path.join('_').toUpperCase()}`, path);
+      leaves.set(`STEVEDORE_${path.join('_').toUpperCase()}`, { path, fallback: value });
     }
   };
   collect(ConfigSchema.parse({}), []);
+  return leaves;
+}
+
+/**
+ * A variable's text as the type of its key: a string key takes the text as it is (a bucket named
+ * `123` stays a string); booleans take true/false/1/0/yes/no/on/off; numbers take decimal numbers
+ * (anything else, e.g. a duration like `1h`, goes to the key's own parser); other keys (lists,
+ * keys without a default) are read as YAML.
+ */
+export function envValue(raw: string, fallback: unknown): unknown {
+  const text = raw.trim();
+  if (typeof fallback === 'string') return raw;
+  if (typeof fallback === 'boolean') {
+    if (/^(true|1|yes|on)$/i.test(text)) return true;
+    if (/^(false|0|no|off)$/i.test(text)) return false;
+    return raw;
+  }
+  if (typeof fallback === 'number') return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : raw;
+  try {
+    return parseYaml(raw) ?? raw;
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * STEVEDORE_<PATH> variables, where PATH is the config path in upper case joined by `_`
+ * (e.g. STEVEDORE_HTTP_ADDR, STEVEDORE_STORAGE_FILESYSTEM_ROOTDIRECTORY, STEVEDORE_LOG_LEVEL),
+ * each parsed to its key's type (envValue). A STEVEDORE_* variable that is neither a key nor one of
+ * OTHER_STEVEDORE_VARIABLES is a ConfigError, as an unknown key of the file is.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const leaves = envLeaves();
   let out: Record<string, unknown> = {};
+  const unknown: string[] = [];
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith('STEVEDORE_') || raw === undefined) continue;
-    const path = leaves.get(name);
-    if (!path) continue; // other STEVEDORE_* variables belong to the client and engine
-    let obj: unknown = parseYaml(raw) ?? raw;
-    for (let i = path.length - 1; i >= 0; i--) obj = { [path[i]!]: obj };
+    const leaf = leaves.get(name);
+    if (!leaf) {
+      if (!OTHER_STEVEDORE_VARIABLES.includes(name)) unknown.push(name);
+      continue;
+    }
+    let obj: unknown = envValue(raw, leaf.fallback);
+    for (let i = leaf.path.length - 1; i >= 0; i--) obj = { [leaf.path[i]!]: obj };
     out = merge(out, obj as Record<string, unknown>);
   }
+  if (unknown.length > 0) {
+    throw new ConfigError(unknown.sort().map((n) => `environment: unknown variable ${n}${suggestion(n, [...leaves.keys()])}`).join('\n'));
+  }
   return out;
+}
+
+/** ` (did you mean STEVEDORE_HTTP_ADDR?)` for a near miss: the known name with the longest common prefix, if close. */
+function suggestion(name: string, known: string[]): string {
+  let best = '';
+  let bestLen = 0;
+  for (const k of known) {
+    let i = 0;
+    while (i < k.length && i < name.length && k[i] === name[i]) i++;
+    if (i > bestLen) [best, bestLen] = [k, i];
+  }
+  return best && bestLen >= Math.max('STEVEDORE_'.length + 3, name.length - 4) ? ` (did you mean ${best}?)` : '';
+}
+
+/** The variable of a config path (`storage.s3.bucket` → `STEVEDORE_STORAGE_S3_BUCKET`). */
+function variableOf(path: readonly PropertyKey[]): string {
+  return `STEVEDORE_${path.map(String).join('_').toUpperCase()}`;
 }
 
 export interface LoadConfigOptions {
   file?: string;
   env?: NodeJS.ProcessEnv;
   overrides?: ConfigInput;
+  /** The flag each override came from, by config path (`http.addr` → `--addr`), so errors name it. */
+  overrideFlags?: Record<string, string>;
 }
 
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
@@ -340,10 +418,28 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   }
   const fromEnv = configFromEnv(opts.env ?? {});
   const envCheck = ConfigSchema.safeParse(fromEnv);
-  if (!envCheck.success) throw new ConfigError(formatIssues(envCheck.error, 'environment (STEVEDORE_*)'));
+  if (!envCheck.success) {
+    throw new ConfigError(envCheck.error.issues.map((i) => `environment: ${variableOf(i.path)} (${i.path.join('.')}): ${i.message}`).join('\n'));
+  }
   const merged = merge(merge(fromFile, fromEnv), (opts.overrides ?? {}) as Record<string, unknown>);
   const result = ConfigSchema.safeParse(merged);
-  if (!result.success) throw new ConfigError(formatIssues(result.error, 'config'));
+  if (!result.success) {
+    // Name where the offending value came from: a flag, a variable, or the file's key.
+    const flags = opts.overrideFlags ?? {};
+    const has = (obj: unknown, path: readonly PropertyKey[]) => path.reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<PropertyKey, unknown>)[k] : undefined), obj) !== undefined;
+    throw new ConfigError(
+      result.error.issues
+        .map((i) => {
+          const key = i.path.join('.');
+          if (i.code === 'unrecognized_keys') return `config: unknown key ${i.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ')}`;
+          const flag = Object.entries(flags).find(([p]) => key === p || key.startsWith(`${p}.`))?.[1];
+          if (flag && has(opts.overrides, i.path)) return `flag ${flag} (${key}): ${i.message}`;
+          if (has(fromEnv, i.path)) return `environment: ${variableOf(i.path)} (${key}): ${i.message}`;
+          return `${opts.file ?? 'config'}: ${key || '(top level)'}: ${i.message}`;
+        })
+        .join('\n'),
+    );
+  }
   const problems = crossCheck(result.data);
   if (problems.length) throw new ConfigError(problems.map((p) => `config: ${p}`).join('\n'));
   return result.data;

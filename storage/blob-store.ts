@@ -79,7 +79,7 @@ export class BlobStore {
 
   /** Positional access to a blob's data, when the driver offers it (see StorageDriver.openRandomAccess). */
   openRandomAccess(digest: Digest): Promise<RandomAccessFile> | undefined {
-    return this.driver.openRandomAccess?.(layout.blobData(digest));
+    return this.driver.capabilities.randomAccess ? this.driver.openRandomAccess(layout.blobData(digest)) : undefined;
   }
 
   reader(digest: Digest, offset?: number, end?: number): Promise<Readable> {
@@ -108,7 +108,7 @@ export class BlobStore {
   }
 
   redirectURL(digest: Digest): Promise<string | undefined> {
-    return this.driver.redirectURL ? this.driver.redirectURL(layout.blobData(digest)) : Promise.resolve(undefined);
+    return this.driver.capabilities.redirect ? this.driver.redirectURL(layout.blobData(digest)) : Promise.resolve(undefined);
   }
 
   /** Every blob's digest in the store (for garbage collection and scrubbing). */

@@ -2,6 +2,7 @@
 // (local filesystem, S3). Modelled on distribution's storagedriver.StorageDriver: paths
 // are `/`-separated keys; directories are implicit.
 import type { Readable } from 'node:stream';
+import { UnsupportedError } from '../util/errors.js';
 
 export interface FileInfo {
   path: string;
@@ -37,8 +38,27 @@ export interface ReadableFileWriter extends FileWriter {
   read(buffer: Uint8Array, position: number, length: number): Promise<number>;
 }
 
+/**
+ * What a driver can do beyond the basics, declared once by the driver: callers and wrappers read
+ * these instead of probing for methods. A method whose capability is false throws
+ * UnsupportedError (distribution's ErrUnsupportedMethod).
+ */
+export interface DriverCapabilities {
+  /** readableWriter(): a file readable while it is written (local files; not S3). */
+  readableWriter: boolean;
+  /** redirectURL(): URLs clients can fetch objects from directly (S3 with presigned URLs). */
+  redirect: boolean;
+  /** openRandomAccess(): cheap positional reads (local files). */
+  randomAccess: boolean;
+  /** purgeStale(): backend-level leftovers to clean up (S3 multipart uploads, the filesystem's .tmp-* files). */
+  purgeStale: boolean;
+  /** walk(): a cheap listing of a whole tree (S3 flat listings, a local directory walk). */
+  walk: boolean;
+}
+
 export interface StorageDriver {
   readonly name: string;
+  readonly capabilities: DriverCapabilities;
   /** Reads a small object whole (links, manifests, upload state). */
   getContent(path: string): Promise<Buffer>;
   /** Atomically and durably replaces `path` with `content`. */
@@ -53,7 +73,7 @@ export interface StorageDriver {
    * complete). Its name is not made durable: such a file is moved into place once committed, and
    * the move is what makes it durable there (with commit()'s fsync of the data).
    */
-  readableWriter?(path: string): Promise<ReadableFileWriter>;
+  readableWriter(path: string): Promise<ReadableFileWriter>;
   stat(path: string): Promise<FileInfo>;
   /** Full paths of the direct children of a directory. */
   list(path: string): Promise<string[]>;
@@ -61,25 +81,25 @@ export interface StorageDriver {
   move(source: string, dest: string): Promise<void>;
   /** Deletes an object or a whole directory tree. */
   delete(path: string): Promise<void>;
-  /** A URL the client can fetch the object from directly, if the backend supports it. */
-  redirectURL?(path: string): Promise<string | undefined>;
+  /** A URL the client can fetch the object from directly (capabilities.redirect). */
+  redirectURL(path: string): Promise<string>;
   /**
    * Positional reads into the caller's buffers, for backends where that is cheap (local files):
    * lets the server send a blob through a few reused buffers instead of allocating per chunk.
    */
-  openRandomAccess?(path: string): Promise<RandomAccessFile>;
+  openRandomAccess(path: string): Promise<RandomAccessFile>;
   /**
    * Removes backend-level leftovers older than `olderThan` that no path refers to (S3: multipart
    * uploads abandoned by a crash). Returns how many. Called by the upload purger.
    */
-  purgeStale?(olderThan: Date): Promise<number>;
+  purgeStale(olderThan: Date): Promise<number>;
   /**
    * Every object under `path` (recursively) with its size and modification time, in no particular
    * order; an absent `path` gives an empty list. Drivers that can list a whole tree cheaply
    * implement it (S3: one ListObjectsV2 per 1,000 keys, no HEAD per object); `walkFiles()` in
    * storage/walk.ts falls back to list() and stat() for the others.
    */
-  walk?(path: string): Promise<FileInfo[]>;
+  walk(path: string): Promise<FileInfo[]>;
 }
 
 export interface RandomAccessFile {
@@ -87,6 +107,11 @@ export interface RandomAccessFile {
   /** Reads up to `length` bytes at `position` into `buffer`; returns how many were read. */
   read(buffer: Uint8Array, position: number, length: number): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Throws the typed error for a method a driver does not support. */
+export function unsupportedMethod(driver: string, method: string): never {
+  throw new UnsupportedError(`${driver}: ${method} is not supported by this storage driver`);
 }
 
 export class PathNotFoundError extends Error {

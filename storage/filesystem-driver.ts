@@ -6,7 +6,8 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { syncDir, TEMP_MARK, writeFileAtomic } from '../util/atomic-file.js';
+import { checkPath, PathNotFoundError, unsupportedMethod, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 export interface FilesystemDriverOptions {
   rootDirectory: string;
@@ -14,7 +15,6 @@ export interface FilesystemDriverOptions {
   noSync?: boolean;
 }
 
-const TEMP_MARK = '.tmp-';
 /**
  * A temporary file or directory this old is a leftover of a killed process (one write or delete
  * takes milliseconds): the purger removes it even when uploads are kept longer.
@@ -26,6 +26,7 @@ const WRITE_BATCH = 1024 * 1024;
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
+  readonly capabilities = { readableWriter: true, redirect: false, randomAccess: true, purgeStale: true, walk: true } as const;
   private readonly root: string;
   private readonly sync: boolean;
 
@@ -87,25 +88,8 @@ export class FilesystemDriver implements StorageDriver {
   async putContent(path: string, content: Uint8Array): Promise<void> {
     const target = this.full(path);
     await this.mkdirs(dirname(target));
-    // Named apart from the target, so a target name at the 255-byte limit still has room.
-    const tmp = join(dirname(target), `${TEMP_MARK}${randomUUID()}`);
-    const fh = await open(tmp, 'wx', 0o644);
-    try {
-      await fh.writeFile(content);
-      if (this.sync) await fh.sync();
-    } catch (err) {
-      await fh.close();
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await fh.close();
-    try {
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    await this.syncDir(dirname(target));
+    // Temporary named apart from the target, so a target name at the 255-byte limit still has room.
+    await writeFileAtomic(target, content, { durable: this.sync, tempName: 'apart' });
   }
 
   async reader(path: string, offset = 0, end?: number): Promise<Readable> {
@@ -327,13 +311,11 @@ export class FilesystemDriver implements StorageDriver {
     for (const c of created) await this.syncDir(dirname(c));
   }
 
+  redirectURL(): Promise<string> {
+    return unsupportedMethod(this.name, 'redirectURL');
+  }
+
   private async syncDir(dir: string): Promise<void> {
-    if (!this.sync) return;
-    const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    if (this.sync) await syncDir(dir);
   }
 }

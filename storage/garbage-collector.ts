@@ -33,10 +33,11 @@
 //    link and its delete (a few milliseconds), from a push that then takes longer than the rest of
 //    the sweep to write its manifest; the grace period should be far longer than any push.
 // A blob in the trash is briefly unavailable to a pull (404) until it is restored.
-import { asDigest, parseManifest, referencedBlobs, referencedManifests, type Digest } from '../oci/index.js';
+import { isDigest, parseManifest, referencedBlobs, referencedManifests, type Digest } from '../oci/index.js';
 import { isNotFound, type FileInfo, type StorageDriver } from './driver.js';
-import { layout, REPOSITORY_MARKERS } from './layout.js';
-import { mapLimit, walkFiles } from './walk.js';
+import { layout, parsePath } from './layout.js';
+import { mapLimit } from '../util/limit.js';
+import { walkFiles } from './walk.js';
 
 export interface GcHooks {
   /** After the first mark, before anything is deleted (tests: pushes "during the sweep"). */
@@ -120,46 +121,25 @@ interface RevisionRecord {
   subject?: Digest;
 }
 
-function digestFrom(alg: string | undefined, hex: string | undefined): Digest | undefined {
-  if (!alg || !hex) return undefined;
-  try {
-    return asDigest(`${alg}:${hex}`);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Sorts the files under /repositories into repositories' tags, revisions, layer links and referrers. */
 export function parseRepositoryFiles(files: readonly FileInfo[]): Map<string, RepoScan> {
   const repos = new Map<string, RepoScan>();
   for (const f of files) {
-    const parts = f.path.split('/');
-    if (parts[1] !== 'repositories' || parts[parts.length - 1] !== 'link') continue;
-    const i = parts.findIndex((p, idx) => idx >= 2 && REPOSITORY_MARKERS.includes(p));
-    if (i < 3) continue;
-    const name = parts.slice(2, i).join('/');
-    let repo = repos.get(name);
+    const p = parsePath(f.path);
+    if (!p || !('repo' in p) || p.kind === 'catalog-entry') continue;
+    let repo = repos.get(p.repo);
     if (!repo) {
-      repo = { name, tags: new Map(), revisions: new Map(), layers: new Map(), referrers: new Map() };
-      repos.set(name, repo);
+      repo = { name: p.repo, tags: new Map(), revisions: new Map(), layers: new Map(), referrers: new Map() };
+      repos.set(p.repo, repo);
     }
-    const rest = parts.slice(i);
     const stamp = { modTime: f.modTime };
-    if (rest[0] === '_layers' && rest.length === 4) {
-      const d = digestFrom(rest[1], rest[2]);
-      if (d) repo.layers.set(d, stamp);
-    } else if (rest[0] === '_manifests' && rest[1] === 'revisions' && rest.length === 5) {
-      const d = digestFrom(rest[2], rest[3]);
-      if (d) repo.revisions.set(d, stamp);
-    } else if (rest[0] === '_manifests' && rest[1] === 'tags' && rest.length === 5 && rest[3] === 'current') {
-      repo.tags.set(rest[2]!, stamp);
-    } else if (rest[0] === '_referrers' && rest.length === 6) {
-      const subject = digestFrom(rest[1], rest[2]);
-      const referrer = digestFrom(rest[3], rest[4]);
-      if (!subject || !referrer) continue;
-      let m = repo.referrers.get(subject);
-      if (!m) repo.referrers.set(subject, (m = new Map()));
-      m.set(referrer, stamp);
+    if (p.kind === 'layer-link') repo.layers.set(p.digest, stamp);
+    else if (p.kind === 'revision-link') repo.revisions.set(p.digest, stamp);
+    else if (p.kind === 'tag-link') repo.tags.set(p.tag, stamp);
+    else if (p.kind === 'referrer-link') {
+      let m = repo.referrers.get(p.subject);
+      if (!m) repo.referrers.set(p.subject, (m = new Map()));
+      m.set(p.referrer, stamp);
     }
   }
   return repos;
@@ -173,10 +153,8 @@ export async function scanRepositories(driver: StorageDriver, concurrency = 8): 
 export async function scanBlobs(driver: StorageDriver, concurrency = 8): Promise<Map<Digest, FileInfo>> {
   const out = new Map<Digest, FileInfo>();
   for (const f of await walkFiles(driver, layout.blobsRoot, concurrency)) {
-    const parts = f.path.split('/'); // ['', 'blobs', alg, xx, hex, 'data']
-    if (parts.length !== 6 || parts[5] !== 'data') continue;
-    const d = digestFrom(parts[2], parts[4]);
-    if (d) out.set(d, f);
+    const p = parsePath(f.path);
+    if (p?.kind === 'blob-data') out.set(p.digest, f);
   }
   return out;
 }
@@ -423,7 +401,8 @@ export class GarbageCollector {
       const tags = [...repo.tags.keys()].filter((t) => !ignoreTags?.has(`${repo.name}:${t}`));
       const targets = await mapLimit(tags, this.concurrency, (t) => ignoreNotFound(this.driver.getContent(layout.tagLink(repo.name, t))));
       for (const raw of targets) {
-        const d = raw && digestFrom(...(raw.toString('utf8').trim().split(':') as [string, string]));
+        const text = raw?.toString('utf8').trim();
+        const d = text && isDigest(text) ? text : undefined;
         if (d && (repo.revisions.has(d) || (afterSweep && this.deletedRevisions.has(`${repo.name}@${d}`)))) push(repo, d);
       }
     });
@@ -484,8 +463,8 @@ function byKey<K extends string>(a: [K, ...unknown[]], b: [K, ...unknown[]]): nu
 }
 
 function digestOfDataPath(path: string): Digest | undefined {
-  const parts = path.split('/');
-  return digestFrom(parts[2], parts[4]);
+  const p = parsePath(path);
+  return p?.kind === 'blob-data' ? p.digest : undefined;
 }
 
 /** Runs one garbage collection (see the header of this file). */
@@ -498,9 +477,9 @@ function digestOfDataPath(path: string): Digest | undefined {
 export async function recoverGcTrash(driver: StorageDriver, concurrency = 8): Promise<void> {
   const files = await walkFiles(driver, layout.gcTrashRoot, concurrency);
   await mapLimit(files, concurrency, async (f) => {
-    const parts = f.path.split('/'); // ['', '_gc', 'trash', alg, hex, 'data']
-    const digest = digestFrom(parts[3], parts[4]);
-    if (!digest || parts[5] !== 'data') return;
+    const p = parsePath(f.path);
+    if (p?.kind !== 'gc-trash') return;
+    const { digest } = p;
     const present = await ignoreNotFound(driver.stat(layout.blobData(digest)));
     if (present) await ignoreNotFound(driver.delete(dirOf(f.path)));
     else await ignoreNotFound(driver.move(f.path, layout.blobData(digest)));

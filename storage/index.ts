@@ -16,7 +16,8 @@ export * from './instrumented-driver.js';
 export * from './garbage-collector.js';
 export * from './retention.js';
 export * from './scrub.js';
-export { mapLimit, walkFiles } from './walk.js';
+export { mapLimit } from '../util/limit.js';
+export { walkFiles } from './walk.js';
 
 /** Everything the registry keeps, over one driver. */
 export interface RegistryStorage {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FilesystemDriver } from './filesystem-driver.js';
 import { InstrumentedDriver, type StorageMetricsSink } from './instrumented-driver.js';
+import { kindOf, UnsupportedError } from '../util/errors.js';
 
 let root: string;
 beforeEach(async () => {
@@ -47,19 +48,23 @@ describe('InstrumentedDriver', () => {
     ]);
   });
 
-  it('has the optional methods exactly when the wrapped driver has them', async () => {
+  it('declares the wrapped driver\'s capabilities; an unsupported method fails with the typed error', async () => {
     const sink: StorageMetricsSink = { storageOperation: () => undefined };
     const plain = new InstrumentedDriver(new FilesystemDriver({ rootDirectory: root }), sink);
-    expect(plain.redirectURL).toBeUndefined();
-    expect(plain.purgeStale).toBeUndefined();
+    expect(plain.capabilities).toEqual({ readableWriter: true, redirect: false, randomAccess: true, purgeStale: false, walk: true });
+    const err = await plain.redirectURL('/x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnsupportedError);
+    expect(kindOf(err)).toBe('unsupported');
     const inner = Object.assign(new FilesystemDriver({ rootDirectory: root }), {
+      capabilities: { readableWriter: true, redirect: true, randomAccess: true, purgeStale: true, walk: true },
       redirectURL: async (p: string) => `https://example.test${p}`,
       purgeStale: async () => 7,
     });
     const seen: string[] = [];
     const d = new InstrumentedDriver(inner, { storageOperation: (_d, op, outcome) => seen.push(`${op} ${outcome}`) });
-    expect(await d.redirectURL!('/x')).toBe('https://example.test/x');
-    expect(await d.purgeStale!(new Date())).toBe(7);
+    expect(d.capabilities.redirect).toBe(true);
+    expect(await d.redirectURL('/x')).toBe('https://example.test/x');
+    expect(await d.purgeStale(new Date())).toBe(7);
     expect(seen).toEqual(['redirectURL ok', 'purgeStale ok']);
   });
 
@@ -67,7 +72,7 @@ describe('InstrumentedDriver', () => {
     const seen: string[] = [];
     const d = new InstrumentedDriver(new FilesystemDriver({ rootDirectory: root, noSync: true }), { storageOperation: (_d, op, outcome) => seen.push(`${op} ${outcome}`) });
     await d.putContent('/up/data', Buffer.alloc(0));
-    const w = await d.readableWriter!('/up/data');
+    const w = await d.readableWriter('/up/data');
     await w.write(Buffer.from('hello'));
     await w.write(Buffer.from(' world'));
     expect(w.size).toBe(11);

@@ -2,7 +2,7 @@
 // metrics sink. It wraps any driver, so every backend is measured the same way; the sink is an
 // interface so storage/ depends on no metrics library and no server code.
 import type { Readable } from 'node:stream';
-import { isNotFound, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { isNotFound, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 /** The fixed set of operation names (bounded label values). Writer methods are `writer.<method>`. */
 export type StorageOperation =
@@ -31,43 +31,37 @@ export interface StorageMetricsSink {
 
 export class InstrumentedDriver implements StorageDriver {
   readonly name: string;
-  readonly redirectURL?: (path: string) => Promise<string | undefined>;
-  readonly purgeStale?: (olderThan: Date) => Promise<number>;
-  readonly walk?: (path: string) => Promise<FileInfo[]>;
-  readonly openRandomAccess?: (path: string) => Promise<RandomAccessFile>;
-  readonly readableWriter?: (path: string) => Promise<ReadableFileWriter>;
+  readonly capabilities: DriverCapabilities;
 
   constructor(
     readonly inner: StorageDriver,
     private readonly sink: StorageMetricsSink,
   ) {
     this.name = inner.name;
-    if (inner.redirectURL) {
-      const redirect = inner.redirectURL.bind(inner);
-      this.redirectURL = (path) => this.measure('redirectURL', () => redirect(path));
-    }
-    // Optional methods exist on the wrapper exactly when the wrapped driver has them.
-    if (inner.purgeStale) {
-      const purge = inner.purgeStale.bind(inner);
-      this.purgeStale = (olderThan) => this.measure('purgeStale', () => purge(olderThan));
-    }
-    if (inner.walk) {
-      const walk = inner.walk.bind(inner);
-      this.walk = (path) => this.measure('walk', () => walk(path));
-    }
-    if (inner.readableWriter) {
-      const open = inner.readableWriter.bind(inner);
-      this.readableWriter = async (path) => {
-        const w = await this.measure('writer', () => open(path));
-        const measured = this.measuredWriter(w) as ReadableFileWriter;
-        // Reads back are not measured (like positional reads: per chunk, the client's pace).
-        return Object.defineProperty(measured, 'read', { value: (buffer: Uint8Array, position: number, length: number) => w.read(buffer, position, length) });
-      };
-    }
-    if (inner.openRandomAccess) {
-      const openRA = inner.openRandomAccess.bind(inner);
-      this.openRandomAccess = (path) => this.measure('reader', () => openRA(path));
-    }
+    this.capabilities = inner.capabilities;
+  }
+
+  redirectURL(path: string): Promise<string> {
+    return this.measure('redirectURL', () => this.inner.redirectURL(path));
+  }
+
+  purgeStale(olderThan: Date): Promise<number> {
+    return this.measure('purgeStale', () => this.inner.purgeStale(olderThan));
+  }
+
+  walk(path: string): Promise<FileInfo[]> {
+    return this.measure('walk', () => this.inner.walk(path));
+  }
+
+  async readableWriter(path: string): Promise<ReadableFileWriter> {
+    const w = await this.measure('writer', () => this.inner.readableWriter(path));
+    const measured = this.measuredWriter(w) as ReadableFileWriter;
+    // Reads back are not measured (like positional reads: per chunk, the client's pace).
+    return Object.defineProperty(measured, 'read', { value: (buffer: Uint8Array, position: number, length: number) => w.read(buffer, position, length) });
+  }
+
+  openRandomAccess(path: string): Promise<RandomAccessFile> {
+    return this.measure('reader', () => this.inner.openRandomAccess(path));
   }
 
   private async measure<T>(operation: StorageOperation, fn: () => Promise<T>): Promise<T> {

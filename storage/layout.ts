@@ -1,7 +1,8 @@
 // Where everything lives in a storage backend. Content is stored once under /blobs by digest;
 // repositories hold only links, so a blob is reachable through a repository only after that
 // repository pushed or mounted it (the layout of distribution's registry/storage/paths.go).
-import { parseDigest, type Digest } from '../oci/index.js';
+// Paths are built (`layout`) and read back (`parsePath`) here and nowhere else.
+import { isDigest, parseDigest, type Digest } from '../oci/index.js';
 
 function digestDir(digest: Digest): string {
   const { algorithm, hex } = parseDigest(digest);
@@ -38,6 +39,10 @@ export const layout = {
   tagDir(repo: string, tag: string): string {
     return `/repositories/${repo}/_manifests/tags/${tag}`;
   },
+  /** distribution's history of a tag (written by distribution; read by nothing here, kept for GC compatibility). */
+  tagIndexLink(repo: string, tag: string, digest: Digest): string {
+    return `/repositories/${repo}/_manifests/tags/${tag}/index/${digestDir(digest)}/link`;
+  },
   referrersDir(repo: string, subject: Digest): string {
     return `/repositories/${repo}/_referrers/${digestDir(subject)}`;
   },
@@ -57,6 +62,9 @@ export const layout = {
   quarantine(digest: Digest): string {
     return `/quarantine/${digestDir(digest)}/data`;
   },
+  /** The pull-through mirror's own state (last-pulled times for eviction). */
+  mirrorRoot: '/_mirror',
+  mirrorLastPulled: '/_mirror/last-pulled.json',
   uploadsRoot: '/uploads',
   uploadDir(id: string): string {
     return `/uploads/${id}`;
@@ -79,3 +87,77 @@ export const layout = {
 
 /** Marks of the layout inside a repository directory: never valid repository name components. */
 export const REPOSITORY_MARKERS = ['_layers', '_manifests', '_referrers'];
+
+/** The top-level directories of the layout (what a bucket shared with other data may clean up). */
+export const TOP_LEVEL_DIRS: readonly string[] = [
+  layout.blobsRoot,
+  layout.repositoriesRoot,
+  layout.catalogRoot,
+  layout.uploadsRoot,
+  layout.gcTrashRoot,
+  layout.quarantineRoot,
+  layout.mirrorRoot,
+].map((p) => p.split('/')[1]!);
+
+/** What a path of the layout is, read back from the path (the inverse of `layout`). */
+export type LayoutPath =
+  | { kind: 'blob-data'; digest: Digest }
+  | { kind: 'layer-link'; repo: string; digest: Digest }
+  | { kind: 'revision-link'; repo: string; digest: Digest }
+  | { kind: 'tag-link'; repo: string; tag: string }
+  | { kind: 'tag-index-link'; repo: string; tag: string; digest: Digest }
+  | { kind: 'referrer-link'; repo: string; subject: Digest; referrer: Digest }
+  | { kind: 'gc-trash'; digest: Digest }
+  | { kind: 'quarantine'; digest: Digest }
+  | { kind: 'catalog-entry'; repo: string }
+  | { kind: 'upload'; id: string; file: string };
+
+function digestAt(alg: string | undefined, hex: string | undefined): Digest | undefined {
+  const d = `${alg}:${hex}`;
+  return alg && hex && isDigest(d) ? (d as Digest) : undefined;
+}
+
+/** Reads a path of the layout back; undefined for anything the layout does not write there. */
+export function parsePath(path: string): LayoutPath | undefined {
+  const parts = path.split('/');
+  if (parts[0] !== '') return undefined;
+  const top = parts[1];
+  if (top === 'blobs') {
+    // /blobs/<alg>/<xx>/<hex>/data
+    const digest = parts.length === 6 && parts[5] === 'data' ? digestAt(parts[2], parts[4]) : undefined;
+    return digest && parts[3] === parseDigest(digest).hex.slice(0, 2) ? { kind: 'blob-data', digest } : undefined;
+  }
+  if (top === '_gc' || top === 'quarantine') {
+    // /_gc/trash/<alg>/<hex>/data, /quarantine/<alg>/<hex>/data
+    const [first, rest] = top === '_gc' ? [parts[2] === 'trash' ? 3 : -1, 6] : [2, 5];
+    if (first < 0 || parts.length !== rest || parts[rest - 1] !== 'data') return undefined;
+    const digest = digestAt(parts[first], parts[first + 1]);
+    return digest ? { kind: top === '_gc' ? 'gc-trash' : 'quarantine', digest } : undefined;
+  }
+  if (top === 'catalog') return parts.length === 3 && parts[2] ? { kind: 'catalog-entry', repo: parts[2].replaceAll('+', '/') } : undefined;
+  if (top === 'uploads') return parts.length === 4 && parts[2] && parts[3] ? { kind: 'upload', id: parts[2], file: parts[3] } : undefined;
+  if (top !== 'repositories' || parts[parts.length - 1] !== 'link') return undefined;
+  const i = parts.findIndex((p, idx) => idx >= 2 && REPOSITORY_MARKERS.includes(p));
+  if (i < 3) return undefined;
+  const repo = parts.slice(2, i).join('/');
+  const rest = parts.slice(i);
+  if (rest[0] === '_layers' && rest.length === 4) {
+    const digest = digestAt(rest[1], rest[2]);
+    return digest && { kind: 'layer-link', repo, digest };
+  }
+  if (rest[0] === '_manifests' && rest[1] === 'revisions' && rest.length === 5) {
+    const digest = digestAt(rest[2], rest[3]);
+    return digest && { kind: 'revision-link', repo, digest };
+  }
+  if (rest[0] === '_manifests' && rest[1] === 'tags' && rest.length === 5 && rest[3] === 'current') return { kind: 'tag-link', repo, tag: rest[2]! };
+  if (rest[0] === '_manifests' && rest[1] === 'tags' && rest.length === 7 && rest[3] === 'index') {
+    const digest = digestAt(rest[4], rest[5]);
+    return digest && { kind: 'tag-index-link', repo, tag: rest[2]!, digest };
+  }
+  if (rest[0] === '_referrers' && rest.length === 6) {
+    const subject = digestAt(rest[1], rest[2]);
+    const referrer = digestAt(rest[3], rest[4]);
+    return subject && referrer ? { kind: 'referrer-link', repo, subject, referrer } : undefined;
+  }
+  return undefined;
+}

@@ -14,6 +14,7 @@ import { startCephRgw, type CephRgw } from '../test/helpers/ceph-rgw.js';
 import { describeDriverContract, MiB, patternBytes, patternDigest, readAll, streamDigest } from '../test/helpers/storage-driver-contract.js';
 import { openRegistryStorage } from './index.js';
 import { GiB, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, S3Driver, segmentSize, type S3DriverOptions } from './s3-driver.js';
+import { UnsupportedError } from '../util/errors.js';
 
 let rgw: CephRgw;
 let bucket: string;
@@ -155,11 +156,13 @@ describe('S3Driver specifics', () => {
     const root = `redirect-${randomBytes(4).toString('hex')}`;
     const off = new S3Driver(driverOptions(root));
     await off.putContent('/blob', Buffer.from('presigned content'));
-    expect(await off.redirectURL('/blob')).toBeUndefined();
+    expect(off.capabilities.redirect).toBe(false);
+    await expect(off.redirectURL('/blob')).rejects.toThrow(UnsupportedError);
     const on = new S3Driver(driverOptions(root, { redirectExpirySeconds: 60 }));
+    expect(on.capabilities.redirect).toBe(true);
     const url = await on.redirectURL('/blob');
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/.*X-Amz-Signature=/);
-    const res = await fetch(url!);
+    const res = await fetch(url);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('presigned content');
     off.destroy();

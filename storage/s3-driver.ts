@@ -44,8 +44,9 @@ import {
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { checkPath, PathNotFoundError, type FileInfo, type FileWriter, type StorageDriver } from './driver.js';
-import { mapLimit } from './walk.js';
+import { checkPath, PathNotFoundError, unsupportedMethod, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { mapLimit } from '../util/limit.js';
+import { TOP_LEVEL_DIRS } from './layout.js';
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -105,8 +106,6 @@ interface KeyState {
 }
 
 const SEGMENT_SUFFIX = /^!(\d{16})$/;
-/** Top-level directories of the registry's layout (storage/layout.ts). */
-const OWN_TOP_LEVEL = ['blobs', 'repositories', 'catalog', 'uploads', '_gc', 'quarantine'];
 const NAME = /^[A-Za-z0-9._+-]+$/;
 
 function segmentKey(key: string, offset: number): string {
@@ -139,6 +138,7 @@ function copySource(bucket: string, key: string): string {
 
 export class S3Driver implements StorageDriver {
   readonly name = 's3';
+  readonly capabilities: DriverCapabilities;
   readonly bucket: string;
   readonly client: S3Client;
   private readonly prefix: string;
@@ -160,6 +160,7 @@ export class S3Driver implements StorageDriver {
     const root = (opts.rootDirectory ?? '').replace(/^\/+|\/+$/g, '');
     this.prefix = root ? `${root}/` : '';
     this.redirectExpiry = opts.redirectExpirySeconds;
+    this.capabilities = { readableWriter: false, redirect: this.redirectExpiry !== undefined, randomAccess: false, purgeStale: true, walk: true };
     this.writeExtras = {};
     if (opts.serverSideEncryption) this.writeExtras.ServerSideEncryption = opts.serverSideEncryption;
     if (opts.kmsKeyId) this.writeExtras.SSEKMSKeyId = opts.kmsKeyId;
@@ -513,8 +514,17 @@ export class S3Driver implements StorageDriver {
     }
   }
 
-  async redirectURL(path: string): Promise<string | undefined> {
-    if (this.redirectExpiry === undefined) return undefined;
+  /** Parts are not readable before the object is complete. */
+  readableWriter(): Promise<ReadableFileWriter> {
+    return unsupportedMethod(this.name, 'readableWriter');
+  }
+
+  openRandomAccess(): Promise<RandomAccessFile> {
+    return unsupportedMethod(this.name, 'openRandomAccess');
+  }
+
+  async redirectURL(path: string): Promise<string> {
+    if (this.redirectExpiry === undefined) return unsupportedMethod(this.name, 'redirectURL (storage.s3.redirect is off)');
     return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.key(path) }), {
       expiresIn: this.redirectExpiry,
     });
@@ -532,7 +542,7 @@ export class S3Driver implements StorageDriver {
       for (const u of res.Uploads ?? []) {
         if (!u.Key || !u.UploadId || !u.Initiated || u.Initiated >= olderThan) continue;
         // Only keys of the registry's layout: a bucket without rootDirectory may hold other data.
-        if (!OWN_TOP_LEVEL.some((top) => u.Key!.startsWith(`${this.prefix}${top}/`))) continue;
+        if (!TOP_LEVEL_DIRS.some((top) => u.Key!.startsWith(`${this.prefix}${top}/`))) continue;
         await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }));
         aborted++;
       }

@@ -6,7 +6,7 @@ import { newHash, parseDigest, type Digest } from '../oci/index.js';
 import { isNotFound, type StorageDriver } from './driver.js';
 import { scanBlobs, scanRepositories } from './garbage-collector.js';
 import { layout } from './layout.js';
-import { mapLimit } from './walk.js';
+import { mapLimit } from '../util/limit.js';
 
 export interface ScrubProblem {
   kind: 'mismatch' | 'unreadable' | 'missing-content';

@@ -121,7 +121,7 @@ export class UploadStore {
    * `repository` is where commit() links the blob.
    */
   async createGrowing(repository: string, digest: Digest): Promise<GrowingUpload | undefined> {
-    if (!this.driver.readableWriter) return undefined;
+    if (!this.driver.capabilities.readableWriter) return undefined;
     const hash = newHash(parseDigest(digest).algorithm.name);
     // No info record and no fsyncs before the first byte: the upload is never resumed or looked up
     // by id (a crash leaves a directory the purger removes by its age), and committing moves the
@@ -354,7 +354,7 @@ export class UploadStore {
       if (!isNotFound(err)) throw err;
       dirs = [];
     }
-    let purged = this.driver.purgeStale ? await this.driver.purgeStale(olderThan) : 0;
+    let purged = this.driver.capabilities.purgeStale ? await this.driver.purgeStale(olderThan) : 0;
     for (const dir of dirs) {
       const id = dir.split('/').pop() ?? '';
       if (!isValidUploadId(id)) continue;

@@ -1,25 +1,6 @@
-// Listing whole trees for maintenance (garbage collection, scrub), and a bounded-parallelism map.
+// Listing whole trees for maintenance (garbage collection, scrub).
+import { mapLimit } from '../util/limit.js';
 import { isNotFound, type FileInfo, type StorageDriver } from './driver.js';
-
-/** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  let failed: { err: unknown } | undefined;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const i = next++;
-      try {
-        out[i] = await fn(items[i]!, i);
-      } catch (err) {
-        failed ??= { err };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failed) throw failed.err;
-  return out;
-}
 
 /**
  * Every file under `root`. The top-level children are listed first and walked in parallel
@@ -39,7 +20,7 @@ export async function walkFiles(driver: StorageDriver, root: string, concurrency
 }
 
 async function walkOne(driver: StorageDriver, path: string): Promise<FileInfo[]> {
-  if (driver.walk) {
+  if (driver.capabilities.walk) {
     const found = await driver.walk(path);
     if (found.length > 0) return found;
     // A plain object at `path` itself (walk lists below it only).
@@ -52,7 +33,7 @@ async function walkOne(driver: StorageDriver, path: string): Promise<FileInfo[]>
     throw err;
   }
   if (!info.isDir) return [info];
-  if (driver.walk) return [];
+  if (driver.capabilities.walk) return [];
   let children: string[];
   try {
     children = await driver.list(path);

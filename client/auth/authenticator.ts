@@ -1,7 +1,7 @@
 // Answers registry auth challenges: Basic with stored credentials, or Bearer tokens from the
 // registry's token service (Docker token auth: GET with `account`, or the OAuth2 POST flow with
 // a refresh token), cached per registry and scope until they expire.
-import { ClientError, parseErrorBody } from '../errors.js';
+import { ClientError, kindOfResponse, parseErrorBody } from '../errors.js';
 import { header, type Transport } from '../transport.js';
 import { parseChallenges, type Challenge } from './challenge.js';
 import type { CredentialSource, Credentials } from './credentials.js';
@@ -83,7 +83,7 @@ export class Authenticator {
       const issued = tok.issued_at ? Date.parse(tok.issued_at) : Date.now();
       expiresAt = (Number.isNaN(issued) ? Date.now() : Math.min(issued, Date.now())) + (tok.expires_in ?? DEFAULT_TOKEN_LIFETIME_S) * 1000;
     } else {
-      throw new ClientError(`${registry} asks for unsupported authentication scheme ${challenge.scheme}`);
+      throw new ClientError(`${registry} asks for unsupported authentication scheme ${challenge.scheme}`, { kind: 'unsupported' });
     }
     this.cache.set(this.key(registry, scopes), { value, expiresAt });
     return value;
@@ -119,9 +119,12 @@ export class Authenticator {
     }
     const text = await res.body.text();
     if (res.status === 401 || res.status === 403) {
-      throw new ClientError(`${registry}: authentication failed at ${realm}: ${parseErrorBody(text).message ?? `HTTP ${res.status}`}`);
+      throw new ClientError(`${registry}: authentication failed at ${realm}: ${parseErrorBody(text).message ?? `HTTP ${res.status}`}`, {
+        kind: 'unauthorized',
+        hint: `log in with: stevedore login ${registry}`,
+      });
     }
-    if (res.status >= 300) throw new ClientError(`${registry}: token service ${realm} answered HTTP ${res.status}`);
+    if (res.status >= 300) throw new ClientError(`${registry}: token service ${realm} answered HTTP ${res.status}`, { kind: kindOfResponse(res.status) });
     try {
       return JSON.parse(text) as TokenResponse;
     } catch {
@@ -138,7 +141,7 @@ export class Authenticator {
     const res = await this.transport.send(registry, { method: 'GET', path: '/v2/' });
     await res.body.dump();
     if (res.status === 200) return {};
-    if (res.status !== 401) throw new ClientError(`${registry}: GET /v2/ answered HTTP ${res.status}`);
+    if (res.status !== 401) throw new ClientError(`${registry}: GET /v2/ answered HTTP ${res.status}`, { kind: kindOfResponse(res.status) });
     const challenge = parseChallenges(header(res, 'www-authenticate') ?? '')[0];
     if (!challenge) throw new ClientError(`${registry}: 401 without a WWW-Authenticate challenge`);
     let authorization: string;
@@ -152,12 +155,12 @@ export class Authenticator {
       authorization = `Bearer ${token}`;
       identityToken = tok.refresh_token;
     } else {
-      throw new ClientError(`${registry} asks for unsupported authentication scheme ${challenge.scheme}`);
+      throw new ClientError(`${registry} asks for unsupported authentication scheme ${challenge.scheme}`, { kind: 'unsupported' });
     }
     const check = await this.transport.send(registry, { method: 'GET', path: '/v2/', headers: { authorization } });
     await check.body.dump();
-    if (check.status === 401 || check.status === 403) throw new ClientError(`${registry}: login failed: the credentials were refused (HTTP ${check.status})`);
-    if (check.status !== 200) throw new ClientError(`${registry}: GET /v2/ answered HTTP ${check.status}`);
+    if (check.status === 401 || check.status === 403) throw new ClientError(`${registry}: login failed: the credentials were refused (HTTP ${check.status})`, { kind: 'unauthorized' });
+    if (check.status !== 200) throw new ClientError(`${registry}: GET /v2/ answered HTTP ${check.status}`, { kind: kindOfResponse(check.status) });
     return identityToken ? { identityToken } : {};
   }
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '../oci-layout.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 import { registryKeys, type Credentials } from './credentials.js';
 
 interface ConfigFile {
@@ -55,7 +55,7 @@ export async function saveCredentials(configPath: string, registry: string, cred
     cfg.auths[key] = { auth: Buffer.from(`${creds.username ?? ''}:${creds.password ?? ''}`).toString('base64') };
   }
   await mkdir(dirname(configPath), { recursive: true, mode: 0o700 });
-  await writeFileAtomic(configPath, `${JSON.stringify(cfg, null, '\t')}\n`, 0o600); // base64 passwords: the user's only, as docker writes it
+  await writeFileAtomic(configPath, `${JSON.stringify(cfg, null, '\t')}\n`, { mode: 0o600 }); // base64 passwords: the user's only, as docker writes it
   return helper ? `docker-credential-${helper}` : configPath;
 }
 
@@ -67,6 +67,6 @@ export async function removeCredentials(configPath: string, registry: string): P
   if (keys.length === 0 && !helper) return false;
   if (helper) await helperCall(helper, 'erase', storeKey(registry)).catch(() => undefined);
   for (const k of keys) delete cfg.auths![k];
-  if (keys.length > 0) await writeFileAtomic(configPath, `${JSON.stringify(cfg, null, '\t')}\n`, 0o600); // base64 passwords: the user's only, as docker writes it
+  if (keys.length > 0) await writeFileAtomic(configPath, `${JSON.stringify(cfg, null, '\t')}\n`, { mode: 0o600 }); // base64 passwords: the user's only, as docker writes it
   return keys.length > 0 || !!helper;
 }

@@ -7,14 +7,12 @@ import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { ContentMismatchError } from '../../client/errors.js';
-import { syncDir, writeFileAtomic } from '../atomic-file.js';
+import { ContentMismatchError } from '../../util/errors.js';
+import { syncDir, writeFileAtomic } from '../../util/atomic-file.js';
 import type { Descriptor } from '../../oci/index.js';
 import { Digester, parseDigest, type Digest } from '../../oci/digest.js'; // not the index: `run` loads only this
+import { verifiedRead } from '../../oci/verified-read.js';
 import { withLock } from '../file-lock.js';
-
-/** How many times a broken download is resumed within one pull before giving up. */
-const RESUME_ATTEMPTS = 5;
 
 export type BlobOpener = (offset: number) => Promise<Readable>;
 
@@ -104,33 +102,12 @@ export class ContentStore {
         }
         onProgress?.(from);
       }
-      let written = from;
-      for (let attempt = 0; ; attempt++) {
-        const before = written;
-        try {
-          if (written < desc.size || desc.size === 0) {
-            const stream = await openBlob(written);
-            for await (const chunk of stream as AsyncIterable<Buffer>) {
-              if (written + chunk.length > desc.size) {
-                stream.destroy();
-                throw new ContentMismatchError(`blob ${desc.digest} is larger than its descriptor's ${desc.size} bytes`);
-              }
-              await fh.write(chunk, 0, chunk.length, written);
-              digester.update(chunk);
-              written += chunk.length;
-              onProgress?.(chunk.length);
-            }
-          }
-          break;
-        } catch (err) {
-          if (err instanceof ContentMismatchError || attempt + 1 >= RESUME_ATTEMPTS || written === before || written >= desc.size) throw err;
-        }
-      }
-      if (written !== desc.size) throw new ContentMismatchError(`blob ${desc.digest} has ${written} bytes, expected ${desc.size}`);
-      const actual = digester.digest();
-      if (actual !== desc.digest) {
-        await fh.truncate(0);
-        throw new ContentMismatchError(`blob content has digest ${actual}, expected ${desc.digest}`);
+      try {
+        await verifiedRead({ desc, open: openBlob, from, digester, onProgress, write: (chunk, at) => fh.write(chunk, 0, chunk.length, at) });
+      } catch (err) {
+        // Content that does not match is no base to resume from.
+        if (err instanceof ContentMismatchError) await fh.truncate(0);
+        throw err;
       }
       await fh.sync();
     } finally {

@@ -11,11 +11,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeFileAtomic } from '../atomic-file.js';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 import type { Descriptor, Digest } from '../../oci/index.js';
 import { ContentStore } from './content-store.js';
 import { acquireLock, ownerAlive, ownerToken, withLock } from '../file-lock.js';
 import { Snapshots } from './snapshots.js';
+import { KindedError } from '../../util/errors.js';
 
 export interface ImageRecord {
   /** The platform image manifest. */
@@ -48,7 +49,13 @@ export interface StoreState {
 
 const emptyState = (): StoreState => ({ version: 1, images: {}, refs: {} });
 
-export class StoreError extends Error {}
+/** The store's own state is damaged (kind \`corrupt\`). */
+export class StoreError extends KindedError {
+  constructor(message: string) {
+    super('corrupt', message);
+    this.name = 'StoreError';
+  }
+}
 
 export interface Lease {
   release(): Promise<void>;

@@ -7,9 +7,10 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { syncDir, writeFileAtomic } from '../atomic-file.js';
+import { syncDir, writeFileAtomic } from '../../util/atomic-file.js';
 import { digestOf, parseDigest, type Digest } from '../../oci/digest.js'; // not the index: `run` loads only this
 import { ownerAlive, withLock } from '../file-lock.js';
+import { KindedError } from '../../util/errors.js';
 
 /** ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
 export function chainIds(diffIds: Digest[]): Digest[] {
@@ -18,7 +19,13 @@ export function chainIds(diffIds: Digest[]): Digest[] {
   return out;
 }
 
-export class DiffIdMismatchError extends Error {}
+/** A layer whose uncompressed content does not match the config's diff_id. */
+export class DiffIdMismatchError extends KindedError {
+  constructor(message: string) {
+    super('corrupt', message);
+    this.name = 'DiffIdMismatchError';
+  }
+}
 
 export interface SnapshotInfo {
   chainId: Digest;

@@ -32,11 +32,13 @@ import { Transform, type Readable } from 'node:stream';
 import { Digester, type Digest } from '../../oci/index.js';
 import { makeNodes, setXattrs, type NodeSpec } from './node-tools.js';
 import { readTar, type TarHeader } from './tar-reader.js';
+import { KindedError } from '../../util/errors.js';
 
 /** A layer that is malformed or tries to write outside its directory. */
-export class LayerError extends Error {
+/** A layer entry the unpacker refuses (escapes the root, unsupported type, …). */
+export class LayerError extends KindedError {
   constructor(message: string) {
-    super(message);
+    super('invalid', message);
     this.name = 'LayerError';
   }
 }

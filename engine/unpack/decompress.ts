@@ -6,29 +6,31 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { COMPRESSION_SNIFF_BYTES, sniffCompression } from '../../oci/compression.js';
+import { KindedError } from '../../util/errors.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
-const GZIP = Buffer.from([0x1f, 0x8b]);
-const ZSTD = Buffer.from([0x28, 0xb5, 0x2f, 0xfd]);
-const OTHER: [string, Buffer][] = [
-  ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
-  ['bzip2', Buffer.from('BZh')],
-];
 
-export class UnsupportedCompressionError extends Error {}
+export class UnsupportedCompressionError extends KindedError {
+  constructor(message: string) {
+    super('unsupported', message);
+    this.name = 'UnsupportedCompressionError';
+  }
+}
 
 export async function detectCompression(file: string): Promise<Compression> {
   const fh = await open(file, 'r');
-  const head = Buffer.alloc(8);
+  const head = Buffer.alloc(COMPRESSION_SNIFF_BYTES);
+  let bytesRead: number;
   try {
-    await fh.read(head, 0, 8, 0);
+    ({ bytesRead } = await fh.read(head, 0, head.length, 0));
   } finally {
     await fh.close();
   }
-  if (head.subarray(0, 2).equals(GZIP)) return 'gzip';
-  if (head.subarray(0, 4).equals(ZSTD)) return 'zstd';
-  for (const [name, magic] of OTHER) if (head.subarray(0, magic.length).equals(magic)) throw new UnsupportedCompressionError(`${name}-compressed layers are not supported`);
+  const found = sniffCompression(head.subarray(0, bytesRead));
+  if (found === 'gzip' || found === 'zstd') return found;
+  if (found) throw new UnsupportedCompressionError(`${found}-compressed layers are not supported`);
   return 'none';
 }
 

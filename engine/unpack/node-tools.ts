@@ -2,8 +2,15 @@
 // fifos and overlayfs whiteouts (mknod/mkfifo from coreutils) and extended attributes (setfattr
 // from Debian's `attr`, fed a getfattr-style dump so any name and any binary value is one call).
 import { spawn } from 'node:child_process';
+import { KindedError, type ErrorKind } from '../../util/errors.js';
 
-export class ToolError extends Error {}
+/** A program the unpacker runs is missing (kind \`unsupported\` here) or failed (\`invalid\`: the layer asked for something it refused). */
+export class ToolError extends KindedError {
+  constructor(message: string, kind: ErrorKind = 'invalid') {
+    super(kind, message);
+    this.name = 'ToolError';
+  }
+}
 
 function run(cmd: string, args: string[], opts: { cwd: string; input?: string }): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -19,7 +26,7 @@ function run(cmd: string, args: string[], opts: { cwd: string; input?: string })
       if (stderr.length < 4000) stderr += d;
     });
     child.on('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'ENOENT' ? new ToolError(`${cmd} is needed to unpack this layer and was not found (Debian: apt-get install ${cmd === 'setfattr' ? 'attr' : cmd})`) : err);
+      reject(err.code === 'ENOENT' ? new ToolError(`${cmd} is needed to unpack this layer and was not found (Debian: apt-get install ${cmd === 'setfattr' ? 'attr' : cmd})`, 'unsupported') : err);
     });
     child.on('close', (code, signal) => {
       if (code === 0) resolve();

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
+import { KindedError } from '../../util/errors.js';
 
 const require = createRequire(import.meta.url);
 const headers = require(join(dirname(require.resolve('tar-stream')), 'headers.js')) as { decodePax: (buf: Buffer) => Record<string, string | Buffer> };
@@ -72,7 +73,13 @@ function toHeader(raw: RawHeader): TarHeader {
   return { name: raw.name, type, mode: raw.mode & 0o7777, uid, gid, mtime, linkname: raw.linkname ?? '', devmajor: raw.devmajor, devminor: raw.devminor, xattrs };
 }
 
-export class TarFormatError extends Error {}
+/** A layer that is not a well-formed tar. */
+export class TarFormatError extends KindedError {
+  constructor(message: string) {
+    super('corrupt', message);
+    this.name = 'TarFormatError';
+  }
+}
 
 /** Reads a tar stream to its end, calling `onEntry` for each member in order (it must consume the body). */
 export async function readTar(input: Readable, onEntry: (h: TarHeader, body: Readable) => Promise<void>): Promise<void> {

@@ -3,8 +3,9 @@
 // runs and when the server stops; lost updates only make content look older.
 import type { Digest } from '../../oci/index.js';
 import { isNotFound, type StorageDriver } from '../../storage/index.js';
+import { layout } from '../../storage/layout.js';
 
-const PATH = '/_mirror/last-pulled.json';
+const PATH = layout.mirrorLastPulled;
 
 export class LastPulled {
   private readonly times = new Map<string, number>();

@@ -15,6 +15,7 @@ import type { Config } from '../config.js';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { BLOB_MEDIA_TYPE, type RegistryEvent, type RegistryEvents } from '../registry-events.js';
+import { blobHeaders, rangeResponse, requestedRange } from '../blob-response.js';
 import { drained } from '../send-file-range.js';
 import type { Reference } from '../route-params.js';
 import type { MirrorConfig } from './mirror-config.js';
@@ -23,6 +24,7 @@ import { LastPulled } from './last-pulled.js';
 import { BlobVerificationError, SharedBlobFetch, spoolFile, tempFileSpool, type Spool } from './shared-fetch.js';
 import { isOutage, isUpstreamNotFound, Upstreams, type ProxiedName } from './upstreams.js';
 import type { Registry } from 'prom-client';
+import { kindOf } from '../../util/errors.js';
 
 const API_PATH = /^\/v2\/(.+)\/(blobs|manifests|tags|referrers)\/(.*)$/;
 
@@ -196,10 +198,8 @@ export class PullThroughMirror {
         throw this.upstreamError(p, err, `blob ${digest}`);
       }
       if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', `blob unknown to ${p.upstream.registry}`, { digest });
-      ctx.status = 200;
-      ctx.set('Docker-Content-Digest', digest);
-      ctx.type = 'application/octet-stream';
-      ctx.set('Content-Length', String(size));
+      if (blobHeaders(ctx, digest)) return true;
+      rangeResponse(ctx, size, requestedRange(ctx, size));
       return true;
     }
     const entry = this.running(digest);
@@ -209,11 +209,11 @@ export class PullThroughMirror {
       if (!info) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
       await this.mayShare(ctx, p, digest, undefined);
       await this.deps.storage.blobs.link(name, digest);
-      ctx.status = 200;
-      ctx.set('Docker-Content-Digest', digest);
-      ctx.type = 'application/octet-stream';
-      ctx.body = await this.deps.storage.blobs.reader(digest);
-      ctx.set('Content-Length', String(info.size));
+      if (blobHeaders(ctx, digest)) return true;
+      const { start, end, length } = rangeResponse(ctx, info.size, requestedRange(ctx, info.size));
+      if (length > 0) ctx.body = await this.deps.storage.blobs.reader(digest, start, end);
+      else ctx.body = Buffer.alloc(0);
+      ctx.set('Content-Length', String(length)); // koa drops it when a stream body is set
       return true;
     }
     await this.mayShare(ctx, p, digest, entry.local);
@@ -234,23 +234,13 @@ export class PullThroughMirror {
       throw this.upstreamError(p, err, `blob ${digest}`);
     }
     ctx.state[MISS] = true;
-    ctx.set('Docker-Content-Digest', digest);
-    ctx.type = 'application/octet-stream';
+    if (blobHeaders(ctx, digest)) return true;
     const size = fetch.size;
     let start = 0;
     let end: number | undefined;
     ctx.status = 200;
-    const range = /^bytes=(\d+)-(\d*)$/.exec(ctx.get('Range'));
-    if (range && size !== undefined) {
-      start = Number(range[1]);
-      end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
-      if (start > end) {
-        throw new RegistryError('RANGE_INVALID', 'requested range not satisfiable', { size }).withHeader('Content-Range', `bytes */${size}`);
-      }
-      ctx.status = 206;
-      ctx.set('Content-Range', `bytes ${start}-${end}/${size}`);
-    }
-    if (size !== undefined) ctx.set('Content-Length', String((end ?? size - 1) - start + 1));
+    // The same ranges as a local blob (suffix ranges too); without a known size, the whole blob.
+    if (size !== undefined) ({ start, end } = rangeResponse(ctx, size, requestedRange(ctx, size)));
     if (ctx.method === 'HEAD') return true;
     // The headers wait for the first bytes: a transfer that fails before then gets a spec error.
     const body = fetch.read(start, end);
@@ -505,9 +495,9 @@ export class PullThroughMirror {
   private upstreamError(p: ProxiedName, err: unknown, what: string): RegistryError {
     if (err instanceof RegistryError) return err;
     const where = p.upstream.registry;
-    if (err instanceof BlobVerificationError) {
+    if (kindOf(err) === 'corrupt') {
       this.metrics.upstreamError(p.upstream.prefix);
-      return new RegistryError('UNKNOWN', `upstream ${where} sent corrupt content for ${what}: ${err.message}`, { upstream: where }, 502);
+      return new RegistryError('UNKNOWN', `upstream ${where} sent corrupt content for ${what}: ${(err as Error).message}`, { upstream: where }, 502);
     }
     if (isUpstreamNotFound(err)) {
       const code = /^blob /.test(what) ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN';
@@ -519,7 +509,7 @@ export class PullThroughMirror {
     if (err instanceof RegistryResponseError && err.status === 429) {
       return new RegistryError('TOOMANYREQUESTS', `upstream ${where} is rate limiting and ${what} is not cached`, { upstream: where });
     }
-    if (err instanceof RegistryResponseError && (err.status === 401 || err.status === 403)) {
+    if (kindOf(err) === 'unauthorized' || kindOf(err) === 'denied') {
       return new RegistryError('UNKNOWN', `upstream ${where} refused the mirror's credentials for ${what}`, { upstream: where }, 502);
     }
     return new RegistryError('UNKNOWN', `upstream ${where} is unavailable and ${what} is not cached: ${reason}`, { upstream: where }, 503);

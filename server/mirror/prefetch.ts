@@ -2,22 +2,23 @@
 // upstream and fetches what is missing (for an index, the configured platforms' manifests), marking
 // everything as pulled so eviction keeps it.
 import { selectPlatform, parsePlatform } from '../../client/platform.js';
-import { isDigest, parseManifest, referencedBlobs, type Digest } from '../../oci/index.js';
+import { DEFAULT_TAG, parseManifest, parseRepositoryReference, referencedBlobs, type Digest } from '../../oci/index.js';
 import type { Logger } from '../logger.js';
 import type { Reference } from '../route-params.js';
 import type { MirrorConfig } from './mirror-config.js';
 import type { PullThroughMirror } from './mirror.js';
 
-/** `dockerhub/library/busybox:1.36` or `…@sha256:…` → name and reference (default tag latest). */
+/** `dockerhub/library/busybox:1.36` or `…@sha256:…` → name and reference (default tag latest); undefined when invalid. */
 export function parseImage(image: string): { name: string; ref: Reference } | undefined {
-  const at = image.indexOf('@');
-  if (at >= 0) {
-    const digest = image.slice(at + 1);
-    return isDigest(digest) ? { name: image.slice(0, at), ref: { kind: 'digest', digest: digest as Digest } } : undefined;
+  let parsed;
+  try {
+    parsed = parseRepositoryReference(image);
+  } catch {
+    return undefined;
   }
-  const colon = image.lastIndexOf(':');
-  if (colon > image.lastIndexOf('/')) return { name: image.slice(0, colon), ref: { kind: 'tag', tag: image.slice(colon + 1) } };
-  return { name: image, ref: { kind: 'tag', tag: 'latest' } };
+  // The digest wins, as Docker does for `name:tag@digest`.
+  const ref: Reference = parsed.digest ? { kind: 'digest', digest: parsed.digest } : { kind: 'tag', tag: parsed.tag ?? DEFAULT_TAG };
+  return { name: parsed.repository, ref };
 }
 
 export async function prefetchImages(mirror: PullThroughMirror, images: MirrorConfig['prefetch']['images'], log: Logger): Promise<void> {

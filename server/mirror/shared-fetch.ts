@@ -15,10 +15,11 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDigest, type Digest } from '../../oci/index.js';
+import { ContentMismatchError } from '../../util/errors.js';
 
 const READ_SIZE = 256 * 1024;
 
-export class BlobVerificationError extends Error {
+export class BlobVerificationError extends ContentMismatchError {
   constructor(message: string) {
     super(message);
     this.name = 'BlobVerificationError';

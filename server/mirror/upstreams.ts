@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream';
 import { Client, ClientError, RegistryResponseError, type CredentialSource, type Credentials } from '../../client/index.js';
 import { parseErrorBody } from '../../client/errors.js';
+import { kindOf } from '../../util/errors.js';
 import type { Digest } from '../../oci/index.js';
 import type { MirrorConfig, UpstreamConfig } from './mirror-config.js';
 
@@ -103,8 +104,8 @@ export class Upstreams {
       res = await this.client.transport.send(p.upstream.registry, { method: 'GET', path: url, signal });
     }
     if (res.status !== 200) {
-      const { code, message } = parseErrorBody(await res.body.text().catch(() => ''));
-      throw new RegistryResponseError('GET', res.url, res.status, code, message);
+      const { code, message, errors } = parseErrorBody(await res.body.text().catch(() => ''));
+      throw new RegistryResponseError('GET', res.url, res.status, code, message, errors);
     }
     const len = res.headers['content-length'];
     const size = len === undefined ? undefined : Number(Array.isArray(len) ? len[0] : len);
@@ -116,13 +117,15 @@ export class Upstreams {
   }
 }
 
-/** An upstream failure that is an outage (unreachable, rate limited, 5xx), where stale content may be served. */
+/**
+ * An upstream failure that is an outage (unreachable, rate limited, 5xx), where stale content may
+ * be served. Content that does not match its digest is not one: serving the cached tag would hide it.
+ */
 export function isOutage(err: unknown): boolean {
-  if (err instanceof RegistryResponseError) return err.status === 429 || err.status >= 500;
-  return err instanceof ClientError && !(err instanceof RegistryResponseError);
+  return kindOf(err) === 'unavailable';
 }
 
 /** The upstream said the content does not exist. */
 export function isUpstreamNotFound(err: unknown): boolean {
-  return err instanceof RegistryResponseError && err.status === 404;
+  return kindOf(err) === 'not-found';
 }

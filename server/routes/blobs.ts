@@ -4,7 +4,7 @@ import { emptyResponse } from '../empty-response.js';
 import { sendFileRange } from '../send-file-range.js';
 import { isNotFound } from '../../storage/index.js';
 import { RegistryError } from '../errors.js';
-import { parseRangeHeader } from '../http-range.js';
+import { blobHeaders, rangeResponse, requestedRange } from '../blob-response.js';
 import type { RegistryDeps } from '../registry-deps.js';
 import { BLOB_MEDIA_TYPE } from '../registry-events.js';
 import { capture, digestParam, repositoryName } from '../route-params.js';
@@ -21,23 +21,8 @@ export function registerBlobs(router: Router, { storage, config, events, mirror 
       if (await mirror?.serveBlob(ctx, name, digest)) return; // a proxied name: fetched from its upstream
       throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
     }
-    const etag = `"${digest}"`;
-    ctx.set('Docker-Content-Digest', digest);
-    ctx.set('ETag', etag);
-    ctx.set('Accept-Ranges', 'bytes');
-    ctx.set('Cache-Control', 'max-age=31536000');
-    ctx.type = 'application/octet-stream';
-    if (ctx.get('If-None-Match') === etag) {
-      ctx.status = 304;
-      return;
-    }
-    const range = parseRangeHeader(ctx.get('Range') || undefined, blob.size);
-    if (range === 'unsatisfiable') {
-      throw new RegistryError('RANGE_INVALID', 'requested range not satisfiable', { size: blob.size }).withHeader(
-        'Content-Range',
-        `bytes */${blob.size}`,
-      );
-    }
+    if (blobHeaders(ctx, digest)) return;
+    const range = requestedRange(ctx, blob.size);
     // A GET (never a HEAD) may be sent to the storage itself (a presigned S3 URL, when the driver
     // has redirects on). Clients repeat the request's Range header when they follow a 307 and S3
     // honours it, so ranged GETs are redirected too (an unsatisfiable range is answered here).
@@ -52,19 +37,10 @@ export function registerBlobs(router: Router, { storage, config, events, mirror 
         return;
       }
     }
-    const start = range?.start ?? 0;
-    const end = range?.end ?? blob.size - 1;
-    if (range) {
-      ctx.status = 206;
-      ctx.set('Content-Range', `bytes ${start}-${end}/${blob.size}`);
-    } else {
-      ctx.status = 200;
-    }
-    const length = blob.size === 0 ? 0 : end - start + 1;
+    const { start, end, length } = rangeResponse(ctx, blob.size, range);
     if (ctx.method === 'GET') {
       events.emit(ctx, { kind: 'blob', action: 'pull', repository: name, digest, mediaType: BLOB_MEDIA_TYPE, size: blob.size });
     }
-    ctx.set('Content-Length', String(length));
     // HEAD: koa sends headers only; the body is never opened.
     if (ctx.method !== 'HEAD' && length > 0) {
       // Local files go out through reused buffers; other backends as a stream.

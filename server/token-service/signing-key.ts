@@ -3,10 +3,11 @@
 // Its `kid` is the RFC 7638 thumbprint, or the libtrust key id that docker/distribution's token
 // servers use (what the CNCF registry 2.8 looks a `kid` up by).
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { exportJWK, type JWK } from 'jose';
+import { writeFileAtomic } from '../../util/atomic-file.js';
 import { jwkThumbprint, libtrustKeyId } from '../auth/key-ids.js';
 
 export type KeyIdFormat = 'jwk-thumbprint' | 'libtrust';
@@ -22,22 +23,9 @@ export interface SigningKey {
   created: boolean;
 }
 
-export async function writeDurably(path: string, data: string, mode = 0o600): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
+/** Writes a key or certificate file atomically and durably (mode 0600 unless given). */
+export function writeDurably(path: string, data: string, mode = 0o600): Promise<void> {
+  return writeFileAtomic(path, data, { mode });
 }
 
 export async function loadOrCreateSigningKey(path: string, keyIdFormat: KeyIdFormat = 'jwk-thumbprint'): Promise<SigningKey> {

@@ -179,8 +179,27 @@ describe('bad input and broken transfers', () => {
   it('says when a registry is unreachable', async () => {
     const r = await stevedore(['tags', '127.0.0.1:1/nothing']);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toMatch(/^stevedore: GET http:\/\/127\.0\.0\.1:1\/v2\/nothing\/tags\/list: ECONNREFUSED$/);
+    expect(r.stderr.trim()).toBe('stevedore: GET http://127.0.0.1:1/v2/nothing/tags/list: ECONNREFUSED: the registry is not answering at 127.0.0.1:1');
   }, 120_000);
+
+  it('a usage error is one line with a --help hint and docker\'s exit status 125, not the whole help', async () => {
+    const r = await stevedore(['pull', '--no-such-flag', `${host}/x`]);
+    expect(r.code).toBe(125);
+    expect(r.stderr.trim().split('\n')).toEqual([`stevedore: unknown option '--no-such-flag'; see 'stevedore pull --help'`]);
+    const missing = await stevedore(['push']);
+    expect(missing.code).toBe(125);
+    expect(missing.stderr.trim()).toMatch(/^stevedore: missing required argument .*; see 'stevedore push --help'$/);
+  });
+
+  it('a path given where oci:DIR was meant says what to write, instead of going to Docker Hub', async () => {
+    // An absolute path (was: "repository name must be lowercase" or a registry request), and an
+    // existing directory named without ./ (was: a request to Docker Hub for docker.io/test/client).
+    for (const path of [join(dir, 'image'), 'test/client']) {
+      const r = await stevedore(['push', path, `${host}/x`], {});
+      expect(r.code, path).toBe(1);
+      expect(r.stderr.trim()).toBe(`stevedore: ${path} is a path, not an image reference: for an OCI layout write oci:${path}, for a docker save archive docker-archive:${path}`);
+    }
+  });
 
   it('resumes an interrupted blob download with Range', async () => {
     // A proxy that cuts the first download of the big layer half-way (fault injection).

@@ -187,6 +187,65 @@ describe.each<UpstreamKind>(['cncf-htpasswd', 'stevedore-token'])('pull-through 
     }
   });
 
+  it('serves ranges of mirrored blobs as of local ones: suffix ranges, ETag, Accept-Ranges, Cache-Control', async () => {
+    const img = multiLayerImage({ tag: 'v1', randomBytes: 64 * 1024 });
+    await upstream.push(img, 'team/ranges', 'v1');
+    const [cold, other] = [...img.layers].sort((a, b) => b.descriptor.size - a.descriptor.size).map((l) => l.descriptor);
+    const url = (d: { digest: string }) => `${mirror.url}/v2/up/team/ranges/blobs/${d.digest}`;
+    const expectBlobHeaders = (res: Response, digest: string) => {
+      expect(res.headers.get('etag')).toBe(`"${digest}"`);
+      expect(res.headers.get('accept-ranges')).toBe('bytes');
+      expect(res.headers.get('cache-control')).toBe('max-age=31536000');
+      expect(res.headers.get('docker-content-digest')).toBe(digest);
+    };
+    const bytesOf = (d: { digest: string }) => img.blobs.find((b) => b.descriptor.digest === d.digest)!.bytes;
+
+    // Cold (streamed while the mirror fetches it): the last 100 bytes.
+    const suffix = await fetch(url(cold!), { headers: { range: 'bytes=-100' } });
+    expect(suffix.status).toBe(206);
+    expect(suffix.headers.get('content-range')).toBe(`bytes ${cold!.size - 100}-${cold!.size - 1}/${cold!.size}`);
+    expectBlobHeaders(suffix, cold!.digest);
+    expect(Buffer.from(await suffix.arrayBuffer()).equals(bytesOf(cold!).subarray(-100))).toBe(true);
+
+    // HEAD of a cold blob, and an unsatisfiable range.
+    const head = await fetch(url(other!), { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe(String(other!.size));
+    expectBlobHeaders(head, other!.digest);
+    const beyond = await fetch(url(other!), { headers: { range: `bytes=${other!.size}-` } });
+    expect(beyond.status).toBe(416);
+    expect(beyond.headers.get('content-range')).toBe(`bytes */${other!.size}`);
+    await beyond.arrayBuffer();
+
+    // A revalidation with the ETag is answered 304.
+    const again = await fetch(url(cold!), { headers: { 'if-none-match': `"${cold!.digest}"` } });
+    expect(again.status).toBe(304);
+  });
+
+  it('a moved tag whose new manifest arrives corrupt is an upstream error, never a reason to serve the cached tag stale', async () => {
+    const eager = await startMirrorServer({ upstreams: [{ prefix: 'up', registry: upstream.host, insecure: true, ...upstream.creds }], tagTtl: 0 });
+    try {
+      const before = multiLayerImage({ tag: 'v1', randomBytes: 1024 });
+      await upstream.push(before, 'team/moving', 'v1');
+      await skopeoCopy(`docker://${eager.host}/up/team/moving:v1`, `dir:${join(work, 'moving-warm')}`);
+      const after = multiLayerImage({ tag: 'v1', randomBytes: 1024 });
+      await upstream.push(after, 'team/moving', 'v1');
+      upstream.proxy.corruptManifests(true);
+      try {
+        const res = await fetch(`${eager.url}/v2/up/team/moving/manifests/v1`, { headers: { accept: before.manifest.mediaType } });
+        const body = (await res.json()) as { errors?: { code: string; message: string }[] };
+        expect(res.headers.get('docker-content-digest')).not.toBe(before.manifest.digest);
+        expect(res.status).toBe(502);
+        expect(body.errors?.[0]?.message).toMatch(/sent corrupt content for team\/moving:v1/);
+        expect(await eager.metric('stevedore_mirror_stale_served_total', { upstream: 'up' })).toBe(0);
+      } finally {
+        upstream.proxy.corruptManifests(false);
+      }
+    } finally {
+      await eager.close();
+    }
+  });
+
   it('when the upstream stops: cached images pull (tag within TTL, and stale past it), uncached ones get a clear error', async () => {
     // A second mirror on the same upstream whose tags are always due for revalidation.
     const eager = await startMirrorServer({ upstreams: [{ prefix: 'up', registry: upstream.host, insecure: true, ...upstream.creds }], tagTtl: 0 });

@@ -1,6 +1,6 @@
 // Fault injection between the mirror and its upstream: a reverse proxy that counts blob GETs by
 // digest and the blob bytes it passed on, and on request throttles blob bodies, corrupts one blob
-// or stops answering (the upstream "goes down": its listener closes).
+// or every manifest, or stops answering (the upstream "goes down": its listener closes).
 import { randomBytes } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,6 +18,8 @@ export interface UpstreamProxy {
   throttle(bytesPerSecond: number): void;
   /** This blob's body is sent with its first byte flipped (same length). */
   corrupt(digest: string | undefined): void;
+  /** Manifest GET bodies get a trailing space (still JSON, but no longer matching their digest). */
+  corruptManifests(on: boolean): void;
   /** Every request is answered with this status and a spec error body (429: rate limited); undefined: normal. */
   failWith(status: number | undefined): void;
   /**
@@ -42,6 +44,7 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
   let rate = 0;
   let corruptDigest: string | undefined;
   let failStatus: number | undefined;
+  let manifestFlip = false;
   let redirect = false;
   /** CDN token → the original request's path and credentials. */
   const cdn = new Map<string, { path: string; authorization: string | undefined }>();
@@ -86,6 +89,13 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
         const isBlobBody = kind === 'blob' && req.method === 'GET' && ur.statusCode === 200;
         if (isBlobBody) blobGets.set(m![2]!, (blobGets.get(m![2]!) ?? 0) + 1);
         const headers = { ...ur.headers };
+        if (manifestFlip && kind === 'manifest' && req.method === 'GET' && ur.statusCode === 200) {
+          delete headers['content-length'];
+          res.writeHead(200, headers);
+          ur.pipe(res, { end: false });
+          ur.on('end', () => res.end(' '));
+          return;
+        }
         // Redirects point at the upstream itself: keep them on this proxy.
         if (typeof headers.location === 'string') headers.location = headers.location.replace(upstream.origin, `http://${host}`);
         res.writeHead(ur.statusCode ?? 502, headers);
@@ -127,6 +137,7 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
     throttle: (r) => (rate = r),
     corrupt: (d) => (corruptDigest = d),
     failWith: (s) => (failStatus = s),
+    corruptManifests: (on) => (manifestFlip = on),
     redirectBlobs: (on) => (redirect = on),
     cdnRequestsWithAuth: () => cdnWithAuth,
     cdnRequests: () => cdnServed,

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { ClientError, RegistryResponseError } from '../client/errors.js';
+import { ContentMismatchError } from '../util/errors.js';
+import { errorReport, EXIT_FAILURE, usageLine } from './error-report.js';
+
+describe('errorReport', () => {
+  it('prints a kinded error as its message and hint on one line', () => {
+    const err = new ClientError('GET http://127.0.0.1:1/v2/: ECONNREFUSED', { kind: 'unavailable', hint: 'the registry is not answering at 127.0.0.1:1' });
+    expect(errorReport(err)).toEqual({ line: 'GET http://127.0.0.1:1/v2/: ECONNREFUSED: the registry is not answering at 127.0.0.1:1', code: EXIT_FAILURE });
+  });
+
+  it('keeps every diagnostic a registry sent', () => {
+    const err = new RegistryResponseError('PUT', 'http://r/v2/a/manifests/v1', 400, 'MANIFEST_INVALID', 'bad', [
+      { code: 'MANIFEST_INVALID', message: 'bad' },
+      { code: 'BLOB_UNKNOWN', message: 'blob unknown to registry' },
+    ]);
+    expect(errorReport(err).line).toBe('PUT http://r/v2/a/manifests/v1: 400 MANIFEST_INVALID: bad; BLOB_UNKNOWN: blob unknown to registry');
+    expect(err.kind).toBe('invalid');
+  });
+
+  it('prints only the first line, and names the class of an error without a kind', () => {
+    expect(errorReport(new ContentMismatchError('blob is corrupt\nmore')).line).toBe('blob is corrupt');
+    expect(errorReport(new TypeError('x is undefined')).line).toBe('TypeError: x is undefined');
+    expect(errorReport(new TypeError('x is undefined'), { plain: true }).line).toBe('x is undefined');
+  });
+});
+
+describe('usageLine', () => {
+  it('makes commander\'s message one line with the --help hint', () => {
+    expect(usageLine("error: unknown option '--plain'\n(Did you mean --plain-http?)\n", 'stevedore pull')).toBe(
+      "unknown option '--plain' (Did you mean --plain-http?); see 'stevedore pull --help'",
+    );
+  });
+});

@@ -1,0 +1,126 @@
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { ContentMismatchError, kindOf } from '../util/errors.js';
+import { Digester, digestOf } from './digest.js';
+import { RESUME_ATTEMPTS, verifiedRead } from './verified-read.js';
+
+const content = Buffer.from('0123456789abcdefghij'.repeat(50));
+const desc = { digest: digestOf(content), size: content.length };
+
+/** A sink that keeps what is written where it is written. */
+function sink() {
+  const out = Buffer.alloc(content.length + 64);
+  let high = 0;
+  return {
+    write: async (chunk: Uint8Array, at: number) => {
+      Buffer.from(chunk).copy(out, at);
+      high = Math.max(high, at + chunk.length);
+    },
+    bytes: () => out.subarray(0, high),
+  };
+}
+
+/** A source whose first opens break after `breakAfter` bytes (an interrupted download). */
+function flakySource(data: Buffer, breaks: number, breakAfter: number) {
+  const offsets: number[] = [];
+  let destroyed = 0;
+  const open = async (offset: number) => {
+    offsets.push(offset);
+    const part = data.subarray(offset);
+    const broken = offsets.length <= breaks;
+    const stream = Readable.from(
+      (async function* () {
+        if (!broken) {
+          yield part;
+          return;
+        }
+        yield part.subarray(0, breakAfter);
+        throw new Error('ECONNRESET');
+      })(),
+    );
+    const destroy = stream.destroy.bind(stream);
+    stream.destroy = (err?: Error) => {
+      destroyed++;
+      return destroy(err);
+    };
+    return stream;
+  };
+  return { open, offsets, destroyed: () => destroyed };
+}
+
+describe('verifiedRead', () => {
+  it('reads, verifies and reports progress', async () => {
+    const s = sink();
+    let progress = 0;
+    await verifiedRead({ desc, open: async (o) => Readable.from([content.subarray(o)]), write: s.write, onProgress: (n) => (progress += n) });
+    expect(s.bytes().equals(content)).toBe(true);
+    expect(progress).toBe(content.length);
+  });
+
+  it('resumes an interrupted read where it stopped, with a ranged open', async () => {
+    const s = sink();
+    const src = flakySource(content, 2, 100);
+    await verifiedRead({ desc, open: src.open, write: s.write });
+    expect(src.offsets).toEqual([0, 100, 200]);
+    expect(s.bytes().equals(content)).toBe(true);
+  });
+
+  it('gives up after a bounded number of opens', async () => {
+    const src = flakySource(content, 100, 10);
+    await expect(verifiedRead({ desc, open: src.open, write: sink().write })).rejects.toThrow('ECONNRESET');
+    expect(src.offsets.length).toBe(RESUME_ATTEMPTS);
+  });
+
+  it('does not resume a read that made no progress', async () => {
+    const src = flakySource(content, 100, 0);
+    await expect(verifiedRead({ desc, open: src.open, write: sink().write })).rejects.toThrow('ECONNRESET');
+    expect(src.offsets).toEqual([0]);
+  });
+
+  it('destroys the stream as soon as it runs past the size, and does not retry', async () => {
+    const longer = Buffer.concat([content, Buffer.from('extra')]);
+    const src = flakySource(longer, 0, 0);
+    const err = await verifiedRead({ desc, open: src.open, write: sink().write }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ContentMismatchError);
+    expect(kindOf(err)).toBe('corrupt');
+    expect((err as Error).message).toMatch(/larger than its descriptor's 1000 bytes/);
+    expect(src.destroyed()).toBeGreaterThan(0);
+    expect(src.offsets).toEqual([0]);
+  });
+
+  it('fails a short read and a digest mismatch as corrupt content', async () => {
+    const short = verifiedRead({ desc, open: async () => Readable.from([content.subarray(0, 10)]), write: sink().write });
+    await expect(short).rejects.toThrow(/has 10 bytes, expected 1000/);
+    const other = Buffer.from(content);
+    other[5] = 0x21;
+    const wrong = verifiedRead({ desc, what: 'oci:/x', open: async () => Readable.from([other]), write: sink().write });
+    await expect(wrong).rejects.toThrow(new RegExp(`^oci:/x: blob content has digest sha256:[0-9a-f]{64}, expected ${desc.digest}$`));
+  });
+
+  it('continues from bytes already present, hashed by the caller', async () => {
+    const digester = new Digester();
+    digester.update(content.subarray(0, 300));
+    const offsets: number[] = [];
+    const s = sink();
+    await verifiedRead({
+      desc,
+      from: 300,
+      digester,
+      open: async (o) => {
+        offsets.push(o);
+        return Readable.from([content.subarray(o)]);
+      },
+      write: s.write,
+    });
+    expect(offsets).toEqual([300]);
+  });
+
+  it('does not re-read when the sink fails', async () => {
+    const src = flakySource(content, 0, 0);
+    const write = async () => {
+      throw new Error('ENOSPC');
+    };
+    await expect(verifiedRead({ desc, open: src.open, write })).rejects.toThrow('ENOSPC');
+    expect(src.offsets).toEqual([0]);
+  });
+});

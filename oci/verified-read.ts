@@ -1,0 +1,76 @@
+// A verified read: a blob's bytes streamed from a source to a sink while its size and digest are
+// checked, an interrupted read resumed with a ranged re-open a bounded number of times, and the
+// stream destroyed as soon as it runs past the descriptor's size. The one copy used by OCI layouts,
+// docker archives and the engine's content store. Imports only the digest module, so the engine's
+// `run` path may load it.
+import { ContentMismatchError } from '../util/errors.js';
+import { Digester, parseDigest, type Digest } from './digest.js';
+
+/** How many times one read is opened in all (the first open and its resumes) before giving up. */
+export const RESUME_ATTEMPTS = 5;
+
+/** A readable source of a blob's bytes starting at `offset` (a ranged request, a file stream). */
+export type OpenAt = (offset: number) => Promise<AsyncIterable<Uint8Array> & { destroy?: (err?: Error) => void }>;
+
+export interface VerifiedReadOptions {
+  /** What is read: the digest and size it must have. */
+  desc: { digest: Digest; size: number };
+  open: OpenAt;
+  /** Receives each chunk and where it goes; a write that fails ends the read (it is not re-read). */
+  write: (chunk: Uint8Array, offset: number) => Promise<unknown>;
+  /** Bytes already present from an earlier read (already fed to `digester`). Default 0. */
+  from?: number;
+  /** A digester already fed the first `from` bytes; a fresh one when omitted. */
+  digester?: Digester;
+  /** Opens in all, the first included (default RESUME_ATTEMPTS). A resume happens only after a read made progress. */
+  attempts?: number;
+  onProgress?: (bytes: number) => void;
+  /** Prefix for messages, e.g. the source's description. */
+  what?: string;
+}
+
+/** Marks a sink failure so it is not mistaken for a broken read and retried. */
+class SinkError extends Error {}
+
+/** Reads and verifies; resolves when all `desc.size` bytes were written and match `desc.digest`, else throws (ContentMismatchError for wrong content). */
+export async function verifiedRead(opts: VerifiedReadOptions): Promise<void> {
+  const { desc } = opts;
+  const prefix = opts.what ? `${opts.what}: ` : '';
+  const digester = opts.digester ?? new Digester(parseDigest(desc.digest).algorithm.name);
+  const attempts = opts.attempts ?? RESUME_ATTEMPTS;
+  let written = opts.from ?? 0;
+  if (written > desc.size) throw new ContentMismatchError(`${prefix}blob ${desc.digest} has more than its descriptor's ${desc.size} bytes`);
+  for (let attempt = 1; written < desc.size || attempt === 1; attempt++) {
+    const before = written;
+    try {
+      if (written === desc.size) break; // all there already (or an empty blob)
+      const stream = await opts.open(written);
+      try {
+        for await (const chunk of stream) {
+          if (written + chunk.length > desc.size) {
+            const err = new ContentMismatchError(`${prefix}blob ${desc.digest} is larger than its descriptor's ${desc.size} bytes`);
+            stream.destroy?.(err);
+            throw err;
+          }
+          await opts.write(chunk, written).catch((err: unknown) => {
+            throw new SinkError('write failed', { cause: err });
+          });
+          digester.update(chunk);
+          written += chunk.length;
+          opts.onProgress?.(chunk.length);
+        }
+      } catch (err) {
+        stream.destroy?.();
+        throw err;
+      }
+      break;
+    } catch (err) {
+      if (err instanceof SinkError) throw err.cause;
+      // Content that is wrong stays wrong; a read that made no progress will not make any now.
+      if (err instanceof ContentMismatchError || attempt >= attempts || written === before) throw err;
+    }
+  }
+  if (written !== desc.size) throw new ContentMismatchError(`${prefix}blob ${desc.digest} has ${written} bytes, expected ${desc.size}`);
+  const actual = digester.digest();
+  if (actual !== desc.digest) throw new ContentMismatchError(`${prefix}blob content has digest ${actual}, expected ${desc.digest}`);
+}
