@@ -1,9 +1,10 @@
 // Local image commands of the engine: pull (into the store), images, rmi, tag, save, load, prune.
 // All work on the store under `--root DIR` / $STEVEDORE_ROOT / /var/lib/stevedore.
 import type { Command } from 'commander';
-import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, parsePlatform, type PlatformSpec } from '../client/index.js';
+import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, openDestination, openSource, parseLocation, parsePlatform, type CopyOptions, type PlatformSpec } from '../client/index.js';
 import { importImage, pullEventLines, pullImage, type PullEvent } from '../engine/image-pull.js';
 import { archiveImages, LocalStoreSource } from '../engine/image-archive.js';
+import { planPush } from '../engine/image-push.js';
 import { inspectLocalImage } from '../engine/image-inspect.js';
 import { AmbiguousImageError, lookupImage, namesOf, shortId } from '../engine/image-lookup.js';
 import { ImageStore, StoreError, type GcResult } from '../engine/store/image-store.js';
@@ -13,6 +14,7 @@ import { formatBytes, ttyProgress, type Progress } from './copy-progress.js';
 import { pruneStoppedContainers } from './engine-container-commands.js';
 import { rootOf } from './engine-root.js';
 import { age, table } from './table.js';
+import { concurrencyOf, transfer } from './transfer.js';
 
 /** The store of the `--root` given to this command (or its defaults). */
 export function storeOf(cmd: Command): ImageStore {
@@ -114,6 +116,38 @@ export async function pullIntoStore(refText: string, flags: PullFlags, cmd: Comm
     process.off('SIGTERM', interrupted);
     await client.close();
   }
+}
+
+/**
+ * `push IMAGE [DEST]` (docker push): the local image to the registry its name (or DEST) says,
+ * through the client (credentials, mirrors, insecure registries, cross-repository mounts,
+ * progress). A multi-platform image keeps its index when its other platforms can be had.
+ */
+export async function pushFromStore(srcText: string, destText: string | undefined, flags: PullFlags, cmd: Command): Promise<void> {
+  const store = storeOf(cmd);
+  const state = await engineErrors(() => store.state());
+  const image = await engineErrors(async () => lookupImage(state, srcText));
+  if (!image) throw new ClientError(`no such local image: ${srcText} (pull it, or tag a local image with that name, first)`);
+  if (!destText && !image.name) throw new ClientError(`push ${srcText}: an image id has no registry name; give one: push ${srcText} HOST/REPO:TAG`);
+  const dest = destText ?? image.name!;
+  const dst = parseLocation(dest);
+  if (dst.kind !== 'registry' || dst.ref.digest) throw new ClientError(`${dest}: push needs a registry name with a tag (not a digest)`);
+  const destination = formatReference(dst.ref);
+  const opts: CopyOptions = { concurrency: concurrencyOf(flags.concurrency) };
+  await transfer(flags, opts, familiarReference(dst.ref), 'Pushed', async (opener, say) => {
+    const plan = await planPush(store, state, image, destination, (name) => openSource(parseLocation(name), opener));
+    if (plan.note) say?.(plan.note);
+    try {
+      const target = openDestination(dst, opener);
+      try {
+        return await copyImage(plan.source, target, { ...opts, allPlatforms: plan.index });
+      } finally {
+        await target.close?.();
+      }
+    } finally {
+      await plan.source.close?.();
+    }
+  });
 }
 
 function splitName(name: string): { repository: string; tag: string } {
