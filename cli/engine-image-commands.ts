@@ -1,5 +1,10 @@
 // Local image commands of the engine: pull (into the store), images, rmi, tag, save, load, prune.
 // All work on the store under `--root DIR` / $STEVEDORE_ROOT / /var/lib/stevedore.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, openDestination, openSource, parseLocation, parsePlatform, type CopyOptions, type PlatformSpec } from '../client/index.js';
 import { importImage, pullEventLines, pullImage, type PullEvent } from '../engine/image-pull.js';
@@ -241,6 +246,85 @@ export async function pruneImages(store: ImageStore, say?: (line: string) => voi
   return store.collect({ dangling: true, onWait: () => say?.('waiting for pulls in progress to finish…') });
 }
 
+async function saveImage(store: ImageStore, text: string, output: string): Promise<void> {
+  const found = lookupImage(await store.state(), text);
+  if (!found) throw new ClientError(`no such image: ${text}`);
+  const ref = found.name ? parseReference(found.name) : undefined;
+  const dst = new DockerArchiveDestination(output, ref && !ref.digest ? ref : undefined);
+  try {
+    await copyImage(new LocalStoreSource(store, found.record, found.name), dst);
+  } finally {
+    await dst.close();
+  }
+}
+
+async function loadArchive(store: ImageStore, file: string, quiet: boolean, label = file): Promise<void> {
+  const items = await archiveImages(file);
+  if (items.length === 0) throw new ClientError(`${label}: the archive holds no images`);
+  for (const [i, tags] of items.entries()) {
+    const names = tags.map((t) => normalisedName(t));
+    const source = new DockerArchiveSource(file, { index: i });
+    try {
+      const record = await importImage(store, source, { names });
+      if (quiet) process.stdout.write(`${record.config}\n`);
+      else if (tags.length) for (const t of tags) process.stdout.write(`Loaded image: ${t}\n`);
+      else process.stdout.write(`Loaded image ID: ${record.config}\n`);
+    } finally {
+      await source.close();
+    }
+  }
+}
+
+/** Runs fn with a private temporary file path (for archives streamed from stdin or to stdout), removed after. */
+async function spooled(what: string, fn: (file: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), `stevedore-${what}-`));
+  try {
+    await fn(join(dir, 'archive.tar'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+/** `history IMAGE`: the config's history, newest first, each layer-making step with its layer's size. */
+async function printHistory(store: ImageStore, text: string, flags: { noTrunc?: boolean; quiet?: boolean; json?: boolean }): Promise<void> {
+  const found = lookupImage(await store.state(), text);
+  if (!found) throw new ClientError(`no such image: ${text}`);
+  const config = JSON.parse((await store.content.readBytes(found.record.config)).toString('utf8')) as { history?: HistoryEntry[] };
+  const history = config.history ?? [];
+  const sizes: number[] = [];
+  for (const c of found.record.chainIds) sizes.push((await store.snapshots.info(c))?.size ?? 0);
+  // Without history (some builders write none): one row per layer.
+  const steps: HistoryEntry[] = history.length > 0 ? history : sizes.map(() => ({}));
+  let layer = 0;
+  const rows = steps.map((h, i) => {
+    const size = h.empty_layer ? 0 : (sizes[layer++] ?? 0);
+    return { id: i === steps.length - 1 ? found.record.config : '<missing>', created: h.created, createdBy: h.created_by ?? '', size, comment: h.comment ?? '' };
+  });
+  rows.reverse();
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(rows)}\n`);
+    return;
+  }
+  if (flags.quiet) {
+    process.stdout.write(rows.map((r) => `${r.id === '<missing>' ? r.id : shortId(r.id)}\n`).join(''));
+    return;
+  }
+  const by = (t: string) => (flags.noTrunc || t.length <= 45 ? t : `${t.slice(0, 44)}…`);
+  process.stdout.write(
+    table([
+      ['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'],
+      ...rows.map((r) => [r.id === '<missing>' ? r.id : flags.noTrunc ? r.id : shortId(r.id), r.created ? `${age(r.created)} ago` : 'N/A', by(r.createdBy), formatBytes(r.size), r.comment]),
+    ]),
+  );
+}
+
 export function registerEngineImageCommands(program: Command): void {
   program
     .command('images')
@@ -278,47 +362,63 @@ export function registerEngineImageCommands(program: Command): void {
   program
     .command('save')
     .description('write a local image to a docker-archive tarball (docker load reads it)')
-    .requiredOption('-o, --output <file>', 'the tar file to write')
+    .option('-o, --output <file>', 'the tar file to write (default: standard output)')
     .argument('<image...>')
-    .action((images: string[], flags: { output: string }, cmd: Command) =>
+    .action((images: string[], flags: { output?: string }, cmd: Command) =>
       engineErrors(async () => {
         if (images.length > 1) throw new ClientError('save writes one image per archive; run it once per image');
-        const store = storeOf(cmd);
-        const found = lookupImage(await store.state(), images[0]!);
-        if (!found) throw new ClientError(`no such image: ${images[0]}`);
-        const ref = found.name ? parseReference(found.name) : undefined;
-        const dst = new DockerArchiveDestination(flags.output, ref && !ref.digest ? ref : undefined);
-        try {
-          await copyImage(new LocalStoreSource(store, found.record, found.name), dst);
-        } finally {
-          await dst.close();
+        if (flags.output === undefined) {
+          // docker's rule: an archive is never written to a terminal.
+          if (process.stdout.isTTY) throw new ClientError('cowardly refusing to write an archive to a terminal: use -o FILE or redirect the output');
+          return spooled('save', async (file) => {
+            await saveImage(storeOf(cmd), images[0]!, file);
+            await pipeline(createReadStream(file), process.stdout);
+          });
         }
+        return saveImage(storeOf(cmd), images[0]!, flags.output);
       }),
     );
 
   program
     .command('load')
     .description('load the images of a docker-archive tarball (docker save output) into the local store')
-    .requiredOption('-i, --input <file>', 'the tar file to read')
+    .option('-i, --input <file>', 'the tar file to read (default: standard input)')
     .option('-q, --quiet', 'print only image ids')
-    .action((flags: { input: string; quiet?: boolean }, cmd: Command) =>
+    .action((flags: { input?: string; quiet?: boolean }, cmd: Command) =>
       engineErrors(async () => {
         needRoot('load');
-        const store = storeOf(cmd);
-        const items = await archiveImages(flags.input);
-        if (items.length === 0) throw new ClientError(`${flags.input}: the archive holds no images`);
-        for (const [i, tags] of items.entries()) {
-          const names = tags.map((t) => normalisedName(t));
-          const source = new DockerArchiveSource(flags.input, { index: i });
-          try {
-            const record = await importImage(store, source, { names });
-            if (flags.quiet) process.stdout.write(`${record.config}\n`);
-            else if (tags.length) for (const t of tags) process.stdout.write(`Loaded image: ${t}\n`);
-            else process.stdout.write(`Loaded image ID: ${record.config}\n`);
-          } finally {
-            await source.close();
-          }
-        }
+        if (flags.input !== undefined) return loadArchive(storeOf(cmd), flags.input, !!flags.quiet);
+        if (process.stdin.isTTY) throw new ClientError('load: give the archive with -i FILE or on standard input (not a terminal)');
+        // An archive is read in several passes (its manifest.json may come last): spooled to a file.
+        return spooled('load', async (file) => {
+          await pipeline(process.stdin, createWriteStream(file, { mode: 0o600 }));
+          await loadArchive(storeOf(cmd), file, !!flags.quiet, 'standard input');
+        });
+      }),
+    );
+
+  program
+    .command('history')
+    .description('show the steps that made an image, newest first')
+    .argument('<image>')
+    .option('--no-trunc', 'do not shorten ids and commands')
+    .option('-q, --quiet', 'only ids')
+    .option('--json', 'print the steps as JSON')
+    .action((image: string, flags: { trunc: boolean; quiet?: boolean; json?: boolean }, cmd: Command) =>
+      engineErrors(() => printHistory(storeOf(cmd), image, { noTrunc: !flags.trunc, quiet: flags.quiet, json: flags.json })),
+    );
+
+  const image = program.command('image').description('manage local images');
+  image
+    .command('prune')
+    .description('remove unnamed images no container uses (-a: every image no container uses), and what only they needed')
+    .option('-a, --all', 'every image no container uses, not only unnamed ones')
+    .option('-f, --force', 'do not ask (there is no prompt: accepted for docker\'s muscle memory)')
+    .action((flags: { all?: boolean }, cmd: Command) =>
+      engineErrors(async () => {
+        const r = await storeOf(cmd).collect({ dangling: true, all: !!flags.all, onWait: () => process.stderr.write('waiting for pulls in progress to finish…\n') });
+        process.stdout.write(r.images.map((m) => `Deleted: ${m}\n`).join(''));
+        process.stdout.write(`${pruneLine(r)}\n`);
       }),
     );
 
