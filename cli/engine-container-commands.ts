@@ -27,11 +27,11 @@ import {
   parseMemory,
   parseNetwork,
   parsePidsLimit,
-  parseVolume,
   parseWorkdir,
   readEnvFile,
   UsageError,
 } from '../engine/containers/run-options.js';
+import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom } from '../engine/volumes/mount-options.js';
 import { rootOf } from './engine-root.js';
 import { age, table } from './table.js';
 
@@ -45,6 +45,9 @@ interface RunFlags {
   env: string[];
   envFile: string[];
   volume: string[];
+  mount: string[];
+  tmpfs: string[];
+  volumesFrom: string[];
   workdir?: string;
   user?: string;
   entrypoint?: string;
@@ -78,6 +81,8 @@ async function createOptions(flags: RunFlags, cmd: string[]): Promise<CreateOpti
     const v = envFromFlag(e, process.env);
     if (v !== undefined) env.push(v);
   }
+  // docker applies -v, --mount and --tmpfs in that order of kinds; a later one at a path wins.
+  const mountRequests = () => [...flags.volume.map((v) => parseVolumeFlag(v)), ...flags.mount.map((m) => parseMountFlag(m)), ...flags.tmpfs.map(parseTmpfsFlag)];
   return {
     name: flags.name,
     cmd,
@@ -87,7 +92,8 @@ async function createOptions(flags: RunFlags, cmd: string[]): Promise<CreateOpti
     user: flags.user,
     hostname: flags.hostname !== undefined ? parseHostname(flags.hostname) : undefined,
     network: parseNetwork(flags.network),
-    binds: await Promise.all(flags.volume.map(parseVolume)),
+    mounts: mountRequests(),
+    volumesFrom: flags.volumesFrom.map(parseVolumesFrom),
     readOnly: !!flags.readOnly,
     resources: {
       ...(flags.memory !== undefined ? { memory: parseMemory(flags.memory) } : {}),
@@ -192,7 +198,10 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .option('--name <name>', 'container name')
     .option('-e, --env <name[=value]>', 'set an environment variable (NAME alone: from this environment)', collect, [])
     .option('--env-file <file>', 'read NAME=VALUE lines', collect, [])
-    .option('-v, --volume <host:ctr[:ro]>', 'bind mount a host path', collect, [])
+    .option('-v, --volume <[src:]ctr[:ro]>', 'a host path (absolute or ./relative) or a named volume (made on first use) at a container path; a path alone: an anonymous volume', collect, [])
+    .option('--mount <type=…,source=…,target=…>', 'type=bind|volume|tmpfs, source, target, readonly, volume-nocopy, tmpfs-size, tmpfs-mode', collect, [])
+    .option('--tmpfs <path[:opts]>', 'a tmpfs at path (mount options: size=64m, mode=1777, …)', collect, [])
+    .option('--volumes-from <container[:ro|rw]>', 'the volumes and binds of another container', collect, [])
     .option('-w, --workdir <dir>', 'working directory inside the container')
     .option('-u, --user <user[:group]>', 'user name or uid, optional group name or gid')
     .option('--entrypoint <cmd>', 'override the image\'s Entrypoint (clears its Cmd)')
@@ -265,9 +274,10 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .description('remove containers')
     .argument('<container...>')
     .option('-f, --force', 'kill running containers first')
-    .action(async (refs: string[], flags: { force?: boolean }, command: Command) => {
+    .option('-v, --volumes', 'also remove the containers\' anonymous volumes')
+    .action(async (refs: string[], flags: { force?: boolean; volumes?: boolean }, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
-      await forEach(refs, (ref) => removeContainer(ctx, ref, !!flags.force));
+      await forEach(refs, (ref) => removeContainer(ctx, ref, !!flags.force, !!flags.volumes));
     });
 
   program

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerContainerCommands } from './engine-container-commands.js';
 import { addRootOption } from './engine-root.js';
+import { registerVolumeCommands } from './engine-volume-commands.js';
 
 const program = new Command();
 program
@@ -14,7 +15,7 @@ addRootOption(program);
 
 // Container commands start quickly (a `run --rm IMAGE true` is timed against bare runc): when one
 // of them is asked for, the registry and client modules are not loaded at all.
-const CONTAINER_COMMANDS = new Set(['run', 'ps', 'logs', 'stop', 'kill', 'rm', 'exec', 'container']);
+const CONTAINER_COMMANDS = new Set(['run', 'ps', 'logs', 'stop', 'kill', 'rm', 'exec', 'container', 'volume']);
 function subcommand(argv: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--root') i++;
@@ -41,6 +42,7 @@ if (!containerOnly) {
   login.registerLoginCommands(program);
   maintenance.registerMaintenanceCommands(program);
 }
+registerVolumeCommands(program);
 // The image side (the local store) loads only when a container command needs an image; the client
 // inside it only when the image has to be pulled.
 registerContainerCommands(program, async (root) => {

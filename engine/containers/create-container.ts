@@ -7,7 +7,10 @@ import type { LocalImage } from '../local-image.js';
 import { hostsFor, resolvConfFor } from '../bundle/etc-files.js';
 import { mountOverlay } from '../bundle/overlay.js';
 import { resolveInRootfs } from '../bundle/rootfs-path.js';
-import { buildSpec, mergeEnv, parseNofileHard, processArgs, type BindMount, type Resources } from '../bundle/spec.js';
+import { buildSpec, mergeEnv, parseNofileHard, processArgs, type Resources } from '../bundle/spec.js';
+import type { MountRequest } from '../volumes/mount-options.js';
+import { VolumeStore } from '../volumes/volume-store.js';
+import { copyUpVolumes, resolveMounts, specMounts } from './container-mounts.js';
 import { resolveUserInRootfs } from '../bundle/user.js';
 import type { ContainerRecord } from './container-store.js';
 import type { ProcessId } from '../process-info.js';
@@ -24,7 +27,10 @@ export interface CreateOptions {
   user?: string;
   hostname?: string;
   network: 'none' | 'host';
-  binds: BindMount[];
+  /** -v, --mount, --tmpfs in the order given. */
+  mounts: MountRequest[];
+  /** --volumes-from: the mounts of these containers (C[:ro|rw]). */
+  volumesFrom: { container: string; mode?: 'ro' | 'rw' }[];
   readOnly: boolean;
   resources: Resources;
   terminal: boolean;
@@ -64,16 +70,21 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
   const args = processArgs(cfg, opts.entrypoint, opts.cmd);
   if (args.length === 0) throw new UsageError('no command specified: the image has no Entrypoint or Cmd; give one after the image name');
   const runtime = ctx.runtime(opts.runtime);
+  const from = [];
+  for (const v of opts.volumesFrom) from.push({ record: await ctx.store.resolve(v.container), mode: v.mode });
+  const mounts = await resolveMounts(ctx.root, opts.mounts, Object.keys(cfg.Volumes ?? {}), from);
   const hostConfig = {
     network: opts.network,
-    binds: opts.binds,
+    mounts: mounts.map(({ copyUp: _, ...m }) => m),
     readOnly: opts.readOnly,
     resources: opts.resources,
     terminal: opts.terminal,
     user: opts.user ?? cfg.User ?? '',
     workdir: opts.workdir ?? cfg.WorkingDir ?? '/',
   };
-  const record = await ctx.store.create(
+  let record;
+  try {
+    record = await ctx.store.create(
     (_id, dir) => ({
       image: { manifestDigest: image.manifestDigest, configDigest: image.configDigest, ...(image.reference ? { reference: image.reference } : {}) },
       path: args[0]!,
@@ -93,6 +104,10 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     }),
     opts.name,
   );
+  } catch (err) {
+    await removeAnonymous(ctx, mounts);
+    throw err;
+  }
   const dir = ctx.store.containerDir(record.id);
   try {
     await Promise.all([mkdir(record.rootfs, { recursive: true }), mkdir(record.upperDir), mkdir(record.workDir)]);
@@ -105,6 +120,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       opts.resources.memory !== undefined ? swapAccounting() : Promise.resolve(false),
     ]);
 
+    await copyUpVolumes(record.rootfs, mounts);
     const user = await resolveUserInRootfs(record.rootfs, hostConfig.user);
     const cwd = hostConfig.workdir || '/';
     if (!cwd.startsWith('/')) throw new UsageError(`the image's working directory ${JSON.stringify(cwd)} is not absolute`);
@@ -130,7 +146,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       hostname: name,
       network: opts.network,
       readOnly: opts.readOnly,
-      binds: opts.binds,
+      ...specMounts(mounts),
       etc,
       resources,
       nofileHard: parseNofileHard(limits),
@@ -139,6 +155,13 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     return record;
   } catch (err) {
     await cleanupContainer(ctx, record.id).catch(() => {});
+    await removeAnonymous(ctx, mounts);
     throw err;
   }
+}
+
+/** A container that could not be made leaves no anonymous volume behind (named ones stay, as docker's). */
+async function removeAnonymous(ctx: EngineContext, mounts: { type: string; name?: string; anonymous?: boolean }[]): Promise<void> {
+  const volumes = new VolumeStore(ctx.root);
+  for (const m of mounts) if (m.type === 'volume' && m.anonymous && m.name) await volumes.remove(m.name, []).catch(() => {});
 }

@@ -12,6 +12,7 @@ import { RuntimeError, startFailure } from '../runtime/runc.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
 import { isAlive, selfId } from '../process-info.js';
+import { removeAnonymousVolumes } from './volume-use.js';
 
 export class ContainerStateError extends Error {}
 
@@ -79,6 +80,8 @@ async function finish(ctx: EngineContext, r: ContainerRecord, exitCode: number |
   } finally {
     if (r.autoRemove) {
       await ctx.store.remove(r.id);
+      // docker's --rm also removes the container's anonymous volumes.
+      await removeAnonymousVolumes(ctx, r);
     } else {
       await ctx.store.update(r.id, (cur) => {
         cur.state = 'exited';
@@ -254,7 +257,7 @@ export async function stopContainer(ctx: EngineContext, ref: string, timeoutSeco
   return r;
 }
 
-export async function removeContainer(ctx: EngineContext, ref: string, force = false): Promise<ContainerRecord> {
+export async function removeContainer(ctx: EngineContext, ref: string, force = false, volumes = false): Promise<ContainerRecord> {
   const r = await findContainer(ctx, ref);
   if (r.state === 'running') {
     if (!force) throw new ContainerStateError(`container ${r.name} is running: stop it first, or use rm -f`);
@@ -262,6 +265,7 @@ export async function removeContainer(ctx: EngineContext, ref: string, force = f
     if (!(await waitStopped(ctx, r.id, 60_000))) throw new ContainerStateError(`container ${r.name} did not stop after SIGKILL`);
   }
   await cleanupContainer(ctx, r.id);
+  if (volumes) await removeAnonymousVolumes(ctx, r);
   return r;
 }
 
