@@ -9,8 +9,14 @@ import {
   containerPid,
   execInContainer,
   findContainer,
+  ContainerStateError,
+  isPaused,
   killContainer,
   listContainers,
+  pauseContainer,
+  prepareStart,
+  renameContainer,
+  waitContainer,
   pruneContainers,
   removeContainer,
   runAttached,
@@ -18,6 +24,7 @@ import {
   stopContainer,
 } from '../engine/containers/lifecycle.js';
 import { writeLogs } from '../engine/containers/logs.js';
+import { parseLogTime } from '../engine/containers/log-file.js';
 import { MONITOR_SCRIPT } from '../engine/containers/monitor.js';
 import { selfId } from '../engine/process-info.js';
 import {
@@ -32,6 +39,7 @@ import {
   UsageError,
 } from '../engine/containers/run-options.js';
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom } from '../engine/volumes/mount-options.js';
+import { parseRestartPolicy } from '../engine/containers/restart-policy.js';
 import { rootOf } from './engine-root.js';
 import { age, table } from './table.js';
 
@@ -59,6 +67,7 @@ interface RunFlags {
   readOnly?: boolean;
   tty?: boolean;
   interactive?: boolean;
+  restart?: string;
   runtime: string;
 }
 
@@ -83,7 +92,10 @@ async function createOptions(flags: RunFlags, cmd: string[]): Promise<CreateOpti
   }
   // docker applies -v, --mount and --tmpfs in that order of kinds; a later one at a path wins.
   const mountRequests = () => [...flags.volume.map((v) => parseVolumeFlag(v)), ...flags.mount.map((m) => parseMountFlag(m)), ...flags.tmpfs.map(parseTmpfsFlag)];
+  const restart = flags.restart !== undefined ? parseRestartPolicy(flags.restart) : undefined;
+  if (restart && restart.name !== 'no' && flags.rm) throw new UsageError('--restart and --rm cannot be combined: a container removed on exit cannot be restarted');
   return {
+    restart,
     name: flags.name,
     cmd,
     entrypoint: flags.entrypoint,
@@ -107,6 +119,33 @@ async function createOptions(flags: RunFlags, cmd: string[]): Promise<CreateOpti
   };
 }
 
+/** `create`: a container made from the image (pulled when missing), not started; prints its id. */
+async function create(imageRef: string, cmd: string[], flags: RunFlags, command: Command, providerFactory: ImageProviderFactory): Promise<void> {
+  const ctx = new EngineContext(rootOf(command));
+  try {
+    needRoot('create');
+    const opts = await createOptions({ ...flags, detach: false }, cmd);
+    ctx.runtime(opts.runtime);
+    const provider = await providerFactory(ctx.root);
+    const use = await provider.hold();
+    try {
+      const image = (await provider.find(imageRef)) ?? (await provider.pull(imageRef, { onProgress: (l) => process.stderr.write(`${l}\n`) }));
+      // Started later by `start` (in the background unless -a): recorded as detached.
+      const record = await createContainer(ctx, image, { ...opts, detached: !flags.interactive });
+      process.stdout.write(`${record.id}\n`);
+    } finally {
+      await use.release();
+    }
+  } catch (err) {
+    fail(err, 125);
+  }
+}
+
+/** Containers need root (mounts, namespaces, cgroups), like pulling into the store. */
+function needRoot(what: string): void {
+  if (process.getuid?.() !== 0) throw new UsageError(`${what} needs root (containers are made with mounts, namespaces and cgroups): run it with sudo`);
+}
+
 async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Command, providerFactory: ImageProviderFactory): Promise<void> {
   const ctx = new EngineContext(rootOf(command));
   // Ctrl-C while the container is being set up: finish setting up, then clean up and stop.
@@ -116,6 +155,7 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
   process.on('SIGTERM', onSignal);
   let record: ContainerRecord;
   try {
+    needRoot('run');
     const opts = await createOptions(flags, cmd);
     ctx.runtime(opts.runtime); // validates --runtime before any work
     const provider = await providerFactory(ctx.root);
@@ -156,8 +196,9 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
   }
 }
 
-function status(r: ContainerRecord): string {
-  if (r.state === 'running') return `Up ${age(r.startedAt)}`;
+function status(r: ContainerRecord, paused = false): string {
+  if (r.state === 'running' && r.hostConfig.restarting) return `Restarting (${r.exitCode ?? 'unknown'}) ${age(r.finishedAt)} ago`;
+  if (r.state === 'running') return `Up ${age(r.startedAt)}${paused ? ' (Paused)' : ''}`;
   if (r.state === 'exited') return `Exited (${r.exitCode ?? 'unknown'}) ${age(r.finishedAt)} ago`;
   return 'Created';
 }
@@ -168,7 +209,7 @@ function commandText(r: ContainerRecord): string {
 }
 
 async function inspectRecord(ctx: EngineContext, r: ContainerRecord): Promise<Record<string, unknown>> {
-  return { ...r, pid: await containerPid(r) };
+  return { ...r, pid: await containerPid(r), paused: await isPaused(ctx, r), restartCount: r.restartCount ?? 0, mounts: (r.hostConfig as { mounts?: unknown[] }).mounts ?? [] };
 }
 
 /** Runs an action for each container named, like docker: one failure does not stop the others. */
@@ -187,34 +228,41 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
   // `run IMAGE CMD -x` passes -x to CMD: needs options to be positional program-wide.
   program.enablePositionalOptions();
 
-  program
-    .command('run')
-    .description('run a command in a new container')
-    .argument('<image>')
-    .argument('[command...]', 'replaces the image\'s Cmd')
-    .passThroughOptions()
-    .option('-d, --detach', 'run in the background and print the container id')
-    .option('--rm', 'remove the container when it exits')
-    .option('--name <name>', 'container name')
-    .option('-e, --env <name[=value]>', 'set an environment variable (NAME alone: from this environment)', collect, [])
-    .option('--env-file <file>', 'read NAME=VALUE lines', collect, [])
-    .option('-v, --volume <[src:]ctr[:ro]>', 'a host path (absolute or ./relative) or a named volume (made on first use) at a container path; a path alone: an anonymous volume', collect, [])
-    .option('--mount <type=…,source=…,target=…>', 'type=bind|volume|tmpfs, source, target, readonly, volume-nocopy, tmpfs-size, tmpfs-mode', collect, [])
-    .option('--tmpfs <path[:opts]>', 'a tmpfs at path (mount options: size=64m, mode=1777, …)', collect, [])
-    .option('--volumes-from <container[:ro|rw]>', 'the volumes and binds of another container', collect, [])
-    .option('-w, --workdir <dir>', 'working directory inside the container')
-    .option('-u, --user <user[:group]>', 'user name or uid, optional group name or gid')
-    .option('--entrypoint <cmd>', 'override the image\'s Entrypoint (clears its Cmd)')
-    .option('--hostname <name>', 'container host name')
-    .option('--network <mode>', 'none (own namespace, only lo) or host (default)')
-    .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
-    .option('--cpus <n>', 'CPU limit, e.g. 1.5')
-    .option('--pids-limit <n>', 'process limit')
-    .option('--read-only', 'mount the root filesystem read-only')
-    .option('-t, --tty', 'allocate a terminal (foreground only)')
-    .option('-i, --interactive', 'keep stdin attached')
-    .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc')
-    .action((image: string, cmd: string[], flags: RunFlags, command: Command) => run(image, cmd, flags, command, providerFactory));
+  const containerFlags = (c: Command) =>
+    c
+      .argument('<image>')
+      .argument('[command...]', 'replaces the image\'s Cmd')
+      .passThroughOptions()
+      .option('-d, --detach', 'run in the background and print the container id')
+      .option('--rm', 'remove the container when it exits')
+      .option('--name <name>', 'container name')
+      .option('-e, --env <name[=value]>', 'set an environment variable (NAME alone: from this environment)', collect, [])
+      .option('--env-file <file>', 'read NAME=VALUE lines', collect, [])
+      .option('-v, --volume <[src:]ctr[:ro]>', 'a host path (absolute or ./relative) or a named volume (made on first use) at a container path; a path alone: an anonymous volume', collect, [])
+      .option('--mount <type=…,source=…,target=…>', 'type=bind|volume|tmpfs, source, target, readonly, volume-nocopy, tmpfs-size, tmpfs-mode', collect, [])
+      .option('--tmpfs <path[:opts]>', 'a tmpfs at path (mount options: size=64m, mode=1777, …)', collect, [])
+      .option('--volumes-from <container[:ro|rw]>', 'the volumes and binds of another container', collect, [])
+      .option('-w, --workdir <dir>', 'working directory inside the container')
+      .option('-u, --user <user[:group]>', 'user name or uid, optional group name or gid')
+      .option('--entrypoint <cmd>', 'override the image\'s Entrypoint (clears its Cmd)')
+      .option('--hostname <name>', 'container host name')
+      .option('--network <mode>', 'none (own namespace, only lo) or host (default)')
+      .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
+      .option('--cpus <n>', 'CPU limit, e.g. 1.5')
+      .option('--pids-limit <n>', 'process limit')
+      .option('--read-only', 'mount the root filesystem read-only')
+      .option('-t, --tty', 'allocate a terminal (foreground only)')
+      .option('-i, --interactive', 'keep stdin attached')
+      .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (a detached container\'s monitor restarts it)')
+      .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc');
+
+  containerFlags(program.command('run').description('run a command in a new container')).action((image: string, cmd: string[], flags: RunFlags, command: Command) =>
+    run(image, cmd, flags, command, providerFactory),
+  );
+  containerFlags(program.command('create').description('create a container without starting it (start it with start)')).action(
+    (image: string, cmd: string[], flags: RunFlags, command: Command) => create(image, cmd, flags, command, providerFactory),
+  );
+
 
   program
     .command('ps')
@@ -234,17 +282,130 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
       const { familiarReference, parseReference } = await import('../oci/index.js');
       const imageName = (r: ContainerRecord) => (r.image.reference ? familiarReference(parseReference(r.image.reference)) : r.image.configDigest.slice(7, 19));
       const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES']];
-      for (const r of list) rows.push([id(r), imageName(r), commandText(r), `${age(r.created)} ago`, status(r), r.name]);
+      for (const r of list) rows.push([id(r), imageName(r), commandText(r), `${age(r.created)} ago`, status(r, await isPaused(ctx, r)), r.name]);
       process.stdout.write(table(rows));
     });
 
   program
     .command('logs')
-    .description('print the output of a detached container')
+    .description('print the output of a container (stdout and stderr each to its own)')
     .argument('<container>')
     .option('-f, --follow', 'keep printing until the container exits')
-    .action(async (ref: string, flags: { follow?: boolean }, command: Command) => {
-      await writeLogs(new EngineContext(rootOf(command)), ref, process.stdout, !!flags.follow);
+    .option('--since <time>', 'only lines since: RFC 3339, Unix seconds, or a duration like 10m')
+    .option('--until <time>', 'only lines before')
+    .option('-n, --tail <n>', 'only the last N lines ("all": every line)')
+    .option('-t, --timestamps', 'show when each line was written')
+    .action(async (ref: string, flags: { follow?: boolean; since?: string; until?: string; tail?: string; timestamps?: boolean }, command: Command) => {
+      const time = (flag: string, v?: string) => {
+        if (v === undefined) return undefined;
+        try {
+          return parseLogTime(v);
+        } catch (err) {
+          throw new UsageError(`--${flag}: ${(err as Error).message}`);
+        }
+      };
+      let tail: number | undefined;
+      if (flags.tail !== undefined && flags.tail !== 'all') {
+        if (!/^[0-9]+$/.test(flags.tail)) throw new UsageError(`invalid --tail ${flags.tail}: a number of lines, or all`);
+        tail = Number(flags.tail);
+      }
+      await writeLogs(new EngineContext(rootOf(command)), ref, { stdout: process.stdout, stderr: process.stderr }, { follow: !!flags.follow, since: time('since', flags.since), until: time('until', flags.until), tail, timestamps: !!flags.timestamps });
+    });
+
+  program
+    .command('start')
+    .description('start containers that are not running (their changes kept); -a: in the foreground')
+    .argument('[container...]')
+    .option('-a, --attach', 'in the foreground: its output here, its exit status ours')
+    .option('-i, --interactive', 'with -a: our stdin is its stdin')
+    .option('--all-restartable', 'every container whose --restart policy is always or unless-stopped (after a reboot)')
+    .action(async (refs: string[], flags: { attach?: boolean; interactive?: boolean; allRestartable?: boolean }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      if (flags.allRestartable) {
+        refs = (await listContainers(ctx))
+          .filter((r) => r.state !== 'running')
+          .filter((r) => {
+            const p = (r.hostConfig as { restart?: { name: string } }).restart?.name;
+            // unless-stopped: not when it was stopped by hand before the reboot.
+            return p === 'always' || (p === 'unless-stopped' && !r.hostConfig.manuallyStopped);
+          })
+          .map((r) => r.name);
+      } else if (refs.length === 0) {
+        throw new UsageError('start needs at least one container (or --all-restartable)');
+      }
+      if (flags.attach) {
+        if (refs.length !== 1) throw new UsageError('start -a takes one container');
+        try {
+          const r = await prepareStart(ctx, refs[0]!);
+          if (r.state === 'running') throw new ContainerStateError(`container ${r.name} is already running`);
+          process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false });
+        } catch (err) {
+          fail(err, 1);
+        }
+        return;
+      }
+      await forEach(refs, async (ref) => {
+        const r = await prepareStart(ctx, ref);
+        if (r.state === 'running') return r;
+        const started = await startDetached(ctx, r, MONITOR_SCRIPT);
+        if (started.state === 'exited' && started.error) throw new Error(`${started.error} (container ${started.name})`);
+        return started;
+      });
+    });
+
+  program
+    .command('restart')
+    .description('stop (like stop) and start containers again')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
+    .action(async (refs: string[], flags: { time: string }, command: Command) => {
+      const t = Number(flags.time);
+      if (!Number.isFinite(t) || t < 0) throw new UsageError(`invalid --time ${flags.time}`);
+      const ctx = new EngineContext(rootOf(command));
+      await forEach(refs, async (ref) => {
+        await stopContainer(ctx, ref, t);
+        const r = await prepareStart(ctx, ref);
+        return startDetached(ctx, r, MONITOR_SCRIPT);
+      });
+    });
+
+  program
+    .command('wait')
+    .description('wait until containers stop; print their exit statuses')
+    .argument('<container...>')
+    .action(async (refs: string[], _flags: unknown, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      for (const ref of refs) {
+        try {
+          process.stdout.write(`${await waitContainer(ctx, ref)}\n`);
+        } catch (err) {
+          fail(err, 1);
+        }
+      }
+    });
+
+  for (const [name, pause] of [['pause', true], ['unpause', false]] as const) {
+    program
+      .command(name)
+      .description(pause ? 'freeze every process of containers' : 'thaw paused containers')
+      .argument('<container...>')
+      .action(async (refs: string[], _flags: unknown, command: Command) => {
+        const ctx = new EngineContext(rootOf(command));
+        await forEach(refs, (ref) => pauseContainer(ctx, ref, pause));
+      });
+  }
+
+  program
+    .command('rename')
+    .description('give a container another name')
+    .argument('<container>')
+    .argument('<new-name>')
+    .action(async (ref: string, name: string, _flags: unknown, command: Command) => {
+      try {
+        await renameContainer(new EngineContext(rootOf(command)), ref, name);
+      } catch (err) {
+        fail(err, 1);
+      }
     });
 
   program

@@ -17,6 +17,7 @@ import type { ProcessId } from '../process-info.js';
 import type { EngineContext } from './engine-context.js';
 import { cleanupContainer } from './lifecycle.js';
 import { UsageError } from './run-options.js';
+import type { RestartPolicy } from './restart-policy.js';
 
 export interface CreateOptions {
   name?: string;
@@ -36,6 +37,8 @@ export interface CreateOptions {
   terminal: boolean;
   detached: boolean;
   autoRemove: boolean;
+  /** --restart: followed by the monitor of a detached container. */
+  restart?: RestartPolicy;
   runtime: string;
   /**
    * The process that will run it in the foreground: the record is then created as running, owned
@@ -81,6 +84,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     terminal: opts.terminal,
     user: opts.user ?? cfg.User ?? '',
     workdir: opts.workdir ?? cfg.WorkingDir ?? '/',
+    ...(opts.restart && opts.restart.name !== 'no' ? { restart: opts.restart } : {}),
   };
   let record;
   try {
@@ -96,7 +100,9 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       rootfs: join(dir, 'bundle', 'rootfs'),
       upperDir: join(dir, 'upper'),
       workDir: join(dir, 'work'),
-      ...(opts.detached ? { logPath: join(dir, 'container.log') } : {}),
+      layerDirs: image.layerDirs,
+      // Every container keeps its output (also one run in the foreground): `logs` works for all.
+      logPath: join(dir, 'container.log'),
       detached: opts.detached,
       autoRemove: opts.autoRemove,
       ...(cfg.StopSignal ? { stopSignal: cfg.StopSignal } : {}),

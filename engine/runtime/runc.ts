@@ -67,6 +67,11 @@ export class OciRuntime {
     await this.call(['kill', ...(all ? ['--all'] : []), id, signal]);
   }
 
+  /** Freezes (pause) or thaws (resume) every process of the container. */
+  async pauseResume(id: string, pause: boolean): Promise<void> {
+    await this.call([pause ? 'pause' : 'resume', id]);
+  }
+
   /** Forgets a container (force: kills it first); a container the runtime does not know is fine. */
   async delete(id: string, force = false): Promise<void> {
     try {

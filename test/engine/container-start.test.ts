@@ -1,0 +1,119 @@
+// The container lifecycle after `run`, as a docker user checks it: create then start, a stopped
+// container started again with its changes, restart, logs of a foreground container with stdout
+// and stderr apart (--tail, -t, --since), --restart on-failure:3, pause/unpause, wait, rename.
+// Real runc and overlayfs, as root.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
+
+let e: EngineEnv;
+
+beforeAll(async () => {
+  e = await engineEnv();
+});
+
+afterEach(async () => {
+  await e?.reset();
+});
+
+afterAll(async () => {
+  await e?.close();
+});
+
+interface Inspect {
+  id: string;
+  name: string;
+  state: string;
+  exitCode?: number | null;
+  pid?: number;
+  paused: boolean;
+  restartCount: number;
+}
+const inspect = async (ref: string) => (JSON.parse(await e.ok(['container', 'inspect', ref])) as Inspect[])[0]!;
+
+describe('create, start, restart', () => {
+  it('create makes a container that ps -a shows as Created; start -a runs it; started again it keeps its changes', async () => {
+    const id = (await e.ok(['create', '--name', 'counter', 'busybox:test', 'sh', '-c', 'echo run >> /runs; wc -l < /runs'])).trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    expect(await e.ok(['ps', '-a'])).toMatch(/Created\s+counter$/m);
+    expect(await e.ok(['start', '-a', 'counter'])).toBe('1\n');
+    expect(await inspect('counter')).toMatchObject({ state: 'exited', exitCode: 0 });
+    expect(await e.ok(['start', '-a', 'counter'])).toBe('2\n');
+    // start without -a: in the background; wait gives the exit status.
+    expect(await e.ok(['start', 'counter'])).toBe('counter\n');
+    expect(await e.ok(['wait', 'counter'])).toBe('0\n');
+    expect(await e.ok(['logs', 'counter'])).toBe('1\n2\n3\n');
+    // Its rootfs is not left mounted between runs.
+    expect(await e.mountsUnderRoot()).toEqual([]);
+  });
+
+  it('restart of a running container: a new process, its files kept', async () => {
+    await e.ok(['run', '-d', '--name', 'svc', 'busybox:test', 'sh', '-c', 'echo up >> /state; trap "exit 0" TERM; while true; do sleep 0.1; done']);
+    const pid1 = await e.waitRunning('svc');
+    expect(await e.ok(['restart', '-t', '5', 'svc'])).toBe('svc\n');
+    const pid2 = await e.waitRunning('svc');
+    expect(pid2).not.toBe(pid1);
+    expect(await e.ok(['exec', 'svc', 'cat', '/state'])).toBe('up\nup\n');
+    await e.ok(['stop', 'svc']);
+    expect(await e.ok(['wait', 'svc'])).toBe('0\n');
+  });
+});
+
+describe('logs', () => {
+  it('of a foreground container: stdout and stderr apart, --tail, -t, --since', async () => {
+    const r = await e.stevedore(['run', '--name', 'fg', 'busybox:test', 'sh', '-c', 'echo out1; echo err1 >&2; echo out2']);
+    expect(r).toMatchObject({ code: 0, stdout: 'out1\nout2\n', stderr: 'err1\n' });
+    const logs = await e.stevedore(['logs', 'fg']);
+    expect(logs).toMatchObject({ code: 0, stdout: 'out1\nout2\n', stderr: 'err1\n' });
+    // The last line written (which of the two pipes was read first is the kernel's choice).
+    const tail = await e.stevedore(['logs', '--tail', '1', 'fg']);
+    expect([tail.stdout, tail.stderr].sort()).toEqual(['', expect.stringMatching(/^(out2|err1)\n$/)].sort());
+    const stamped = await e.stevedore(['logs', '-t', 'fg']);
+    expect(stamped.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z out1\n\S+ out2\n$/);
+    expect((await e.stevedore(['logs', '--since', '1h', 'fg'])).stdout).toBe('out1\nout2\n');
+    expect((await e.stevedore(['logs', '--until', '1h', 'fg'])).stdout).toBe('');
+    const bad = await e.stevedore(['logs', '--since', 'yesterday', 'fg']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/^stevedore: --since: invalid time "yesterday"/);
+  });
+});
+
+describe('restart policies', () => {
+  it('on-failure:3 restarts three times then stops; inspect and ps show it', async () => {
+    await e.ok(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:3', 'busybox:test', 'sh', '-c', 'echo try; exit 3']);
+    expect(await e.ok(['wait', 'flaky'])).toBe('3\n');
+    expect(await inspect('flaky')).toMatchObject({ state: 'exited', exitCode: 3, restartCount: 3 });
+    expect(await e.ok(['logs', 'flaky'])).toBe('try\ntry\ntry\ntry\n');
+  });
+
+  it('always: stop ends it for good; start --all-restartable brings it back', async () => {
+    await e.ok(['run', '-d', '--name', 'always', '--restart', 'always', 'busybox:test', 'sh', '-c', 'sleep 0.2; exit 1']);
+    await e.waitFor('a restart', async () => (await inspect('always')).restartCount >= 1);
+    await e.ok(['stop', '-t', '1', 'always']);
+    expect((await inspect('always')).state).toBe('exited');
+    expect(await e.ok(['start', '--all-restartable'])).toBe('always\n');
+    await e.waitFor('it to run or restart', async () => (await inspect('always')).state === 'running');
+    await e.ok(['stop', '-t', '1', 'always']);
+  });
+});
+
+describe('pause, unpause, rename', () => {
+  it('a paused container shows as paused and runs on after unpause; rename keeps it', async () => {
+    await e.ok(['run', '-d', '--name', 'p', 'busybox:test', 'sh', '-c', 'while true; do sleep 0.1; done']);
+    await e.waitRunning('p');
+    expect(await e.ok(['pause', 'p'])).toBe('p\n');
+    expect(await inspect('p')).toMatchObject({ paused: true, state: 'running' });
+    expect(await e.ok(['ps'])).toMatch(/Up .*\(Paused\)\s+p$/m);
+    const again = await e.stevedore(['pause', 'p']);
+    expect(again.stderr).toBe('stevedore: container p is already paused\n');
+    expect(await e.ok(['unpause', 'p'])).toBe('p\n');
+    expect((await inspect('p')).paused).toBe(false);
+    await e.ok(['rename', 'p', 'q']);
+    expect((await inspect('q')).state).toBe('running');
+    const gone = await e.stevedore(['container', 'inspect', 'p']);
+    expect(gone.code).not.toBe(0);
+    // A paused container still stops.
+    await e.ok(['pause', 'q']);
+    await e.ok(['stop', '-t', '1', 'q']);
+    expect((await inspect('q')).state).toBe('exited');
+  });
+});
