@@ -450,13 +450,18 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .option('-i, --interactive', 'keep stdin attached')
     .option('-e, --env <name[=value]>', 'set an environment variable', collect, [])
     .option('-w, --workdir <dir>', 'working directory')
-    .option('-u, --user <uid[:gid]>', 'numeric user (and group)')
+    .option('-u, --user <user[:group]>', 'user name or uid, optional group name or gid (from the container\'s /etc/passwd and /etc/group)')
     .action(async (ref: string, args: string[], flags: { interactive?: boolean; env: string[]; workdir?: string; user?: string }, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
       try {
-        if (flags.user !== undefined && !/^[0-9]+(:[0-9]+)?$/.test(flags.user)) throw new UsageError('exec -u takes a numeric uid[:gid]');
         const env = flags.env.map((e) => envFromFlag(e, process.env)).filter((e): e is string => e !== undefined);
-        process.exitCode = await execInContainer(ctx, ref, args, { interactive: !!flags.interactive, env, cwd: flags.workdir, user: flags.user });
+        process.exitCode = await execInContainer(ctx, ref, args, {
+          interactive: !!flags.interactive,
+          env,
+          cwd: flags.workdir,
+          user: flags.user,
+          onError: (message) => process.stderr.write(`stevedore: ${message}\n`),
+        });
       } catch (err) {
         fail(err, 126);
       }

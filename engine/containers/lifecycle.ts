@@ -9,6 +9,7 @@ import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMountPoint, mountOverlay, unmountIfMounted } from '../bundle/overlay.js';
 import { LogWriter } from './log-file.js';
+import { resolveUserInRootfs } from '../bundle/user.js';
 import { nextRestartDelay, shouldRestart, type RestartPolicy } from './restart-policy.js';
 import { RuntimeError, startFailure } from '../runtime/runc.js';
 import type { ContainerRecord } from './container-store.js';
@@ -420,23 +421,57 @@ export async function pruneContainers(ctx: EngineContext): Promise<ContainerReco
   return removed;
 }
 
-/** Runs a command in a running container; resolves to its exit status. */
+/**
+ * Runs a command in a running container; resolves to its exit status (docker's: 126 when it
+ * cannot be run, 127 when it does not exist, with the runtime's reason in `error`). A user name
+ * is resolved in the container's own /etc/passwd and /etc/group, as for `run`.
+ */
 export async function execInContainer(
   ctx: EngineContext,
   ref: string,
   args: string[],
-  opts: { interactive: boolean; env?: string[]; cwd?: string; user?: string },
+  opts: { interactive: boolean; env?: string[]; cwd?: string; user?: string; onError?: (message: string) => void },
 ): Promise<number> {
   const r = await findContainer(ctx, ref);
   if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running`);
-  const child = ctx.runtime(r.runtime).exec(r.id, args, { env: opts.env, cwd: opts.cwd, user: opts.user, stdio: [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  let user: { uid: number; gid: number; additionalGids: number[] } | undefined;
+  if (opts.user !== undefined) user = await resolveUserInRootfs(r.rootfs, opts.user);
+  const logFile = join(r.bundle, `exec-${process.pid}-${Date.now()}.log`);
+  const child = ctx.runtime(r.runtime).exec(r.id, args, {
+    env: opts.env,
+    cwd: opts.cwd,
+    ...(user ? { user: `${user.uid}:${user.gid}`, additionalGids: user.additionalGids } : {}),
+    logFile,
+    stdio: [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'pipe'],
+  });
+  // runc also prints its own failure ("exec failed: …") on stderr: held back, and dropped when the
+  // command could not start (the one-line error is ours); anything else passes through at once.
+  const held: Buffer[] = [];
+  child.stderr!.on('data', (chunk: Buffer) => {
+    if (/^(runc )?exec failed: /.test(chunk.toString('utf8', 0, 40))) held.push(chunk);
+    else process.stderr.write(chunk);
+  });
+  const stderrDone = new Promise((res) => child.stderr!.once('close', res));
   const forward = (sig: NodeJS.Signals) => child.kill(sig);
   for (const sig of FORWARDED) process.on(sig, forward);
   try {
     const result = await waitChild(child);
+    await stderrDone;
     if (result.error) throw result.error;
-    return exitStatus(result.code, result.signal);
+    const status = exitStatus(result.code, result.signal);
+    const release = () => held.forEach((c) => process.stderr.write(c));
+    // runc exits 255 when it could not start the command: its log says why.
+    if (status === 255) {
+      const failure = startFailure(await readFile(logFile, 'utf8').catch(() => ''));
+      if (failure) {
+        opts.onError?.(failure.message);
+        return failure.status;
+      }
+    }
+    release();
+    return status;
   } finally {
     for (const sig of FORWARDED) process.off(sig, forward);
+    await rm(logFile, { force: true });
   }
 }

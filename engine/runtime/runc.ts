@@ -83,12 +83,15 @@ export class OciRuntime {
   }
 
   /** Runs a further process in a running container, from its config's process (env, cwd, user, caps). */
-  exec(id: string, args: string[], opts: { env?: string[]; cwd?: string; user?: string; stdio: StdioOptions }): ChildProcess {
+  exec(id: string, args: string[], opts: { env?: string[]; cwd?: string; user?: string; additionalGids?: number[]; logFile?: string; stdio: StdioOptions }): ChildProcess {
     const flags: string[] = [];
+    for (const g of opts.additionalGids ?? []) flags.push('--additional-gids', String(g));
     for (const e of opts.env ?? []) flags.push('--env', e);
     if (opts.cwd) flags.push('--cwd', opts.cwd);
     if (opts.user) flags.push('--user', opts.user);
-    return spawn(this.name, ['--root', this.stateRoot, 'exec', ...flags, id, ...args], { stdio: opts.stdio });
+    // The runtime's own errors (command not found…) to logFile as JSON, told apart from the command's output.
+    const log = opts.logFile ? ['--log', opts.logFile, '--log-format', 'json'] : [];
+    return spawn(this.name, ['--root', this.stateRoot, ...log, 'exec', ...flags, id, ...args], { stdio: opts.stdio });
   }
 }
 
@@ -105,7 +108,7 @@ export function startFailure(logText: string): { message: string; status: number
       continue;
     }
     if ((entry.level !== 'error' && entry.level !== 'fatal') || !entry.msg) continue;
-    const message = entry.msg.replace(/^runc run failed: /, '');
+    const message = entry.msg.replace(/^runc (run|exec) failed: /, '');
     if (/executable file not found|no such file or directory/.test(message)) return { message, status: 127 };
     if (/permission denied|exec format error/.test(message)) return { message, status: 126 };
     return { message, status: 125 };

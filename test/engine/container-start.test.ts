@@ -117,3 +117,22 @@ describe('pause, unpause, rename', () => {
     expect((await inspect('q')).state).toBe('exited');
   });
 });
+
+describe('exec errors and users', () => {
+  it('a missing command exits 127 with one line; -u NAME resolves like run; a missing container says so', async () => {
+    await e.ok(['run', '-d', '--name', 'x', 'busybox:test', 'sh', '-c', 'while true; do sleep 0.1; done']);
+    await e.waitRunning('x');
+    const missing = await e.stevedore(['exec', 'x', 'no-such-command']);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toMatch(/^stevedore: .*no-such-command.*(executable file not found|no such file)/);
+    expect(await e.ok(['exec', '-u', 'alice', 'x', 'id'])).toBe('uid=1000(alice) gid=1000(alice) groups=10(wheel),29(audio)\n');
+    expect(await e.ok(['exec', '-u', 'bob:staff', 'x', 'id'])).toBe('uid=1001(bob) gid=50(staff)\n');
+    const unknown = await e.stevedore(['exec', '-u', 'carol', 'x', 'id']);
+    expect(unknown.code).toBe(126);
+    expect(unknown.stderr).toMatch(/^stevedore: unable to find user carol/);
+    const gone = await e.stevedore(['exec', 'nosuch', 'true']);
+    expect(gone.stderr).toBe('stevedore: no such container: nosuch\n');
+    await e.ok(['rm', '-f', 'x']);
+  });
+});
