@@ -24,6 +24,7 @@ import {
   stopContainer,
 } from '../engine/containers/lifecycle.js';
 import { writeLogs } from '../engine/containers/logs.js';
+import { containerPath, copyFromContainer, copyToContainer, exportContainer } from '../engine/containers/container-files.js';
 import { parseLogTime } from '../engine/containers/log-file.js';
 import { MONITOR_SCRIPT } from '../engine/containers/monitor.js';
 import { selfId } from '../engine/process-info.js';
@@ -394,6 +395,47 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
         await forEach(refs, (ref) => pauseContainer(ctx, ref, pause));
       });
   }
+
+  program
+    .command('cp')
+    .description('copy files between a container and the host: cp C:PATH DEST | cp SRC C:PATH (DEST "-": a tar on stdout)')
+    .argument('<source>')
+    .argument('<destination>')
+    .action(async (src: string, dst: string, _flags: unknown, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      const from = containerPath(src);
+      const to = containerPath(dst);
+      try {
+        if (from && to) throw new UsageError('cp copies between a container and the host, not between two containers');
+        if (!from && !to) throw new UsageError('cp needs a container path on one side: CONTAINER:PATH');
+        if (from) await copyFromContainer(ctx, from.container, from.path, dst, process.stdout);
+        else await copyToContainer(ctx, src, to!.container, to!.path);
+      } catch (err) {
+        fail(err, 1);
+      }
+    });
+
+  program
+    .command('export')
+    .description('write a container\'s root filesystem as a tar (to stdout, or -o FILE)')
+    .argument('<container>')
+    .option('-o, --output <file>', 'the tar file to write')
+    .action(async (ref: string, flags: { output?: string }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      try {
+        if (!flags.output && process.stdout.isTTY) throw new UsageError('cowardly refusing to write a tar to a terminal: use -o FILE or redirect the output');
+        if (!flags.output) return await exportContainer(ctx, ref, process.stdout);
+        const { createWriteStream } = await import('node:fs');
+        const { rename } = await import('node:fs/promises');
+        const tmp = `${flags.output}.tmp-${process.pid}`;
+        const file = createWriteStream(tmp, { mode: 0o600 });
+        await exportContainer(ctx, ref, file);
+        await new Promise<void>((res, rej) => file.end((err?: Error | null) => (err ? rej(err) : res())));
+        await rename(tmp, flags.output);
+      } catch (err) {
+        fail(err, 1);
+      }
+    });
 
   program
     .command('rename')

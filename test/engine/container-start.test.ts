@@ -136,3 +136,48 @@ describe('exec errors and users', () => {
     await e.ok(['rm', '-f', 'x']);
   });
 });
+
+describe('cp and export', () => {
+  it('cp in and out keeps owners, modes and symlinks; works on a stopped container; never writes outside its root', async () => {
+    const { mkdir, writeFile, chmod, chown, symlink, readFile, lstat, readlink, stat } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const src = join(e.dir, 'cp-src');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    await writeFile(join(src, 'sub', 'secret.txt'), 'owned\n');
+    await chown(join(src, 'sub', 'secret.txt'), 1234, 5678);
+    await chmod(join(src, 'sub', 'secret.txt'), 0o640);
+    await symlink('sub/secret.txt', join(src, 'link'));
+    await e.ok(['run', '-d', '--name', 'files', 'busybox:test', 'sh', '-c', 'ln -s / /esc; while true; do sleep 0.1; done']);
+    await e.waitRunning('files');
+    await e.ok(['cp', src, 'files:/tmp/']);
+    expect(await e.ok(['exec', 'files', 'sh', '-c', 'stat -c "%u:%g %a" /tmp/cp-src/sub/secret.txt; readlink /tmp/cp-src/link; cat /tmp/cp-src/link'])).toBe('1234:5678 640\nsub/secret.txt\nowned\n');
+    // Renamed on the way in when the destination does not exist.
+    await e.ok(['cp', join(src, 'sub', 'secret.txt'), 'files:/root/renamed.txt']);
+    expect(await e.ok(['exec', 'files', 'cat', '/root/renamed.txt'])).toBe('owned\n');
+    // A container's symlink to / is followed inside its root, not the host's.
+    await e.ok(['cp', join(src, 'sub', 'secret.txt'), 'files:/esc/escaped-by-cp.txt']);
+    expect(await e.ok(['exec', 'files', 'cat', '/escaped-by-cp.txt'])).toBe('owned\n');
+    await expect(stat('/escaped-by-cp.txt')).rejects.toThrow();
+
+    await e.ok(['stop', '-t', '1', 'files']);
+    const out = join(e.dir, 'cp-out');
+    await mkdir(out);
+    await e.ok(['cp', 'files:/tmp/cp-src', out]);
+    const copied = await lstat(join(out, 'cp-src', 'sub', 'secret.txt'));
+    expect([copied.uid, copied.gid, copied.mode & 0o777]).toEqual([1234, 5678, 0o640]);
+    expect(await readlink(join(out, 'cp-src', 'link'))).toBe('sub/secret.txt');
+    await e.ok(['cp', 'files:/data/hello.txt', join(out, 'hello-copy.txt')]);
+    expect(await readFile(join(out, 'hello-copy.txt'), 'utf8')).toBe('hello from the image\n');
+    const missing = await e.stevedore(['cp', 'files:/nope', out]);
+    expect(missing).toMatchObject({ code: 1, stderr: 'stevedore: no such file or directory in container files: /nope\n' });
+    expect(await e.mountsUnderRoot()).toEqual([]);
+
+    // export: the merged rootfs (image content and the container's changes) as a tar.
+    const tarFile = join(e.dir, 'files.tar');
+    await e.ok(['export', '-o', tarFile, 'files']);
+    const { execFileSync } = await import('node:child_process');
+    const list = execFileSync('tar', ['-tf', tarFile], { encoding: 'utf8' }).split('\n');
+    expect(list).toEqual(expect.arrayContaining(['./data/hello.txt', './root/renamed.txt', './tmp/cp-src/sub/secret.txt', './bin/busybox']));
+    await e.ok(['rm', 'files']);
+  });
+});
