@@ -24,6 +24,7 @@ import {
   stopContainer,
 } from '../engine/containers/lifecycle.js';
 import { writeLogs } from '../engine/containers/logs.js';
+import { containerStats, containerTop } from '../engine/containers/stats.js';
 import { containerPath, copyFromContainer, copyToContainer, exportContainer } from '../engine/containers/container-files.js';
 import { parseLogTime } from '../engine/containers/log-file.js';
 import { MONITOR_SCRIPT } from '../engine/containers/monitor.js';
@@ -432,6 +433,42 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
         await exportContainer(ctx, ref, file);
         await new Promise<void>((res, rej) => file.end((err?: Error | null) => (err ? rej(err) : res())));
         await rename(tmp, flags.output);
+      } catch (err) {
+        fail(err, 1);
+      }
+    });
+
+  program
+    .command('stats')
+    .description('CPU, memory, block I/O and processes of running containers, from their cgroups')
+    .argument('[container...]')
+    .option('--no-stream', 'print once and exit (the only mode: there is no live view yet)')
+    .option('--json', 'print the figures as JSON')
+    .action(async (refs: string[], flags: { json?: boolean }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      const list = refs.length ? await Promise.all(refs.map((ref) => findContainer(ctx, ref))) : (await listContainers(ctx)).filter((r) => r.state === 'running');
+      // Sampled together: one interval for all.
+      const all = await Promise.all(list.map((r) => containerStats(ctx, r)));
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(all)}\n`);
+        return;
+      }
+      const { formatBytes } = await import('./copy-progress.js');
+      const rows = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'BLOCK I/O', 'PIDS']];
+      for (const s of all) {
+        rows.push([s.id.slice(0, 12), s.name, `${s.cpuPercent.toFixed(2)}%`, `${formatBytes(s.memoryUsage)} / ${formatBytes(s.memoryLimit)}`, `${s.memoryPercent.toFixed(2)}%`, `${formatBytes(s.blockRead)} / ${formatBytes(s.blockWrite)}`, String(s.pids)]);
+      }
+      process.stdout.write(table(rows));
+    });
+
+  program
+    .command('top')
+    .description('the processes of a running container (ps options may follow)')
+    .argument('<container>')
+    .argument('[ps-options...]')
+    .action(async (ref: string, psArgs: string[], _flags: unknown, command: Command) => {
+      try {
+        process.stdout.write(await containerTop(new EngineContext(rootOf(command)), ref, psArgs));
       } catch (err) {
         fail(err, 1);
       }

@@ -15,7 +15,7 @@ addRootOption(program);
 
 // Container commands start quickly (a `run --rm IMAGE true` is timed against bare runc): when one
 // of them is asked for, the registry and client modules are not loaded at all.
-const CONTAINER_COMMANDS = new Set(['run', 'create', 'start', 'restart', 'wait', 'pause', 'unpause', 'rename', 'cp', 'export', 'ps', 'logs', 'stop', 'kill', 'rm', 'exec', 'container', 'volume']);
+const CONTAINER_COMMANDS = new Set(['run', 'create', 'start', 'restart', 'wait', 'pause', 'unpause', 'rename', 'cp', 'export', 'stats', 'top', 'ps', 'logs', 'stop', 'kill', 'rm', 'exec', 'container', 'volume']);
 function subcommand(argv: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--root') i++;

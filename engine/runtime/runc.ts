@@ -16,6 +16,14 @@ export interface RuntimeState {
 
 export class RuntimeError extends Error {}
 
+/** The parts of runc's stats (libcontainer types.Stats) `stats` shows. */
+export interface RuntimeStats {
+  cpu?: { usage?: { total?: number } };
+  memory?: { cache?: number; usage?: { usage?: number; limit?: number }; raw?: Record<string, number> };
+  pids?: { current?: number; limit?: number };
+  blkio?: { ioServiceBytesRecursive?: { op: string; value: number }[] | null };
+}
+
 export class OciRuntime {
   /**
    * @param name the runtime (its binary is looked up in PATH)
@@ -65,6 +73,18 @@ export class OciRuntime {
   /** Sends a signal (name like TERM/SIGTERM or a number) to the container's init, or all its processes. */
   async kill(id: string, signal: string, all = false): Promise<void> {
     await this.call(['kill', ...(all ? ['--all'] : []), id, signal]);
+  }
+
+  /** The container's cgroup statistics (`events --stats`: cpu, memory, pids, blkio; cgroup v1 or v2). */
+  async stats(id: string): Promise<RuntimeStats> {
+    const { stdout } = await this.call(['events', '--stats', id]);
+    return (JSON.parse(stdout) as { data: RuntimeStats }).data;
+  }
+
+  /** `ps` of the container's processes (ps(1) columns, as the host sees them). */
+  async processes(id: string, psArgs: string[] = []): Promise<string> {
+    const { stdout } = await this.call(['ps', id, ...(psArgs.length ? ['--', ...psArgs] : [])]);
+    return stdout;
   }
 
   /** Freezes (pause) or thaws (resume) every process of the container. */

@@ -181,3 +181,22 @@ describe('cp and export', () => {
     await e.ok(['rm', 'files']);
   });
 });
+
+describe('stats and top', () => {
+  it('stats --no-stream shows the memory of a process holding 50 MB; top lists its processes', async () => {
+    // 50 MB held in a tmpfs-free way: a shell variable of 50 MB stays in the shell's memory.
+    await e.ok(['run', '-d', '--name', 'hog', 'busybox:test', 'sh', '-c', 'x=$(head -c 52428800 /dev/zero | tr "\\0" a); echo ready; while true; do sleep 0.1; done']);
+    await e.waitFor('the 50 MB to be held', async () => (await e.stevedore(['logs', 'hog'])).stdout === 'ready\n');
+    const [s] = JSON.parse(await e.ok(['stats', '--no-stream', '--json', 'hog'])) as { name: string; memoryUsage: number; pids: number; cpuPercent: number }[];
+    expect(s!.name).toBe('hog');
+    expect(s!.memoryUsage).toBeGreaterThan(50 * 1024 * 1024);
+    expect(s!.memoryUsage).toBeLessThan(400 * 1024 * 1024);
+    expect(s!.pids).toBeGreaterThanOrEqual(1);
+    const table = await e.ok(['stats', '--no-stream', 'hog']);
+    expect(table).toMatch(/^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+BLOCK I\/O\s+PIDS\n[0-9a-f]{12}\s+hog\s+\d+\.\d\d%\s+\d+(\.\d)? MB \/ /);
+    const top = await e.ok(['top', 'hog']);
+    expect(top).toMatch(/^UID\s+PID\s+PPID.*CMD\n/);
+    expect(top).toMatch(/sh -c x=/);
+    await e.ok(['rm', '-f', 'hog']);
+  });
+});
