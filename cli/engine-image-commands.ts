@@ -325,6 +325,51 @@ async function printHistory(store: ImageStore, text: string, flags: { noTrunc?: 
   );
 }
 
+/** `system df`: sizes, and what prune would reclaim (unused images, stopped containers, unused volumes). */
+async function systemDf(cmd: Command, json: boolean): Promise<void> {
+  const root = rootOf(cmd);
+  const store = new ImageStore(root);
+  const [{ EngineContext }, { VolumeStore }, { volumeUsers }, { dirSize }] = await Promise.all([
+    import('../engine/containers/engine-context.js'),
+    import('../engine/volumes/volume-store.js'),
+    import('../engine/containers/volume-use.js'),
+    import('../engine/dir-size.js'),
+  ]);
+  const ctx = new EngineContext(root);
+  const state = await store.state();
+  const containers = await ctx.store.list();
+  const usedImages = new Set(containers.map((c) => c.image.manifestDigest as string));
+  // A layer shared by several images counts once; reclaimable: layers only unused images hold.
+  const layerSize = new Map<string, number>();
+  const usedLayers = new Set<string>();
+  for (const img of Object.values(state.images)) {
+    for (const c of img.chainIds) {
+      if (!layerSize.has(c)) layerSize.set(c, (await store.snapshots.info(c))?.size ?? 0);
+      if (usedImages.has(img.manifest)) usedLayers.add(c);
+    }
+  }
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const imagesSize = sum([...layerSize.values()]);
+  const imagesReclaimable = sum([...layerSize].filter(([c]) => !usedLayers.has(c)).map(([, s]) => s));
+  const containerSizes = await Promise.all(containers.map(async (c) => ({ running: c.state === 'running', size: await dirSize(c.upperDir) })));
+  const volumes = new VolumeStore(root);
+  const users = await volumeUsers(ctx);
+  const vols = await Promise.all((await volumes.list()).map(async (v) => ({ used: users.has(v.name), size: await volumes.size(v.name) })));
+  const rows = [
+    { type: 'Images', total: Object.keys(state.images).length, active: Object.keys(state.images).filter((m) => usedImages.has(m)).length, size: imagesSize, reclaimable: imagesReclaimable },
+    { type: 'Containers', total: containers.length, active: containerSizes.filter((c) => c.running).length, size: sum(containerSizes.map((c) => c.size)), reclaimable: sum(containerSizes.filter((c) => !c.running).map((c) => c.size)) },
+    { type: 'Local Volumes', total: vols.length, active: vols.filter((v) => v.used).length, size: sum(vols.map((v) => v.size)), reclaimable: sum(vols.filter((v) => !v.used).map((v) => v.size)) },
+    // There is no builder yet: no build cache.
+    { type: 'Build Cache', total: 0, active: 0, size: 0, reclaimable: 0 },
+  ];
+  if (json) {
+    process.stdout.write(`${JSON.stringify(rows)}\n`);
+    return;
+  }
+  const pct = (r: { size: number; reclaimable: number }) => (r.size > 0 ? ` (${Math.round((r.reclaimable / r.size) * 100)}%)` : '');
+  process.stdout.write(table([['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], ...rows.map((r) => [r.type, String(r.total), String(r.active), formatBytes(r.size), `${formatBytes(r.reclaimable)}${pct(r)}`])]));
+}
+
 export function registerEngineImageCommands(program: Command): void {
   program
     .command('images')
@@ -421,6 +466,14 @@ export function registerEngineImageCommands(program: Command): void {
         process.stdout.write(`${pruneLine(r)}\n`);
       }),
     );
+
+  program
+    .command('system')
+    .description('the engine as a whole')
+    .command('df')
+    .description('disk used by images, containers, volumes and build cache, and what can be reclaimed')
+    .option('--json', 'print the figures as JSON')
+    .action((flags: { json?: boolean }, cmd: Command) => engineErrors(() => systemDf(cmd, !!flags.json)));
 
   program
     .command('prune')

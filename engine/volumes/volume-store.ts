@@ -2,7 +2,8 @@
 // anonymous) and <name>/_data, the directory containers mount (docker's layout). Creation and
 // removal run under one lock, so two `run -v data:/x` create `data` once. Whether a volume is in
 // use is the container side's knowledge: removal takes it as an argument.
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { dirSize } from '../dir-size.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-file.js';
 import { withLock } from '../file-lock.js';
@@ -101,17 +102,8 @@ export class VolumeStore {
     });
   }
 
-  /** Bytes under a volume's data (for `system df` and `volume inspect`). */
-  async size(name: string): Promise<number> {
-    let total = 0;
-    const walk = async (dir: string): Promise<void> => {
-      for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-        const p = join(dir, e.name);
-        if (e.isDirectory()) await walk(p);
-        else if (e.isFile()) total += (await stat(p).catch(() => undefined))?.size ?? 0;
-      }
-    };
-    await walk(this.dataDir(name));
-    return total;
+  /** Bytes under a volume's data (for `system df`). */
+  size(name: string): Promise<number> {
+    return dirSize(this.dataDir(name));
   }
 }

@@ -80,3 +80,21 @@ describe('image prune', () => {
     await e.ok(['rm', 'user-of-app']);
   });
 });
+
+describe('system df', () => {
+  it('images, containers and volumes with their sizes and what can be reclaimed', async () => {
+    await other.ok(['run', '--name', 'df-user', '-v', 'dfvol:/data', 'busybox:test', 'sh', '-c', 'head -c 100000 /dev/zero > /data/blob; head -c 50000 /dev/zero > /upper-file']);
+    const rows = JSON.parse(await other.ok(['system', 'df', '--json'])) as { type: string; total: number; active: number; size: number; reclaimable: number }[];
+    const by = Object.fromEntries(rows.map((r) => [r.type, r]));
+    expect(by.Images).toMatchObject({ total: 1, active: 1, reclaimable: 0 });
+    expect(by.Images!.size).toBeGreaterThan(500_000); // the busybox binary
+    expect(by.Containers).toMatchObject({ total: 1, active: 0 });
+    expect(by.Containers!.size).toBeGreaterThanOrEqual(50_000);
+    expect(by.Containers!.reclaimable).toBe(by.Containers!.size);
+    expect(by['Local Volumes']).toMatchObject({ total: 1, active: 1, reclaimable: 0 });
+    expect(by['Local Volumes']!.size).toBeGreaterThanOrEqual(100_000);
+    expect(await other.ok(['system', 'df'])).toMatch(/^TYPE\s+TOTAL\s+ACTIVE\s+SIZE\s+RECLAIMABLE\nImages\s+1\s+1\s+/);
+    await other.ok(['rm', 'df-user']);
+    await other.ok(['volume', 'rm', 'dfvol']);
+  });
+});
