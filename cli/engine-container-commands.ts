@@ -43,6 +43,7 @@ import {
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom } from '../engine/volumes/mount-options.js';
 import { parseRestartPolicy } from '../engine/containers/restart-policy.js';
 import { rootOf } from './engine-root.js';
+import { renderTemplate } from './go-template.js';
 import { age, table } from './table.js';
 
 /** Gives the image side for an engine root (the store under it), loaded only when `run` needs it. */
@@ -272,20 +273,74 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .option('-a, --all', 'show all containers')
     .option('-q, --quiet', 'only ids')
     .option('--no-trunc', 'full ids')
-    .action(async (flags: { all?: boolean; quiet?: boolean; trunc: boolean }, command: Command) => {
+    .option('-f, --filter <key=value>', 'status=created|running|paused|restarting|exited, name=…, id=…, ancestor=IMAGE, exited=CODE (repeatable)', collect, [])
+    .option('--format <template>', 'a Go-style template: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.Status}} {{.Names}} {{.State}} {{.Size}}, or "json"')
+    .option('--json', 'one JSON object per line (like --format json)')
+    .option('-n, --last <n>', 'the n containers made last (any state)')
+    .option('-l, --latest', 'the container made last (any state)')
+    .option('-s, --size', 'the size of each container\'s own changes')
+    .action(async (flags: { all?: boolean; quiet?: boolean; trunc: boolean; filter: string[]; format?: string; json?: boolean; last?: string; latest?: boolean; size?: boolean }, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
-      const list = (await listContainers(ctx)).filter((r) => flags.all || r.state === 'running');
+      let last: number | undefined;
+      if (flags.last !== undefined) {
+        if (!/^-?[0-9]+$/.test(flags.last)) throw new UsageError(`invalid --last ${flags.last}: a number`);
+        last = Number(flags.last) < 0 ? undefined : Number(flags.last);
+      }
+      if (flags.latest) last = 1;
+      // Image names as users write them (`busybox:1`, not `docker.io/library/busybox:1`).
+      const { familiarReference, parseReference } = await import('../oci/index.js');
+      const imageName = (r: ContainerRecord) => (r.image.reference ? familiarReference(parseReference(r.image.reference)) : r.image.configDigest.slice(7, 19));
+      const stateOf = async (r: ContainerRecord) => (r.state === 'running' ? (r.hostConfig.restarting ? 'restarting' : (await isPaused(ctx, r)) ? 'paused' : 'running') : r.state);
+      let list = await listContainers(ctx); // newest first
+      if (last !== undefined) list = list.slice(0, last);
+      else if (!flags.all) list = list.filter((r) => r.state === 'running');
+      for (const f of flags.filter) {
+        const i = f.indexOf('=');
+        if (i <= 0) throw new UsageError(`invalid --filter ${JSON.stringify(f)}: KEY=VALUE`);
+        const [k, v] = [f.slice(0, i), f.slice(i + 1)];
+        if (k === 'status') {
+          if (!['created', 'running', 'paused', 'restarting', 'exited'].includes(v)) throw new UsageError(`invalid --filter status=${v}: created, running, paused, restarting or exited`);
+          // docker: a status filter looks at every container, not only running ones.
+          if (last === undefined && !flags.all) list = await listContainers(ctx);
+          const states = await Promise.all(list.map(stateOf));
+          list = list.filter((_r, j) => states[j] === v);
+        } else if (k === 'name') list = list.filter((r) => r.name.includes(v.replace(/^\//, '')));
+        else if (k === 'id') list = list.filter((r) => r.id.startsWith(v));
+        else if (k === 'exited') list = list.filter((r) => r.state === 'exited' && String(r.exitCode) === v);
+        else if (k === 'ancestor') list = list.filter((r) => imageName(r) === v || r.image.reference === v || r.image.configDigest.slice(7).startsWith(v.replace(/^sha256:/, '')) || r.image.manifestDigest === v);
+        else throw new UsageError(`unsupported --filter ${k}: status, name, id, exited or ancestor`);
+      }
       const id = (r: ContainerRecord) => (flags.trunc ? r.id.slice(0, 12) : r.id);
       if (flags.quiet) {
         process.stdout.write(list.map((r) => `${id(r)}\n`).join(''));
         return;
       }
-      // Image names as users write them (`busybox:1`, not `docker.io/library/busybox:1`).
-      const { familiarReference, parseReference } = await import('../oci/index.js');
-      const imageName = (r: ContainerRecord) => (r.image.reference ? familiarReference(parseReference(r.image.reference)) : r.image.configDigest.slice(7, 19));
-      const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES']];
-      for (const r of list) rows.push([id(r), imageName(r), commandText(r), `${age(r.created)} ago`, status(r, await isPaused(ctx, r)), r.name]);
-      process.stdout.write(table(rows));
+      const { dirSize } = await import('../engine/dir-size.js');
+      const { formatBytes } = await import('./copy-progress.js');
+      const rows = [];
+      for (const r of list) {
+        rows.push({
+          ID: id(r),
+          Image: imageName(r),
+          Command: commandText(r),
+          CreatedAt: r.created,
+          RunningFor: `${age(r.created)} ago`,
+          Status: status(r, await isPaused(ctx, r)),
+          State: await stateOf(r),
+          Names: r.name,
+          ...(flags.size ? { Size: formatBytes(await dirSize(r.upperDir)) } : {}),
+        });
+      }
+      if (flags.json || flags.format === 'json') {
+        process.stdout.write(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+        return;
+      }
+      if (flags.format !== undefined) {
+        process.stdout.write(renderTemplate(flags.format, rows));
+        return;
+      }
+      const header = ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES', ...(flags.size ? ['SIZE'] : [])];
+      process.stdout.write(table([header, ...rows.map((r) => [r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Names, ...(flags.size ? [r.Size!] : [])])]));
     });
 
   program

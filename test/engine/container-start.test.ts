@@ -200,3 +200,24 @@ describe('stats and top', () => {
     await e.ok(['rm', '-f', 'hog']);
   });
 });
+
+describe('ps', () => {
+  it('--format, --filter status/name/ancestor, --json, -n, -l, -s', async () => {
+    await e.ok(['run', '--name', 'done1', 'busybox:test', 'sh', '-c', 'echo x > /f']);
+    await e.ok(['run', '-d', '--name', 'live1', 'busybox:test', 'sh', '-c', 'while true; do sleep 0.1; done']);
+    await e.waitRunning('live1');
+    expect(await e.ok(['ps', '--format', '{{.Names}} {{.State}}'])).toBe('live1 running\n');
+    expect(await e.ok(['ps', '--filter', 'status=exited', '--format', '{{.Names}}'])).toBe('done1\n');
+    expect(await e.ok(['ps', '-a', '--filter', 'name=live', '--format', '{{.Names}}'])).toBe('live1\n');
+    expect(await e.ok(['ps', '-a', '--filter', 'ancestor=busybox:test', '-q'])).toMatch(/^[0-9a-f]{12}\n[0-9a-f]{12}\n$/);
+    expect(await e.ok(['ps', '-a', '--filter', 'ancestor=app:test', '-q'])).toBe('');
+    expect(await e.ok(['ps', '-l', '--format', '{{.Names}}'])).toBe('live1\n');
+    expect(await e.ok(['ps', '-n', '2', '--format', '{{.Names}}'])).toBe('live1\ndone1\n');
+    const json = (await e.ok(['ps', '-a', '--json'])).trim().split('\n').map((l) => JSON.parse(l) as { Names: string; State: string });
+    expect(json.map((j) => [j.Names, j.State])).toEqual([['live1', 'running'], ['done1', 'exited']]);
+    expect(await e.ok(['ps', '-a', '-s', '--filter', 'name=done1', '--format', '{{.Size}}'])).toMatch(/^\d+ B\n$/);
+    const bad = await e.stevedore(['ps', '--filter', 'status=sleeping']);
+    expect(bad.stderr).toMatch(/^stevedore: invalid --filter status=sleeping/);
+    await e.ok(['rm', '-f', 'done1', 'live1']);
+  });
+});
