@@ -10,6 +10,7 @@ import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, 
 import { importImage, pullEventLines, pullImage, type PullEvent } from '../engine/image-pull.js';
 import { archiveImages, LocalStoreSource } from '../engine/image-archive.js';
 import { planPush } from '../engine/image-push.js';
+import { UsageError } from '../engine/containers/run-options.js';
 import { inspectLocalImage } from '../engine/image-inspect.js';
 import { AmbiguousImageError, lookupImage, namesOf, shortId } from '../engine/image-lookup.js';
 import { ImageStore, StoreError, type GcResult } from '../engine/store/image-store.js';
@@ -29,7 +30,7 @@ export function storeOf(cmd: Command): ImageStore {
 function engineErrors<T>(fn: () => Promise<T>): Promise<T> {
   return fn().catch((err: unknown) => {
     // Engine errors are one-line messages to the user, as ClientErrors are.
-    if (err instanceof StoreError || err instanceof AmbiguousImageError || err instanceof InvalidReferenceError) throw new ClientError(err.message);
+    if (err instanceof StoreError || err instanceof AmbiguousImageError || err instanceof InvalidReferenceError || err instanceof UsageError) throw new ClientError(err.message);
     if ((err as Error)?.name === 'LayerError' || (err as Error)?.name === 'DiffIdMismatchError') throw new ClientError((err as Error).message);
     throw err;
   });
@@ -161,24 +162,60 @@ function splitName(name: string): { repository: string; tag: string } {
   return { repository: repo, tag: ref.tag ?? (ref.digest ? '<none>' : '<none>') };
 }
 
-async function listImages(store: ImageStore, flags: { quiet?: boolean; json?: boolean; all?: boolean }): Promise<void> {
+/** `reference=` patterns: docker's path.Match globs (`*` within a path component, `?`), on name and name:tag. */
+function globMatch(pattern: string, text: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+  return re.test(text);
+}
+
+async function listImages(store: ImageStore, flags: { quiet?: boolean; json?: boolean; all?: boolean; filter?: string[]; format?: string }): Promise<void> {
   const state = await store.state();
-  const rows: { repository: string; tag: string; id: string; created?: string; size: number; digest: string; platform: string }[] = [];
+  const rows: { repository: string; tag: string; id: string; created?: string; size: number; digest: string; platform: string; labels: Record<string, string> }[] = [];
   for (const img of Object.values(state.images)) {
     let created: string | undefined;
+    let labels: Record<string, string> = {};
     try {
-      created = (JSON.parse((await store.content.readBytes(img.config)).toString('utf8')) as { created?: string }).created;
+      const cfg = JSON.parse((await store.content.readBytes(img.config)).toString('utf8')) as { created?: string; config?: { Labels?: Record<string, string> | null } };
+      created = cfg.created;
+      labels = cfg.config?.Labels ?? {};
     } catch {
       created = undefined;
     }
     let size = 0;
     for (const c of img.chainIds) size += (await store.snapshots.info(c))?.size ?? 0;
     const names = namesOf(state, img.manifest).filter((n) => !n.includes('@'));
-    const base = { id: img.config, created, size, digest: img.manifest, platform: img.platform };
+    const base = { id: img.config, created, size, digest: img.manifest, platform: img.platform, labels };
     if (names.length === 0) rows.push({ repository: '<none>', tag: '<none>', ...base });
     for (const n of names) rows.push({ ...splitName(n), ...base });
   }
   rows.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag));
+  let shown = rows;
+  for (const f of flags.filter ?? []) {
+    const i = f.indexOf('=');
+    if (i <= 0) throw new ClientError(`invalid --filter ${JSON.stringify(f)}: KEY=VALUE`);
+    const [k, v] = [f.slice(0, i), f.slice(i + 1)];
+    if (k === 'dangling') {
+      if (v !== 'true' && v !== 'false') throw new ClientError(`invalid --filter dangling=${v}: true or false`);
+      shown = shown.filter((r) => (r.repository === '<none>') === (v === 'true'));
+    } else if (k === 'reference') {
+      shown = shown.filter((r) => r.repository !== '<none>' && (globMatch(v, r.repository) || globMatch(v, `${r.repository}:${r.tag}`)));
+    } else if (k === 'label') {
+      const j = v.indexOf('=');
+      shown = shown.filter((r) => (j < 0 ? v in r.labels : r.labels[v.slice(0, j)] === v.slice(j + 1)));
+    } else throw new ClientError(`unsupported --filter ${k}: dangling, reference or label`);
+  }
+  if (flags.format !== undefined && flags.format !== 'json') {
+    const { renderTemplate } = await import('./go-template.js');
+    process.stdout.write(
+      renderTemplate(
+        flags.format,
+        shown.map((r) => ({ Repository: r.repository, Tag: r.tag, ID: shortId(r.id), Digest: r.digest, CreatedAt: r.created ?? '', CreatedSince: r.created ? `${age(r.created)} ago` : 'N/A', Size: formatBytes(r.size), Platform: r.platform })),
+      ),
+    );
+    return;
+  }
+  if (flags.format === 'json') flags.json = true;
+  rows.splice(0, rows.length, ...shown);
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(rows)}\n`);
   } else if (flags.quiet) {
@@ -376,7 +413,9 @@ export function registerEngineImageCommands(program: Command): void {
     .description('list the images in the local store')
     .option('-q, --quiet', 'only image ids')
     .option('--json', 'print the list as JSON')
-    .action((flags: { quiet?: boolean; json?: boolean }, cmd: Command) => engineErrors(() => listImages(storeOf(cmd), flags)));
+    .option('-f, --filter <key=value>', 'dangling=true|false, reference=PATTERN (globs), label=KEY[=VALUE] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--format <template>', 'a Go-style template: {{.Repository}} {{.Tag}} {{.ID}} {{.Digest}} {{.CreatedSince}} {{.Size}}, or "json"')
+    .action((flags: { quiet?: boolean; json?: boolean; filter: string[]; format?: string }, cmd: Command) => engineErrors(() => listImages(storeOf(cmd), flags)));
 
   program
     .command('rmi')

@@ -67,6 +67,18 @@ describe('history', () => {
   });
 });
 
+describe('images --filter and --format', () => {
+  it('reference globs, dangling, a template, and a bad template in one line', async () => {
+    expect(await e.ok(['images', '--filter', 'reference=busy*', '--format', '{{.Repository}}:{{.Tag}}'])).toBe('busybox:test\n');
+    expect(await e.ok(['images', '--filter', 'dangling=true', '-q'])).toBe('');
+    expect((await e.ok(['images', '--filter', 'reference=*:test', '--format', '{{.Repository}}'])).split('\n').sort()).toEqual(['', 'app', 'busybox', 'nopath']);
+    expect(await e.ok(['images', '--filter', 'reference=app', '--format', 'table {{.Repository}}\\t{{.Tag}}'])).toBe('REPOSITORY\tTAG\napp\ttest\n');
+    const bad = await e.stevedore(['images', '--format', '{{.Nope}}']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/^stevedore: --format: no field Nope/);
+  });
+});
+
 describe('image prune', () => {
   it('without -a keeps named images; with -a removes every image no container uses', async () => {
     await e.ok(['run', '--name', 'user-of-app', 'app:test', 'true']);
