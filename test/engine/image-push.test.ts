@@ -3,6 +3,8 @@
 // DEST` under another name; a multi-platform image keeps its index (its other platform mounted
 // from the repository it was pulled from); an unknown image is one line. As root (the store).
 import { createHash } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
 import { skopeoInspect, skopeoInspectRaw } from '../helpers/skopeo.js';
@@ -15,14 +17,17 @@ let registry: StevedoreProcess;
 
 beforeAll(async () => {
   e = await engineEnv();
-  registry = await startStevedore();
+  // The registry's data inside the engine env's directory: removed with it.
+  const dataDir = join(e.dir, 'registry-data');
+  await mkdir(dataDir);
+  registry = await startStevedore({ dataDir });
 });
 
 afterAll(async () => {
   try {
-    await e?.close();
-  } finally {
     await registry?.stop();
+  } finally {
+    await e?.close();
   }
 });
 
