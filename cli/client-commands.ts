@@ -11,13 +11,15 @@ import {
   removeTempFilesSync,
   type Client,
   type CopyOptions,
+  type CopyResult,
   type Location,
   type LocationOpener,
 } from '../client/index.js';
 import { formatReference, parseManifest, parseReference, referenceSelector, type ImageReference } from '../oci/index.js';
 import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
 import { inspectContainerAt } from './engine-container-commands.js';
-import { printLocalImageInspect, pullIntoStore } from './engine-image-commands.js';
+import { printLocalImageInspect, pullIntoStore, pushFromStore } from './engine-image-commands.js';
+import { concurrencyOf, transfer } from './transfer.js';
 import { rootOf } from './engine-root.js';
 import { archiveLayerLine, formatBytes, lineProgress, ttyProgress, type Progress } from './copy-progress.js';
 
@@ -64,66 +66,21 @@ async function runCopy(srcText: string, dstText: string, flags: CopyFlags, verb:
       throw new ClientError((err as Error).message);
     }
   }
-  if (flags.concurrency !== undefined) {
-    const n = Number(flags.concurrency);
-    if (!Number.isInteger(n) || n < 1 || n > 64) throw new ClientError('--concurrency must be an integer from 1 to 64');
-    opts.concurrency = n;
-  }
-  // A terminal gets a bar per blob; anything else (CI logs, pipes) a plain line per event.
-  let progress: Progress | undefined;
-  let say: ((line: string) => void) | undefined;
-  if (!flags.quiet && !flags.json) {
-    progress = process.stderr.isTTY ? ttyProgress(process.stderr) : undefined;
-    say = progress?.line ?? ((l) => process.stderr.write(`${l}\n`));
-    opts.onEvent = progress?.onEvent ?? lineProgress(say);
-  }
-  // Ctrl-C or SIGTERM mid-copy: remove partial blobs, then exit as interrupted.
-  const interrupted = (signal: NodeJS.Signals) => {
-    progress?.stop();
-    removeTempFilesSync();
-    process.stderr.write(`stevedore: interrupted (${signal}); nothing partial was kept\n`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
-  let result;
-  try {
-    result = await withClient(flags, async (client) => {
-      const opener: LocationOpener = {
-        registryClient: (r) => client.registryClient(r),
-        mirrorsFor: (r) => client.mirrorsFor(r),
-        onMirrorFallback: client.onMirrorFallback,
-        onArchiveLayer: say && ((e) => say(archiveLayerLine(e))),
-      };
-      const source = openSource(src, opener);
+  opts.concurrency = concurrencyOf(flags.concurrency);
+  await transfer(flags, opts, describe(dst), verb, async (opener) => {
+    const source = openSource(src, opener);
+    try {
+      const destination = openDestination(dst, opener);
       try {
-        const destination = openDestination(dst, opener);
-        try {
-          return await copyImage(source, destination, opts);
-        } finally {
-          // Temporary files go; a destination that was not committed discards what it wrote.
-          await destination.close?.();
-        }
+        return await copyImage(source, destination, opts);
       } finally {
-        await source.close?.();
+        // Temporary files go; a destination that was not committed discards what it wrote.
+        await destination.close?.();
       }
-    });
-  } finally {
-    progress?.stop();
-    process.off('SIGINT', interrupted);
-    process.off('SIGTERM', interrupted);
-  }
-  if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ source: describe(src), destination: describe(dst), ...result })}\n`);
-  } else if (flags.quiet) {
-    process.stdout.write(`${result.digest}\n`);
-  } else {
-    const b = result.blobs;
-    const from = result.servedBy ? ` from ${result.servedBy}` : '';
-    process.stdout.write(
-      `${verb} ${describe(dst)}@${result.digest}${from} (${b.copied} blobs copied, ${formatBytes(b.bytes)}; ${b.skipped} already present; ${b.mounted} mounted)\n`,
-    );
-  }
+    } finally {
+      await source.close?.();
+    }
+  }, describe(src));
 }
 
 export function registerClientCommands(program: Command): void {
@@ -141,11 +98,19 @@ export function registerClientCommands(program: Command): void {
       return pullIntoStore(ref, flags, cmd);
     });
 
-  copyOpts(program.command('push').description('push an image to a registry').argument('<source>', 'oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG]').argument('<reference>'))
-    .action((src: string, ref: string, flags: CopyFlags) => {
-      registryRef(ref);
-      return runCopy(src, ref, flags, 'Pushed');
-    });
+  copyOpts(
+    program
+      .command('push')
+      .description('push a local image (docker push), or an OCI layout or docker archive, to a registry')
+      .argument('<source>', 'a local image (name or id), oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG]')
+      .argument('[reference]', 'where to push it (default: the local image\'s own name)'),
+  ).action((src: string, ref: string | undefined, flags: CopyFlags, cmd: Command) => {
+    if (ref !== undefined) registryRef(ref);
+    // Like docker: a plain image name is what the local store holds under it.
+    if (parseLocation(src).kind === 'registry' && !src.startsWith('docker://')) return pushFromStore(src, ref, flags, cmd);
+    if (ref === undefined) throw new ClientError(`push ${src}: say where to push it (a registry reference)`);
+    return runCopy(src, ref, flags, 'Pushed');
+  });
 
   copyOpts(program.command('copy').description('copy an image between registries and layouts, digests preserved').argument('<source>').argument('<destination>'))
     .action((src: string, dst: string, flags: CopyFlags) => runCopy(src, dst, flags, 'Copied to'));

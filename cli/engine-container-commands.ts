@@ -9,8 +9,14 @@ import {
   containerPid,
   execInContainer,
   findContainer,
+  ContainerStateError,
+  isPaused,
   killContainer,
   listContainers,
+  pauseContainer,
+  prepareStart,
+  renameContainer,
+  waitContainer,
   pruneContainers,
   removeContainer,
   runAttached,
@@ -18,6 +24,9 @@ import {
   stopContainer,
 } from '../engine/containers/lifecycle.js';
 import { writeLogs } from '../engine/containers/logs.js';
+import { containerStats, containerTop } from '../engine/containers/stats.js';
+import { containerPath, copyFromContainer, copyToContainer, exportContainer } from '../engine/containers/container-files.js';
+import { parseLogTime } from '../engine/containers/log-file.js';
 import { MONITOR_SCRIPT } from '../engine/containers/monitor.js';
 import { selfId } from '../engine/process-info.js';
 import {
@@ -26,14 +35,16 @@ import {
   parseHostname,
   parseMemory,
   parsePidsLimit,
-  parseVolume,
   parseWorkdir,
   readEnvFile,
   UsageError,
 } from '../engine/containers/run-options.js';
+import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom } from '../engine/volumes/mount-options.js';
+import { parseRestartPolicy } from '../engine/containers/restart-policy.js';
 import { rootOf } from './engine-root.js';
 import { networkRequest, NETWORK_RUN_OPTIONS, portsColumn, type NetworkRunFlags } from './engine-network-commands.js';
 import { checkHostPorts } from '../engine/network/container-network.js';
+import { renderTemplate } from './go-template.js';
 import { age, table } from './table.js';
 
 /** Gives the image side for an engine root (the store under it), loaded only when `run` needs it. */
@@ -46,6 +57,9 @@ interface RunFlags extends NetworkRunFlags {
   env: string[];
   envFile: string[];
   volume: string[];
+  mount: string[];
+  tmpfs: string[];
+  volumesFrom: string[];
   workdir?: string;
   user?: string;
   entrypoint?: string;
@@ -56,6 +70,7 @@ interface RunFlags extends NetworkRunFlags {
   readOnly?: boolean;
   tty?: boolean;
   interactive?: boolean;
+  restart?: string;
   runtime: string;
 }
 
@@ -78,7 +93,12 @@ async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[])
     const v = envFromFlag(e, process.env);
     if (v !== undefined) env.push(v);
   }
+  // docker applies -v, --mount and --tmpfs in that order of kinds; a later one at a path wins.
+  const mountRequests = () => [...flags.volume.map((v) => parseVolumeFlag(v)), ...flags.mount.map((m) => parseMountFlag(m)), ...flags.tmpfs.map(parseTmpfsFlag)];
+  const restart = flags.restart !== undefined ? parseRestartPolicy(flags.restart) : undefined;
+  if (restart && restart.name !== 'no' && flags.rm) throw new UsageError('--restart and --rm cannot be combined: a container removed on exit cannot be restarted');
   return {
+    restart,
     name: flags.name,
     cmd,
     entrypoint: flags.entrypoint,
@@ -87,7 +107,8 @@ async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[])
     user: flags.user,
     hostname: flags.hostname !== undefined ? parseHostname(flags.hostname) : undefined,
     ...(await networkRequest(ctx, flags)),
-    binds: await Promise.all(flags.volume.map(parseVolume)),
+    mounts: mountRequests(),
+    volumesFrom: flags.volumesFrom.map(parseVolumesFrom),
     readOnly: !!flags.readOnly,
     resources: {
       ...(flags.memory !== undefined ? { memory: parseMemory(flags.memory) } : {}),
@@ -101,6 +122,34 @@ async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[])
   };
 }
 
+/** `create`: a container made from the image (pulled when missing), not started; prints its id. */
+async function create(imageRef: string, cmd: string[], flags: RunFlags, command: Command, providerFactory: ImageProviderFactory): Promise<void> {
+  const ctx = new EngineContext(rootOf(command));
+  try {
+    needRoot('create');
+    const opts = await createOptions(ctx, { ...flags, detach: false }, cmd);
+    if (opts.networking) await checkHostPorts(ctx, opts.networking);
+    ctx.runtime(opts.runtime);
+    const provider = await providerFactory(ctx.root);
+    const use = await provider.hold();
+    try {
+      const image = (await provider.find(imageRef)) ?? (await provider.pull(imageRef, { onProgress: (l) => process.stderr.write(`${l}\n`) }));
+      // Started later by `start` (in the background unless -a): recorded as detached.
+      const record = await createContainer(ctx, image, { ...opts, detached: !flags.interactive });
+      process.stdout.write(`${record.id}\n`);
+    } finally {
+      await use.release();
+    }
+  } catch (err) {
+    fail(err, 125);
+  }
+}
+
+/** Containers need root (mounts, namespaces, cgroups), like pulling into the store. */
+function needRoot(what: string): void {
+  if (process.getuid?.() !== 0) throw new UsageError(`${what} needs root (containers are made with mounts, namespaces and cgroups): run it with sudo`);
+}
+
 async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Command, providerFactory: ImageProviderFactory): Promise<void> {
   const ctx = new EngineContext(rootOf(command));
   // Ctrl-C while the container is being set up: finish setting up, then clean up and stop.
@@ -110,6 +159,7 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
   process.on('SIGTERM', onSignal);
   let record: ContainerRecord;
   try {
+    needRoot('run');
     const opts = await createOptions(ctx, flags, cmd);
     ctx.runtime(opts.runtime); // validates --runtime before any work
     if (opts.networking) await checkHostPorts(ctx, opts.networking);
@@ -151,8 +201,9 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
   }
 }
 
-function status(r: ContainerRecord): string {
-  if (r.state === 'running') return `Up ${age(r.startedAt)}`;
+function status(r: ContainerRecord, paused = false): string {
+  if (r.state === 'running' && r.hostConfig.restarting) return `Restarting (${r.exitCode ?? 'unknown'}) ${age(r.finishedAt)} ago`;
+  if (r.state === 'running') return `Up ${age(r.startedAt)}${paused ? ' (Paused)' : ''}`;
   if (r.state === 'exited') return `Exited (${r.exitCode ?? 'unknown'}) ${age(r.finishedAt)} ago`;
   return 'Created';
 }
@@ -163,7 +214,7 @@ function commandText(r: ContainerRecord): string {
 }
 
 async function inspectRecord(ctx: EngineContext, r: ContainerRecord): Promise<Record<string, unknown>> {
-  return { ...r, pid: await containerPid(r) };
+  return { ...r, pid: await containerPid(r), paused: await isPaused(ctx, r), restartCount: r.restartCount ?? 0, mounts: (r.hostConfig as { mounts?: unknown[] }).mounts ?? [] };
 }
 
 /** Runs an action for each container named, like docker: one failure does not stop the others. */
@@ -182,32 +233,44 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
   // `run IMAGE CMD -x` passes -x to CMD: needs options to be positional program-wide.
   program.enablePositionalOptions();
 
-  const runCommand = program
-    .command('run')
-    .description('run a command in a new container')
-    .argument('<image>')
-    .argument('[command...]', 'replaces the image\'s Cmd')
-    .passThroughOptions()
-    .option('-d, --detach', 'run in the background and print the container id')
-    .option('--rm', 'remove the container when it exits')
-    .option('--name <name>', 'container name')
-    .option('-e, --env <name[=value]>', 'set an environment variable (NAME alone: from this environment)', collect, [])
-    .option('--env-file <file>', 'read NAME=VALUE lines', collect, [])
-    .option('-v, --volume <host:ctr[:ro]>', 'bind mount a host path', collect, [])
-    .option('-w, --workdir <dir>', 'working directory inside the container')
-    .option('-u, --user <user[:group]>', 'user name or uid, optional group name or gid')
-    .option('--entrypoint <cmd>', 'override the image\'s Entrypoint (clears its Cmd)')
-    .option('--hostname <name>', 'container host name')
-    .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
-    .option('--cpus <n>', 'CPU limit, e.g. 1.5')
-    .option('--pids-limit <n>', 'process limit')
-    .option('--read-only', 'mount the root filesystem read-only')
-    .option('-t, --tty', 'allocate a terminal (foreground only)')
-    .option('-i, --interactive', 'keep stdin attached')
-    .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc');
-  for (const [flags, description, parse, initial] of NETWORK_RUN_OPTIONS) runCommand.option(flags, description, parse as never, initial as never);
-  runCommand
-    .action((image: string, cmd: string[], flags: RunFlags, command: Command) => run(image, cmd, flags, command, providerFactory));
+  const containerFlags = (c: Command) =>
+    c
+      .argument('<image>')
+      .argument('[command...]', 'replaces the image\'s Cmd')
+      .passThroughOptions()
+      .option('-d, --detach', 'run in the background and print the container id')
+      .option('--rm', 'remove the container when it exits')
+      .option('--name <name>', 'container name')
+      .option('-e, --env <name[=value]>', 'set an environment variable (NAME alone: from this environment)', collect, [])
+      .option('--env-file <file>', 'read NAME=VALUE lines', collect, [])
+      .option('-v, --volume <[src:]ctr[:ro]>', 'a host path (absolute or ./relative) or a named volume (made on first use) at a container path; a path alone: an anonymous volume', collect, [])
+      .option('--mount <type=…,source=…,target=…>', 'type=bind|volume|tmpfs, source, target, readonly, volume-nocopy, tmpfs-size, tmpfs-mode', collect, [])
+      .option('--tmpfs <path[:opts]>', 'a tmpfs at path (mount options: size=64m, mode=1777, …)', collect, [])
+      .option('--volumes-from <container[:ro|rw]>', 'the volumes and binds of another container', collect, [])
+      .option('-w, --workdir <dir>', 'working directory inside the container')
+      .option('-u, --user <user[:group]>', 'user name or uid, optional group name or gid')
+      .option('--entrypoint <cmd>', 'override the image\'s Entrypoint (clears its Cmd)')
+      .option('--hostname <name>', 'container host name')
+      .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
+      .option('--cpus <n>', 'CPU limit, e.g. 1.5')
+      .option('--pids-limit <n>', 'process limit')
+      .option('--read-only', 'mount the root filesystem read-only')
+      .option('-t, --tty', 'allocate a terminal (foreground only)')
+      .option('-i, --interactive', 'keep stdin attached')
+      .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (a detached container\'s monitor restarts it)')
+      .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc');
+  const withNetworkFlags = (c: Command) => {
+    for (const [flags, description, parse, initial] of NETWORK_RUN_OPTIONS) c.option(flags, description, parse as never, initial as never);
+    return c;
+  };
+
+  withNetworkFlags(containerFlags(program.command('run').description('run a command in a new container'))).action((image: string, cmd: string[], flags: RunFlags, command: Command) =>
+    run(image, cmd, flags, command, providerFactory),
+  );
+  withNetworkFlags(containerFlags(program.command('create').description('create a container without starting it (start it with start)'))).action(
+    (image: string, cmd: string[], flags: RunFlags, command: Command) => create(image, cmd, flags, command, providerFactory),
+  );
+
 
   program
     .command('ps')
@@ -215,29 +278,274 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .option('-a, --all', 'show all containers')
     .option('-q, --quiet', 'only ids')
     .option('--no-trunc', 'full ids')
-    .action(async (flags: { all?: boolean; quiet?: boolean; trunc: boolean }, command: Command) => {
+    .option('-f, --filter <key=value>', 'status=created|running|paused|restarting|exited, name=…, id=…, ancestor=IMAGE, exited=CODE (repeatable)', collect, [])
+    .option('--format <template>', 'a Go-style template: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.Status}} {{.Names}} {{.State}} {{.Size}}, or "json"')
+    .option('--json', 'one JSON object per line (like --format json)')
+    .option('-n, --last <n>', 'the n containers made last (any state)')
+    .option('-l, --latest', 'the container made last (any state)')
+    .option('-s, --size', 'the size of each container\'s own changes')
+    .action(async (flags: { all?: boolean; quiet?: boolean; trunc: boolean; filter: string[]; format?: string; json?: boolean; last?: string; latest?: boolean; size?: boolean }, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
-      const list = (await listContainers(ctx)).filter((r) => flags.all || r.state === 'running');
+      let last: number | undefined;
+      if (flags.last !== undefined) {
+        if (!/^-?[0-9]+$/.test(flags.last)) throw new UsageError(`invalid --last ${flags.last}: a number`);
+        last = Number(flags.last) < 0 ? undefined : Number(flags.last);
+      }
+      if (flags.latest) last = 1;
+      // Image names as users write them (`busybox:1`, not `docker.io/library/busybox:1`).
+      const { familiarReference, parseReference } = await import('../oci/index.js');
+      const imageName = (r: ContainerRecord) => (r.image.reference ? familiarReference(parseReference(r.image.reference)) : r.image.configDigest.slice(7, 19));
+      const stateOf = async (r: ContainerRecord) => (r.state === 'running' ? (r.hostConfig.restarting ? 'restarting' : (await isPaused(ctx, r)) ? 'paused' : 'running') : r.state);
+      let list = await listContainers(ctx); // newest first
+      if (last !== undefined) list = list.slice(0, last);
+      else if (!flags.all) list = list.filter((r) => r.state === 'running');
+      for (const f of flags.filter) {
+        const i = f.indexOf('=');
+        if (i <= 0) throw new UsageError(`invalid --filter ${JSON.stringify(f)}: KEY=VALUE`);
+        const [k, v] = [f.slice(0, i), f.slice(i + 1)];
+        if (k === 'status') {
+          if (!['created', 'running', 'paused', 'restarting', 'exited'].includes(v)) throw new UsageError(`invalid --filter status=${v}: created, running, paused, restarting or exited`);
+          // docker: a status filter looks at every container, not only running ones.
+          if (last === undefined && !flags.all) list = await listContainers(ctx);
+          const states = await Promise.all(list.map(stateOf));
+          list = list.filter((_r, j) => states[j] === v);
+        } else if (k === 'name') list = list.filter((r) => r.name.includes(v.replace(/^\//, '')));
+        else if (k === 'id') list = list.filter((r) => r.id.startsWith(v));
+        else if (k === 'exited') list = list.filter((r) => r.state === 'exited' && String(r.exitCode) === v);
+        else if (k === 'ancestor') list = list.filter((r) => imageName(r) === v || r.image.reference === v || r.image.configDigest.slice(7).startsWith(v.replace(/^sha256:/, '')) || r.image.manifestDigest === v);
+        else throw new UsageError(`unsupported --filter ${k}: status, name, id, exited or ancestor`);
+      }
       const id = (r: ContainerRecord) => (flags.trunc ? r.id.slice(0, 12) : r.id);
       if (flags.quiet) {
         process.stdout.write(list.map((r) => `${id(r)}\n`).join(''));
         return;
       }
-      // Image names as users write them (`busybox:1`, not `docker.io/library/busybox:1`).
-      const { familiarReference, parseReference } = await import('../oci/index.js');
-      const imageName = (r: ContainerRecord) => (r.image.reference ? familiarReference(parseReference(r.image.reference)) : r.image.configDigest.slice(7, 19));
-      const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
-      for (const r of list) rows.push([id(r), imageName(r), commandText(r), `${age(r.created)} ago`, status(r), portsColumn(r), r.name]);
-      process.stdout.write(table(rows));
+      const { dirSize } = await import('../engine/dir-size.js');
+      const { formatBytes } = await import('./copy-progress.js');
+      const rows = [];
+      for (const r of list) {
+        rows.push({
+          ID: id(r),
+          Image: imageName(r),
+          Command: commandText(r),
+          CreatedAt: r.created,
+          RunningFor: `${age(r.created)} ago`,
+          Status: status(r, await isPaused(ctx, r)),
+          State: await stateOf(r),
+          Ports: portsColumn(r),
+          Names: r.name,
+          ...(flags.size ? { Size: formatBytes(await dirSize(r.upperDir)) } : {}),
+        });
+      }
+      if (flags.json || flags.format === 'json') {
+        process.stdout.write(rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+        return;
+      }
+      if (flags.format !== undefined) {
+        process.stdout.write(renderTemplate(flags.format, rows));
+        return;
+      }
+      const header = ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES', ...(flags.size ? ['SIZE'] : [])];
+      process.stdout.write(table([header, ...rows.map((r) => [r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names, ...(flags.size ? [r.Size!] : [])])]));
     });
 
   program
     .command('logs')
-    .description('print the output of a detached container')
+    .description('print the output of a container (stdout and stderr each to its own)')
     .argument('<container>')
     .option('-f, --follow', 'keep printing until the container exits')
-    .action(async (ref: string, flags: { follow?: boolean }, command: Command) => {
-      await writeLogs(new EngineContext(rootOf(command)), ref, process.stdout, !!flags.follow);
+    .option('--since <time>', 'only lines since: RFC 3339, Unix seconds, or a duration like 10m')
+    .option('--until <time>', 'only lines before')
+    .option('-n, --tail <n>', 'only the last N lines ("all": every line)')
+    .option('-t, --timestamps', 'show when each line was written')
+    .action(async (ref: string, flags: { follow?: boolean; since?: string; until?: string; tail?: string; timestamps?: boolean }, command: Command) => {
+      const time = (flag: string, v?: string) => {
+        if (v === undefined) return undefined;
+        try {
+          return parseLogTime(v);
+        } catch (err) {
+          throw new UsageError(`--${flag}: ${(err as Error).message}`);
+        }
+      };
+      let tail: number | undefined;
+      if (flags.tail !== undefined && flags.tail !== 'all') {
+        if (!/^[0-9]+$/.test(flags.tail)) throw new UsageError(`invalid --tail ${flags.tail}: a number of lines, or all`);
+        tail = Number(flags.tail);
+      }
+      await writeLogs(new EngineContext(rootOf(command)), ref, { stdout: process.stdout, stderr: process.stderr }, { follow: !!flags.follow, since: time('since', flags.since), until: time('until', flags.until), tail, timestamps: !!flags.timestamps });
+    });
+
+  program
+    .command('start')
+    .description('start containers that are not running (their changes kept); -a: in the foreground')
+    .argument('[container...]')
+    .option('-a, --attach', 'in the foreground: its output here, its exit status ours')
+    .option('-i, --interactive', 'with -a: our stdin is its stdin')
+    .option('--all-restartable', 'every container whose --restart policy is always or unless-stopped (after a reboot)')
+    .action(async (refs: string[], flags: { attach?: boolean; interactive?: boolean; allRestartable?: boolean }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      if (flags.allRestartable) {
+        refs = (await listContainers(ctx))
+          .filter((r) => r.state !== 'running')
+          .filter((r) => {
+            const p = (r.hostConfig as { restart?: { name: string } }).restart?.name;
+            // unless-stopped: not when it was stopped by hand before the reboot.
+            return p === 'always' || (p === 'unless-stopped' && !r.hostConfig.manuallyStopped);
+          })
+          .map((r) => r.name);
+      } else if (refs.length === 0) {
+        throw new UsageError('start needs at least one container (or --all-restartable)');
+      }
+      if (flags.attach) {
+        if (refs.length !== 1) throw new UsageError('start -a takes one container');
+        try {
+          const r = await prepareStart(ctx, refs[0]!);
+          if (r.state === 'running') throw new ContainerStateError(`container ${r.name} is already running`);
+          process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false });
+        } catch (err) {
+          fail(err, 1);
+        }
+        return;
+      }
+      await forEach(refs, async (ref) => {
+        const r = await prepareStart(ctx, ref);
+        if (r.state === 'running') return r;
+        const started = await startDetached(ctx, r, MONITOR_SCRIPT);
+        if (started.state === 'exited' && started.error) throw new Error(`${started.error} (container ${started.name})`);
+        return started;
+      });
+    });
+
+  program
+    .command('restart')
+    .description('stop (like stop) and start containers again')
+    .argument('<container...>')
+    .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
+    .action(async (refs: string[], flags: { time: string }, command: Command) => {
+      const t = Number(flags.time);
+      if (!Number.isFinite(t) || t < 0) throw new UsageError(`invalid --time ${flags.time}`);
+      const ctx = new EngineContext(rootOf(command));
+      await forEach(refs, async (ref) => {
+        await stopContainer(ctx, ref, t);
+        const r = await prepareStart(ctx, ref);
+        return startDetached(ctx, r, MONITOR_SCRIPT);
+      });
+    });
+
+  program
+    .command('wait')
+    .description('wait until containers stop; print their exit statuses')
+    .argument('<container...>')
+    .action(async (refs: string[], _flags: unknown, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      for (const ref of refs) {
+        try {
+          process.stdout.write(`${await waitContainer(ctx, ref)}\n`);
+        } catch (err) {
+          fail(err, 1);
+        }
+      }
+    });
+
+  for (const [name, pause] of [['pause', true], ['unpause', false]] as const) {
+    program
+      .command(name)
+      .description(pause ? 'freeze every process of containers' : 'thaw paused containers')
+      .argument('<container...>')
+      .action(async (refs: string[], _flags: unknown, command: Command) => {
+        const ctx = new EngineContext(rootOf(command));
+        await forEach(refs, (ref) => pauseContainer(ctx, ref, pause));
+      });
+  }
+
+  program
+    .command('cp')
+    .description('copy files between a container and the host: cp C:PATH DEST | cp SRC C:PATH (DEST "-": a tar on stdout)')
+    .argument('<source>')
+    .argument('<destination>')
+    .action(async (src: string, dst: string, _flags: unknown, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      const from = containerPath(src);
+      const to = containerPath(dst);
+      try {
+        if (from && to) throw new UsageError('cp copies between a container and the host, not between two containers');
+        if (!from && !to) throw new UsageError('cp needs a container path on one side: CONTAINER:PATH');
+        if (from) await copyFromContainer(ctx, from.container, from.path, dst, process.stdout);
+        else await copyToContainer(ctx, src, to!.container, to!.path);
+      } catch (err) {
+        fail(err, 1);
+      }
+    });
+
+  program
+    .command('export')
+    .description('write a container\'s root filesystem as a tar (to stdout, or -o FILE)')
+    .argument('<container>')
+    .option('-o, --output <file>', 'the tar file to write')
+    .action(async (ref: string, flags: { output?: string }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      try {
+        if (!flags.output && process.stdout.isTTY) throw new UsageError('cowardly refusing to write a tar to a terminal: use -o FILE or redirect the output');
+        if (!flags.output) return await exportContainer(ctx, ref, process.stdout);
+        const { createWriteStream } = await import('node:fs');
+        const { rename } = await import('node:fs/promises');
+        const tmp = `${flags.output}.tmp-${process.pid}`;
+        const file = createWriteStream(tmp, { mode: 0o600 });
+        await exportContainer(ctx, ref, file);
+        await new Promise<void>((res, rej) => file.end((err?: Error | null) => (err ? rej(err) : res())));
+        await rename(tmp, flags.output);
+      } catch (err) {
+        fail(err, 1);
+      }
+    });
+
+  program
+    .command('stats')
+    .description('CPU, memory, block I/O and processes of running containers, from their cgroups')
+    .argument('[container...]')
+    .option('--no-stream', 'print once and exit (the only mode: there is no live view yet)')
+    .option('--json', 'print the figures as JSON')
+    .action(async (refs: string[], flags: { json?: boolean }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      const list = refs.length ? await Promise.all(refs.map((ref) => findContainer(ctx, ref))) : (await listContainers(ctx)).filter((r) => r.state === 'running');
+      // Sampled together: one interval for all.
+      const all = await Promise.all(list.map((r) => containerStats(ctx, r)));
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(all)}\n`);
+        return;
+      }
+      const { formatBytes } = await import('./copy-progress.js');
+      const rows = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'BLOCK I/O', 'PIDS']];
+      for (const s of all) {
+        rows.push([s.id.slice(0, 12), s.name, `${s.cpuPercent.toFixed(2)}%`, `${formatBytes(s.memoryUsage)} / ${formatBytes(s.memoryLimit)}`, `${s.memoryPercent.toFixed(2)}%`, `${formatBytes(s.blockRead)} / ${formatBytes(s.blockWrite)}`, String(s.pids)]);
+      }
+      process.stdout.write(table(rows));
+    });
+
+  program
+    .command('top')
+    .description('the processes of a running container (ps options may follow)')
+    .argument('<container>')
+    .argument('[ps-options...]')
+    .action(async (ref: string, psArgs: string[], _flags: unknown, command: Command) => {
+      try {
+        process.stdout.write(await containerTop(new EngineContext(rootOf(command)), ref, psArgs));
+      } catch (err) {
+        fail(err, 1);
+      }
+    });
+
+  program
+    .command('rename')
+    .description('give a container another name')
+    .argument('<container>')
+    .argument('<new-name>')
+    .action(async (ref: string, name: string, _flags: unknown, command: Command) => {
+      try {
+        await renameContainer(new EngineContext(rootOf(command)), ref, name);
+      } catch (err) {
+        fail(err, 1);
+      }
     });
 
   program
@@ -267,9 +575,10 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .description('remove containers')
     .argument('<container...>')
     .option('-f, --force', 'kill running containers first')
-    .action(async (refs: string[], flags: { force?: boolean }, command: Command) => {
+    .option('-v, --volumes', 'also remove the containers\' anonymous volumes')
+    .action(async (refs: string[], flags: { force?: boolean; volumes?: boolean }, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
-      await forEach(refs, (ref) => removeContainer(ctx, ref, !!flags.force));
+      await forEach(refs, (ref) => removeContainer(ctx, ref, !!flags.force, !!flags.volumes));
     });
 
   program
@@ -281,13 +590,18 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .option('-i, --interactive', 'keep stdin attached')
     .option('-e, --env <name[=value]>', 'set an environment variable', collect, [])
     .option('-w, --workdir <dir>', 'working directory')
-    .option('-u, --user <uid[:gid]>', 'numeric user (and group)')
+    .option('-u, --user <user[:group]>', 'user name or uid, optional group name or gid (from the container\'s /etc/passwd and /etc/group)')
     .action(async (ref: string, args: string[], flags: { interactive?: boolean; env: string[]; workdir?: string; user?: string }, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
       try {
-        if (flags.user !== undefined && !/^[0-9]+(:[0-9]+)?$/.test(flags.user)) throw new UsageError('exec -u takes a numeric uid[:gid]');
         const env = flags.env.map((e) => envFromFlag(e, process.env)).filter((e): e is string => e !== undefined);
-        process.exitCode = await execInContainer(ctx, ref, args, { interactive: !!flags.interactive, env, cwd: flags.workdir, user: flags.user });
+        process.exitCode = await execInContainer(ctx, ref, args, {
+          interactive: !!flags.interactive,
+          env,
+          cwd: flags.workdir,
+          user: flags.user,
+          onError: (message) => process.stderr.write(`stevedore: ${message}\n`),
+        });
       } catch (err) {
         fail(err, 126);
       }

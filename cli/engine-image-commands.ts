@@ -1,9 +1,16 @@
 // Local image commands of the engine: pull (into the store), images, rmi, tag, save, load, prune.
 // All work on the store under `--root DIR` / $STEVEDORE_ROOT / /var/lib/stevedore.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, parsePlatform } from '../client/index.js';
+import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, openDestination, openSource, parseLocation, parsePlatform, type CopyOptions } from '../client/index.js';
 import { importImage, pullEventLines, pullImage, type PullEvent } from '../engine/image-pull.js';
 import { archiveImages, LocalStoreSource } from '../engine/image-archive.js';
+import { planPush } from '../engine/image-push.js';
+import { UsageError } from '../engine/containers/run-options.js';
 import { inspectLocalImage } from '../engine/image-inspect.js';
 import { lookupImage, namesOf, shortId } from '../engine/image-lookup.js';
 import { ImageStore, type GcResult } from '../engine/store/image-store.js';
@@ -13,6 +20,7 @@ import { formatBytes, ttyProgress, type Progress } from './copy-progress.js';
 import { pruneStoppedContainers } from './engine-container-commands.js';
 import { rootOf } from './engine-root.js';
 import { age, table } from './table.js';
+import { concurrencyOf, transfer } from './transfer.js';
 
 /** The store of the `--root` given to this command (or its defaults). */
 export function storeOf(cmd: Command): ImageStore {
@@ -107,30 +115,98 @@ export async function pullIntoStore(refText: string, flags: PullFlags, cmd: Comm
   }
 }
 
+/**
+ * `push IMAGE [DEST]` (docker push): the local image to the registry its name (or DEST) says,
+ * through the client (credentials, mirrors, insecure registries, cross-repository mounts,
+ * progress). A multi-platform image keeps its index when its other platforms can be had.
+ */
+export async function pushFromStore(srcText: string, destText: string | undefined, flags: PullFlags, cmd: Command): Promise<void> {
+  const store = storeOf(cmd);
+  const state = await store.state();
+  const image = lookupImage(state, srcText);
+  if (!image) throw new ClientError(`no such local image: ${srcText} (pull it, or tag a local image with that name, first)`);
+  if (!destText && !image.name) throw new ClientError(`push ${srcText}: an image id has no registry name; give one: push ${srcText} HOST/REPO:TAG`);
+  const dest = destText ?? image.name!;
+  const dst = parseLocation(dest);
+  if (dst.kind !== 'registry' || dst.ref.digest) throw new ClientError(`${dest}: push needs a registry name with a tag (not a digest)`);
+  const destination = formatReference(dst.ref);
+  const opts: CopyOptions = { concurrency: concurrencyOf(flags.concurrency) };
+  await transfer(flags, opts, familiarReference(dst.ref), 'Pushed', async (opener, say) => {
+    const plan = await planPush(store, state, image, destination, (name) => openSource(parseLocation(name), opener));
+    if (plan.note) say?.(plan.note);
+    try {
+      const target = openDestination(dst, opener);
+      try {
+        return await copyImage(plan.source, target, { ...opts, allPlatforms: plan.index });
+      } finally {
+        await target.close?.();
+      }
+    } finally {
+      await plan.source.close?.();
+    }
+  });
+}
+
 function splitName(name: string): { repository: string; tag: string } {
   const ref = parseReference(name, { defaultTag: false });
   const repo = familiarReference({ registry: ref.registry, repository: ref.repository });
   return { repository: repo, tag: ref.tag ?? (ref.digest ? '<none>' : '<none>') };
 }
 
-async function listImages(store: ImageStore, flags: { quiet?: boolean; json?: boolean; all?: boolean }): Promise<void> {
+/** `reference=` patterns: docker's path.Match globs (`*` within a path component, `?`), on name and name:tag. */
+function globMatch(pattern: string, text: string): boolean {
+  const re = new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+  return re.test(text);
+}
+
+async function listImages(store: ImageStore, flags: { quiet?: boolean; json?: boolean; all?: boolean; filter?: string[]; format?: string }): Promise<void> {
   const state = await store.state();
-  const rows: { repository: string; tag: string; id: string; created?: string; size: number; digest: string; platform: string }[] = [];
+  const rows: { repository: string; tag: string; id: string; created?: string; size: number; digest: string; platform: string; labels: Record<string, string> }[] = [];
   for (const img of Object.values(state.images)) {
     let created: string | undefined;
+    let labels: Record<string, string> = {};
     try {
-      created = (JSON.parse((await store.content.readBytes(img.config)).toString('utf8')) as { created?: string }).created;
+      const cfg = JSON.parse((await store.content.readBytes(img.config)).toString('utf8')) as { created?: string; config?: { Labels?: Record<string, string> | null } };
+      created = cfg.created;
+      labels = cfg.config?.Labels ?? {};
     } catch {
       created = undefined;
     }
     let size = 0;
     for (const c of img.chainIds) size += (await store.snapshots.info(c))?.size ?? 0;
     const names = namesOf(state, img.manifest).filter((n) => !n.includes('@'));
-    const base = { id: img.config, created, size, digest: img.manifest, platform: img.platform };
+    const base = { id: img.config, created, size, digest: img.manifest, platform: img.platform, labels };
     if (names.length === 0) rows.push({ repository: '<none>', tag: '<none>', ...base });
     for (const n of names) rows.push({ ...splitName(n), ...base });
   }
   rows.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag));
+  let shown = rows;
+  for (const f of flags.filter ?? []) {
+    const i = f.indexOf('=');
+    if (i <= 0) throw new ClientError(`invalid --filter ${JSON.stringify(f)}: KEY=VALUE`);
+    const [k, v] = [f.slice(0, i), f.slice(i + 1)];
+    if (k === 'dangling') {
+      if (v !== 'true' && v !== 'false') throw new ClientError(`invalid --filter dangling=${v}: true or false`);
+      shown = shown.filter((r) => (r.repository === '<none>') === (v === 'true'));
+    } else if (k === 'reference') {
+      shown = shown.filter((r) => r.repository !== '<none>' && (globMatch(v, r.repository) || globMatch(v, `${r.repository}:${r.tag}`)));
+    } else if (k === 'label') {
+      const j = v.indexOf('=');
+      shown = shown.filter((r) => (j < 0 ? v in r.labels : r.labels[v.slice(0, j)] === v.slice(j + 1)));
+    } else throw new ClientError(`unsupported --filter ${k}: dangling, reference or label`);
+  }
+  if (flags.format !== undefined && flags.format !== 'json') {
+    const { renderTemplate } = await import('./go-template.js');
+    process.stdout.write(
+      renderTemplate(
+        flags.format,
+        shown.map((r) => ({ Repository: r.repository, Tag: r.tag, ID: shortId(r.id), Digest: r.digest, CreatedAt: r.created ?? '', CreatedSince: r.created ? `${age(r.created)} ago` : 'N/A', Size: formatBytes(r.size), Platform: r.platform })),
+      ),
+    );
+    return;
+  }
+  if (flags.format === 'json') flags.json = true;
+  rows.splice(0, rows.length, ...shown);
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(rows)}\n`);
   } else if (flags.quiet) {
@@ -198,13 +274,139 @@ export async function pruneImages(store: ImageStore, say?: (line: string) => voi
   return store.collect({ dangling: true, onWait: () => say?.('waiting for pulls in progress to finish…') });
 }
 
+async function saveImage(store: ImageStore, text: string, output: string): Promise<void> {
+  const found = lookupImage(await store.state(), text);
+  if (!found) throw new ClientError(`no such image: ${text}`);
+  const ref = found.name ? parseReference(found.name) : undefined;
+  const dst = new DockerArchiveDestination(output, ref && !ref.digest ? ref : undefined);
+  try {
+    await copyImage(new LocalStoreSource(store, found.record, found.name), dst);
+  } finally {
+    await dst.close();
+  }
+}
+
+async function loadArchive(store: ImageStore, file: string, quiet: boolean, label = file): Promise<void> {
+  const items = await archiveImages(file);
+  if (items.length === 0) throw new ClientError(`${label}: the archive holds no images`);
+  for (const [i, tags] of items.entries()) {
+    const names = tags.map((t) => normalisedName(t));
+    const source = new DockerArchiveSource(file, { index: i });
+    try {
+      const record = await importImage(store, source, { names });
+      if (quiet) process.stdout.write(`${record.config}\n`);
+      else if (tags.length) for (const t of tags) process.stdout.write(`Loaded image: ${t}\n`);
+      else process.stdout.write(`Loaded image ID: ${record.config}\n`);
+    } finally {
+      await source.close();
+    }
+  }
+}
+
+/** Runs fn with a private temporary file path (for archives streamed from stdin or to stdout), removed after. */
+async function spooled(what: string, fn: (file: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), `stevedore-${what}-`));
+  try {
+    await fn(join(dir, 'archive.tar'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+/** `history IMAGE`: the config's history, newest first, each layer-making step with its layer's size. */
+async function printHistory(store: ImageStore, text: string, flags: { noTrunc?: boolean; quiet?: boolean; json?: boolean }): Promise<void> {
+  const found = lookupImage(await store.state(), text);
+  if (!found) throw new ClientError(`no such image: ${text}`);
+  const config = JSON.parse((await store.content.readBytes(found.record.config)).toString('utf8')) as { history?: HistoryEntry[] };
+  const history = config.history ?? [];
+  const sizes: number[] = [];
+  for (const c of found.record.chainIds) sizes.push((await store.snapshots.info(c))?.size ?? 0);
+  // Without history (some builders write none): one row per layer.
+  const steps: HistoryEntry[] = history.length > 0 ? history : sizes.map(() => ({}));
+  let layer = 0;
+  const rows = steps.map((h, i) => {
+    const size = h.empty_layer ? 0 : (sizes[layer++] ?? 0);
+    return { id: i === steps.length - 1 ? found.record.config : '<missing>', created: h.created, createdBy: h.created_by ?? '', size, comment: h.comment ?? '' };
+  });
+  rows.reverse();
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(rows)}\n`);
+    return;
+  }
+  if (flags.quiet) {
+    process.stdout.write(rows.map((r) => `${r.id === '<missing>' ? r.id : shortId(r.id)}\n`).join(''));
+    return;
+  }
+  const by = (t: string) => (flags.noTrunc || t.length <= 45 ? t : `${t.slice(0, 44)}…`);
+  process.stdout.write(
+    table([
+      ['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'],
+      ...rows.map((r) => [r.id === '<missing>' ? r.id : flags.noTrunc ? r.id : shortId(r.id), r.created ? `${age(r.created)} ago` : 'N/A', by(r.createdBy), formatBytes(r.size), r.comment]),
+    ]),
+  );
+}
+
+/** `system df`: sizes, and what prune would reclaim (unused images, stopped containers, unused volumes). */
+async function systemDf(cmd: Command, json: boolean): Promise<void> {
+  const root = rootOf(cmd);
+  const store = new ImageStore(root);
+  const [{ EngineContext }, { VolumeStore }, { volumeUsers }, { dirSize }] = await Promise.all([
+    import('../engine/containers/engine-context.js'),
+    import('../engine/volumes/volume-store.js'),
+    import('../engine/containers/volume-use.js'),
+    import('../engine/dir-size.js'),
+  ]);
+  const ctx = new EngineContext(root);
+  const state = await store.state();
+  const containers = await ctx.store.list();
+  const usedImages = new Set(containers.map((c) => c.image.manifestDigest as string));
+  // A layer shared by several images counts once; reclaimable: layers only unused images hold.
+  const layerSize = new Map<string, number>();
+  const usedLayers = new Set<string>();
+  for (const img of Object.values(state.images)) {
+    for (const c of img.chainIds) {
+      if (!layerSize.has(c)) layerSize.set(c, (await store.snapshots.info(c))?.size ?? 0);
+      if (usedImages.has(img.manifest)) usedLayers.add(c);
+    }
+  }
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const imagesSize = sum([...layerSize.values()]);
+  const imagesReclaimable = sum([...layerSize].filter(([c]) => !usedLayers.has(c)).map(([, s]) => s));
+  const containerSizes = await Promise.all(containers.map(async (c) => ({ running: c.state === 'running', size: await dirSize(c.upperDir) })));
+  const volumes = new VolumeStore(root);
+  const users = await volumeUsers(ctx);
+  const vols = await Promise.all((await volumes.list()).map(async (v) => ({ used: users.has(v.name), size: await volumes.size(v.name) })));
+  const rows = [
+    { type: 'Images', total: Object.keys(state.images).length, active: Object.keys(state.images).filter((m) => usedImages.has(m)).length, size: imagesSize, reclaimable: imagesReclaimable },
+    { type: 'Containers', total: containers.length, active: containerSizes.filter((c) => c.running).length, size: sum(containerSizes.map((c) => c.size)), reclaimable: sum(containerSizes.filter((c) => !c.running).map((c) => c.size)) },
+    { type: 'Local Volumes', total: vols.length, active: vols.filter((v) => v.used).length, size: sum(vols.map((v) => v.size)), reclaimable: sum(vols.filter((v) => !v.used).map((v) => v.size)) },
+    // There is no builder yet: no build cache.
+    { type: 'Build Cache', total: 0, active: 0, size: 0, reclaimable: 0 },
+  ];
+  if (json) {
+    process.stdout.write(`${JSON.stringify(rows)}\n`);
+    return;
+  }
+  const pct = (r: { size: number; reclaimable: number }) => (r.size > 0 ? ` (${Math.round((r.reclaimable / r.size) * 100)}%)` : '');
+  process.stdout.write(table([['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'], ...rows.map((r) => [r.type, String(r.total), String(r.active), formatBytes(r.size), `${formatBytes(r.reclaimable)}${pct(r)}`])]));
+}
+
 export function registerEngineImageCommands(program: Command): void {
   program
     .command('images')
     .description('list the images in the local store')
     .option('-q, --quiet', 'only image ids')
     .option('--json', 'print the list as JSON')
-    .action((flags: { quiet?: boolean; json?: boolean }, cmd: Command) => listImages(storeOf(cmd), flags));
+    .option('-f, --filter <key=value>', 'dangling=true|false, reference=PATTERN (globs), label=KEY[=VALUE] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--format <template>', 'a Go-style template: {{.Repository}} {{.Tag}} {{.ID}} {{.Digest}} {{.CreatedSince}} {{.Size}}, or "json"')
+    .action((flags: { quiet?: boolean; json?: boolean; filter: string[]; format?: string }, cmd: Command) => listImages(storeOf(cmd), flags));
 
   program
     .command('rmi')
@@ -233,45 +435,67 @@ export function registerEngineImageCommands(program: Command): void {
   program
     .command('save')
     .description('write a local image to a docker-archive tarball (docker load reads it)')
-    .requiredOption('-o, --output <file>', 'the tar file to write')
+    .option('-o, --output <file>', 'the tar file to write (default: standard output)')
     .argument('<image...>')
-    .action(async (images: string[], flags: { output: string }, cmd: Command) => {
-      if (images.length > 1) throw new ClientError('save writes one image per archive; run it once per image');
-      const store = storeOf(cmd);
-      const found = lookupImage(await store.state(), images[0]!);
-      if (!found) throw new ClientError(`no such image: ${images[0]}`, { kind: 'not-found' });
-      const ref = found.name ? parseReference(found.name) : undefined;
-      const dst = new DockerArchiveDestination(flags.output, ref && !ref.digest ? ref : undefined);
-      try {
-        await copyImage(new LocalStoreSource(store, found.record, found.name), dst);
-      } finally {
-        await dst.close();
-      }
+    .action(async (images: string[], flags: { output?: string }, cmd: Command) => {
+        if (images.length > 1) throw new ClientError('save writes one image per archive; run it once per image');
+        if (flags.output === undefined) {
+          // docker's rule: an archive is never written to a terminal.
+          if (process.stdout.isTTY) throw new ClientError('cowardly refusing to write an archive to a terminal: use -o FILE or redirect the output');
+          return spooled('save', async (file) => {
+            await saveImage(storeOf(cmd), images[0]!, file);
+            await pipeline(createReadStream(file), process.stdout);
+          });
+        }
+        return saveImage(storeOf(cmd), images[0]!, flags.output);
     });
 
   program
     .command('load')
     .description('load the images of a docker-archive tarball (docker save output) into the local store')
-    .requiredOption('-i, --input <file>', 'the tar file to read')
+    .option('-i, --input <file>', 'the tar file to read (default: standard input)')
     .option('-q, --quiet', 'print only image ids')
-    .action(async (flags: { input: string; quiet?: boolean }, cmd: Command) => {
-      needRoot('load');
-      const store = storeOf(cmd);
-      const items = await archiveImages(flags.input);
-      if (items.length === 0) throw new ClientError(`${flags.input}: the archive holds no images`);
-      for (const [i, tags] of items.entries()) {
-        const names = tags.map((t) => normalisedName(t));
-        const source = new DockerArchiveSource(flags.input, { index: i });
-        try {
-          const record = await importImage(store, source, { names });
-          if (flags.quiet) process.stdout.write(`${record.config}\n`);
-          else if (tags.length) for (const t of tags) process.stdout.write(`Loaded image: ${t}\n`);
-          else process.stdout.write(`Loaded image ID: ${record.config}\n`);
-        } finally {
-          await source.close();
-        }
-      }
+    .action(async (flags: { input?: string; quiet?: boolean }, cmd: Command) => {
+        needRoot('load');
+        if (flags.input !== undefined) return loadArchive(storeOf(cmd), flags.input, !!flags.quiet);
+        if (process.stdin.isTTY) throw new ClientError('load: give the archive with -i FILE or on standard input (not a terminal)');
+        // An archive is read in several passes (its manifest.json may come last): spooled to a file.
+        return spooled('load', async (file) => {
+          await pipeline(process.stdin, createWriteStream(file, { mode: 0o600 }));
+          await loadArchive(storeOf(cmd), file, !!flags.quiet, 'standard input');
+        });
     });
+
+  program
+    .command('history')
+    .description('show the steps that made an image, newest first')
+    .argument('<image>')
+    .option('--no-trunc', 'do not shorten ids and commands')
+    .option('-q, --quiet', 'only ids')
+    .option('--json', 'print the steps as JSON')
+    .action((image: string, flags: { trunc: boolean; quiet?: boolean; json?: boolean }, cmd: Command) =>
+      printHistory(storeOf(cmd), image, { noTrunc: !flags.trunc, quiet: flags.quiet, json: flags.json }),
+    );
+
+  const image = program.command('image').description('manage local images');
+  image
+    .command('prune')
+    .description('remove unnamed images no container uses (-a: every image no container uses), and what only they needed')
+    .option('-a, --all', 'every image no container uses, not only unnamed ones')
+    .option('-f, --force', 'do not ask (there is no prompt: accepted for docker\'s muscle memory)')
+    .action(async (flags: { all?: boolean }, cmd: Command) => {
+      const r = await storeOf(cmd).collect({ dangling: true, all: !!flags.all, onWait: () => process.stderr.write('waiting for pulls in progress to finish…\n') });
+      process.stdout.write(r.images.map((m) => `Deleted: ${m}\n`).join(''));
+      process.stdout.write(`${pruneLine(r)}\n`);
+    });
+
+  program
+    .command('system')
+    .description('the engine as a whole')
+    .command('df')
+    .description('disk used by images, containers, volumes and build cache, and what can be reclaimed')
+    .option('--json', 'print the figures as JSON')
+    .action((flags: { json?: boolean }, cmd: Command) => systemDf(cmd, !!flags.json));
 
   program
     .command('prune')

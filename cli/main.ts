@@ -4,6 +4,7 @@ import { errorReport, EXIT_USAGE, usageLine } from './error-report.js';
 import { registerContainerCommands } from './engine-container-commands.js';
 import { registerNetworkCommands } from './engine-network-commands.js';
 import { addRootOption } from './engine-root.js';
+import { registerVolumeCommands } from './engine-volume-commands.js';
 
 const program = new Command();
 program
@@ -17,7 +18,7 @@ addRootOption(program);
 
 // Container commands start quickly (a `run --rm IMAGE true` is timed against bare runc): when one
 // of them is asked for, the registry and client modules are not loaded at all.
-const CONTAINER_COMMANDS = new Set(['run', 'ps', 'logs', 'stop', 'kill', 'rm', 'exec', 'container', 'network', 'port']);
+const CONTAINER_COMMANDS = new Set(['run', 'create', 'start', 'restart', 'wait', 'pause', 'unpause', 'rename', 'cp', 'export', 'stats', 'top', 'ps', 'logs', 'stop', 'kill', 'rm', 'exec', 'container', 'volume', 'network', 'port']);
 function subcommand(argv: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--root') i++;
@@ -50,6 +51,7 @@ if (!containerOnly) {
   (await import('./build-command.js')).registerBuildCommand(program);
 }
 registerNetworkCommands(program);
+registerVolumeCommands(program);
 // The image side (the local store) loads only when a container command needs an image; the client
 // inside it only when the image has to be pulled.
 registerContainerCommands(program, async (root) => {

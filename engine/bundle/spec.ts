@@ -8,6 +8,12 @@ export interface BindMount {
   readOnly: boolean;
 }
 
+/** A tmpfs at destination (--tmpfs, --mount type=tmpfs), with mount(8) options. */
+export interface TmpfsMount {
+  destination: string;
+  options: string[];
+}
+
 export interface Resources {
   /** Bytes. */
   memory?: number;
@@ -29,6 +35,7 @@ export interface SpecInput {
   network: 'none' | 'host' | { path: string };
   readOnly: boolean;
   binds: BindMount[];
+  tmpfs?: TmpfsMount[];
   /** Host files bind-mounted over /etc/hosts, /etc/hostname, /etc/resolv.conf. */
   etc: { hosts: string; hostname: string; resolvConf: string };
   resources: Resources;
@@ -89,7 +96,10 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     { destination: '/etc/resolv.conf', type: 'bind', source: input.etc.resolvConf, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hostname', type: 'bind', source: input.etc.hostname, options: ['rbind', 'rprivate'] },
     { destination: '/etc/hosts', type: 'bind', source: input.etc.hosts, options: ['rbind', 'rprivate'] },
-    ...input.binds.map((b) => ({ destination: b.destination, type: 'bind', source: b.source, options: ['rbind', 'rprivate', ...(b.readOnly ? ['ro'] : [])] })),
+    ...[
+      ...input.binds.map((b) => ({ destination: b.destination, type: 'bind', source: b.source, options: ['rbind', 'rprivate', ...(b.readOnly ? ['ro'] : [])] })),
+      ...(input.tmpfs ?? []).map((t) => ({ destination: t.destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', ...t.options.filter((o) => !['exec', 'noexec', 'suid', 'nosuid', 'dev', 'nodev'].includes(o)), ...t.options.filter((o) => ['exec', 'suid', 'dev'].includes(o))] })),
+    ].sort((a, b) => a.destination.split('/').length - b.destination.split('/').length),
   ];
   const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, ...(input.network === 'host' ? [] : [input.network === 'none' ? { type: 'network' } : { type: 'network', path: input.network.path }])];
   const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };

@@ -1,7 +1,7 @@
 // `-u USER[:GROUP]` (or the image's User) resolved against the container's own /etc/passwd and
 // /etc/group, with Docker's rules: a name must exist; a number need not (gid 0 and HOME=/ then);
-// supplementary groups are the groups listing the user's name; an explicit group replaces the
-// primary group only.
+// supplementary groups are the groups listing the user's name, and only when no group is given
+// (runc's and docker's rule: `USER 1000:1000` runs with exactly that group).
 import { readFile } from 'node:fs/promises';
 import { resolveInRootfs } from './rootfs-path.js';
 
@@ -81,7 +81,7 @@ export function resolveUser(spec: string, passwd: PasswdEntry[], groups: GroupEn
       gid = g.gid;
     }
   }
-  const additional = entry ? groups.filter((g) => g.members.includes(entry.name)).map((g) => g.gid) : [];
+  const additional = entry && (groupPart === undefined || groupPart === '') ? groups.filter((g) => g.members.includes(entry.name)).map((g) => g.gid) : [];
   return { uid, gid, additionalGids: [...new Set(additional)], home: entry?.home ?? '/' };
 }
 

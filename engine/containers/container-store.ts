@@ -39,6 +39,10 @@ export interface ContainerRecord {
   /** Overlay directories: upper and work sit next to the bundle. */
   upperDir: string;
   workDir: string;
+  /** The image's unpacked layers, lowest first: the rootfs is mounted again when it starts again. */
+  layerDirs?: string[];
+  /** How many times the monitor restarted it (--restart). */
+  restartCount?: number;
   logPath?: string;
   detached: boolean;
   autoRemove: boolean;
@@ -145,6 +149,16 @@ export class ContainerStore {
       // its mount is gone too, and `container prune` removes a directory left without a record.
       await writeFileAtomic(this.recordPath(id), JSON.stringify(record, null, 2), { durable: !record.autoRemove, mode: 0o600 });
       return record;
+    });
+  }
+
+  /** Gives a container another name, under the names lock (like create: never two of one name). */
+  async rename(id: string, name: string): Promise<void> {
+    if (!NAME_RE.test(name)) throw new Error(`invalid container name ${JSON.stringify(name)}: letters, digits, '_', '.' and '-', starting with a letter or digit`);
+    await withLock(join(this.dir, '.names.lock'), async () => {
+      const holder = (await this.list()).find((c) => c.name === name);
+      if (holder && holder.id !== id) throw new Error(`the container name ${name} is already in use by ${holder.id.slice(0, 12)}`);
+      if (!(await this.update(id, (r) => void (r.name = name)))) throw new ContainerNotFoundError(`no such container: ${id}`);
     });
   }
 

@@ -7,7 +7,10 @@ import type { LocalImage } from '../local-image.js';
 import { hostsFor, resolvConfFor } from '../bundle/etc-files.js';
 import { mountOverlay } from '../bundle/overlay.js';
 import { resolveInRootfs } from '../bundle/rootfs-path.js';
-import { buildSpec, mergeEnv, parseNofileHard, processArgs, type BindMount, type Resources } from '../bundle/spec.js';
+import { buildSpec, mergeEnv, parseNofileHard, processArgs, type Resources } from '../bundle/spec.js';
+import type { MountRequest } from '../volumes/mount-options.js';
+import { VolumeStore } from '../volumes/volume-store.js';
+import { copyUpVolumes, resolveMounts, specMounts } from './container-mounts.js';
 import { resolveUserInRootfs } from '../bundle/user.js';
 import type { ContainerRecord } from './container-store.js';
 import type { ProcessId } from '../process-info.js';
@@ -17,6 +20,7 @@ import { exposedPorts } from '../network/ports.js';
 import type { NetworkRequest } from '../network/request.js';
 import { cleanupContainer } from './lifecycle.js';
 import { UsageError } from './run-options.js';
+import type { RestartPolicy } from './restart-policy.js';
 
 export interface CreateOptions {
   name?: string;
@@ -29,12 +33,17 @@ export interface CreateOptions {
   network: 'none' | 'host';
   /** Bridge networks and container:NAME (engine/network sets them up at each start); overrides network. */
   networking?: NetworkRequest & { publishAll?: boolean };
-  binds: BindMount[];
+  /** -v, --mount, --tmpfs in the order given. */
+  mounts: MountRequest[];
+  /** --volumes-from: the mounts of these containers (C[:ro|rw]). */
+  volumesFrom: { container: string; mode?: 'ro' | 'rw' }[];
   readOnly: boolean;
   resources: Resources;
   terminal: boolean;
   detached: boolean;
   autoRemove: boolean;
+  /** --restart: followed by the monitor of a detached container. */
+  restart?: RestartPolicy;
   runtime: string;
   /**
    * The process that will run it in the foreground: the record is then created as running, owned
@@ -72,17 +81,23 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
   // -P: the image's EXPOSEd ports, each to a free host port (chosen at every start).
   const networking = opts.networking && { ...opts.networking, ports: [...opts.networking.ports, ...(opts.networking.publishAll ? exposedPorts(cfg.ExposedPorts) : [])] };
   const ownNetns = networking !== undefined && (networking.mode === 'bridge' || networking.mode === 'container');
+  const from = [];
+  for (const v of opts.volumesFrom) from.push({ record: await ctx.store.resolve(v.container), mode: v.mode });
+  const mounts = await resolveMounts(ctx.root, opts.mounts, Object.keys(cfg.Volumes ?? {}), from);
   const hostConfig = {
     network: networking?.mode ?? opts.network,
     ...(networking ? { networking } : {}),
-    binds: opts.binds,
+    mounts: mounts.map(({ copyUp: _, ...m }) => m),
     readOnly: opts.readOnly,
     resources: opts.resources,
     terminal: opts.terminal,
     user: opts.user ?? cfg.User ?? '',
     workdir: opts.workdir ?? cfg.WorkingDir ?? '/',
+    ...(opts.restart && opts.restart.name !== 'no' ? { restart: opts.restart } : {}),
   };
-  const record = await ctx.store.create(
+  let record;
+  try {
+    record = await ctx.store.create(
     (_id, dir) => ({
       image: { manifestDigest: image.manifestDigest, configDigest: image.configDigest, ...(image.reference ? { reference: image.reference } : {}) },
       path: args[0]!,
@@ -94,7 +109,9 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       rootfs: join(dir, 'bundle', 'rootfs'),
       upperDir: join(dir, 'upper'),
       workDir: join(dir, 'work'),
-      ...(opts.detached ? { logPath: join(dir, 'container.log') } : {}),
+      layerDirs: image.layerDirs,
+      // Every container keeps its output (also one run in the foreground): `logs` works for all.
+      logPath: join(dir, 'container.log'),
       detached: opts.detached,
       autoRemove: opts.autoRemove,
       ...(cfg.StopSignal ? { stopSignal: cfg.StopSignal } : {}),
@@ -102,6 +119,10 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     }),
     opts.name,
   );
+  } catch (err) {
+    await removeAnonymous(ctx, mounts);
+    throw err;
+  }
   const dir = ctx.store.containerDir(record.id);
   try {
     await Promise.all([mkdir(record.rootfs, { recursive: true }), mkdir(record.upperDir), mkdir(record.workDir)]);
@@ -114,6 +135,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       opts.resources.memory !== undefined ? swapAccounting() : Promise.resolve(false),
     ]);
 
+    await copyUpVolumes(record.rootfs, mounts);
     const user = await resolveUserInRootfs(record.rootfs, hostConfig.user);
     const cwd = hostConfig.workdir || '/';
     if (!cwd.startsWith('/')) throw new UsageError(`the image's working directory ${JSON.stringify(cwd)} is not absolute`);
@@ -140,7 +162,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       hostname: name,
       network: ownNetns ? { path: netnsPath(ctx.root, record.id) } : opts.network,
       readOnly: opts.readOnly,
-      binds: opts.binds,
+      ...specMounts(mounts),
       etc,
       resources,
       nofileHard: parseNofileHard(limits),
@@ -149,6 +171,13 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     return record;
   } catch (err) {
     await cleanupContainer(ctx, record.id).catch(() => {});
+    await removeAnonymous(ctx, mounts);
     throw err;
   }
+}
+
+/** A container that could not be made leaves no anonymous volume behind (named ones stay, as docker's). */
+async function removeAnonymous(ctx: EngineContext, mounts: { type: string; name?: string; anonymous?: boolean }[]): Promise<void> {
+  const volumes = new VolumeStore(ctx.root);
+  for (const m of mounts) if (m.type === 'volume' && m.anonymous && m.name) await volumes.remove(m.name, []).catch(() => {});
 }

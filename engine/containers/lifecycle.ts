@@ -1,18 +1,22 @@
 // Running containers and everything after: the process that waits on the runtime (the foreground
 // `stevedore run`, or the monitor of a detached container) records the exit and cleans up; the
 // other commands (stop, kill, rm, exec, prune) act through the runtime and the record.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { unmountIfMounted } from '../bundle/overlay.js';
+import { isMountPoint, mountOverlay, unmountIfMounted } from '../bundle/overlay.js';
+import { LogWriter } from './log-file.js';
+import { resolveUserInRootfs } from '../bundle/user.js';
+import { nextRestartDelay, shouldRestart, type RestartPolicy } from './restart-policy.js';
 import { RuntimeError, startFailure } from '../runtime/runc.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
 import { isAlive, selfId } from '../process-info.js';
 import { repairNetworks, setUpContainerNetwork, tearDownContainerNetwork } from '../network/container-network.js';
+import { removeAnonymousVolumes } from './volume-use.js';
 
 export class ContainerStateError extends Error {}
 
@@ -58,6 +62,24 @@ export async function containerPid(r: ContainerRecord): Promise<number | undefin
   }
 }
 
+/**
+ * The one place a container's process is started (run, start, restart, and the monitor's restarts
+ * under --restart): its root filesystem mounted again when it had stopped (its upper directory,
+ * with its changes, kept), then the runtime. Its counterpart is releaseResources.
+ */
+async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: StdioOptions, detached = false): Promise<ChildProcess> {
+  if (!(await isMountPoint(r.rootfs))) {
+    if (!r.layerDirs) throw new ContainerStateError(`container ${r.name} was made by an older stevedore and cannot start again: remove it and run a new one`);
+    await mountOverlay(r.layerDirs, r.upperDir, r.workDir, r.rootfs, join(ctx.store.containerDir(r.id), 'l'));
+  }
+  // What a previous run left: its pid (startDetached waits for a new one) and its runtime errors.
+  await Promise.all([rm(pidFile(r), { force: true }), rm(runtimeLog(r), { force: true })]);
+  // engine/network: namespace, veth, address, published ports; again at every start (released at
+  // every stop by releaseResources), so ports come back after stop/start and restarts.
+  await setUpContainerNetwork(ctx, r);
+  return ctx.runtime(r.runtime).run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio, detached });
+}
+
 /** Unmounts the rootfs and makes the runtime forget the container; idempotent. */
 export async function releaseResources(ctx: EngineContext, r: ContainerRecord): Promise<void> {
   await unmountIfMounted(r.rootfs);
@@ -82,6 +104,8 @@ async function finish(ctx: EngineContext, r: ContainerRecord, exitCode: number |
   } finally {
     if (r.autoRemove) {
       await ctx.store.remove(r.id);
+      // docker's --rm also removes the container's anonymous volumes.
+      await removeAnonymousVolumes(ctx, r);
     } else {
       await ctx.store.update(r.id, (cur) => {
         cur.state = 'exited';
@@ -108,17 +132,6 @@ async function markRunning(ctx: EngineContext, r: ContainerRecord): Promise<Cont
  * engine/network's set-up before the runtime starts; a failure (a host port in use, a plugin
  * error) is the container's start failure: recorded, everything released, status 125.
  */
-async function networkUp(ctx: EngineContext, r: ContainerRecord): Promise<boolean> {
-  try {
-    await setUpContainerNetwork(ctx, r);
-    return true;
-  } catch (err) {
-    await finish(ctx, r, 125, (err as Error).message);
-    if (!r.detached) throw err;
-    return false;
-  }
-}
-
 async function waitChild(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }> {
   return new Promise((resolve) => {
     child.once('error', (error) => resolve({ code: null, signal: null, error }));
@@ -132,18 +145,28 @@ async function waitChild(child: ChildProcess): Promise<{ code: number | null; si
  */
 export async function runAttached(ctx: EngineContext, created: ContainerRecord, opts: { interactive: boolean; tty: boolean }): Promise<number> {
   const r = created.state === 'running' && created.owner?.pid === process.pid ? created : await markRunning(ctx, created);
-  const runtime = ctx.runtime(r.runtime);
-  if (!(await networkUp(ctx, r))) return 125;
   // Its own process group, so a terminal's Ctrl-C reaches the container once (through us), unless
   // it has to read the terminal (a background group reading a tty would be stopped).
   const ownGroup = !opts.tty && !(opts.interactive && process.stdin.isTTY);
-  const child = runtime.run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio: [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'], detached: ownGroup });
+  // With a terminal the output is the terminal's; without, it goes both to ours and to the log.
+  const log = !opts.tty && r.logPath ? new LogWriter(r.logPath) : undefined;
+  let child: ChildProcess;
+  try {
+    child = await startProcess(ctx, r, [opts.interactive ? 'inherit' : 'ignore', log ? 'pipe' : 'inherit', log ? 'pipe' : 'inherit'], ownGroup);
+  } catch (err) {
+    await log?.end();
+    await finish(ctx, r, 125, (err as Error).message);
+    throw err;
+  }
+  const copied = log ? Promise.all([log.follow('stdout', child.stdout!, process.stdout), log.follow('stderr', child.stderr!, process.stderr)]) : Promise.resolve();
   const forward = (sig: NodeJS.Signals) => {
     if (opts.tty && sig === 'SIGWINCH') return; // runc follows the terminal's size itself
     child.kill(sig);
   };
   for (const sig of FORWARDED) process.on(sig, forward);
   const result = await waitChild(child);
+  await copied;
+  await log?.end();
   for (const sig of FORWARDED) process.off(sig, forward);
   const exit = await containerExit(r, result);
   await finish(ctx, r, exit.status, exit.error);
@@ -151,24 +174,61 @@ export async function runAttached(ctx: EngineContext, created: ContainerRecord, 
   return exit.status;
 }
 
-/** The detached monitor's work (engine/containers/monitor.ts): run, log, record the exit. */
+/**
+ * The detached monitor's work (engine/containers/monitor.ts): run with the output in the log,
+ * record the exit, and start it again as its --restart policy says (docker's backoff).
+ */
 export async function superviseDetached(ctx: EngineContext, id: string): Promise<void> {
   const created = await ctx.store.read(id);
   if (!created || created.state !== 'created') return;
-  const r = await markRunning(ctx, created);
-  const runtime = ctx.runtime(r.runtime);
-  if (!(await networkUp(ctx, r))) return;
-  // The runtime writes into the log file itself (appending): output is kept even if we die.
-  const log = openSync(r.logPath ?? '/dev/null', 'a', 0o600);
-  let result: Awaited<ReturnType<typeof waitChild>>;
-  try {
-    const child = runtime.run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio: ['ignore', log, log] });
-    result = await waitChild(child);
-  } finally {
-    closeSync(log);
+  let r = await markRunning(ctx, created);
+  const policy = (r.hostConfig as { restart?: RestartPolicy }).restart ?? { name: 'no' };
+  let delay = 0;
+  for (;;) {
+    const log = new LogWriter(r.logPath ?? '/dev/null');
+    const began = Date.now();
+    let result: Awaited<ReturnType<typeof waitChild>>;
+    try {
+      const child = await startProcess(ctx, r, ['ignore', 'pipe', 'pipe']);
+      const copied = Promise.all([log.follow('stdout', child.stdout!), log.follow('stderr', child.stderr!)]);
+      result = await waitChild(child);
+      await copied;
+    } catch (err) {
+      result = { code: null, signal: null, error: err as Error };
+    } finally {
+      await log.end();
+    }
+    const exit = await containerExit(r, result);
+    const cur = await ctx.store.read(r.id);
+    const restart = !result.error && cur && !cur.autoRemove && shouldRestart(policy, exit.status, cur.restartCount ?? 0, !!(cur.hostConfig as { manuallyStopped?: boolean }).manuallyStopped);
+    if (!restart) {
+      await finish(ctx, r, exit.status, exit.error);
+      return;
+    }
+    // Recorded as exited while it waits (docker shows "Restarting"), then started again.
+    await releaseResources(ctx, r);
+    await ctx.store.update(r.id, (c) => {
+      c.exitCode = exit.status;
+      c.finishedAt = new Date().toISOString();
+      c.restartCount = (c.restartCount ?? 0) + 1;
+      (c.hostConfig as { restarting?: boolean }).restarting = true;
+    });
+    delay = nextRestartDelay(delay, Date.now() - began);
+    // Waited in small steps: a `stop` meanwhile ends the wait (and the container) at once.
+    for (const end = Date.now() + delay; Date.now() < end; ) {
+      await sleep(Math.min(100, end - Date.now()));
+      if ((await ctx.store.read(r.id))?.hostConfig.manuallyStopped) break;
+    }
+    const again = await ctx.store.read(r.id);
+    if (!again || (again.hostConfig as { manuallyStopped?: boolean }).manuallyStopped) {
+      if (again) await finish(ctx, again, exit.status, exit.error);
+      return;
+    }
+    r = (await ctx.store.update(r.id, (c) => {
+      c.startedAt = new Date().toISOString();
+      delete (c.hostConfig as { restarting?: boolean }).restarting;
+    }))!;
   }
-  const exit = await containerExit(r, result);
-  await finish(ctx, r, exit.status, exit.error);
 }
 
 /** Starts the monitor of a created container and waits until the container's process exists. */
@@ -253,15 +313,81 @@ function normaliseSignal(sig: string): string {
 export async function killContainer(ctx: EngineContext, ref: string, signal = 'SIGKILL'): Promise<ContainerRecord> {
   const r = await findContainer(ctx, ref);
   if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running`);
-  await ctx.runtime(r.runtime).kill(r.id, normaliseSignal(signal));
+  const sig = normaliseSignal(signal);
+  // docker: a container killed (with a signal that ends it) or stopped by hand is not restarted by its policy.
+  if (sig === 'SIGKILL' || sig === 'SIGTERM' || sig === '9' || sig === '15') await markStopped(ctx, r.id);
+  await ctx.runtime(r.runtime).kill(r.id, sig);
   return r;
+}
+
+async function markStopped(ctx: EngineContext, id: string): Promise<void> {
+  await ctx.store.update(id, (c) => {
+    c.hostConfig.manuallyStopped = true;
+  });
+}
+
+/**
+ * Makes a container that is not running ready to start (again): state created, its last exit
+ * forgotten, the restart policy armed again. Running: returned as it is (docker's start is a no-op).
+ */
+export async function prepareStart(ctx: EngineContext, ref: string): Promise<ContainerRecord> {
+  const r = await findContainer(ctx, ref);
+  if (r.state === 'running') return r;
+  const updated = await ctx.store.update(r.id, (c) => {
+    if (c.state === 'running') return;
+    c.state = 'created';
+    delete c.exitCode;
+    delete c.error;
+    delete c.finishedAt;
+    c.restartCount = 0;
+    delete c.hostConfig.manuallyStopped;
+  });
+  if (!updated) throw new ContainerStateError(`container ${r.name} was removed`);
+  return updated;
+}
+
+/** `pause`/`unpause`: the runtime freezes or thaws every process of the container (cgroup freezer). */
+export async function pauseContainer(ctx: EngineContext, ref: string, pause: boolean): Promise<ContainerRecord> {
+  const r = await findContainer(ctx, ref);
+  if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running`);
+  const st = await ctx.runtime(r.runtime).state(r.id);
+  if (pause && st?.status === 'paused') throw new ContainerStateError(`container ${r.name} is already paused`);
+  if (!pause && st?.status !== 'paused') throw new ContainerStateError(`container ${r.name} is not paused`);
+  await ctx.runtime(r.runtime).pauseResume(r.id, pause);
+  return r;
+}
+
+/** Whether a running container is paused (for ps and inspect). */
+export async function isPaused(ctx: EngineContext, r: ContainerRecord): Promise<boolean> {
+  if (r.state !== 'running') return false;
+  return (await ctx.runtime(r.runtime).state(r.id).catch(() => undefined))?.status === 'paused';
+}
+
+/** `wait`: until the container is no longer running; its exit status. */
+export async function waitContainer(ctx: EngineContext, ref: string): Promise<number> {
+  const r = await findContainer(ctx, ref);
+  for (let wait = 20; ; wait = Math.min(wait * 2, 250)) {
+    const cur = await ctx.store.read(r.id);
+    if (!cur) return r.exitCode ?? 0; // --rm: removed on exit
+    const fresh = await refresh(ctx, cur);
+    if (fresh.state === 'exited' && !fresh.hostConfig.restarting) return fresh.exitCode ?? 255;
+    await sleep(wait);
+  }
+}
+
+export async function renameContainer(ctx: EngineContext, ref: string, name: string): Promise<void> {
+  const r = await findContainer(ctx, ref);
+  await ctx.store.rename(r.id, name);
 }
 
 /** Docker's stop: the image's StopSignal (else SIGTERM), then SIGKILL after timeoutSeconds. */
 export async function stopContainer(ctx: EngineContext, ref: string, timeoutSeconds = 10): Promise<ContainerRecord> {
   const r = await findContainer(ctx, ref);
   if (r.state !== 'running') return r;
+  await markStopped(ctx, r.id);
   const runtime = ctx.runtime(r.runtime);
+  // A paused container cannot take its signal: thawed first (docker does the same).
+  if ((await runtime.state(r.id).catch(() => undefined))?.status === 'paused') await runtime.pauseResume(r.id, false).catch(() => {});
   try {
     await runtime.kill(r.id, normaliseSignal(r.stopSignal ?? 'SIGTERM'));
   } catch {
@@ -274,7 +400,7 @@ export async function stopContainer(ctx: EngineContext, ref: string, timeoutSeco
   return r;
 }
 
-export async function removeContainer(ctx: EngineContext, ref: string, force = false): Promise<ContainerRecord> {
+export async function removeContainer(ctx: EngineContext, ref: string, force = false, volumes = false): Promise<ContainerRecord> {
   const r = await findContainer(ctx, ref);
   if (r.state === 'running') {
     if (!force) throw new ContainerStateError(`container ${r.name} is running: stop it first, or use rm -f`);
@@ -282,6 +408,7 @@ export async function removeContainer(ctx: EngineContext, ref: string, force = f
     if (!(await waitStopped(ctx, r.id, 60_000))) throw new ContainerStateError(`container ${r.name} did not stop after SIGKILL`);
   }
   await cleanupContainer(ctx, r.id);
+  if (volumes) await removeAnonymousVolumes(ctx, r);
   return r;
 }
 
@@ -305,23 +432,57 @@ export async function pruneContainers(ctx: EngineContext): Promise<ContainerReco
   return removed;
 }
 
-/** Runs a command in a running container; resolves to its exit status. */
+/**
+ * Runs a command in a running container; resolves to its exit status (docker's: 126 when it
+ * cannot be run, 127 when it does not exist, with the runtime's reason in `error`). A user name
+ * is resolved in the container's own /etc/passwd and /etc/group, as for `run`.
+ */
 export async function execInContainer(
   ctx: EngineContext,
   ref: string,
   args: string[],
-  opts: { interactive: boolean; env?: string[]; cwd?: string; user?: string },
+  opts: { interactive: boolean; env?: string[]; cwd?: string; user?: string; onError?: (message: string) => void },
 ): Promise<number> {
   const r = await findContainer(ctx, ref);
   if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running`);
-  const child = ctx.runtime(r.runtime).exec(r.id, args, { env: opts.env, cwd: opts.cwd, user: opts.user, stdio: [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
+  let user: { uid: number; gid: number; additionalGids: number[] } | undefined;
+  if (opts.user !== undefined) user = await resolveUserInRootfs(r.rootfs, opts.user);
+  const logFile = join(r.bundle, `exec-${process.pid}-${Date.now()}.log`);
+  const child = ctx.runtime(r.runtime).exec(r.id, args, {
+    env: opts.env,
+    cwd: opts.cwd,
+    ...(user ? { user: `${user.uid}:${user.gid}`, additionalGids: user.additionalGids } : {}),
+    logFile,
+    stdio: [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'pipe'],
+  });
+  // runc also prints its own failure ("exec failed: …") on stderr: held back, and dropped when the
+  // command could not start (the one-line error is ours); anything else passes through at once.
+  const held: Buffer[] = [];
+  child.stderr!.on('data', (chunk: Buffer) => {
+    if (/^(runc )?exec failed: /.test(chunk.toString('utf8', 0, 40))) held.push(chunk);
+    else process.stderr.write(chunk);
+  });
+  const stderrDone = new Promise((res) => child.stderr!.once('close', res));
   const forward = (sig: NodeJS.Signals) => child.kill(sig);
   for (const sig of FORWARDED) process.on(sig, forward);
   try {
     const result = await waitChild(child);
+    await stderrDone;
     if (result.error) throw result.error;
-    return exitStatus(result.code, result.signal);
+    const status = exitStatus(result.code, result.signal);
+    const release = () => held.forEach((c) => process.stderr.write(c));
+    // runc exits 255 when it could not start the command: its log says why.
+    if (status === 255) {
+      const failure = startFailure(await readFile(logFile, 'utf8').catch(() => ''));
+      if (failure) {
+        opts.onError?.(failure.message);
+        return failure.status;
+      }
+    }
+    release();
+    return status;
   } finally {
     for (const sig of FORWARDED) process.off(sig, forward);
+    await rm(logFile, { force: true });
   }
 }

@@ -1,14 +1,29 @@
-// `logs [-f]`: the log file a detached container's runtime writes (stdout and stderr together,
-// in the order written); -f follows it until the container has exited and everything is read.
+// `logs [-f] [--since] [--until] [--tail N] [-t]`: a container's log (log-file.ts), stdout to
+// stdout and stderr to stderr; -f follows it until the container has exited and all is read.
 import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
 import type { EngineContext } from './engine-context.js';
 import { ContainerStateError, findContainer, refresh } from './lifecycle.js';
+import { parseLogLines, type LogEntry } from './log-file.js';
 
-export async function writeLogs(ctx: EngineContext, ref: string, out: Writable, follow: boolean): Promise<void> {
+export interface LogOptions {
+  follow: boolean;
+  /** Milliseconds since the epoch. */
+  since?: number;
+  until?: number;
+  /** The last N lines only. */
+  tail?: number;
+  timestamps: boolean;
+}
+
+async function write(out: Writable, text: string): Promise<void> {
+  if (!out.write(text)) await new Promise((res) => out.once('drain', res));
+}
+
+export async function writeLogs(ctx: EngineContext, ref: string, out: { stdout: Writable; stderr: Writable }, opts: LogOptions): Promise<void> {
   const r = await findContainer(ctx, ref);
-  if (!r.logPath) throw new ContainerStateError(`container ${r.name} ran in the foreground: its output went to the terminal and no log was kept`);
+  if (!r.logPath) throw new ContainerStateError(`container ${r.name} was made by an older stevedore that kept no log for it`);
   let fh;
   try {
     fh = await open(r.logPath, 'r');
@@ -16,19 +31,42 @@ export async function writeLogs(ctx: EngineContext, ref: string, out: Writable, 
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // not started yet: nothing written
     throw err;
   }
+  const show = async (entries: LogEntry[]) => {
+    for (const e of entries) {
+      const t = Date.parse(e.time);
+      if (opts.since !== undefined && t < opts.since) continue;
+      if (opts.until !== undefined && t > opts.until) continue;
+      await write(e.stream === 'stderr' ? out.stderr : out.stdout, opts.timestamps ? `${e.time} ${e.log}` : e.log);
+    }
+  };
   try {
-    const buf = Buffer.alloc(64 * 1024);
+    const buf = Buffer.alloc(256 * 1024);
     let pos = 0;
+    let rest = '';
+    // What is there now: read whole, so --tail counts from the end.
+    const first: LogEntry[] = [];
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      pos += bytesRead;
+      const parsed = parseLogLines(rest + buf.subarray(0, bytesRead).toString('utf8'));
+      rest = parsed.rest;
+      first.push(...parsed.entries);
+    }
+    await show(opts.tail !== undefined ? (opts.tail === 0 ? [] : first.slice(-opts.tail)) : first);
+    if (!opts.follow) return;
     let idle = 10;
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       if (bytesRead > 0) {
         pos += bytesRead;
         idle = 10;
-        if (!out.write(buf.subarray(0, bytesRead))) await new Promise((res) => out.once('drain', res));
+        const parsed = parseLogLines(rest + buf.subarray(0, bytesRead).toString('utf8'));
+        rest = parsed.rest;
+        await show(parsed.entries);
         continue;
       }
-      if (!follow) return;
+      if (opts.until !== undefined && Date.now() > opts.until) return;
       // At the end: done once the container has exited (its last output is then in the file).
       const cur = await ctx.store.read(r.id);
       if (!cur || (await refresh(ctx, cur)).state !== 'running') {

@@ -1,8 +1,7 @@
 // Parsing of `stevedore run` flag values into what the bundle needs; every error is a one-line
 // message naming the flag.
-import { readFile, mkdir, stat } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
-import type { BindMount } from '../bundle/spec.js';
+import { readFile } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
 
 export class UsageError extends Error {}
 
@@ -58,26 +57,6 @@ export async function readEnvFile(path: string, callerEnv: NodeJS.ProcessEnv): P
     if (v !== undefined) out.push(v);
   });
   return out;
-}
-
-/** `-v HOST:CTR[:ro|rw]`; a missing host directory is created, like docker. */
-export async function parseVolume(spec: string): Promise<BindMount> {
-  const parts = spec.split(':');
-  let mode = 'rw';
-  if (parts.length === 3) mode = parts.pop()!;
-  if (parts.length !== 2 || !parts[0] || !parts[1]) throw new UsageError(`invalid -v ${JSON.stringify(spec)}: HOST-PATH:CONTAINER-PATH[:ro]`);
-  const [host, ctr] = parts as [string, string];
-  if (mode !== 'ro' && mode !== 'rw') throw new UsageError(`invalid -v ${JSON.stringify(spec)}: mode must be ro or rw`);
-  if (!host.startsWith('/') && !host.startsWith('.')) throw new UsageError(`-v ${spec}: named volumes are not supported; give a host path (absolute or ./relative)`);
-  if (!isAbsolute(ctr)) throw new UsageError(`-v ${spec}: the container path must be absolute`);
-  if (ctr === '/') throw new UsageError(`-v ${spec}: cannot mount over /`);
-  const source = resolve(host);
-  try {
-    await stat(source);
-  } catch {
-    await mkdir(source, { recursive: true });
-  }
-  return { source, destination: ctr, readOnly: mode === 'ro' };
 }
 
 export function parseNetwork(text: string | undefined): 'none' | 'host' {

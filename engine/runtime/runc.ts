@@ -16,6 +16,14 @@ export interface RuntimeState {
 
 export class RuntimeError extends Error {}
 
+/** The parts of runc's stats (libcontainer types.Stats) `stats` shows. */
+export interface RuntimeStats {
+  cpu?: { usage?: { total?: number } };
+  memory?: { cache?: number; usage?: { usage?: number; limit?: number }; raw?: Record<string, number> };
+  pids?: { current?: number; limit?: number };
+  blkio?: { ioServiceBytesRecursive?: { op: string; value: number }[] | null };
+}
+
 export class OciRuntime {
   /**
    * @param name the runtime (its binary is looked up in PATH)
@@ -67,6 +75,23 @@ export class OciRuntime {
     await this.call(['kill', ...(all ? ['--all'] : []), id, signal]);
   }
 
+  /** The container's cgroup statistics (`events --stats`: cpu, memory, pids, blkio; cgroup v1 or v2). */
+  async stats(id: string): Promise<RuntimeStats> {
+    const { stdout } = await this.call(['events', '--stats', id]);
+    return (JSON.parse(stdout) as { data: RuntimeStats }).data;
+  }
+
+  /** `ps` of the container's processes (ps(1) columns, as the host sees them). */
+  async processes(id: string, psArgs: string[] = []): Promise<string> {
+    const { stdout } = await this.call(['ps', id, ...(psArgs.length ? ['--', ...psArgs] : [])]);
+    return stdout;
+  }
+
+  /** Freezes (pause) or thaws (resume) every process of the container. */
+  async pauseResume(id: string, pause: boolean): Promise<void> {
+    await this.call([pause ? 'pause' : 'resume', id]);
+  }
+
   /** Forgets a container (force: kills it first); a container the runtime does not know is fine. */
   async delete(id: string, force = false): Promise<void> {
     try {
@@ -78,12 +103,15 @@ export class OciRuntime {
   }
 
   /** Runs a further process in a running container, from its config's process (env, cwd, user, caps). */
-  exec(id: string, args: string[], opts: { env?: string[]; cwd?: string; user?: string; stdio: StdioOptions }): ChildProcess {
+  exec(id: string, args: string[], opts: { env?: string[]; cwd?: string; user?: string; additionalGids?: number[]; logFile?: string; stdio: StdioOptions }): ChildProcess {
     const flags: string[] = [];
+    for (const g of opts.additionalGids ?? []) flags.push('--additional-gids', String(g));
     for (const e of opts.env ?? []) flags.push('--env', e);
     if (opts.cwd) flags.push('--cwd', opts.cwd);
     if (opts.user) flags.push('--user', opts.user);
-    return spawn(this.name, ['--root', this.stateRoot, 'exec', ...flags, id, ...args], { stdio: opts.stdio });
+    // The runtime's own errors (command not found…) to logFile as JSON, told apart from the command's output.
+    const log = opts.logFile ? ['--log', opts.logFile, '--log-format', 'json'] : [];
+    return spawn(this.name, ['--root', this.stateRoot, ...log, 'exec', ...flags, id, ...args], { stdio: opts.stdio });
   }
 }
 
@@ -100,7 +128,7 @@ export function startFailure(logText: string): { message: string; status: number
       continue;
     }
     if ((entry.level !== 'error' && entry.level !== 'fatal') || !entry.msg) continue;
-    const message = entry.msg.replace(/^runc run failed: /, '');
+    const message = entry.msg.replace(/^runc (run|exec) failed: /, '');
     if (/executable file not found|no such file or directory/.test(message)) return { message, status: 127 };
     if (/permission denied|exec format error/.test(message)) return { message, status: 126 };
     return { message, status: 125 };

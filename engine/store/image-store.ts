@@ -207,12 +207,23 @@ export class ImageStore {
    * Removes blobs and snapshots no image needs; with `dangling`, also images without a name that
    * no container uses. Waits for pulls in progress (leases) to finish first.
    */
-  async collect(opts: { dangling?: boolean; onWait?: () => void } = {}): Promise<GcResult> {
+  /**
+   * Garbage collection; `dangling`: also images without a name that no container uses; `all`:
+   * every image no container uses, with its names (`image prune -a`).
+   */
+  async collect(opts: { dangling?: boolean; all?: boolean; onWait?: () => void } = {}): Promise<GcResult> {
     return this.exclusive(async () => {
       const used = await this.containerImages();
       const removedImages: Digest[] = [];
       const state = await this.update((s) => {
-        if (opts.dangling) {
+        if (opts.all) {
+          for (const m of Object.keys(s.images)) {
+            if (used.has(m)) continue;
+            delete s.images[m];
+            removedImages.push(m as Digest);
+            for (const [n, r] of Object.entries(s.refs)) if (r.manifest === m) delete s.refs[n];
+          }
+        } else if (opts.dangling) {
           const named = new Set<string>(Object.values(s.refs).map((r) => r.manifest));
           for (const m of Object.keys(s.images)) {
             if (!named.has(m) && !used.has(m)) {
@@ -248,7 +259,7 @@ export class ImageStore {
       // crashed processes, are leftovers. Partial downloads are kept by rmi (a pull of the same
       // image resumes them) and removed by prune.
       await this.snapshots.removeLeftovers();
-      if (opts.dangling) await this.content.removeIngests();
+      if (opts.dangling || opts.all) await this.content.removeIngests();
       await this.snapshots.removeStaleLocks();
       return result;
     }, opts.onWait);

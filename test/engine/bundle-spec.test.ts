@@ -50,8 +50,10 @@ describe('users and groups', () => {
     ['', { uid: 0, gid: 0, additionalGids: [], home: '/root' }],
     ['alice', { uid: 1000, gid: 1000, additionalGids: [10, 29], home: '/home/alice' }],
     ['1000', { uid: 1000, gid: 1000, additionalGids: [10, 29], home: '/home/alice' }],
-    ['bob:wheel', { uid: 1001, gid: 10, additionalGids: [29, 50], home: '/home/bob' }],
-    ['1001:7', { uid: 1001, gid: 7, additionalGids: [29, 50], home: '/home/bob' }],
+    // A group given: exactly that group, no supplementary ones (runc's and docker's rule).
+    ['bob:wheel', { uid: 1001, gid: 10, additionalGids: [], home: '/home/bob' }],
+    ['1001:7', { uid: 1001, gid: 7, additionalGids: [], home: '/home/bob' }],
+    ['1000:1000', { uid: 1000, gid: 1000, additionalGids: [], home: '/home/alice' }],
     ['5000:5000', { uid: 5000, gid: 5000, additionalGids: [], home: '/' }],
   ])('%j', (spec, expected) => {
     expect(resolveUser(spec, passwd, groups)).toEqual(expected);

@@ -158,9 +158,10 @@ describe('user', () => {
     expect(await e.ok(['run', '--rm', '-u', 'alice', 'busybox:test', 'sh', '-c', 'id; echo $HOME'])).toBe('uid=1000(alice) gid=1000(alice) groups=10(wheel),29(audio)\n/home/alice\n');
   });
 
-  it('by uid:gid, with the supplementary groups of the user that uid names', async () => {
-    expect(await e.ok(['run', '--rm', '-u', '1001:10', 'busybox:test', 'id'])).toBe('uid=1001(bob) gid=10(wheel) groups=29(audio),50(staff)\n');
-    expect(await e.ok(['run', '--rm', '-u', 'alice:staff', 'busybox:test', 'id'])).toBe('uid=1000(alice) gid=50(staff) groups=10(wheel),29(audio)\n');
+  it('by user:group: exactly that group, no supplementary groups from /etc/group (docker\'s and runc\'s rule)', async () => {
+    expect(await e.ok(['run', '--rm', '-u', '1001:10', 'busybox:test', 'id'])).toBe('uid=1001(bob) gid=10(wheel)\n');
+    expect(await e.ok(['run', '--rm', '-u', 'alice:staff', 'busybox:test', 'id'])).toBe('uid=1000(alice) gid=50(staff)\n');
+    expect(await e.ok(['run', '--rm', '-u', '1000:1000', 'busybox:test', 'id'])).toBe('uid=1000(alice) gid=1000(alice)\n');
   });
 
   it('by a uid the image does not know: gid 0, no groups, HOME=/', async () => {
