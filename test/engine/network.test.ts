@@ -168,7 +168,7 @@ describe('published ports on the default bridge', () => {
     await expect(httpGet('127.0.0.1', port)).rejects.toThrow();
   });
 
-  it('stop releases the address, namespace and port rules and keeps the request for the next start', async () => {
+  it('stop releases the address, namespace and port rules; start and restart bring the published port back', async () => {
     const port = await freePort();
     await e.ok(['run', '-d', '--name', 'st', '-p', `${port}:80`, 'web:test']);
     await e.waitRunning('st');
@@ -185,7 +185,17 @@ describe('published ports on the default bridge', () => {
     expect(await e.ok(['port', 'st'])).toBe('');
     // The port is free again: another container can publish it.
     await e.ok(['run', '--rm', '-p', `${port}:80`, 'web:test', 'true']);
-    await e.ok(['rm', 'st']);
+    // start brings the published port back, as docker does.
+    await e.ok(['start', 'st']);
+    await e.waitRunning('st');
+    const hostname = (await e.ok(['exec', 'st', 'hostname'])).trim();
+    await e.waitFor('httpd after start', () => httpGet('127.0.0.1', port).catch(() => undefined));
+    expect(await httpGet('127.0.0.1', port)).toBe(`hello from ${hostname}\n`);
+    expect(await e.ok(['port', 'st'])).toBe(`80/tcp -> 0.0.0.0:${port}\n`);
+    await e.ok(['restart', '-t', '1', 'st']);
+    await e.waitFor('httpd after restart', () => httpGet('127.0.0.1', port).catch(() => undefined));
+    await e.ok(['rm', '-f', 'st']);
+    expect(hostState().rules.filter((l) => l.includes(`--dport ${port}`))).toEqual([]);
   });
 
   it('--network container:NAME shares the other container\'s namespace (same address, its localhost)', async () => {
