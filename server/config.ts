@@ -295,9 +295,10 @@ export const OTHER_STEVEDORE_VARIABLES: readonly string[] = [
   'STEVEDORE_DOCKER_DAEMON_JSON',
   'STEVEDORE_ROOT',
   'STEVEDORE_UNPACK_WORKERS',
-  'STEVEDORE_CNI_PATH', // engine/network (branch network)
+  'STEVEDORE_CNI_PATH', // engine/network: where the CNI plugins are
+  'STEVEDORE_STOP_WITH_PARENT', // set by `npm start` (scripts/start.sh): serve stops when its parent shell is gone
   // test suites and benchmarks
-  'STEVEDORE_CHROMIUM', // browser tests of server/ui (branch ui)
+  'STEVEDORE_CHROMIUM', // browser tests of server/ui
   'STEVEDORE_UI_SCREENSHOTS',
   'STEVEDORE_API_TARGET',
   'STEVEDORE_INTEROP_TARGET',
