@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSy
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigSchema, loadConfig } from '../../server/config.js';
+import { ConfigSchema, OTHER_STEVEDORE_VARIABLES, loadConfig } from '../../server/config.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -22,8 +22,8 @@ function serverVariables(): string[] {
   return out;
 }
 
-/** Variables read outside the server configuration (client, engine, CLI, docker-compose.yml). */
-const OTHER_VARIABLES = ['STEVEDORE_CLIENT_CONFIG', 'STEVEDORE_DOCKER_DAEMON_JSON', 'STEVEDORE_CERTS_DIRS', 'STEVEDORE_ROOT', 'STEVEDORE_UNPACK_WORKERS', 'STEVEDORE_DEBUG', 'STEVEDORE_PORT'];
+/** Variables read outside the server configuration (client, engine, CLI, tests): the list `serve` accepts. */
+const OTHER_VARIABLES = OTHER_STEVEDORE_VARIABLES;
 
 function yamlBlocks(markdown: string): string[] {
   return [...markdown.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
