@@ -88,7 +88,6 @@ function fail(err: unknown, status: number): void {
 async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[]): Promise<CreateOptions> {
   // -dit: the container's terminal is kept by its monitor for `attach`; -di alone has nothing to keep stdin in.
   if (flags.detach && flags.interactive && !flags.tty) throw new UsageError('-d -i needs -t: a detached container keeps its input only on a terminal (run -dit, then attach)');
-  if (flags.tty && !flags.detach && !process.stdin.isTTY) throw new UsageError('-t: the input device is not a TTY');
   const env: string[] = [];
   for (const f of flags.envFile) env.push(...(await readEnvFile(f, process.env)));
   for (const e of flags.env) {
@@ -162,6 +161,8 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
   let record: ContainerRecord;
   try {
     needRoot('run');
+    // In the foreground the terminal is ours (create -t and run -dt keep one of their own).
+    if (flags.tty && !flags.detach && !process.stdin.isTTY) throw new UsageError('-t: the input device is not a TTY');
     const opts = await createOptions(ctx, flags, cmd);
     ctx.runtime(opts.runtime); // validates --runtime before any work
     if (opts.networking) await checkHostPorts(ctx, opts.networking);
@@ -403,6 +404,13 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
         try {
           const r = await prepareStart(ctx, refs[0]!);
           if (r.state === 'running') throw new ContainerStateError(`container ${r.name} is already running`);
+          if (r.hostConfig.terminal) {
+            // docker's `start -ai` of a -t container: started with its terminal kept, then attached.
+            const started = await startDetached(ctx, r, MONITOR_SCRIPT);
+            if (started.state === 'exited' && started.error) throw new Error(`${started.error} (container ${started.name})`);
+            process.exitCode = started.state === 'running' ? await attachContainer(ctx, started.id) : (started.exitCode ?? 0);
+            return;
+          }
           process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false });
         } catch (err) {
           fail(err, 1);

@@ -511,9 +511,12 @@ export async function execInContainer(
 export async function attachContainer(ctx: EngineContext, ref: string): Promise<number> {
   const r = await findContainer(ctx, ref);
   if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running: start it first`);
-  if (!r.hostConfig.terminal || !r.detached) throw new ContainerStateError(`container ${r.name} has no terminal to attach to (run it with -dit): use logs -f to follow its output`);
+  if (!r.hostConfig.terminal) throw new ContainerStateError(`container ${r.name} has no terminal to attach to (run it with -dit): use logs -f to follow its output`);
+  const socket = join(ctx.store.containerDir(r.id), CONSOLE_SOCKET);
+  // A `run -it` in the foreground has the user's own terminal: nothing is kept to join.
+  if (!existsSync(socket)) throw new ContainerStateError(`container ${r.name} runs in the foreground of another terminal: nothing to attach to`);
   const helper = await consoleHelper(ctx.root);
-  const child = spawn(helper, ['attach', join(ctx.store.containerDir(r.id), CONSOLE_SOCKET)], { stdio: ['inherit', 'inherit', 'pipe'] });
+  const child = spawn(helper, ['attach', socket], { stdio: ['inherit', 'inherit', 'pipe'] });
   let errors = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     const text = chunk.toString();

@@ -141,6 +141,17 @@ describe('run -dit and attach', () => {
     expect(await e.ok(['logs', 'tbox'])).toMatch(/^second-4\r?$/m);
   });
 
+  it('create -t then start -ai: the shell in this terminal; its exit status is start\'s', async () => {
+    await e.ok(['create', '-t', '--network', 'none', '--name', 'made', 'busybox:test', 'sh']);
+    const t = await terminal(['start', '-ai', 'made']);
+    await t.type('echo made-$((3 + 3))');
+    await t.waitFor(/^made-6$/m);
+    await t.type('exit 6');
+    await t.waitFor(/^\[exited 6\]$/m);
+    const [c] = JSON.parse(await e.ok(['container', 'inspect', 'made'])) as { state: string; exitCode: number }[];
+    expect(c).toMatchObject({ state: 'exited', exitCode: 6 });
+  });
+
   it('attach to a container without a terminal, or not running: one line, non-zero', async () => {
     await e.ok(['run', '-d', '--network', 'none', '--name', 'plain', 'busybox:test', 'sleep', '3600']);
     const r = await e.stevedore(['attach', 'plain']);
