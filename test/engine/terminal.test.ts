@@ -21,11 +21,11 @@ const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
  * A tmux session of 80x24 running `stevedore ARGS`; when it ends the pane shows `[exited N]`
- * (then stays, so the test can read it).
+ * and `icanon` when the terminal was given back in line mode (`-icanon`: left raw), then stays.
  */
 async function terminal(args: string[]) {
   const name = `t${++sessions}`;
-  const cmd = `STEVEDORE_ROOT=${quote(e.root)} ${quote(process.execPath)} ${quote(CLI)} ${args.map(quote).join(' ')}; echo "[exited $?]"; exec sleep 3600`;
+  const cmd = `STEVEDORE_ROOT=${quote(e.root)} ${quote(process.execPath)} ${quote(CLI)} ${args.map(quote).join(' ')}; echo "[exited $?]"; stty -a | grep -o -- '-\\{0,1\\}icanon'; exec sleep 3600`;
   await tmux('new-session', '-d', '-s', name, '-x', '80', '-y', '24', cmd);
   const screen = async () => (await tmux('capture-pane', '-p', '-J', '-S', '-200', '-t', name)).replace(/[ \t]+$/gm, '').trimEnd();
   return {
@@ -87,7 +87,7 @@ describe('exec with a terminal', () => {
     await t.waitFor(/^after-2$/m);
     expect(await t.screen()).not.toMatch(/^slept$/m);
     await t.type('exit 3');
-    await t.waitFor(/^\[exited 3\]$/m);
+    await t.waitFor(/^\[exited 3\]\nicanon$/m);
     // The container itself runs on.
     expect(await e.waitRunning('box')).toBeGreaterThan(0);
   });
@@ -97,6 +97,13 @@ describe('exec with a terminal', () => {
     const t = await terminal(['exec', '-t', 'box', 'sh', '-c', 'tty; stty size; exit 5']);
     const shown = await t.waitFor(/^\[exited 5\]$/m);
     expect(shown).toMatch(/^\/dev\/pts\/\d+\n24 80\n/m);
+  });
+
+  it('exec -it of a missing command: one line and 127, the terminal given back', async () => {
+    await e.ok(['run', '-d', '--network', 'none', '--name', 'box', 'busybox:test', 'sleep', '3600']);
+    const t = await terminal(['exec', '-it', 'box', 'no-such-command']);
+    const shown = await t.waitFor(/^\[exited 127\]\nicanon$/m);
+    expect(shown).toMatch(/^stevedore: [^\n]*no-such-command[^\n]*\n\[exited 127\]$/m);
   });
 
   it('exec -it with stdin not a terminal: one line, no stack trace', async () => {
@@ -127,14 +134,14 @@ describe('run -dit and attach', () => {
     await t.waitFor(/^after-2$/m);
     // docker's detach keys: attach ends, the container runs on.
     await t.keys('C-p', 'C-q');
-    await t.waitFor(/^\[exited 0\]$/m);
+    await t.waitFor(/^read escape sequence\n\[exited 0\]\nicanon$/m);
     expect(await e.waitRunning('tbox')).toBeGreaterThan(0);
 
     const again = await terminal(['attach', 'tbox']);
     await again.type('echo second-$((2 + 2))');
     await again.waitFor(/^second-4$/m);
     await again.type('exit 4');
-    await again.waitFor(/^\[exited 4\]$/m);
+    await again.waitFor(/^\[exited 4\]\nicanon$/m);
     const [c] = JSON.parse(await e.ok(['container', 'inspect', 'tbox'])) as { state: string; exitCode: number }[];
     expect(c).toMatchObject({ state: 'exited', exitCode: 4 });
     // What the terminal showed is the container's log, as with docker.
