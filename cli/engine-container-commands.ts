@@ -1,10 +1,11 @@
-// Container commands: run, ps, logs, stop, kill, rm, exec, container inspect/prune.
+// Container commands: run, ps, logs, stop, kill, rm, exec, attach, container inspect/prune.
 import type { Command } from 'commander';
 import type { StoreImageProvider } from '../engine/image-provider.js';
 import { createContainer, type CreateOptions } from '../engine/containers/create-container.js';
 import { ContainerNotFoundError, type ContainerRecord } from '../engine/containers/container-store.js';
 import { EngineContext } from '../engine/containers/engine-context.js';
 import {
+  attachContainer,
   cleanupContainer,
   containerPid,
   execInContainer,
@@ -85,8 +86,8 @@ function fail(err: unknown, status: number): void {
 }
 
 async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[]): Promise<CreateOptions> {
-  if (flags.detach && (flags.tty || flags.interactive)) throw new UsageError('-d cannot be combined with -i or -t: there is no attach to a detached container');
-  if (flags.tty && !process.stdin.isTTY) throw new UsageError('-t: the input device is not a TTY');
+  // -dit: the container's terminal is kept by its monitor for `attach`; -di alone has nothing to keep stdin in.
+  if (flags.detach && flags.interactive && !flags.tty) throw new UsageError('-d -i needs -t: a detached container keeps its input only on a terminal (run -dit, then attach)');
   const env: string[] = [];
   for (const f of flags.envFile) env.push(...(await readEnvFile(f, process.env)));
   for (const e of flags.env) {
@@ -160,6 +161,8 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
   let record: ContainerRecord;
   try {
     needRoot('run');
+    // In the foreground the terminal is ours (create -t and run -dt keep one of their own).
+    if (flags.tty && !flags.detach && !process.stdin.isTTY) throw new UsageError('-t: the input device is not a TTY');
     const opts = await createOptions(ctx, flags, cmd);
     ctx.runtime(opts.runtime); // validates --runtime before any work
     if (opts.networking) await checkHostPorts(ctx, opts.networking);
@@ -255,7 +258,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
       .option('--cpus <n>', 'CPU limit, e.g. 1.5')
       .option('--pids-limit <n>', 'process limit')
       .option('--read-only', 'mount the root filesystem read-only')
-      .option('-t, --tty', 'allocate a terminal (foreground only)')
+      .option('-t, --tty', 'allocate a terminal (with -d: kept for `attach`)')
       .option('-i, --interactive', 'keep stdin attached')
       .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (a detached container\'s monitor restarts it)')
       .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc');
@@ -401,6 +404,13 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
         try {
           const r = await prepareStart(ctx, refs[0]!);
           if (r.state === 'running') throw new ContainerStateError(`container ${r.name} is already running`);
+          if (r.hostConfig.terminal) {
+            // docker's `start -ai` of a -t container: started with its terminal kept, then attached.
+            const started = await startDetached(ctx, r, MONITOR_SCRIPT);
+            if (started.state === 'exited' && started.error) throw new Error(`${started.error} (container ${started.name})`);
+            process.exitCode = started.state === 'running' ? await attachContainer(ctx, started.id) : (started.exitCode ?? 0);
+            return;
+          }
           process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false });
         } catch (err) {
           fail(err, 1);
@@ -588,15 +598,19 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .argument('<command...>')
     .passThroughOptions()
     .option('-i, --interactive', 'keep stdin attached')
+    .option('-t, --tty', 'allocate a terminal')
     .option('-e, --env <name[=value]>', 'set an environment variable', collect, [])
     .option('-w, --workdir <dir>', 'working directory')
     .option('-u, --user <user[:group]>', 'user name or uid, optional group name or gid (from the container\'s /etc/passwd and /etc/group)')
-    .action(async (ref: string, args: string[], flags: { interactive?: boolean; env: string[]; workdir?: string; user?: string }, command: Command) => {
+    .action(async (ref: string, args: string[], flags: { interactive?: boolean; tty?: boolean; env: string[]; workdir?: string; user?: string }, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
       try {
+        if (flags.tty && flags.interactive && !process.stdin.isTTY) throw new UsageError('-t: the input device is not a TTY');
+        if (flags.tty && !process.stdin.isTTY && !process.stdout.isTTY && !process.stderr.isTTY) throw new UsageError('-t: none of stdin, stdout, stderr is a TTY');
         const env = flags.env.map((e) => envFromFlag(e, process.env)).filter((e): e is string => e !== undefined);
         process.exitCode = await execInContainer(ctx, ref, args, {
           interactive: !!flags.interactive,
+          tty: !!flags.tty,
           env,
           cwd: flags.workdir,
           user: flags.user,
@@ -604,6 +618,19 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
         });
       } catch (err) {
         fail(err, 126);
+      }
+    });
+
+  program
+    .command('attach')
+    .description('join this terminal to a running container started with -dit (detach: Ctrl-P Ctrl-Q)')
+    .argument('<container>')
+    .action(async (ref: string, _flags: unknown, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      try {
+        process.exitCode = await attachContainer(ctx, ref);
+      } catch (err) {
+        fail(err, 1);
       }
     });
 

@@ -12,6 +12,7 @@ import { LogWriter } from './log-file.js';
 import { resolveUserInRootfs } from '../bundle/user.js';
 import { nextRestartDelay, shouldRestart, type RestartPolicy } from './restart-policy.js';
 import { RuntimeError, startFailure } from '../runtime/runc.js';
+import { CONSOLE_SOCKET, consoleHelper, DETACHED_STATUS } from '../runtime/console-helper.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
 import { isAlive, selfId } from '../process-info.js';
@@ -67,7 +68,7 @@ export async function containerPid(r: ContainerRecord): Promise<number | undefin
  * under --restart): its root filesystem mounted again when it had stopped (its upper directory,
  * with its changes, kept), then the runtime. Its counterpart is releaseResources.
  */
-async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: StdioOptions, detached = false): Promise<ChildProcess> {
+async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: StdioOptions, detached = false, consoleHelper?: string): Promise<ChildProcess> {
   if (!(await isMountPoint(r.rootfs))) {
     if (!r.layerDirs) throw new ContainerStateError(`container ${r.name} was made by an older stevedore and cannot start again: remove it and run a new one`);
     await mountOverlay(r.layerDirs, r.upperDir, r.workDir, r.rootfs, join(ctx.store.containerDir(r.id), 'l'));
@@ -77,7 +78,8 @@ async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: Stdio
   // engine/network: namespace, veth, address, published ports; again at every start (released at
   // every stop by releaseResources), so ports come back after stop/start and restarts.
   await setUpContainerNetwork(ctx, r);
-  return ctx.runtime(r.runtime).run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio, detached });
+  const terminal = consoleHelper ? { helper: consoleHelper, dir: ctx.store.containerDir(r.id) } : undefined;
+  return ctx.runtime(r.runtime).run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio, detached, console: terminal });
 }
 
 /** Unmounts the rootfs and makes the runtime forget the container; idempotent. */
@@ -183,13 +185,23 @@ export async function superviseDetached(ctx: EngineContext, id: string): Promise
   if (!created || created.state !== 'created') return;
   let r = await markRunning(ctx, created);
   const policy = (r.hostConfig as { restart?: RestartPolicy }).restart ?? { name: 'no' };
+  // -t without a user's terminal: the console helper holds one for `attach`; its output is the log.
+  let helper: string | undefined;
+  if (r.hostConfig.terminal) {
+    try {
+      helper = await consoleHelper(ctx.root);
+    } catch (err) {
+      await finish(ctx, r, 125, (err as Error).message);
+      return;
+    }
+  }
   let delay = 0;
   for (;;) {
     const log = new LogWriter(r.logPath ?? '/dev/null');
     const began = Date.now();
     let result: Awaited<ReturnType<typeof waitChild>>;
     try {
-      const child = await startProcess(ctx, r, ['ignore', 'pipe', 'pipe']);
+      const child = await startProcess(ctx, r, ['ignore', 'pipe', 'pipe'], false, helper);
       const copied = Promise.all([log.follow('stdout', child.stdout!), log.follow('stderr', child.stderr!)]);
       result = await waitChild(child);
       await copied;
@@ -441,7 +453,7 @@ export async function execInContainer(
   ctx: EngineContext,
   ref: string,
   args: string[],
-  opts: { interactive: boolean; env?: string[]; cwd?: string; user?: string; onError?: (message: string) => void },
+  opts: { interactive: boolean; tty?: boolean; env?: string[]; cwd?: string; user?: string; onError?: (message: string) => void },
 ): Promise<number> {
   const r = await findContainer(ctx, ref);
   if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running`);
@@ -452,6 +464,7 @@ export async function execInContainer(
     env: opts.env,
     cwd: opts.cwd,
     ...(user ? { user: `${user.uid}:${user.gid}`, additionalGids: user.additionalGids } : {}),
+    tty: opts.tty,
     logFile,
     stdio: [opts.interactive ? 'inherit' : 'ignore', 'inherit', 'pipe'],
   });
@@ -463,7 +476,10 @@ export async function execInContainer(
     else process.stderr.write(chunk);
   });
   const stderrDone = new Promise((res) => child.stderr!.once('close', res));
-  const forward = (sig: NodeJS.Signals) => child.kill(sig);
+  const forward = (sig: NodeJS.Signals) => {
+    if (opts.tty && sig === 'SIGWINCH') return; // runc follows the terminal's size itself
+    child.kill(sig);
+  };
   for (const sig of FORWARDED) process.on(sig, forward);
   try {
     const result = await waitChild(child);
@@ -485,4 +501,31 @@ export async function execInContainer(
     for (const sig of FORWARDED) process.off(sig, forward);
     await rm(logFile, { force: true });
   }
+}
+
+/**
+ * `attach`: the caller's terminal joined to a running container's (one started with -t, detached):
+ * the console helper relays in raw mode and sends resizes. Resolves to the container's exit status
+ * when it ends, or 0 when the user detached (Ctrl-P Ctrl-Q) and it runs on.
+ */
+export async function attachContainer(ctx: EngineContext, ref: string): Promise<number> {
+  const r = await findContainer(ctx, ref);
+  if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running: start it first`);
+  if (!r.hostConfig.terminal) throw new ContainerStateError(`container ${r.name} has no terminal to attach to (run it with -dit): use logs -f to follow its output`);
+  const socket = join(ctx.store.containerDir(r.id), CONSOLE_SOCKET);
+  // A `run -it` in the foreground has the user's own terminal: nothing is kept to join.
+  if (!existsSync(socket)) throw new ContainerStateError(`container ${r.name} runs in the foreground of another terminal: nothing to attach to`);
+  const helper = await consoleHelper(ctx.root);
+  const child = spawn(helper, ['attach', socket], { stdio: ['inherit', 'inherit', 'pipe'] });
+  let errors = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    if (/read escape sequence/.test(text)) process.stderr.write(text);
+    else errors += text;
+  });
+  const result = await waitChild(child);
+  if (result.error) throw result.error;
+  if (result.code === DETACHED_STATUS) return 0;
+  if (result.code !== 0) throw new ContainerStateError(errors.trim().split('\n')[0]?.replace(/^stevedore-console: /, '') || `attach to ${r.name} failed`);
+  return waitContainer(ctx, r.id);
 }

@@ -51,12 +51,13 @@ export class OciRuntime {
    * `run`: creates and starts the container and stays its parent until it exits; its exit status
    * is the container's (128+signal when killed), and it forwards the signals it receives.
    */
-  run(id: string, bundle: string, opts: { pidFile: string; logFile: string; stdio: StdioOptions; detached?: boolean }): ChildProcess {
+  run(id: string, bundle: string, opts: { pidFile: string; logFile: string; stdio: StdioOptions; detached?: boolean; console?: { helper: string; dir: string } }): ChildProcess {
     // The runtime's own errors also go to logFile (JSON lines), to tell them from the container's exit status.
-    return spawn(this.name, ['--root', this.stateRoot, '--log', opts.logFile, '--log-format', 'json', 'run', '--bundle', bundle, '--pid-file', opts.pidFile, id], {
-      stdio: opts.stdio,
-      detached: opts.detached,
-    });
+    const args = ['--root', this.stateRoot, '--log', opts.logFile, '--log-format', 'json', 'run', '--bundle', bundle, '--pid-file', opts.pidFile, id];
+    // A terminal container without a user's terminal (run -dit): the console helper gives the
+    // runtime one, serves it to `attach` and exits with the runtime's status (console/console.c).
+    if (opts.console) return spawn(opts.console.helper, ['serve', opts.console.dir, '--', this.name, ...args], { stdio: opts.stdio, detached: opts.detached });
+    return spawn(this.name, args, { stdio: opts.stdio, detached: opts.detached });
   }
 
   /** The runtime's view of a container; undefined when it does not know it (never created, or deleted). */
@@ -103,8 +104,10 @@ export class OciRuntime {
   }
 
   /** Runs a further process in a running container, from its config's process (env, cwd, user, caps). */
-  exec(id: string, args: string[], opts: { env?: string[]; cwd?: string; user?: string; additionalGids?: number[]; logFile?: string; stdio: StdioOptions }): ChildProcess {
-    const flags: string[] = [];
+  exec(id: string, args: string[], opts: { env?: string[]; cwd?: string; user?: string; additionalGids?: number[]; tty?: boolean; logFile?: string; stdio: StdioOptions }): ChildProcess {
+    // --tty without a console socket: the runtime's foreground mode makes the pty, puts the user's
+    // terminal (our inherited stdio) in raw mode, relays, and follows its size on SIGWINCH.
+    const flags: string[] = opts.tty ? ['--tty'] : [];
     for (const g of opts.additionalGids ?? []) flags.push('--additional-gids', String(g));
     for (const e of opts.env ?? []) flags.push('--env', e);
     if (opts.cwd) flags.push('--cwd', opts.cwd);

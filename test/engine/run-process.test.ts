@@ -74,9 +74,9 @@ describe('terminal', () => {
     expect(r.code).toBe(4);
   });
 
-  it('-t without a terminal, and -d with -t or -i, are refused', async () => {
+  it('-t without a terminal, and -d -i without -t, are refused', async () => {
     expect((await e.stevedore(['run', '--rm', '-t', 'busybox:test', 'true'])).stderr).toMatch(/not a TTY/);
-    expect((await e.stevedore(['run', '-d', '-i', 'busybox:test', 'true'])).stderr).toMatch(/-d cannot be combined/);
+    expect((await e.stevedore(['run', '-d', '-i', 'busybox:test', 'true'])).stderr).toMatch(/-d -i needs -t/);
   });
 });
 
