@@ -311,6 +311,60 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
 
 
   program
+    .command('commit')
+    .description('make an image of a container\'s changes: its upper directory as a new layer on its image')
+    .argument('<container>')
+    .argument('[name]', 'the new image\'s name (NAME[:TAG])')
+    .option('-c, --change <instruction>', 'a Dockerfile instruction for the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, …', collect, [])
+    .option('-m, --message <text>', 'the commit message (in the image\'s history)')
+    .option('-a, --author <name>', 'the author')
+    .option('--no-pause', 'do not pause a running container while its changes are read')
+    .action(async (ref: string, name: string | undefined, flags: { change: string[]; message?: string; author?: string; pause: boolean }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      try {
+        needRoot('commit');
+        const r = await findContainer(ctx, ref);
+        const provider = await providerFactory(ctx.root);
+        const { commitUpperDir } = await import('../builder/commit-image.js');
+        // docker pauses it too: a layer read while files change would be torn.
+        const pause = flags.pause && r.state === 'running' && !(await isPaused(ctx, r));
+        if (pause) await pauseContainer(ctx, r.id, true);
+        try {
+          const made = await commitUpperDir(provider.store, r.image.manifestDigest, r.upperDir, { tags: name ? [name] : [], changes: flags.change, message: flags.message, author: flags.author, containerCommand: [r.path, ...r.args].join(' ') });
+          process.stdout.write(`${made.config}\n`);
+        } finally {
+          if (pause) await pauseContainer(ctx, r.id, false).catch(() => {});
+        }
+      } catch (err) {
+        fail(err, 1);
+      }
+    });
+
+  program
+    .command('import')
+    .description('make a one-layer image of a root filesystem tar (FILE, or - for stdin; plain or gzip)')
+    .argument('<file>')
+    .argument('[name]', 'the new image\'s name (NAME[:TAG])')
+    .option('-c, --change <instruction>', 'a Dockerfile instruction for the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, …', collect, [])
+    .option('-m, --message <text>', 'the history\'s comment')
+    .action(async (file: string, name: string | undefined, flags: { change: string[]; message?: string }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      try {
+        needRoot('import');
+        if (file === '-' && process.stdin.isTTY) throw new UsageError('import - reads a tar from stdin: redirect one (import - < rootfs.tar)');
+        const provider = await providerFactory(ctx.root);
+        const { importTar } = await import('../builder/commit-image.js');
+        // Opened before any work: a missing file is one line, not a stream's unhandled error.
+        const { open } = await import('node:fs/promises');
+        const input = file === '-' ? process.stdin : (await open(file)).createReadStream();
+        const made = await importTar(provider.store, input, { tags: name ? [name] : [], changes: flags.change, message: flags.message, source: file === '-' ? 'stdin' : file });
+        process.stdout.write(`${made.config}\n`);
+      } catch (err) {
+        fail((err as NodeJS.ErrnoException).code === 'ENOENT' ? new Error(`${file}: no such file`) : err, 1);
+      }
+    });
+
+  program
     .command('ps')
     .description('list containers (running ones unless -a)')
     .option('-a, --all', 'show all containers')
