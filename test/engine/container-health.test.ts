@@ -72,6 +72,18 @@ describe('health checks', () => {
     expect((await e.ok(['ps', '-a', '--filter', 'name=web', '--format', '{{.Status}}'])).trim()).toMatch(/^Exited/);
   });
 
+  it('takes the image\'s HEALTHCHECK (here made by commit --change), which the flags override', async () => {
+    await e.ok(['create', '--name', 'base', 'busybox:test', 'true']);
+    await e.ok(['commit', '--change', 'HEALTHCHECK --interval=200ms --retries=1 CMD ["cat", "/etc/passwd"]', 'base', 'checked:1']);
+    await e.ok(['run', '-d', '--name', 'img', 'checked:1', 'sh', '-c', LOOP]);
+    expect((await inspect('img')).healthcheck).toEqual({ test: ['CMD', 'cat', '/etc/passwd'], intervalMs: 200, timeoutMs: 30_000, startPeriodMs: 0, retries: 1 });
+    await e.waitFor('the image\'s check to pass', async () => / \(healthy\)$/.test(await psStatus('img')));
+    // --health-cmd replaces the image's command and keeps its other settings.
+    await e.ok(['run', '-d', '--name', 'over', '--health-cmd', 'exit 3', 'checked:1', 'sh', '-c', LOOP]);
+    await e.waitFor('the flag\'s check to fail', async () => / \(unhealthy\)$/.test(await psStatus('over')));
+    expect((await inspect('over')).health!.Log.at(-1)!.ExitCode).toBe(3);
+  });
+
   it('a probe that outlives --health-timeout fails; --no-healthcheck has none; bad flags are one line', async () => {
     await e.ok(['run', '-d', '--name', 'slow', '--health-cmd', 'sleep 30', '--health-interval', '200ms', '--health-timeout', '300ms', '--health-retries', '1', 'busybox:test', 'sh', '-c', LOOP]);
     const h = await e.waitFor('the slow probe to fail', async () => {
