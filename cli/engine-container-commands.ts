@@ -371,7 +371,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .option('-q, --quiet', 'only ids')
     .option('--no-trunc', 'full ids')
     .option('-f, --filter <key=value>', 'status=created|running|paused|restarting|exited, name=…, id=…, ancestor=IMAGE, exited=CODE, label=KEY[=VALUE], health=starting|healthy|unhealthy|none (repeatable)', collect, [])
-    .option('--format <template>', 'a Go-style template: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.Status}} {{.Names}} {{.State}} {{.Size}}, or "json"')
+    .option('--format <template>', 'a Go-style template: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.Status}} {{.Names}} {{.State}} {{.Labels}} {{.Size}}, or "json"')
     .option('--json', 'one JSON object per line (like --format json)')
     .option('-n, --last <n>', 'the n containers made last (any state)')
     .option('-l, --latest', 'the container made last (any state)')
@@ -433,6 +433,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
           State: await stateOf(r),
           Ports: portsColumn(r),
           Names: r.name,
+          Labels: Object.entries(r.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
           ...(flags.size ? { Size: formatBytes(await dirSize(r.upperDir)) } : {}),
         });
       }

@@ -32,6 +32,11 @@ describe('commit', () => {
     expect(out).toMatchObject({ code: 0, stdout: 'world\nhello\nchanged\ngone\n' });
     expect(out.stderr).toMatch(/layer-marker/);
     expect(await e.ok(['run', '--rm', 'mine:1', 'stat', '-c', '%a', '/greeting'])).toBe('600\n');
+
+    // A directory removed and made again hides what the image had in it (an opaque directory).
+    await e.ok(['run', '--name', 'opaque', 'mine:1', 'sh', '-c', 'rm -rf /data && mkdir /data && echo new > /data/only']);
+    await e.ok(['commit', 'opaque', 'mine:2']);
+    expect(await e.ok(['run', '--rm', 'mine:2', 'ls', '/data'])).toBe('only\n');
     // The image it was made from is untouched.
     expect(await e.ok(['run', '--rm', 'busybox:test', 'cat', '/data/hello.txt'])).toBe('hello from the image\n');
     const history = await e.ok(['history', '--no-trunc', 'mine:1']);

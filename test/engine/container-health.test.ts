@@ -116,5 +116,6 @@ describe('labels', () => {
     expect(await names('label=tier=db')).toEqual(['back']);
     expect(await names('label=team')).toEqual(['front']);
     expect(await names('label=tier=cache')).toEqual([]);
+    expect(await e.ok(['ps', '--filter', 'name=front', '--format', '{{.Labels}}'])).toBe('tier=web,team=\n');
   });
 });
