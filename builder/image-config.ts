@@ -5,6 +5,7 @@
 import { MediaType, type Descriptor, type Digest } from '../oci/index.js';
 import { expand, expandWords, keyValues, type Vars } from './dockerfile/expand.js';
 import type { Instruction } from './dockerfile/parser.js';
+import { parseDuration as parseGoDuration } from '../util/duration.js';
 
 export class InstructionError extends Error {
   readonly kind = 'instruction';
@@ -73,16 +74,11 @@ export function setEnv(cfg: ContainerConfig, key: string, value: string): void {
   cfg.Env = env;
 }
 
-const DURATION = /^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$/;
-const UNIT: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-
-/** A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds. */
+/** A Go duration (`30s`, `1m30s`, `500ms`) in nanoseconds, as image configs keep it. */
 export function parseDuration(text: string): number {
-  if (text === '0') return 0;
-  if (!DURATION.test(text)) throw new InstructionError(`invalid duration ${JSON.stringify(text)}`);
-  let ns = 0;
-  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ns += Number(m[1]) * UNIT[m[2]!]!;
-  return Math.round(ns);
+  const ms = parseGoDuration(text);
+  if (ms === undefined) throw new InstructionError(`invalid duration ${JSON.stringify(text)}`);
+  return Math.round(ms * 1e6);
 }
 
 /** CMD/ENTRYPOINT/HEALTHCHECK CMD: the exec form as is, the shell form through the SHELL. */

@@ -18,6 +18,7 @@ import {
   prepareStart,
   renameContainer,
   waitContainer,
+  waitHealth,
   pruneContainers,
   removeContainer,
   runAttached,
@@ -43,6 +44,8 @@ import {
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom } from '../engine/volumes/mount-options.js';
 import { parseRestartPolicy } from '../engine/containers/restart-policy.js';
 import { rootOf } from './engine-root.js';
+import { healthSuffix, type HealthStatus } from '../engine/containers/health.js';
+import { parseDuration } from '../util/duration.js';
 import { networkRequest, NETWORK_RUN_OPTIONS, portsColumn, type NetworkRunFlags } from './engine-network-commands.js';
 import { checkHostPorts } from '../engine/network/container-network.js';
 import { renderTemplate } from './go-template.js';
@@ -73,6 +76,13 @@ interface RunFlags extends NetworkRunFlags {
   interactive?: boolean;
   restart?: string;
   runtime: string;
+  label: string[];
+  healthCmd?: string;
+  healthInterval?: string;
+  healthTimeout?: string;
+  healthRetries?: string;
+  healthStartPeriod?: string;
+  healthcheck?: boolean;
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -120,7 +130,28 @@ async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[])
     detached: !!flags.detach,
     autoRemove: !!flags.rm,
     runtime: flags.runtime,
+    labels: parseLabels(flags.label),
+    health: {
+      healthCmd: flags.healthCmd,
+      healthInterval: flags.healthInterval,
+      healthTimeout: flags.healthTimeout,
+      healthRetries: flags.healthRetries,
+      healthStartPeriod: flags.healthStartPeriod,
+      healthcheck: flags.healthcheck,
+    },
   };
+}
+
+/** `--label K=V` (docker: `--label K` is K with an empty value). */
+function parseLabels(flags: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of flags) {
+    const i = l.indexOf('=');
+    const key = i < 0 ? l : l.slice(0, i);
+    if (key === '') throw new UsageError(`invalid --label ${JSON.stringify(l)}: KEY=VALUE`);
+    out[key] = i < 0 ? '' : l.slice(i + 1);
+  }
+  return out;
 }
 
 /** `create`: a container made from the image (pulled when missing), not started; prints its id. */
@@ -206,7 +237,7 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
 
 function status(r: ContainerRecord, paused = false): string {
   if (r.state === 'running' && r.hostConfig.restarting) return `Restarting (${r.exitCode ?? 'unknown'}) ${age(r.finishedAt)} ago`;
-  if (r.state === 'running') return `Up ${age(r.startedAt)}${paused ? ' (Paused)' : ''}`;
+  if (r.state === 'running') return `Up ${age(r.startedAt)}${paused ? ' (Paused)' : healthSuffix(r.health)}`;
   if (r.state === 'exited') return `Exited (${r.exitCode ?? 'unknown'}) ${age(r.finishedAt)} ago`;
   return 'Created';
 }
@@ -261,7 +292,14 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
       .option('-t, --tty', 'allocate a terminal (with -d: kept for `attach`)')
       .option('-i, --interactive', 'keep stdin attached')
       .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (a detached container\'s monitor restarts it)')
-      .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc');
+      .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc')
+      .option('-l, --label <key=value>', 'a label on the container (over the image\'s)', collect, [])
+      .option('--health-cmd <command>', 'health check command, run with /bin/sh -c in the container (replaces the image\'s HEALTHCHECK)')
+      .option('--health-interval <duration>', 'time between health checks, e.g. 30s (default 30s)')
+      .option('--health-timeout <duration>', 'a check running longer fails (default 30s)')
+      .option('--health-retries <n>', 'failures in a row that make it unhealthy (default 3)')
+      .option('--health-start-period <duration>', 'failures in this time after the start do not count')
+      .option('--no-healthcheck', 'no health check, also none of the image\'s');
   const withNetworkFlags = (c: Command) => {
     for (const [flags, description, parse, initial] of NETWORK_RUN_OPTIONS) c.option(flags, description, parse as never, initial as never);
     return c;
@@ -276,13 +314,67 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
 
 
   program
+    .command('commit')
+    .description('make an image of a container\'s changes: its upper directory as a new layer on its image')
+    .argument('<container>')
+    .argument('[name]', 'the new image\'s name (NAME[:TAG])')
+    .option('-c, --change <instruction>', 'a Dockerfile instruction for the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, …', collect, [])
+    .option('-m, --message <text>', 'the commit message (in the image\'s history)')
+    .option('-a, --author <name>', 'the author')
+    .option('--no-pause', 'do not pause a running container while its changes are read')
+    .action(async (ref: string, name: string | undefined, flags: { change: string[]; message?: string; author?: string; pause: boolean }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      try {
+        needRoot('commit');
+        const r = await findContainer(ctx, ref);
+        const provider = await providerFactory(ctx.root);
+        const { commitUpperDir } = await import('../builder/commit-image.js');
+        // docker pauses it too: a layer read while files change would be torn.
+        const pause = flags.pause && r.state === 'running' && !(await isPaused(ctx, r));
+        if (pause) await pauseContainer(ctx, r.id, true);
+        try {
+          const made = await commitUpperDir(provider.store, r.image.manifestDigest, r.upperDir, { tags: name ? [name] : [], changes: flags.change, message: flags.message, author: flags.author, containerCommand: [r.path, ...r.args].join(' ') });
+          process.stdout.write(`${made.config}\n`);
+        } finally {
+          if (pause) await pauseContainer(ctx, r.id, false).catch(() => {});
+        }
+      } catch (err) {
+        fail(err, 1);
+      }
+    });
+
+  program
+    .command('import')
+    .description('make a one-layer image of a root filesystem tar (FILE, or - for stdin; plain or gzip)')
+    .argument('<file>')
+    .argument('[name]', 'the new image\'s name (NAME[:TAG])')
+    .option('-c, --change <instruction>', 'a Dockerfile instruction for the config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR, …', collect, [])
+    .option('-m, --message <text>', 'the history\'s comment')
+    .action(async (file: string, name: string | undefined, flags: { change: string[]; message?: string }, command: Command) => {
+      const ctx = new EngineContext(rootOf(command));
+      try {
+        needRoot('import');
+        if (file === '-' && process.stdin.isTTY) throw new UsageError('import - reads a tar from stdin: redirect one (import - < rootfs.tar)');
+        const provider = await providerFactory(ctx.root);
+        const { importTar } = await import('../builder/commit-image.js');
+        // Opened before any work: a missing file is one line, not a stream's unhandled error.
+        const { open } = await import('node:fs/promises');
+        const input = file === '-' ? process.stdin : (await open(file)).createReadStream();
+        const made = await importTar(provider.store, input, { tags: name ? [name] : [], changes: flags.change, message: flags.message, source: file === '-' ? 'stdin' : file });
+        process.stdout.write(`${made.config}\n`);
+      } catch (err) {
+        fail((err as NodeJS.ErrnoException).code === 'ENOENT' ? new Error(`${file}: no such file`) : err, 1);
+      }
+    });
+
+  program
     .command('ps')
     .description('list containers (running ones unless -a)')
     .option('-a, --all', 'show all containers')
     .option('-q, --quiet', 'only ids')
     .option('--no-trunc', 'full ids')
-    .option('-f, --filter <key=value>', 'status=created|running|paused|restarting|exited, name=…, id=…, ancestor=IMAGE, exited=CODE (repeatable)', collect, [])
-    .option('--format <template>', 'a Go-style template: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.Status}} {{.Names}} {{.State}} {{.Size}}, or "json"')
+    .option('-f, --filter <key=value>', 'status=created|running|paused|restarting|exited, name=…, id=…, ancestor=IMAGE, exited=CODE, label=KEY[=VALUE], health=starting|healthy|unhealthy|none (repeatable)', collect, [])
+    .option('--format <template>', 'a Go-style template: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.Status}} {{.Names}} {{.State}} {{.Labels}} {{.Size}}, or "json"')
     .option('--json', 'one JSON object per line (like --format json)')
     .option('-n, --last <n>', 'the n containers made last (any state)')
     .option('-l, --latest', 'the container made last (any state)')
@@ -315,8 +407,15 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
         } else if (k === 'name') list = list.filter((r) => r.name.includes(v.replace(/^\//, '')));
         else if (k === 'id') list = list.filter((r) => r.id.startsWith(v));
         else if (k === 'exited') list = list.filter((r) => r.state === 'exited' && String(r.exitCode) === v);
-        else if (k === 'ancestor') list = list.filter((r) => imageName(r) === v || r.image.reference === v || r.image.configDigest.slice(7).startsWith(v.replace(/^sha256:/, '')) || r.image.manifestDigest === v);
-        else throw new UsageError(`unsupported --filter ${k}: status, name, id, exited or ancestor`);
+        else if (k === 'label') {
+          const j = v.indexOf('=');
+          const [lk, lv] = j < 0 ? [v, undefined] : [v.slice(0, j), v.slice(j + 1)];
+          list = list.filter((r) => r.labels !== undefined && lk in r.labels && (lv === undefined || r.labels[lk] === lv));
+        } else if (k === 'health') {
+          if (!['starting', 'healthy', 'unhealthy', 'none'].includes(v)) throw new UsageError(`invalid --filter health=${v}: starting, healthy, unhealthy or none`);
+          list = list.filter((r) => (v === 'none' ? !r.healthcheck : r.state === 'running' && r.health?.Status === v));
+        } else if (k === 'ancestor') list = list.filter((r) => imageName(r) === v || r.image.reference === v || r.image.configDigest.slice(7).startsWith(v.replace(/^sha256:/, '')) || r.image.manifestDigest === v);
+        else throw new UsageError(`unsupported --filter ${k}: status, name, id, exited, ancestor, label or health`);
       }
       const id = (r: ContainerRecord) => (flags.trunc ? r.id.slice(0, 12) : r.id);
       if (flags.quiet) {
@@ -337,6 +436,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
           State: await stateOf(r),
           Ports: portsColumn(r),
           Names: r.name,
+          Labels: Object.entries(r.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
           ...(flags.size ? { Size: formatBytes(await dirSize(r.upperDir)) } : {}),
         });
       }
@@ -446,11 +546,21 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .command('wait')
     .description('wait until containers stop; print their exit statuses')
     .argument('<container...>')
-    .action(async (refs: string[], _flags: unknown, command: Command) => {
+    .option('--condition <condition>', 'not-running (default), or healthy / unhealthy: until its health check says so (prints the name)', 'not-running')
+    .option('--timeout <duration>', 'with healthy/unhealthy: give up after this long, e.g. 60s')
+    .action(async (refs: string[], flags: { condition: string; timeout?: string }, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
+      if (!['not-running', 'healthy', 'unhealthy'].includes(flags.condition)) throw new UsageError(`invalid --condition ${flags.condition}: not-running, healthy or unhealthy`);
+      let timeoutMs = Infinity;
+      if (flags.timeout !== undefined) {
+        const ms = parseDuration(flags.timeout);
+        if (ms === undefined) throw new UsageError(`invalid --timeout ${JSON.stringify(flags.timeout)}: a duration like 60s`);
+        timeoutMs = ms;
+      }
       for (const ref of refs) {
         try {
-          process.stdout.write(`${await waitContainer(ctx, ref)}\n`);
+          if (flags.condition === 'not-running') process.stdout.write(`${await waitContainer(ctx, ref)}\n`);
+          else process.stdout.write(`${(await waitHealth(ctx, ref, flags.condition as HealthStatus, timeoutMs)).name}\n`);
         } catch (err) {
           fail(err, 1);
         }

@@ -5,6 +5,7 @@
 import { ComposeError } from './errors.js';
 import { isMapping, type Raw } from './canonical.js';
 import type { PortConfig, VolumeMount } from './short-syntax.js';
+import { parseDuration } from '../util/duration.js';
 
 export type { PortConfig, VolumeMount } from './short-syntax.js';
 
@@ -162,8 +163,6 @@ const SERVICE_KEYS = new Set([
 const DEPLOY_KEYS = new Set(['replicas', 'resources', 'restart_policy', 'labels']);
 const TOP_KEYS = new Set(['name', 'version', 'services', 'networks', 'volumes', 'secrets', 'configs', 'include']);
 
-const GO_DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
-
 class Checker {
   constructor(readonly warnings: string[]) {}
   warn(path: string, message: string): void {
@@ -190,7 +189,7 @@ class Checker {
   }
   duration(v: unknown, path: string): string | undefined {
     const s = this.str(v, path);
-    if (s !== undefined && !GO_DURATION.test(s)) throw new ComposeError(path, `invalid duration ${JSON.stringify(s)} (e.g. 30s, 1m30s)`);
+    if (s !== undefined && parseDuration(s) === undefined) throw new ComposeError(path, `invalid duration ${JSON.stringify(s)} (e.g. 30s, 1m30s)`);
     return s;
   }
   strings(v: unknown, path: string): string[] {

@@ -18,6 +18,8 @@ export interface ImageConfigFile {
     Volumes?: Record<string, object>;
     Labels?: Record<string, string>;
     StopSignal?: string;
+    /** HEALTHCHECK: durations in nanoseconds. */
+    Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
   };
   rootfs?: { type: string; diff_ids: string[] };
 }

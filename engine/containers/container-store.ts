@@ -9,6 +9,7 @@ import { withLock } from '../file-lock.js';
 import type { ProcessId } from '../process-info.js';
 import type { NetworkState } from '../network/request.js';
 import { randomHex } from './random-id.js';
+import type { HealthConfig, HealthState } from './health.js';
 
 export type ContainerState = 'created' | 'running' | 'exited';
 
@@ -48,6 +49,12 @@ export interface ContainerRecord {
   autoRemove: boolean;
   stopSignal?: string;
   hostConfig: Record<string, unknown>;
+  /** The health check it was made with (image HEALTHCHECK or --health-*); none: no check. */
+  healthcheck?: HealthConfig;
+  /** Docker's State.Health, kept by the monitor's probes; "starting" again at every start. */
+  health?: HealthState;
+  /** --label K=V over the image's labels (docker's Config.Labels). */
+  labels?: Record<string, string>;
   /** While it runs on a bridge network: namespace, addresses, published ports (engine/network). */
   network?: NetworkState;
 }

@@ -21,6 +21,7 @@ import type { NetworkRequest } from '../network/request.js';
 import { cleanupContainer } from './lifecycle.js';
 import { UsageError } from './run-options.js';
 import type { RestartPolicy } from './restart-policy.js';
+import { resolveHealthcheck, type HealthFlags } from './health.js';
 
 export interface CreateOptions {
   name?: string;
@@ -45,6 +46,10 @@ export interface CreateOptions {
   /** --restart: followed by the monitor of a detached container. */
   restart?: RestartPolicy;
   runtime: string;
+  /** --health-*, --no-healthcheck: merged with the image's HEALTHCHECK. */
+  health?: HealthFlags;
+  /** --label K=V: over the image's labels. */
+  labels?: Record<string, string>;
   /**
    * The process that will run it in the foreground: the record is then created as running, owned
    * by it (one durable write less before the container starts).
@@ -81,6 +86,8 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
   // -P: the image's EXPOSEd ports, each to a free host port (chosen at every start).
   const networking = opts.networking && { ...opts.networking, ports: [...opts.networking.ports, ...(opts.networking.publishAll ? exposedPorts(cfg.ExposedPorts) : [])] };
   const ownNetns = networking !== undefined && (networking.mode === 'bridge' || networking.mode === 'container');
+  const healthcheck = resolveHealthcheck(cfg.Healthcheck, opts.health ?? {});
+  const labels = { ...cfg.Labels, ...opts.labels };
   const from = [];
   for (const v of opts.volumesFrom) from.push({ record: await ctx.store.resolve(v.container), mode: v.mode });
   const mounts = await resolveMounts(ctx.root, opts.mounts, Object.keys(cfg.Volumes ?? {}), from);
@@ -115,6 +122,8 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       detached: opts.detached,
       autoRemove: opts.autoRemove,
       ...(cfg.StopSignal ? { stopSignal: cfg.StopSignal } : {}),
+      ...(healthcheck ? { healthcheck } : {}),
+      ...(Object.keys(labels).length ? { labels } : {}),
       hostConfig,
     }),
     opts.name,

@@ -18,6 +18,8 @@ import type { EngineContext } from './engine-context.js';
 import { isAlive, selfId } from '../process-info.js';
 import { repairNetworks, setUpContainerNetwork, tearDownContainerNetwork } from '../network/container-network.js';
 import { removeAnonymousVolumes } from './volume-use.js';
+import { initialHealth, type HealthStatus } from './health.js';
+import { superviseHealth } from './health-probe.js';
 
 export class ContainerStateError extends Error {}
 
@@ -125,6 +127,7 @@ async function markRunning(ctx: EngineContext, r: ContainerRecord): Promise<Cont
     cur.state = 'running';
     cur.startedAt = new Date().toISOString();
     cur.owner = selfId();
+    if (cur.healthcheck) cur.health = initialHealth();
   });
   if (!updated) throw new ContainerStateError(`container ${r.name} was removed before it started`);
   return updated;
@@ -203,8 +206,12 @@ export async function superviseDetached(ctx: EngineContext, id: string): Promise
     try {
       const child = await startProcess(ctx, r, ['ignore', 'pipe', 'pipe'], false, helper);
       const copied = Promise.all([log.follow('stdout', child.stdout!), log.follow('stderr', child.stderr!)]);
+      // The health check's probes run while the container does; none is left when it has exited.
+      const probes = new AbortController();
+      const health = r.healthcheck ? superviseHealth(ctx, r, r.healthcheck, probes.signal) : Promise.resolve();
       result = await waitChild(child);
-      await copied;
+      probes.abort();
+      await Promise.all([copied, health]);
     } catch (err) {
       result = { code: null, signal: null, error: err as Error };
     } finally {
@@ -238,6 +245,7 @@ export async function superviseDetached(ctx: EngineContext, id: string): Promise
     }
     r = (await ctx.store.update(r.id, (c) => {
       c.startedAt = new Date().toISOString();
+      if (c.healthcheck) c.health = initialHealth();
       delete (c.hostConfig as { restarting?: boolean }).restarting;
     }))!;
   }
@@ -528,4 +536,23 @@ export async function attachContainer(ctx: EngineContext, ref: string): Promise<
   if (result.code === DETACHED_STATUS) return 0;
   if (result.code !== 0) throw new ContainerStateError(errors.trim().split('\n')[0]?.replace(/^stevedore-console: /, '') || `attach to ${r.name} failed`);
   return waitContainer(ctx, r.id);
+}
+
+/**
+ * Waits until a running container's health check reports `status` (compose's service_healthy);
+ * fails at once when it has no check, and when it stops running or the timeout passes first.
+ */
+export async function waitHealth(ctx: EngineContext, ref: string, status: HealthStatus, timeoutMs = Infinity): Promise<ContainerRecord> {
+  const r = await findContainer(ctx, ref);
+  if (!r.healthcheck) throw new ContainerStateError(`container ${r.name} has no health check`);
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 20; ; wait = Math.min(wait * 2, 250)) {
+    const cur = await ctx.store.read(r.id);
+    if (!cur) throw new ContainerStateError(`container ${r.name} was removed`);
+    const fresh = await refresh(ctx, cur);
+    if (fresh.state === 'running' && fresh.health?.Status === status) return fresh;
+    if (fresh.state !== 'running' && !fresh.hostConfig.restarting) throw new ContainerStateError(`container ${r.name} is not running (it exited with ${fresh.exitCode ?? 'unknown status'})`);
+    if (Date.now() >= deadline) throw new ContainerStateError(`container ${r.name} did not become ${status} in time (it is ${fresh.health?.Status ?? 'starting'})`);
+    await sleep(Math.min(wait, Math.max(1, deadline - Date.now())));
+  }
 }

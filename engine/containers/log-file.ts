@@ -4,6 +4,7 @@
 // with --since/--until/--tail/-t/-f, stdout and stderr kept apart.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { parseDuration } from '../../util/duration.js';
 
 export type LogStream = 'stdout' | 'stderr';
 
@@ -74,8 +75,8 @@ export function parseLogLines(text: string): { entries: LogEntry[]; rest: string
  */
 export function parseLogTime(text: string, now = Date.now()): number {
   if (/^[0-9]+(\.[0-9]+)?$/.test(text)) return Number(text) * 1000;
-  const d = /^(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+(?:\.[0-9]+)?)s)?$/.exec(text);
-  if (d && text !== '') return now - ((Number(d[1] ?? 0) * 60 + Number(d[2] ?? 0)) * 60 + Number(d[3] ?? 0)) * 1000;
+  const ago = parseDuration(text);
+  if (ago !== undefined) return now - ago;
   const t = Date.parse(text);
   if (Number.isNaN(t)) throw new Error(`invalid time ${JSON.stringify(text)}: RFC 3339 (2024-01-02T15:04:05Z), Unix seconds, or a duration like 10m`);
   return t;
