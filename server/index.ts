@@ -20,7 +20,7 @@ import { RateLimiter } from './rate-limit.js';
 import { RegistryEvents } from './registry-events.js';
 import { createStorageDriver, describeStorage } from './storage-driver.js';
 import { startUploadPurger } from './upload-purger.js';
-import { startGcScheduler } from './gc-scheduler.js';
+import { GcStatus, startGcScheduler } from './gc-scheduler.js';
 
 export { loadConfig, ConfigError, type Config, type ConfigInput } from './config.js';
 
@@ -98,8 +98,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       ? (await import('./mirror/start.js')).createMirror({ storage, config, log, events, metricsRegistry: metrics.registry })
       : undefined;
   const auth = await createAuth(config, log);
+  const gcStatus = new GcStatus();
   const app = createApp(
-    { storage, config, log, events, mirror: mirror?.mirror },
+    { storage, config, log, events, mirror: mirror?.mirror, gcStatus },
     { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter, auth: auth.middlewares },
   );
   const listener = createListener(config, app.callback(), log);
@@ -123,7 +124,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   }
   const metricsUrl = !config.metrics.enabled ? undefined : `${metricsServer?.url ?? url}${config.metrics.path}`;
   const stopPurger = startUploadPurger(storage.uploads, config, log);
-  const stopGc = startGcScheduler(driver, config, log, metrics);
+  const stopGc = startGcScheduler(driver, config, log, metrics, gcStatus);
   mirror?.schedule();
   log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, 'listening');
 
