@@ -56,7 +56,7 @@ export async function retentionDryRun(driver: StorageDriver, gc: Config['gc']): 
 }
 
 /** A value computed at most once per max age; concurrent callers share the computation in flight. */
-function cached<T>(compute: () => Promise<T>, maxAgeMs: number): () => Promise<T> {
+export function cached<T>(compute: () => Promise<T>, maxAgeMs: number): () => Promise<T> {
   let entry: { at: number; value: Promise<T> } | undefined;
   return () => {
     if (entry && Date.now() - entry.at < maxAgeMs) return entry.value;
