@@ -6,7 +6,7 @@
 // with BENCH_UI_TAGS tags. The registry runs in this process over loopback HTTP. Measured, as
 // medians over BENCH_UI_REPS runs:
 //   tags first render   from a navigation to the repository (page already loaded) until its first
-//                       tag row is in the DOM; the target is 500 ms for 5,000 tags
+//                       tag row is in the DOM
 //   tags cold load      a fresh page load of the repository's address until its first tag row
 //                       (the README's target: 500 ms for 5,000 tags, counting the page load)
 //   repos first render  a fresh load of /ui/ until the first repository row
@@ -150,8 +150,9 @@ async function main(): Promise<void> {
       }
       console.log(`| measurement | median ms (${REPS} runs) |\n|---|---|`);
       for (const [k, xs] of Object.entries(results)) console.log(`| ${k} | ${median(xs)} |`);
-      const tags = median(results['tags first render']!);
-      console.log(`first render of a repository with ${TAGS} tags: ${tags} ms (target ${TARGET_MS} ms: ${tags <= TARGET_MS ? 'met' : 'MISSED'})`);
+      // The target counts a fresh page load straight to the repository's address.
+      const tags = median(results['tags cold load']!);
+      console.log(`first render of a repository with ${TAGS} tags, fresh page load: ${tags} ms (target ${TARGET_MS} ms: ${tags <= TARGET_MS ? 'met' : 'MISSED'})`);
     } finally {
       await browser.close();
       await server.close();
