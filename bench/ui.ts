@@ -6,8 +6,9 @@
 // with BENCH_UI_TAGS tags. The registry runs in this process over loopback HTTP. Measured, as
 // medians over BENCH_UI_REPS runs:
 //   tags first render   from a navigation to the repository (page already loaded) until its first
-//                       tag row is in the DOM; the target is 500 ms for 5,000 tags
+//                       tag row is in the DOM
 //   tags cold load      a fresh page load of the repository's address until its first tag row
+//                       (the README's target: 500 ms for 5,000 tags, counting the page load)
 //   repos first render  a fresh load of /ui/ until the first repository row
 //   repos filter        from typing a filter until the list shows the match
 // Between measurements the page's background requests (repository summaries) are let finish.
@@ -90,9 +91,13 @@ async function timeUntil(page: Page, selector: string, start: string | { goto: s
     ms = (await page.evaluate<number>(`window.__seen[${JSON.stringify(selector)}]`)) - t0;
   } else {
     await page.addInitScript(`window.__watching = [${JSON.stringify(selector)}]`);
-    await page.goto(start.goto);
-    await page.waitForSelector(selector, { timeout: 60_000 });
-    ms = await page.evaluate<number>(`window.__seen[${JSON.stringify(selector)}]`);
+    // Waited for in the page itself: playwright's waitForSelector would first inject its selector
+    // engine, a script that holds the page's main thread for tens of milliseconds while it loads.
+    await page.goto(start.goto, { waitUntil: 'commit' });
+    const sel = JSON.stringify(selector);
+    ms = await page.evaluate<number>(
+      `new Promise((resolve, reject) => { const t0 = Date.now(); const check = () => window.__seen?.[${sel}] ? resolve(window.__seen[${sel}]) : Date.now() - t0 > 60000 ? reject(new Error('timed out')) : setTimeout(check, 10); check(); })`,
+    );
   }
   // The page's background requests (repository summaries) finish before the next measurement.
   await page.waitForLoadState('networkidle');
@@ -130,10 +135,24 @@ async function main(): Promise<void> {
         await page.goto('about:blank');
         record('tags cold load', await timeUntil(page, 'table.tags tbody th a', { goto: `${ui}#/r/big%2Frepo` }));
       }
+      if (process.env.BENCH_UI_PROFILE) {
+        // What the last cold load waited for: each request's start and end since the navigation.
+        const entries = await page.evaluate<{ name: string; startTime: number; responseEnd: number; entryType: string }[]>(
+          `performance.getEntries().filter((e) => e.entryType === 'resource' || e.entryType === 'navigation').map((e) => ({ name: e.name, entryType: e.entryType, startTime: e.startTime, responseEnd: e.responseEnd }))`,
+        );
+        console.log('cold load of the repository, requests (ms since navigation start):');
+        for (const e of entries) console.log(`  ${Math.round(e.startTime)}..${Math.round(e.responseEnd)}  ${e.name.replace(server.url, '/')}`);
+        const nav = await page.evaluate<Record<string, number>>(
+          `(() => { const n = performance.getEntriesByType('navigation')[0].toJSON(); const o = {}; for (const k of ['responseEnd', 'domInteractive', 'domContentLoadedEventStart', 'domContentLoadedEventEnd', 'loadEventEnd']) o[k] = Math.round(n[k]); for (const m of performance.getEntriesByType('mark')) o[m.name] = Math.round(m.startTime); for (const p of performance.getEntriesByType('paint')) o[p.name] = Math.round(p.startTime); return o; })()`,
+        );
+        console.log(`  ${JSON.stringify(nav)}`);
+        console.log(`  first tag row at ${results['tags cold load']!.at(-1)} ms`);
+      }
       console.log(`| measurement | median ms (${REPS} runs) |\n|---|---|`);
       for (const [k, xs] of Object.entries(results)) console.log(`| ${k} | ${median(xs)} |`);
-      const tags = median(results['tags first render']!);
-      console.log(`first render of a repository with ${TAGS} tags: ${tags} ms (target ${TARGET_MS} ms: ${tags <= TARGET_MS ? 'met' : 'MISSED'})`);
+      // The target counts a fresh page load straight to the repository's address.
+      const tags = median(results['tags cold load']!);
+      console.log(`first render of a repository with ${TAGS} tags, fresh page load: ${tags} ms (target ${TARGET_MS} ms: ${tags <= TARGET_MS ? 'met' : 'MISSED'})`);
     } finally {
       await browser.close();
       await server.close();

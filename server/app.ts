@@ -14,6 +14,7 @@ import { registerListing } from './routes/listing.js';
 import { registerManifests } from './routes/manifests.js';
 import { registerReferrers } from './routes/referrers.js';
 import { registerUploads } from './routes/uploads.js';
+import { registerOperationsApi } from './ui/operations.js';
 import { registerUiApi } from './ui/ui-api.js';
 import { uiStatic } from './ui/static-assets.js';
 
@@ -91,7 +92,10 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   registerManifests(router, deps);
   registerReferrers(router, deps);
   registerListing(router, deps);
-  if (config.ui.enabled) registerUiApi(router, deps);
+  if (config.ui.enabled) {
+    registerUiApi(router, deps);
+    registerOperationsApi(router, deps);
+  }
   app.use(router.routes());
   app.use(async (ctx) => {
     // Nothing handled the request: a known endpoint with another method (405), or no endpoint (404).

@@ -81,33 +81,57 @@ export function summary(r: GcRunResult): Record<string, unknown> {
   };
 }
 
+export interface GcRunRecord {
+  startedAt: string;
+  finishedAt: string;
+  ok: boolean;
+  /** What the run freed (summary() of the run); undefined when it failed. */
+  result?: Record<string, unknown>;
+  error?: string;
+}
+
+/** What the scheduler did and will do, for the web UI's Operations view. */
+export class GcStatus {
+  lastRun: GcRunRecord | undefined;
+  nextRunAt: Date | undefined;
+  running = false;
+}
+
 /**
  * Runs GC every gc.interval (the first run one interval after start) while the server serves.
  * Runs never overlap; a failed run is logged and counted, the next one is tried as scheduled.
  */
-export function startGcScheduler(driver: StorageDriver, config: Config, log: Logger, metrics?: RegistryMetrics): () => void {
+export function startGcScheduler(driver: StorageDriver, config: Config, log: Logger, metrics?: RegistryMetrics, status = new GcStatus()): () => void {
   const gc = config.gc;
   // Whether or not this server collects: blobs a crashed run left in the trash go back now.
   recoverGcTrash(driver).catch((err: unknown) => log.error({ err }, 'restoring blobs left in the garbage collection trash failed'));
   if (!gc.enabled) return () => undefined;
   let running = false;
+  const every = Math.max(gc.interval, 1000);
+  status.nextRunAt = new Date(Date.now() + every);
   const run = async () => {
+    status.nextRunAt = new Date(Date.now() + every);
     if (running) return;
-    running = true;
+    running = status.running = true;
     const started = Date.now();
     log.info({ gracePeriodMs: gc.gracePeriod, deleteUntagged: gc.deleteUntagged }, 'garbage collection started');
     try {
       const result = await runGc(driver, gc);
       metrics?.gcRun('ok', result.durationMs / 1000, freedByKind(result), result.gc.bytesFreed);
       log.info(summary(result), 'garbage collection finished');
+      status.lastRun = { startedAt: new Date(started).toISOString(), finishedAt: new Date().toISOString(), ok: true, result: summary(result) };
     } catch (err) {
       metrics?.gcRun('error', (Date.now() - started) / 1000);
+      status.lastRun = { startedAt: new Date(started).toISOString(), finishedAt: new Date().toISOString(), ok: false, error: (err as Error).message };
       log.error({ err }, 'garbage collection failed');
     } finally {
-      running = false;
+      running = status.running = false;
     }
   };
-  const timer = setInterval(() => void run(), Math.max(gc.interval, 1000));
+  const timer = setInterval(() => void run(), every);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    status.nextRunAt = undefined;
+  };
 }

@@ -20,7 +20,7 @@ import { RateLimiter } from './rate-limit.js';
 import { RegistryEvents } from './registry-events.js';
 import { createStorageDriver, describeStorage } from './storage-driver.js';
 import { startUploadPurger } from './upload-purger.js';
-import { startGcScheduler } from './gc-scheduler.js';
+import { GcStatus, startGcScheduler } from './gc-scheduler.js';
 
 export { loadConfig, ConfigError, type Config, type ConfigInput } from './config.js';
 
@@ -98,8 +98,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       ? (await import('./mirror/start.js')).createMirror({ storage, config, log, events, metricsRegistry: metrics.registry })
       : undefined;
   const auth = await createAuth(config, log);
+  const gcStatus = new GcStatus();
   const app = createApp(
-    { storage, config, log, events, mirror: mirror?.mirror },
+    { storage, config, log, events, mirror: mirror?.mirror, gcStatus },
     { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter, auth: auth.middlewares },
   );
   const listener = createListener(config, app.callback(), log);
@@ -128,7 +129,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     (n) => n > 0 && log.info({ uploads: n }, 'completed interrupted upload commits'),
     (err) => log.error({ err }, 'completing interrupted upload commits failed'),
   );
-  const stopGc = startGcScheduler(driver, config, log, metrics);
+  const stopGc = startGcScheduler(driver, config, log, metrics, gcStatus);
   mirror?.schedule();
   log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, 'listening');
 

@@ -1,6 +1,7 @@
 // What the route handlers share.
 import type { RegistryStorage } from '../storage/index.js';
 import type { Config } from './config.js';
+import type { GcStatus } from './gc-scheduler.js';
 import type { Logger } from './logger.js';
 import type { PullThroughMirror } from './mirror/mirror.js';
 import type { RegistryEvents } from './registry-events.js';
@@ -13,4 +14,6 @@ export interface RegistryDeps {
   events: RegistryEvents;
   /** The pull-through mirror, when upstreams are configured (README "Pull-through mirror"). */
   mirror?: PullThroughMirror;
+  /** The scheduled garbage collection's last and next run (absent in apps built without a scheduler). */
+  gcStatus?: GcStatus;
 }

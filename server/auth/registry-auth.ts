@@ -109,7 +109,8 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
     if (config.mode === 'htpasswd') {
       caller = await basicCaller(ctx, needs);
       authenticated = caller !== undefined;
-      held = (n) => (n.type === 'registry' ? rules.mayListCatalog(caller) : rules.allowed(caller, n.name).has(n.action as never));
+      held = (n) =>
+        n.type === 'registry' ? (n.name === 'admin' ? rules.isAdmin(caller) : rules.mayListCatalog(caller)) : rules.allowed(caller, n.name).has(n.action as never);
       // Anonymous callers may read what the rules give them; GET /v2/ still asks them to log in.
       if (!authenticated && (needs.length === 0 || !needs.every(held))) throw unauthorized(ctx, needs, 'authentication required');
     } else {
@@ -135,7 +136,7 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
     }
     // The catalog shows what the caller may pull (the access rules; an external issuer without
     // rules configured decides alone).
-    if (needs[0]?.type === 'registry' && (rules.configured || config.tokenService.enabled || config.mode === 'htpasswd')) {
+    if (needs[0]?.type === 'registry' && needs[0].name === 'catalog' && (rules.configured || config.tokenService.enabled || config.mode === 'htpasswd')) {
       ctx.state.canPull = (name: string) => rules.allowed(caller, name).has('pull');
     }
     return next();

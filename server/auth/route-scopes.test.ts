@@ -5,6 +5,7 @@ import * as listing from '../routes/listing.js';
 import * as manifests from '../routes/manifests.js';
 import * as referrers from '../routes/referrers.js';
 import * as uploads from '../routes/uploads.js';
+import * as operations from '../ui/operations.js';
 import * as ui from '../ui/ui-api.js';
 import { requiredAccess, scopeString } from './route-scopes.js';
 
@@ -23,13 +24,15 @@ const SAMPLES: Record<string, string> = {
   UI_REPOSITORIES: '/v2/_ui/repositories',
   UI_SUMMARY: '/v2/a/b/_ui/summary',
   UI_TAGS: '/v2/a/b/_ui/tags',
+  UI_OPERATIONS: '/v2/_ui/operations',
+  UI_ADMIN: '/v2/_ui/admin',
 };
 
 const need = (method: string, path: string, query: Record<string, string | string[]> = {}) => scopeString(requiredAccess({ method, path, query }));
 
 describe('route scopes', () => {
   it('every route pattern exported by server/routes/* has a sample here', () => {
-    const patterns = Object.entries({ ...base, ...blobs, ...listing, ...manifests, ...referrers, ...uploads, ...ui }).filter(([, v]) => v instanceof RegExp);
+    const patterns = Object.entries({ ...base, ...blobs, ...listing, ...manifests, ...referrers, ...uploads, ...ui, ...operations }).filter(([, v]) => v instanceof RegExp);
     for (const [name, re] of patterns) {
       expect(SAMPLES[name], `route ${name}`).toBeDefined();
       expect((re as RegExp).test(SAMPLES[name]!), name).toBe(true);
@@ -53,6 +56,11 @@ describe('route scopes', () => {
     expect(need('GET', SAMPLES.UI_SUMMARY!)).toBe('repository:a/b:pull');
     expect(need('GET', SAMPLES.UI_TAGS!)).toBe('repository:a/b:pull');
     expect(need('DELETE', SAMPLES.UI_TAGS!)).toBe('repository:a/b:pull');
+    // The Operations view (whole-registry storage, GC, retention and mirror state): admins only.
+    expect(need('GET', SAMPLES.UI_OPERATIONS!)).toBe('registry:admin:*');
+    expect(need('GET', SAMPLES.UI_ADMIN!)).toBe('registry:admin:*');
+    // Not a repository named `_ui`: the name is invalid, and the path is not taken for one.
+    expect(need('GET', '/v2/_ui/operations/manifests/v1')).toBe('');
     for (const m of ['POST', 'GET', 'PATCH', 'PUT', 'DELETE']) expect(need(m, m === 'POST' ? SAMPLES.UPLOADS! : SAMPLES.UPLOAD!)).toBe('repository:a/b:pull,push');
     expect(need('POST', SAMPLES.UPLOADS!, { mount: D, from: 'c/d' })).toBe('repository:a/b:pull,push repository:c/d:pull');
     // The source of a mount is asked for, not required: the handler mounts only when it is held.

@@ -9,6 +9,7 @@ import { MANIFEST } from '../routes/manifests.js';
 import { REFERRERS } from '../routes/referrers.js';
 import { uploadQuery } from '../routes/upload-query.js';
 import { UPLOAD, UPLOADS } from '../routes/uploads.js';
+import { UI_ADMIN, UI_OPERATIONS } from '../ui/operations.js';
 import { UI_REPOSITORIES, UI_SUMMARY, UI_TAGS } from '../ui/ui-api.js';
 import type { Action } from './auth-config.js';
 
@@ -58,6 +59,9 @@ const REPOSITORY_ROUTES: [RegExp, (method: string) => Action][] = [
   [UI_TAGS, () => 'pull'],
 ];
 
+/** The registry-wide administration scope (token.md's `registry:admin:*`), held by `auth.admins` only. */
+export const ADMIN_NEED: Need = { type: 'registry', name: 'admin', action: '*', challenge: '*' };
+
 /**
  * The access a request needs; an empty list means any authenticated caller (GET /v2/, unknown
  * paths, invalid names, which the routes then answer with their own errors).
@@ -66,6 +70,8 @@ export function requiredAccess(ctx: Pick<Context, 'method' | 'path' | 'query'>):
   const { method, path } = ctx;
   if (BASE.test(path)) return [];
   if (CATALOG.test(path) || UI_REPOSITORIES.test(path)) return [{ type: 'registry', name: 'catalog', action: '*', challenge: '*' }];
+  // Storage, GC, retention and mirror state of the whole registry: for `auth.admins` only.
+  if (UI_OPERATIONS.test(path) || UI_ADMIN.test(path)) return [ADMIN_NEED];
   for (const [re, actionOf] of REPOSITORY_ROUTES) {
     const m = re.exec(path);
     if (!m) continue;

@@ -11,6 +11,7 @@ export class MirrorMetrics {
   private readonly stale: Counter<'upstream'>;
   private readonly joins: Counter<'upstream'>;
   private readonly evicted: Counter<'kind'>;
+  private readonly cacheBytes: Counter<'upstream'>;
 
   constructor(registry: Registry | undefined) {
     const registers = registry ? [registry] : [];
@@ -44,6 +45,12 @@ export class MirrorMetrics {
       labelNames: ['upstream'] as const,
       registers,
     });
+    this.cacheBytes = new Counter({
+      name: 'stevedore_mirror_cache_bytes_served_total',
+      help: 'Blob bytes served from the cache (hits), by upstream.',
+      labelNames: ['upstream'] as const,
+      registers,
+    });
     this.evicted = new Counter({
       name: 'stevedore_mirror_evicted_total',
       help: 'Cached manifests removed to keep the cache under its bound (kind=manifests) and the bytes that freed (kind=bytes).',
@@ -52,8 +59,9 @@ export class MirrorMetrics {
     });
   }
 
-  servedContent(upstream: string, kind: 'manifest' | 'blob', result: MirrorResult): void {
+  servedContent(upstream: string, kind: 'manifest' | 'blob', result: MirrorResult, size?: number): void {
     this.served.inc({ upstream, kind, result });
+    if (kind === 'blob' && result === 'hit' && size) this.cacheBytes.inc({ upstream }, size);
   }
   bytesFromUpstream(upstream: string, n: number): void {
     this.upstreamBytes.inc({ upstream }, n);
@@ -71,4 +79,35 @@ export class MirrorMetrics {
     this.evicted.inc({ kind: 'manifests' }, manifests);
     this.evicted.inc({ kind: 'bytes' }, bytes);
   }
+
+  /** The counters per upstream since the server started (the web UI's Operations view). */
+  async byUpstream(): Promise<Map<string, UpstreamCounts>> {
+    const out = new Map<string, UpstreamCounts>();
+    const of = (upstream: unknown): UpstreamCounts => {
+      const key = String(upstream);
+      let c = out.get(key);
+      if (!c) out.set(key, (c = { hits: 0, misses: 0, cacheBytesServed: 0, upstreamBytes: 0, staleServed: 0, upstreamErrors: 0 }));
+      return c;
+    };
+    for (const v of (await this.served.get()).values) {
+      if (v.labels.result === 'hit') of(v.labels.upstream).hits += v.value;
+      else of(v.labels.upstream).misses += v.value;
+    }
+    for (const v of (await this.cacheBytes.get()).values) of(v.labels.upstream).cacheBytesServed += v.value;
+    for (const v of (await this.upstreamBytes.get()).values) of(v.labels.upstream).upstreamBytes += v.value;
+    for (const v of (await this.stale.get()).values) of(v.labels.upstream).staleServed += v.value;
+    for (const v of (await this.upstreamErrors.get()).values) of(v.labels.upstream).upstreamErrors += v.value;
+    return out;
+  }
+}
+
+export interface UpstreamCounts {
+  /** Manifests and blobs served from the cache. */
+  hits: number;
+  /** Manifests and blobs fetched from the upstream to answer. */
+  misses: number;
+  cacheBytesServed: number;
+  upstreamBytes: number;
+  staleServed: number;
+  upstreamErrors: number;
 }

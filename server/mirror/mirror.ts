@@ -521,7 +521,7 @@ export class PullThroughMirror {
     if (e.action !== 'pull' || !e.digest) return;
     const p = this.proxied(e.repository);
     if (!p) return;
-    this.metrics.servedContent(p.upstream.prefix, e.kind, ctx.state[MISS] ? 'miss' : 'hit');
+    this.metrics.servedContent(p.upstream.prefix, e.kind, ctx.state[MISS] ? 'miss' : 'hit', e.size);
     this.lastPulled.touch(e.repository, e.digest as Digest);
   }
 

@@ -36,4 +36,22 @@ describe('token scopes', () => {
     const open = rules({ ...RULES, access: [...RULES.access, { repositories: ['public/*'], anonymous: true, actions: ['pull'], catalog: true }] });
     expect(grantScopes(open, undefined, ['registry:catalog:*'])).toEqual([{ type: 'registry', name: 'catalog', actions: ['*'] }]);
   });
+
+  it('grants registry:admin:* to auth.admins only (users and @groups), never to anonymous callers', () => {
+    const r = rules(RULES);
+    expect(grantScopes(r, 'root', ['registry:admin:*'])).toEqual([{ type: 'registry', name: 'admin', actions: ['*'] }]);
+    expect(grantScopes(r, 'alice', ['registry:admin:*'])).toEqual([]);
+    expect(grantScopes(r, undefined, ['registry:admin:*'])).toEqual([]);
+    // An anonymous rule with catalog: true opens the catalog, not the administration.
+    const open = rules({ ...RULES, access: [...RULES.access, { repositories: ['**'], anonymous: true, actions: ['pull'], catalog: true }] });
+    expect(grantScopes(open, undefined, ['registry:admin:*'])).toEqual([]);
+    const byGroup = rules({ ...RULES, groups: { ops: ['carol'] }, admins: ['@ops'] });
+    expect(grantScopes(byGroup, 'carol', ['registry:admin:*', 'registry:catalog:*'])).toEqual([
+      { type: 'registry', name: 'admin', actions: ['*'] },
+      { type: 'registry', name: 'catalog', actions: ['*'] },
+    ]);
+    expect(grantScopes(byGroup, 'root', ['registry:admin:*'])).toEqual([]);
+    // Without access rules every logged-in caller may do anything to repositories, but is no admin.
+    expect(grantScopes(rules({}), 'alice', ['registry:admin:*'])).toEqual([]);
+  });
 });

@@ -2,6 +2,7 @@
 // and what the access rules let a caller have of them. A token may be for a registry that does
 // not filter its catalog (the CNCF registry lists every repository to whoever holds
 // `registry:catalog:*`), so the catalog goes only to callers the rules name for it.
+// `registry:admin:*` (storage, GC, retention and mirror state) goes to `auth.admins` only.
 import type { AccessRules, Caller } from '../auth/access-rules.js';
 import type { ResourceAccess } from '../auth/token-verifier.js';
 
@@ -30,6 +31,9 @@ export function grantScopes(rules: AccessRules, caller: Caller, requested: strin
       // holds, by name, so that any registry reads them without knowing what `*` covers.
       actions = want.actions.includes('*') ? [...allowed] : want.actions.filter((a) => allowed.has(a as never));
     } else if (want.type === 'registry' && want.name === 'catalog' && want.actions.includes('*') && rules.mayGetCatalogToken(caller)) {
+      actions = ['*'];
+    } else if (want.type === 'registry' && want.name === 'admin' && want.actions.includes('*') && rules.isAdmin(caller)) {
+      // The registry's own administration (the web UI's Operations view): `auth.admins` only.
       actions = ['*'];
     }
     if (actions.length === 0) continue;

@@ -4,6 +4,26 @@
 // memory (never in storage, cookies or URLs); requests are sent with `credentials: 'omit'`, so the
 // browser neither adds ambient credentials nor shows its own login dialog.
 
+// A fresh load straight to a repository (#/r/NAME) asks for its first tags at once, while the page
+// finds out whether the registry wants a login: without access control (or for what anonymous
+// callers may read) this answer is the one the view needs, one round trip and the module's set-up
+// earlier; with access control it is a 401 and the view asks again once signed in.
+const TAG_FIRST = 20; // rows of the first answer: a screenful, the rest of the page follows
+const earlyProbe = fetch('/v2/', { credentials: 'omit', cache: 'no-store' });
+const early = (() => {
+  const m = /^#\/r\/([^/?]+)$/.exec(location.hash);
+  if (!m) return undefined;
+  let name;
+  try {
+    name = decodeURIComponent(m[1]);
+  } catch {
+    return undefined;
+  }
+  const path = `/v2/${name.split('/').map(encodeURIComponent).join('/')}/_ui/tags?n=${TAG_FIRST}`;
+  const response = fetch(path, { credentials: 'omit', cache: 'no-store' }).then((r) => (r.ok ? r.json() : undefined)).catch(() => undefined);
+  return { path, response };
+})();
+
 const $ = (sel) => document.querySelector(sel);
 const main = $('#main');
 const HOST = location.host;
@@ -44,9 +64,14 @@ function replace(el, ...children) {
 
 // ---- Formatting: binary units, the user's locale and time zone
 
-const numberFmt = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 });
-const intFmt = new Intl.NumberFormat(undefined);
-const timeFmt = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+// Made on first use: building them loads locale data, which would hold up the module's first requests.
+const lazy = (make) => {
+  let v;
+  return { format: (x) => (v ??= make()).format(x) };
+};
+const numberFmt = lazy(() => new Intl.NumberFormat(undefined, { maximumFractionDigits: 1 }));
+const intFmt = lazy(() => new Intl.NumberFormat(undefined));
+const timeFmt = lazy(() => new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' }));
 
 function bytes(n) {
   if (n === undefined || n === null) return '—';
@@ -132,13 +157,13 @@ async function bearerFor(scope) {
  * for with delete too: the token service grants only what the rules allow, and the UI endpoints
  * report what was granted).
  */
-async function api(path, { method = 'GET', accept, scope, raw = false } = {}) {
+async function api(path, { method = 'GET', accept, scope, raw = false, quiet = false } = {}) {
   const headers = {};
   if (accept) headers.Accept = accept;
   if (session.mode === 'basic' && session.basic) headers.Authorization = session.basic;
   if (session.mode === 'bearer' && session.refresh && scope) headers.Authorization = `Bearer ${await bearerFor(scope)}`;
   const res = await fetch(path, { method, headers, credentials: 'omit', cache: 'no-store' });
-  if (res.status === 401 && !session.user) {
+  if (res.status === 401 && !session.user && !quiet) {
     session.user = undefined;
     renderSession();
     showLogin();
@@ -153,12 +178,20 @@ async function api(path, { method = 'GET', accept, scope, raw = false } = {}) {
   return method === 'DELETE' ? undefined : res.json();
 }
 
+/** The early answer (see `early` above) when it is for this path and the page has no credentials. */
+async function takeEarly(path) {
+  if (!early || early.path !== path || session.basic || session.refresh) return undefined;
+  const { response } = early;
+  early.path = undefined; // used once: later visits ask afresh
+  return response;
+}
+
 const repoScope = (name) => `repository:${name}:pull,delete`;
 const CATALOG_SCOPE = 'registry:catalog:*';
 const enc = (name) => name.split('/').map(encodeURIComponent).join('/');
 
 async function probe() {
-  const res = await fetch('/v2/', { credentials: 'omit', cache: 'no-store' });
+  const res = await earlyProbe;
   if (res.ok) {
     session.mode = 'none';
     return;
@@ -203,7 +236,7 @@ async function signIn(user, password) {
 }
 
 function signOut() {
-  Object.assign(session, { user: undefined, basic: undefined, refresh: undefined });
+  Object.assign(session, { user: undefined, basic: undefined, refresh: undefined, admin: false });
   session.tokens.clear();
   renderSession();
   showLogin();
@@ -211,9 +244,28 @@ function signOut() {
 
 function renderSession() {
   const el = $('#session');
+  const ops = session.admin ? [h('a', { href: '#/ops', class: 'ops-link' }, 'Operations'), ' '] : null;
   if (session.user === '') return replace(el, h('span', { class: 'user' }, 'Guest'), ' ', h('button', { type: 'button', class: 'btn small', onclick: signOut }, 'Sign in'));
-  if (session.mode === 'none' || !session.user) return replace(el);
-  replace(el, h('span', { class: 'user', 'aria-label': 'Signed in as' }, session.user), ' ', h('button', { type: 'button', class: 'btn small', onclick: signOut }, 'Sign out'));
+  if (session.mode === 'none' || !session.user) return replace(el, ops);
+  replace(el, ops, h('span', { class: 'user', 'aria-label': 'Signed in as' }, session.user), ' ', h('button', { type: 'button', class: 'btn small', onclick: signOut }, 'Sign out'));
+}
+
+const ADMIN_SCOPE = 'registry:admin:*';
+
+/**
+ * Whether the caller is an admin (the Operations link shows only then). Asked after the view is
+ * drawn, off the first render's path; the registry decides (a non-admin gets 401 or 403).
+ */
+async function checkAdmin() {
+  if (session.mode !== 'none' && !session.user) return;
+  const was = session.admin;
+  try {
+    session.admin = (await api('/v2/_ui/admin', { scope: ADMIN_SCOPE, quiet: true })).admin === true;
+  } catch {
+    session.admin = false;
+  }
+  document.body.dataset.admin = String(session.admin); // answered (tests wait for it)
+  if (session.admin !== was) renderSession();
 }
 
 // ---- Feedback
@@ -292,7 +344,7 @@ function showLogin() {
           await signIn(user.value, pass.value);
           pass.value = '';
           renderSession();
-          route();
+          route().then(checkAdmin);
         } catch (e) {
           replace(err, errorBox(e));
           submit.disabled = false;
@@ -546,12 +598,14 @@ async function showRepository(name) {
     );
   }
 
-  async function load(last) {
-    const qs = new URLSearchParams({ n: String(TAG_PAGE) });
+  async function load(last, n = TAG_PAGE) {
+    const qs = new URLSearchParams({ n: String(n) });
     if (last) qs.set('last', last);
+    const path = `/v2/${enc(name)}/_ui/tags?${qs}`;
     let res;
     try {
-      res = await api(`/v2/${enc(name)}/_ui/tags?${qs}`, { scope: repoScope(name) });
+      res = await takeEarly(path);
+      res ??= await api(path, { scope: repoScope(name) });
     } catch (e) {
       if (e.status !== 401) replace(stats, errorBox(e));
       return;
@@ -561,8 +615,11 @@ async function showRepository(name) {
     draw();
     replace(more, res.next ? h('button', { type: 'button', class: 'btn', onclick: () => load(res.next) }, `Load ${intFmt.format(Math.min(TAG_PAGE, res.total - rows.length))} more`) : null);
     if (rows.length === 0) replace(body, h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No tags.')));
+    return res.next;
   }
-  await load();
+  // A screenful first (shown sooner), then the rest of the first page.
+  const next = await load(undefined, TAG_FIRST);
+  if (next && rows.length < TAG_PAGE) await load(next, TAG_PAGE - rows.length);
   if (rows.length > 0) {
     // `latest`, else the newest pushed image or index (an SBOM's tag is no pull command).
     const pullable = rows.filter((r) => r.kind !== 'artifact').sort((a, b) => (b.pushed ?? '').localeCompare(a.pushed ?? ''));
@@ -862,7 +919,120 @@ async function showManifest(name, ref) {
   if (access.actions?.includes('delete')) replace(actionsSlot, deleteActions(name, ref, digest, tree?.querySelectorAll?.(':scope > li').length ?? 0));
 }
 
-// ---- Routing: #/ (repositories), #/r/NAME, #/r/NAME/m/REF
+// ---- Operations (admins): storage, garbage collection, retention dry run, mirror upstreams
+
+function duration(ms) {
+  if (ms === undefined || ms === null) return '—';
+  const units = [['d', 86_400_000], ['h', 3_600_000], ['min', 60_000], ['s', 1000]];
+  for (const [u, n] of units) if (ms >= n && ms % n === 0) return `${intFmt.format(ms / n)} ${u}`;
+  return ms >= 1000 ? `${numberFmt.format(ms / 1000)} s` : `${intFmt.format(ms)} ms`;
+}
+
+const percent = (x) => (x === undefined || x === null ? '—' : `${numberFmt.format(x * 100)} %`);
+
+function table(label, head, rows, numeric = []) {
+  return h(
+    'div',
+    { class: 'scroll' },
+    h(
+      'table',
+      { class: 'list', 'aria-label': label },
+      h('thead', {}, h('tr', {}, head.map((t, i) => h('th', { scope: 'col', class: numeric.includes(i) ? 'num' : undefined }, t)))),
+      h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c, i) => (i === 0 ? h('th', { scope: 'row' }, c) : h('td', { class: numeric.includes(i) ? 'num' : undefined }, c)))))),
+    ),
+  );
+}
+
+function gcRunText(run) {
+  if (!run) return h('span', { class: 'muted' }, 'none since this server started');
+  if (!run.ok) return [time(run.finishedAt), ' · ', h('strong', { class: 'bad' }, 'failed'), `: ${run.error ?? 'unknown error'}`];
+  const r = run.result ?? {};
+  return [
+    time(run.finishedAt),
+    ` · freed ${bytes(r.bytesFreed)} in ${intFmt.format(r.blobsFreed ?? 0)} blobs; `,
+    `${intFmt.format(r.manifestsDeleted ?? 0)} manifests and ${intFmt.format(r.tagsDeleted ?? 0)} tags deleted · took ${duration(r.durationMs)}`,
+  ];
+}
+
+async function showOperations() {
+  setCrumbs([['Operations', '#/ops']]);
+  setTitle('Operations');
+  replace(main, h('div', { class: 'head' }, h('h1', {}, 'Operations')), h('p', { class: 'muted' }, 'Loading… (reads the whole store: may take a while)'));
+  let ops;
+  try {
+    ops = await api('/v2/_ui/operations', { scope: ADMIN_SCOPE });
+  } catch (e) {
+    if (e.status !== 401 || session.user !== undefined) replace(main, h('div', { class: 'head' }, h('h1', {}, 'Operations')), errorBox(e));
+    return;
+  }
+  const { storage, gc, retention, mirror } = ops;
+  replace(
+    main,
+    h('div', { class: 'head' }, h('h1', {}, 'Operations')),
+    section('storage-title', 'Storage', kv([
+      ['Used', h('span', { class: 'big' }, bytes(storage.bytes))],
+      ['Blobs', intFmt.format(storage.blobs)],
+      ['Driver', storage.driver],
+      ['Measured', time(storage.measuredAt)],
+    ])),
+    section('gc-title', 'Garbage collection', kv([
+      ['Schedule', gc.enabled ? `every ${duration(gc.intervalMs)}` : h('span', { class: 'muted' }, 'off (gc.enabled: false; run stevedore gc by hand)')],
+      ['Last run', h('span', {}, gcRunText(gc.lastRun))],
+      ['Next run', gc.running ? 'running now' : gc.nextRunAt ? time(gc.nextRunAt) : h('span', { class: 'muted' }, '—')],
+      ['Grace period', duration(gc.gracePeriodMs)],
+      ['Untagged manifests', gc.deleteUntagged ? 'deleted' : 'kept'],
+    ])),
+    section(
+      'retention-title',
+      'Retention policies',
+      retention.policies.length === 0
+        ? h('p', { class: 'muted' }, 'No retention policies (gc.retention).')
+        : [
+            table(
+              'Retention policies',
+              ['Repositories', 'Keep last', 'Keep tags', 'Older than', 'Protect', 'Would delete'],
+              retention.policies.map((p) => [
+                p.repositories.join(', '),
+                p.keepLast ?? '—',
+                p.keepTags?.length ? p.keepTags.join(', ') : '—',
+                p.deleteOlderThan !== undefined ? duration(p.deleteOlderThan) : '—',
+                p.protect?.length ? p.protect.join(', ') : '—',
+                intFmt.format(p.wouldDelete),
+              ]),
+              [1, 5],
+            ),
+            h('h3', {}, `What they would delete now (dry run): ${intFmt.format(retention.total)} ${retention.total === 1 ? 'tag' : 'tags'}`),
+            retention.total === 0
+              ? h('p', { class: 'muted' }, 'Nothing.')
+              : table(
+                  'Tags retention would delete',
+                  ['Tag', 'Digest', 'Pushed'],
+                  retention.wouldDelete.map((d) => [
+                    h('a', { href: `#/r/${encodeURIComponent(d.repository)}/m/${encodeURIComponent(d.tag)}` }, `${d.repository}:${d.tag}`),
+                    h('code', { title: d.digest }, shortDigest(d.digest)),
+                    time(d.pushedAt),
+                  ]),
+                ),
+            retention.total > retention.wouldDelete.length ? h('p', { class: 'muted' }, `The first ${intFmt.format(retention.wouldDelete.length)} shown.`) : null,
+          ],
+    ),
+    section(
+      'mirror-title',
+      'Mirror upstreams',
+      !mirror.enabled
+        ? h('p', { class: 'muted' }, 'No pull-through upstreams configured (mirror.upstreams).')
+        : table(
+            'Mirror upstreams',
+            ['Upstream', 'Registry', 'Hit ratio', 'Hits', 'Misses', 'Served from cache', 'Fetched from upstream', 'Stale answers', 'Upstream errors'],
+            mirror.upstreams.map((u) => [u.prefix, u.registry, percent(u.hitRatio), intFmt.format(u.hits), intFmt.format(u.misses), bytes(u.cacheBytesServed), bytes(u.upstreamBytes), intFmt.format(u.staleServed), intFmt.format(u.upstreamErrors)]),
+            [2, 3, 4, 5, 6, 7, 8],
+          ),
+    ),
+    h('p', { class: 'muted' }, 'Mirror counters since this server started. Storage and the dry run are measured at most once a minute.'),
+  );
+}
+
+// ---- Routing: #/ (repositories), #/r/NAME, #/r/NAME/m/REF, #/ops
 
 async function route() {
   if (session.mode !== 'none' && session.user === undefined) return showLogin();
@@ -873,7 +1043,8 @@ async function route() {
   const m = /^\/r\/([^/]+)(?:\/m\/([^/]+))?$/.exec(path);
   main.setAttribute('aria-busy', 'true');
   try {
-    if (m && m[2]) await showManifest(decodeURIComponent(m[1]), decodeURIComponent(m[2]));
+    if (path === '/ops') await showOperations();
+    else if (m && m[2]) await showManifest(decodeURIComponent(m[1]), decodeURIComponent(m[2]));
     else if (m) await showRepository(decodeURIComponent(m[1]));
     else await showRepositories(new URLSearchParams(query ?? ''));
   } finally {
@@ -903,6 +1074,6 @@ document.addEventListener('keydown', (ev) => {
 probe()
   .then(() => {
     renderSession();
-    return route();
+    return route().then(checkAdmin);
   })
   .catch((e) => replace(main, errorBox(e)));
