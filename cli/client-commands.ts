@@ -15,7 +15,7 @@ import {
   type Location,
   type LocationOpener,
 } from '../client/index.js';
-import { formatReference, parseManifest, parseReference, referenceSelector, type ImageReference } from '../oci/index.js';
+import { formatReference, namesRegistry, parseManifest, parseReference, referenceSelector, type ImageReference } from '../oci/index.js';
 import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
 import { inspectContainerAt } from './engine-container-commands.js';
 import { printLocalImageInspect, pullIntoStore, pushFromStore } from './engine-image-commands.js';
@@ -155,6 +155,14 @@ export function registerClientCommands(program: Command): void {
           // A user who may not read the engine's state still inspects registry images.
           const code = (err as NodeJS.ErrnoException).code;
           if (code !== 'EACCES' && code !== 'EPERM') throw err;
+        }
+        // A bare name that is no container and no local image is not looked up on Docker Hub
+        // (docker's `inspect` says "no such object"): a remote image is asked for by naming its registry.
+        if (!namesRegistry(refText)) {
+          throw new ClientError(`no such container or image: ${refText}`, {
+            kind: 'not-found',
+            hint: `to inspect a registry image, name its registry (docker.io/${refText.includes('/') ? refText : `library/${refText}`}) or use --raw`,
+          });
         }
       }
       return withClient(flags, async (client) => {

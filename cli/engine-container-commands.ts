@@ -621,25 +621,36 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
 
   program
     .command('stats')
-    .description('CPU, memory, block I/O and processes of running containers, from their cgroups')
+    .description('CPU, memory, block I/O and processes of running containers, from their cgroups (a live view until Ctrl-C, or once with --no-stream)')
     .argument('[container...]')
-    .option('--no-stream', 'print once and exit (the only mode: there is no live view yet)')
-    .option('--json', 'print the figures as JSON')
-    .action(async (refs: string[], flags: { json?: boolean }, command: Command) => {
+    .option('--no-stream', 'print once and exit')
+    .option('--json', 'print the figures as JSON (one line per sample)')
+    .action(async (refs: string[], flags: { json?: boolean; stream: boolean }, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
-      const list = refs.length ? await Promise.all(refs.map((ref) => findContainer(ctx, ref))) : (await listContainers(ctx)).filter((r) => r.state === 'running');
-      // Sampled together: one interval for all.
-      const all = await Promise.all(list.map((r) => containerStats(ctx, r)));
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify(all)}\n`);
-        return;
-      }
       const { formatBytes } = await import('./copy-progress.js');
-      const rows = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'BLOCK I/O', 'PIDS']];
-      for (const s of all) {
-        rows.push([s.id.slice(0, 12), s.name, `${s.cpuPercent.toFixed(2)}%`, `${formatBytes(s.memoryUsage)} / ${formatBytes(s.memoryLimit)}`, `${s.memoryPercent.toFixed(2)}%`, `${formatBytes(s.blockRead)} / ${formatBytes(s.blockWrite)}`, String(s.pids)]);
+      const clear = flags.stream && !flags.json && process.stdout.isTTY;
+      let stopped = false;
+      if (flags.stream) process.once('SIGINT', () => (stopped = true));
+      for (let first = true; first || (flags.stream && !stopped); first = false) {
+        const list = refs.length ? await Promise.all(refs.map((ref) => findContainer(ctx, ref))) : (await listContainers(ctx)).filter((r) => r.state === 'running');
+        const running = list.filter((r) => r.state === 'running');
+        // Sampled together: one interval (half a second) for all.
+        const all = await Promise.all(running.map((r) => containerStats(ctx, r)));
+        if (stopped) break;
+        if (flags.json) {
+          process.stdout.write(`${JSON.stringify(all)}\n`);
+        } else {
+          const rows = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'BLOCK I/O', 'PIDS']];
+          for (const st of all) {
+            rows.push([st.id.slice(0, 12), st.name, `${st.cpuPercent.toFixed(2)}%`, `${formatBytes(st.memoryUsage)} / ${formatBytes(st.memoryLimit)}`, `${st.memoryPercent.toFixed(2)}%`, `${formatBytes(st.blockRead)} / ${formatBytes(st.blockWrite)}`, String(st.pids)]);
+          }
+          // A terminal is redrawn in place (docker's view); a pipe gets one table per sample.
+          process.stdout.write(`${clear ? '\x1b[2J\x1b[H' : ''}${table(rows)}${flags.stream && !clear ? '\n' : ''}`);
+        }
+        // Containers named on the command line: the view ends when none of them runs any more.
+        if (refs.length && running.length === 0) break;
+        if (flags.stream && !stopped) await new Promise((r) => setTimeout(r, 500));
       }
-      process.stdout.write(table(rows));
     });
 
   program

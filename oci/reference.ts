@@ -36,6 +36,16 @@ function looksLikeRegistry(component: string): boolean {
   return component.includes('.') || component.includes(':') || component === 'localhost' || component.startsWith('[');
 }
 
+/**
+ * Whether a reference names its registry (`localhost:5000/x`, `docker.io/library/busybox`) rather
+ * than relying on the default one (`busybox`, `user/app`): what docker's rule for the first
+ * component says.
+ */
+export function namesRegistry(input: string): boolean {
+  const slash = input.indexOf('/');
+  return slash > 0 && looksLikeRegistry(input.slice(0, slash));
+}
+
 /** A name split from its `:tag` and `@digest` (both checked), the name itself not yet checked. */
 function splitReference(input: string): { name: string; tag?: string; digest?: Digest } {
   if (input.length === 0) throw new InvalidReferenceError(input, 'empty reference');

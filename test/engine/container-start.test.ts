@@ -183,7 +183,7 @@ describe('cp and export', () => {
 });
 
 describe('stats and top', () => {
-  it('stats --no-stream shows the memory of a process holding 50 MB; top lists its processes', async () => {
+  it('stats --no-stream shows the memory of a process holding 50 MB, stats a live view until it stops; top lists its processes', async () => {
     // 50 MB held in a tmpfs-free way: a shell variable of 50 MB stays in the shell's memory.
     await e.ok(['run', '-d', '--name', 'hog', 'busybox:test', 'sh', '-c', 'x=$(head -c 52428800 /dev/zero | tr "\\0" a); echo ready; while true; do sleep 0.1; done']);
     await e.waitFor('the 50 MB to be held', async () => (await e.stevedore(['logs', 'hog'])).stdout === 'ready\n');
@@ -197,6 +197,16 @@ describe('stats and top', () => {
     const top = await e.ok(['top', 'hog']);
     expect(top).toMatch(/^UID\s+PID\s+PPID.*CMD\n/);
     expect(top).toMatch(/sh -c x=/);
+    // Without --no-stream: a live view, one sample after another, that ends when the container
+    // named on the command line stops.
+    const live = e.spawn(['stats', '--json', 'hog']);
+    let out = '';
+    live.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const ended = new Promise<number | null>((resolve) => live.once('exit', (code) => resolve(code)));
+    await e.waitFor('two samples', async () => out.split('\n').filter(Boolean).length >= 2);
+    for (const line of out.split('\n').filter(Boolean)) expect((JSON.parse(line) as { name: string }[])[0]!.name).toBe('hog');
+    await e.ok(['stop', '-t', '1', 'hog']);
+    expect(await ended).toBe(0);
     await e.ok(['rm', '-f', 'hog']);
   });
 });

@@ -106,7 +106,7 @@ describe('images and containers together', () => {
 });
 
 describe('inspect', () => {
-  it('shows a container, else a local image, else asks the registry', async () => {
+  it('shows a container, else a local image, else asks the registry a reference names; a bare unknown name is not found', async () => {
     await e.ok(['run', '--name', 'seen', busybox, 'true']);
     const [container] = JSON.parse(await e.ok(['inspect', 'seen'])) as { name: string; image: { manifestDigest: string; reference?: string } }[];
     expect(container).toMatchObject({ name: 'seen', image: { reference: busybox } });
@@ -120,6 +120,11 @@ describe('inspect', () => {
     const remote = JSON.parse(await e.ok(['inspect', app])) as { name: string; digest: string; config: { config: { Entrypoint: string[] } } };
     expect(remote.name).toBe(app);
     expect(remote.config.config.Entrypoint).toEqual(['echo', 'entrypoint']);
+    // A bare name that is neither a container nor a local image says so (docker's "no such
+    // object"), without asking Docker Hub.
+    const missing = await e.stevedore(['inspect', 'nosuchthing']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe('stevedore: no such container or image: nosuchthing: to inspect a registry image, name its registry (docker.io/library/nosuchthing) or use --raw\n');
     await e.ok(['rm', 'seen']);
   });
 });
