@@ -204,21 +204,18 @@ async function ensureDir(rootfs: string, path: string, owner?: { uid: number; gi
  * Copies one node (a directory itself, not its contents). Synchronous, like walk(): a file is a
  * handful of system calls, and a copy of many small files is bound by per-call overhead.
  */
-function copyNode(root: SourceRoot, srcHost: string, st: Stat, dstHost: string, opts: CopyOptions): void {
+function copyNode(root: SourceRoot, srcHost: string, st: Stat, dstHost: string, opts: CopyOptions, absent: boolean): { created: boolean } {
   const uid = opts.chown?.uid ?? (root.kind === 'context' ? 0 : Number(st.uid));
   const gid = opts.chown?.gid ?? (root.kind === 'context' ? 0 : Number(st.gid));
-  let existing: Stats | undefined;
-  try {
-    existing = lstatSync(dstHost);
-  } catch {
-    existing = undefined;
-  }
+  // `absent`: the parent was just made by this copy, so nothing is there to replace.
+  const existing = absent ? undefined : lstatSync(dstHost, { throwIfNoEntry: false });
   if (st.isDirectory()) {
     if (existing && !existing.isDirectory()) rmSync(dstHost, { force: true });
-    if (!existing?.isDirectory()) mkdirSync(dstHost);
+    const created = !existing?.isDirectory();
+    if (created) mkdirSync(dstHost);
     lchownSync(dstHost, uid, gid);
     chmodSync(dstHost, opts.chmod ?? Number(st.mode) & 0o7777);
-    return; // times after the contents
+    return { created }; // times after the contents
   }
   if (existing) rmSync(dstHost, { recursive: true, force: true });
   if (st.isSymbolicLink()) {
@@ -233,6 +230,7 @@ function copyNode(root: SourceRoot, srcHost: string, st: Stat, dstHost: string, 
   } else {
     throw new CopyStepError(`${srcHost}: cannot copy a special file`);
   }
+  return { created: true };
 }
 
 /** Copies one source tree to container path `dest` (its contents, for a directory). */
@@ -251,6 +249,8 @@ async function copyTree(root: SourceRoot, rootfs: string, src: Source, dest: str
   const nodes: { path: string; host: string; st: Stat; top: boolean }[] = [];
   walk(root, src, (rel, host, st) => nodes.push({ path: rel ? posix.join(dest, rel) : dest, host, st, top: rel === '' }));
   const dirTimes: { host: string; atime: Date; mtime: Date }[] = [];
+  /** Directories this copy created: their entries need no check for something to replace. */
+  const fresh = new Set<string>();
   // In walk order: parents before children.
   for (const { path, host, st, top } of nodes) {
     if (top && st.isDirectory()) {
@@ -258,9 +258,11 @@ async function copyTree(root: SourceRoot, rootfs: string, src: Source, dest: str
       await dirOf(path);
       continue;
     }
-    const dstHost = join(await dirOf(posix.dirname(path)), posix.basename(path));
-    copyNode(root, host, st, dstHost, opts);
+    const parent = posix.dirname(path);
+    const dstHost = join(await dirOf(parent), posix.basename(path));
+    const { created } = copyNode(root, host, st, dstHost, opts, fresh.has(parent));
     if (st.isDirectory()) {
+      if (created) fresh.add(path);
       dirs.set(path, dstHost);
       dirTimes.push({ host: dstHost, atime: st.atime, mtime: st.mtime });
     }
