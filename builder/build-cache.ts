@@ -57,4 +57,5 @@ export class BuildCache {
 export async function removeBuildCache(root: string): Promise<void> {
   await rm(cacheDir(root), { recursive: true, force: true });
   await rm(join(root, 'builder', 'cache-mounts'), { recursive: true, force: true });
+  await rm(join(root, 'builder', 'context-cache'), { recursive: true, force: true });
 }

@@ -13,6 +13,7 @@ import { resolveUserInRootfs } from '../engine/bundle/user.js';
 import type { ImageRecord, ImageStore } from '../engine/store/image-store.js';
 import { digestOf, MediaType, type Descriptor, type Digest } from '../oci/index.js';
 import { BuildCache, nextKey, type CacheEntry } from './build-cache.js';
+import { ContextDigestCache } from './context-cache.js';
 import { cleanSource, copySources, CopyStepError, download, hashSources, resolveSources, type Source, type SourceRoot } from './copy-step.js';
 import { expand, expandWords, keyValues } from './dockerfile/expand.js';
 import { parseDockerfile, type Dockerfile, type Instruction } from './dockerfile/parser.js';
@@ -104,6 +105,8 @@ export class Builder {
   private readonly builtins: Map<string, string>;
   private readonly created: string;
   private client?: Client;
+  /** Digests of context files by their stat, loaded on the first COPY/ADD from the context. */
+  private contextDigests?: Promise<ContextDigestCache>;
 
   constructor(private readonly o: BuildOptions) {
     this.cache = new BuildCache(o.root, o.store);
@@ -137,6 +140,8 @@ export class Builder {
       result.unusedArgs = [...this.o.buildArgs.keys()].filter((k) => !this.usedArgs.has(k) && !PROXY_ARGS.includes(k));
       return result;
     } finally {
+      // Digests stay valid whatever happened to the build: kept for the next one (best effort).
+      await (await this.contextDigests)?.save().catch(() => undefined);
       await Workspace.removeAll();
       await lease.release();
       await this.client?.close();
@@ -438,7 +443,10 @@ export class Builder {
         if (found.length === 0) throw new CopyStepError(`${ins.cmd} failed: no source files were specified (nothing matches ${JSON.stringify(p)})`);
         contextSources.push(...found);
       }
-      sourceKey = `context ${await hashSources(ctxRoot, contextSources)}`;
+      // A context from standard input is unpacked afresh into the builder's temporary directory each time: nothing to remember.
+      const fromStdin = this.o.contextDir.startsWith(`${this.tmpRoot}/`);
+      this.contextDigests ??= fromStdin ? Promise.resolve(ContextDigestCache.memory()) : ContextDigestCache.open(this.o.root, this.o.contextDir);
+      sourceKey = `context ${await hashSources(ctxRoot, contextSources, await this.contextDigests)}`;
     }
     const docs = heredocWords.map((w) => {
       const name = w.replace(/^<<-?["']?/, '').replace(/["']$/, '');

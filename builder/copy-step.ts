@@ -9,12 +9,30 @@
 // (`--checksum` checked).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readFile, readlink, rm, symlink, utimes } from 'node:fs/promises';
+import {
+  chmodSync,
+  copyFileSync,
+  createReadStream,
+  createWriteStream,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  type Stats,
+} from 'node:fs';
+import { chmod, lchown, lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { resolveInRootfs } from '../engine/bundle/rootfs-path.js';
+import { mapLimit } from '../storage/walk.js';
+import { ContextDigestCache } from './context-cache.js';
 import { goMatch, hasWildcards, type DockerIgnore } from './dockerfile/patterns.js';
 
 export class CopyStepError extends Error {
@@ -79,56 +97,75 @@ export async function resolveSources(root: SourceRoot, pattern: string): Promise
   return out;
 }
 
-/** Walks a source: itself, then (for a directory) everything under it not ignored, parents first. */
-async function walk(root: SourceRoot, src: Source, visit: (rel: string, host: string, st: Awaited<ReturnType<typeof lstat>>) => Promise<void>): Promise<void> {
-  const go = async (rel: string, host: string, top: boolean) => {
-    const st = await lstat(host);
-    await visit(rel, host, st);
+type Stat = Stats;
+
+/**
+ * Walks a source: itself, then (for a directory) everything under it not ignored, parents first.
+ * Synchronous on purpose: a context of many small files costs a readdir per directory and an
+ * lstat per entry, each a few microseconds as a direct system call but far more as a promise
+ * round trip through the thread pool (the cost that dominated COPY of 10,000 files).
+ */
+function walk(root: SourceRoot, src: Source, visit: (rel: string, host: string, st: Stat) => void): void {
+  const go = (rel: string, host: string) => {
+    const st = lstatSync(host);
+    visit(rel, host, st);
     if (!st.isDirectory()) return;
-    for (const name of (await readdir(host)).sort()) {
+    for (const name of readdirSync(host).sort()) {
       const r = rel ? `${rel}/${name}` : name;
       const full = src.rel ? `${src.rel}/${r}` : r;
       if (ignored(root, full)) {
         if (!root.ignore?.hasExceptions) continue;
-        const child = await lstat(join(host, name));
+        const child = lstatSync(join(host, name));
         if (!child.isDirectory()) continue;
       }
-      await go(r, join(host, name), false);
+      go(r, join(host, name));
     }
   };
-  await go('', src.host, true);
+  go('', src.host);
+}
+
+/** Files up to this size are read whole, synchronously; larger ones are streamed. */
+const SMALL_FILE = 1 << 20;
+
+function sha256File(host: string): string {
+  return createHash('sha256').update(readFileSync(host)).digest('hex');
+}
+
+async function sha256Stream(host: string): Promise<string> {
+  const fh = createHash('sha256');
+  for await (const chunk of createReadStream(host, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) fh.update(chunk);
+  return fh.digest('hex');
 }
 
 /**
  * A digest of everything the sources would copy (paths, types, modes, sizes, contents, link
- * targets; owners for non-context roots): the COPY step's cache key part.
+ * targets; owners for non-context roots): the COPY step's cache key part. With a `cache`, a file
+ * whose stat is unchanged since it was last hashed is not read again.
  */
-export async function hashSources(root: SourceRoot, sources: Source[]): Promise<string> {
+export async function hashSources(root: SourceRoot, sources: Source[], cache: ContextDigestCache = ContextDigestCache.memory()): Promise<string> {
   const h = createHash('sha256');
   for (const s of sources) {
     h.update(`source ${s.rel}\n`);
-    const nodes: { rel: string; host: string; st: Awaited<ReturnType<typeof lstat>> }[] = [];
-    await walk(root, s, async (rel, host, st) => {
-      nodes.push({ rel, host, st });
-    });
-    // File digests many at once; fed to the hash in walk order.
+    const nodes: { rel: string; host: string; st: Stat }[] = [];
+    walk(root, s, (rel, host, st) => nodes.push({ rel, host, st }));
     const digests: (string | undefined)[] = new Array(nodes.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < nodes.length) {
-        const i = next++;
-        const { host, st } = nodes[i]!;
-        if (st.isFile()) {
-          const fh = createHash('sha256');
-          if (Number(st.size) <= 1 << 20) fh.update(await readFile(host));
-          else for await (const chunk of createReadStream(host, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) fh.update(chunk);
-          digests[i] = fh.digest('hex');
-        } else if (st.isSymbolicLink()) {
-          digests[i] = await readlink(host);
-        }
+    const large: number[] = [];
+    const now = Date.now();
+    for (const [i, { host, st }] of nodes.entries()) {
+      if (st.isFile()) {
+        const known = cache.lookup(host, st);
+        if (known !== undefined) digests[i] = known;
+        else if (st.size > SMALL_FILE) large.push(i);
+        else cache.record(host, st, (digests[i] = sha256File(host)), now);
+      } else if (st.isSymbolicLink()) {
+        digests[i] = readlinkSync(host);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(16, nodes.length) }, worker));
+    }
+    // Large files stream, a few at once (reads overlap with hashing).
+    await mapLimit(large, 4, async (i) => {
+      const { host, st } = nodes[i]!;
+      cache.record(host, st, (digests[i] = await sha256Stream(host)), now);
+    });
     for (const [i, { rel, st }] of nodes.entries()) {
       h.update(`${rel}\0${st.mode}\0${root.kind === 'rootfs' ? `${st.uid}:${st.gid}` : ''}\0${st.mtimeMs}\0${st.isFile() ? st.size : ''}\0${digests[i] ?? ''}\n`);
     }
@@ -163,30 +200,37 @@ async function ensureDir(rootfs: string, path: string, owner?: { uid: number; gi
   return host;
 }
 
-async function copyNode(root: SourceRoot, srcHost: string, st: Awaited<ReturnType<typeof lstat>>, dstHost: string, opts: CopyOptions): Promise<void> {
+/**
+ * Copies one node (a directory itself, not its contents). Synchronous, like walk(): a file is a
+ * handful of system calls, and a copy of many small files is bound by per-call overhead.
+ */
+function copyNode(root: SourceRoot, srcHost: string, st: Stat, dstHost: string, opts: CopyOptions, absent: boolean): { created: boolean } {
   const uid = opts.chown?.uid ?? (root.kind === 'context' ? 0 : Number(st.uid));
   const gid = opts.chown?.gid ?? (root.kind === 'context' ? 0 : Number(st.gid));
-  const existing = await lstat(dstHost).catch(() => undefined);
+  // `absent`: the parent was just made by this copy, so nothing is there to replace.
+  const existing = absent ? undefined : lstatSync(dstHost, { throwIfNoEntry: false });
   if (st.isDirectory()) {
-    if (existing && !existing.isDirectory()) await rm(dstHost, { force: true });
-    if (!existing?.isDirectory()) await mkdir(dstHost);
-    await lchown(dstHost, uid, gid);
-    await chmod(dstHost, opts.chmod ?? Number(st.mode) & 0o7777);
-    return; // times after the contents
+    if (existing && !existing.isDirectory()) rmSync(dstHost, { force: true });
+    const created = !existing?.isDirectory();
+    if (created) mkdirSync(dstHost);
+    lchownSync(dstHost, uid, gid);
+    chmodSync(dstHost, opts.chmod ?? Number(st.mode) & 0o7777);
+    return { created }; // times after the contents
   }
-  if (existing) await rm(dstHost, { recursive: true, force: true });
+  if (existing) rmSync(dstHost, { recursive: true, force: true });
   if (st.isSymbolicLink()) {
-    await symlink(await readlink(srcHost), dstHost);
-    await lchown(dstHost, uid, gid);
-    await lutimes(dstHost, st.atime, st.mtime);
+    symlinkSync(readlinkSync(srcHost), dstHost);
+    lchownSync(dstHost, uid, gid);
+    lutimesSync(dstHost, st.atime, st.mtime);
   } else if (st.isFile()) {
-    await copyFile(srcHost, dstHost);
-    await lchown(dstHost, uid, gid);
-    await chmod(dstHost, opts.chmod ?? Number(st.mode) & 0o7777);
-    await utimes(dstHost, st.atime, st.mtime);
+    copyFileSync(srcHost, dstHost);
+    lchownSync(dstHost, uid, gid);
+    chmodSync(dstHost, opts.chmod ?? Number(st.mode) & 0o7777);
+    utimesSync(dstHost, st.atime, st.mtime);
   } else {
     throw new CopyStepError(`${srcHost}: cannot copy a special file`);
   }
+  return { created: true };
 }
 
 /** Copies one source tree to container path `dest` (its contents, for a directory). */
@@ -202,35 +246,28 @@ async function copyTree(root: SourceRoot, rootfs: string, src: Source, dest: str
     }
     return host;
   };
-  const files: { path: string; host: string; st: Awaited<ReturnType<typeof lstat>> }[] = [];
+  const nodes: { path: string; host: string; st: Stat; top: boolean }[] = [];
+  walk(root, src, (rel, host, st) => nodes.push({ path: rel ? posix.join(dest, rel) : dest, host, st, top: rel === '' }));
   const dirTimes: { host: string; atime: Date; mtime: Date }[] = [];
-  // Directories first, in order (parents before children); then the files, many at once (each
-  // is a handful of system calls, which the thread pool runs side by side).
-  await walk(root, src, async (rel, host, st) => {
-    const path = rel ? posix.join(dest, rel) : dest;
-    if (rel === '' && st.isDirectory()) {
+  /** Directories this copy created: their entries need no check for something to replace. */
+  const fresh = new Set<string>();
+  // In walk order: parents before children.
+  for (const { path, host, st, top } of nodes) {
+    if (top && st.isDirectory()) {
       // The directory itself is not copied, its contents are: the destination is made (or kept).
       await dirOf(path);
-      return;
+      continue;
     }
-    if (!st.isDirectory()) {
-      files.push({ path, host, st });
-      return;
+    const parent = posix.dirname(path);
+    const dstHost = join(await dirOf(parent), posix.basename(path));
+    const { created } = copyNode(root, host, st, dstHost, opts, fresh.has(parent));
+    if (st.isDirectory()) {
+      if (created) fresh.add(path);
+      dirs.set(path, dstHost);
+      dirTimes.push({ host: dstHost, atime: st.atime, mtime: st.mtime });
     }
-    const dstHost = join(await dirOf(posix.dirname(path)), posix.basename(path));
-    await copyNode(root, host, st, dstHost, opts);
-    dirs.set(path, dstHost);
-    dirTimes.push({ host: dstHost, atime: st.atime, mtime: st.mtime });
-  });
-  let next = 0;
-  const worker = async () => {
-    while (next < files.length) {
-      const f = files[next++]!;
-      await copyNode(root, f.host, f.st, join(await dirOf(posix.dirname(f.path)), posix.basename(f.path)), opts);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(16, files.length) }, worker));
-  for (const d of dirTimes.reverse()) await utimes(d.host, d.atime, d.mtime);
+  }
+  for (const d of dirTimes.reverse()) utimesSync(d.host, d.atime, d.mtime);
 }
 
 const ARCHIVE_MAGIC: [number, number[]][] = [

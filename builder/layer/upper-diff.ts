@@ -6,8 +6,7 @@
 // attributes go into PAX records. The tar is hashed (the diff_id) and gzip-compressed (hashed
 // again: the blob digest) while it is written, in one pass.
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { createReadStream, createWriteStream, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -79,12 +78,14 @@ export async function diffEntries(upper: string, opts: DiffOptions = {}): Promis
     const s = Math.floor(ms / 1000);
     return opts.epoch !== undefined && s > opts.epoch ? opts.epoch : s;
   };
-  const walk = async (dir: string, rel: string) => {
-    const names = (await readdir(dir)).sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
+  // Synchronous system calls: an upper directory of many small files costs an lstat each, which
+  // as promises through the thread pool cost far more than the calls themselves.
+  const walk = (dir: string, rel: string) => {
+    const names = readdirSync(dir).sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1));
     for (const name of names) {
       const host = join(dir, name);
       const r = rel ? `${rel}/${name}` : name;
-      const st = await lstat(host);
+      const st = lstatSync(host);
       const base = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: time(st.mtimeMs), xattrs: layerXattrs(xattrs.get(host)) };
       if (st.isCharacterDevice() && st.rdev === 0) {
         out.push({ header: { name: rel ? `${rel}/.wh.${name}` : `.wh.${name}`, type: 'file', mode: 0, uid: 0, gid: 0, mtime: base.mtime, size: 0 } });
@@ -93,7 +94,7 @@ export async function diffEntries(upper: string, opts: DiffOptions = {}): Promis
         if (xattrs.get(host)?.get(OPAQUE_XATTR)?.toString() === 'y') {
           out.push({ header: { name: `${r}/.wh..wh..opq`, type: 'file', mode: 0, uid: 0, gid: 0, mtime: base.mtime, size: 0 } });
         }
-        await walk(host, r);
+        walk(host, r);
       } else if (st.isFile()) {
         const key = `${st.dev}:${st.ino}`;
         const first = st.nlink > 1 ? inodes.get(key) : undefined;
@@ -104,7 +105,7 @@ export async function diffEntries(upper: string, opts: DiffOptions = {}): Promis
           out.push({ header: { name: r, type: 'file', size: st.size, ...base }, file: host });
         }
       } else if (st.isSymbolicLink()) {
-        out.push({ header: { name: r, type: 'symlink', linkname: await readlink(host), ...base } });
+        out.push({ header: { name: r, type: 'symlink', linkname: readlinkSync(host), ...base } });
       } else if (st.isFIFO()) {
         out.push({ header: { name: r, type: 'fifo', ...base } });
       } else if (st.isCharacterDevice() || st.isBlockDevice()) {
@@ -117,49 +118,55 @@ export async function diffEntries(upper: string, opts: DiffOptions = {}): Promis
       // Sockets are not part of a layer (Docker drops them too).
     }
   };
-  await walk(upper, '');
+  walk(upper, '');
   return out;
 }
 
+/** Output is gathered into chunks of about this size: each chunk is one trip through the hash and gzip streams. */
+const CHUNK = 256 << 10;
+/** Files up to this size are read whole, synchronously; larger ones are streamed. */
+const SMALL_FILE = 1 << 20;
+
 async function* tarStream(entries: Walked[]): AsyncGenerator<Buffer> {
-  // Small files are read ahead, a few at once, while earlier entries are being compressed.
-  const AHEAD = 16;
-  const pending = new Map<number, Promise<Buffer>>();
-  const small = (e: Walked) => e.file !== undefined && (e.header.size ?? 0) > 0 && (e.header.size ?? 0) <= 1 << 20;
-  let ahead = 0;
-  const fill = (upTo: number) => {
-    for (; ahead < entries.length && ahead <= upTo; ahead++) {
-      const e = entries[ahead]!;
-      if (!small(e)) continue;
-      const read = readFile(e.file!);
-      read.catch(() => undefined); // awaited in order below; never an unhandled rejection meanwhile
-      pending.set(ahead, read);
-    }
+  // A layer of many small files is many tiny pieces (a 512-byte header, a few bytes of content,
+  // padding): passed one by one, each would be a separate write into gzip (a thread-pool job).
+  let parts: Buffer[] = [];
+  let pending = 0;
+  const push = (b: Buffer) => {
+    parts.push(b);
+    pending += b.length;
   };
-  for (const [i, e] of entries.entries()) {
-    fill(i + AHEAD);
-    yield entryHeader(e.header);
-    if (!e.file) continue;
+  const flush = () => {
+    const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts, pending);
+    parts = [];
+    pending = 0;
+    return out;
+  };
+  for (const e of entries) {
+    push(entryHeader(e.header));
     const size = e.header.size ?? 0;
-    let n = 0;
-    const read = pending.get(i);
-    if (read) {
-      pending.delete(i);
-      const data = await read;
-      n = Math.min(data.length, size);
-      yield n === data.length ? data : data.subarray(0, n);
-    } else if (size > 0) {
-      for await (const chunk of createReadStream(e.file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-        const take = Math.min(chunk.length, size - n);
-        if (take > 0) yield take === chunk.length ? chunk : chunk.subarray(0, take);
-        n += take;
+    if (e.file && size > 0) {
+      let n = 0;
+      if (size <= SMALL_FILE) {
+        const data = readFileSync(e.file);
+        n = Math.min(data.length, size);
+        push(n === data.length ? data : data.subarray(0, n));
+      } else {
+        if (pending) yield flush();
+        for await (const chunk of createReadStream(e.file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+          const take = Math.min(chunk.length, size - n);
+          if (take > 0) yield take === chunk.length ? chunk : chunk.subarray(0, take);
+          n += take;
+        }
       }
+      if (n !== size) throw new LayerDiffError(`${e.header.name} changed size while the layer was written`);
+      const pad = padding(size);
+      if (pad) push(Buffer.alloc(pad));
     }
-    if (n !== size) throw new LayerDiffError(`${e.header.name} changed size while the layer was written`);
-    const pad = padding(size);
-    if (pad) yield Buffer.alloc(pad);
+    if (pending >= CHUNK) yield flush();
   }
-  yield TAR_END;
+  push(TAR_END);
+  yield flush();
 }
 
 function hashing(d: Digester, count?: (n: number) => void): Transform {

@@ -1,5 +1,5 @@
 // The build cache, reproducibility, RUN --mount (cache, secret, bind) and failures end to end.
-import { writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEnv, type BuildEnv } from './build-env.js';
@@ -61,6 +61,27 @@ describe('stevedore build: cache', () => {
     expect(afterPrune.code, afterPrune.stderr).toBe(0);
     expect(steps(afterPrune.stderr).every((s) => s.startsWith('DONE'))).toBe(true);
   }, 240_000);
+
+  it('context files are not re-read when unchanged, yet a same-size edit with its mtime put back still rebuilds', async () => {
+    const ctx = await env.context({ 'a.txt': 'a1\n', 'b.txt': 'b1\n', Dockerfile: 'FROM busybox:test\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\n' });
+    // Context files are remembered by their stat once older than a second (newer ones are racy).
+    await utimes(join(ctx, 'a.txt'), 1_000_000, 1_000_000);
+    await utimes(join(ctx, 'b.txt'), 1_000_000, 1_000_000);
+    const bStat = await stat(join(ctx, 'b.txt'));
+    await new Promise((r) => setTimeout(r, Math.max(0, bStat.ctimeMs + 1100 - Date.now())));
+    expect((await env.build(['-q', '-t', 'ctxcache:1', ctx])).code).toBe(0);
+    const cacheDir = join(env.root, 'builder', 'context-cache');
+    const remembered = await Promise.all((await readdir(cacheDir)).map((n) => readFile(join(cacheDir, n), 'utf8')));
+    expect(remembered.join('\n')).toContain(JSON.stringify(join(ctx, 'b.txt')));
+
+    await writeFile(join(ctx, 'b.txt'), 'b9\n'); // same size
+    await utimes(join(ctx, 'b.txt'), bStat.atime, bStat.mtime);
+    expect((await stat(join(ctx, 'b.txt'))).mtimeMs).toBe(bStat.mtimeMs);
+    const again = await env.build(['--progress', 'plain', '-t', 'ctxcache:2', ctx]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(steps(again.stderr)).toEqual(['CACHED [2/3] COPY a.txt /a.txt', 'DONE [3/3] COPY b.txt /b.txt']);
+    expect((await env.stevedore(['run', '--rm', 'ctxcache:2', 'cat', '/b.txt'])).stdout).toBe('b9\n');
+  }, 120_000);
 
   it('SOURCE_DATE_EPOCH: two builds of the same inputs give the same image digest', async () => {
     const ctx = await env.context({ 'f.txt': 'same\n', Dockerfile: 'FROM busybox:test\nCOPY f.txt /f.txt\nRUN echo made > /made\nENV X=1\n' });
