@@ -31,7 +31,7 @@ import { basename, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { resolveInRootfs } from '../engine/bundle/rootfs-path.js';
-import { mapLimit } from '../storage/walk.js';
+import { mapLimit } from '../util/limit.js';
 import { ContextDigestCache } from './context-cache.js';
 import { goMatch, hasWildcards, type DockerIgnore } from './dockerfile/patterns.js';
 
