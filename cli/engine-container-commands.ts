@@ -635,7 +635,10 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
         const list = refs.length ? await Promise.all(refs.map((ref) => findContainer(ctx, ref))) : (await listContainers(ctx)).filter((r) => r.state === 'running');
         const running = list.filter((r) => r.state === 'running');
         // Sampled together: one interval (half a second) for all.
-        const all = await Promise.all(running.map((r) => containerStats(ctx, r)));
+        // In the live view a container that stops while it is sampled is left out (the next round
+        // sees it stopped); --no-stream reports the failure.
+        const sampled = await Promise.all(running.map((r) => containerStats(ctx, r).catch((err: unknown) => (flags.stream ? undefined : Promise.reject(err)))));
+        const all = sampled.filter((x): x is NonNullable<typeof x> => x !== undefined);
         if (stopped) break;
         if (flags.json) {
           process.stdout.write(`${JSON.stringify(all)}\n`);

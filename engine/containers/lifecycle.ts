@@ -169,8 +169,18 @@ export async function runAttached(ctx: EngineContext, created: ContainerRecord, 
     child.kill(sig);
   };
   for (const sig of FORWARDED) process.on(sig, forward);
+  // A container in the foreground is probed too (docker's daemon probes every running container):
+  // its status shows in another terminal's ps and inspect.
+  const probes = new AbortController();
+  let health: Promise<void> = Promise.resolve();
+  if (r.healthcheck) {
+    const check = r.healthcheck;
+    if (!r.health) await ctx.store.update(r.id, (c) => void (c.health = initialHealth()));
+    health = superviseHealth(ctx, r, check, probes.signal);
+  }
   const result = await waitChild(child);
-  await copied;
+  probes.abort();
+  await Promise.all([copied, health]);
   await log?.end();
   for (const sig of FORWARDED) process.off(sig, forward);
   const exit = await containerExit(r, result);

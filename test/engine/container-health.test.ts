@@ -72,6 +72,17 @@ describe('health checks', () => {
     expect((await e.ok(['ps', '-a', '--filter', 'name=web', '--format', '{{.Status}}'])).trim()).toMatch(/^Exited/);
   });
 
+  it('probes a container run in the foreground too: another terminal sees it become healthy', async () => {
+    const fg = e.spawn(['run', '--name', 'fg', '--health-cmd', 'true', '--health-interval', '200ms', 'busybox:test', 'sh', '-c', 'sleep 30']);
+    const ended = new Promise<void>((resolve) => fg.once('exit', () => resolve()));
+    await e.waitRunning('fg');
+    expect(await e.ok(['wait', '--condition', 'healthy', '--timeout', '60s', 'fg'])).toBe('fg\n');
+    expect(await psStatus('fg')).toMatch(/^Up .* \(healthy\)$/);
+    await e.ok(['kill', 'fg']);
+    await ended;
+    await e.ok(['rm', 'fg']);
+  });
+
   it('takes the image\'s HEALTHCHECK (here made by commit --change), which the flags override', async () => {
     await e.ok(['create', '--name', 'base', 'busybox:test', 'true']);
     await e.ok(['commit', '--change', 'HEALTHCHECK --interval=200ms --retries=1 CMD ["cat", "/etc/passwd"]', 'base', 'checked:1']);
