@@ -263,6 +263,13 @@ async function forEach(refs: string[], fn: (ref: string) => Promise<ContainerRec
   }
 }
 
+/** `stop -t`/`restart -t`: seconds to wait before SIGKILL. */
+function stopTimeout(text: string): number {
+  const t = Number(text);
+  if (!Number.isFinite(t) || t < 0) throw new UsageError(`invalid --time ${text}`);
+  return t;
+}
+
 export function registerContainerCommands(program: Command, providerFactory: ImageProviderFactory): void {
   // `run IMAGE CMD -x` passes -x to CMD: needs options to be positional program-wide.
   program.enablePositionalOptions();
@@ -532,8 +539,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .argument('<container...>')
     .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
     .action(async (refs: string[], flags: { time: string }, command: Command) => {
-      const t = Number(flags.time);
-      if (!Number.isFinite(t) || t < 0) throw new UsageError(`invalid --time ${flags.time}`);
+      const t = stopTimeout(flags.time);
       const ctx = new EngineContext(rootOf(command));
       await forEach(refs, async (ref) => {
         await stopContainer(ctx, ref, t);
@@ -688,8 +694,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .argument('<container...>')
     .option('-t, --time <seconds>', 'seconds to wait before SIGKILL', '10')
     .action(async (refs: string[], flags: { time: string }, command: Command) => {
-      const t = Number(flags.time);
-      if (!Number.isFinite(t) || t < 0) throw new UsageError(`invalid --time ${flags.time}`);
+      const t = stopTimeout(flags.time);
       const ctx = new EngineContext(rootOf(command));
       await forEach(refs, (ref) => stopContainer(ctx, ref, t));
     });

@@ -10,7 +10,6 @@ import { ClientError, copyImage, DockerArchiveDestination, DockerArchiveSource, 
 import { importImage, pullEventLines, pullImage, type PullEvent } from '../engine/image-pull.js';
 import { archiveImages, LocalStoreSource } from '../engine/image-archive.js';
 import { planPush } from '../engine/image-push.js';
-import { UsageError } from '../engine/containers/run-options.js';
 import { inspectLocalImage } from '../engine/image-inspect.js';
 import { lookupImage, namesOf, shortId } from '../engine/image-lookup.js';
 import { ImageStore, type GcResult } from '../engine/store/image-store.js';

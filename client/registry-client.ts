@@ -48,8 +48,8 @@ export class RegistryClient {
 
   private async fail(req: TransportRequest, res: TransportResponse): Promise<never> {
     const text = await res.body.text().catch(() => '');
-    let { code, message } = parseErrorBody(text);
-    const { errors } = parseErrorBody(text);
+    const parsed = parseErrorBody(text);
+    let { code, message } = parsed;
     // A 401 that remains after a new token was fetched for the scope is a refusal: say so, also
     // for a HEAD (no body), as the challenge names it (distribution's insufficient_scope).
     const challenge = res.status === 401 ? parseChallenges(header(res, 'www-authenticate') ?? '')[0] : undefined;
@@ -57,7 +57,7 @@ export class RegistryClient {
       code = 'DENIED';
       message = `requested access to the resource is denied${challenge.params.scope ? ` (${challenge.params.scope})` : ''}`;
     }
-    throw new RegistryResponseError(req.method, res.url, res.status, code, message, errors);
+    throw new RegistryResponseError(req.method, res.url, res.status, code, message, parsed.errors);
   }
 
   private async expect(req: TransportRequest, scopes: string[], ok: number[]): Promise<TransportResponse> {

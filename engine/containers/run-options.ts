@@ -59,12 +59,6 @@ export async function readEnvFile(path: string, callerEnv: NodeJS.ProcessEnv): P
   return out;
 }
 
-export function parseNetwork(text: string | undefined): 'none' | 'host' {
-  const n = text ?? 'host';
-  if (n !== 'none' && n !== 'host') throw new UsageError(`--network ${text}: only "none" and "host" are supported`);
-  return n;
-}
-
 export function parseWorkdir(text: string): string {
   if (!isAbsolute(text)) throw new UsageError(`the working directory ${JSON.stringify(text)} is invalid: it needs to be an absolute path`);
   return text;
