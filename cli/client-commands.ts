@@ -1,87 +1,11 @@
-// Registry client commands: pull, push, copy, tags, catalog, inspect, digest, delete.
+// Registry client commands: pull, push, copy, tags, catalog, inspect, digest, delete. Only their
+// options live here: what they do is in client-actions.ts, loaded when one of them runs (the client
+// and its HTTP stack are most of a command's start-up).
 import type { Command } from 'commander';
-import {
-  ClientError,
-  copyImage,
-  describeDockerArchive,
-  openDestination,
-  openSource,
-  parseLocation,
-  parsePlatform,
-  removeTempFilesSync,
-  type Client,
-  type CopyOptions,
-  type CopyResult,
-  type Location,
-  type LocationOpener,
-} from '../client/index.js';
-import { formatReference, namesRegistry, parseManifest, parseReference, referenceSelector, type ImageReference } from '../oci/index.js';
-import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
-import { inspectContainerAt } from './engine-container-commands.js';
-import { printLocalImageInspect, pullIntoStore, pushFromStore } from './engine-image-commands.js';
-import { concurrencyOf, transfer } from './transfer.js';
-import { rootOf } from './engine-root.js';
-import { archiveLayerLine, formatBytes, lineProgress, ttyProgress, type Progress } from './copy-progress.js';
+import type { CopyFlags } from './client-actions.js';
+import { addClientOptions, type ClientFlags } from './client-options.js';
 
-interface CopyFlags extends ClientFlags {
-  platform?: string;
-  allPlatforms?: boolean;
-  concurrency?: string;
-}
-
-async function withClient<T>(flags: ClientFlags, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = await clientFrom(flags);
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
-
-function registryRef(text: string, defaultTag = true): ImageReference {
-  const loc = parseLocation(text);
-  if (loc.kind !== 'registry') throw new ClientError(`${text}: a registry reference is needed here`);
-  return defaultTag ? loc.ref : parseReference(text.replace(/^docker:\/\//, ''), { defaultTag: false });
-}
-
-function describe(loc: Location): string {
-  if (loc.kind === 'oci') return `oci:${loc.dir}${loc.tag ? `:${loc.tag}` : ''}`;
-  if (loc.kind === 'docker-archive') return describeDockerArchive(loc.file, loc);
-  return formatReference(loc.ref);
-}
-
-async function runCopy(srcText: string, dstText: string, flags: CopyFlags, verb: string): Promise<void> {
-  const src = parseLocation(srcText);
-  let dst = parseLocation(dstText);
-  if (dst.kind === 'docker-archive') {
-    if (flags.allPlatforms) throw new ClientError(`${dstText}: a docker archive holds one single-platform image; choose it with --platform instead of --all-platforms`);
-    // Like `docker save IMAGE`: an archive written from a registry image is tagged with its name unless told otherwise.
-    if (!dst.ref && src.kind === 'registry' && src.ref.tag !== undefined) dst = { ...dst, ref: { registry: src.ref.registry, repository: src.ref.repository, tag: src.ref.tag } };
-  }
-  const opts: CopyOptions = { allPlatforms: flags.allPlatforms };
-  if (flags.platform) {
-    try {
-      opts.platform = parsePlatform(flags.platform);
-    } catch (err) {
-      throw new ClientError((err as Error).message);
-    }
-  }
-  opts.concurrency = concurrencyOf(flags.concurrency);
-  await transfer(flags, opts, describe(dst), verb, async (opener) => {
-    const source = openSource(src, opener);
-    try {
-      const destination = openDestination(dst, opener);
-      try {
-        return await copyImage(source, destination, opts);
-      } finally {
-        // Temporary files go; a destination that was not committed discards what it wrote.
-        await destination.close?.();
-      }
-    } finally {
-      await source.close?.();
-    }
-  }, describe(src));
-}
+const actions = () => import('./client-actions.js');
 
 export function registerClientCommands(program: Command): void {
   const copyOpts = (cmd: Command) =>
@@ -92,11 +16,7 @@ export function registerClientCommands(program: Command): void {
 
   copyOpts(program.command('pull').description('pull an image from a registry into the local store (or, with -o, into a layout or archive)').argument('<reference>'))
     .option('-o, --output <location>', 'where to put it instead of the local store: oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG]')
-    .action((ref: string, flags: CopyFlags & { output?: string }, cmd: Command) => {
-      if (flags.output !== undefined) return runCopy(ref, flags.output, flags, 'Pulled into');
-      if (flags.allPlatforms) throw new ClientError('--all-platforms needs -o: the local store keeps one platform of an image');
-      return pullIntoStore(ref, flags, cmd);
-    });
+    .action(async (ref: string, flags: CopyFlags & { output?: string }, cmd: Command) => (await actions()).pullCommand(ref, flags, cmd));
 
   copyOpts(
     program
@@ -104,35 +24,16 @@ export function registerClientCommands(program: Command): void {
       .description('push a local image (docker push), or an OCI layout or docker archive, to a registry')
       .argument('<source>', 'a local image (name or id), oci:DIR[:TAG] or docker-archive:FILE[:NAME:TAG]')
       .argument('[reference]', 'where to push it (default: the local image\'s own name)'),
-  ).action((src: string, ref: string | undefined, flags: CopyFlags, cmd: Command) => {
-    if (ref !== undefined) registryRef(ref);
-    // Like docker: a plain image name is what the local store holds under it.
-    if (parseLocation(src).kind === 'registry' && !src.startsWith('docker://')) return pushFromStore(src, ref, flags, cmd);
-    if (ref === undefined) throw new ClientError(`push ${src}: say where to push it (a registry reference)`);
-    return runCopy(src, ref, flags, 'Pushed');
-  });
+  ).action(async (src: string, ref: string | undefined, flags: CopyFlags, cmd: Command) => (await actions()).pushCommand(src, ref, flags, cmd));
 
   copyOpts(program.command('copy').description('copy an image between registries and layouts, digests preserved').argument('<source>').argument('<destination>'))
-    .action((src: string, dst: string, flags: CopyFlags) => runCopy(src, dst, flags, 'Copied to'));
+    .action(async (src: string, dst: string, flags: CopyFlags) => (await actions()).copyCommand(src, dst, flags));
 
-  addClientOptions(program.command('tags').description('list the tags of a repository').argument('<repository>')).action(
-    (repo: string, flags: ClientFlags) =>
-      withClient(flags, async (client) => {
-        const ref = registryRef(repo, false);
-        const tags = await client.registryClient(ref.registry).tags(ref.repository);
-        process.stdout.write(flags.json ? `${JSON.stringify({ repository: `${ref.registry}/${ref.repository}`, tags })}\n` : tags.map((t) => `${t}\n`).join(''));
-      }),
-  );
+  addClientOptions(program.command('tags').description('list the tags of a repository').argument('<repository>'))
+    .action(async (repo: string, flags: ClientFlags) => (await actions()).tagsCommand(repo, flags));
 
-  addClientOptions(program.command('catalog').description('list the repositories of a registry').argument('<registry>')).action(
-    (registry: string, flags: ClientFlags) =>
-      withClient(flags, async (client) => {
-        const host = registry.replace(/^docker:\/\//, '').replace(/\/+$/, '');
-        if (!/^[A-Za-z0-9.\-[\]:]+$/.test(host)) throw new ClientError(`invalid registry ${JSON.stringify(registry)}`);
-        const repos = await client.registryClient(host).catalog();
-        process.stdout.write(flags.json ? `${JSON.stringify({ registry: host, repositories: repos })}\n` : repos.map((r) => `${r}\n`).join(''));
-      }),
-  );
+  addClientOptions(program.command('catalog').description('list the repositories of a registry').argument('<registry>'))
+    .action(async (registry: string, flags: ClientFlags) => (await actions()).catalogCommand(registry, flags));
 
   addClientOptions(
     program
@@ -141,75 +42,11 @@ export function registerClientCommands(program: Command): void {
       .argument('<reference>'),
   )
     .option('--raw', 'print the manifest exactly as the registry stores it (registry images only)')
-    .action(async (refText: string, flags: ClientFlags & { raw?: boolean }, cmd: Command) => {
-      // Like docker: a container of that name or id first, then a local image, then the registry.
-      if (!flags.raw) {
-        try {
-          const container = await inspectContainerAt(rootOf(cmd), refText);
-          if (container) {
-            process.stdout.write(`${JSON.stringify([container], null, flags.json ? undefined : 2)}\n`);
-            return;
-          }
-          if (await printLocalImageInspect(cmd, refText, !!flags.json)) return;
-        } catch (err) {
-          // A user who may not read the engine's state still inspects registry images.
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code !== 'EACCES' && code !== 'EPERM') throw err;
-        }
-        // A bare name that is no container and no local image is not looked up on Docker Hub
-        // (docker's `inspect` says "no such object"): a remote image is asked for by naming its registry.
-        if (!namesRegistry(refText)) {
-          throw new ClientError(`no such container or image: ${refText}`, {
-            kind: 'not-found',
-            hint: `to inspect a registry image, name its registry (docker.io/${refText.includes('/') ? refText : `library/${refText}`}) or use --raw`,
-          });
-        }
-      }
-      return withClient(flags, async (client) => {
-        const ref = registryRef(refText);
-        const rc = client.registryClient(ref.registry);
-        const m = await rc.getManifest(ref.repository, referenceSelector(ref));
-        if (flags.raw) {
-          process.stdout.write(m.bytes);
-          return;
-        }
-        const parsed = parseManifest(m.bytes, m.mediaType);
-        let config: unknown;
-        if (parsed.kind === 'image') {
-          const stream = await rc.openBlob(ref.repository, parsed.document.config.digest);
-          const chunks: Buffer[] = [];
-          for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
-          const text = Buffer.concat(chunks).toString('utf8');
-          try {
-            config = JSON.parse(text);
-          } catch {
-            config = undefined;
-          }
-        }
-        const out = { name: formatReference(ref), digest: m.digest, mediaType: m.mediaType, manifest: parsed.document, config };
-        process.stdout.write(`${JSON.stringify(out, null, flags.json ? undefined : 2)}\n`);
-      });
-    });
+    .action(async (refText: string, flags: ClientFlags & { raw?: boolean }, cmd: Command) => (await actions()).inspectCommand(refText, flags, cmd));
 
-  addClientOptions(program.command('digest').description('print the digest of an image manifest').argument('<reference>')).action(
-    (refText: string, flags: ClientFlags) =>
-      withClient(flags, async (client) => {
-        const ref = registryRef(refText);
-        const rc = client.registryClient(ref.registry);
-        const head = await rc.headManifest(ref.repository, referenceSelector(ref));
-        const digest = head?.digest ?? (await rc.getManifest(ref.repository, referenceSelector(ref))).digest;
-        process.stdout.write(`${digest}\n`);
-      }),
-  );
+  addClientOptions(program.command('digest').description('print the digest of an image manifest').argument('<reference>'))
+    .action(async (refText: string, flags: ClientFlags) => (await actions()).digestCommand(refText, flags));
 
-  addClientOptions(program.command('delete').description('delete an image manifest (by tag: the tag only, by digest: the manifest)').argument('<reference>')).action(
-    (refText: string, flags: ClientFlags) =>
-      withClient(flags, async (client) => {
-        const ref = registryRef(refText, false);
-        if (!ref.tag && !ref.digest) throw new ClientError(`${refText}: name a tag or a digest to delete`);
-        await client.registryClient(ref.registry).deleteManifest(ref.repository, ref.digest ?? ref.tag!);
-        if (!flags.quiet) process.stdout.write(`Deleted ${formatReference(ref)}\n`);
-      }),
-  );
+  addClientOptions(program.command('delete').description('delete an image manifest (by tag: the tag only, by digest: the manifest)').argument('<reference>'))
+    .action(async (refText: string, flags: ClientFlags) => (await actions()).deleteCommand(refText, flags));
 }
-

@@ -1,6 +1,6 @@
 // Options every registry-facing command shares, and turning them into a Client.
 import type { Command } from 'commander';
-import { Client, ClientError, CredentialChain, defaultCredentialSources, loadClientConfig, StaticCredentials, type CredentialSource, type Endpoint } from '../client/index.js';
+import type { Client, CredentialSource, Endpoint } from '../client/index.js';
 
 export interface ClientFlags {
   insecure?: boolean;
@@ -25,7 +25,9 @@ export function addClientOptions(cmd: Command): Command {
     .option('--json', 'print the result as JSON');
 }
 
+/** The client for these flags; the client modules load here, not when the options are declared. */
 export async function clientFrom(flags: ClientFlags): Promise<Client> {
+  const { Client, ClientError, CredentialChain, defaultCredentialSources, loadClientConfig, StaticCredentials } = await import('../client/index.js');
   let credentials = flags.credentials;
   if (flags.creds !== undefined) {
     const colon = flags.creds.indexOf(':');

@@ -1,10 +1,7 @@
 // The `stevedore` command.
 import { Command, CommanderError } from 'commander';
 import { errorReport, EXIT_USAGE, usageLine } from './error-report.js';
-import { registerContainerCommands } from './engine-container-commands.js';
-import { registerNetworkCommands } from './engine-network-commands.js';
 import { addRootOption } from './engine-root.js';
-import { registerVolumeCommands } from './engine-volume-commands.js';
 
 const program = new Command();
 program
@@ -16,9 +13,48 @@ program
   .configureOutput({ outputError: (text, write) => write(`stevedore: ${usageLine(text, commandPath())}\n`) });
 addRootOption(program);
 
-// Container commands start quickly (a `run --rm IMAGE true` is timed against bare runc): when one
-// of them is asked for, the registry and client modules are not loaded at all.
-const CONTAINER_COMMANDS = new Set(['run', 'create', 'start', 'restart', 'wait', 'pause', 'unpause', 'rename', 'cp', 'export', 'stats', 'top', 'ps', 'logs', 'stop', 'kill', 'rm', 'exec', 'container', 'volume', 'network', 'port']);
+// Each command loads only what it uses: the module that declares the asked-for command is loaded
+// alone (a `run --rm IMAGE true` is timed against bare runc, `images` against `node -e 0`), and its
+// actions load their implementation when they run. Help, no command or an unknown one load them all.
+type Register = (program: Command) => void;
+const MODULES: Record<string, () => Promise<Register>> = {
+  serve: async () => (await import('./serve.js')).registerServe,
+  client: async () => (await import('./client-commands.js')).registerClientCommands,
+  images: async () => (await import('./engine-image-commands.js')).registerEngineImageCommands,
+  login: async () => (await import('./login-commands.js')).registerLoginCommands,
+  maintenance: async () => (await import('./maintenance-commands.js')).registerMaintenanceCommands,
+  compose: async () => (await import('./compose-commands.js')).registerComposeCommands,
+  build: async () => (await import('./build-command.js')).registerBuildCommand,
+  network: async () => (await import('./engine-network-commands.js')).registerNetworkCommands,
+  volume: async () => (await import('./engine-volume-commands.js')).registerVolumeCommands,
+  containers: async () => {
+    const { registerContainerCommands } = await import('./engine-container-commands.js');
+    // The image side (the local store) loads only when a container command needs an image; the
+    // client inside it only when the image has to be pulled.
+    return (program) =>
+      registerContainerCommands(program, async (root) => {
+        const [{ StoreImageProvider }, { ImageStore }] = await Promise.all([import('../engine/image-provider.js'), import('../engine/store/image-store.js')]);
+        return new StoreImageProvider(new ImageStore(root), async () => (await import('./client-options.js')).clientFrom({}));
+      });
+  },
+};
+const COMMAND_MODULE: Record<string, string> = {
+  ...Object.fromEntries(['pull', 'push', 'copy', 'tags', 'catalog', 'inspect', 'digest', 'delete'].map((c) => [c, 'client'])),
+  ...Object.fromEntries(['images', 'rmi', 'tag', 'save', 'load', 'history', 'image', 'system', 'prune'].map((c) => [c, 'images'])),
+  login: 'login',
+  logout: 'login',
+  gc: 'maintenance',
+  scrub: 'maintenance',
+  serve: 'serve',
+  compose: 'compose',
+  build: 'build',
+  network: 'network',
+  port: 'network',
+  volume: 'volume',
+  ...Object.fromEntries(
+    ['run', 'create', 'start', 'restart', 'wait', 'pause', 'unpause', 'rename', 'cp', 'export', 'stats', 'top', 'ps', 'logs', 'stop', 'kill', 'rm', 'exec', 'container', 'attach', 'commit', 'import'].map((c) => [c, 'containers']),
+  ),
+};
 function subcommand(argv: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--root') i++;
@@ -26,38 +62,15 @@ function subcommand(argv: string[]): string | undefined {
   }
   return undefined;
 }
-const containerOnly = CONTAINER_COMMANDS.has(subcommand(process.argv.slice(2)) ?? '');
+const asked = subcommand(process.argv.slice(2));
+const only = asked === undefined ? undefined : COMMAND_MODULE[asked];
+const containerOnly = only === 'containers' || only === 'network' || only === 'volume';
+for (const register of await Promise.all((only ? [only] : Object.keys(MODULES)).map((m) => MODULES[m]!()))) register(program);
+
 /** `stevedore pull`, for the --help hint of a usage error. */
 function commandPath(): string {
-  const sub = subcommand(process.argv.slice(2));
-  return sub && program.commands.some((c) => c.name() === sub || c.aliases().includes(sub)) ? `stevedore ${sub}` : 'stevedore';
+  return asked && program.commands.some((c) => c.name() === asked || c.aliases().includes(asked)) ? `stevedore ${asked}` : 'stevedore';
 }
-
-if (!containerOnly) {
-  const [clientCommands, engineImages, login, maintenance, serve, compose] = await Promise.all([
-    import('./client-commands.js'),
-    import('./engine-image-commands.js'),
-    import('./login-commands.js'),
-    import('./maintenance-commands.js'),
-    import('./serve.js'),
-    import('./compose-commands.js'),
-  ]);
-  serve.registerServe(program);
-  clientCommands.registerClientCommands(program);
-  engineImages.registerEngineImageCommands(program);
-  login.registerLoginCommands(program);
-  maintenance.registerMaintenanceCommands(program);
-  compose.registerComposeCommands(program);
-  (await import('./build-command.js')).registerBuildCommand(program);
-}
-registerNetworkCommands(program);
-registerVolumeCommands(program);
-// The image side (the local store) loads only when a container command needs an image; the client
-// inside it only when the image has to be pulled.
-registerContainerCommands(program, async (root) => {
-  const [{ StoreImageProvider }, { ImageStore }] = await Promise.all([import('../engine/image-provider.js'), import('../engine/store/image-store.js')]);
-  return new StoreImageProvider(new ImageStore(root), async () => (await import('./client-options.js')).clientFrom({}));
-});
 
 try {
   await program.parseAsync(process.argv);
