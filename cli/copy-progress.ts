@@ -1,6 +1,7 @@
 // Progress of a copy: bars redrawn in place on a terminal; plain lines, one per event, elsewhere
 // (CI logs and pipes).
-import { MultiBar, type SingleBar } from 'cli-progress';
+import { createRequire } from 'node:module';
+import type { SingleBar } from 'cli-progress';
 import type { ArchiveLayerEvent, CopyEvent } from '../client/index.js';
 
 export function formatBytes(n: number): string {
@@ -74,6 +75,8 @@ type BlobEvent = { desc: { digest: string; mediaType: string; size: number } };
  * before the bars start, or after they end.
  */
 export function ttyProgress(stream: NodeJS.WriteStream): Progress {
+  // Loaded only when bars are drawn (a terminal): ~20 modules every other command need not load.
+  const { MultiBar } = createRequire(import.meta.url)('cli-progress') as typeof import('cli-progress');
   const multi = new MultiBar({
     stream,
     // 12 hex digits of the digest, as Docker names layers; about 70 columns in all.

@@ -63,9 +63,11 @@ function subcommand(argv: string[]): string | undefined {
   return undefined;
 }
 const asked = subcommand(process.argv.slice(2));
+const versionOnly = asked === undefined && process.argv.slice(2).some((a) => a === '-V' || a === '--version');
 const only = asked === undefined ? undefined : COMMAND_MODULE[asked];
 const containerOnly = only === 'containers' || only === 'network' || only === 'volume';
-for (const register of await Promise.all((only ? [only] : Object.keys(MODULES)).map((m) => MODULES[m]!()))) register(program);
+const wanted = versionOnly ? [] : only ? [only] : Object.keys(MODULES);
+for (const register of await Promise.all(wanted.map((m) => MODULES[m]!()))) register(program);
 
 /** `stevedore pull`, for the --help hint of a usage error. */
 function commandPath(): string {

@@ -59,6 +59,8 @@ step "garbage collection benchmark" node dist/bench/gc.js
 step "access-control benchmark" node dist/bench/auth.js
 step "pull-through mirror benchmark" node dist/bench/mirror.js
 step "client pull benchmark" node dist/bench/client-pull.js
+# CLI start-up: --help, --version, images, ps, tags against `node -e 0` (BENCH_CLI_REPS).
+step "CLI start-up benchmark" node dist/bench/cli-start.js
 # Web UI in headless chromium: 10,000 repositories, a repository with 5,000 tags (BENCH_UI_*).
 step "web UI benchmark" node dist/bench/ui.js
 # Container start: `stevedore run --rm` against bare `runc run` (as root: it mounts overlayfs).
