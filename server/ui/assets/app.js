@@ -943,14 +943,20 @@ function table(label, head, rows, numeric = []) {
   );
 }
 
+function gcRunner(by) {
+  if (!by) return '';
+  return ` · by ${by.runner === 'scheduler' ? 'the scheduler' : 'stevedore gc'} on ${by.host}`;
+}
+
 function gcRunText(run) {
-  if (!run) return h('span', { class: 'muted' }, 'none since this server started');
-  if (!run.ok) return [time(run.finishedAt), ' · ', h('strong', { class: 'bad' }, 'failed'), `: ${run.error ?? 'unknown error'}`];
+  if (!run) return h('span', { class: 'muted' }, 'none recorded');
+  if (!run.ok) return [time(run.finishedAt), ' · ', h('strong', { class: 'bad' }, 'failed'), `: ${run.error ?? 'unknown error'}`, gcRunner(run.by)];
   const r = run.result ?? {};
   return [
     time(run.finishedAt),
     ` · freed ${bytes(r.bytesFreed)} in ${intFmt.format(r.blobsFreed ?? 0)} blobs; `,
     `${intFmt.format(r.manifestsDeleted ?? 0)} manifests and ${intFmt.format(r.tagsDeleted ?? 0)} tags deleted · took ${duration(r.durationMs)}`,
+    gcRunner(run.by),
   ];
 }
 
