@@ -317,6 +317,26 @@ describe('web UI with a token service on another origin', () => {
     }
   });
 
+  it("shows an admin the Operations view, and a user none", async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+    try {
+      const { page, problems } = await openPage(context);
+      await signIn(page, server.url, 'root');
+      await poll(() => page.locator('body[data-admin="true"]').count()).toBe(1);
+      await page.getByRole('link', { name: 'Operations' }).click();
+      await page.waitForSelector('#storage-title');
+      expect(await page.locator('section[aria-labelledby="storage-title"]').innerText()).toMatch(/Used\s+[\d.,]+ (KiB|MiB)/);
+      await shot(page, 'external-token-operations');
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await signIn(page, server.url, 'alice');
+      await poll(() => page.locator('body[data-admin="false"]').count()).toBe(1);
+      expect(await page.getByRole('link', { name: 'Operations' }).count()).toBe(0);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('refuses session requests from anywhere but the page itself', async () => {
     const context = await browser.newContext();
     try {
