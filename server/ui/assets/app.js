@@ -148,12 +148,15 @@ async function sessionRequest(path, body = {}) {
   return answer;
 }
 
-/** An access token for the scope (the signed-in user's, or an anonymous one for a guest). */
-async function bearerFor(scope) {
+/**
+ * An access token for the scope and whom it is for: the signed-in user ('' for a guest's anonymous
+ * token). Kept until shortly before it expires.
+ */
+async function tokenFor(scope) {
   const cached = session.tokens.get(scope);
   if (cached) {
     const t = await cached.catch(() => undefined);
-    if (t && t.expires > Date.now() + 10_000) return t.token;
+    if (t && t.expires > Date.now() + 10_000) return t;
     if (session.tokens.get(scope) === cached) session.tokens.delete(scope);
   }
   // Shared while in flight: a view asks for one repository's token many times at once.
@@ -161,9 +164,12 @@ async function bearerFor(scope) {
   session.tokens.set(scope, p);
   p.catch(() => session.tokens.get(scope) === p && session.tokens.delete(scope));
   const t = await p;
+  // Signed out meanwhile (another tab): the cookie is gone, the answer is anonymous.
   if (session.user && t.user !== session.user) throw new ApiError(401, 'UNAUTHORIZED', 'the session has ended: sign in again');
-  return t.token;
+  return t;
 }
+
+const bearerFor = async (scope) => (await tokenFor(scope)).token;
 
 /**
  * A request to the registry. `scope` is the token scope the call needs (the repository's, asked
@@ -178,7 +184,7 @@ async function api(path, { method = 'GET', accept, scope, raw = false, quiet = f
     try {
       headers.Authorization = `Bearer ${await bearerFor(scope)}`;
     } catch (e) {
-      if (e.status === 401 && session.user && !quiet) expired();
+      if (e.status === 401 && session.user && !quiet) forget(); // the session expired: the login form
       throw e;
     }
   }
@@ -225,13 +231,12 @@ async function probe() {
     // Signed in already (the session cookie survives a reload), or a guest: then whether anonymous
     // callers may list anything (rules that let them pull, and list: `catalog: true`).
     try {
-      const t = await bearerFor(CATALOG_SCOPE);
-      const who = (await session.tokens.get(CATALOG_SCOPE)).user;
-      if (who) {
-        session.user = who;
+      const t = await tokenFor(CATALOG_SCOPE);
+      if (t.user) {
+        session.user = t.user;
         return;
       }
-      const guest = await fetch('/v2/_ui/repositories?n=1', { headers: { Authorization: `Bearer ${t}` }, credentials: 'omit', cache: 'no-store' });
+      const guest = await fetch('/v2/_ui/repositories?n=1', { headers: { Authorization: `Bearer ${t.token}` }, credentials: 'omit', cache: 'no-store' });
       session.guestOk = guest.ok;
     } catch {
       session.guestOk = false;
@@ -272,11 +277,6 @@ function forget() {
 function signOut() {
   if (session.mode === 'bearer') sessionRequest('/ui/logout').catch(() => undefined).finally(forget);
   else forget();
-}
-
-/** The token session ended (expired, or the user was removed): back to the login form. */
-function expired() {
-  forget();
 }
 
 function renderSession() {
