@@ -1,7 +1,8 @@
 // The web UI's detail views and usability, in a real browser: an index's attestation entries
 // marked as such (and left out of the platforms of the tag list), an image's whole config
 // (Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts, Volumes, Labels), layers paired with
-// their created_by lines past history steps that made no layer, annotations, the raw JSON on
+// their created_by lines past history steps that made no layer, annotations, referrers two deep
+// (an SBOM and its signature) as a tree, the raw JSON on
 // request, times in the user's locale and time zone, sizes in binary units, the keyboard (`/` to
 // the filter, Escape closes the confirmation) and a name for every control.
 import { createHash } from 'node:crypto';
@@ -23,6 +24,8 @@ let server: RunningServer;
 let browser: Browser;
 let imageDigest: string;
 let attestationDigest: string;
+let sbomDigest: string;
+let sbomSignatureDigest: string;
 
 async function pushBlob(name: string, data: Buffer): Promise<{ mediaType?: string; digest: string; size: number }> {
   const digest = sha256(data);
@@ -98,6 +101,16 @@ beforeAll(async () => {
       },
     ],
   });
+  // Referrers two deep: an SBOM of the image, and a signature of that SBOM.
+  const emptyConfig = { mediaType: 'application/vnd.oci.empty.v1+json', ...(await pushBlob(name, Buffer.from('{}'))) };
+  const artifact = async (subject: { mediaType: string; digest: string; size: number }, artifactType: string, content: string) => {
+    const layer = { mediaType: artifactType, ...(await pushBlob(name, Buffer.from(content))) };
+    const json = { schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType, config: emptyConfig, layers: [layer], subject };
+    return putManifest(name, sha256(Buffer.from(JSON.stringify(json))), OCI_MANIFEST, json);
+  };
+  const sbom = await artifact(image, 'application/spdx+json', '{"spdxVersion":"SPDX-2.3"}');
+  sbomDigest = sbom.digest;
+  sbomSignatureDigest = (await artifact(sbom, 'application/vnd.dev.cosign.artifact.sig.v1+json', '{"critical":{}}')).digest;
   browser = await launchBrowser();
 });
 
@@ -172,6 +185,15 @@ describe('web UI details', () => {
       expect(await raw.locator('pre').isVisible()).toBe(true);
       expect(JSON.parse(await raw.locator('pre').innerText())).toMatchObject({ mediaType: OCI_MANIFEST, annotations: { 'org.opencontainers.image.revision': 'abc123' } });
       expect(await page.locator('dl.summary').textContent()).toContain(imageDigest);
+      // The referrers as a tree: the SBOM, and under it the SBOM's signature.
+      const top = page.getByRole('list', { name: 'Referrers' }).locator(':scope > li');
+      await poll(() => top.count()).toBe(1);
+      expect(await top.locator(':scope > a code').textContent()).toBe(sbomDigest.slice(7, 19));
+      expect(await top.locator(':scope > strong').textContent()).toBe('SBOM');
+      const nested = top.locator(':scope > ul.tree > li');
+      expect(await nested.count()).toBe(1);
+      expect(await nested.locator(':scope > strong').textContent()).toBe('Signature');
+      expect(await nested.locator(':scope > a code').textContent()).toBe(sbomSignatureDigest.slice(7, 19));
       expect(await unnamedControls(page)).toEqual([]);
       await shot(page, 'image-details-de');
       expect(problems).toEqual([]);
