@@ -2,9 +2,9 @@
 // marked as such (and left out of the platforms of the tag list), an image's whole config
 // (Entrypoint, Cmd, Env, WorkingDir, User, ExposedPorts, Volumes, Labels), layers paired with
 // their created_by lines past history steps that made no layer, annotations, referrers two deep
-// (an SBOM and its signature) as a tree, the raw JSON on
-// request, times in the user's locale and time zone, sizes in binary units, the keyboard (`/` to
-// the filter, Escape closes the confirmation) and a name for every control.
+// (an SBOM and its signature) as a tree, the raw JSON on request, times in the user's locale and
+// time zone, sizes in binary units, the keyboard (`/` to the filter, Escape closes the
+// confirmation) and a name for every control.
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
