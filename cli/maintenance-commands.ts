@@ -51,6 +51,8 @@ export function registerMaintenanceCommands(program: Command): void {
       const driver = await createStorageDriver(config);
       try {
         const result = await runGc(driver, config.gc, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged || undefined });
+        // The run is done; only the registry's Operations view misses it.
+        if (result.recordError) console.error(`stevedore: warning: the run could not be recorded in the storage for the web UI: ${result.recordError.message}`);
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ ...summary(result), tags: result.tags, deleted: result.gc.deleted }, null, 2)}\n`);
           return;

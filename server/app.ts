@@ -17,6 +17,7 @@ import { registerUploads } from './routes/uploads.js';
 import { registerOperationsApi } from './ui/operations.js';
 import { registerUiApi } from './ui/ui-api.js';
 import { uiStatic } from './ui/static-assets.js';
+import { uiSession } from './ui/ui-session.js';
 
 /** The operational parts around the registry API; each is optional. */
 export interface AppServices {
@@ -65,7 +66,11 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   if (rateLimiter) app.use(rateLimit(rateLimiter));
   // The web UI's page and files are public (server/ui), rate limited like the rest; its data comes
   // from /v2 under access control.
-  if (config.ui.enabled) app.use(uiStatic());
+  if (config.ui.enabled) {
+    // With token authentication the page signs in through these (the token service may be elsewhere).
+    if (config.auth.mode === 'token' && !config.auth.tokenService.standalone) app.use(uiSession(config.auth, log));
+    app.use(uiStatic());
+  }
 
   function writeError(ctx: Koa.Context, err: unknown, id: string): void {
     let re: RegistryError;

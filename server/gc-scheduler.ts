@@ -1,11 +1,16 @@
 // Garbage collection runs: retention policies, then mark and sweep (storage/garbage-collector.ts),
-// from `stevedore gc` or on a schedule inside `stevedore serve` (config section `gc`).
+// from `stevedore gc` or on a schedule inside `stevedore serve` (config section `gc`). Every run
+// that is not a dry run leaves its summary in the storage (storage/gc-run-record.ts), so the web
+// UI of any server on that storage shows the last run, whoever made it.
+import { hostname } from 'node:os';
 import {
   applyRetention,
   collectGarbage,
   recoverGcTrash,
+  writeGcRunRecord,
   type GcHooks,
   type GcReport,
+  type GcRunRecord,
   type RetentionPolicy,
   type StorageDriver,
   type TagDeletion,
@@ -19,13 +24,19 @@ export interface GcRunOptions {
   /** Overrides gc.deleteUntagged. */
   deleteUntagged?: boolean;
   hooks?: GcHooks;
+  /** Who runs it, for the record (default: the `stevedore gc` command). */
+  runner?: 'scheduler' | 'command';
 }
 
 export interface GcRunResult {
   tags: TagDeletion[];
   gc: GcReport;
   durationMs: number;
+  /** The run's record could not be written (the run itself succeeded). */
+  recordError?: Error;
 }
+
+export type { GcRunRecord };
 
 export function retentionPolicies(gc: Config['gc']): RetentionPolicy[] {
   return gc.retention.map((p) => ({
@@ -37,20 +48,45 @@ export function retentionPolicies(gc: Config['gc']): RetentionPolicy[] {
   }));
 }
 
-/** Retention, then garbage collection. A dry run's GC counts the tags retention would delete as gone. */
+/**
+ * Retention, then garbage collection. A dry run's GC counts the tags retention would delete as
+ * gone. A real run records its summary (or its failure) in the storage; a record that cannot be
+ * written is reported in the result, never as the run's failure.
+ */
 export async function runGc(driver: StorageDriver, gc: Config['gc'], opts: GcRunOptions = {}): Promise<GcRunResult> {
   const started = Date.now();
   const dryRun = opts.dryRun ?? false;
-  const tags = await applyRetention(driver, retentionPolicies(gc), { dryRun });
-  const report = await collectGarbage(driver, {
-    gracePeriodMs: gc.gracePeriod,
-    deleteUntagged: opts.deleteUntagged ?? gc.deleteUntagged,
-    keepReferrers: gc.keepReferrers,
-    dryRun,
-    ignoreTags: dryRun ? new Set(tags.map((t) => `${t.repository}:${t.tag}`)) : undefined,
-    hooks: opts.hooks,
-  });
-  return { tags, gc: report, durationMs: Date.now() - started };
+  const record = (r: Omit<GcRunRecord, 'startedAt' | 'finishedAt' | 'by'>) =>
+    writeGcRunRecord(driver, {
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date().toISOString(),
+      ...r,
+      by: { runner: opts.runner ?? 'command', host: hostname(), pid: process.pid },
+    });
+  let result: GcRunResult;
+  try {
+    const tags = await applyRetention(driver, retentionPolicies(gc), { dryRun });
+    const report = await collectGarbage(driver, {
+      gracePeriodMs: gc.gracePeriod,
+      deleteUntagged: opts.deleteUntagged ?? gc.deleteUntagged,
+      keepReferrers: gc.keepReferrers,
+      dryRun,
+      ignoreTags: dryRun ? new Set(tags.map((t) => `${t.repository}:${t.tag}`)) : undefined,
+      hooks: opts.hooks,
+    });
+    result = { tags, gc: report, durationMs: Date.now() - started };
+  } catch (err) {
+    if (!dryRun) await record({ ok: false, error: (err as Error).message }).catch(() => undefined); // the run's own error is the one to report
+    throw err;
+  }
+  if (!dryRun) {
+    try {
+      await record({ ok: true, result: summary(result) });
+    } catch (err) {
+      result.recordError = err as Error;
+    }
+  }
+  return result;
 }
 
 /** What a run freed, by kind (for metrics and logs). */
@@ -81,16 +117,10 @@ export function summary(r: GcRunResult): Record<string, unknown> {
   };
 }
 
-export interface GcRunRecord {
-  startedAt: string;
-  finishedAt: string;
-  ok: boolean;
-  /** What the run freed (summary() of the run); undefined when it failed. */
-  result?: Record<string, unknown>;
-  error?: string;
-}
-
-/** What the scheduler did and will do, for the web UI's Operations view. */
+/**
+ * What this server's scheduler did and will do, for the web UI's Operations view (which shows the
+ * last run recorded in the storage, by whoever ran it, and this one's when that cannot be read).
+ */
 export class GcStatus {
   lastRun: GcRunRecord | undefined;
   nextRunAt: Date | undefined;
@@ -116,9 +146,10 @@ export function startGcScheduler(driver: StorageDriver, config: Config, log: Log
     const started = Date.now();
     log.info({ gracePeriodMs: gc.gracePeriod, deleteUntagged: gc.deleteUntagged }, 'garbage collection started');
     try {
-      const result = await runGc(driver, gc);
+      const result = await runGc(driver, gc, { runner: 'scheduler' });
       metrics?.gcRun('ok', result.durationMs / 1000, freedByKind(result), result.gc.bytesFreed);
       log.info(summary(result), 'garbage collection finished');
+      if (result.recordError) log.warn({ err: result.recordError }, 'the garbage collection run could not be recorded in the storage');
       status.lastRun = { startedAt: new Date(started).toISOString(), finishedAt: new Date().toISOString(), ok: true, result: summary(result) };
     } catch (err) {
       metrics?.gcRun('error', (Date.now() - started) / 1000);

@@ -14,6 +14,7 @@ export { FilesystemDriver } from './filesystem-driver.js';
 // The S3 driver is imported from './s3-driver.js' where needed, so the AWS SDK loads only then.
 export * from './instrumented-driver.js';
 export * from './garbage-collector.js';
+export * from './gc-run-record.js';
 export * from './retention.js';
 export * from './scrub.js';
 export { mapLimit } from '../util/limit.js';

@@ -30,6 +30,7 @@ describe('storage layout', () => {
       `/repositories/app/_manifests/tags/v1/previous/link`,
       `/repositories/app/_manifests/revisions/sha256/${hex}/data`,
       '/_mirror/last-pulled.json',
+      '/_gc/last-run.json',
       'relative/path',
     ]) {
       expect(parsePath(p), p).toBeUndefined();

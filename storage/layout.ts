@@ -57,6 +57,8 @@ export const layout = {
   gcTrash(digest: Digest): string {
     return `/_gc/trash/${digestDir(digest)}/data`;
   },
+  /** The summary of the last garbage collection run, whoever ran it (storage/gc-run-record.ts). */
+  gcLastRun: '/_gc/last-run.json',
   /** Content whose bytes no longer match its digest, moved aside by `stevedore scrub --quarantine`. */
   quarantineRoot: '/quarantine',
   quarantine(digest: Digest): string {

@@ -36,7 +36,7 @@ function quote(v: string): string {
  * a listener elsewhere needs auth.token.realm, see auth-config.ts), https on TLS. Never the
  * request's Host header: `Host: evil.example` would send clients' passwords there.
  */
-function listenerOrigin(ctx: Context): string {
+export function listenerOrigin(ctx: Context): string {
   const socket = ctx.req.socket;
   let host = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:(?=\d+\.)/, '');
   if (host.includes(':')) host = `[${host}]`;

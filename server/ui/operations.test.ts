@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cached } from './operations.js';
+import { cached, latest } from './operations.js';
 
 describe('cached (the Operations scans)', () => {
   it('shares a computation in flight and keeps its answer for the max age', async () => {
@@ -30,5 +30,18 @@ describe('cached (the Operations scans)', () => {
     await expect(get()).rejects.toThrow('storage unavailable');
     expect(await get()).toBe('ok');
     expect(runs).toBe(2);
+  });
+});
+
+describe('latest (the last GC run shown)', () => {
+  const run = (finishedAt: string) => ({ startedAt: finishedAt, finishedAt, ok: true });
+  it('takes the run that finished last, from the storage record or this server', () => {
+    const stored = run('2026-12-03T10:00:00.000Z');
+    const own = run('2026-12-03T11:00:00.000Z');
+    expect(latest(stored, own)).toBe(own);
+    expect(latest(own, stored)).toBe(own);
+    expect(latest(stored, undefined)).toBe(stored);
+    expect(latest(undefined, own)).toBe(own);
+    expect(latest(undefined, undefined)).toBeUndefined();
   });
 });

@@ -1,10 +1,10 @@
-// The web UI's Operations view, for admins (README "Web UI"): storage used, the scheduled garbage
-// collection (last run, what it freed, next run), what the retention policies would delete now (a
+// The web UI's Operations view, for admins (README "Web UI"): storage used, garbage collection
+// (the last run recorded in the storage, by whoever ran it, and what it freed; the next scheduled run), what the retention policies would delete now (a
 // dry run) and the pull-through mirror's counters per upstream. Read-only: nothing here changes
 // the store. route-scopes.ts maps both endpoints to `registry:admin:*`, which only `auth.admins`
 // hold (htpasswd) or are granted (the built-in token service).
 import type Router from '@koa/router';
-import { applyRetention, policyFor, scanBlobs, type RetentionPolicy, type StorageDriver } from '../../storage/index.js';
+import { applyRetention, policyFor, readGcRunRecord, scanBlobs, type GcRunRecord, type RetentionPolicy, type StorageDriver } from '../../storage/index.js';
 import type { Config } from '../config.js';
 import { retentionPolicies } from '../gc-scheduler.js';
 import type { RegistryDeps } from '../registry-deps.js';
@@ -70,6 +70,12 @@ export function cached<T>(compute: () => Promise<T>, maxAgeMs: number): () => Pr
   };
 }
 
+/** The run that finished last (this server's own is kept too, should its record not have been written). */
+export function latest(a: GcRunRecord | undefined, b: GcRunRecord | undefined): GcRunRecord | undefined {
+  if (!a || !b) return a ?? b;
+  return Date.parse(b.finishedAt) > Date.parse(a.finishedAt) ? b : a;
+}
+
 export function registerOperationsApi(router: Router, { storage, config, mirror, gcStatus }: RegistryDeps): void {
   const usage = cached(() => storageUsage(storage.driver, config.storage.driver), SCAN_MAX_AGE_MS);
   const retention = cached(() => retentionDryRun(storage.driver, config.gc), SCAN_MAX_AGE_MS);
@@ -82,7 +88,13 @@ export function registerOperationsApi(router: Router, { storage, config, mirror,
 
   router.get(UI_OPERATIONS, async (ctx) => {
     const gc = config.gc;
-    const [used, dryRun, counts] = await Promise.all([usage(), retention(), mirror ? mirror.metrics.byUpstream() : undefined]);
+    const [used, dryRun, counts, recorded] = await Promise.all([
+      usage(),
+      retention(),
+      mirror ? mirror.metrics.byUpstream() : undefined,
+      // The last run by anyone (any server's scheduler, `stevedore gc`), read afresh: one small object.
+      readGcRunRecord(storage.driver).catch(() => undefined),
+    ]);
     const upstreams = (config.mirror.upstreams ?? []).map((u) => {
       const c = counts?.get(u.prefix) ?? { hits: 0, misses: 0, cacheBytesServed: 0, upstreamBytes: 0, staleServed: 0, upstreamErrors: 0 };
       const served = c.hits + c.misses;
@@ -98,7 +110,7 @@ export function registerOperationsApi(router: Router, { storage, config, mirror,
         gracePeriodMs: gc.gracePeriod,
         deleteUntagged: gc.deleteUntagged,
         running: gcStatus?.running ?? false,
-        lastRun: gcStatus?.lastRun,
+        lastRun: latest(recorded, gcStatus?.lastRun),
         nextRunAt: gc.enabled ? gcStatus?.nextRunAt?.toISOString() : undefined,
       },
       retention: dryRun,

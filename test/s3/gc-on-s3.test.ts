@@ -1,7 +1,10 @@
 // Online garbage collection on S3 (a real Ceph RGW): the mark phase lists the bucket flatly and in
-// parallel; an untagged image is collected while a tagged one stays pullable.
+// parallel; an untagged image is collected while a tagged one stays pullable. A run's summary is
+// recorded in the bucket, and every registry on it shows that last run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/index.js';
+import { loadConfig } from '../../server/config.js';
+import { runGc } from '../../server/gc-scheduler.js';
 import { collectGarbage, scrub } from '../../storage/index.js';
 import { S3Driver } from '../../storage/s3-driver.js';
 import { startCephRgw, type CephRgw } from '../helpers/ceph-rgw.js';
@@ -10,6 +13,7 @@ import { configBlob, content, imageManifest, newRoot, OCI_MANIFEST, pushMonolith
 let rgw: CephRgw;
 let bucket: string;
 let server: RunningServer | undefined;
+const others: RunningServer[] = [];
 
 beforeAll(async () => {
   rgw = await startCephRgw();
@@ -17,6 +21,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.close();
+  for (const s of others) await s.close();
   await rgw?.stop();
 });
 
@@ -65,6 +70,42 @@ describe('GC on S3', () => {
       const again = await collectGarbage(driver, opts);
       expect(again.deleted).toEqual([]);
       expect((await scrub(driver)).problems).toEqual([]);
+    } finally {
+      driver.destroy();
+    }
+  });
+
+  it('records the run in the bucket: every registry on it shows the last run', async () => {
+    const rootDirectory = newRoot('gc-record');
+    const a = await startRegistryOnS3({ rgw, bucket, rootDirectory });
+    others.push(a);
+    const b = await startRegistryOnS3({ rgw, bucket, rootDirectory });
+    others.push(b);
+    const base = a.url.replace(/\/+$/, '');
+    const name = 'gc/record';
+    const cfg = configBlob(7);
+    const layer = content(5000, 7);
+    const cfgDigest = await pushMonolithic(base, name, cfg);
+    const layerDigest = await pushMonolithic(base, name, layer);
+    const manifest = imageManifest({ digest: cfgDigest, size: cfg.length }, [{ digest: layerDigest, size: layer.length }]);
+    expect((await putManifest(base, name, sha256(manifest), manifest)).status).toBe(201); // untagged
+    const lastRun = async (s: RunningServer) =>
+      ((await (await fetch(new URL('/v2/_ui/operations', s.url))).json()) as { gc: { lastRun?: { ok: boolean; result?: { bytesFreed: number }; by?: { runner: string } } } }).gc.lastRun;
+    expect(await lastRun(b)).toBeUndefined();
+    const driver = new S3Driver({
+      bucket,
+      endpoint: rgw.endpoint,
+      region: rgw.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
+      rootDirectory,
+    });
+    try {
+      const gc = loadConfig({ overrides: { gc: { gracePeriod: '0s', deleteUntagged: true } } }).gc;
+      const result = await runGc(driver, gc);
+      expect(result.recordError).toBeUndefined();
+      expect(result.gc.bytesFreed).toBe(cfg.length + layer.length + manifest.length);
+      for (const s of [a, b]) expect(await lastRun(s)).toMatchObject({ ok: true, result: { bytesFreed: result.gc.bytesFreed }, by: { runner: 'command' } });
     } finally {
       driver.destroy();
     }

@@ -3,14 +3,16 @@
 // policies would delete (a dry run that deletes nothing), and the mirror's counters per upstream.
 // Non-admins are refused in both auth modes: 403 with htpasswd, and the token service does not
 // grant `registry:admin:*` to them (401 insufficient_scope with the token they get).
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningServer } from '../../server/index.js';
 import { basic, htpasswdText, RULES, USERS } from '../auth/auth-env.js';
 import { skopeoCopy } from '../helpers/skopeo.js';
+import { CLI } from '../helpers/stevedore-process.js';
 import { launchBrowser, openPage, poll, shot, startRegistry, writeTestImages } from './ui-env.js';
 
 const dirs: string[] = [];
@@ -165,7 +167,7 @@ describe('Operations with htpasswd access control', () => {
       const used = await blobFiles(join(dir, 'data'));
       const text = (sel: string) => page.locator(sel).innerText();
       expect(await text('section[aria-labelledby="storage-title"]')).toContain(String(used.blobs));
-      expect(await text('section[aria-labelledby="gc-title"]')).toMatch(/every 1 h[\s\S]*none since this server started/);
+      expect(await text('section[aria-labelledby="gc-title"]')).toMatch(/every 1 h[\s\S]*none recorded/);
       expect(await page.getByRole('table', { name: 'Tags retention would delete' }).innerText()).toContain('team/tools:v1');
       const mirrorRow = await page.getByRole('table', { name: 'Mirror upstreams' }).locator('tbody tr').innerText();
       expect(mirrorRow).toMatch(/^up\s/);
@@ -250,5 +252,69 @@ describe('Operations with the token service', () => {
     expect(Date.parse(o.gc.nextRunAt!)).toBeGreaterThan(Date.now() - 1000);
     expect(o.mirror).toEqual({ enabled: false, upstreams: [] });
     expect(o.retention).toMatchObject({ policies: [], total: 0 });
+  });
+});
+
+describe('the last GC run, whoever ran it', () => {
+  // Two registry processes on one store (in-process servers, sharing the directory as replicas
+  // share a bucket); neither schedules GC. `stevedore gc` (the compiled CLI) runs beside them.
+  let a: RunningServer;
+  let b: RunningServer;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await tempDir('shared');
+    ({ server: a } = await start(dir, {}));
+    ({ server: b } = await start(dir, {}));
+    await writeTestImages(dir);
+  });
+
+  const ops = async (server: RunningServer) => {
+    const res = await fetch(new URL('/v2/_ui/operations', server.url));
+    expect(res.status).toBe(200);
+    return (await res.json()) as Operations & { gc: { lastRun?: { by?: { runner: string; host: string } } } };
+  };
+
+  it('shows a run of stevedore gc on every server of the storage, in the API and the page', async () => {
+    expect((await ops(a)).gc.lastRun).toBeUndefined();
+    // Something to free: an image pushed through one server, its manifest deleted.
+    const host = new URL(a.url).host;
+    await skopeoCopy(`oci:${join(dir, 'image')}:v1`, `docker://${host}/tmp/app:v1`);
+    const head = await fetch(new URL('/v2/tmp/app/manifests/v1', a.url), { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    const digest = head.headers.get('docker-content-digest')!;
+    expect((await fetch(new URL(`/v2/tmp/app/manifests/${digest}`, a.url), { method: 'DELETE' })).status).toBe(202);
+
+    const gc = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [CLI, 'gc', '--data-dir', join(dir, 'data'), '--delete-untagged'],
+        { env: { ...process.env, STEVEDORE_GC_GRACEPERIOD: '0s' }, timeout: 120_000 },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(gc.stderr).toBe('');
+    expect(gc.code).toBe(0);
+    const freed = Number(/\((\d+) bytes\)/.exec(gc.stdout)?.[1]);
+    expect(freed).toBeGreaterThan(200 * 1024);
+
+    for (const server of [a, b]) {
+      const run = (await ops(server)).gc.lastRun;
+      expect(run, server.url).toMatchObject({ ok: true, result: { bytesFreed: freed }, by: { runner: 'command', host: hostname() } });
+    }
+
+    const browser = await launchBrowser();
+    try {
+      const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+      const { page, problems } = await openPage(context);
+      await page.goto(new URL('/ui/#/ops', b.url).href);
+      await page.waitForSelector('#gc-title');
+      const text = await page.locator('section[aria-labelledby="gc-title"]').innerText();
+      expect(text).toMatch(/Last run[\s\S]*freed [\d.,]+ KiB in \d+ blobs;[\s\S]*by stevedore gc on /);
+      expect(text).toContain(hostname());
+      await shot(page, 'operations-gc-by-command');
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
   });
 });

@@ -1,8 +1,11 @@
 // Stevedore's web UI: one hand-written ES module, no framework and no build step (README "Web UI"
 // says why). It reads only the registry's API (/v2/…, the referrers API) and the UI's read-only
-// endpoints (/v2/_ui/repositories, /v2/NAME/_ui/{summary,tags}). Credentials stay in this page's
-// memory (never in storage, cookies or URLs); requests are sent with `credentials: 'omit'`, so the
-// browser neither adds ambient credentials nor shows its own login dialog.
+// endpoints (/v2/_ui/repositories, /v2/NAME/_ui/{summary,tags}). With htpasswd the credentials stay
+// in this page's memory (never in storage, cookies or URLs); with token authentication the page
+// signs in through its own origin (/ui/login, /ui/token: server/ui/ui-session.ts), which keeps the
+// refresh token in an http-only cookie the page cannot read, and holds only short-lived access
+// tokens. Registry requests are sent with `credentials: 'omit'`, so the browser neither adds
+// ambient credentials nor shows its own login dialog.
 
 // A fresh load straight to a repository (#/r/NAME) asks for its first tags at once, while the page
 // finds out whether the registry wants a login: without access control (or for what anonymous
@@ -106,10 +109,7 @@ const session = {
   mode: undefined,
   user: undefined,
   basic: undefined, // the Basic header value, in memory only
-  realm: undefined,
-  service: undefined,
-  refresh: undefined, // the token service's refresh token, in memory only
-  tokens: new Map(), // scope → { token, expires }
+  tokens: new Map(), // scope → Promise<{ token, expires }>: access tokens, in memory only
 };
 
 class ApiError extends Error {
@@ -128,29 +128,48 @@ function parseChallenge(header) {
   return { scheme: m[1].toLowerCase(), ...params };
 }
 
-async function tokenRequest(form) {
-  form.set('service', session.service);
-  form.set('client_id', 'stevedore-ui');
-  const res = await fetch(session.realm, {
+/**
+ * The page's own session endpoints (token authentication): same-origin JSON, the session cookie
+ * sent (same-origin only: it is SameSite=Strict and scoped to /ui/).
+ */
+async function sessionRequest(path, body = {}) {
+  const res = await fetch(path, {
     method: 'POST',
-    credentials: 'omit',
+    credentials: 'same-origin',
     cache: 'no-store',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: form.toString(),
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
   });
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new ApiError(res.status, body.error ?? 'DENIED', body.error_description ?? body.error ?? `token service answered ${res.status}`);
-  return body;
+  const answer = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const e = answer?.errors?.[0];
+    throw new ApiError(res.status, e?.code ?? String(res.status), e?.message ?? `${path}: ${res.status}`);
+  }
+  return answer;
 }
 
-async function bearerFor(scope) {
+/**
+ * An access token for the scope and whom it is for: the signed-in user ('' for a guest's anonymous
+ * token). Kept until shortly before it expires.
+ */
+async function tokenFor(scope) {
   const cached = session.tokens.get(scope);
-  if (cached && cached.expires > Date.now() + 10_000) return cached.token;
-  const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: session.refresh, scope });
-  const body = await tokenRequest(form);
-  session.tokens.set(scope, { token: body.access_token ?? body.token, expires: Date.now() + (body.expires_in ?? 60) * 1000 });
-  return body.access_token ?? body.token;
+  if (cached) {
+    const t = await cached.catch(() => undefined);
+    if (t && t.expires > Date.now() + 10_000) return t;
+    if (session.tokens.get(scope) === cached) session.tokens.delete(scope);
+  }
+  // Shared while in flight: a view asks for one repository's token many times at once.
+  const p = sessionRequest('/ui/token', { scope }).then((a) => ({ token: a.token, expires: Date.now() + a.expiresIn * 1000, user: a.user }));
+  session.tokens.set(scope, p);
+  p.catch(() => session.tokens.get(scope) === p && session.tokens.delete(scope));
+  const t = await p;
+  // Signed out meanwhile (another tab): the cookie is gone, the answer is anonymous.
+  if (session.user && t.user !== session.user) throw new ApiError(401, 'UNAUTHORIZED', 'the session has ended: sign in again');
+  return t;
 }
+
+const bearerFor = async (scope) => (await tokenFor(scope)).token;
 
 /**
  * A request to the registry. `scope` is the token scope the call needs (the repository's, asked
@@ -161,7 +180,14 @@ async function api(path, { method = 'GET', accept, scope, raw = false, quiet = f
   const headers = {};
   if (accept) headers.Accept = accept;
   if (session.mode === 'basic' && session.basic) headers.Authorization = session.basic;
-  if (session.mode === 'bearer' && session.refresh && scope) headers.Authorization = `Bearer ${await bearerFor(scope)}`;
+  if (session.mode === 'bearer' && scope) {
+    try {
+      headers.Authorization = `Bearer ${await bearerFor(scope)}`;
+    } catch (e) {
+      if (e.status === 401 && session.user && !quiet) forget(); // the session expired: the login form
+      throw e;
+    }
+  }
   const res = await fetch(path, { method, headers, credentials: 'omit', cache: 'no-store' });
   if (res.status === 401 && !session.user && !quiet) {
     session.user = undefined;
@@ -172,6 +198,9 @@ async function api(path, { method = 'GET', accept, scope, raw = false, quiet = f
   if (!res.ok) {
     const body = await res.json().catch(() => undefined);
     const e = body?.errors?.[0];
+    // A token lacking the scope is answered 401 (as distribution does, for clients to ask again);
+    // the page asked already: signed in (or a guest), that is a refusal, shown as one.
+    if (res.status === 401 && session.mode === 'bearer' && session.user !== undefined) throw new ApiError(403, 'DENIED', e?.message ?? 'requested access to the resource is denied');
     throw new ApiError(res.status, e?.code ?? String(res.status), e?.message ?? `${method} ${path}: ${res.status}`);
   }
   if (raw) return res;
@@ -180,7 +209,7 @@ async function api(path, { method = 'GET', accept, scope, raw = false, quiet = f
 
 /** The early answer (see `early` above) when it is for this path and the page has no credentials. */
 async function takeEarly(path) {
-  if (!early || early.path !== path || session.basic || session.refresh) return undefined;
+  if (!early || early.path !== path || session.basic || session.mode === 'bearer') return undefined;
   const { response } = early;
   early.path = undefined; // used once: later visits ask afresh
   return response;
@@ -199,8 +228,20 @@ async function probe() {
   const ch = parseChallenge(res.headers.get('WWW-Authenticate'));
   if (ch?.scheme === 'bearer') {
     session.mode = 'bearer';
-    session.realm = ch.realm;
-    session.service = ch.service;
+    // Signed in already (the session cookie survives a reload), or a guest: then whether anonymous
+    // callers may list anything (rules that let them pull, and list: `catalog: true`).
+    try {
+      const t = await tokenFor(CATALOG_SCOPE);
+      if (t.user) {
+        session.user = t.user;
+        return;
+      }
+      const guest = await fetch('/v2/_ui/repositories?n=1', { headers: { Authorization: `Bearer ${t.token}` }, credentials: 'omit', cache: 'no-store' });
+      session.guestOk = guest.ok;
+    } catch {
+      session.guestOk = false;
+    }
+    session.tokens.clear();
   } else {
     session.mode = 'basic';
     // Rules may let anonymous callers pull a public area: then the page offers to browse it.
@@ -217,29 +258,25 @@ async function signIn(user, password) {
     if (!res.ok) throw new ApiError(res.status, 'UNAUTHORIZED', 'wrong user name or password');
     session.basic = header;
   } else {
-    let realm;
-    try {
-      realm = new URL(session.realm, location.href);
-    } catch {
-      realm = undefined;
-    }
-    if (!realm || realm.origin !== location.origin) {
-      throw new ApiError(0, 'UNSUPPORTED', 'the token service is on another server; sign-in works only with the built-in token service');
-    }
-    // The password grant with a refresh token: the password is not kept, only the refresh token.
-    const body = await tokenRequest(new URLSearchParams({ grant_type: 'password', username: user, password, access_type: 'offline', scope: '' }));
-    if (!body.refresh_token) throw new ApiError(0, 'UNSUPPORTED', 'the token service gave no refresh token');
-    session.refresh = body.refresh_token;
+    // The registry does the password grant with the token service (wherever it is) and keeps the
+    // refresh token in an http-only cookie; the page never sees it, nor keeps the password.
+    const answer = await sessionRequest('/ui/login', { username: user, password });
     session.tokens.clear();
+    user = answer.user;
   }
   session.user = user;
 }
 
-function signOut() {
-  Object.assign(session, { user: undefined, basic: undefined, refresh: undefined, admin: false });
+function forget() {
+  Object.assign(session, { user: undefined, basic: undefined, admin: false });
   session.tokens.clear();
   renderSession();
   showLogin();
+}
+
+function signOut() {
+  if (session.mode === 'bearer') sessionRequest('/ui/logout').catch(() => undefined).finally(forget);
+  else forget();
 }
 
 function renderSession() {
@@ -943,14 +980,20 @@ function table(label, head, rows, numeric = []) {
   );
 }
 
+function gcRunner(by) {
+  if (!by) return '';
+  return ` · by ${by.runner === 'scheduler' ? 'the scheduler' : 'stevedore gc'} on ${by.host}`;
+}
+
 function gcRunText(run) {
-  if (!run) return h('span', { class: 'muted' }, 'none since this server started');
-  if (!run.ok) return [time(run.finishedAt), ' · ', h('strong', { class: 'bad' }, 'failed'), `: ${run.error ?? 'unknown error'}`];
+  if (!run) return h('span', { class: 'muted' }, 'none recorded');
+  if (!run.ok) return [time(run.finishedAt), ' · ', h('strong', { class: 'bad' }, 'failed'), `: ${run.error ?? 'unknown error'}`, gcRunner(run.by)];
   const r = run.result ?? {};
   return [
     time(run.finishedAt),
     ` · freed ${bytes(r.bytesFreed)} in ${intFmt.format(r.blobsFreed ?? 0)} blobs; `,
     `${intFmt.format(r.manifestsDeleted ?? 0)} manifests and ${intFmt.format(r.tagsDeleted ?? 0)} tags deleted · took ${duration(r.durationMs)}`,
+    gcRunner(run.by),
   ];
 }
 
