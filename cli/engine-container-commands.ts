@@ -229,7 +229,7 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
     process.off('SIGTERM', onSignal);
   }
   try {
-    process.exitCode = await runAttached(ctx, record, { interactive: !!flags.interactive, tty: !!flags.tty });
+    process.exitCode = await runAttached(ctx, record, { interactive: !!flags.interactive, tty: !!flags.tty, monitorScript: MONITOR_SCRIPT });
   } catch (err) {
     fail(err, 125);
   }
@@ -248,7 +248,40 @@ function commandText(r: ContainerRecord): string {
 }
 
 async function inspectRecord(ctx: EngineContext, r: ContainerRecord): Promise<Record<string, unknown>> {
-  return { ...r, pid: await containerPid(r), paused: await isPaused(ctx, r), restartCount: r.restartCount ?? 0, mounts: (r.hostConfig as { mounts?: unknown[] }).mounts ?? [] };
+  const { health, ...rest } = r;
+  const pid = await containerPid(r);
+  const paused = await isPaused(ctx, r);
+  return {
+    ...rest,
+    pid,
+    paused,
+    restartCount: r.restartCount ?? 0,
+    mounts: (r.hostConfig as { mounts?: unknown[] }).mounts ?? [],
+    State: dockerState(r, pid, paused, health),
+  };
+}
+
+/**
+ * docker inspect's State (what `--format '{{.State.Health.Status}}'` habits and compose read):
+ * Health only while the container has a check, as docker's.
+ */
+function dockerState(r: ContainerRecord, pid: number | undefined, paused: boolean, health: ContainerRecord['health']): Record<string, unknown> {
+  const restarting = r.state === 'running' && !!r.hostConfig.restarting;
+  const zero = '0001-01-01T00:00:00Z'; // Go's zero time, docker's "never"
+  return {
+    Status: restarting ? 'restarting' : paused ? 'paused' : r.state,
+    Running: r.state === 'running',
+    Paused: paused,
+    Restarting: restarting,
+    OOMKilled: false,
+    Dead: false,
+    Pid: restarting ? 0 : (pid ?? 0),
+    ExitCode: r.exitCode ?? 0,
+    Error: r.error ?? '',
+    StartedAt: r.startedAt ?? zero,
+    FinishedAt: r.finishedAt ?? zero,
+    ...(r.healthcheck && health ? { Health: health } : {}),
+  };
 }
 
 /** Runs an action for each container named, like docker: one failure does not stop the others. */
@@ -298,7 +331,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
       .option('--read-only', 'mount the root filesystem read-only')
       .option('-t, --tty', 'allocate a terminal (with -d: kept for `attach`)')
       .option('-i, --interactive', 'keep stdin attached')
-      .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (a detached container\'s monitor restarts it)')
+      .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (in the foreground, like docker: run ends with the first exit\'s status and a monitor restarts the container in the background)')
       .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc')
       .option('-l, --label <key=value>', 'a label on the container (over the image\'s)', collect, [])
       .option('--health-cmd <command>', 'health check command, run with /bin/sh -c in the container (replaces the image\'s HEALTHCHECK)')
@@ -518,7 +551,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
             process.exitCode = started.state === 'running' ? await attachContainer(ctx, started.id) : (started.exitCode ?? 0);
             return;
           }
-          process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false });
+          process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false, monitorScript: MONITOR_SCRIPT });
         } catch (err) {
           fail(err, 1);
         }

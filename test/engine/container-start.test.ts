@@ -27,6 +27,7 @@ interface Inspect {
   pid?: number;
   paused: boolean;
   restartCount: number;
+  State: { Status: string; Running: boolean; Paused: boolean; Restarting: boolean; ExitCode: number; Pid: number; StartedAt: string; FinishedAt: string };
 }
 const inspect = async (ref: string) => (JSON.parse(await e.ok(['container', 'inspect', ref])) as Inspect[])[0]!;
 
@@ -85,6 +86,29 @@ describe('restart policies', () => {
     expect(await e.ok(['logs', 'flaky'])).toBe('try\ntry\ntry\ntry\n');
   });
 
+  it('in the foreground, like docker run: the first exit\'s output and status, then restarted in the background', async () => {
+    const r = await e.stevedore(['run', '--name', 'fgflaky', '--restart', 'on-failure:3', 'busybox:test', 'sh', '-c', 'echo try; exit 3']);
+    expect(r).toMatchObject({ code: 3, stdout: 'try\n', stderr: '' });
+    expect(await e.ok(['wait', 'fgflaky'])).toBe('3\n');
+    expect(await inspect('fgflaky')).toMatchObject({ state: 'exited', exitCode: 3, restartCount: 3, State: { Status: 'exited', Running: false, Restarting: false, ExitCode: 3, Pid: 0 } });
+    expect(await e.ok(['logs', 'fgflaky'])).toBe('try\ntry\ntry\ntry\n');
+    expect(await e.mountsUnderRoot()).toEqual([]);
+
+    // always: it runs on after `run` returned, until it is stopped.
+    const a = await e.stevedore(['run', '--name', 'fgalways', '--restart', 'always', 'busybox:test', 'sh', '-c', 'echo up >> /runs; exit 1']);
+    expect(a.code).toBe(1);
+    await e.waitFor('two restarts', async () => (await inspect('fgalways')).restartCount >= 2);
+    expect(await e.ok(['ps', '--filter', 'name=fgalways', '--format', '{{.Status}}'])).toMatch(/^(Up|Restarting \(1\)) /);
+    await e.ok(['stop', '-t', '1', 'fgalways']);
+    const stopped = await inspect('fgalways');
+    expect(stopped.state).toBe('exited');
+    const count = stopped.restartCount;
+    // Stopped by hand: no monitor starts it again.
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(await inspect('fgalways')).toMatchObject({ state: 'exited', restartCount: count });
+    expect(await e.ok(['ps', '-q'])).toBe('');
+  });
+
   it('always: stop ends it for good; start --all-restartable brings it back', async () => {
     await e.ok(['run', '-d', '--name', 'always', '--restart', 'always', 'busybox:test', 'sh', '-c', 'sleep 0.2; exit 1']);
     await e.waitFor('a restart', async () => (await inspect('always')).restartCount >= 1);
@@ -101,7 +125,8 @@ describe('pause, unpause, rename', () => {
     await e.ok(['run', '-d', '--name', 'p', 'busybox:test', 'sh', '-c', 'while true; do sleep 0.1; done']);
     await e.waitRunning('p');
     expect(await e.ok(['pause', 'p'])).toBe('p\n');
-    expect(await inspect('p')).toMatchObject({ paused: true, state: 'running' });
+    expect(await inspect('p')).toMatchObject({ paused: true, state: 'running', State: { Status: 'paused', Running: true, Paused: true } });
+    expect((await inspect('p')).State.Pid).toBeGreaterThan(0);
     expect(await e.ok(['ps'])).toMatch(/Up .*\(Paused\)\s+p$/m);
     const again = await e.stevedore(['pause', 'p']);
     expect(again.stderr).toBe('stevedore: container p is already paused\n');

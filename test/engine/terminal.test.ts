@@ -148,6 +148,30 @@ describe('run -dit and attach', () => {
     expect(await e.ok(['logs', 'tbox'])).toMatch(/^second-4\r?$/m);
   });
 
+  it('attach under --restart always ends with the run\'s status, as docker\'s attach; the restarted shell takes a new attach', async () => {
+    await e.ok(['run', '-dit', '--network', 'none', '--restart', 'always', '--name', 'rbox', 'busybox:test', 'sh']);
+    await e.waitRunning('rbox');
+    const t = await terminal(['attach', 'rbox']);
+    await t.type('echo first-$((1 + 1))');
+    await t.waitFor(/^first-2$/m);
+    await t.type('exit 5');
+    // Not held until the container stops for good: docker's attach returns here too.
+    await t.waitFor(/^\[exited 5\]\nicanon$/m);
+    type C = { state: string; restartCount: number; pid?: number; State: { Restarting: boolean } };
+    await e.waitFor('the restarted shell', async () => {
+      const [c] = JSON.parse(await e.ok(['container', 'inspect', 'rbox'])) as C[];
+      return c!.state === 'running' && c!.restartCount === 1 && !c!.State.Restarting && c!.pid;
+    });
+    const again = await terminal(['attach', 'rbox']);
+    await again.type('echo second-$((2 + 2))');
+    await again.waitFor(/^second-4$/m);
+    // Stopped by hand: attach ends with the stop's status and nothing restarts it.
+    await e.ok(['stop', '-t', '1', 'rbox']);
+    await again.waitFor(/^\[exited \d+\]\nicanon$/m);
+    const [c] = JSON.parse(await e.ok(['container', 'inspect', 'rbox'])) as C[];
+    expect(c).toMatchObject({ state: 'exited', restartCount: 1 });
+  });
+
   it('create -t then start -ai: the shell in this terminal; its exit status is start\'s', async () => {
     await e.ok(['create', '-t', '--network', 'none', '--name', 'made', 'busybox:test', 'sh']);
     const t = await terminal(['start', '-ai', 'made']);
