@@ -414,7 +414,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .option('-q, --quiet', 'only ids')
     .option('--no-trunc', 'full ids')
     .option('-f, --filter <key=value>', 'status=created|running|paused|restarting|exited, name=…, id=…, ancestor=IMAGE, exited=CODE, label=KEY[=VALUE], health=starting|healthy|unhealthy|none (repeatable)', collect, [])
-    .option('--format <template>', 'a Go-style template: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.Status}} {{.Names}} {{.State}} {{.Labels}} {{.Size}}, or "json"')
+    .option('--format <template>', 'a Go-style template: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.Status}} {{.Names}} {{.State}} {{.Labels}} {{.RestartCount}} {{.Size}}, or "json"')
     .option('--json', 'one JSON object per line (like --format json)')
     .option('-n, --last <n>', 'the n containers made last (any state)')
     .option('-l, --latest', 'the container made last (any state)')
@@ -477,6 +477,8 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
           Ports: portsColumn(r),
           Names: r.name,
           Labels: Object.entries(r.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+          // Not a column of docker's ps (its inspect has it): here for --format and --json.
+          RestartCount: r.restartCount ?? 0,
           ...(flags.size ? { Size: formatBytes(await dirSize(r.upperDir)) } : {}),
         });
       }

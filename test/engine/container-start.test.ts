@@ -2,8 +2,10 @@
 // container started again with its changes, restart, logs of a foreground container with stdout
 // and stderr apart (--tail, -t, --since), --restart on-failure:3, pause/unpause, wait, rename.
 // Real runc and overlayfs, as root.
+import { execFile } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
+import { CLI } from '../helpers/stevedore-process.js';
 
 let e: EngineEnv;
 
@@ -83,6 +85,7 @@ describe('restart policies', () => {
     await e.ok(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:3', 'busybox:test', 'sh', '-c', 'echo try; exit 3']);
     expect(await e.ok(['wait', 'flaky'])).toBe('3\n');
     expect(await inspect('flaky')).toMatchObject({ state: 'exited', exitCode: 3, restartCount: 3 });
+    expect(await e.ok(['ps', '-a', '--filter', 'name=flaky', '--format', '{{.Status}} {{.RestartCount}}'])).toMatch(/^Exited \(3\) .* ago 3\n$/);
     expect(await e.ok(['logs', 'flaky'])).toBe('try\ntry\ntry\ntry\n');
   });
 
@@ -159,6 +162,29 @@ describe('exec errors and users', () => {
     const gone = await e.stevedore(['exec', 'nosuch', 'true']);
     expect(gone.stderr).toBe('stevedore: no such container: nosuch\n');
     await e.ok(['rm', '-f', 'x']);
+  });
+});
+
+describe('one-line errors', () => {
+  it('a container name that does not exist says so (no registry asked), for every container command', async () => {
+    const commands = [['logs'], ['start'], ['stop'], ['restart'], ['rm'], ['kill'], ['wait'], ['attach'], ['top'], ['stats', '--no-stream'], ['pause'], ['unpause'], ['export'], ['commit'], ['rename', 'nosuch', 'other'], ['container', 'inspect'], ['exec', 'nosuch', 'true']];
+    for (const c of commands) {
+      const args = c.includes('nosuch') ? c : [...c, 'nosuch'];
+      const r = await e.stevedore(args);
+      expect([args.join(' '), r.code, r.stderr]).toEqual([args.join(' '), c[0] === 'exec' ? 126 : 1, 'stevedore: no such container: nosuch\n']);
+    }
+    const cp = await e.stevedore(['cp', 'nosuch:/etc/passwd', e.dir]);
+    expect(cp).toMatchObject({ code: 1, stderr: 'stevedore: no such container: nosuch\n' });
+  });
+
+  it('run and create as a user other than root: one line saying it needs root, 125', async () => {
+    for (const cmd of [['run', '--rm', 'busybox:test', 'true'], ['run', '-d', 'busybox:test', 'true'], ['create', 'busybox:test']]) {
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, [CLI, ...cmd], { env: e.env, uid: 65534, gid: 65534 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })),
+      );
+      expect(r).toMatchObject({ code: 125, stdout: '', stderr: `stevedore: ${cmd[0]} needs root (containers are made with mounts, namespaces and cgroups): run it with sudo\n` });
+    }
+    expect(await e.containerDirs()).toEqual([]);
   });
 });
 

@@ -167,7 +167,8 @@ describe('run -dit and attach', () => {
     await again.waitFor(/^second-4$/m);
     // Stopped by hand: attach ends with the stop's status and nothing restarts it.
     await e.ok(['stop', '-t', '1', 'rbox']);
-    await again.waitFor(/^\[exited \d+\]\nicanon$/m);
+    // (the shell's prompt is on the same line: the stop's SIGTERM ends it without a newline)
+    await again.waitFor(/\[exited \d+\]\nicanon$/m);
     const [c] = JSON.parse(await e.ok(['container', 'inspect', 'rbox'])) as C[];
     expect(c).toMatchObject({ state: 'exited', restartCount: 1 });
   });
