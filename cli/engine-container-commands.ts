@@ -258,6 +258,7 @@ async function inspectRecord(ctx: EngineContext, r: ContainerRecord): Promise<Re
     restartCount: r.restartCount ?? 0,
     mounts: (r.hostConfig as { mounts?: unknown[] }).mounts ?? [],
     State: dockerState(r, pid, paused, health),
+    RestartCount: r.restartCount ?? 0,
   };
 }
 
@@ -803,11 +804,12 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .command('inspect')
     .description('show containers as JSON')
     .argument('<container...>')
-    .action(async (refs: string[], _flags: unknown, command: Command) => {
+    .option('-f, --format <template>', 'a Go-style template per container, e.g. \'{{.State.Health.Status}}\'')
+    .action(async (refs: string[], flags: { format?: string }, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
       const out = [];
       for (const ref of refs) out.push(await inspectRecord(ctx, await findContainer(ctx, ref)));
-      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      process.stdout.write(flags.format !== undefined ? renderTemplate(flags.format, out) : `${JSON.stringify(out, null, 2)}\n`);
     });
   container
     .command('prune')

@@ -55,6 +55,8 @@ describe('health checks', () => {
     // What compose's service_healthy waits on.
     expect(await e.ok(['wait', '--condition', 'healthy', '--timeout', '60s', 'web'])).toBe('web\n');
     await e.waitFor('ps to show healthy', async () => / \(healthy\)$/.test(await psStatus('web')));
+    // docker's habit for scripts.
+    expect(await e.ok(['container', 'inspect', '--format', '{{.State.Status}} {{.State.Health.Status}}', 'web'])).toBe('running healthy\n');
     const healthy = (await inspect('web')).health!;
     expect(healthy).toMatchObject({ Status: 'healthy', FailingStreak: 0 });
     expect(healthy.Log.at(-1)).toMatchObject({ ExitCode: 0, Output: 'fine\n' });

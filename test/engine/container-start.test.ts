@@ -86,6 +86,7 @@ describe('restart policies', () => {
     expect(await e.ok(['wait', 'flaky'])).toBe('3\n');
     expect(await inspect('flaky')).toMatchObject({ state: 'exited', exitCode: 3, restartCount: 3 });
     expect(await e.ok(['ps', '-a', '--filter', 'name=flaky', '--format', '{{.Status}} {{.RestartCount}}'])).toMatch(/^Exited \(3\) .* ago 3\n$/);
+    expect(await e.ok(['container', 'inspect', '-f', '{{.RestartCount}} {{.State.ExitCode}}', 'flaky'])).toBe('3 3\n');
     expect(await e.ok(['logs', 'flaky'])).toBe('try\ntry\ntry\ntry\n');
   });
 
