@@ -5,6 +5,7 @@ import { createContainer, type CreateOptions } from '../engine/containers/create
 import { ContainerNotFoundError, type ContainerRecord } from '../engine/containers/container-store.js';
 import { EngineContext } from '../engine/containers/engine-context.js';
 import {
+  attachable,
   attachContainer,
   cleanupContainer,
   containerPid,
@@ -86,6 +87,9 @@ interface RunFlags extends NetworkRunFlags {
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
+
+/** What `attach` passes on to a container without a terminal (docker's --sig-proxy). */
+const PROXIED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 /** Prints `stevedore: message` and sets the exit status, for errors of the command itself. */
 function fail(err: unknown, status: number): void {
@@ -788,12 +792,25 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
 
   program
     .command('attach')
-    .description('join this terminal to a running container started with -dit (detach: Ctrl-P Ctrl-Q)')
+    .description('join this terminal to a running container started with -dit (detach: Ctrl-P Ctrl-Q); without a terminal: its output until it exits, signals passed on')
     .argument('<container>')
     .action(async (ref: string, _flags: unknown, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
       try {
-        process.exitCode = await attachContainer(ctx, ref);
+        const r = await attachable(ctx, ref);
+        if (r.hostConfig.terminal) {
+          process.exitCode = await attachContainer(ctx, ref);
+          return;
+        }
+        // docker's attach without a terminal: the output, and (its --sig-proxy) our signals to it.
+        const { attachOutput } = await import('../engine/containers/logs.js');
+        const proxy = (sig: NodeJS.Signals) => void ctx.runtime(r.runtime).kill(r.id, sig).catch(() => {});
+        for (const sig of PROXIED) process.on(sig, proxy);
+        try {
+          process.exitCode = await attachOutput(ctx, r, { stdout: process.stdout, stderr: process.stderr });
+        } finally {
+          for (const sig of PROXIED) process.off(sig, proxy);
+        }
       } catch (err) {
         fail(err, 1);
       }

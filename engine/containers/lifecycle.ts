@@ -597,6 +597,15 @@ export async function execInContainer(
   }
 }
 
+/** A container `attach` can join: running, not between two runs (docker's refusals). */
+export async function attachable(ctx: EngineContext, ref: string): Promise<ContainerRecord> {
+  const r = await findContainer(ctx, ref);
+  if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running: start it first`);
+  // docker's words: between two runs there is nothing to attach to yet.
+  if (r.hostConfig.restarting) throw new ContainerStateError(`container ${r.name} is restarting: wait until it is running, then attach`);
+  return r;
+}
+
 /**
  * `attach`: the caller's terminal joined to a running container's (one started with -t, detached):
  * the console helper relays in raw mode and sends resizes. Resolves to the container's exit status
@@ -604,11 +613,8 @@ export async function execInContainer(
  * user detached (Ctrl-P Ctrl-Q) and it runs on.
  */
 export async function attachContainer(ctx: EngineContext, ref: string): Promise<number> {
-  const r = await findContainer(ctx, ref);
-  if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running: start it first`);
+  const r = await attachable(ctx, ref);
   if (!r.hostConfig.terminal) throw new ContainerStateError(`container ${r.name} has no terminal to attach to (run it with -dit): use logs -f to follow its output`);
-  // docker's words: between two runs there is no terminal yet.
-  if (r.hostConfig.restarting) throw new ContainerStateError(`container ${r.name} is restarting: wait until it is running, then attach`);
   const socket = join(ctx.store.containerDir(r.id), CONSOLE_SOCKET);
   // A `run -it` in the foreground has the user's own terminal: nothing is kept to join.
   if (!existsSync(socket)) throw new ContainerStateError(`container ${r.name} runs in the foreground of another terminal: nothing to attach to`);
@@ -632,7 +638,7 @@ export async function attachContainer(ctx: EngineContext, ref: string): Promise<
  * its restart policy starts it again. docker's attach ends there too, with that status, while the
  * container restarts (checked against dockerd 20.10: attach does not follow it across restarts).
  */
-async function waitRunEnded(ctx: EngineContext, r: ContainerRecord): Promise<number> {
+export async function waitRunEnded(ctx: EngineContext, r: ContainerRecord): Promise<number> {
   for (let wait = 20; ; wait = Math.min(wait * 2, 250)) {
     const cur = await ctx.store.read(r.id);
     if (!cur) return r.exitCode ?? 0; // --rm: removed on exit

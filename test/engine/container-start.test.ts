@@ -93,7 +93,8 @@ describe('restart policies', () => {
   it('in the foreground, like docker run: the first exit\'s output and status, then restarted in the background', async () => {
     const r = await e.stevedore(['run', '--name', 'fgflaky', '--restart', 'on-failure:3', 'busybox:test', 'sh', '-c', 'echo try; exit 3']);
     expect(r).toMatchObject({ code: 3, stdout: 'try\n', stderr: '' });
-    expect(await e.ok(['wait', 'fgflaky'])).toBe('3\n');
+    const waited = await e.ok(['wait', 'fgflaky']);
+    expect(waited, JSON.stringify(await inspect('fgflaky'))).toBe('3\n');
     expect(await inspect('fgflaky')).toMatchObject({ state: 'exited', exitCode: 3, restartCount: 3, State: { Status: 'exited', Running: false, Restarting: false, ExitCode: 3, Pid: 0 } });
     expect(await e.ok(['logs', 'fgflaky'])).toBe('try\ntry\ntry\ntry\n');
     expect(await e.mountsUnderRoot()).toEqual([]);

@@ -184,11 +184,25 @@ describe('run -dit and attach', () => {
     expect(c).toMatchObject({ state: 'exited', exitCode: 6 });
   });
 
-  it('attach to a container without a terminal, or not running: one line, non-zero', async () => {
-    await e.ok(['run', '-d', '--network', 'none', '--name', 'plain', 'busybox:test', 'sleep', '3600']);
-    const r = await e.stevedore(['attach', 'plain']);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/^stevedore: container plain has no terminal to attach to \(run it with -dit\)[^\n]*\n$/);
+  it('attach to a container without a terminal, as docker\'s: its output from now on, Ctrl-C passed on, its exit status', async () => {
+    await e.ok(['run', '-d', '--network', 'none', '--name', 'plain', 'busybox:test', 'sh', '-c', 'trap "echo bye; echo gone >&2; exit 5" INT; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done']);
+    await e.waitFor('the first ticks', async () => (await e.ok(['logs', 'plain'])).includes('tick 2\n'));
+    const child = e.spawn(['attach', 'plain']);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const done = new Promise<number | null>((resolve) => child.once('close', resolve));
+    await e.waitFor('two ticks through attach', async () => out.split('\n').filter(Boolean).length >= 2);
+    // Only what came after attach started.
+    expect(out).not.toMatch(/^tick 1$/m);
+    child.kill('SIGINT');
+    expect(await done).toBe(5);
+    expect(out).toMatch(/^(tick \d+\n)+bye\n$/);
+    expect(err).toBe('gone\n');
+  });
+
+  it('attach to a container that is not running: one line, non-zero', async () => {
     await e.ok(['run', '--network', 'none', '--name', 'gone', 'busybox:test', 'true']);
     const s = await e.stevedore(['attach', 'gone']);
     expect(s.code).not.toBe(0);
