@@ -2,6 +2,7 @@
 // data that outlives the container, binds read-only, anonymous volumes for an image's VOLUME,
 // --mount, --tmpfs, --volumes-from, rm -v, and a volume in use that cannot be removed. Real runc
 // and overlayfs, as root.
+import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -155,8 +156,12 @@ describe('the local driver\'s options (volume create -o, --mount volume-opt)', (
     expect(await e.ok(['run', '--rm', '-v', 'bv:/b', 'busybox:test', 'sh', '-c', 'cat /b/before.txt; echo from-container > /b/after.txt'])).toBe('host file\n');
     expect(await readFile(join(host, 'after.txt'), 'utf8')).toBe('from-container\n');
     expect(await dataMounts()).toEqual([]);
+    // What a crash (power cut, a killed monitor) can leave: the host directory still bound at _data.
+    execFileSync('mount', ['--bind', host, (await inspectVolume('bv')).Mountpoint]);
+    expect(await dataMounts()).toHaveLength(1);
     expect(await e.ok(['volume', 'rm', 'bv'])).toBe('bv\n');
-    // Removing the volume removes its record, not the host's files.
+    // Removing the volume removes its record and mount point, never the host's files.
+    expect(await dataMounts()).toEqual([]);
     expect(await readFile(join(host, 'before.txt'), 'utf8')).toBe('host file\n');
     expect(await readFile(join(host, 'after.txt'), 'utf8')).toBe('from-container\n');
 
