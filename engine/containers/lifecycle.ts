@@ -283,7 +283,6 @@ export async function superviseDetached(ctx: EngineContext, id: string): Promise
     r = claimed;
     pending = true;
   } else return;
-  const policy = policyOf(r);
   // -t without a user's terminal: the console helper holds one for `attach`; its output is the log.
   let helper: string | undefined;
   if (r.hostConfig.terminal) {
