@@ -5,6 +5,7 @@ import { createContainer, type CreateOptions } from '../engine/containers/create
 import { ContainerNotFoundError, type ContainerRecord } from '../engine/containers/container-store.js';
 import { EngineContext } from '../engine/containers/engine-context.js';
 import {
+  attachable,
   attachContainer,
   cleanupContainer,
   containerPid,
@@ -86,6 +87,9 @@ interface RunFlags extends NetworkRunFlags {
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
+
+/** What `attach` passes on to a container without a terminal (docker's --sig-proxy). */
+const PROXIED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 /** Prints `stevedore: message` and sets the exit status, for errors of the command itself. */
 function fail(err: unknown, status: number): void {
@@ -229,7 +233,7 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
     process.off('SIGTERM', onSignal);
   }
   try {
-    process.exitCode = await runAttached(ctx, record, { interactive: !!flags.interactive, tty: !!flags.tty });
+    process.exitCode = await runAttached(ctx, record, { interactive: !!flags.interactive, tty: !!flags.tty, monitorScript: MONITOR_SCRIPT });
   } catch (err) {
     fail(err, 125);
   }
@@ -248,7 +252,41 @@ function commandText(r: ContainerRecord): string {
 }
 
 async function inspectRecord(ctx: EngineContext, r: ContainerRecord): Promise<Record<string, unknown>> {
-  return { ...r, pid: await containerPid(r), paused: await isPaused(ctx, r), restartCount: r.restartCount ?? 0, mounts: (r.hostConfig as { mounts?: unknown[] }).mounts ?? [] };
+  const { health, ...rest } = r;
+  const pid = await containerPid(r);
+  const paused = await isPaused(ctx, r);
+  return {
+    ...rest,
+    pid,
+    paused,
+    restartCount: r.restartCount ?? 0,
+    mounts: (r.hostConfig as { mounts?: unknown[] }).mounts ?? [],
+    State: dockerState(r, pid, paused, health),
+    RestartCount: r.restartCount ?? 0,
+  };
+}
+
+/**
+ * docker inspect's State (what `--format '{{.State.Health.Status}}'` habits and compose read):
+ * Health only while the container has a check, as docker's.
+ */
+function dockerState(r: ContainerRecord, pid: number | undefined, paused: boolean, health: ContainerRecord['health']): Record<string, unknown> {
+  const restarting = r.state === 'running' && !!r.hostConfig.restarting;
+  const zero = '0001-01-01T00:00:00Z'; // Go's zero time, docker's "never"
+  return {
+    Status: restarting ? 'restarting' : paused ? 'paused' : r.state,
+    Running: r.state === 'running',
+    Paused: paused,
+    Restarting: restarting,
+    OOMKilled: false,
+    Dead: false,
+    Pid: restarting ? 0 : (pid ?? 0),
+    ExitCode: r.exitCode ?? 0,
+    Error: r.error ?? '',
+    StartedAt: r.startedAt ?? zero,
+    FinishedAt: r.finishedAt ?? zero,
+    ...(r.healthcheck && health ? { Health: health } : {}),
+  };
 }
 
 /** Runs an action for each container named, like docker: one failure does not stop the others. */
@@ -298,7 +336,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
       .option('--read-only', 'mount the root filesystem read-only')
       .option('-t, --tty', 'allocate a terminal (with -d: kept for `attach`)')
       .option('-i, --interactive', 'keep stdin attached')
-      .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (a detached container\'s monitor restarts it)')
+      .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (in the foreground, like docker: run ends with the first exit\'s status and a monitor restarts the container in the background)')
       .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc')
       .option('-l, --label <key=value>', 'a label on the container (over the image\'s)', collect, [])
       .option('--health-cmd <command>', 'health check command, run with /bin/sh -c in the container (replaces the image\'s HEALTHCHECK)')
@@ -381,7 +419,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .option('-q, --quiet', 'only ids')
     .option('--no-trunc', 'full ids')
     .option('-f, --filter <key=value>', 'status=created|running|paused|restarting|exited, name=…, id=…, ancestor=IMAGE, exited=CODE, label=KEY[=VALUE], health=starting|healthy|unhealthy|none (repeatable)', collect, [])
-    .option('--format <template>', 'a Go-style template: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.Status}} {{.Names}} {{.State}} {{.Labels}} {{.Size}}, or "json"')
+    .option('--format <template>', 'a Go-style template: {{.ID}} {{.Image}} {{.Command}} {{.CreatedAt}} {{.Status}} {{.Names}} {{.State}} {{.Labels}} {{.RestartCount}} {{.Size}}, or "json"')
     .option('--json', 'one JSON object per line (like --format json)')
     .option('-n, --last <n>', 'the n containers made last (any state)')
     .option('-l, --latest', 'the container made last (any state)')
@@ -444,6 +482,8 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
           Ports: portsColumn(r),
           Names: r.name,
           Labels: Object.entries(r.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+          // Not a column of docker's ps (its inspect has it): here for --format and --json.
+          RestartCount: r.restartCount ?? 0,
           ...(flags.size ? { Size: formatBytes(await dirSize(r.upperDir)) } : {}),
         });
       }
@@ -518,7 +558,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
             process.exitCode = started.state === 'running' ? await attachContainer(ctx, started.id) : (started.exitCode ?? 0);
             return;
           }
-          process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false });
+          process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false, monitorScript: MONITOR_SCRIPT });
         } catch (err) {
           fail(err, 1);
         }
@@ -752,12 +792,25 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
 
   program
     .command('attach')
-    .description('join this terminal to a running container started with -dit (detach: Ctrl-P Ctrl-Q)')
+    .description('join this terminal to a running container started with -dit (detach: Ctrl-P Ctrl-Q); without a terminal: its output until it exits, signals passed on')
     .argument('<container>')
     .action(async (ref: string, _flags: unknown, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
       try {
-        process.exitCode = await attachContainer(ctx, ref);
+        const r = await attachable(ctx, ref);
+        if (r.hostConfig.terminal) {
+          process.exitCode = await attachContainer(ctx, ref);
+          return;
+        }
+        // docker's attach without a terminal: the output, and (its --sig-proxy) our signals to it.
+        const { attachOutput } = await import('../engine/containers/logs.js');
+        const proxy = (sig: NodeJS.Signals) => void ctx.runtime(r.runtime).kill(r.id, sig).catch(() => {});
+        for (const sig of PROXIED) process.on(sig, proxy);
+        try {
+          process.exitCode = await attachOutput(ctx, r, { stdout: process.stdout, stderr: process.stderr });
+        } finally {
+          for (const sig of PROXIED) process.off(sig, proxy);
+        }
       } catch (err) {
         fail(err, 1);
       }
@@ -768,11 +821,12 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
     .command('inspect')
     .description('show containers as JSON')
     .argument('<container...>')
-    .action(async (refs: string[], _flags: unknown, command: Command) => {
+    .option('-f, --format <template>', 'a Go-style template per container, e.g. \'{{.State.Health.Status}}\'')
+    .action(async (refs: string[], flags: { format?: string }, command: Command) => {
       const ctx = new EngineContext(rootOf(command));
       const out = [];
       for (const ref of refs) out.push(await inspectRecord(ctx, await findContainer(ctx, ref)));
-      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      process.stdout.write(flags.format !== undefined ? renderTemplate(flags.format, out) : `${JSON.stringify(out, null, 2)}\n`);
     });
   container
     .command('prune')

@@ -4,6 +4,7 @@ import { EngineContext } from '../engine/containers/engine-context.js';
 import { UsageError } from '../engine/containers/run-options.js';
 import { pruneVolumes, removeVolume, volumeUsers } from '../engine/containers/volume-use.js';
 import { VolumeError, VolumeStore } from '../engine/volumes/volume-store.js';
+import { parseVolumeOptions } from '../engine/volumes/volume-options.js';
 import { rootOf } from './engine-root.js';
 import { table } from './table.js';
 
@@ -34,11 +35,13 @@ export function registerVolumeCommands(program: Command): void {
     .argument('[name]')
     .option('--label <key=value>', 'a label', collect, [])
     .option('-d, --driver <driver>', 'only "local"', 'local')
-    .action(async (name: string | undefined, flags: { label: string[]; driver: string }, cmd: Command) => {
+    .option('-o, --opt <key=value>', 'the local driver\'s options, as docker\'s: type=tmpfs device=tmpfs o=size=64m, or type=none o=bind device=/host/dir (mounted while a container uses it)', collect, [])
+    .action(async (name: string | undefined, flags: { label: string[]; driver: string; opt: string[] }, cmd: Command) => {
       if (flags.driver !== 'local') throw new UsageError(`volume driver ${flags.driver}: only "local" exists here`);
+      const options = parseVolumeOptions(flags.opt);
       const store = new VolumeStore(rootOf(cmd));
-      // docker: creating a volume that exists is fine (it is returned as it is).
-      const { volume: v } = await store.create({ name, labels: labelsOf(flags.label), reuse: name !== undefined });
+      // docker: creating a volume that exists is fine (it is returned as it is, its options too).
+      const { volume: v } = await store.create({ name, labels: labelsOf(flags.label), reuse: name !== undefined, options });
       process.stdout.write(`${v.name}\n`);
     });
 
@@ -78,7 +81,7 @@ export function registerVolumeCommands(program: Command): void {
       for (const n of names) {
         const v = await store.get(n);
         if (!v) throw new VolumeError(`no such volume: ${n}`, 'not-found');
-        out.push({ Name: v.name, Driver: v.driver, Mountpoint: store.dataDir(v.name), CreatedAt: v.created, Labels: v.labels, Scope: 'local', Anonymous: v.anonymous });
+        out.push({ Name: v.name, Driver: v.driver, Mountpoint: store.dataDir(v.name), CreatedAt: v.created, Labels: v.labels, Scope: 'local', Options: v.options ?? null, Anonymous: v.anonymous });
       }
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
     });

@@ -9,6 +9,13 @@ describe('--format templates', () => {
     expect(renderTemplate('table {{.ID}}\\t{{.Names}}', rows)).toBe('ID\tNAMES\n0123\ta\n4567\tb\n');
     expect(renderTemplate('{{json .}}', rows.slice(0, 1))).toBe(`${JSON.stringify(rows[0])}\n`);
   });
+  it('nested fields, as inspect --format uses them', () => {
+    const c = [{ Name: 'web', State: { Status: 'running', Health: { Status: 'healthy', Log: [] } }, Labels: {} }];
+    expect(renderTemplate('{{.State.Health.Status}} {{.Name}}', c)).toBe('healthy web\n');
+    expect(renderTemplate('{{json .State.Health}}', c)).toBe('{"Status":"healthy","Log":[]}\n');
+    expect(renderTemplate('{{.State.Nope.Deeper}}', c)).toBe('<no value>\n');
+    expect(() => renderTemplate('{{.Nope.Status}}', c)).toThrow(/no field Nope/);
+  });
   it('an unknown field or template construct is an error, not output', () => {
     expect(() => renderTemplate('{{.Nope}}', rows)).toThrow(/no field Nope/);
     expect(() => renderTemplate('{{if .Names}}x{{end}}', rows)).toThrow(/unsupported template/);

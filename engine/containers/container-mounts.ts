@@ -61,7 +61,7 @@ export async function resolveMounts(
       }
       byDest.set(req.destination, { type: 'bind', source: req.source, destination: req.destination, readOnly: req.readOnly });
     } else {
-      const { volume, created } = await volumes.create({ name: req.name, labels: req.labels, anonymous: req.name === undefined, reuse: true });
+      const { volume, created } = await volumes.create({ name: req.name, labels: req.labels, anonymous: req.name === undefined, reuse: true, options: req.options });
       byDest.set(req.destination, {
         type: 'volume',
         source: volumes.dataDir(volume.name),

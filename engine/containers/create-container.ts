@@ -19,6 +19,7 @@ import { netnsPath } from '../network/netns.js';
 import { exposedPorts } from '../network/ports.js';
 import type { NetworkRequest } from '../network/request.js';
 import { cleanupContainer } from './lifecycle.js';
+import { mountVolumes, releaseVolumes } from './volume-use.js';
 import { UsageError } from './run-options.js';
 import type { RestartPolicy } from './restart-policy.js';
 import { resolveHealthcheck, type HealthFlags } from './health.js';
@@ -144,7 +145,11 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       opts.resources.memory !== undefined ? swapAccounting() : Promise.resolve(false),
     ]);
 
+    // docker's copy-up goes into a volume's own file system (mounted for it, then let go: a tmpfs
+    // volume no running container holds keeps nothing, as with docker's local driver).
+    await mountVolumes(ctx, mounts);
     await copyUpVolumes(record.rootfs, mounts);
+    await releaseVolumes(ctx, record);
     const user = await resolveUserInRootfs(record.rootfs, hostConfig.user);
     const cwd = hostConfig.workdir || '/';
     if (!cwd.startsWith('/')) throw new UsageError(`the image's working directory ${JSON.stringify(cwd)} is not absolute`);

@@ -24,6 +24,9 @@ export async function superviseHealth(ctx: EngineContext, r: ContainerRecord, ch
     // A paused container's probes would only time out: docker skips them too.
     const st = await ctx.runtime(r.runtime).state(r.id).catch(() => undefined);
     if (st?.status === 'paused') continue;
+    // Not started yet (a slow start on a busy machine): docker's probes begin once it runs; an
+    // exec now would fail with the runtime's "not running" and count as a failure.
+    if (!st || st.status === 'creating' || st.status === 'created') continue;
     const result = await probe(ctx, r, check, stop);
     if (stop.aborted) return;
     const inStartPeriod = Date.now() - started < check.startPeriodMs;

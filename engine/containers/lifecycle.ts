@@ -17,7 +17,8 @@ import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
 import { isAlive, selfId } from '../process-info.js';
 import { repairNetworks, setUpContainerNetwork, tearDownContainerNetwork } from '../network/container-network.js';
-import { removeAnonymousVolumes } from './volume-use.js';
+import { mountVolumes, releaseVolumes, removeAnonymousVolumes } from './volume-use.js';
+import { mountsOf } from './container-mounts.js';
 import { initialHealth, type HealthStatus } from './health.js';
 import { superviseHealth } from './health-probe.js';
 
@@ -77,6 +78,8 @@ async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: Stdio
   }
   // What a previous run left: its pid (startDetached waits for a new one) and its runtime errors.
   await Promise.all([rm(pidFile(r), { force: true }), rm(runtimeLog(r), { force: true })]);
+  // Volumes with driver options: their file systems (tmpfs, a bound host directory) at _data.
+  await mountVolumes(ctx, mountsOf(r));
   // engine/network: namespace, veth, address, published ports; again at every start (released at
   // every stop by releaseResources), so ports come back after stop/start and restarts.
   await setUpContainerNetwork(ctx, r);
@@ -92,6 +95,7 @@ export async function releaseResources(ctx: EngineContext, r: ContainerRecord): 
   if (existsSync(join(runtime.stateRoot, r.id))) await runtime.delete(r.id, true);
   // engine/network: veth, address, port rules, namespace file (none for host and none).
   await tearDownContainerNetwork(ctx, r);
+  await releaseVolumes(ctx, r);
 }
 
 /** Removes a container that is not running: mounts, runtime state, directory. */
@@ -148,7 +152,7 @@ async function waitChild(child: ChildProcess): Promise<{ code: number | null; si
  * Runs a created container in the foreground: the caller's stdout/stderr (and stdin with -i) are
  * the container's, signals are forwarded, and the result is the container's exit status.
  */
-export async function runAttached(ctx: EngineContext, created: ContainerRecord, opts: { interactive: boolean; tty: boolean }): Promise<number> {
+export async function runAttached(ctx: EngineContext, created: ContainerRecord, opts: { interactive: boolean; tty: boolean; monitorScript?: string }): Promise<number> {
   const r = created.state === 'running' && created.owner?.pid === process.pid ? created : await markRunning(ctx, created);
   // Its own process group, so a terminal's Ctrl-C reaches the container once (through us), unless
   // it has to read the terminal (a background group reading a tty would be stopped).
@@ -184,20 +188,101 @@ export async function runAttached(ctx: EngineContext, created: ContainerRecord, 
   await log?.end();
   for (const sig of FORWARDED) process.off(sig, forward);
   const exit = await containerExit(r, result);
+  // docker's `run` without -d under a --restart policy: the command ends with this run's status
+  // and the container is restarted in the background (here by a monitor that takes it over).
+  if (!result.error && opts.monitorScript && (await restartDue(ctx, r, exit.status))) {
+    await handOverRestarts(ctx, r, exit, opts.monitorScript);
+    return exit.status;
+  }
   await finish(ctx, r, exit.status, exit.error);
   if (result.error) throw result.error;
   return exit.status;
 }
 
+function policyOf(r: ContainerRecord): RestartPolicy {
+  return (r.hostConfig as { restart?: RestartPolicy }).restart ?? { name: 'no' };
+}
+
+/** Whether the container's policy starts it again after a run that ended with `status`. */
+async function restartDue(ctx: EngineContext, r: ContainerRecord, status: number): Promise<boolean> {
+  const cur = await ctx.store.read(r.id);
+  return !!cur && !cur.autoRemove && shouldRestart(policyOf(cur), status, cur.restartCount ?? 0, !!cur.hostConfig.manuallyStopped);
+}
+
+/**
+ * Between two runs: resources released, the exit recorded, shown as restarting (docker's
+ * "Restarting (N)"), the restart counted.
+ */
+async function markRestarting(ctx: EngineContext, r: ContainerRecord, exit: { status: number; error?: string }): Promise<void> {
+  await releaseResources(ctx, r);
+  await ctx.store.update(r.id, (c) => {
+    c.exitCode = exit.status;
+    c.finishedAt = new Date().toISOString();
+    if (exit.error) c.error = exit.error;
+    c.restartCount = (c.restartCount ?? 0) + 1;
+    c.hostConfig.restarting = true;
+  });
+}
+
+/**
+ * A foreground run whose container is due for a restart: a monitor takes the container over (it
+ * waits the backoff and goes on as for `run -d`); returns once the monitor owns the record, so
+ * there is no moment in which the container looks abandoned.
+ */
+async function handOverRestarts(ctx: EngineContext, r: ContainerRecord, exit: { status: number; error?: string }, monitorScript: string): Promise<void> {
+  await markRestarting(ctx, r, exit);
+  await ctx.store.update(r.id, (c) => void (c.detached = true));
+  const monitor = spawnMonitor(ctx, r, monitorScript);
+  const deadline = Date.now() + 60_000;
+  for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+    const cur = await ctx.store.read(r.id);
+    if (!cur || cur.owner?.pid === monitor.pid || cur.state !== 'running') return;
+    if (monitor.exitCode !== null || Date.now() > deadline) {
+      // No monitor to restart it: recorded as exited rather than left "restarting" forever.
+      await finish(ctx, r, exit.status, `its restart could not be handed to a monitor (monitor.log in ${ctx.store.containerDir(r.id)})`);
+      return;
+    }
+    await sleep(wait);
+  }
+}
+
+/** The monitor process of a container, in its own session, its errors in monitor.log. */
+function spawnMonitor(ctx: EngineContext, r: ContainerRecord, monitorScript: string): ChildProcess {
+  const errors = openSync(join(ctx.store.containerDir(r.id), 'monitor.log'), 'a', 0o600);
+  let monitor;
+  try {
+    monitor = spawn(process.execPath, [monitorScript, ctx.root, r.id], { detached: true, stdio: ['ignore', 'ignore', errors] });
+  } finally {
+    closeSync(errors);
+  }
+  monitor.unref();
+  return monitor;
+}
+
 /**
  * The detached monitor's work (engine/containers/monitor.ts): run with the output in the log,
- * record the exit, and start it again as its --restart policy says (docker's backoff).
+ * record the exit, and start it again as its --restart policy says (docker's backoff). It also
+ * takes over a container a foreground run left due for a restart (then it first waits the backoff).
  */
 export async function superviseDetached(ctx: EngineContext, id: string): Promise<void> {
-  const created = await ctx.store.read(id);
-  if (!created || created.state !== 'created') return;
-  let r = await markRunning(ctx, created);
-  const policy = (r.hostConfig as { restart?: RestartPolicy }).restart ?? { name: 'no' };
+  const initial = await ctx.store.read(id);
+  if (!initial) return;
+  let r: ContainerRecord;
+  // A restart is due before the first run (handed over by a foreground run).
+  let pending = false;
+  if (initial.state === 'created') r = await markRunning(ctx, initial);
+  else if (initial.state === 'running' && initial.hostConfig.restarting) {
+    // Taken from the foreground run that started us (it waits for this), never from a live monitor.
+    let taken = false;
+    const claimed = await ctx.store.update(id, (c) => {
+      if (c.state !== 'running' || !c.hostConfig.restarting || (c.owner?.pid !== process.ppid && isAlive(c.owner))) return;
+      c.owner = selfId();
+      taken = true;
+    });
+    if (!claimed || !taken) return;
+    r = claimed;
+    pending = true;
+  } else return;
   // -t without a user's terminal: the console helper holds one for `attach`; its output is the log.
   let helper: string | undefined;
   if (r.hostConfig.terminal) {
@@ -209,9 +294,30 @@ export async function superviseDetached(ctx: EngineContext, id: string): Promise
     }
   }
   let delay = 0;
+  let began = Date.now();
+  let exit: { status: number; error?: string } = { status: r.exitCode ?? 0, ...(r.error ? { error: r.error } : {}) };
   for (;;) {
+    if (pending) {
+      delay = nextRestartDelay(delay, Date.now() - began);
+      // Waited in small steps: a `stop` meanwhile ends the wait (and the container) at once.
+      for (const end = Date.now() + delay; Date.now() < end; ) {
+        await sleep(Math.min(100, end - Date.now()));
+        if ((await ctx.store.read(r.id))?.hostConfig.manuallyStopped) break;
+      }
+      const again = await ctx.store.read(r.id);
+      if (!again || again.hostConfig.manuallyStopped) {
+        if (again) await finish(ctx, again, exit.status, exit.error);
+        return;
+      }
+      r = (await ctx.store.update(r.id, (c) => {
+        c.startedAt = new Date().toISOString();
+        delete c.error;
+        if (c.healthcheck) c.health = initialHealth();
+        delete c.hostConfig.restarting;
+      }))!;
+    }
     const log = new LogWriter(r.logPath ?? '/dev/null');
-    const began = Date.now();
+    began = Date.now();
     let result: Awaited<ReturnType<typeof waitChild>>;
     try {
       const child = await startProcess(ctx, r, ['ignore', 'pipe', 'pipe'], false, helper);
@@ -227,51 +333,20 @@ export async function superviseDetached(ctx: EngineContext, id: string): Promise
     } finally {
       await log.end();
     }
-    const exit = await containerExit(r, result);
-    const cur = await ctx.store.read(r.id);
-    const restart = !result.error && cur && !cur.autoRemove && shouldRestart(policy, exit.status, cur.restartCount ?? 0, !!(cur.hostConfig as { manuallyStopped?: boolean }).manuallyStopped);
-    if (!restart) {
+    exit = await containerExit(r, result);
+    if (result.error || !(await restartDue(ctx, r, exit.status))) {
       await finish(ctx, r, exit.status, exit.error);
       return;
     }
-    // Recorded as exited while it waits (docker shows "Restarting"), then started again.
-    await releaseResources(ctx, r);
-    await ctx.store.update(r.id, (c) => {
-      c.exitCode = exit.status;
-      c.finishedAt = new Date().toISOString();
-      c.restartCount = (c.restartCount ?? 0) + 1;
-      (c.hostConfig as { restarting?: boolean }).restarting = true;
-    });
-    delay = nextRestartDelay(delay, Date.now() - began);
-    // Waited in small steps: a `stop` meanwhile ends the wait (and the container) at once.
-    for (const end = Date.now() + delay; Date.now() < end; ) {
-      await sleep(Math.min(100, end - Date.now()));
-      if ((await ctx.store.read(r.id))?.hostConfig.manuallyStopped) break;
-    }
-    const again = await ctx.store.read(r.id);
-    if (!again || (again.hostConfig as { manuallyStopped?: boolean }).manuallyStopped) {
-      if (again) await finish(ctx, again, exit.status, exit.error);
-      return;
-    }
-    r = (await ctx.store.update(r.id, (c) => {
-      c.startedAt = new Date().toISOString();
-      if (c.healthcheck) c.health = initialHealth();
-      delete (c.hostConfig as { restarting?: boolean }).restarting;
-    }))!;
+    await markRestarting(ctx, r, exit);
+    pending = true;
   }
 }
 
 /** Starts the monitor of a created container and waits until the container's process exists. */
 export async function startDetached(ctx: EngineContext, r: ContainerRecord, monitorScript: string): Promise<ContainerRecord> {
   // The monitor's own errors (not the container's output) go to monitor.log next to the record.
-  const errors = openSync(join(ctx.store.containerDir(r.id), 'monitor.log'), 'a', 0o600);
-  let monitor;
-  try {
-    monitor = spawn(process.execPath, [monitorScript, ctx.root, r.id], { detached: true, stdio: ['ignore', 'ignore', errors] });
-  } finally {
-    closeSync(errors);
-  }
-  monitor.unref();
+  const monitor = spawnMonitor(ctx, r, monitorScript);
   const deadline = Date.now() + 60_000;
   for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
     const cur = await ctx.store.read(r.id);
@@ -521,14 +596,23 @@ export async function execInContainer(
   }
 }
 
+/** A container `attach` can join: running, not between two runs (docker's refusals). */
+export async function attachable(ctx: EngineContext, ref: string): Promise<ContainerRecord> {
+  const r = await findContainer(ctx, ref);
+  if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running: start it first`);
+  // docker's words: between two runs there is nothing to attach to yet.
+  if (r.hostConfig.restarting) throw new ContainerStateError(`container ${r.name} is restarting: wait until it is running, then attach`);
+  return r;
+}
+
 /**
  * `attach`: the caller's terminal joined to a running container's (one started with -t, detached):
  * the console helper relays in raw mode and sends resizes. Resolves to the container's exit status
- * when it ends, or 0 when the user detached (Ctrl-P Ctrl-Q) and it runs on.
+ * when it ends (also when its restart policy starts it again, as docker's attach), or 0 when the
+ * user detached (Ctrl-P Ctrl-Q) and it runs on.
  */
 export async function attachContainer(ctx: EngineContext, ref: string): Promise<number> {
-  const r = await findContainer(ctx, ref);
-  if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running: start it first`);
+  const r = await attachable(ctx, ref);
   if (!r.hostConfig.terminal) throw new ContainerStateError(`container ${r.name} has no terminal to attach to (run it with -dit): use logs -f to follow its output`);
   const socket = join(ctx.store.containerDir(r.id), CONSOLE_SOCKET);
   // A `run -it` in the foreground has the user's own terminal: nothing is kept to join.
@@ -545,7 +629,22 @@ export async function attachContainer(ctx: EngineContext, ref: string): Promise<
   if (result.error) throw result.error;
   if (result.code === DETACHED_STATUS) return 0;
   if (result.code !== 0) throw new ContainerStateError(errors.trim().split('\n')[0]?.replace(/^stevedore-console: /, '') || `attach to ${r.name} failed`);
-  return waitContainer(ctx, r.id);
+  return waitRunEnded(ctx, r);
+}
+
+/**
+ * The exit status of the run of a container that was going on in `r` (its startedAt): also when
+ * its restart policy starts it again. docker's attach ends there too, with that status, while the
+ * container restarts (checked against dockerd 20.10: attach does not follow it across restarts).
+ */
+export async function waitRunEnded(ctx: EngineContext, r: ContainerRecord): Promise<number> {
+  for (let wait = 20; ; wait = Math.min(wait * 2, 250)) {
+    const cur = await ctx.store.read(r.id);
+    if (!cur) return r.exitCode ?? 0; // --rm: removed on exit
+    const fresh = await refresh(ctx, cur);
+    if (fresh.state !== 'running' || fresh.hostConfig.restarting || fresh.startedAt !== r.startedAt) return fresh.exitCode ?? 255;
+    await sleep(wait);
+  }
 }
 
 /**

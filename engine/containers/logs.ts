@@ -4,7 +4,8 @@ import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Writable } from 'node:stream';
 import type { EngineContext } from './engine-context.js';
-import { ContainerStateError, findContainer, refresh } from './lifecycle.js';
+import { ContainerStateError, findContainer, refresh, waitRunEnded } from './lifecycle.js';
+import type { ContainerRecord } from './container-store.js';
 import { parseLogLines, type LogEntry } from './log-file.js';
 
 export interface LogOptions {
@@ -15,6 +16,8 @@ export interface LogOptions {
   /** The last N lines only. */
   tail?: number;
   timestamps: boolean;
+  /** With follow: go on while this holds of the record (default: while the container runs). */
+  following?: (r: ContainerRecord) => boolean;
 }
 
 async function write(out: Writable, text: string): Promise<void> {
@@ -69,7 +72,8 @@ export async function writeLogs(ctx: EngineContext, ref: string, out: { stdout: 
       if (opts.until !== undefined && Date.now() > opts.until) return;
       // At the end: done once the container has exited (its last output is then in the file).
       const cur = await ctx.store.read(r.id);
-      if (!cur || (await refresh(ctx, cur)).state !== 'running') {
+      const fresh = cur && (await refresh(ctx, cur));
+      if (!fresh || !(opts.following ? opts.following(fresh) : fresh.state === 'running')) {
         const { bytesRead: more } = await fh.read(buf, 0, buf.length, pos);
         if (more === 0) return;
         continue;
@@ -80,4 +84,14 @@ export async function writeLogs(ctx: EngineContext, ref: string, out: { stdout: 
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * docker's `attach` to a container without a terminal: its output (stdout and stderr apart) from
+ * now until this run of it ends, also when its restart policy starts it again; the run's exit status.
+ */
+export async function attachOutput(ctx: EngineContext, r: ContainerRecord, out: { stdout: Writable; stderr: Writable }): Promise<number> {
+  const startedAt = r.startedAt;
+  await writeLogs(ctx, r.id, out, { follow: true, tail: 0, timestamps: false, following: (c) => c.state === 'running' && !c.hostConfig.restarting && c.startedAt === startedAt });
+  return waitRunEnded(ctx, r);
 }

@@ -1,6 +1,7 @@
 // The monitor of a detached container: `node monitor.js ROOT ID`, started by `stevedore run -d`
 // in its own session. It runs the container through the runtime with the log file as its output,
-// then records the exit status and cleans up (or removes the container with --rm).
+// then records the exit status and cleans up (or removes the container with --rm). It also takes
+// over a container a foreground `run` left due for a restart under its --restart policy.
 // Kept apart from the CLI so each monitor loads only what it needs.
 import { EngineContext } from './engine-context.js';
 import { superviseDetached } from './lifecycle.js';

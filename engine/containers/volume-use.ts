@@ -1,8 +1,10 @@
 // Volumes as containers use them: a volume some container (in any state) mounts cannot be
-// removed; `rm -v` removes a container's anonymous volumes; `volume prune` the unused ones.
+// removed; `rm -v` removes a container's anonymous volumes; `volume prune` the unused ones. A
+// volume with driver options (a tmpfs, a bound host directory) is mounted while a running
+// container uses it, as docker's local driver does, and unmounted after the last one stops.
 import { VolumeError, VolumeStore, type VolumeRecord } from '../volumes/volume-store.js';
 import type { ContainerRecord } from './container-store.js';
-import { mountsOf } from './container-mounts.js';
+import { mountsOf, type ResolvedMount } from './container-mounts.js';
 import type { EngineContext } from './engine-context.js';
 
 /** Container names using each volume. */
@@ -49,4 +51,24 @@ export async function pruneVolumes(ctx: EngineContext, all: boolean): Promise<Vo
     }
   }
   return removed;
+}
+
+/** Mounts the file systems of the volumes among `mounts` that have driver options (before a start). */
+export async function mountVolumes(ctx: EngineContext, mounts: ResolvedMount[]): Promise<void> {
+  const volumes = new VolumeStore(ctx.root);
+  for (const m of mounts) if (m.type === 'volume' && m.name) await volumes.mount(m.name);
+}
+
+/** After r stopped (or was made): unmounts its volumes' file systems no other running container uses. */
+export async function releaseVolumes(ctx: EngineContext, r: ContainerRecord): Promise<void> {
+  const volumes = new VolumeStore(ctx.root);
+  for (const m of mountsOf(r)) {
+    if (m.type !== 'volume' || !m.name) continue;
+    const name = m.name;
+    await volumes.unmount(name, async () =>
+      // Records as they are (no refresh: that releases resources itself); a "running" one whose
+      // owner died keeps it mounted until it is refreshed, which is the safe side.
+      (await ctx.store.list()).some((o) => o.id !== r.id && o.state === 'running' && mountsOf(o).some((x) => x.type === 'volume' && x.name === name)),
+    );
+  }
 }

@@ -29,6 +29,20 @@ describe('--mount', () => {
     expect(parseMountFlag('target=/anon')).toEqual({ type: 'volume', destination: '/anon', readOnly: false, noCopy: false });
     expect(parseMountFlag('type=tmpfs,target=/t,tmpfs-size=64m,tmpfs-mode=1777')).toEqual({ type: 'tmpfs', destination: '/t', options: ['size=64m', 'mode=1777'] });
   });
+  it('volume-opt: the local driver\'s options, a quoted o= with commas', () => {
+    expect(parseMountFlag('type=volume,src=tv,dst=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs,"volume-opt=o=size=64m,mode=1777"')).toEqual({
+      type: 'volume',
+      name: 'tv',
+      destination: '/t',
+      readOnly: false,
+      noCopy: false,
+      options: { type: 'tmpfs', device: 'tmpfs', o: 'size=64m,mode=1777' },
+    });
+    expect(() => parseMountFlag('type=volume,src=tv,dst=/t,volume-opt=type=tmpfs')).toThrow(/^invalid --mount .*missing required option: "device"$/);
+    expect(() => parseMountFlag('type=volume,src=tv,dst=/t,volume-opt=color=red')).toThrow(/invalid option: "color"/);
+    expect(() => parseMountFlag('type=bind,src=/a,dst=/t,volume-opt=type=tmpfs')).toThrow(/volume-opt is for type=volume/);
+    expect(() => parseMountFlag('type=volume,dst=/t,"volume-opt=o=a')).toThrow(/unclosed double quote/);
+  });
   it('errors name the problem', () => {
     expect(() => parseMountFlag('type=bind,target=/b')).toThrow(/needs source=/);
     expect(() => parseMountFlag('type=nfs,target=/b')).toThrow(/bind, volume or tmpfs/);

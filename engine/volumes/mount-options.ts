@@ -4,11 +4,13 @@
 import { isAbsolute, resolve } from 'node:path';
 import { UsageError } from '../containers/run-options.js';
 import { isVolumeName } from './volume-store.js';
+import { parseVolumeOptions, type VolumeOptions } from './volume-options.js';
 
 export type MountRequest =
   | { type: 'bind'; source: string; destination: string; readOnly: boolean; /** -v creates a missing host directory; --mount refuses it */ create: boolean }
   /** name undefined: an anonymous volume. */
-  | { type: 'volume'; name?: string; destination: string; readOnly: boolean; noCopy: boolean; labels?: Record<string, string> }
+  /** options: the local driver's (volume-opt=), used when the volume is made here. */
+  | { type: 'volume'; name?: string; destination: string; readOnly: boolean; noCopy: boolean; labels?: Record<string, string>; options?: VolumeOptions }
   | { type: 'tmpfs'; destination: string; options: string[] };
 
 function destinationOf(flag: string, spec: string, path: string): string {
@@ -49,11 +51,13 @@ function bool(flag: string, key: string, v: string): boolean {
   throw new UsageError(`invalid ${flag} ${key}=${v}: true or false`);
 }
 
-/** `--mount type=bind|volume|tmpfs,source=…,target=…,readonly,volume-nocopy,volume-label=K=V,tmpfs-size=…,tmpfs-mode=…`. */
+/** `--mount type=bind|volume|tmpfs,source=…,target=…,readonly,volume-nocopy,volume-label=K=V,volume-opt=K=V,tmpfs-size=…,tmpfs-mode=…`. */
 export function parseMountFlag(spec: string, cwd = process.cwd()): MountRequest {
   const fields = new Map<string, string>();
   const labels: Record<string, string> = {};
-  for (const f of spec.split(',')) {
+  const volumeOpts: string[] = [];
+  // A volume-opt's `o=` may itself hold commas: quoted as in docker's CSV ("volume-opt=o=a,b").
+  for (const f of splitFields(spec)) {
     if (!f) continue;
     const i = f.indexOf('=');
     const key = (i < 0 ? f : f.slice(0, i)).trim().toLowerCase();
@@ -63,9 +67,13 @@ export function parseMountFlag(spec: string, cwd = process.cwd()): MountRequest 
       labels[j < 0 ? value : value.slice(0, j)] = j < 0 ? '' : value.slice(j + 1);
       continue;
     }
-    if (key === 'volume-opt' || key === 'volume-driver') {
-      if (key === 'volume-driver' && value !== 'local') throw new UsageError(`--mount ${spec}: only the local volume driver exists here`);
-      continue; // the local driver's options (mount another file system) are not supported: kept plain
+    if (key === 'volume-opt') {
+      volumeOpts.push(value);
+      continue;
+    }
+    if (key === 'volume-driver') {
+      if (value !== 'local') throw new UsageError(`--mount ${spec}: only the local volume driver exists here`);
+      continue;
     }
     fields.set(key, value);
   }
@@ -75,6 +83,7 @@ export function parseMountFlag(spec: string, cwd = process.cwd()): MountRequest 
   if (!target) throw new UsageError(`invalid --mount ${JSON.stringify(spec)}: target= is required`);
   const destination = destinationOf('--mount', spec, target);
   const ro = fields.has('readonly') ? bool('--mount', 'readonly', fields.get('readonly')!) : fields.has('ro') ? bool('--mount', 'ro', fields.get('ro')!) : false;
+  if (type !== 'volume' && volumeOpts.length) throw new UsageError(`invalid --mount ${JSON.stringify(spec)}: volume-opt is for type=volume`);
   if (type === 'bind') {
     if (!source) throw new UsageError(`invalid --mount ${JSON.stringify(spec)}: type=bind needs source=`);
     return { type: 'bind', source: resolve(cwd, source), destination, readOnly: ro, create: false };
@@ -82,7 +91,13 @@ export function parseMountFlag(spec: string, cwd = process.cwd()): MountRequest 
   if (type === 'volume') {
     if (source !== undefined && !isVolumeName(source)) throw new UsageError(`invalid --mount ${JSON.stringify(spec)}: ${JSON.stringify(source)} is not a volume name`);
     const noCopy = fields.has('volume-nocopy') ? bool('--mount', 'volume-nocopy', fields.get('volume-nocopy')!) : false;
-    return { type: 'volume', ...(source ? { name: source } : {}), destination, readOnly: ro, noCopy, ...(Object.keys(labels).length ? { labels } : {}) };
+    let options: VolumeOptions | undefined;
+    try {
+      options = volumeOpts.length ? parseVolumeOptions(volumeOpts) : undefined;
+    } catch (err) {
+      throw new UsageError(`invalid --mount ${JSON.stringify(spec)}: ${(err as Error).message}`);
+    }
+    return { type: 'volume', ...(source ? { name: source } : {}), destination, readOnly: ro, noCopy, ...(Object.keys(labels).length ? { labels } : {}), ...(options ? { options } : {}) };
   }
   if (type === 'tmpfs') {
     if (source) throw new UsageError(`invalid --mount ${JSON.stringify(spec)}: type=tmpfs takes no source`);
@@ -101,6 +116,31 @@ export function parseMountFlag(spec: string, cwd = process.cwd()): MountRequest 
     return { type: 'tmpfs', destination, options };
   }
   throw new UsageError(`invalid --mount ${JSON.stringify(spec)}: type must be bind, volume or tmpfs`);
+}
+
+/**
+ * docker reads --mount as one CSV record: a field in double quotes may hold commas
+ * (`"volume-opt=o=size=64m,mode=1777"`). Quotes are removed; a doubled quote inside is one.
+ */
+function splitFields(spec: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < spec.length; i++) {
+    const c = spec[i]!;
+    if (c === '"') {
+      if (quoted && spec[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else quoted = !quoted;
+    } else if (c === ',' && !quoted) {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  if (quoted) throw new UsageError(`invalid --mount ${JSON.stringify(spec)}: an unclosed double quote`);
+  out.push(cur);
+  return out;
 }
 
 const TMPFS_OPTION = /^(size=[0-9]+[kmgKMG%]?|mode=[0-7]{3,4}|uid=[0-9]+|gid=[0-9]+|nr_inodes=[0-9]+[kmgKMG]?|ro|rw|exec|noexec|suid|nosuid|dev|nodev)$/;

@@ -2,8 +2,10 @@
 // container started again with its changes, restart, logs of a foreground container with stdout
 // and stderr apart (--tail, -t, --since), --restart on-failure:3, pause/unpause, wait, rename.
 // Real runc and overlayfs, as root.
+import { execFile } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
+import { CLI } from '../helpers/stevedore-process.js';
 
 let e: EngineEnv;
 
@@ -27,6 +29,7 @@ interface Inspect {
   pid?: number;
   paused: boolean;
   restartCount: number;
+  State: { Status: string; Running: boolean; Paused: boolean; Restarting: boolean; ExitCode: number; Pid: number; StartedAt: string; FinishedAt: string };
 }
 const inspect = async (ref: string) => (JSON.parse(await e.ok(['container', 'inspect', ref])) as Inspect[])[0]!;
 
@@ -82,7 +85,33 @@ describe('restart policies', () => {
     await e.ok(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:3', 'busybox:test', 'sh', '-c', 'echo try; exit 3']);
     expect(await e.ok(['wait', 'flaky'])).toBe('3\n');
     expect(await inspect('flaky')).toMatchObject({ state: 'exited', exitCode: 3, restartCount: 3 });
+    expect(await e.ok(['ps', '-a', '--filter', 'name=flaky', '--format', '{{.Status}} {{.RestartCount}}'])).toMatch(/^Exited \(3\) .* ago 3\n$/);
+    expect(await e.ok(['container', 'inspect', '-f', '{{.RestartCount}} {{.State.ExitCode}}', 'flaky'])).toBe('3 3\n');
     expect(await e.ok(['logs', 'flaky'])).toBe('try\ntry\ntry\ntry\n');
+  });
+
+  it('in the foreground, like docker run: the first exit\'s output and status, then restarted in the background', async () => {
+    const r = await e.stevedore(['run', '--name', 'fgflaky', '--restart', 'on-failure:3', 'busybox:test', 'sh', '-c', 'echo try; exit 3']);
+    expect(r).toMatchObject({ code: 3, stdout: 'try\n', stderr: '' });
+    const waited = await e.ok(['wait', 'fgflaky']);
+    expect(waited, JSON.stringify(await inspect('fgflaky'))).toBe('3\n');
+    expect(await inspect('fgflaky')).toMatchObject({ state: 'exited', exitCode: 3, restartCount: 3, State: { Status: 'exited', Running: false, Restarting: false, ExitCode: 3, Pid: 0 } });
+    expect(await e.ok(['logs', 'fgflaky'])).toBe('try\ntry\ntry\ntry\n');
+    expect(await e.mountsUnderRoot()).toEqual([]);
+
+    // always: it runs on after `run` returned, until it is stopped.
+    const a = await e.stevedore(['run', '--name', 'fgalways', '--restart', 'always', 'busybox:test', 'sh', '-c', 'echo up >> /runs; exit 1']);
+    expect(a.code).toBe(1);
+    await e.waitFor('two restarts', async () => (await inspect('fgalways')).restartCount >= 2);
+    expect(await e.ok(['ps', '--filter', 'name=fgalways', '--format', '{{.Status}}'])).toMatch(/^(Up|Restarting \(1\)) /);
+    await e.ok(['stop', '-t', '1', 'fgalways']);
+    const stopped = await inspect('fgalways');
+    expect(stopped.state).toBe('exited');
+    const count = stopped.restartCount;
+    // Stopped by hand: no monitor starts it again.
+    await new Promise((res) => setTimeout(res, 1000));
+    expect(await inspect('fgalways')).toMatchObject({ state: 'exited', restartCount: count });
+    expect(await e.ok(['ps', '-q'])).toBe('');
   });
 
   it('always: stop ends it for good; start --all-restartable brings it back', async () => {
@@ -101,7 +130,8 @@ describe('pause, unpause, rename', () => {
     await e.ok(['run', '-d', '--name', 'p', 'busybox:test', 'sh', '-c', 'while true; do sleep 0.1; done']);
     await e.waitRunning('p');
     expect(await e.ok(['pause', 'p'])).toBe('p\n');
-    expect(await inspect('p')).toMatchObject({ paused: true, state: 'running' });
+    expect(await inspect('p')).toMatchObject({ paused: true, state: 'running', State: { Status: 'paused', Running: true, Paused: true } });
+    expect((await inspect('p')).State.Pid).toBeGreaterThan(0);
     expect(await e.ok(['ps'])).toMatch(/Up .*\(Paused\)\s+p$/m);
     const again = await e.stevedore(['pause', 'p']);
     expect(again.stderr).toBe('stevedore: container p is already paused\n');
@@ -134,6 +164,29 @@ describe('exec errors and users', () => {
     const gone = await e.stevedore(['exec', 'nosuch', 'true']);
     expect(gone.stderr).toBe('stevedore: no such container: nosuch\n');
     await e.ok(['rm', '-f', 'x']);
+  });
+});
+
+describe('one-line errors', () => {
+  it('a container name that does not exist says so (no registry asked), for every container command', async () => {
+    const commands = [['logs'], ['start'], ['stop'], ['restart'], ['rm'], ['kill'], ['wait'], ['attach'], ['top'], ['stats', '--no-stream'], ['pause'], ['unpause'], ['export'], ['commit'], ['rename', 'nosuch', 'other'], ['container', 'inspect'], ['exec', 'nosuch', 'true']];
+    for (const c of commands) {
+      const args = c.includes('nosuch') ? c : [...c, 'nosuch'];
+      const r = await e.stevedore(args);
+      expect([args.join(' '), r.code, r.stderr]).toEqual([args.join(' '), c[0] === 'exec' ? 126 : 1, 'stevedore: no such container: nosuch\n']);
+    }
+    const cp = await e.stevedore(['cp', 'nosuch:/etc/passwd', e.dir]);
+    expect(cp).toMatchObject({ code: 1, stderr: 'stevedore: no such container: nosuch\n' });
+  });
+
+  it('run and create as a user other than root: one line saying it needs root, 125', async () => {
+    for (const cmd of [['run', '--rm', 'busybox:test', 'true'], ['run', '-d', 'busybox:test', 'true'], ['create', 'busybox:test']]) {
+      const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(process.execPath, [CLI, ...cmd], { env: e.env, uid: 65534, gid: 65534 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })),
+      );
+      expect(r).toMatchObject({ code: 125, stdout: '', stderr: `stevedore: ${cmd[0]} needs root (containers are made with mounts, namespaces and cgroups): run it with sudo\n` });
+    }
+    expect(await e.containerDirs()).toEqual([]);
   });
 });
 

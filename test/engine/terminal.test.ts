@@ -148,6 +148,31 @@ describe('run -dit and attach', () => {
     expect(await e.ok(['logs', 'tbox'])).toMatch(/^second-4\r?$/m);
   });
 
+  it('attach under --restart always ends with the run\'s status, as docker\'s attach; the restarted shell takes a new attach', async () => {
+    await e.ok(['run', '-dit', '--network', 'none', '--restart', 'always', '--name', 'rbox', 'busybox:test', 'sh']);
+    await e.waitRunning('rbox');
+    const t = await terminal(['attach', 'rbox']);
+    await t.type('echo first-$((1 + 1))');
+    await t.waitFor(/^first-2$/m);
+    await t.type('exit 5');
+    // Not held until the container stops for good: docker's attach returns here too.
+    await t.waitFor(/^\[exited 5\]\nicanon$/m);
+    type C = { state: string; restartCount: number; pid?: number; State: { Restarting: boolean } };
+    await e.waitFor('the restarted shell', async () => {
+      const [c] = JSON.parse(await e.ok(['container', 'inspect', 'rbox'])) as C[];
+      return c!.state === 'running' && c!.restartCount === 1 && !c!.State.Restarting && c!.pid;
+    });
+    const again = await terminal(['attach', 'rbox']);
+    await again.type('echo second-$((2 + 2))');
+    await again.waitFor(/^second-4$/m);
+    // Stopped by hand: attach ends with the stop's status and nothing restarts it.
+    await e.ok(['stop', '-t', '1', 'rbox']);
+    // (the shell's prompt is on the same line: the stop's SIGTERM ends it without a newline)
+    await again.waitFor(/\[exited \d+\]\nicanon$/m);
+    const [c] = JSON.parse(await e.ok(['container', 'inspect', 'rbox'])) as C[];
+    expect(c).toMatchObject({ state: 'exited', restartCount: 1 });
+  });
+
   it('create -t then start -ai: the shell in this terminal; its exit status is start\'s', async () => {
     await e.ok(['create', '-t', '--network', 'none', '--name', 'made', 'busybox:test', 'sh']);
     const t = await terminal(['start', '-ai', 'made']);
@@ -159,11 +184,25 @@ describe('run -dit and attach', () => {
     expect(c).toMatchObject({ state: 'exited', exitCode: 6 });
   });
 
-  it('attach to a container without a terminal, or not running: one line, non-zero', async () => {
-    await e.ok(['run', '-d', '--network', 'none', '--name', 'plain', 'busybox:test', 'sleep', '3600']);
-    const r = await e.stevedore(['attach', 'plain']);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/^stevedore: container plain has no terminal to attach to \(run it with -dit\)[^\n]*\n$/);
+  it('attach to a container without a terminal, as docker\'s: its output from now on, Ctrl-C passed on, its exit status', async () => {
+    await e.ok(['run', '-d', '--network', 'none', '--name', 'plain', 'busybox:test', 'sh', '-c', 'trap "echo bye; echo gone >&2; exit 5" INT; i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done']);
+    await e.waitFor('the first ticks', async () => (await e.ok(['logs', 'plain'])).includes('tick 2\n'));
+    const child = e.spawn(['attach', 'plain']);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const done = new Promise<number | null>((resolve) => child.once('close', resolve));
+    await e.waitFor('two ticks through attach', async () => out.split('\n').filter(Boolean).length >= 2);
+    // Only what came after attach started.
+    expect(out).not.toMatch(/^tick 1$/m);
+    child.kill('SIGINT');
+    expect(await done).toBe(5);
+    expect(out).toMatch(/^(tick \d+\n)+bye\n$/);
+    expect(err).toBe('gone\n');
+  });
+
+  it('attach to a container that is not running: one line, non-zero', async () => {
     await e.ok(['run', '--network', 'none', '--name', 'gone', 'busybox:test', 'true']);
     const s = await e.stevedore(['attach', 'gone']);
     expect(s.code).not.toBe(0);

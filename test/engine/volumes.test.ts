@@ -2,6 +2,7 @@
 // data that outlives the container, binds read-only, anonymous volumes for an image's VOLUME,
 // --mount, --tmpfs, --volumes-from, rm -v, and a volume in use that cannot be removed. Real runc
 // and overlayfs, as root.
+import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -113,5 +114,74 @@ describe('anonymous volumes, binds, --mount, --tmpfs, --volumes-from', () => {
     const bad = await e.stevedore(['run', '--rm', '-v', 'data:relative', 'busybox:test', 'true']);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toBe('stevedore: -v data:relative: the container path must be absolute\n');
+  });
+});
+
+describe('the local driver\'s options (volume create -o, --mount volume-opt)', () => {
+  interface Inspected {
+    Name: string;
+    Options: Record<string, string> | null;
+    Mountpoint: string;
+  }
+  const inspectVolume = async (name: string) => (JSON.parse(await e.ok(['volume', 'inspect', name])) as Inspected[])[0]!;
+  const dataMounts = async () => (await e.mountsUnderRoot()).filter((m) => m.endsWith('/_data'));
+
+  it('a tmpfs volume: its size inside, shared by the containers using it, gone with the last of them', async () => {
+    expect(await e.ok(['volume', 'create', '-o', 'type=tmpfs', '-o', 'device=tmpfs', '--opt', 'o=size=64m', 'tv'])).toBe('tv\n');
+    expect(await inspectVolume('tv')).toMatchObject({ Name: 'tv', Options: { type: 'tmpfs', device: 'tmpfs', o: 'size=64m' } });
+    await e.ok(['run', '-d', '--name', 'holder', '-v', 'tv:/t', 'busybox:test', 'sh', '-c', 'echo shared > /t/f; while true; do sleep 0.1; done']);
+    await e.waitRunning('holder');
+    expect(await e.ok(['run', '--rm', '-v', 'tv:/t', 'busybox:test', 'sh', '-c', 'grep " /t " /proc/mounts; df -k /t | tail -1; cat /t/f'])).toMatch(
+      /^tmpfs \/t tmpfs rw,.*size=65536k.*\ntmpfs\s+65536\s+.*\nshared\n$/,
+    );
+    expect(await dataMounts()).toEqual([join(e.root, 'volumes', 'tv', '_data')]);
+    await e.ok(['rm', '-f', 'holder']);
+    // No container uses it: unmounted, its content gone (docker's local driver does the same).
+    expect(await dataMounts()).toEqual([]);
+    expect(await e.ok(['run', '--rm', '-v', 'tv:/t', 'busybox:test', 'ls', '-A', '/t'])).toBe('');
+    // --mount's volume-opt makes a volume with options the same way.
+    await e.ok(['run', '--rm', '--mount', 'type=volume,src=tv2,dst=/t,volume-opt=type=tmpfs,volume-opt=device=tmpfs,"volume-opt=o=size=32m,mode=770"', 'busybox:test', 'sh', '-c', 'grep " /t " /proc/mounts']);
+    expect(await inspectVolume('tv2')).toMatchObject({ Options: { type: 'tmpfs', device: 'tmpfs', o: 'size=32m,mode=770' } });
+    expect(await e.ok(['run', '--rm', '-v', 'tv2:/t', 'busybox:test', 'sh', '-c', 'grep " /t " /proc/mounts; stat -c %a /t'])).toMatch(/^tmpfs \/t tmpfs rw,.*size=32768k,mode=770.*\n770\n$/);
+    expect(await e.ok(['volume', 'rm', 'tv', 'tv2'])).toBe('tv\ntv2\n');
+    expect(await dataMounts()).toEqual([]);
+  });
+
+  it('a host directory under a volume\'s name (type=none,o=bind): written through, never lost by volume rm', async () => {
+    const host = join(e.dir, 'bound');
+    await mkdir(host);
+    await writeFile(join(host, 'before.txt'), 'host file\n');
+    await e.ok(['volume', 'create', '-o', 'type=none', '-o', 'o=bind', '-o', `device=${host}`, 'bv']);
+    expect((await inspectVolume('bv')).Options).toEqual({ type: 'none', o: 'bind', device: host });
+    expect(await e.ok(['run', '--rm', '-v', 'bv:/b', 'busybox:test', 'sh', '-c', 'cat /b/before.txt; echo from-container > /b/after.txt'])).toBe('host file\n');
+    expect(await readFile(join(host, 'after.txt'), 'utf8')).toBe('from-container\n');
+    expect(await dataMounts()).toEqual([]);
+    // What a crash (power cut, a killed monitor) can leave: the host directory still bound at _data.
+    execFileSync('mount', ['--bind', host, (await inspectVolume('bv')).Mountpoint]);
+    expect(await dataMounts()).toHaveLength(1);
+    expect(await e.ok(['volume', 'rm', 'bv'])).toBe('bv\n');
+    // Removing the volume removes its record and mount point, never the host's files.
+    expect(await dataMounts()).toEqual([]);
+    expect(await readFile(join(host, 'before.txt'), 'utf8')).toBe('host file\n');
+    expect(await readFile(join(host, 'after.txt'), 'utf8')).toBe('from-container\n');
+
+    // A device that does not exist: the run fails with one line, as docker's does.
+    await e.ok(['volume', 'create', '-o', 'type=none', '-o', 'o=bind', '-o', `device=${host}/nope`, 'gone']);
+    const r = await e.stevedore(['run', '--rm', '-v', 'gone:/b', 'busybox:test', 'true']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/^stevedore: error while mounting volume gone: [^\n]*nope[^\n]*\n$/);
+    expect(await e.containerDirs()).toEqual([]);
+    await e.ok(['volume', 'rm', 'gone']);
+  });
+
+  it('options docker refuses are refused with docker\'s words, one line', async () => {
+    const bogus = await e.stevedore(['volume', 'create', '-o', 'bogus=1', 'bad']);
+    expect(bogus).toMatchObject({ code: 1, stderr: expect.stringMatching(/^stevedore: invalid option: "bogus"[^\n]*\n$/) });
+    const partial = await e.stevedore(['volume', 'create', '-o', 'type=tmpfs', 'bad']);
+    expect(partial).toMatchObject({ code: 1, stderr: 'stevedore: missing required option: "device"\n' });
+    const mount = await e.stevedore(['run', '--rm', '--mount', 'type=volume,src=bad,dst=/x,volume-opt=type=tmpfs', 'busybox:test', 'true']);
+    expect(mount.code).toBe(125);
+    expect(mount.stderr).toMatch(/^stevedore: invalid --mount [^\n]*missing required option: "device"\n$/);
+    expect(await volumes()).toEqual([]);
   });
 });
