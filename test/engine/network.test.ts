@@ -8,10 +8,10 @@
 // with nc.
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
 import { buildBusyboxLayers, TEST_PATH, writeDockerArchive } from '../helpers/engine-rootfs.js';
@@ -25,14 +25,45 @@ interface HostState {
   rules: string[];
 }
 
-/** Links and rules of the kinds networking makes (veths, our bridges, the plugins' CNI chains). */
+/** Every bridge and /24 this test's root ever had (other engineers' roots share the host). */
+const ours = { bridges: new Set<string>(), nets: new Set<string>() };
+function noteOurNetworks(): void {
+  const dir = join(e.root, 'networks');
+  for (const f of existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.json')) : []) {
+    const n = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { bridge: string; subnet: string };
+    ours.bridges.add(n.bridge);
+    ours.nets.add(n.subnet.split('.').slice(0, 3).join('.') + '.');
+  }
+}
+
+const masterOf = (link: string) => {
+  try {
+    return basename(readlinkSync(`/sys/class/net/${link}/master`));
+  } catch {
+    return '';
+  }
+};
+
+/**
+ * The links and rules networking made for this root: its bridges, the veths on them, and every
+ * rule naming one of its bridges or addresses (its networks' rules, the plugins' port rules).
+ */
 function hostState(): HostState {
-  const links = readdirSync('/sys/class/net').filter((l) => /^(veth|stv)/.test(l)).sort();
+  if (e) noteOurNetworks();
+  const bridges = [...ours.bridges];
+  const links = readdirSync('/sys/class/net')
+    .filter((l) => bridges.includes(l) || (/^veth/.test(l) && bridges.includes(masterOf(l))))
+    .sort();
   const rules = ['filter', 'nat']
     .flatMap((t) => execFileSync('iptables', ['-w', '-t', t, '-S'], { encoding: 'utf8' }).split('\n').map((l) => `${t} ${l}`))
-    .filter((l) => /CNI|10\.90\./.test(l))
+    .filter((l) => bridges.some((b) => l.includes(b)) || [...ours.nets].some((n) => l.includes(n)))
     .sort();
   return { links, rules };
+}
+
+/** Chains and jumps only networking makes: with no network of any root left, none may stay. */
+function sharedChains(): string[] {
+  return ['filter', 'nat'].flatMap((t) => execFileSync('iptables', ['-w', '-t', t, '-S'], { encoding: 'utf8' }).split('\n').filter((l) => /STEVEDORE|CNI-/.test(l)));
 }
 
 async function freePort(): Promise<number> {
@@ -297,9 +328,22 @@ describe('user networks', () => {
     expect(hostState().rules.filter((l) => l.includes(c.network!.attachments[0]!.ip))).toEqual([]);
   });
 
-  it('once every container and network is gone (network prune), the host has the links and rules it had before', async () => {
+  it('bridges and their rules stay after the last container left; network rm and prune remove them: the host is as before', async () => {
+    expect(await e.containerDirs()).toEqual([]);
+    const bridgeOf = (n: string) => (JSON.parse(readFileSync(join(e.root, 'networks', `${n}.json`), 'utf8')) as { bridge: string }).bridge;
+    const [dflt, a, b, inner] = ['bridge', 'neta', 'netb', 'inner'].map(bridgeOf);
+    // Kept like docker0, so the next start does not pay for them again.
+    const kept = hostState();
+    expect(kept.links).toEqual([a, b, dflt, inner].sort());
+    for (const br of [dflt, a, b, inner]) expect(kept.rules.filter((l) => l.includes(`stevedore:${br}`)).length).toBeGreaterThan(0);
     await e.ok(['network', 'rm', 'neta', 'netb']);
+    expect(existsSync(`/sys/class/net/${a}`)).toBe(false);
+    expect(hostState().rules.filter((l) => l.includes(a!) || l.includes(b!))).toEqual([]);
+    expect(hostState().links).toEqual([dflt, inner].sort());
     expect(await e.ok(['network', 'prune'])).toBe('inner\n');
     expect(hostState()).toEqual(before);
+    // The shared chains go with the last network of any root (other roots on this host may hold some).
+    if (!sharedChains().some((l) => /stevedore:|CNI-DN-|-A CNI-FORWARD -[sd] /.test(l))) expect(sharedChains()).toEqual([]);
+    expect(existsSync('/run/stevedore/rules') ? readdirSync('/run/stevedore/rules').filter((f) => [dflt, a, b, inner].includes(f)) : []).toEqual([]);
   });
 });
