@@ -192,10 +192,12 @@ export async function setUpContainerNetwork(ctx: NetworkContext, record: Contain
         state.sharedWith = target.id;
         for (const f of ['hosts', 'resolv.conf']) await rewriteInPlace(etcPath(ctx, record.id, f), await readFile(etcPath(ctx, target.id, f), 'utf8'));
       } else {
-        await createNetns(path); // with lo up
-        const all = await ctx.store.list();
+        // Independent: the namespace (a process start) and the records it needs. The namespace is
+        // waited for either way, so a failure's roll-back never races its creation.
+        const netnsMade = createNetns(path);
+        const [all, first] = await Promise.all([ctx.store.list(), nets.resolve(req.networks[0] ?? DEFAULT_NETWORK)]).finally(() => netnsMade.catch(() => {}));
+        await netnsMade;
         const held = all.filter((r) => r.id !== record.id).flatMap((r) => r.network?.ports ?? []);
-        const first = await nets.resolve(req.networks[0] ?? DEFAULT_NETWORK);
         state.ports = first.internal ? [] : await allocatePorts(req.ports, held);
         const endpoints = (req as NetworkRequest & { endpoints?: Record<string, { aliases: string[]; ip?: string }> }).endpoints ?? {};
         for (const [i, name] of req.networks.entries()) {
