@@ -26,7 +26,7 @@ interface HostState {
 }
 
 /** Every bridge and /24 this test's root ever had (other engineers' roots share the host). */
-const ours = { bridges: new Set<string>(), nets: new Set<string>() };
+const ours = { bridges: new Set<string>(), nets: new Set<string>(), ids: new Set<string>() };
 function noteOurNetworks(): void {
   const dir = join(e.root, 'networks');
   for (const f of existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.json')) : []) {
@@ -34,6 +34,8 @@ function noteOurNetworks(): void {
     ours.bridges.add(n.bridge);
     ours.nets.add(n.subnet.split('.').slice(0, 3).join('.') + '.');
   }
+  const containers = join(e.root, 'containers');
+  for (const id of existsSync(containers) ? readdirSync(containers).filter((n) => /^[0-9a-f]{64}$/.test(n)) : []) ours.ids.add(id);
 }
 
 const masterOf = (link: string) => {
@@ -57,6 +59,21 @@ function hostState(): HostState {
   const rules = ['filter', 'nat']
     .flatMap((t) => execFileSync('iptables', ['-w', '-t', t, '-S'], { encoding: 'utf8' }).split('\n').map((l) => `${t} ${l}`))
     .filter((l) => bridges.some((b) => l.includes(b)) || [...ours.nets].some((n) => l.includes(n)))
+    .sort();
+  return { links, rules };
+}
+
+/**
+ * Only what carries this root's identity: its bridges, and rules naming its bridges or its
+ * containers' ids (the plugins' comments). Addresses alone are not enough at the end: another
+ * root may have taken the same subnet meanwhile.
+ */
+function ownState(): HostState {
+  const { links } = hostState();
+  const names = [...ours.bridges, ...ours.ids];
+  const rules = ['filter', 'nat']
+    .flatMap((t) => execFileSync('iptables', ['-w', '-t', t, '-S'], { encoding: 'utf8' }).split('\n').map((l) => `${t} ${l}`))
+    .filter((l) => names.some((n) => l.includes(n)))
     .sort();
   return { links, rules };
 }
@@ -92,7 +109,7 @@ async function inspect(name: string): Promise<Inspected> {
 }
 
 beforeAll(async () => {
-  before = hostState();
+  before = ownState();
   e = await engineEnv();
   const layers = await buildBusyboxLayers(join(e.dir, 'web-layers'));
   const archive = join(e.dir, 'web.tar');
@@ -354,7 +371,7 @@ describe('user networks', () => {
     expect(hostState().rules.filter((l) => l.includes(a!) || l.includes(b!))).toEqual([]);
     expect(hostState().links).toEqual([dflt, inner].sort());
     expect(await e.ok(['network', 'prune'])).toBe('inner\n');
-    expect(hostState()).toEqual(before);
+    expect(ownState()).toEqual(before);
     // The shared chains go with the last network of any root (other roots on this host may hold some).
     if (!sharedChains().some((l) => /stevedore:|CNI-DN-|-A CNI-FORWARD -[sd] /.test(l))) expect(sharedChains()).toEqual([]);
     expect(existsSync('/run/stevedore/rules') ? readdirSync('/run/stevedore/rules').filter((f) => [dflt, a, b, inner].includes(f)) : []).toEqual([]);
