@@ -13,6 +13,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { NetworkError } from './network-error.js';
 import { chainOf, commentOf, deletion, iptablesRestore, iptablesSave, parseSave, target, withIptablesLock, type Tables } from './iptables.js';
 
 export interface RuleNetwork {
@@ -100,7 +101,9 @@ export async function ensureNetworkRules(n: RuleNetwork): Promise<void> {
   if (existsSync(mark) && existsSync(`/sys/class/net/${n.bridge}`)) return;
   await withIptablesLock(async () => {
     const input = networkRulesAddition(parseSave(await iptablesSave()), n);
-    if (input) await iptablesRestore(input);
+    if (input) await iptablesRestore(input).catch((err: Error) => {
+      throw new NetworkError('plugin', `the host rules of bridge ${n.bridge} could not be set (${err.message.split('\n')[0]}): is iptables (Debian iptables) installed?`);
+    });
   });
   await mkdir(MARKS, { recursive: true, mode: 0o700 });
   await writeFile(mark, '');
