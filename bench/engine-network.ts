@@ -1,18 +1,25 @@
-// What engine networking costs a container start (issue #17's goal: under 50 ms):
+// What engine networking costs a container start (issue #17's goal: under 50 ms), against
+// Docker Engine in the same run:
 //   - `run --rm --network bridge IMAGE true` against `run --rm --network none IMAGE true`
-//     (namespace file, CNI bridge+host-local+firewall ADD and DEL, hosts files, clean-up);
+//     (namespace, CNI bridge+host-local ADD and DEL, hosts files, clean-up);
 //   - `run -d -p PORT:80` of a busybox httpd to its first HTTP answer on 127.0.0.1:PORT (portmap
 //     too), against `run -d --network host` of the same httpd to its first answer.
-// Runs alternate (ABBA) after a warm-up; medians. Docker Engine and podman rows are printed as
-// skipped with the reason (see below). Needs root, runc and containernetworking-plugins.
+// The same four on Docker Engine with its default bridge, iptables and userland proxy, started by
+// the benchmark inside a network namespace of its own (docker-in-netns.ts: nothing of docker's
+// touches the host's links or rules); its ports are probed from inside that namespace. The HTTP
+// probe is a process started with the `run -d` (the same for both engines). podman is not
+// compared: it cannot run containers on this machine (it raises rlimits above the hard limit).
+// Runs alternate (ABBA) after a warm-up; medians. Needs root, runc, containernetworking-plugins;
+// Docker rows need docker.io (skipped with the reason when dockerd does not start).
 //
 //   BENCH_NET_REPS=15   measured runs per side
-import { execFile, execFileSync } from 'node:child_process';
+//   BENCH_NET_DOCKER=0  leave Docker Engine out
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { startDockerInNetns, type DockerInNetns } from './docker-in-netns.js';
 import { busyboxLayers, median, timed, writeArchive } from './engine-run.js';
 import { CLI } from './servers.js';
 
@@ -27,32 +34,40 @@ function freePort(): Promise<number> {
   });
 }
 
-function cli(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => execFile(process.execPath, [CLI, ...args], { env, timeout: 120_000 }, (err, out, stderr) => (err ? reject(new Error(`stevedore ${args.join(' ')}: ${stderr}`)) : resolve(out))));
+function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => execFile(cmd, args, { env, timeout: 120_000 }, (err, out, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr}`)) : resolve(out))));
 }
 
-/** `run -d` (with the given network flags) to the first answer of its httpd on 127.0.0.1:port. */
-async function timeToFirstAnswer(env: NodeJS.ProcessEnv, flags: string[], port: number): Promise<number> {
+// Polls http://127.0.0.1:PORT/ until it answers 200 (exit 0) or 60 s pass (exit 1).
+const PROBE = `const p=process.argv[1],end=Date.now()+60000;(async()=>{for(;;){try{const r=await fetch('http://127.0.0.1:'+p+'/',{signal:AbortSignal.timeout(2000)});if(r.ok)process.exit(0)}catch{}if(Date.now()>end)process.exit(1);await new Promise(r=>setTimeout(r,2))}})()`;
+
+/**
+ * Time from starting `run -d` to the first HTTP answer on 127.0.0.1:port, seen by a probe process
+ * started at the same moment (inside netns when given); the container is removed afterwards.
+ */
+async function timeToFirstAnswer(run: (args: string[]) => Promise<string>, args: string[], port: number, netns?: string): Promise<number> {
   const t0 = performance.now();
-  const id = (await cli(['run', '-d', ...flags, 'web:1'], env)).trim();
+  const probeArgs = ['-e', PROBE, String(port)];
+  const probe = netns ? spawn('nsenter', [`--net=${netns}`, process.execPath, ...probeArgs], { stdio: 'ignore' }) : spawn(process.execPath, probeArgs, { stdio: 'ignore' });
+  const answered = new Promise<number>((resolve, reject) => probe.on('close', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`no HTTP answer on port ${port} within 60 s`)))));
+  let id = '';
   try {
-    for (;;) {
-      const ok = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
-      if (ok) return performance.now() - t0;
-      if (performance.now() - t0 > 60_000) throw new Error('no HTTP answer within 60 s');
-      await sleep(2);
-    }
+    id = (await run(['run', '-d', ...args])).trim();
+    return await answered;
   } finally {
-    await cli(['rm', '-f', id], env);
+    probe.kill();
+    if (id) await run(['rm', '-f', id]);
   }
 }
 
+type Side = 'bridge' | 'none' | 'published' | 'host';
+const SIDES: Side[] = ['bridge', 'none', 'published', 'host'];
+
 export interface NetworkBenchResult {
   reps: number;
-  bridgeTrueMs: number;
-  noneTrueMs: number;
-  publishedFirstAnswerMs: number;
-  hostFirstAnswerMs: number;
+  stevedore: Record<Side, number>;
+  docker?: Record<Side, number>;
+  dockerVersion?: string;
   skipped: string[];
 }
 
@@ -60,6 +75,8 @@ export async function engineNetworkBench(): Promise<NetworkBenchResult> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-engine-network-'));
   const root = join(dir, 'root');
   const env = { ...process.env, STEVEDORE_ROOT: root };
+  const skipped: string[] = ['podman: cannot run containers on this machine (it raises rlimits above the hard limit: "error setting rlimit type 7")'];
+  let dockerd: DockerInNetns | undefined;
   try {
     const layers = await busyboxLayers(dir);
     const arch = process.arch === 'x64' ? 'amd64' : process.arch;
@@ -69,60 +86,68 @@ export async function engineNetworkBench(): Promise<NetworkBenchResult> {
       config: { Env: ['PATH=/bin'], Cmd: ['sh', '-c', 'mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p ${PORT:-80} -h /www'], ExposedPorts: { '80/tcp': {} } },
     });
     execFileSync(process.execPath, [CLI, 'load', '-q', '-i', archive], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-
-    const times = { bridge: [] as number[], none: [] as number[], published: [] as number[], host: [] as number[] };
-    const sides = {
-      bridge: () => timed(process.execPath, [CLI, 'run', '--rm', '--network', 'bridge', 'web:1', 'true'], env),
-      none: () => timed(process.execPath, [CLI, 'run', '--rm', '--network', 'none', 'web:1', 'true'], env),
-      published: async () => {
-        const port = await freePort();
-        return timeToFirstAnswer(env, ['-p', `${port}:80`], port);
-      },
-      host: async () => {
-        const port = await freePort();
-        return timeToFirstAnswer(env, ['--network', 'host', '-e', `PORT=${port}`], port);
-      },
-    };
-    for (let rep = -2; rep < reps; rep++) {
-      const order = rep % 2 === 0 ? (['bridge', 'none', 'published', 'host'] as const) : (['host', 'published', 'none', 'bridge'] as const);
-      for (const side of order) {
-        const ms = await sides[side]();
-        if (rep >= 0) times[side].push(ms);
+    let dockerVersion: string | undefined;
+    if (process.env.BENCH_NET_DOCKER !== '0') {
+      try {
+        dockerd = await startDockerInNetns();
+        await exec('docker', ['load', '-q', '-i', archive], dockerd.env);
+        dockerVersion = (await exec('docker', ['version', '--format', '{{.Server.Version}}'], dockerd.env)).trim();
+      } catch (err) {
+        skipped.push(`Docker Engine: ${(err as Error).message.split('\n')[0]}`);
+        await dockerd?.stop();
+        dockerd = undefined;
       }
     }
-    // Docker Engine with its bridge would create docker0 and its DOCKER-* chains in the host's
-    // iptables, shared with everyone on this machine, and dockerd leaves its chains behind on exit;
-    // the machine notes only found it working with --bridge=none --iptables=false. podman 4.3
-    // cannot run containers here (it raises rlimits above the sandbox's hard limit).
-    const skipped = [
-      'Docker Engine (bridge): not started; dockerd with its bridge writes docker0 and DOCKER-* iptables chains into the shared host and leaves the chains behind',
-      'podman (CNI bridge): cannot run containers on this machine (rlimits above the hard limit: "error setting rlimit type 7")',
+
+    type Engine = { name: 'stevedore' | 'docker'; run: (args: string[]) => Promise<string>; trueRun: (net: string) => Promise<number>; netns?: string };
+    const engines: Engine[] = [
+      { name: 'stevedore', run: (a) => exec(process.execPath, [CLI, ...a], env), trueRun: (net) => timed(process.execPath, [CLI, 'run', '--rm', '--network', net, 'web:1', 'true'], env) },
     ];
-    return {
-      reps,
-      bridgeTrueMs: median(times.bridge),
-      noneTrueMs: median(times.none),
-      publishedFirstAnswerMs: median(times.published),
-      hostFirstAnswerMs: median(times.host),
-      skipped,
+    if (dockerd) {
+      const d = dockerd;
+      engines.push({ name: 'docker', run: (a) => exec('docker', a, d.env), trueRun: (net) => timed('docker', ['run', '--rm', '--network', net, 'web:1', 'true'], d.env), netns: d.netns });
+    }
+    const times: Record<string, number[]> = {};
+    const measure = async (e: Engine, side: Side): Promise<number> => {
+      if (side === 'bridge' || side === 'none') return e.trueRun(side);
+      const port = await freePort();
+      return timeToFirstAnswer(e.run, side === 'published' ? ['-p', `${port}:80`, 'web:1'] : ['--network', 'host', '-e', `PORT=${port}`, 'web:1'], port, e.netns);
     };
+    for (let rep = -2; rep < reps; rep++) {
+      const order = engines.flatMap((e) => SIDES.map((side) => [e, side] as const));
+      if (rep % 2 !== 0) order.reverse();
+      for (const [e, side] of order) {
+        const ms = await measure(e, side);
+        if (rep >= 0) (times[`${e.name} ${side}`] ??= []).push(ms);
+      }
+    }
+    const of = (name: string) => Object.fromEntries(SIDES.map((s) => [s, median(times[`${name} ${s}`]!)])) as Record<Side, number>;
+    return { reps, stevedore: of('stevedore'), ...(dockerd ? { docker: of('docker'), dockerVersion } : {}), skipped };
   } finally {
+    await dockerd?.stop();
+    // Bridges and rules stay until network prune (as docker0 does until dockerd's own clean-up).
     execFileSync(process.execPath, [CLI, 'container', 'prune'], { env, stdio: 'ignore' });
+    execFileSync(process.execPath, [CLI, 'network', 'prune'], { env, stdio: 'ignore' });
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await engineNetworkBench();
-  const row = (label: string, ms: number) => `${label.padEnd(46)}${ms.toFixed(1).padStart(8)} ms\n`;
+  const d = r.docker;
+  const cell = (ms: number | undefined) => (ms === undefined ? '–' : `${ms.toFixed(0)} ms`).padStart(9);
+  const ratio = (a: number, b: number | undefined) => (b === undefined ? '' : `${(a / b).toFixed(2)}x`.padStart(8));
+  const row = (label: string, side: Side) => `${label.padEnd(48)}${cell(r.stevedore[side])}${cell(d?.[side])}${ratio(r.stevedore[side], d?.[side])}\n`;
+  const adds = (x: Record<Side, number>) => x.bridge - x.none;
   process.stdout.write(
-    `\nContainer networking, warm (busybox, median of ${r.reps})\n` +
-      row('run --rm --network bridge IMAGE true', r.bridgeTrueMs) +
-      row('run --rm --network none IMAGE true', r.noneTrueMs) +
-      `  bridge / none: ${(r.bridgeTrueMs / r.noneTrueMs).toFixed(2)}x; networking adds ${(r.bridgeTrueMs - r.noneTrueMs).toFixed(1)} ms (goal: under 50 ms)\n` +
-      row('run -d -p PORT:80 httpd, to first HTTP answer', r.publishedFirstAnswerMs) +
-      row('run -d --network host httpd, to first answer', r.hostFirstAnswerMs) +
-      `  published / host: ${(r.publishedFirstAnswerMs / r.hostFirstAnswerMs).toFixed(2)}x; ${(r.publishedFirstAnswerMs - r.hostFirstAnswerMs).toFixed(1)} ms more\n` +
+    `\nContainer networking, warm (busybox, median of ${r.reps}; docker ${r.dockerVersion ?? 'not run'})\n` +
+      `${''.padEnd(48)}${'stevedore'.padStart(9)}${'docker'.padStart(9)}${'ratio'.padStart(8)}\n` +
+      row('run --rm --network bridge IMAGE true', 'bridge') +
+      row('run --rm --network none IMAGE true', 'none') +
+      `${'  networking adds (bridge - none; goal < 50 ms)'.padEnd(48)}${cell(adds(r.stevedore))}${cell(d && adds(d))}\n` +
+      row('run -d -p PORT:80 httpd, to first HTTP answer', 'published') +
+      row('run -d --network host httpd, to first answer', 'host') +
+      `${'  publishing adds (-p - host)'.padEnd(48)}${cell(r.stevedore.published - r.stevedore.host)}${cell(d && d.published - d.host)}\n` +
       r.skipped.map((s) => `skipped: ${s}\n`).join(''),
   );
 }

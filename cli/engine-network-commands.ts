@@ -166,7 +166,7 @@ export function registerNetworkCommands(program: Command): void {
     });
   network
     .command('prune')
-    .description('remove every user network no container uses, and idle bridges and rules')
+    .description('remove unused user networks, and the bridges and rules of networks no running container is on')
     .action(async (_f: unknown, command: Command) => {
       const removed = await pruneNetworks(new EngineContext(rootOf(command)));
       process.stdout.write(removed.map((n) => `${n.name}\n`).join(''));

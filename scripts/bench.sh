@@ -34,7 +34,8 @@ export DOCKER_REGISTRY_BIN
 # Programs as `command:debian-package`.
 # The peers (docker-registry, skopeo, umoci, runc) and what the measured paths run (openssl for the
 # auth benchmark's certificates; busybox-static, attr and zstd for the engine's images and unpacking).
-TOOLS="$DOCKER_REGISTRY_BIN:docker-registry skopeo umoci runc buildah busybox:busybox-static openssl setfattr:attr zstd chromium"
+# The network benchmark: the CNI plugins, iptables, and Docker Engine (in a namespace) as its peer.
+TOOLS="$DOCKER_REGISTRY_BIN:docker-registry skopeo umoci runc buildah busybox:busybox-static openssl setfattr:attr zstd chromium /usr/lib/cni/bridge:containernetworking-plugins iptables nsenter:util-linux dockerd:docker.io docker:docker.io containerd"
 case " $BENCH_STORAGE " in
   *" s3 "*) TOOLS="$TOOLS monmaptool:ceph-base ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common radosgw-admin:ceph-common radosgw:radosgw" ;;
 esac
@@ -66,7 +67,8 @@ step "web UI benchmark" node dist/bench/ui.js
 # Container start: `stevedore run --rm` against bare `runc run` (as root: it mounts overlayfs).
 if [ "$(id -u)" = 0 ]; then
   step "container run benchmark" node dist/bench/engine-run.js
-  # What a bridge network and -p add to a start (bridge vs none, -p vs host to first HTTP answer).
+  # What a bridge network and -p add to a start (bridge vs none, -p vs host to first HTTP answer),
+  # against Docker Engine with its bridge in a network namespace of the benchmark's own.
   step "container network benchmark" node dist/bench/engine-network.js
 else
   say "skipping the container run benchmark: it needs root"

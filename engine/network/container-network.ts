@@ -1,8 +1,10 @@
 // A container's network, set up where its runtime starts and torn down where it stops (so a later
 // start sets it up again: the same request, the same published ports). Bridge mode: a namespace
-// file (netns.ts), loopback, then per network the CNI list bridge (+host-local IPAM, masquerade,
-// hairpin) [+tuning for --mac-address] [+portmap for -p] +firewall (forwarding allowed, other
-// bridges isolated); the hosts files of everyone on a user network are rewritten (etc-files.ts).
+// file with lo up (netns.ts), then per network the CNI list bridge (+host-local IPAM, hairpin)
+// [+tuning for --mac-address] [+portmap for -p]; the hosts files of everyone on a user network are
+// rewritten (etc-files.ts). What serves a whole network (its bridge, masquerade, forwarding and
+// isolation rules: network-rules.ts) is made when it is first used and stays until `network rm` or
+// `network prune`, so a start and a stop pay only for what is the container's own.
 // Everything here runs under the networks lock (network-store.ts).
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -10,11 +12,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerRecord, ContainerStore } from '../containers/container-store.js';
 import { isAlive } from '../process-info.js';
-import { addList, CNI_VERSION, checkList, delList, invokePlugin, type NetConfList, type PluginConf } from './cni.js';
+import { addList, CNI_VERSION, checkList, delList, type NetConfList, type PluginConf } from './cni.js';
 import { hostsFile, parseAddHost, resolvConf, rewriteInPlace, type HostEntry } from './etc-files.js';
 import { NetworkError } from './network-error.js';
 import { DEFAULT_NETWORK, NetworkStore, type NetworkRecord } from './network-store.js';
 import { bindNetns, createNetns, netnsDir, netnsPath, removeNetns } from './netns.js';
+import { ensureNetworkRules, removeNetworkRules } from './network-rules.js';
 import { dropPluginLeftovers } from './plugin-leftovers.js';
 import { allocatePorts, type PortBinding } from './ports.js';
 import type { Attachment, NetworkRequest, NetworkState } from './request.js';
@@ -40,9 +43,10 @@ export function conflist(net: NetworkRecord, ipamDir: string, o: { mac?: string;
     {
       type: 'bridge',
       bridge: net.bridge,
-      // An internal network has no gateway address on the bridge, no default route, no masquerade.
+      // An internal network has no gateway address on the bridge and no default route. Masquerade
+      // is the network's rule (network-rules.ts), not a chain per container.
       isGateway: !net.internal,
-      ipMasq: !net.internal,
+      ipMasq: false,
       hairpinMode: true,
       ipam: {
         type: 'host-local',
@@ -62,7 +66,6 @@ export function conflist(net: NetworkRecord, ipamDir: string, o: { mac?: string;
       runtimeConfig: { portMappings: o.ports.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, ...(p.hostIP ? { hostIP: p.hostIP } : {}) })) },
     });
   }
-  plugins.push({ type: 'firewall', backend: 'iptables', ingressPolicy: 'same-bridge' });
   return { cniVersion: CNI_VERSION, name: net.name, plugins };
 }
 
@@ -76,6 +79,7 @@ function attachmentFrom(net: NetworkRecord, ifName: string, aliases: string[], c
 }
 
 async function attach(nets: NetworkStore, id: string, netns: string, net: NetworkRecord, o: { ifName: string; aliases: string[]; ip?: string; mac?: string; ports: PortBinding[] }): Promise<Attachment> {
+  await ensureNetworkRules(net);
   const conf = conflist(net, nets.ipamDir, o);
   const result = await addList(conf, { containerId: id, netns, ifName: o.ifName, ...(o.ip ? { args: `IgnoreUnknown=1;IP=${o.ip}` } : {}) });
   return attachmentFrom(net, o.ifName, o.aliases, conf, result);
@@ -85,29 +89,42 @@ async function detach(id: string, netns: string, a: Attachment): Promise<void> {
   await delList(a.conf, { containerId: id, netns, ifName: a.ifName }, a.result);
 }
 
-/**
- * Deletes the bridges of networks no container uses any more, and the plugins' rules that only
- * served them, so no link or rule is left once all are gone: at the exit of a network's last
- * container, and in `container prune`, `network prune` and `network rm`. Keeping them (as docker
- * keeps docker0) would save the next start re-creating them (tens of ms here), but an engine root
- * that is deleted without a prune (every test's) would leave a host-wide bridge behind for ever.
- */
-async function dropIdleBridges(ctx: NetworkContext, nets: NetworkStore, names: string[]): Promise<void> {
-  if (names.length === 0) return;
-  const inUse = new Set((await ctx.store.list()).flatMap((r) => r.network?.attachments.map((a) => a.network) ?? []));
-  const gone: string[] = [];
-  for (const name of new Set(names)) {
-    if (inUse.has(name)) continue;
-    const net = await nets.read(name);
-    if (!net) continue;
-    if (existsSync(`/sys/class/net/${net.bridge}`)) await ipLink(['link', 'del', net.bridge]);
-    gone.push(net.bridge);
-  }
-  if (gone.length) await dropPluginLeftovers(gone);
+/** Deletes bridges and their network's rules (network-rules.ts), and what the plugins left for them. */
+async function dropBridges(bridges: string[]): Promise<void> {
+  if (bridges.length === 0) return;
+  await Promise.all(bridges.map((b) => (existsSync(`/sys/class/net/${b}`) ? ipLink(['link', 'del', b]) : undefined)));
+  await removeNetworkRules(bridges);
+  await dropPluginLeftovers(bridges);
 }
 
-/** Undoes a state: CNI DEL of every attachment (reverse order), then the namespace file. */
-async function releaseState(id: string, state: NetworkState): Promise<void> {
+/**
+ * The bridges (and rules) of networks no running container is on: only `network prune` deletes
+ * them (and `network rm` its network's), never the exit of a network's last container. Like
+ * docker0 they stay between containers, so a start does not pay for re-creating them (~300 ms of
+ * bridge, masquerade and firewall set-up here). The price: an engine root deleted without a
+ * `network prune` leaves its bridges and rules on the host (tests prune when they close).
+ */
+async function dropIdleBridges(ctx: NetworkContext, nets: NetworkStore): Promise<void> {
+  const inUse = new Set((await ctx.store.list()).flatMap((r) => r.network?.attachments.map((a) => a.network) ?? []));
+  await dropBridges((await nets.list()).filter((n) => !inUse.has(n.name)).map((n) => n.bridge));
+}
+
+/** Plugins whose DEL needs nothing inside the namespace (tuning's DEL restores the MAC it kept there). */
+const NS_FREE_DEL = new Set(['bridge', 'portmap', 'firewall']);
+
+/**
+ * Undoes a state: CNI DEL of every attachment (reverse order), then the namespace file. When
+ * nothing else holds the namespace (`alone`: the container's processes are gone, no container
+ * shares it), its veths die with it, so the DELs are run with no namespace (the spec's way to say
+ * it is gone: they release the address and port rules only) at the same time as the unmount.
+ */
+async function releaseState(id: string, state: NetworkState, alone = false): Promise<void> {
+  if (alone && state.attachments.every((a) => a.conf.plugins.every((p) => NS_FREE_DEL.has(p.type)))) {
+    const settled = await Promise.allSettled([removeNetns(state.netns), ...state.attachments.map((a) => delList(a.conf, { containerId: id, netns: '', ifName: a.ifName }, a.result))]);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return;
+  }
   let first: unknown;
   for (const a of [...state.attachments].reverse()) await detach(id, state.netns, a).catch((e) => (first ??= e));
   await removeNetns(state.netns);
@@ -175,12 +192,12 @@ export async function setUpContainerNetwork(ctx: NetworkContext, record: Contain
         state.sharedWith = target.id;
         for (const f of ['hosts', 'resolv.conf']) await rewriteInPlace(etcPath(ctx, record.id, f), await readFile(etcPath(ctx, target.id, f), 'utf8'));
       } else {
-        await createNetns(path);
-        // The plugins' loopback: lo up. Its DEL is not needed: the namespace goes with the file.
-        await invokePlugin('ADD', { cniVersion: CNI_VERSION, name: 'loopback', type: 'loopback' }, { containerId: record.id, netns: path, ifName: 'lo' });
-        const all = await ctx.store.list();
+        // Independent: the namespace (a process start) and the records it needs. The namespace is
+        // waited for either way, so a failure's roll-back never races its creation.
+        const netnsMade = createNetns(path);
+        const [all, first] = await Promise.all([ctx.store.list(), nets.resolve(req.networks[0] ?? DEFAULT_NETWORK)]).finally(() => netnsMade.catch(() => {}));
+        await netnsMade;
         const held = all.filter((r) => r.id !== record.id).flatMap((r) => r.network?.ports ?? []);
-        const first = await nets.resolve(req.networks[0] ?? DEFAULT_NETWORK);
         state.ports = first.internal ? [] : await allocatePorts(req.ports, held);
         const endpoints = (req as NetworkRequest & { endpoints?: Record<string, { aliases: string[]; ip?: string }> }).endpoints ?? {};
         for (const [i, name] of req.networks.entries()) {
@@ -211,21 +228,22 @@ export async function tearDownContainerNetwork(ctx: NetworkContext, record: Cont
   const cur = (await ctx.store.read(record.id)) ?? record;
   if (!cur.network && !existsSync(path)) return; // host, none, or already done: no lock taken
   const nets = new NetworkStore(ctx.root);
-  await nets.locked(() => tearDownLocked(ctx, nets, record.id, record));
+  await nets.locked(() => tearDownLocked(ctx, nets, record.id, record, true));
 }
 
-async function tearDownLocked(ctx: NetworkContext, nets: NetworkStore, id: string, fallback?: ContainerRecord): Promise<void> {
+/** exited: the caller knows the container's processes are gone (the runtime's stop or exit). */
+async function tearDownLocked(ctx: NetworkContext, nets: NetworkStore, id: string, fallback?: ContainerRecord, exited = false): Promise<void> {
   const cur = (await ctx.store.read(id)) ?? fallback;
   const state = cur?.network;
   if (state) {
     try {
-      await releaseState(id, state);
+      const shared = exited && (await ctx.store.list()).some((r) => r.id !== id && r.network?.sharedWith === id && isLive(r));
+      await releaseState(id, state, exited && !shared);
     } finally {
       await ctx.store.update(id, (r) => {
         delete r.network;
       });
       await refreshPeers(ctx, state.attachments.map((a) => a.network), id);
-      await dropIdleBridges(ctx, nets, state.attachments.map((a) => a.network));
     }
   } else {
     await releaseOrphan(nets, id);
@@ -265,24 +283,31 @@ async function repairLocked(ctx: NetworkContext, nets: NetworkStore, except?: st
   }
 }
 
-/** `container prune`: crash leftovers, then the bridges and rules no container needs any more. */
+/** `container prune`: what crashed containers left (namespaces, veths, leases, port rules). */
 export async function repairNetworks(ctx: NetworkContext): Promise<void> {
   const nets = new NetworkStore(ctx.root);
   if (!existsSync(nets.dir)) return;
-  await nets.locked(async () => {
-    await repairLocked(ctx, nets);
-    await dropIdleBridges(ctx, nets, (await nets.list()).map((n) => n.name));
-  });
+  await nets.locked(() => repairLocked(ctx, nets));
 }
 
-/** `network prune`: user networks no container names go; idle bridges (the default's too) and rules. */
+/**
+ * `network prune`: user networks no container names go, then crash leftovers, then every bridge
+ * no running container is on (the default network's too: it comes back at the next start) with
+ * its rules. After all containers are removed, this leaves the host's links and rules as they
+ * were before the engine's first container.
+ */
 export async function pruneNetworks(ctx: NetworkContext): Promise<NetworkRecord[]> {
   const removed: NetworkRecord[] = [];
   for (const n of await new NetworkStore(ctx.root).list()) {
     if (n.name === DEFAULT_NETWORK || (await networkUsers(ctx, n.name)).length) continue;
     await removeNetwork(ctx, n.name).then(() => removed.push(n), () => {});
   }
-  await repairNetworks(ctx);
+  const nets = new NetworkStore(ctx.root);
+  if (!existsSync(nets.dir)) return removed;
+  await nets.locked(async () => {
+    await repairLocked(ctx, nets);
+    await dropIdleBridges(ctx, nets);
+  });
   return removed;
 }
 
@@ -343,7 +368,6 @@ export async function disconnectContainer(ctx: NetworkContext, record: Container
     });
     if (updated) await writeHosts(ctx, updated, await ctx.store.list());
     await refreshPeers(ctx, [net.name], cur.id);
-    await dropIdleBridges(ctx, nets, [net.name]);
   });
 }
 
@@ -362,8 +386,7 @@ export async function removeNetwork(ctx: NetworkContext, ref: string): Promise<N
     if (net.name === DEFAULT_NETWORK) throw new NetworkError('conflict', `${net.name} is the default network and cannot be removed`);
     const users = await networkUsers(ctx, net.name);
     if (users.length) throw new NetworkError('conflict', `network ${net.name} is in use by container ${users.map((u) => u.name).join(', ')}: remove or disconnect it first`);
-    if (existsSync(`/sys/class/net/${net.bridge}`)) await ipLink(['link', 'del', net.bridge]);
-    await dropPluginLeftovers([net.bridge]);
+    await dropBridges([net.bridge]);
     await nets.remove(net.name);
     return net;
   });

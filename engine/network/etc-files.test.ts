@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hostsFile, parseAddHost, resolvConf } from './etc-files.js';
 import { parseMac, parseNetworkMode } from './request.js';
-import { splitRule } from './plugin-leftovers.js';
+import { splitRule } from './iptables.js';
 
 describe('container /etc files', () => {
   it('hosts: localhost, itself, its peers, --add-host', () => {

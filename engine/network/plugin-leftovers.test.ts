@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { leftoverRemoval, parseSave } from './plugin-leftovers.js';
+import { parseSave } from './iptables.js';
+import { leftoverRemoval } from './plugin-leftovers.js';
 
 // What iptables-save showed here after the last container of bridge stvd1 left (see network.test.ts).
 const SAVE = `*filter

@@ -4,40 +4,9 @@
 // another container may still use them (podman leaves them too). The issue asks for a host with
 // no trace once all containers and networks are gone, so: the isolation rules of bridges we just
 // deleted go, and the shared chains go when they hold nothing but the plugins' own plumbing (so
-// chains another engine's containers still use are left alone). This is the only iptables code we
-// write; everything that sets rules up is the plugins'. One iptables-save to read, one
-// iptables-restore --noflush to apply (atomic: if another process changed a chain in between,
-// nothing is applied and the next clean-up tries again); separate iptables calls cost ~10 ms each.
-import { execFile } from 'node:child_process';
-
-/** Splits one iptables-save rule line into arguments (double-quoted words keep their spaces). */
-export function splitRule(line: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
-  for (let m = re.exec(line); m; m = re.exec(line)) out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!);
-  return out;
-}
-
-interface Rule {
-  line: string;
-  args: string[];
-}
-type Tables = Map<string, { chains: Set<string>; rules: Rule[] }>;
-
-export function parseSave(text: string): Tables {
-  const tables: Tables = new Map();
-  let cur: { chains: Set<string>; rules: Rule[] } | undefined;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('*')) tables.set(line.slice(1), (cur = { chains: new Set(), rules: [] }));
-    else if (line.startsWith(':') && cur) cur.chains.add(line.slice(1).split(' ')[0]!);
-    else if (line.startsWith('-A ') && cur) cur.rules.push({ line, args: splitRule(line) });
-  }
-  return tables;
-}
-
-const chainOf = (r: Rule) => r.args[1]!;
-const target = (r: Rule) => r.args[r.args.indexOf('-j') + 1] ?? '';
-const opt = (r: Rule, o: string) => (r.args.indexOf(o) >= 0 ? r.args[r.args.indexOf(o) + 1] : undefined);
+// chains another engine's containers still use are left alone). One iptables-save to read, one iptables-restore --noflush to
+// apply (iptables.ts).
+import { chainOf, iptablesRestore, iptablesSave, opt, parseSave, target, withIptablesLock, type Tables } from './iptables.js';
 
 const FILTER_CHAINS = ['CNI-FORWARD', 'CNI-ADMIN', 'CNI-ISOLATION-STAGE-1', 'CNI-ISOLATION-STAGE-2'];
 const NAT_CHAINS = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK'];
@@ -75,11 +44,8 @@ export function leftoverRemoval(tables: Tables, goneBridges: string[]): string {
 
 /** Removes the isolation rules of the given (deleted) bridges and the plugins' idle shared chains. */
 export async function dropPluginLeftovers(goneBridges: string[]): Promise<void> {
-  const saved = await new Promise<string>((resolve) => execFile('iptables-save', [], { maxBuffer: 64 << 20 }, (err, out) => resolve(err ? '' : out)));
-  const input = leftoverRemoval(parseSave(saved), goneBridges);
-  if (!input) return;
-  await new Promise<void>((resolve) => {
-    const child = execFile('iptables-restore', ['-w', '--noflush'], () => resolve());
-    child.stdin?.end(input);
+  await withIptablesLock(async () => {
+    const input = leftoverRemoval(parseSave(await iptablesSave()), goneBridges);
+    if (input) await iptablesRestore(input).catch(() => {}); // changed meanwhile: the next clean-up tries again
   });
 }

@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { allocatePorts, exposedPorts, formatBinding, formatBindings, parsePublish } from './ports.js';
@@ -54,5 +55,19 @@ describe('allocatePorts', () => {
     await expect(allocatePorts([{ hostIP: '', hostPort: a!.hostPort, containerPort: 80, protocol: 'tcp' }], [a!])).rejects.toThrow(/another container publishes it/);
     // The same port for udp is another port.
     await expect(allocatePorts([{ hostIP: '', hostPort: a!.hostPort, containerPort: 80, protocol: 'udp' }], [a!])).resolves.toHaveLength(1);
+  });
+
+  it('refuses a udp port a program holds, with a udp hint', async () => {
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '0.0.0.0', r));
+    const busy = sock.address().port;
+    try {
+      await expect(allocatePorts([{ hostIP: '', hostPort: busy, containerPort: 53, protocol: 'udp' }], [])).rejects.toMatchObject({
+        kind: 'port-in-use',
+        message: `host port ${busy}/udp is already in use (a program on the host listens on it): publish another one, e.g. -p ${busy + 1}:53/udp`,
+      });
+    } finally {
+      sock.close();
+    }
   });
 });

@@ -134,7 +134,7 @@ export async function allocatePorts(requests: PortRequest[], held: PortBinding[]
     let hostPort = r.hostPort;
     if (hostPort !== 0) {
       const taken = used.has(key(r)) ? 'another container publishes it' : await probeHostPort(r.hostIP, hostPort, r.protocol).then(() => undefined, (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' ? 'a program on the host listens on it' : e.message));
-      if (taken) throw new NetworkError('port-in-use', `host port ${r.hostIP ? `${r.hostIP}:` : ''}${hostPort}/${r.protocol} is already in use (${taken}): publish another one, e.g. -p ${hostPort + 1}:${r.containerPort}`);
+      if (taken) throw new NetworkError('port-in-use', `host port ${r.hostIP ? `${r.hostIP}:` : ''}${hostPort}/${r.protocol} is already in use (${taken}): publish another one, e.g. -p ${hostPort + 1}:${r.containerPort}${r.protocol === 'udp' ? '/udp' : ''}`);
     } else {
       for (let tries = 0; ; tries++) {
         hostPort = await probeHostPort(r.hostIP, 0, r.protocol);

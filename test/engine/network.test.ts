@@ -8,10 +8,10 @@
 // with nc.
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
 import { buildBusyboxLayers, TEST_PATH, writeDockerArchive } from '../helpers/engine-rootfs.js';
@@ -25,14 +25,62 @@ interface HostState {
   rules: string[];
 }
 
-/** Links and rules of the kinds networking makes (veths, our bridges, the plugins' CNI chains). */
+/** Every bridge and /24 this test's root ever had (other engineers' roots share the host). */
+const ours = { bridges: new Set<string>(), nets: new Set<string>(), ids: new Set<string>() };
+function noteOurNetworks(): void {
+  const dir = join(e.root, 'networks');
+  for (const f of existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.json')) : []) {
+    const n = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { bridge: string; subnet: string };
+    ours.bridges.add(n.bridge);
+    ours.nets.add(n.subnet.split('.').slice(0, 3).join('.') + '.');
+  }
+  const containers = join(e.root, 'containers');
+  for (const id of existsSync(containers) ? readdirSync(containers).filter((n) => /^[0-9a-f]{64}$/.test(n)) : []) ours.ids.add(id);
+}
+
+const masterOf = (link: string) => {
+  try {
+    return basename(readlinkSync(`/sys/class/net/${link}/master`));
+  } catch {
+    return '';
+  }
+};
+
+/**
+ * The links and rules networking made for this root: its bridges, the veths on them, and every
+ * rule naming one of its bridges or addresses (its networks' rules, the plugins' port rules).
+ */
 function hostState(): HostState {
-  const links = readdirSync('/sys/class/net').filter((l) => /^(veth|stv)/.test(l)).sort();
+  if (e) noteOurNetworks();
+  const bridges = [...ours.bridges];
+  const links = readdirSync('/sys/class/net')
+    .filter((l) => bridges.includes(l) || (/^veth/.test(l) && bridges.includes(masterOf(l))))
+    .sort();
   const rules = ['filter', 'nat']
     .flatMap((t) => execFileSync('iptables', ['-w', '-t', t, '-S'], { encoding: 'utf8' }).split('\n').map((l) => `${t} ${l}`))
-    .filter((l) => /CNI|10\.90\./.test(l))
+    .filter((l) => bridges.some((b) => l.includes(b)) || [...ours.nets].some((n) => l.includes(n)))
     .sort();
   return { links, rules };
+}
+
+/**
+ * Only what carries this root's identity: its bridges, and rules naming its bridges or its
+ * containers' ids (the plugins' comments). Addresses alone are not enough at the end: another
+ * root may have taken the same subnet meanwhile.
+ */
+function ownState(): HostState {
+  const { links } = hostState();
+  const names = [...ours.bridges, ...ours.ids];
+  const rules = ['filter', 'nat']
+    .flatMap((t) => execFileSync('iptables', ['-w', '-t', t, '-S'], { encoding: 'utf8' }).split('\n').map((l) => `${t} ${l}`))
+    .filter((l) => names.some((n) => l.includes(n)))
+    .sort();
+  return { links, rules };
+}
+
+/** Chains and jumps only networking makes: with no network of any root left, none may stay. */
+function sharedChains(): string[] {
+  return ['filter', 'nat'].flatMap((t) => execFileSync('iptables', ['-w', '-t', t, '-S'], { encoding: 'utf8' }).split('\n').filter((l) => /STEVEDORE|CNI-/.test(l)));
 }
 
 async function freePort(): Promise<number> {
@@ -61,7 +109,7 @@ async function inspect(name: string): Promise<Inspected> {
 }
 
 beforeAll(async () => {
-  before = hostState();
+  before = ownState();
   e = await engineEnv();
   const layers = await buildBusyboxLayers(join(e.dir, 'web-layers'));
   const archive = join(e.dir, 'web.tar');
@@ -120,6 +168,17 @@ describe('published ports on the default bridge', () => {
       const again = await e.stevedore(['run', '--rm', '-p', `${hostPort}:80`, 'web:test', 'true']);
       expect(again.code).toBe(125);
       expect(again.stderr).toMatch(/another container publishes it/);
+      // And a udp port a program on the host holds.
+      const udp = createSocket('udp4');
+      await new Promise<void>((resolve) => udp.bind(0, '0.0.0.0', resolve));
+      try {
+        const r2 = await e.stevedore(['run', '-d', '-p', `${udp.address().port}:5353/udp`, 'web:test']);
+        expect(r2).toMatchObject({ code: 125, stderr: `stevedore: host port ${udp.address().port}/udp is already in use (a program on the host listens on it): publish another one, e.g. -p ${udp.address().port + 1}:5353/udp\n` });
+      } finally {
+        udp.close();
+      }
+      expect(await e.containerDirs()).toEqual(dirs);
+      expect(hostState()).toEqual(stateBefore);
     } finally {
       server.close();
     }
@@ -222,7 +281,9 @@ describe('published ports on the default bridge', () => {
 
   it('--network none and host are unchanged: no bridge, no namespace file', async () => {
     expect(await e.ok(['run', '--rm', '--network', 'none', 'busybox:test', 'ls', '/sys/class/net'])).toBe('lo\n');
-    expect(await e.ok(['run', '--rm', '--network', 'host', 'busybox:test', 'ls', '/sys/class/net'])).toBe(`${readdirSync('/sys/class/net').sort().join('\n')}\n`);
+    // Containers' veths and bridges (other engine roots' too) come and go meanwhile: the rest is compared.
+    const steady = (names: string[]) => names.filter((n) => n && !/^(veth|stv)/.test(n)).sort();
+    expect(steady((await e.ok(['run', '--rm', '--network', 'host', 'busybox:test', 'ls', '/sys/class/net'])).split('\n'))).toEqual(steady(readdirSync('/sys/class/net')));
     const bad = await e.stevedore(['run', '--rm', '--network', 'host', '-p', '80', 'busybox:test', 'true']);
     expect(bad.code).toBe(125);
     expect(bad.stderr).toMatch(/^stevedore: -p\/-P need a bridge network/);
@@ -297,9 +358,22 @@ describe('user networks', () => {
     expect(hostState().rules.filter((l) => l.includes(c.network!.attachments[0]!.ip))).toEqual([]);
   });
 
-  it('once every container and network is gone (network prune), the host has the links and rules it had before', async () => {
+  it('bridges and their rules stay after the last container left; network rm and prune remove them: the host is as before', async () => {
+    expect(await e.containerDirs()).toEqual([]);
+    const bridgeOf = (n: string) => (JSON.parse(readFileSync(join(e.root, 'networks', `${n}.json`), 'utf8')) as { bridge: string }).bridge;
+    const [dflt, a, b, inner] = ['bridge', 'neta', 'netb', 'inner'].map(bridgeOf);
+    // Kept like docker0, so the next start does not pay for them again.
+    const kept = hostState();
+    expect(kept.links).toEqual([a, b, dflt, inner].sort());
+    for (const br of [dflt, a, b, inner]) expect(kept.rules.filter((l) => l.includes(`stevedore:${br}`)).length).toBeGreaterThan(0);
     await e.ok(['network', 'rm', 'neta', 'netb']);
+    expect(existsSync(`/sys/class/net/${a}`)).toBe(false);
+    expect(hostState().rules.filter((l) => l.includes(a!) || l.includes(b!))).toEqual([]);
+    expect(hostState().links).toEqual([dflt, inner].sort());
     expect(await e.ok(['network', 'prune'])).toBe('inner\n');
-    expect(hostState()).toEqual(before);
+    expect(ownState()).toEqual(before);
+    // The shared chains go with the last network of any root (other roots on this host may hold some).
+    if (!sharedChains().some((l) => /stevedore:|CNI-DN-|-A CNI-FORWARD -[sd] /.test(l))) expect(sharedChains()).toEqual([]);
+    expect(existsSync('/run/stevedore/rules') ? readdirSync('/run/stevedore/rules').filter((f) => [dflt, a, b, inner].includes(f)) : []).toEqual([]);
   });
 });
