@@ -50,7 +50,7 @@ export function registerMaintenanceCommands(program: Command): void {
       const { formatGcDeletion, formatTagDeletion } = await import('../storage/index.js');
       const driver = await createStorageDriver(config);
       try {
-        const result = await runGc(driver, config.gc, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged || undefined });
+        const result = await runGc(driver, config, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged || undefined });
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ ...summary(result), tags: result.tags, deleted: result.gc.deleted }, null, 2)}\n`);
           return;

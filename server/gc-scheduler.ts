@@ -3,7 +3,10 @@
 import {
   applyRetention,
   collectGarbage,
+  QuotaLedger,
+  reconcileQuotaUsage,
   recoverGcTrash,
+  type ReconcileResult,
   type GcHooks,
   type GcReport,
   type RetentionPolicy,
@@ -11,6 +14,8 @@ import {
   type TagDeletion,
 } from '../storage/index.js';
 import type { Config } from './config.js';
+import { ImmutableTags } from './policy/immutable-tags.js';
+import { quotaRules } from './policy/quotas.js';
 import type { Logger } from './logger.js';
 import type { RegistryMetrics } from './metrics.js';
 
@@ -19,12 +24,16 @@ export interface GcRunOptions {
   /** Overrides gc.deleteUntagged. */
   deleteUntagged?: boolean;
   hooks?: GcHooks;
+  /** The server's quota ledger (its cached usage is refreshed); else one is opened from `policy.quotas`. */
+  quotaLedger?: QuotaLedger;
 }
 
 export interface GcRunResult {
   tags: TagDeletion[];
   gc: GcReport;
   durationMs: number;
+  /** Quota usage recomputed after the collection (not on a dry run). */
+  quotas: ReconcileResult[];
 }
 
 export function retentionPolicies(gc: Config['gc']): RetentionPolicy[] {
@@ -37,11 +46,16 @@ export function retentionPolicies(gc: Config['gc']): RetentionPolicy[] {
   }));
 }
 
-/** Retention, then garbage collection. A dry run's GC counts the tags retention would delete as gone. */
-export async function runGc(driver: StorageDriver, gc: Config['gc'], opts: GcRunOptions = {}): Promise<GcRunResult> {
+/**
+ * Retention (never of an immutable tag), then garbage collection, then the quota usage recomputed
+ * from what is left. A dry run's GC counts the tags retention would delete as gone.
+ */
+export async function runGc(driver: StorageDriver, config: Pick<Config, 'gc' | 'policy'>, opts: GcRunOptions = {}): Promise<GcRunResult> {
   const started = Date.now();
   const dryRun = opts.dryRun ?? false;
-  const tags = await applyRetention(driver, retentionPolicies(gc), { dryRun });
+  const gc = config.gc;
+  const immutable = new ImmutableTags(config.policy.immutableTags);
+  const tags = await applyRetention(driver, retentionPolicies(gc), { dryRun, keepTag: immutable.protects });
   const report = await collectGarbage(driver, {
     gracePeriodMs: gc.gracePeriod,
     deleteUntagged: opts.deleteUntagged ?? gc.deleteUntagged,
@@ -50,7 +64,10 @@ export async function runGc(driver: StorageDriver, gc: Config['gc'], opts: GcRun
     ignoreTags: dryRun ? new Set(tags.map((t) => `${t.repository}:${t.tag}`)) : undefined,
     hooks: opts.hooks,
   });
-  return { tags, gc: report, durationMs: Date.now() - started };
+  const rules = quotaRules(config.policy);
+  const ledger = opts.quotaLedger ?? (rules.length > 0 ? new QuotaLedger(driver, rules, { maxAgeMs: 0 }) : undefined);
+  const quotas = ledger && !dryRun ? await reconcileQuotaUsage(driver, ledger) : [];
+  return { tags, gc: report, durationMs: Date.now() - started, quotas };
 }
 
 /** What a run freed, by kind (for metrics and logs). */
@@ -101,7 +118,7 @@ export class GcStatus {
  * Runs GC every gc.interval (the first run one interval after start) while the server serves.
  * Runs never overlap; a failed run is logged and counted, the next one is tried as scheduled.
  */
-export function startGcScheduler(driver: StorageDriver, config: Config, log: Logger, metrics?: RegistryMetrics, status = new GcStatus()): () => void {
+export function startGcScheduler(driver: StorageDriver, config: Config, log: Logger, metrics?: RegistryMetrics, status = new GcStatus(), quotaLedger?: QuotaLedger): () => void {
   const gc = config.gc;
   // Whether or not this server collects: blobs a crashed run left in the trash go back now.
   recoverGcTrash(driver).catch((err: unknown) => log.error({ err }, 'restoring blobs left in the garbage collection trash failed'));
@@ -116,7 +133,7 @@ export function startGcScheduler(driver: StorageDriver, config: Config, log: Log
     const started = Date.now();
     log.info({ gracePeriodMs: gc.gracePeriod, deleteUntagged: gc.deleteUntagged }, 'garbage collection started');
     try {
-      const result = await runGc(driver, gc);
+      const result = await runGc(driver, config, { quotaLedger });
       metrics?.gcRun('ok', result.durationMs / 1000, freedByKind(result), result.gc.bytesFreed);
       log.info(summary(result), 'garbage collection finished');
       status.lastRun = { startedAt: new Date(started).toISOString(), finishedAt: new Date().toISOString(), ok: true, result: summary(result) };
