@@ -83,6 +83,10 @@ export const layout = {
   quotaTotal(key: string): string {
     return `/_quota/${key}/total`;
   },
+  /** Written when a reconciliation starts: its modification time is the scan's start on the storage's own clock. */
+  quotaScanStamp(id: string): string {
+    return `/_quota/_scan-${id}`;
+  },
   uploadsRoot: '/uploads',
   uploadDir(id: string): string {
     return `/uploads/${id}`;

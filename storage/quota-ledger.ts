@@ -18,6 +18,7 @@
 // (a quota added to a registry that already holds data), markers of blobs no longer linked in the
 // namespace are deleted, but only when older than the scan (a push linking the blob meanwhile has
 // rewritten the marker), and the recomputed total is stored.
+import { randomUUID } from 'node:crypto';
 import { type Digest } from '../oci/index.js';
 import { mapLimit } from '../util/limit.js';
 import { isNotFound, type FileInfo, type StorageDriver } from './driver.js';
@@ -57,9 +58,6 @@ interface Loaded {
   sizes: Map<Digest, number>;
   at: number;
 }
-
-/** A reconciliation keeps markers younger than its scan minus this (object stores stamp whole seconds). */
-const CLOCK_SLACK_MS = 2000;
 
 export class QuotaLedger {
   private readonly loaded = new Map<string, Loaded>();
@@ -157,10 +155,12 @@ export class QuotaLedger {
 
   /**
    * Makes the markers match the links (see the header): `linked` and `sizes` come from a scan
-   * that started at `scanStartedAt`. Also deletes the markers of namespaces no longer configured.
+   * that started at `scanStartedAt`, a time of the storage's clock (markers' modification times
+   * are compared with it: the registry's own clock may differ). Also deletes the markers of
+   * namespaces no longer configured.
    */
   async reconcile(linked: LinkedDigests, sizes: ReadonlyMap<Digest, number>, scanStartedAt: Date): Promise<ReconcileResult[]> {
-    const cutoff = scanStartedAt.getTime() - CLOCK_SLACK_MS;
+    const cutoff = scanStartedAt.getTime();
     const results: ReconcileResult[] = [];
     for (const ns of this.namespaces) {
       const expected = new Map<Digest, number>();
@@ -202,7 +202,7 @@ export class QuotaLedger {
     }
     for (const dir of dirs) {
       const key = dir.slice(dir.lastIndexOf('/') + 1);
-      if (!keys.has(key)) await ignoreNotFound(this.driver.delete(layout.quotaNamespace(key)));
+      if (!keys.has(key) && !key.startsWith('_scan-')) await ignoreNotFound(this.driver.delete(layout.quotaNamespace(key)));
     }
     return results;
   }
@@ -232,12 +232,20 @@ async function ignoreNotFound(p: Promise<unknown>): Promise<void> {
  * collection, and at start for a namespace never reconciled).
  */
 export async function reconcileQuotaUsage(driver: StorageDriver, ledger: QuotaLedger, concurrency = 8): Promise<ReconcileResult[]> {
-  const started = new Date();
-  const repos = await scanRepositories(driver, concurrency);
-  const blobs = await scanBlobs(driver, concurrency);
-  const linked = new Map<string, Digest[]>();
-  for (const r of repos.values()) linked.set(r.name, [...r.layers.keys(), ...r.revisions.keys()]);
-  const sizes = new Map<Digest, number>();
-  for (const [d, f] of blobs) sizes.set(d, f.size);
-  return ledger.reconcile(linked, sizes, started);
+  // The scan's start as the storage stamps it: a marker rewritten after it is at least as new,
+  // whatever the clock of this host or the storage's timestamp granularity (S3: whole seconds).
+  const stamp = layout.quotaScanStamp(randomUUID());
+  await driver.putContent(stamp, new Uint8Array(0));
+  try {
+    const started = (await driver.stat(stamp)).modTime;
+    const repos = await scanRepositories(driver, concurrency);
+    const blobs = await scanBlobs(driver, concurrency);
+    const linked = new Map<string, Digest[]>();
+    for (const r of repos.values()) linked.set(r.name, [...r.layers.keys(), ...r.revisions.keys()]);
+    const sizes = new Map<Digest, number>();
+    for (const [d, f] of blobs) sizes.set(d, f.size);
+    return await ledger.reconcile(linked, sizes, started);
+  } finally {
+    await ignoreNotFound(driver.delete(stamp));
+  }
 }
