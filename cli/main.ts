@@ -48,6 +48,7 @@ if (!containerOnly) {
   login.registerLoginCommands(program);
   maintenance.registerMaintenanceCommands(program);
   compose.registerComposeCommands(program);
+  (await import('./quota-commands.js')).registerQuotaCommands(program);
   (await import('./build-command.js')).registerBuildCommand(program);
 }
 registerNetworkCommands(program);
