@@ -28,6 +28,12 @@ export function registerQuotaCommands(program: Command): void {
         if (res.status === 404) {
           throw new ClientError(`${host} has no quota endpoint`, { kind: 'unsupported', hint: 'quotas need a Stevedore registry with policy.quotas' });
         }
+        if (res.status === 401 || res.status === 403) {
+          throw new ClientError(`${host}: listing quotas is refused (${res.status}${parseErrorBody(text).code ? ` ${parseErrorBody(text).code}` : ''})`, {
+            kind: res.status === 401 ? 'unauthorized' : 'denied',
+            hint: 'quotas are registry-wide: log in as one of the registry\'s admins (auth.admins)',
+          });
+        }
         if (res.status !== 200) {
           const e = parseErrorBody(text);
           throw new RegistryResponseError(req.method, res.url, res.status, e.code, e.message, e.errors);
