@@ -128,16 +128,19 @@ export function registerUploads(router: Router, deps: RegistryDeps): void {
    */
   async function quotaChecked(ctx: Context, name: string, id: string, body: AsyncIterable<Uint8Array>, before: number, length: number | undefined, digest?: Digest): Promise<AsyncIterable<Uint8Array>> {
     if (!quotas.enabled) return body;
-    try {
-      if (length !== undefined) {
-        await quotas.admit(name, digest, before + length);
-        return body;
-      }
-    } catch (err) {
-      return refuseUpload(ctx, name, id, err);
+    if (length !== undefined) {
+      await quotas.admit(name, digest, before + length).catch((err: unknown) => refused(ctx, name, id, err));
+      return body;
     }
     const left = await quotas.remaining(name, digest);
     return left.bytes === Infinity ? body : withinQuota(body, before, left.bytes);
+  }
+
+  /** A quota refusal ends the upload (refuseUpload); any other failure (storage) leaves it to be retried. */
+  async function refused(ctx: Context, name: string, id: string, err: unknown): Promise<never> {
+    if (err instanceof QuotaExceededError) return refuseUpload(ctx, name, id, err);
+    discardRestOfBody(ctx.req, ctx.res);
+    throw err;
   }
 
   /** A body stopped by withinQuota: the refusal, with the quota's numbers. */
@@ -304,7 +307,7 @@ export function registerUploads(router: Router, deps: RegistryDeps): void {
     const digest = digestParam(queryString(ctx, 'digest'));
     const size = (await appendBody(ctx, name, id, status.size, digest)) ?? status.size;
     // At the latest here, with the digest known: a blob the quotas already count adds nothing.
-    await quotas.admit(name, digest, size).catch((err: unknown) => refuseUpload(ctx, name, id, err));
+    await quotas.admit(name, digest, size).catch((err: unknown) => refused(ctx, name, id, err));
     let info: BlobInfo;
     try {
       info = await uploads.commit(name, id, digest);

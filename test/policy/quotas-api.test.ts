@@ -3,13 +3,15 @@
 // namespace link it), uploads that would exceed refused with DENIED before their data is written
 // when the size is known and at the latest on commit, nothing partial left; usage through
 // GET /v2/_quotas and the metrics; corrected by garbage collection after deletes.
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf } from '../../oci/index.js';
 import { runGc } from '../../server/gc-scheduler.js';
+import { loadConfig, startServer } from '../../server/index.js';
 import { FilesystemDriver } from '../../storage/index.js';
-import { configBlob, expectError, expectStatus, ociManifest, randomBlob, type Registry } from '../api/client.js';
+import { configBlob, expectError, expectStatus, ociManifest, randomBlob, Registry } from '../api/client.js';
 import { startGcServer, type GcServer } from '../gc/gc-helpers.js';
 
 const LIMIT = 10_000;
@@ -160,5 +162,33 @@ describe('storage quotas', () => {
     // GC (grace period 0) also takes the blobs no manifest references: what is left is image v1.
     expect(result.quotas).toEqual([expect.objectContaining({ bytes: kept.bytes, blobs: 3 })]);
     expect(await usage()).toMatchObject({ usedBytes: kept.bytes, blobs: 3 });
+  });
+});
+
+describe('a quota added to a registry that already holds data', () => {
+  it('is computed from storage at start', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'stevedore-quota-start-'));
+    const start = (policy: object) =>
+      startServer({
+        config: loadConfig({
+          overrides: { http: { addr: '127.0.0.1:0' }, log: { level: 'silent' }, storage: { filesystem: { rootDirectory: dataDir }, uploadPurging: { enabled: false } }, policy },
+        }),
+      });
+    try {
+      const before = await start({});
+      const early = new Registry(before.url.replace(/\/+$/, ''));
+      await early.pushBlob('late/app', randomBlob(1234));
+      await early.pushBlob('late/other', randomBlob(766));
+      await before.close();
+      const after = await start({ quotas: [{ name: 'late', repositories: ['late/**'], limit: 1_000_000 }], quotaUsageMaxAge: 0 });
+      try {
+        const r = new Registry(after.url.replace(/\/+$/, ''));
+        await expect.poll(async () => (await r.get('/v2/_quotas')).json<{ quotas: Q[] }>().quotas[0]).toMatchObject({ usedBytes: 2000, blobs: 2 });
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
