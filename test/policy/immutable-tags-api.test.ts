@@ -76,6 +76,17 @@ describe('immutable tags', () => {
     expect(await tagged('other/app', 'v1.2.3')).toBe(v.manifest.digest);
   });
 
+  it('of two different manifests pushed at once to a new immutable tag, one wins and the other is refused', async () => {
+    const repo = 'team/race';
+    const images = [await pushImage(reg, repo, scratchTag()), await pushImage(reg, repo, scratchTag())];
+    const results = await Promise.all(
+      images.map((i) => reg.put(`/v2/${repo}/manifests/release-9`, { headers: { 'content-type': i.manifest.mediaType }, body: i.manifest.bytes })),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual([201, 403]);
+    const winner = images[results.findIndex((r) => r.status === 201)]!;
+    expect(await tagged(repo, 'release-9')).toBe(winner.manifest.digest);
+  });
+
   it('retention never deletes an immutable tag', async () => {
     const repo = 'team/retained';
     const old = await pushImage(reg, repo, 'release-2025');
