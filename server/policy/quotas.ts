@@ -42,11 +42,13 @@ export class QuotaExceededError extends RegistryError {
     readonly rule: QuotaRule,
     readonly used: number,
     readonly requested: number,
+    /** The upload streamed without an announced size and was stopped at `requested` bytes. */
+    stopped = false,
   ) {
     super(
       'DENIED',
       `storage quota "${rule.name}" (${rule.repositories.join(', ')}) exceeded: ${formatByteSize(used)} of ${formatByteSize(rule.limit)} used ` +
-        `(${used} of ${rule.limit} bytes), this upload needs ${formatByteSize(requested)} more`,
+        `(${used} of ${rule.limit} bytes), this upload needs ${stopped ? 'at least ' : ''}${formatByteSize(requested)} more`,
       { quota: rule.name, limit: rule.limit, used, requested },
     );
   }
@@ -132,10 +134,10 @@ export class QuotaEnforcer {
     return best;
   }
 
-  /** A refusal for an upload that streamed past what was left (its size was not announced). */
+  /** A refusal for an upload that streamed past what was left (its size was not announced): `requested` is where it was stopped. */
   exceeded(rule: QuotaRule, used: number, requested: number): QuotaExceededError {
     this.denied?.inc({ quota: rule.name });
-    return new QuotaExceededError(rule, used, requested);
+    return new QuotaExceededError(rule, used, requested, true);
   }
 
   async report(): Promise<QuotaReport[]> {

@@ -4,6 +4,7 @@
 // quota in the middle of a push (a clear error, nothing partial left); usage through
 // `stevedore quota ls` after a push, and after a delete and `stevedore gc`.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -217,5 +218,20 @@ describe('storage quotas with real clients', () => {
     expect(gc.code, gc.stderr).toBe(0);
     // Nothing tagged is left in quota/**: everything there was collected.
     expect(await quotaLs()).toMatchObject({ usedBytes: 0, blobs: 0 });
+  }, 180_000);
+
+  it('docker hits the quota: its message, nothing partial left', async (ctx: TestContext) => {
+    if (!engine) ctx.skip(`dockerd could not start: ${dockerUnavailable}`);
+    const d = engine!;
+    const host = env.server.host;
+    const rootfs = join(dir, 'rootfs-big.tar');
+    await writeFile(rootfs, tar([{ type: 'file', name: 'big.bin', content: randomBytes(300 * 1024) }]));
+    expect((await d.docker(['import', rootfs, `${host}/quota/docker:v1`])).code).toBe(0);
+    const refused = await d.docker(['push', `${host}/quota/docker:v1`]);
+    shown('docker push over quota', `${refused.stdout}${refused.stderr}`);
+    expect(refused.code).not.toBe(0);
+    // docker streams the layer without a length: it is stopped once past what the quota has left.
+    expect(refused.stderr).toMatch(/denied: storage quota "small" \(quota\/\*\*\) exceeded: .* of 200\.0 KiB used \(\d+ of 204800 bytes\), this upload needs at least [\d.]+ KiB more/);
+    await expect.poll(async () => (await filesUnder(join(env.server.dataDir, 'uploads'))).filter((f) => f.size > QUOTA / 2)).toEqual([]);
   }, 180_000);
 });
