@@ -248,7 +248,8 @@ export function registerUploads(router: Router, deps: RegistryDeps): void {
       const status = await uploads.create(name);
       let info: BlobInfo;
       try {
-        const body = await quotaChecked(ctx, name, status.id, requestBody(ctx), 0, length, digest);
+        // (Admitted above when its length is known; else limited while it streams.)
+        const body = length === undefined ? await quotaChecked(ctx, name, status.id, requestBody(ctx), 0, undefined, digest) : requestBody(ctx);
         const size = await uploads.append(name, status.id, body);
         await quotas.admit(name, digest, size);
         info = await uploads.commit(name, status.id, digest);
