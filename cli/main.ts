@@ -25,6 +25,7 @@ const MODULES: Record<string, () => Promise<Register>> = {
   maintenance: async () => (await import('./maintenance-commands.js')).registerMaintenanceCommands,
   compose: async () => (await import('./compose-commands.js')).registerComposeCommands,
   build: async () => (await import('./build-command.js')).registerBuildCommand,
+  quota: async () => (await import('./quota-commands.js')).registerQuotaCommands,
   network: async () => (await import('./engine-network-commands.js')).registerNetworkCommands,
   volume: async () => (await import('./engine-volume-commands.js')).registerVolumeCommands,
   containers: async () => {
@@ -48,6 +49,7 @@ const COMMAND_MODULE: Record<string, string> = {
   serve: 'serve',
   compose: 'compose',
   build: 'build',
+  quota: 'quota',
   network: 'network',
   port: 'network',
   volume: 'volume',

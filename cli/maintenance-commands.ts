@@ -50,7 +50,7 @@ export function registerMaintenanceCommands(program: Command): void {
       const { formatGcDeletion, formatTagDeletion } = await import('../storage/index.js');
       const driver = await createStorageDriver(config);
       try {
-        const result = await runGc(driver, config.gc, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged || undefined });
+        const result = await runGc(driver, config, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged || undefined });
         // The run is done; only the registry's Operations view misses it.
         if (result.recordError) console.error(`stevedore: warning: the run could not be recorded in the storage for the web UI: ${result.recordError.message}`);
         if (opts.json) {

@@ -12,6 +12,7 @@ import { registerBase } from './routes/base.js';
 import { registerBlobs } from './routes/blobs.js';
 import { registerListing } from './routes/listing.js';
 import { registerManifests } from './routes/manifests.js';
+import { registerQuotas } from './routes/quotas.js';
 import { registerReferrers } from './routes/referrers.js';
 import { registerUploads } from './routes/uploads.js';
 import { registerOperationsApi } from './ui/operations.js';
@@ -97,6 +98,7 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   registerManifests(router, deps);
   registerReferrers(router, deps);
   registerListing(router, deps);
+  registerQuotas(router, deps);
   if (config.ui.enabled) {
     registerUiApi(router, deps);
     registerOperationsApi(router, deps);

@@ -108,4 +108,33 @@ describe('configuration', () => {
     expect(parseAddr('[::1]:5000')).toEqual({ host: '::1', port: 5000 });
     expect(parseAddr('127.0.0.1:70000')).toBeUndefined();
   });
+
+describe('policy configuration', () => {
+  it('reads immutable tag rules and quotas from the file and the environment', async () => {
+    const f = await file(
+      'policy:\n  immutableTags:\n    - { name: releases, repositories: ["team/**"], tags: ["release-*"] }\n' +
+        '  quotas:\n    - { name: team-a, repositories: ["team-a/**"], limit: 10GiB }\n    - { repositories: ["b/**"], limit: 500 }\n',
+    );
+    const c = loadConfig({ file: f, env: { STEVEDORE_POLICY_QUOTAUSAGEMAXAGE: '30s' } });
+    expect(c.policy.immutableTags).toEqual([{ name: 'releases', repositories: ['team/**'], tags: ['release-*'], semver: false }]);
+    expect(c.policy.quotas).toEqual([
+      { name: 'team-a', repositories: ['team-a/**'], limit: 10 * 1024 ** 3 },
+      { repositories: ['b/**'], limit: 500 },
+    ]);
+    expect(c.policy.quotaUsageMaxAge).toBe(30_000);
+    const e = loadConfig({ env: { STEVEDORE_POLICY_IMMUTABLETAGS: '[{repositories: ["**"], semver: true}]' } });
+    expect(e.policy.immutableTags).toEqual([{ repositories: ['**'], tags: [], semver: true }]);
+    expect(loadConfig().policy).toEqual({ immutableTags: [], quotas: [], quotaUsageMaxAge: 10_000 });
+  });
+
+  it('names bad policy values', async () => {
+    const bad = async (yaml: string) => loadConfig({ file: await file(yaml) });
+    await expect(bad('policy:\n  immutableTags:\n    - { repositories: ["**"] }\n')).rejects.toThrow(/policy\.immutableTags\.0: a rule needs tags or semver: true/);
+    await expect(bad('policy:\n  quotas:\n    - { repositories: ["a/**"], limit: lots }\n')).rejects.toThrow(/policy\.quotas\.0\.limit: invalid size "lots"/);
+    await expect(bad('policy:\n  quotas:\n    - { repositories: ["a/**"], limit: 1 }\n    - { repositories: ["a/**"], limit: 2 }\n')).rejects.toThrow(
+      /policy\.quotas\.1\.repositories: another quota has the same repositories/,
+    );
+    await expect(bad('policy:\n  quotas:\n    - { name: "a b", repositories: ["a/**"], limit: 1 }\n')).rejects.toThrow(/policy\.quotas\.0\.name/);
+  });
+});
 });

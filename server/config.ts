@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { duration, parseDuration } from './config-duration.js';
 import { AuthConfigSchema, authConfigProblems, TlsConfigSchema } from './auth/auth-config.js';
 import { mirrorConfigSchema } from './mirror/mirror-config.js';
+import { policyConfigSchema } from './policy/policy-config.js';
 
 const addr = z.string().refine((v) => parseAddr(v) !== undefined, { message: 'must be HOST:PORT, :PORT or [IPv6]:PORT' });
 
@@ -234,6 +235,7 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   auth: AuthConfigSchema, tls: TlsConfigSchema, // server/auth/auth-config.ts
   mirror: mirrorConfigSchema,
+  policy: policyConfigSchema, // server/policy: immutable tags, storage quotas
 });
 
 export type Config = z.output<typeof ConfigSchema>;

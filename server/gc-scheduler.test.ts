@@ -18,7 +18,7 @@ async function driver(): Promise<FilesystemDriver> {
   return new FilesystemDriver({ rootDirectory: root });
 }
 
-const gc = loadConfig({ overrides: {} }).gc;
+const gc = loadConfig({ overrides: {} });
 
 describe('runGc records its run in the storage', () => {
   it('records a real run with its summary and who ran it; a dry run leaves no record', async () => {

@@ -6,8 +6,11 @@ import { hostname } from 'node:os';
 import {
   applyRetention,
   collectGarbage,
+  QuotaLedger,
+  reconcileQuotaUsage,
   recoverGcTrash,
   writeGcRunRecord,
+  type ReconcileResult,
   type GcHooks,
   type GcReport,
   type GcRunRecord,
@@ -16,6 +19,8 @@ import {
   type TagDeletion,
 } from '../storage/index.js';
 import type { Config } from './config.js';
+import { ImmutableTags } from './policy/immutable-tags.js';
+import { quotaRules } from './policy/quotas.js';
 import type { Logger } from './logger.js';
 import type { RegistryMetrics } from './metrics.js';
 
@@ -26,6 +31,8 @@ export interface GcRunOptions {
   hooks?: GcHooks;
   /** Who runs it, for the record (default: the `stevedore gc` command). */
   runner?: 'scheduler' | 'command';
+  /** The server's quota ledger (its cached usage is refreshed); else one is opened from `policy.quotas`. */
+  quotaLedger?: QuotaLedger;
 }
 
 export interface GcRunResult {
@@ -34,6 +41,8 @@ export interface GcRunResult {
   durationMs: number;
   /** The run's record could not be written (the run itself succeeded). */
   recordError?: Error;
+  /** Quota usage recomputed after the collection (not on a dry run). */
+  quotas: ReconcileResult[];
 }
 
 export type { GcRunRecord };
@@ -49,13 +58,16 @@ export function retentionPolicies(gc: Config['gc']): RetentionPolicy[] {
 }
 
 /**
- * Retention, then garbage collection. A dry run's GC counts the tags retention would delete as
- * gone. A real run records its summary (or its failure) in the storage; a record that cannot be
- * written is reported in the result, never as the run's failure.
+/**
+ * Retention (never of an immutable tag), then garbage collection, then the quota usage recomputed
+ * from what is left. A dry run's GC counts the tags retention would delete as gone. A real run
+ * records its summary (or its failure) in the storage; a record that cannot be written is reported
+ * in the result, never as the run's failure.
  */
-export async function runGc(driver: StorageDriver, gc: Config['gc'], opts: GcRunOptions = {}): Promise<GcRunResult> {
+export async function runGc(driver: StorageDriver, config: Pick<Config, 'gc' | 'policy'>, opts: GcRunOptions = {}): Promise<GcRunResult> {
   const started = Date.now();
   const dryRun = opts.dryRun ?? false;
+  const gc = config.gc;
   const record = (r: Omit<GcRunRecord, 'startedAt' | 'finishedAt' | 'by'>) =>
     writeGcRunRecord(driver, {
       startedAt: new Date(started).toISOString(),
@@ -65,7 +77,8 @@ export async function runGc(driver: StorageDriver, gc: Config['gc'], opts: GcRun
     });
   let result: GcRunResult;
   try {
-    const tags = await applyRetention(driver, retentionPolicies(gc), { dryRun });
+    const immutable = new ImmutableTags(config.policy.immutableTags);
+    const tags = await applyRetention(driver, retentionPolicies(gc), { dryRun, keepTag: immutable.protects });
     const report = await collectGarbage(driver, {
       gracePeriodMs: gc.gracePeriod,
       deleteUntagged: opts.deleteUntagged ?? gc.deleteUntagged,
@@ -74,7 +87,10 @@ export async function runGc(driver: StorageDriver, gc: Config['gc'], opts: GcRun
       ignoreTags: dryRun ? new Set(tags.map((t) => `${t.repository}:${t.tag}`)) : undefined,
       hooks: opts.hooks,
     });
-    result = { tags, gc: report, durationMs: Date.now() - started };
+    const rules = quotaRules(config.policy);
+    const ledger = opts.quotaLedger ?? (rules.length > 0 ? new QuotaLedger(driver, rules, { maxAgeMs: 0 }) : undefined);
+    const quotas = ledger && !dryRun ? await reconcileQuotaUsage(driver, ledger) : [];
+    result = { tags, gc: report, durationMs: Date.now() - started, quotas };
   } catch (err) {
     if (!dryRun) await record({ ok: false, error: (err as Error).message }).catch(() => undefined); // the run's own error is the one to report
     throw err;
@@ -131,7 +147,7 @@ export class GcStatus {
  * Runs GC every gc.interval (the first run one interval after start) while the server serves.
  * Runs never overlap; a failed run is logged and counted, the next one is tried as scheduled.
  */
-export function startGcScheduler(driver: StorageDriver, config: Config, log: Logger, metrics?: RegistryMetrics, status = new GcStatus()): () => void {
+export function startGcScheduler(driver: StorageDriver, config: Config, log: Logger, metrics?: RegistryMetrics, status = new GcStatus(), quotaLedger?: QuotaLedger): () => void {
   const gc = config.gc;
   // Whether or not this server collects: blobs a crashed run left in the trash go back now.
   recoverGcTrash(driver).catch((err: unknown) => log.error({ err }, 'restoring blobs left in the garbage collection trash failed'));
@@ -146,7 +162,7 @@ export function startGcScheduler(driver: StorageDriver, config: Config, log: Log
     const started = Date.now();
     log.info({ gracePeriodMs: gc.gracePeriod, deleteUntagged: gc.deleteUntagged }, 'garbage collection started');
     try {
-      const result = await runGc(driver, gc, { runner: 'scheduler' });
+      const result = await runGc(driver, config, { runner: 'scheduler', quotaLedger });
       metrics?.gcRun('ok', result.durationMs / 1000, freedByKind(result), result.gc.bytesFreed);
       log.info(summary(result), 'garbage collection finished');
       if (result.recordError) log.warn({ err: result.recordError }, 'the garbage collection run could not be recorded in the storage');

@@ -21,6 +21,7 @@ import { RegistryEvents } from './registry-events.js';
 import { createStorageDriver, describeStorage } from './storage-driver.js';
 import { startUploadPurger } from './upload-purger.js';
 import { GcStatus, startGcScheduler } from './gc-scheduler.js';
+import { completeQuotaAccounting, createPolicy, quotaStorageOptions } from './policy/index.js';
 
 export { loadConfig, ConfigError, type Config, type ConfigInput } from './config.js';
 
@@ -74,7 +75,10 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const digestState = config.storage.uploadDigestState;
   const storage = openRegistryStorage(driver, {
     persistDigestState: digestState === 'storage' || (digestState === 'auto' && config.storage.driver === 's3'),
+    quotas: quotaStorageOptions(config),
   });
+  const policy = createPolicy(config, storage, metrics.registry);
+  completeQuotaAccounting(storage, log);
   metrics.countUploadsWith(() => storage.uploads.count());
   const readiness = new ReadinessCheck({
     driver,
@@ -100,7 +104,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const auth = await createAuth(config, log);
   const gcStatus = new GcStatus();
   const app = createApp(
-    { storage, config, log, events, mirror: mirror?.mirror, gcStatus },
+    { storage, config, log, events, mirror: mirror?.mirror, gcStatus, policy },
     { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter, auth: auth.middlewares },
   );
   const listener = createListener(config, app.callback(), log);
@@ -129,7 +133,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     (n) => n > 0 && log.info({ uploads: n }, 'completed interrupted upload commits'),
     (err) => log.error({ err }, 'completing interrupted upload commits failed'),
   );
-  const stopGc = startGcScheduler(driver, config, log, metrics, gcStatus);
+  const stopGc = startGcScheduler(driver, config, log, metrics, gcStatus, storage.quotas);
   mirror?.schedule();
   log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, 'listening');
 

@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import type { GcStatus } from './gc-scheduler.js';
 import type { Logger } from './logger.js';
 import type { PullThroughMirror } from './mirror/mirror.js';
+import type { RegistryPolicy } from './policy/index.js';
 import type { RegistryEvents } from './registry-events.js';
 
 export interface RegistryDeps {
@@ -16,4 +17,6 @@ export interface RegistryDeps {
   mirror?: PullThroughMirror;
   /** The scheduled garbage collection's last and next run (absent in apps built without a scheduler). */
   gcStatus?: GcStatus;
+  /** Immutable tags and quotas (server/policy); built from `config` and `storage` when absent. */
+  policy?: RegistryPolicy;
 }

@@ -10,18 +10,23 @@ export interface BlobInfo {
   size: number;
 }
 
+/** Called after a blob or manifest was linked into a repository (quota accounting, storage/quota-ledger.ts). */
+export type LinkHook = (repo: string, digest: Digest, size: number) => Promise<void>;
+
 export class BlobStore {
   private readonly cache: ContentCache;
 
   constructor(
     private readonly driver: StorageDriver,
-    opts: { contentCacheBytes?: number; onRepositoryWrite?: (repo: string) => Promise<void> } = {},
+    opts: { contentCacheBytes?: number; onRepositoryWrite?: (repo: string) => Promise<void>; onLinked?: LinkHook } = {},
   ) {
     this.cache = new ContentCache(opts.contentCacheBytes ?? 32 * 1024 * 1024);
     this.onRepositoryWrite = opts.onRepositoryWrite;
+    this.onLinked = opts.onLinked;
   }
 
   private readonly onRepositoryWrite?: (repo: string) => Promise<void>;
+  private readonly onLinked?: LinkHook;
 
   /** Size of a stored blob, or undefined. Ignores repositories. */
   async statGlobal(digest: Digest): Promise<BlobInfo | undefined> {
@@ -57,11 +62,21 @@ export class BlobStore {
    */
   async refreshLink(repo: string, digest: Digest): Promise<BlobInfo | undefined> {
     if (!(await this.isLinked(repo, digest))) return undefined;
-    await this.link(repo, digest);
-    return this.statGlobal(digest);
+    await this.writeLink(repo, digest);
+    const info = await this.statGlobal(digest);
+    if (info) await this.onLinked?.(repo, digest, info.size);
+    return info;
   }
 
-  async link(repo: string, digest: Digest): Promise<void> {
+  /** Links a stored blob into a repository; `size` when the caller knows it (saves a stat for the link hook). */
+  async link(repo: string, digest: Digest, size?: number): Promise<void> {
+    await this.writeLink(repo, digest);
+    if (!this.onLinked) return;
+    const known = size ?? (await this.statGlobal(digest))?.size;
+    if (known !== undefined) await this.onLinked(repo, digest, known);
+  }
+
+  private async writeLink(repo: string, digest: Digest): Promise<void> {
     await this.onRepositoryWrite?.(repo);
     await this.driver.putContent(layout.layerLink(repo, digest), Buffer.from(digest));
   }

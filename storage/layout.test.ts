@@ -16,6 +16,7 @@ describe('storage layout', () => {
     expect(parsePath(layout.gcTrash(a))).toEqual({ kind: 'gc-trash', digest: a });
     expect(parsePath(layout.quarantine(b))).toEqual({ kind: 'quarantine', digest: b });
     expect(parsePath(layout.catalogEntry('team/app'))).toEqual({ kind: 'catalog-entry', repo: 'team/app' });
+    expect(parsePath(layout.quotaMarker('ns1', a, 1234))).toEqual({ kind: 'quota-marker', key: 'ns1', digest: a, size: 1234 });
     expect(parsePath(layout.uploadInfo('u1'))).toEqual({ kind: 'upload', id: 'u1', file: 'info' });
   });
 
@@ -31,6 +32,9 @@ describe('storage layout', () => {
       `/repositories/app/_manifests/revisions/sha256/${hex}/data`,
       '/_mirror/last-pulled.json',
       '/_gc/last-run.json',
+      layout.quotaTotal('ns1'),
+      `/_quota/ns1/sha256/${hex}/-1`,
+      `/_quota/ns1/sha256/${hex}`,
       'relative/path',
     ]) {
       expect(parsePath(p), p).toBeUndefined();
@@ -38,6 +42,6 @@ describe('storage layout', () => {
   });
 
   it('names its top-level directories once', () => {
-    expect([...TOP_LEVEL_DIRS].sort()).toEqual(['_gc', '_mirror', 'blobs', 'catalog', 'quarantine', 'repositories', 'uploads']);
+    expect([...TOP_LEVEL_DIRS].sort()).toEqual(['_gc', '_mirror', '_quota', 'blobs', 'catalog', 'quarantine', 'repositories', 'uploads']);
   });
 });

@@ -67,6 +67,28 @@ export const layout = {
   /** The pull-through mirror's own state (last-pulled times for eviction). */
   mirrorRoot: '/_mirror',
   mirrorLastPulled: '/_mirror/last-pulled.json',
+  /**
+   * Quota accounting (storage/quota-ledger.ts): per quota namespace (a key derived from its
+   * repository globs), one empty marker per blob linked into a matching repository, its size in
+   * the path so one listing sums the usage; and the total the last reconciliation computed.
+   */
+  quotaRoot: '/_quota',
+  quotaNamespace(key: string): string {
+    return `/_quota/${key}`;
+  },
+  quotaMarkerDir(key: string, digest: Digest): string {
+    return `/_quota/${key}/${digestDir(digest)}`;
+  },
+  quotaMarker(key: string, digest: Digest, size: number): string {
+    return `/_quota/${key}/${digestDir(digest)}/${size}`;
+  },
+  quotaTotal(key: string): string {
+    return `/_quota/${key}/total`;
+  },
+  /** Written when a reconciliation starts: its modification time is the scan's start on the storage's own clock. */
+  quotaScanStamp(id: string): string {
+    return `/_quota/_scan-${id}`;
+  },
   uploadsRoot: '/uploads',
   uploadDir(id: string): string {
     return `/uploads/${id}`;
@@ -99,6 +121,7 @@ export const TOP_LEVEL_DIRS: readonly string[] = [
   layout.gcTrashRoot,
   layout.quarantineRoot,
   layout.mirrorRoot,
+  layout.quotaRoot,
 ].map((p) => p.split('/')[1]!);
 
 /** What a path of the layout is, read back from the path (the inverse of `layout`). */
@@ -112,6 +135,7 @@ export type LayoutPath =
   | { kind: 'gc-trash'; digest: Digest }
   | { kind: 'quarantine'; digest: Digest }
   | { kind: 'catalog-entry'; repo: string }
+  | { kind: 'quota-marker'; key: string; digest: Digest; size: number }
   | { kind: 'upload'; id: string; file: string };
 
 function digestAt(alg: string | undefined, hex: string | undefined): Digest | undefined {
@@ -135,6 +159,12 @@ export function parsePath(path: string): LayoutPath | undefined {
     if (first < 0 || parts.length !== rest || parts[rest - 1] !== 'data') return undefined;
     const digest = digestAt(parts[first], parts[first + 1]);
     return digest ? { kind: top === '_gc' ? 'gc-trash' : 'quarantine', digest } : undefined;
+  }
+  if (top === '_quota') {
+    // /_quota/<key>/<alg>/<hex>/<size>
+    const digest = parts.length === 6 ? digestAt(parts[3], parts[4]) : undefined;
+    const size = Number(parts[5]);
+    return digest && parts[2] && /^\d{1,16}$/.test(parts[5]!) && Number.isSafeInteger(size) ? { kind: 'quota-marker', key: parts[2], digest, size } : undefined;
   }
   if (top === 'catalog') return parts.length === 3 && parts[2] ? { kind: 'catalog-entry', repo: parts[2].replaceAll('+', '/') } : undefined;
   if (top === 'uploads') return parts.length === 4 && parts[2] && parts[3] ? { kind: 'upload', id: parts[2], file: parts[3] } : undefined;

@@ -1,7 +1,7 @@
 // Manifests of a repository: revisions (by digest, with their media type), tags and the
 // referrers index (subject digest → referring manifests' descriptors).
 import { asDigest, type Descriptor, type Digest } from '../oci/index.js';
-import type { BlobStore } from './blob-store.js';
+import type { BlobStore, LinkHook } from './blob-store.js';
 import { isNotFound, type StorageDriver } from './driver.js';
 import { layout } from './layout.js';
 
@@ -21,6 +21,7 @@ export class ManifestStore {
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
     private readonly onRepositoryWrite?: (repo: string) => Promise<void>,
+    private readonly onLinked?: LinkHook,
   ) {}
 
   async revision(repo: string, digest: Digest): Promise<ManifestRevision | undefined> {
@@ -48,6 +49,7 @@ export class ManifestStore {
     }
     await this.driver.putContent(layout.revisionLink(repo, digest), raw);
     const rec = JSON.parse(raw.toString('utf8')) as Omit<ManifestRevision, 'digest'>;
+    await this.onLinked?.(repo, digest, rec.size);
     return { ...rec, digest };
   }
 
@@ -69,6 +71,7 @@ export class ManifestStore {
     const rec: Omit<ManifestRevision, 'digest'> = { mediaType: rev.mediaType, size: rev.size };
     if (rev.subject) rec.subject = rev.subject;
     await this.driver.putContent(layout.revisionLink(repo, rev.digest), Buffer.from(JSON.stringify(rec)));
+    await this.onLinked?.(repo, rev.digest, content.length);
   }
 
   /** Removes a revision, the tags that point at it and its entry in its subject's referrers. */

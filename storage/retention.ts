@@ -36,6 +36,8 @@ export interface TagDeletion {
 
 export interface RetentionOptions {
   dryRun?: boolean;
+  /** Tags no policy may delete whatever it says (immutable tags: server/policy/immutable-tags.ts). */
+  keepTag?: (repository: string, tag: string) => boolean;
   now?: () => number;
   concurrency?: number;
 }
@@ -95,6 +97,7 @@ export async function applyRetention(driver: StorageDriver, policies: readonly R
     if (!policy) continue;
     const times = new Map([...repo.tags].map(([t, s]) => [t, s.modTime]));
     for (const tag of tagsToDelete(policy, times, now)) {
+      if (opts.keepTag?.(repo.name, tag)) continue;
       const pushedAt = times.get(tag)!;
       const path = layout.tagLink(repo.name, tag);
       let digest: Digest | undefined;

@@ -159,7 +159,7 @@ export class UploadStore {
           verify();
           await w.commit(); // durable before it is visible
           await this.blobs.commitFrom(dataPath, digest);
-          await this.blobs.link(repository, digest);
+          await this.blobs.link(repository, digest, w.size);
           await this.remove(id);
           state = 'committed'; // (a failure before this: close() discards what is left)
           return { digest, size: w.size };
@@ -287,7 +287,7 @@ export class UploadStore {
     }
     const blob = await this.blobs.statGlobal(digest);
     if (!blob) throw new UploadUnknownError(id);
-    await this.blobs.link(repository, digest);
+    await this.blobs.link(repository, digest, blob.size);
     await this.remove(id);
     return blob;
   }

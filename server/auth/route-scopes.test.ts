@@ -3,6 +3,7 @@ import * as base from '../routes/base.js';
 import * as blobs from '../routes/blobs.js';
 import * as listing from '../routes/listing.js';
 import * as manifests from '../routes/manifests.js';
+import * as quotas from '../routes/quotas.js';
 import * as referrers from '../routes/referrers.js';
 import * as uploads from '../routes/uploads.js';
 import * as operations from '../ui/operations.js';
@@ -26,13 +27,14 @@ const SAMPLES: Record<string, string> = {
   UI_TAGS: '/v2/a/b/_ui/tags',
   UI_OPERATIONS: '/v2/_ui/operations',
   UI_ADMIN: '/v2/_ui/admin',
+  QUOTAS: '/v2/_quotas',
 };
 
 const need = (method: string, path: string, query: Record<string, string | string[]> = {}) => scopeString(requiredAccess({ method, path, query }));
 
 describe('route scopes', () => {
   it('every route pattern exported by server/routes/* has a sample here', () => {
-    const patterns = Object.entries({ ...base, ...blobs, ...listing, ...manifests, ...referrers, ...uploads, ...ui, ...operations }).filter(([, v]) => v instanceof RegExp);
+    const patterns = Object.entries({ ...base, ...blobs, ...listing, ...manifests, ...referrers, ...uploads, ...ui, ...operations, ...quotas }).filter(([, v]) => v instanceof RegExp);
     for (const [name, re] of patterns) {
       expect(SAMPLES[name], `route ${name}`).toBeDefined();
       expect((re as RegExp).test(SAMPLES[name]!), name).toBe(true);
@@ -59,6 +61,8 @@ describe('route scopes', () => {
     // The Operations view (whole-registry storage, GC, retention and mirror state): admins only.
     expect(need('GET', SAMPLES.UI_OPERATIONS!)).toBe('registry:admin:*');
     expect(need('GET', SAMPLES.UI_ADMIN!)).toBe('registry:admin:*');
+    // Every quota's usage (server/routes/quotas.ts): registry-wide, admins only.
+    expect(need('GET', SAMPLES.QUOTAS!)).toBe('registry:admin:*');
     // Not a repository named `_ui`: the name is invalid, and the path is not taken for one.
     expect(need('GET', '/v2/_ui/operations/manifests/v1')).toBe('');
     for (const m of ['POST', 'GET', 'PATCH', 'PUT', 'DELETE']) expect(need(m, m === 'POST' ? SAMPLES.UPLOADS! : SAMPLES.UPLOAD!)).toBe('repository:a/b:pull,push');

@@ -6,6 +6,7 @@ import { BASE } from '../routes/base.js';
 import { BLOB } from '../routes/blobs.js';
 import { CATALOG, TAGS } from '../routes/listing.js';
 import { MANIFEST } from '../routes/manifests.js';
+import { QUOTAS } from '../routes/quotas.js';
 import { REFERRERS } from '../routes/referrers.js';
 import { uploadQuery } from '../routes/upload-query.js';
 import { UPLOAD, UPLOADS } from '../routes/uploads.js';
@@ -71,7 +72,7 @@ export function requiredAccess(ctx: Pick<Context, 'method' | 'path' | 'query'>):
   if (BASE.test(path)) return [];
   if (CATALOG.test(path) || UI_REPOSITORIES.test(path)) return [{ type: 'registry', name: 'catalog', action: '*', challenge: '*' }];
   // Storage, GC, retention and mirror state of the whole registry: for `auth.admins` only.
-  if (UI_OPERATIONS.test(path) || UI_ADMIN.test(path)) return [ADMIN_NEED];
+  if (UI_OPERATIONS.test(path) || UI_ADMIN.test(path) || QUOTAS.test(path)) return [ADMIN_NEED];
   for (const [re, actionOf] of REPOSITORY_ROUTES) {
     const m = re.exec(path);
     if (!m) continue;

@@ -14,6 +14,7 @@ import {
   type Digest,
   type ParsedManifest,
 } from '../../oci/index.js';
+import { KeyedLock } from '../../storage/keyed-lock.js';
 import { mapLimit, type StoredManifest } from '../../storage/index.js';
 import { emptyResponse } from '../empty-response.js';
 import { RegistryError } from '../errors.js';
@@ -21,6 +22,7 @@ import type { RegistryDeps } from '../registry-deps.js';
 import { readBoundedBody } from '../request-body.js';
 import { capture, referenceParam, repositoryName, type Reference } from '../route-params.js';
 import { requireDeleteEnabled } from './delete-guard.js';
+import { ImmutableTags, policyOf, type ImmutableTagRule } from '../policy/index.js';
 
 export const MANIFEST = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
 
@@ -66,8 +68,21 @@ function lookupReference(ctx: Context, write: boolean): Reference {
   }
 }
 
-export function registerManifests(router: Router, { storage, config, events, mirror }: RegistryDeps): void {
+/** The refusal of a change to an immutable tag (server/policy/immutable-tags.ts). */
+function immutableTagError(name: string, tag: string, rule: ImmutableTagRule, current: Digest, what: string): RegistryError {
+  return new RegistryError(
+    'DENIED',
+    `tag ${tag} of ${name} is immutable under rule ${ImmutableTags.describe(rule)}: it points at ${current} and ${what}`,
+    { repository: name, tag, digest: current, rule: rule.name },
+  );
+}
+
+export function registerManifests(router: Router, deps: RegistryDeps): void {
+  const { storage, config, events, mirror } = deps;
   const { manifests, blobs } = storage;
+  const policy = policyOf(deps);
+  // Checking an immutable tag and writing it is one step for the pushes this process serves.
+  const immutableTagLocks = new KeyedLock();
 
   async function resolve(ctx: Context, name: string, ref: Reference): Promise<StoredManifest> {
     if (mirror?.proxied(name)) return mirror.manifest(ctx, name, ref);
@@ -142,12 +157,25 @@ export function registerManifests(router: Router, { storage, config, events, mir
         limit: max,
       });
     }
-    await checkReferences(name, parsed);
-
     const subject = parsed.subject?.digest;
-    await manifests.put(name, { digest, mediaType: parsed.mediaType, size: content.length, subject }, content);
-    if (subject) await manifests.addReferrer(name, subject, referrerDescriptor(parsed, digest, content.length));
-    if (ref.kind === 'tag') await manifests.tag(name, ref.tag, digest);
+    const store = async () => {
+      await checkReferences(name, parsed);
+      await policy.quotas.admit(name, digest, content.length);
+      await manifests.put(name, { digest, mediaType: parsed.mediaType, size: content.length, subject }, content);
+      if (subject) await manifests.addReferrer(name, subject, referrerDescriptor(parsed, digest, content.length));
+      if (ref.kind === 'tag') await manifests.tag(name, ref.tag, digest);
+    };
+    const rule = ref.kind === 'tag' ? policy.immutableTags.ruleFor(name, ref.tag) : undefined;
+    if (rule && ref.kind === 'tag') {
+      await immutableTagLocks.run(`${name}:${ref.tag}`, async () => {
+        // The same manifest again is accepted (a CI job retried); another one is refused.
+        const current = await manifests.resolveTag(name, ref.tag);
+        if (current !== undefined && current !== digest) throw immutableTagError(name, ref.tag, rule, current, 'cannot be moved to another manifest; push under a new tag');
+        await store();
+      });
+    } else {
+      await store();
+    }
 
     emptyResponse(ctx, 201);
     ctx.set('Location', `/v2/${name}/manifests/${digest}`);
@@ -195,6 +223,19 @@ export function registerManifests(router: Router, { storage, config, events, mir
     }
   }
 
+  /** Deleting an immutable tag, or a manifest an immutable tag points at, is refused. */
+  async function refuseImmutableDelete(name: string, ref: Reference, digest: Digest): Promise<void> {
+    if (!policy.immutableTags.appliesTo(name)) return;
+    const tags = ref.kind === 'tag' ? [ref.tag] : await manifests.tags(name);
+    for (const tag of tags) {
+      const rule = policy.immutableTags.ruleFor(name, tag);
+      if (!rule) continue;
+      const current = ref.kind === 'tag' ? digest : await manifests.resolveTag(name, tag);
+      if (current !== digest) continue;
+      throw immutableTagError(name, tag, rule, digest, ref.kind === 'tag' ? 'cannot be deleted' : 'its manifest cannot be deleted');
+    }
+  }
+
   router.delete(MANIFEST, async (ctx) => {
     const name = repositoryName(ctx);
     const ref = lookupReference(ctx, false);
@@ -202,6 +243,7 @@ export function registerManifests(router: Router, { storage, config, events, mir
     // What is deleted, for the event (looked up first: afterwards it is gone).
     const digest = ref.kind === 'digest' ? ref.digest : await manifests.resolveTag(name, ref.tag);
     const revision = digest ? await manifests.revision(name, digest) : undefined;
+    if (digest) await refuseImmutableDelete(name, ref, digest);
     const removed = ref.kind === 'digest' ? await manifests.delete(name, ref.digest) : await manifests.untag(name, ref.tag);
     if (!removed) {
       throw new RegistryError('MANIFEST_UNKNOWN', undefined, ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest });

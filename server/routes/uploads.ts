@@ -12,6 +12,7 @@ import { BLOB_MEDIA_TYPE } from '../registry-events.js';
 import { accessControlled, mayPull } from '../auth/request-access.js';
 import { capture, digestParam, queryString, repositoryName } from '../route-params.js';
 import { uploadQuery } from './upload-query.js';
+import { policyOf, QuotaExceededError } from '../policy/index.js';
 
 export const UPLOADS = /^\/v2\/(.+)\/blobs\/uploads\/?$/;
 export const UPLOAD = /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/;
@@ -87,8 +88,67 @@ async function* exactly(source: AsyncIterable<Uint8Array>, length: number): Asyn
   if (received !== length) throw new BodyLengthError(length, received);
 }
 
-export function registerUploads(router: Router, { storage, events }: RegistryDeps): void {
+/** An upload streamed (no announced size) past the bytes its quota has left. */
+class QuotaStreamError extends Error {
+  constructor(readonly total: number) {
+    super(`upload reached ${total} bytes, more than its quota allows`);
+    this.name = 'QuotaStreamError';
+  }
+}
+
+/** `source`, refused with QuotaStreamError once the upload (`before` bytes already) would pass `max`. */
+async function* withinQuota(source: AsyncIterable<Uint8Array>, before: number, max: number): AsyncGenerator<Uint8Array> {
+  let total = before;
+  for await (const chunk of source) {
+    total += chunk.length;
+    if (total > max) throw new QuotaStreamError(total);
+    yield chunk;
+  }
+}
+
+export function registerUploads(router: Router, deps: RegistryDeps): void {
+  const { storage, events } = deps;
   const { uploads, blobs } = storage;
+  const { quotas } = policyOf(deps);
+
+  /**
+   * A quota refusal ends the upload: its data is deleted (nothing partial stays in storage) and
+   * the rest of the request body is discarded once the answer is out.
+   */
+  async function refuseUpload(ctx: Context, name: string, id: string, err: unknown): Promise<never> {
+    discardRestOfBody(ctx.req, ctx.res);
+    await uploads.cancel(name, id).catch(() => undefined);
+    throw err;
+  }
+
+  /**
+   * The body, checked against the repository's quotas: refused before anything is written when
+   * the upload's new size (`before` + the announced `length`) would exceed one, else limited while
+   * it streams. `digest` when known: a blob the quota already counts adds nothing.
+   */
+  async function quotaChecked(ctx: Context, name: string, id: string, body: AsyncIterable<Uint8Array>, before: number, length: number | undefined, digest?: Digest): Promise<AsyncIterable<Uint8Array>> {
+    if (!quotas.enabled) return body;
+    if (length !== undefined) {
+      await quotas.admit(name, digest, before + length).catch((err: unknown) => refused(ctx, name, id, err));
+      return body;
+    }
+    const left = await quotas.remaining(name, digest);
+    return left.bytes === Infinity ? body : withinQuota(body, before, left.bytes);
+  }
+
+  /** A quota refusal ends the upload (refuseUpload); any other failure (storage) leaves it to be retried. */
+  async function refused(ctx: Context, name: string, id: string, err: unknown): Promise<never> {
+    if (err instanceof QuotaExceededError) return refuseUpload(ctx, name, id, err);
+    discardRestOfBody(ctx.req, ctx.res);
+    throw err;
+  }
+
+  /** A body stopped by withinQuota: the refusal, with the quota's numbers. */
+  async function streamedPastQuota(ctx: Context, name: string, id: string, err: QuotaStreamError): Promise<never> {
+    const left = await quotas.remaining(name);
+    const refusal = left.rule ? quotas.exceeded(left.rule, left.used ?? 0, err.total) : err;
+    return refuseUpload(ctx, name, id, refusal);
+  }
 
   function pushed(ctx: Context, name: string, digest: Digest, size: number): void {
     events.emit(ctx, { kind: 'blob', action: 'push', repository: name, digest, mediaType: BLOB_MEDIA_TYPE, size });
@@ -96,7 +156,7 @@ export function registerUploads(router: Router, { storage, events }: RegistryDep
 
   /** Appends the request body (if any) to the upload, checking Content-Range when given. */
   /** The upload's new size, or undefined when the request had no body. */
-  async function appendBody(ctx: Context, name: string, id: string): Promise<number | undefined> {
+  async function appendBody(ctx: Context, name: string, id: string, before: number, digest?: Digest): Promise<number | undefined> {
     const length = declaredLength(ctx);
     const chunked = ctx.get('Transfer-Encoding') !== '';
     const range = parseContentRange(ctx.get('Content-Range'));
@@ -109,10 +169,12 @@ export function registerUploads(router: Router, { storage, events }: RegistryDep
     }
     if (!chunked && (length ?? 0) === 0) return undefined; // no body
     const expected = range ? range.end - range.start + 1 : undefined;
-    const body = requestBody(ctx);
+    const announced = expected ?? (chunked ? undefined : length);
+    const body = await quotaChecked(ctx, name, id, requestBody(ctx), range?.start ?? before, announced, digest);
     try {
       return await uploads.append(name, id, expected === undefined ? body : exactly(body, expected), range?.start);
     } catch (err) {
+      if (err instanceof QuotaStreamError) return streamedPastQuota(ctx, name, id, err);
       discardRestOfBody(ctx.req, ctx.res);
       if (err instanceof BodyLengthError) {
         // Bytes of the chunk before the mismatch may have been kept: the Range header says where to go on.
@@ -154,7 +216,9 @@ export function registerUploads(router: Router, { storage, events }: RegistryDep
       }
       const present = await mountable(ctx, name, digest, source);
       if (present) {
-        await blobs.link(name, digest);
+        // A mount adds the blob to this repository's quotas (nothing when they count it already).
+        await quotas.admit(name, digest, present.size);
+        await blobs.link(name, digest, present.size);
         created(ctx, name, digest);
         events.emit(ctx, {
           kind: 'blob',
@@ -172,12 +236,26 @@ export function registerUploads(router: Router, { storage, events }: RegistryDep
 
     if (digestQuery !== undefined) {
       const digest = digestParam(digestQuery);
+      const length = ctx.get('Transfer-Encoding') !== '' ? undefined : declaredLength(ctx);
+      if (length !== undefined) {
+        try {
+          await quotas.admit(name, digest, length); // before an upload exists: nothing to clean up
+        } catch (err) {
+          discardRestOfBody(ctx.req, ctx.res);
+          throw err;
+        }
+      }
       const status = await uploads.create(name);
       let info: BlobInfo;
       try {
-        await uploads.append(name, status.id, requestBody(ctx));
+        // (Admitted above when its length is known; else limited while it streams.)
+        const body = length === undefined ? await quotaChecked(ctx, name, status.id, requestBody(ctx), 0, undefined, digest) : requestBody(ctx);
+        const size = await uploads.append(name, status.id, body);
+        await quotas.admit(name, digest, size);
         info = await uploads.commit(name, status.id, digest);
       } catch (err) {
+        if (err instanceof QuotaStreamError) return streamedPastQuota(ctx, name, status.id, err);
+        if (err instanceof QuotaExceededError) return refuseUpload(ctx, name, status.id, err);
         discardRestOfBody(ctx.req, ctx.res);
         await uploads.cancel(name, status.id).catch(() => undefined);
         mapUploadError(err, status.id);
@@ -214,20 +292,23 @@ export function registerUploads(router: Router, { storage, events }: RegistryDep
       mapUploadError(err, id);
     }
     // append() returns the new size: no second status read (3 requests on S3).
-    const size = await appendBody(ctx, name, id);
+    const size = await appendBody(ctx, name, id, status.size);
     acceptedUpload(ctx, name, size === undefined ? status : { ...status, size });
   });
 
   router.put(UPLOAD, async (ctx) => {
     const name = repositoryName(ctx);
     const id = capture(ctx, 1);
+    let status: UploadStatus;
     try {
-      await uploads.status(name, id);
+      status = await uploads.status(name, id);
     } catch (err) {
       mapUploadError(err, id);
     }
     const digest = digestParam(queryString(ctx, 'digest'));
-    await appendBody(ctx, name, id);
+    const size = (await appendBody(ctx, name, id, status.size, digest)) ?? status.size;
+    // At the latest here, with the digest known: a blob the quotas already count adds nothing.
+    await quotas.admit(name, digest, size).catch((err: unknown) => refused(ctx, name, id, err));
     let info: BlobInfo;
     try {
       info = await uploads.commit(name, id, digest);

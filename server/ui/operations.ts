@@ -7,6 +7,7 @@ import type Router from '@koa/router';
 import { applyRetention, policyFor, readGcRunRecord, scanBlobs, type GcRunRecord, type RetentionPolicy, type StorageDriver } from '../../storage/index.js';
 import type { Config } from '../config.js';
 import { retentionPolicies } from '../gc-scheduler.js';
+import { ImmutableTags } from '../policy/immutable-tags.js';
 import type { RegistryDeps } from '../registry-deps.js';
 
 export const UI_OPERATIONS = /^\/v2\/_ui\/operations$/;
@@ -39,9 +40,10 @@ export async function storageUsage(driver: StorageDriver, kind: string): Promise
   return { driver: kind, blobs: blobs.size, bytes, measuredAt: new Date().toISOString() };
 }
 
-export async function retentionDryRun(driver: StorageDriver, gc: Config['gc']): Promise<RetentionDryRun> {
-  const policies = retentionPolicies(gc);
-  const deletions = await applyRetention(driver, policies, { dryRun: true });
+export async function retentionDryRun(driver: StorageDriver, config: Pick<Config, 'gc' | 'policy'>): Promise<RetentionDryRun> {
+  const policies = retentionPolicies(config.gc);
+  const immutable = new ImmutableTags(config.policy.immutableTags);
+  const deletions = await applyRetention(driver, policies, { dryRun: true, keepTag: immutable.protects });
   const perPolicy = new Map<RetentionPolicy, number>();
   for (const d of deletions) {
     const p = policyFor(policies, d.repository);
@@ -78,7 +80,7 @@ export function latest(a: GcRunRecord | undefined, b: GcRunRecord | undefined): 
 
 export function registerOperationsApi(router: Router, { storage, config, mirror, gcStatus }: RegistryDeps): void {
   const usage = cached(() => storageUsage(storage.driver, config.storage.driver), SCAN_MAX_AGE_MS);
-  const retention = cached(() => retentionDryRun(storage.driver, config.gc), SCAN_MAX_AGE_MS);
+  const retention = cached(() => retentionDryRun(storage.driver, config), SCAN_MAX_AGE_MS);
 
   router.get(UI_ADMIN, (ctx) => {
     ctx.set('Cache-Control', 'no-store');

@@ -101,7 +101,7 @@ describe('GC on S3', () => {
       rootDirectory,
     });
     try {
-      const gc = loadConfig({ overrides: { gc: { gracePeriod: '0s', deleteUntagged: true } } }).gc;
+      const gc = loadConfig({ overrides: { gc: { gracePeriod: '0s', deleteUntagged: true } } });
       const result = await runGc(driver, gc);
       expect(result.recordError).toBeUndefined();
       expect(result.gc.bytesFreed).toBe(cfg.length + layer.length + manifest.length);

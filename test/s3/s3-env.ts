@@ -2,7 +2,7 @@
 // the test's Ceph RGW, and a small OCI client over fetch (push in chunks, pull, manifests).
 import { createHash, randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import { loadConfig, startServer, type RunningServer } from '../../server/index.js';
+import { loadConfig, startServer, type ConfigInput, type RunningServer } from '../../server/index.js';
 import type { CephRgw } from '../helpers/ceph-rgw.js';
 
 export const MiB = 1024 * 1024;
@@ -16,9 +16,10 @@ export interface S3Target {
 }
 
 /** A registry on S3, as `stevedore serve` would run it with this configuration. */
-export function startRegistryOnS3(target: S3Target, s3Extra: Record<string, unknown> = {}): Promise<RunningServer> {
+export function startRegistryOnS3(target: S3Target, s3Extra: Record<string, unknown> = {}, extra: Omit<ConfigInput, 'storage' | 'http' | 'log'> = {}): Promise<RunningServer> {
   const config = loadConfig({
     overrides: {
+      ...extra,
       http: { addr: '127.0.0.1:0', drainTimeout: '5s' },
       log: { level: 'silent' },
       storage: {
