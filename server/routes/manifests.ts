@@ -14,9 +14,10 @@ import {
   type Digest,
   type ParsedManifest,
 } from '../../oci/index.js';
-import { mapLimit, type StoredManifest } from '../../storage/index.js';
+import { mapLimit } from '../../storage/index.js';
 import { emptyResponse } from '../empty-response.js';
 import { RegistryError } from '../errors.js';
+import type { RegistryContent } from '../registry-content.js';
 import type { RegistryDeps } from '../registry-deps.js';
 import { readBoundedBody } from '../request-body.js';
 import { capture, referenceParam, repositoryName, type Reference } from '../route-params.js';
@@ -66,23 +67,13 @@ function lookupReference(ctx: Context, write: boolean): Reference {
   }
 }
 
-export function registerManifests(router: Router, { storage, config, events, mirror }: RegistryDeps): void {
+export function registerManifests(router: Router, { storage, config, events }: RegistryDeps, content: RegistryContent): void {
   const { manifests, blobs } = storage;
-
-  async function resolve(ctx: Context, name: string, ref: Reference): Promise<StoredManifest> {
-    if (mirror?.proxied(name)) return mirror.manifest(ctx, name, ref);
-    const digest = ref.kind === 'digest' ? ref.digest : await manifests.resolveTag(name, ref.tag);
-    const found = digest && (await manifests.get(name, digest));
-    if (!found) {
-      throw new RegistryError('MANIFEST_UNKNOWN', undefined, ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest });
-    }
-    return found;
-  }
 
   router.get(MANIFEST, async (ctx) => {
     const name = repositoryName(ctx);
     const ref = lookupReference(ctx, false);
-    const m = await resolve(ctx, name, ref);
+    const m = await content.manifest(ctx, name, ref);
     if (!acceptable(ctx, m.mediaType)) {
       throw new RegistryError('MANIFEST_UNKNOWN', `manifest is ${m.mediaType}, which the Accept header does not include`, {
         mediaType: m.mediaType,
