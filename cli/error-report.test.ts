@@ -32,3 +32,15 @@ describe('usageLine', () => {
     );
   });
 });
+
+describe('containerCommandStatus (run, exec)', () => {
+  it("follows docker: the runtime's 127 and 126, else 125", async () => {
+    const { containerCommandStatus } = await import('./error-report.js');
+    const { RuntimeError } = await import('../engine/runtime/runtime-errors.js');
+    expect(containerCommandStatus(new RuntimeError('exec: "x": executable file not found in $PATH', 'command-not-found'))).toBe(127);
+    expect(containerCommandStatus(new RuntimeError('exec: "/etc/passwd": permission denied', 'command-not-invokable'))).toBe(126);
+    expect(containerCommandStatus(new RuntimeError('container not running', 'runtime'))).toBe(125);
+    expect(containerCommandStatus(new Error('no such container: x'))).toBe(125);
+    expect(containerCommandStatus({ exitStatus: 3 })).toBe(125); // only the two docker reserves
+  });
+});

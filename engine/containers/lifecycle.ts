@@ -11,7 +11,7 @@ import { isMountPoint, mountOverlay, unmountIfMounted } from '../bundle/overlay.
 import { LogWriter } from './log-file.js';
 import { resolveUserInRootfs } from '../bundle/user.js';
 import { nextRestartDelay, shouldRestart, type RestartPolicy } from './restart-policy.js';
-import { RuntimeError, startFailure } from '../runtime/runc.js';
+import { isStartFailureOutput, notInstalled, startFailure } from '../runtime/runtime-errors.js';
 import { CONSOLE_SOCKET, consoleHelper, DETACHED_STATUS } from '../runtime/console-helper.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
@@ -45,7 +45,7 @@ function runtimeLog(r: ContainerRecord): string {
  */
 async function containerExit(r: ContainerRecord, result: { code: number | null; signal: NodeJS.Signals | null; error?: Error }): Promise<{ status: number; error?: string }> {
   if (result.error) {
-    if ((result.error as NodeJS.ErrnoException).code === 'ENOENT') result.error = new RuntimeError(`${r.runtime} is not installed (Debian package ${r.runtime})`);
+    if ((result.error as NodeJS.ErrnoException).code === 'ENOENT') result.error = notInstalled(r.runtime);
     return { status: 125, error: result.error.message };
   }
   const status = exitStatus(result.code, result.signal);
@@ -490,7 +490,7 @@ export async function execInContainer(
   // command could not start (the one-line error is ours); anything else passes through at once.
   const held: Buffer[] = [];
   child.stderr!.on('data', (chunk: Buffer) => {
-    if (/^(runc )?exec failed: /.test(chunk.toString('utf8', 0, 40))) held.push(chunk);
+    if (isStartFailureOutput(chunk)) held.push(chunk);
     else process.stderr.write(chunk);
   });
   const stderrDone = new Promise((res) => child.stderr!.once('close', res));
