@@ -231,7 +231,7 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
     process.off('SIGTERM', onSignal);
   }
   try {
-    process.exitCode = await runAttached(ctx, record, { interactive: !!flags.interactive, tty: !!flags.tty });
+    process.exitCode = await runAttached(ctx, record, { interactive: !!flags.interactive, tty: !!flags.tty, onError: (message) => process.stderr.write(`stevedore: ${message}\n`) });
   } catch (err) {
     fail(err, containerCommandStatus(err));
   }
@@ -520,7 +520,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
             process.exitCode = started.state === 'running' ? await attachContainer(ctx, started.id) : (started.exitCode ?? 0);
             return;
           }
-          process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false });
+          process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false, onError: (message) => process.stderr.write(`stevedore: ${message}\n`) });
         } catch (err) {
           fail(err, 1);
         }

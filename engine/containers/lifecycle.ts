@@ -5,6 +5,7 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMountPoint, mountOverlay, unmountIfMounted } from '../bundle/overlay.js';
@@ -148,7 +149,7 @@ async function waitChild(child: ChildProcess): Promise<{ code: number | null; si
  * Runs a created container in the foreground: the caller's stdout/stderr (and stdin with -i) are
  * the container's, signals are forwarded, and the result is the container's exit status.
  */
-export async function runAttached(ctx: EngineContext, created: ContainerRecord, opts: { interactive: boolean; tty: boolean }): Promise<number> {
+export async function runAttached(ctx: EngineContext, created: ContainerRecord, opts: { interactive: boolean; tty: boolean; onError?: (message: string) => void }): Promise<number> {
   const r = created.state === 'running' && created.owner?.pid === process.pid ? created : await markRunning(ctx, created);
   // Its own process group, so a terminal's Ctrl-C reaches the container once (through us), unless
   // it has to read the terminal (a background group reading a tty would be stopped).
@@ -163,7 +164,13 @@ export async function runAttached(ctx: EngineContext, created: ContainerRecord, 
     await finish(ctx, r, 125, (err as Error).message);
     throw err;
   }
-  const copied = log ? Promise.all([log.follow('stdout', child.stdout!, process.stdout), log.follow('stderr', child.stderr!, process.stderr)]) : Promise.resolve();
+  // The runtime also reports a command it could not start on stderr: held back, and given to
+  // onError as one line when that is why the container ended (else let through after all).
+  const held: Buffer[] = [];
+  const stderr = log
+    ? child.stderr!.pipe(new Transform({ transform: (chunk: Buffer, _enc, cb) => (isStartFailureOutput(chunk) && opts.onError ? (held.push(chunk), cb()) : cb(null, chunk)) }))
+    : undefined;
+  const copied = log ? Promise.all([log.follow('stdout', child.stdout!, process.stdout), log.follow('stderr', stderr!, process.stderr)]) : Promise.resolve();
   const forward = (sig: NodeJS.Signals) => {
     if (opts.tty && sig === 'SIGWINCH') return; // runc follows the terminal's size itself
     child.kill(sig);
@@ -186,6 +193,8 @@ export async function runAttached(ctx: EngineContext, created: ContainerRecord, 
   const exit = await containerExit(r, result);
   await finish(ctx, r, exit.status, exit.error);
   if (result.error) throw result.error;
+  if (held.length > 0 && exit.error) opts.onError!(exit.error);
+  else for (const chunk of held) process.stderr.write(chunk);
   return exit.status;
 }
 

@@ -78,5 +78,6 @@ describe('runtime command failures (state, kill, delete)', () => {
 it("tells the runtime's own exec failure on stderr from the command's output", () => {
   expect(isStartFailureOutput(Buffer.from('exec failed: unable to start container process: …\n'))).toBe(true);
   expect(isStartFailureOutput(Buffer.from('runc exec failed: unable to start container process: …\n'))).toBe(true);
+  expect(isStartFailureOutput(Buffer.from('runc run failed: unable to start container process: …\n'))).toBe(true);
   expect(isStartFailureOutput(Buffer.from('sh: exec failed: no\n'))).toBe(false);
 });

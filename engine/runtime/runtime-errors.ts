@@ -101,12 +101,12 @@ export function startFailure(logText: string): { message: string; status: number
 }
 
 /**
- * Whether output on an exec'd command's stderr is the runtime's own report that it could not
- * start the command (`exec failed: …`), not the command's output: held back, the one-line error
- * is the CLI's.
+ * Whether output on a container's or exec'd command's stderr is the runtime's own report that it
+ * could not start the command (`runc run failed: …`, `exec failed: …`), not the command's output:
+ * held back, the one-line error is the CLI's.
  */
 export function isStartFailureOutput(chunk: Buffer): boolean {
-  return /^(runc )?exec failed: /.test(chunk.toString('utf8', 0, 40));
+  return /^(runc )?(run|exec) failed: /.test(chunk.toString('utf8', 0, 40));
 }
 
 /** runc logs as `time=… level=error msg="…"`: keep the message (else the last line). */
