@@ -44,3 +44,23 @@ describe('containerCommandStatus (run, exec)', () => {
     expect(containerCommandStatus({ exitStatus: 3 })).toBe(125); // only the two docker reserves
   });
 });
+
+describe('kinds of the engine and storage errors', () => {
+  it('each names what went wrong, so the CLI prints it without a class name', async () => {
+    const { kindOf } = await import('../util/errors.js');
+    const { ContainerNotFoundError } = await import('../engine/containers/container-store.js');
+    const { UsageError } = await import('../engine/containers/run-options.js');
+    const { UserError } = await import('../engine/bundle/user.js');
+    const { PathNotFoundError, InvalidPathError } = await import('../storage/driver.js');
+    const { DigestMismatchError, UploadUnknownError, UploadOffsetError } = await import('../storage/upload-store.js');
+    expect(kindOf(new ContainerNotFoundError('no such container: x'))).toBe('not-found');
+    expect(kindOf(new UsageError('invalid --tail x'))).toBe('invalid');
+    expect(kindOf(new UserError('unable to find user x'))).toBe('not-found');
+    expect(kindOf(new PathNotFoundError('/a', 'filesystem'))).toBe('not-found');
+    expect(kindOf(new InvalidPathError('../a'))).toBe('invalid');
+    expect(kindOf(new UploadUnknownError('u'))).toBe('not-found');
+    expect(kindOf(new UploadOffsetError(1, 2))).toBe('invalid');
+    expect(kindOf(new DigestMismatchError('sha256:a' as never, 'sha256:b' as never))).toBe('corrupt');
+    expect(errorReport(new ContainerNotFoundError('no such container: x'))).toEqual({ line: 'no such container: x', code: EXIT_FAILURE });
+  });
+});

@@ -21,8 +21,15 @@ import { repairNetworks, setUpContainerNetwork, tearDownContainerNetwork } from 
 import { removeAnonymousVolumes } from './volume-use.js';
 import { initialHealth, type HealthStatus } from './health.js';
 import { superviseHealth } from './health-probe.js';
+import { KindedError } from '../../util/errors.js';
 
-export class ContainerStateError extends Error {}
+/** A container in the wrong state for the request (not running, nothing to attach to, …). */
+export class ContainerStateError extends KindedError {
+  constructor(message: string) {
+    super('conflict', message);
+    this.name = 'ContainerStateError';
+  }
+}
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
