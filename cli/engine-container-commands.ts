@@ -45,6 +45,8 @@ import {
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom } from '../engine/volumes/mount-options.js';
 import { parseRestartPolicy } from '../engine/containers/restart-policy.js';
 import { rootOf } from './engine-root.js';
+import { containerCommandStatus, EXIT_CANNOT_INVOKE } from './error-report.js';
+import { UserError } from '../engine/bundle/user.js';
 import { healthSuffix, type HealthStatus } from '../engine/containers/health.js';
 import { parseDuration } from '../util/duration.js';
 import { networkRequest, NETWORK_RUN_OPTIONS, portsColumn, type NetworkRunFlags } from './engine-network-commands.js';
@@ -177,7 +179,7 @@ async function create(imageRef: string, cmd: string[], flags: RunFlags, command:
       await use.release();
     }
   } catch (err) {
-    fail(err, 125);
+    fail(err, containerCommandStatus(err));
   }
 }
 
@@ -226,16 +228,16 @@ async function run(imageRef: string, cmd: string[], flags: RunFlags, command: Co
       return;
     }
   } catch (err) {
-    fail(err, 125);
+    fail(err, containerCommandStatus(err));
     return;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
   try {
-    process.exitCode = await runAttached(ctx, record, { interactive: !!flags.interactive, tty: !!flags.tty, monitorScript: MONITOR_SCRIPT });
+    process.exitCode = await runAttached(ctx, record, { interactive: !!flags.interactive, tty: !!flags.tty, monitorScript: MONITOR_SCRIPT, onError: (message) => process.stderr.write(`stevedore: ${message}\n`) });
   } catch (err) {
-    fail(err, 125);
+    fail(err, containerCommandStatus(err));
   }
 }
 
@@ -558,7 +560,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
             process.exitCode = started.state === 'running' ? await attachContainer(ctx, started.id) : (started.exitCode ?? 0);
             return;
           }
-          process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false, monitorScript: MONITOR_SCRIPT });
+          process.exitCode = await runAttached(ctx, r, { interactive: !!flags.interactive, tty: false, monitorScript: MONITOR_SCRIPT, onError: (message) => process.stderr.write(`stevedore: ${message}\n`) });
         } catch (err) {
           fail(err, 1);
         }
@@ -786,7 +788,8 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
           onError: (message) => process.stderr.write(`stevedore: ${message}\n`),
         });
       } catch (err) {
-        fail(err, 126);
+        // docker: a process that cannot be set up in the container (an unknown user) cannot be invoked.
+        fail(err, err instanceof UserError ? EXIT_CANNOT_INVOKE : containerCommandStatus(err));
       }
     });
 

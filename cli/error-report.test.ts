@@ -32,3 +32,35 @@ describe('usageLine', () => {
     );
   });
 });
+
+describe('containerCommandStatus (run, exec)', () => {
+  it("follows docker: the runtime's 127 and 126, else 125", async () => {
+    const { containerCommandStatus } = await import('./error-report.js');
+    const { RuntimeError } = await import('../engine/runtime/runtime-errors.js');
+    expect(containerCommandStatus(new RuntimeError('exec: "x": executable file not found in $PATH', 'command-not-found'))).toBe(127);
+    expect(containerCommandStatus(new RuntimeError('exec: "/etc/passwd": permission denied', 'command-not-invokable'))).toBe(126);
+    expect(containerCommandStatus(new RuntimeError('container not running', 'runtime'))).toBe(125);
+    expect(containerCommandStatus(new Error('no such container: x'))).toBe(125);
+    expect(containerCommandStatus({ exitStatus: 3 })).toBe(125); // only the two docker reserves
+  });
+});
+
+describe('kinds of the engine and storage errors', () => {
+  it('each names what went wrong, so the CLI prints it without a class name', async () => {
+    const { kindOf } = await import('../util/errors.js');
+    const { ContainerNotFoundError } = await import('../engine/containers/container-store.js');
+    const { UsageError } = await import('../engine/containers/run-options.js');
+    const { UserError } = await import('../engine/bundle/user.js');
+    const { PathNotFoundError, InvalidPathError } = await import('../storage/driver.js');
+    const { DigestMismatchError, UploadUnknownError, UploadOffsetError } = await import('../storage/upload-store.js');
+    expect(kindOf(new ContainerNotFoundError('no such container: x'))).toBe('not-found');
+    expect(kindOf(new UsageError('invalid --tail x'))).toBe('invalid');
+    expect(kindOf(new UserError('unable to find user x'))).toBe('not-found');
+    expect(kindOf(new PathNotFoundError('/a', 'filesystem'))).toBe('not-found');
+    expect(kindOf(new InvalidPathError('../a'))).toBe('invalid');
+    expect(kindOf(new UploadUnknownError('u'))).toBe('not-found');
+    expect(kindOf(new UploadOffsetError(1, 2))).toBe('invalid');
+    expect(kindOf(new DigestMismatchError('sha256:a' as never, 'sha256:b' as never))).toBe('corrupt');
+    expect(errorReport(new ContainerNotFoundError('no such container: x'))).toEqual({ line: 'no such container: x', code: EXIT_FAILURE });
+  });
+});

@@ -1,12 +1,31 @@
 // How the CLI reports a failure: one line (never a stack trace) with the error's hint, and an exit
 // status as docker's CLI has them: 125 when the command line itself is wrong (the CLI's own error),
-// 1 for a command that ran and failed. Kept free of heavy imports: container commands load it.
+// 1 for a command that ran and failed; `run` and `exec` have their own (containerCommandStatus). Kept free of heavy imports: container commands load it.
 import { kindOf, type ErrorKind } from '../util/errors.js';
 
 /** docker: the command line could not be used (unknown flag, missing argument). */
 export const EXIT_USAGE = 125;
 /** docker: the command ran and failed. */
 export const EXIT_FAILURE = 1;
+
+/** docker `run`/`exec`: the engine failed before or around the container's command. */
+export const EXIT_ENGINE = 125;
+/** docker `run`/`exec`: the command cannot be invoked (permission denied, not an executable). */
+export const EXIT_CANNOT_INVOKE = 126;
+/** docker `run`/`exec`: the command was not found. */
+export const EXIT_COMMAND_NOT_FOUND = 127;
+
+/**
+ * The exit status of a `run` or `exec` that failed before the container's command ran, as
+ * docker's: the status the runtime's failure carries (engine/runtime/runtime-errors.ts: 127 not
+ * found, 126 cannot be invoked), else 125 (the engine's own error: no such container or image,
+ * not running, a bad option, a mount or runtime failure). Otherwise the command's own status is
+ * the exit status.
+ */
+export function containerCommandStatus(err: unknown): number {
+  const status = (err as { exitStatus?: unknown } | null | undefined)?.exitStatus;
+  return status === EXIT_COMMAND_NOT_FOUND || status === EXIT_CANNOT_INVOKE ? status : EXIT_ENGINE;
+}
 
 /** The exit status of a failure of each kind (docker's CLI uses 1 for all of them). */
 export const EXIT_BY_KIND: Record<ErrorKind, number> = {

@@ -70,10 +70,28 @@ export class RegistryResponseError extends ClientError {
   ) {
     const all = errors && errors.length > 0 ? errors : code || registryMessage ? [{ code, message: registryMessage }] : [];
     const text = all.map((e) => [e.code, e.message].filter(Boolean).join(': ')).join('; ');
-    super(`${method} ${url}: ${status}${text ? ` ${text}` : ''}`, { kind: kindOfResponse(status, code) });
+    const hint = responseHint(url, status, all);
+    super(`${method} ${url}: ${status}${text ? ` ${text}` : ''}`, { kind: kindOfResponse(status, code), ...(hint ? { hint } : {}) });
     this.name = 'RegistryResponseError';
     this.errors = all;
   }
+}
+
+/**
+ * A hint for an error answer caused by how the registry was spoken to rather than by what was
+ * asked: plain HTTP sent to a TLS listener is answered 400 "Client sent an HTTP request to an
+ * HTTPS server" (Go's net/http, and Stevedore), not refused at the connection.
+ */
+export function responseHint(url: string, status: number, diagnostics: readonly RegistryDiagnostic[]): string | undefined {
+  if (status !== 400 || !url.startsWith('http:')) return undefined;
+  if (!diagnostics.some((d) => /HTTP request to an HTTPS server/i.test(d.message ?? ''))) return undefined;
+  let host: string;
+  try {
+    host = new URL(url).host;
+  } catch {
+    return undefined;
+  }
+  return `the registry at ${host} speaks HTTPS only: drop it from insecure-registries (and --plain-http)`;
 }
 
 /** Parses a spec error body (`{"errors":[{"code","message","detail"}]}`): every diagnostic, and the first's code and message. */

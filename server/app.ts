@@ -7,6 +7,7 @@ import { RegistryError } from './errors.js';
 import { healthEndpoints, type ReadinessCheck } from './health.js';
 import { metricsEndpoint, type RegistryMetrics } from './metrics.js';
 import { rateLimit, type RateLimiter } from './rate-limit.js';
+import { localContent } from './registry-content.js';
 import type { RegistryDeps } from './registry-deps.js';
 import { registerBase } from './routes/base.js';
 import { registerBlobs } from './routes/blobs.js';
@@ -94,10 +95,13 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   const router = new Router();
   registerBase(router);
   registerUploads(router, deps); // before blobs: /blobs/uploads/… is not a digest
-  registerBlobs(router, deps);
-  registerManifests(router, deps);
+  // Chosen once: proxied names are served by the mirror through the same routes as local ones.
+  const local = localContent(deps.storage);
+  const content = deps.mirror ? deps.mirror.content(local) : local;
+  registerBlobs(router, deps, content);
+  registerManifests(router, deps, content);
   registerReferrers(router, deps);
-  registerListing(router, deps);
+  registerListing(router, deps, content);
   registerQuotas(router, deps);
   if (config.ui.enabled) {
     registerUiApi(router, deps);

@@ -2,7 +2,7 @@
 // (local filesystem, S3). Modelled on distribution's storagedriver.StorageDriver: paths
 // are `/`-separated keys; directories are implicit.
 import type { Readable } from 'node:stream';
-import { UnsupportedError } from '../util/errors.js';
+import { KindedError, UnsupportedError } from '../util/errors.js';
 
 export interface FileInfo {
   path: string;
@@ -114,20 +114,20 @@ export function unsupportedMethod(driver: string, method: string): never {
   throw new UnsupportedError(`${driver}: ${method} is not supported by this storage driver`);
 }
 
-export class PathNotFoundError extends Error {
+export class PathNotFoundError extends KindedError {
   readonly code = 'PATH_NOT_FOUND';
   constructor(
     readonly path: string,
     readonly driver: string,
   ) {
-    super(`${driver}: path not found: ${path}`);
+    super('not-found', `${driver}: path not found: ${path}`);
     this.name = 'PathNotFoundError';
   }
 }
 
-export class InvalidPathError extends Error {
+export class InvalidPathError extends KindedError {
   constructor(readonly path: string) {
-    super(`invalid storage path: ${path}`);
+    super('invalid', `invalid storage path: ${path}`);
     this.name = 'InvalidPathError';
   }
 }

@@ -9,6 +9,7 @@ import { isNotFound, type StorageDriver } from './driver.js';
 import { KeyedLock } from './keyed-lock.js';
 import { layout } from './layout.js';
 import { nativeSha256, resumableSha256, type DigestKind, type RunningDigest } from './running-digest.js';
+import { ContentMismatchError, KindedError } from '../util/errors.js';
 
 export interface UploadInfo {
   id: string;
@@ -20,25 +21,25 @@ export interface UploadStatus extends UploadInfo {
   size: number;
 }
 
-export class UploadUnknownError extends Error {
+export class UploadUnknownError extends KindedError {
   constructor(readonly id: string) {
-    super(`upload ${id} is unknown`);
+    super('not-found', `upload ${id} is unknown`);
     this.name = 'UploadUnknownError';
   }
 }
 
 /** A chunk that does not start where the upload currently ends. */
-export class UploadOffsetError extends Error {
+export class UploadOffsetError extends KindedError {
   constructor(
     readonly expected: number,
     readonly size: number,
   ) {
-    super(`chunk starts at ${expected} but the upload has ${size} bytes`);
+    super('invalid', `chunk starts at ${expected} but the upload has ${size} bytes`);
     this.name = 'UploadOffsetError';
   }
 }
 
-export class DigestMismatchError extends Error {
+export class DigestMismatchError extends ContentMismatchError {
   constructor(
     readonly expected: Digest,
     readonly actual: Digest,

@@ -4,6 +4,7 @@
 // (runc's and docker's rule: `USER 1000:1000` runs with exactly that group).
 import { readFile } from 'node:fs/promises';
 import { resolveInRootfs } from './rootfs-path.js';
+import { KindedError } from '../../util/errors.js';
 
 export interface PasswdEntry {
   name: string;
@@ -25,7 +26,12 @@ export interface ResolvedUser {
   home: string;
 }
 
-export class UserError extends Error {}
+export class UserError extends KindedError {
+  constructor(message: string) {
+    super('not-found', message);
+    this.name = 'UserError';
+  }
+}
 
 const isId = (s: string) => /^[0-9]+$/.test(s);
 

@@ -10,6 +10,7 @@ import type { ProcessId } from '../process-info.js';
 import type { NetworkState } from '../network/request.js';
 import { randomHex } from './random-id.js';
 import type { HealthConfig, HealthState } from './health.js';
+import { KindedError } from '../../util/errors.js';
 
 export type ContainerState = 'created' | 'running' | 'exited';
 
@@ -59,7 +60,12 @@ export interface ContainerRecord {
   network?: NetworkState;
 }
 
-export class ContainerNotFoundError extends Error {}
+export class ContainerNotFoundError extends KindedError {
+  constructor(message: string) {
+    super('not-found', message);
+    this.name = 'ContainerNotFoundError';
+  }
+}
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 

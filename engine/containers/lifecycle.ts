@@ -5,13 +5,14 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Transform } from 'node:stream';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMountPoint, mountOverlay, unmountIfMounted } from '../bundle/overlay.js';
 import { LogWriter } from './log-file.js';
 import { resolveUserInRootfs } from '../bundle/user.js';
 import { nextRestartDelay, shouldRestart, type RestartPolicy } from './restart-policy.js';
-import { RuntimeError, startFailure } from '../runtime/runc.js';
+import { isStartFailureOutput, notInstalled, startFailure } from '../runtime/runtime-errors.js';
 import { CONSOLE_SOCKET, consoleHelper, DETACHED_STATUS } from '../runtime/console-helper.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
@@ -21,8 +22,15 @@ import { mountVolumes, releaseVolumes, removeAnonymousVolumes } from './volume-u
 import { mountsOf } from './container-mounts.js';
 import { initialHealth, type HealthStatus } from './health.js';
 import { superviseHealth } from './health-probe.js';
+import { KindedError } from '../../util/errors.js';
 
-export class ContainerStateError extends Error {}
+/** A container in the wrong state for the request (not running, nothing to attach to, …). */
+export class ContainerStateError extends KindedError {
+  constructor(message: string) {
+    super('conflict', message);
+    this.name = 'ContainerStateError';
+  }
+}
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
@@ -46,7 +54,7 @@ function runtimeLog(r: ContainerRecord): string {
  */
 async function containerExit(r: ContainerRecord, result: { code: number | null; signal: NodeJS.Signals | null; error?: Error }): Promise<{ status: number; error?: string }> {
   if (result.error) {
-    if ((result.error as NodeJS.ErrnoException).code === 'ENOENT') result.error = new RuntimeError(`${r.runtime} is not installed (Debian package ${r.runtime})`);
+    if ((result.error as NodeJS.ErrnoException).code === 'ENOENT') result.error = notInstalled(r.runtime);
     return { status: 125, error: result.error.message };
   }
   const status = exitStatus(result.code, result.signal);
@@ -152,7 +160,7 @@ async function waitChild(child: ChildProcess): Promise<{ code: number | null; si
  * Runs a created container in the foreground: the caller's stdout/stderr (and stdin with -i) are
  * the container's, signals are forwarded, and the result is the container's exit status.
  */
-export async function runAttached(ctx: EngineContext, created: ContainerRecord, opts: { interactive: boolean; tty: boolean; monitorScript?: string }): Promise<number> {
+export async function runAttached(ctx: EngineContext, created: ContainerRecord, opts: { interactive: boolean; tty: boolean; monitorScript?: string; onError?: (message: string) => void }): Promise<number> {
   const r = created.state === 'running' && created.owner?.pid === process.pid ? created : await markRunning(ctx, created);
   // Its own process group, so a terminal's Ctrl-C reaches the container once (through us), unless
   // it has to read the terminal (a background group reading a tty would be stopped).
@@ -167,7 +175,13 @@ export async function runAttached(ctx: EngineContext, created: ContainerRecord, 
     await finish(ctx, r, 125, (err as Error).message);
     throw err;
   }
-  const copied = log ? Promise.all([log.follow('stdout', child.stdout!, process.stdout), log.follow('stderr', child.stderr!, process.stderr)]) : Promise.resolve();
+  // The runtime also reports a command it could not start on stderr: held back, and given to
+  // onError as one line when that is why the container ended (else let through after all).
+  const held: Buffer[] = [];
+  const stderr = log
+    ? child.stderr!.pipe(new Transform({ transform: (chunk: Buffer, _enc, cb) => (isStartFailureOutput(chunk) && opts.onError ? (held.push(chunk), cb()) : cb(null, chunk)) }))
+    : undefined;
+  const copied = log ? Promise.all([log.follow('stdout', child.stdout!, process.stdout), log.follow('stderr', stderr!, process.stderr)]) : Promise.resolve();
   const forward = (sig: NodeJS.Signals) => {
     if (opts.tty && sig === 'SIGWINCH') return; // runc follows the terminal's size itself
     child.kill(sig);
@@ -191,11 +205,14 @@ export async function runAttached(ctx: EngineContext, created: ContainerRecord, 
   // docker's `run` without -d under a --restart policy: the command ends with this run's status
   // and the container is restarted in the background (here by a monitor that takes it over).
   if (!result.error && opts.monitorScript && (await restartDue(ctx, r, exit.status))) {
+    for (const chunk of held) process.stderr.write(chunk);
     await handOverRestarts(ctx, r, exit, opts.monitorScript);
     return exit.status;
   }
   await finish(ctx, r, exit.status, exit.error);
   if (result.error) throw result.error;
+  if (held.length > 0 && exit.error) opts.onError!(exit.error);
+  else for (const chunk of held) process.stderr.write(chunk);
   return exit.status;
 }
 
@@ -565,7 +582,7 @@ export async function execInContainer(
   // command could not start (the one-line error is ours); anything else passes through at once.
   const held: Buffer[] = [];
   child.stderr!.on('data', (chunk: Buffer) => {
-    if (/^(runc )?exec failed: /.test(chunk.toString('utf8', 0, 40))) held.push(chunk);
+    if (isStartFailureOutput(chunk)) held.push(chunk);
     else process.stderr.write(chunk);
   });
   const stderrDone = new Promise((res) => child.stderr!.once('close', res));

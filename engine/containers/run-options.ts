@@ -2,8 +2,14 @@
 // message naming the flag.
 import { readFile } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
+import { KindedError } from '../../util/errors.js';
 
-export class UsageError extends Error {}
+export class UsageError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'UsageError';
+  }
+}
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 

@@ -2,6 +2,10 @@
 // commands and flags used here (run, state, kill, delete, exec with --root, -b, --pid-file), so
 // one driver serves both, selected by the binary's name.
 import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { commandError, notInstalled, RuntimeError } from './runtime-errors.js';
+
+// Where the runtime's failures are classified (its messages read): runtime-errors.ts.
+export { RuntimeError, startFailure, runtimeMessage } from './runtime-errors.js';
 
 export const RUNTIMES = ['runc', 'crun'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
@@ -14,7 +18,6 @@ export interface RuntimeState {
   bundle: string;
 }
 
-export class RuntimeError extends Error {}
 
 /** The parts of runc's stats (libcontainer types.Stats) `stats` shows. */
 export interface RuntimeStats {
@@ -39,8 +42,8 @@ export class OciRuntime {
       execFile(this.name, ['--root', this.stateRoot, ...args], { maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
         if (err) {
           const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ENOENT') return reject(new RuntimeError(`${this.name} is not installed (Debian package ${this.name})`));
-          return reject(new RuntimeError(`${this.name} ${args[0]}: ${runtimeMessage(stderr) || err.message}`));
+          if (code === 'ENOENT') return reject(notInstalled(this.name));
+          return reject(commandError(this.name, args[0]!, stderr, err.message));
         }
         resolve({ stdout, stderr });
       }),
@@ -66,7 +69,7 @@ export class OciRuntime {
       const { stdout } = await this.call(['state', id]);
       return JSON.parse(stdout) as RuntimeState;
     } catch (err) {
-      if (err instanceof RuntimeError && /does not exist|not found|no such/i.test(err.message)) return undefined;
+      if (err instanceof RuntimeError && err.failure === 'no-such-container') return undefined;
       throw err;
     }
   }
@@ -98,7 +101,7 @@ export class OciRuntime {
     try {
       await this.call(['delete', ...(force ? ['--force'] : []), id]);
     } catch (err) {
-      if (err instanceof RuntimeError && /does not exist|not found|no such/i.test(err.message)) return;
+      if (err instanceof RuntimeError && err.failure === 'no-such-container') return;
       throw err;
     }
   }
@@ -116,33 +119,4 @@ export class OciRuntime {
     const log = opts.logFile ? ['--log', opts.logFile, '--log-format', 'json'] : [];
     return spawn(this.name, ['--root', this.stateRoot, ...log, 'exec', ...flags, id, ...args], { stdio: opts.stdio });
   }
-}
-
-/**
- * The error a runtime logged (JSON lines, `--log-format json`) when it failed to start a container,
- * with the exit status Docker gives it: 127 command not found, 126 not executable, 125 otherwise.
- */
-export function startFailure(logText: string): { message: string; status: number } | undefined {
-  for (const line of logText.split('\n').reverse()) {
-    let entry: { level?: string; msg?: string };
-    try {
-      entry = JSON.parse(line) as typeof entry;
-    } catch {
-      continue;
-    }
-    if ((entry.level !== 'error' && entry.level !== 'fatal') || !entry.msg) continue;
-    const message = entry.msg.replace(/^runc (run|exec) failed: /, '');
-    if (/executable file not found|no such file or directory/.test(message)) return { message, status: 127 };
-    if (/permission denied|exec format error/.test(message)) return { message, status: 126 };
-    return { message, status: 125 };
-  }
-  return undefined;
-}
-
-/** runc logs as `time=… level=error msg="…"`: keep the message. */
-export function runtimeMessage(stderr: string): string {
-  const lines = stderr.trim().split('\n').filter(Boolean);
-  const last = lines[lines.length - 1] ?? '';
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(last);
-  return m ? m[1]!.replace(/\\"/g, '"') : last;
 }

@@ -23,7 +23,7 @@ export class MirrorMetrics {
     });
     this.upstreamBytes = new Counter({
       name: 'stevedore_mirror_upstream_bytes_total',
-      help: 'Blob bytes received from each upstream.',
+      help: 'Blob and manifest bytes received from each upstream.',
       labelNames: ['upstream'] as const,
       registers,
     });
@@ -63,6 +63,7 @@ export class MirrorMetrics {
     this.served.inc({ upstream, kind, result });
     if (kind === 'blob' && result === 'hit' && size) this.cacheBytes.inc({ upstream }, size);
   }
+  /** Bytes received from an upstream: blobs as they arrive, manifests once fetched. */
   bytesFromUpstream(upstream: string, n: number): void {
     this.upstreamBytes.inc({ upstream }, n);
   }

@@ -15,7 +15,7 @@ import type { Config } from '../config.js';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { BLOB_MEDIA_TYPE, type RegistryEvent, type RegistryEvents } from '../registry-events.js';
-import { blobHeaders, rangeResponse, requestedRange } from '../blob-response.js';
+import { storedBlob, type RegistryContent, type ServedBlob } from '../registry-content.js';
 import { drained } from '../send-file-range.js';
 import type { Reference } from '../route-params.js';
 import type { MirrorConfig } from './mirror-config.js';
@@ -125,9 +125,9 @@ export class PullThroughMirror {
   /**
    * For a blob this repository does not have: the blob when it is stored already (fetched through
    * another name; linked here now), else undefined, and for a GET the shared transfer is running
-   * when this returns (joined or started) for serveBlob to stream.
+   * when this returns (joined or started) for blob() to follow.
    */
-  async localBlob(ctx: Context, name: string, digest: Digest): Promise<BlobInfo | undefined> {
+  private async localBlob(ctx: Context, name: string, digest: Digest): Promise<BlobInfo | undefined> {
     const p = this.proxied(name);
     if (!p) return undefined;
     const { blobs } = this.deps.storage;
@@ -183,13 +183,27 @@ export class PullThroughMirror {
   }
 
   /**
-   * Answers a GET or HEAD of a blob this server does not have from the upstream; false when
-   * `name` is not proxied. A GET joins (or starts) the shared transfer and streams from it.
+   * The registry content with proxied names served through this mirror and the rest from
+   * `local`: the routes get this once (app.ts) and never branch on whether a name is mirrored.
    */
-  async serveBlob(ctx: Context, name: string, digest: Digest): Promise<boolean> {
-    const p = this.proxied(name);
-    if (!p) return false;
-    const label = p.upstream.prefix;
+  content(local: RegistryContent): RegistryContent {
+    return {
+      blob: (ctx, name, digest) => (this.proxied(name) ? this.blob(ctx, local, name, digest) : local.blob(ctx, name, digest)),
+      manifest: (ctx, name, ref) => (this.proxied(name) ? this.manifest(ctx, name, ref) : local.manifest(ctx, name, ref)),
+      tags: (name) => (this.proxied(name) ? this.tags(name) : local.tags(name)),
+    };
+  }
+
+  /**
+   * A blob of a proxied repository: cached (here or, once the upstream confirms it, under another
+   * name), or followed from the shared upstream transfer (a GET joins or starts it), or for a HEAD
+   * of a blob not being fetched, the upstream's answer. Throws BLOB_UNKNOWN or the upstream's error.
+   */
+  private async blob(ctx: Context, local: RegistryContent, name: string, digest: Digest): Promise<ServedBlob> {
+    const p = this.proxied(name)!;
+    const { storage } = this.deps;
+    const cached = (await local.blob(ctx, name, digest)) ?? (await this.localBlob(ctx, name, digest));
+    if (cached) return 'send' in cached ? cached : storedBlob(storage, digest, cached.size);
     if (ctx.method === 'HEAD' && !this.running(digest)) {
       let size: number | undefined;
       try {
@@ -198,50 +212,42 @@ export class PullThroughMirror {
         throw this.upstreamError(p, err, `blob ${digest}`);
       }
       if (size === undefined) throw new RegistryError('BLOB_UNKNOWN', `blob unknown to ${p.upstream.registry}`, { digest });
-      if (blobHeaders(ctx, digest)) return true;
-      rangeResponse(ctx, size, requestedRange(ctx, size));
-      return true;
+      return headOnly(size);
     }
     const entry = this.running(digest);
     if (!entry) {
-      // Stored since localBlob looked (rare): stream it from storage.
-      const info = await this.deps.storage.blobs.statGlobal(digest);
+      // Stored since localBlob looked (rare): served from storage.
+      const info = await storage.blobs.statGlobal(digest);
       if (!info) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
       await this.mayShare(ctx, p, digest, undefined);
-      await this.deps.storage.blobs.link(name, digest);
-      if (blobHeaders(ctx, digest)) return true;
-      const { start, end, length } = rangeResponse(ctx, info.size, requestedRange(ctx, info.size));
-      if (length > 0) ctx.body = await this.deps.storage.blobs.reader(digest, start, end);
-      else ctx.body = Buffer.alloc(0);
-      ctx.set('Content-Length', String(length)); // koa drops it when a stream body is set
-      return true;
+      await storage.blobs.link(name, digest);
+      return storedBlob(storage, digest, info.size);
     }
     await this.mayShare(ctx, p, digest, entry.local);
-    if (!ctx.state.mirrorStartedFetch) this.metrics.joined(label);
+    if (!ctx.state.mirrorStartedFetch) this.metrics.joined(p.upstream.prefix);
     const { fetch } = entry;
     fetch.retain(); // the transfer may be stored and closed while this request gets going
-    try {
-      return await this.streamBlob(ctx, p, name, digest, fetch);
-    } finally {
-      fetch.unretain();
-    }
-  }
-
-  private async streamBlob(ctx: Context, p: ProxiedName, name: string, digest: Digest, fetch: SharedBlobFetch): Promise<boolean> {
+    let released = false;
+    const release = () => {
+      if (!released) fetch.unretain();
+      released = true;
+    };
     try {
       await fetch.started;
     } catch (err) {
+      release();
       throw this.upstreamError(p, err, `blob ${digest}`);
     }
     ctx.state[MISS] = true;
-    if (blobHeaders(ctx, digest)) return true;
-    const size = fetch.size;
-    let start = 0;
-    let end: number | undefined;
-    ctx.status = 200;
-    // The same ranges as a local blob (suffix ranges too); without a known size, the whole blob.
-    if (size !== undefined) ({ start, end } = rangeResponse(ctx, size, requestedRange(ctx, size)));
-    if (ctx.method === 'HEAD') return true;
+    return {
+      size: fetch.size,
+      redirectURL: async () => undefined,
+      send: (ctx, start, end, started) => this.streamBlob(ctx, p, digest, fetch, start, end, started),
+      release,
+    };
+  }
+
+  private async streamBlob(ctx: Context, p: ProxiedName, digest: Digest, fetch: SharedBlobFetch, start: number, end: number | undefined, started: () => void): Promise<void> {
     // The headers wait for the first bytes: a transfer that fails before then gets a spec error.
     const body = fetch.read(start, end);
     let first: IteratorResult<Buffer>;
@@ -250,11 +256,10 @@ export class PullThroughMirror {
     } catch (err) {
       throw this.upstreamError(p, err, `blob ${digest}`);
     }
-    this.deps.events.emit(ctx, { kind: 'blob', action: 'pull', repository: name, digest, mediaType: BLOB_MEDIA_TYPE, ...(size !== undefined ? { size } : {}) });
+    started();
     await streamResponse(ctx, first, body, (err) =>
       this.deps.log.warn({ reqId: ctx.state.requestId, upstream: p.upstream.registry, digest, err: err.message }, 'mirror: blob transfer failed; response cut short'),
     );
-    return true;
   }
 
   /** The transfer of `digest` that new requests may join (one that failed is not: a new one starts). */
@@ -462,6 +467,9 @@ export class PullThroughMirror {
   private async fetchManifest(p: ProxiedName, name: string, reference: string): Promise<StoredManifest> {
     const rc = this.upstreams.client.registryClient(p.upstream.registry);
     const got = await rc.getManifest(p.remote, reference);
+    // Received from the upstream, whatever becomes of it: the operations view's "fetched from
+    // upstream" must not read 0 after a pull whose blobs were all cached already.
+    this.metrics.bytesFromUpstream(p.upstream.prefix, got.bytes.length);
     if (got.bytes.length > this.deps.config.limits.manifestMaxBytes) {
       throw new RegistryError('MANIFEST_INVALID', `the upstream manifest is larger than limits.manifestMaxBytes`, { size: got.bytes.length });
     }
@@ -533,6 +541,16 @@ export class PullThroughMirror {
     await Promise.allSettled([...this.fetches.values()].map((f) => f.stored));
     if (this.spoolDir) await rm(this.spoolDir, { recursive: true, force: true });
   }
+}
+
+/** The answer to a HEAD of a blob the upstream has and nobody is fetching: its size, no body. */
+function headOnly(size: number): ServedBlob {
+  return {
+    size,
+    redirectURL: async () => undefined,
+    send: () => Promise.reject(new Error('a HEAD answer has no body')),
+    release: () => undefined,
+  };
 }
 
 /**

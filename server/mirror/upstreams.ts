@@ -125,7 +125,7 @@ export function isOutage(err: unknown): boolean {
   return kindOf(err) === 'unavailable';
 }
 
-/** The upstream said the content does not exist. */
+/** The upstream said the content does not exist (a client error: not, say, a local storage path gone missing). */
 export function isUpstreamNotFound(err: unknown): boolean {
-  return kindOf(err) === 'not-found';
+  return err instanceof ClientError && kindOf(err) === 'not-found';
 }

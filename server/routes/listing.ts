@@ -2,6 +2,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { RegistryError } from '../errors.js';
+import type { RegistryContent } from '../registry-content.js';
 import type { RegistryDeps } from '../registry-deps.js';
 import { queryString, repositoryName } from '../route-params.js';
 
@@ -31,10 +32,10 @@ function paginate(ctx: Context, all: string[]): string[] {
   return page;
 }
 
-export function registerListing(router: Router, { storage, mirror }: RegistryDeps): void {
+export function registerListing(router: Router, { storage }: RegistryDeps, content: RegistryContent): void {
   router.get(TAGS, async (ctx) => {
     const name = repositoryName(ctx);
-    const tags = mirror?.proxied(name) ? await mirror.tags(name) : await storage.manifests.tags(name);
+    const tags = await content.tags(name);
     if (tags.length === 0 && !(await storage.catalog.exists(name))) {
       throw new RegistryError('NAME_UNKNOWN', undefined, { name });
     }

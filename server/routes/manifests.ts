@@ -15,9 +15,10 @@ import {
   type ParsedManifest,
 } from '../../oci/index.js';
 import { KeyedLock } from '../../storage/keyed-lock.js';
-import { mapLimit, type StoredManifest } from '../../storage/index.js';
+import { mapLimit } from '../../storage/index.js';
 import { emptyResponse } from '../empty-response.js';
 import { RegistryError } from '../errors.js';
+import type { RegistryContent } from '../registry-content.js';
 import type { RegistryDeps } from '../registry-deps.js';
 import { readBoundedBody } from '../request-body.js';
 import { capture, referenceParam, repositoryName, type Reference } from '../route-params.js';
@@ -77,27 +78,17 @@ function immutableTagError(name: string, tag: string, rule: ImmutableTagRule, cu
   );
 }
 
-export function registerManifests(router: Router, deps: RegistryDeps): void {
-  const { storage, config, events, mirror } = deps;
+export function registerManifests(router: Router, deps: RegistryDeps, content: RegistryContent): void {
+  const { storage, config, events } = deps;
   const { manifests, blobs } = storage;
   const policy = policyOf(deps);
   // Checking an immutable tag and writing it is one step for the pushes this process serves.
   const immutableTagLocks = new KeyedLock();
 
-  async function resolve(ctx: Context, name: string, ref: Reference): Promise<StoredManifest> {
-    if (mirror?.proxied(name)) return mirror.manifest(ctx, name, ref);
-    const digest = ref.kind === 'digest' ? ref.digest : await manifests.resolveTag(name, ref.tag);
-    const found = digest && (await manifests.get(name, digest));
-    if (!found) {
-      throw new RegistryError('MANIFEST_UNKNOWN', undefined, ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest });
-    }
-    return found;
-  }
-
   router.get(MANIFEST, async (ctx) => {
     const name = repositoryName(ctx);
     const ref = lookupReference(ctx, false);
-    const m = await resolve(ctx, name, ref);
+    const m = await content.manifest(ctx, name, ref);
     if (!acceptable(ctx, m.mediaType)) {
       throw new RegistryError('MANIFEST_UNKNOWN', `manifest is ${m.mediaType}, which the Accept header does not include`, {
         mediaType: m.mediaType,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDigest } from '../../oci/index.js';
-import { DirImageReader, multiLayerImage, OciLayoutReader, type BuiltImage } from '../helpers/oci-image-builder.js';
+import { DirImageReader, multiLayerImage, OciLayoutReader, writeLayout, type BuiltImage } from '../helpers/oci-image-builder.js';
 import { skopeoCopy, skopeoInspectRaw } from '../helpers/skopeo.js';
 import { startMirrorServer, stevedoreCli, type MirrorServer } from './mirror-server.js';
 import { startUpstream, type TestUpstream, type UpstreamKind } from './upstreams.js';
@@ -73,7 +73,8 @@ describe.each<UpstreamKind>(['cncf-htpasswd', 'stevedore-token'])('pull-through 
     for (const b of image.blobs) expect(upstream.proxy.blobGets.get(b.descriptor.digest), b.descriptor.digest).toBe(1);
     const total = image.blobs.reduce((n, b) => n + b.bytes.length, 0);
     expect(upstream.proxy.blobBytes()).toBe(total);
-    expect(await mirror.metric('stevedore_mirror_upstream_bytes_total', { upstream: 'up' })).toBe(total);
+    // Blob and manifest bytes received: each blob once, and the manifest once (the tag is then within its TTL).
+    expect(await mirror.metric('stevedore_mirror_upstream_bytes_total', { upstream: 'up' })).toBe(total + image.manifest.bytes.length);
     // Every client's blob GET that was served from the transfer counts as a miss; the rest joined it.
     expect(await mirror.metric('stevedore_mirror_requests_total', { upstream: 'up', kind: 'blob', result: 'miss' })).toBeGreaterThanOrEqual(image.blobs.length);
     expect(await mirror.metric('stevedore_mirror_requests_total', { upstream: 'up', kind: 'manifest', result: 'miss' })).toBeGreaterThanOrEqual(1);
@@ -220,6 +221,82 @@ describe.each<UpstreamKind>(['cncf-htpasswd', 'stevedore-token'])('pull-through 
     // A revalidation with the ETag is answered 304.
     const again = await fetch(url(cold!), { headers: { 'if-none-match': `"${cold!.digest}"` } });
     expect(again.status).toBe(304);
+  });
+
+  it('answers every range and header of a mirrored blob exactly as of the same blob pushed locally, cold and cached', async () => {
+    const img = multiLayerImage({ tag: 'v1', randomBytes: 256 * 1024 });
+    await upstream.push(img, 'team/same', 'v1');
+    const blob = [...img.layers].sort((a, b) => b.descriptor.size - a.descriptor.size)[0]!;
+    const { digest, size } = blob.descriptor;
+    const ranges = [undefined, 'bytes=-100', `bytes=-${size + 10}`, 'bytes=10-19', 'bytes=0-0', `bytes=${size - 5}-`, `bytes=100-${size * 2}`, `bytes=${size}-`, 'bytes=-0'];
+    const HEADERS = ['content-range', 'content-length', 'content-type', 'etag', 'accept-ranges', 'cache-control', 'docker-content-digest'];
+    const answer = async (repo: string, method: string, range: string | undefined) => {
+      const res = await fetch(`${mirror.url}/v2/${repo}/blobs/${digest}`, { method, headers: range ? { range } : {} });
+      const body = Buffer.from(await res.arrayBuffer());
+      const headers = Object.fromEntries(HEADERS.map((h) => [h, res.headers.get(h)]));
+      return { status: res.status, headers, body: res.status === 416 ? undefined : body };
+    };
+    const all = (repo: string) => Promise.all(ranges.flatMap((r) => ['GET', 'HEAD'].map((m) => answer(repo, m, r))));
+
+    upstream.proxy.reset();
+    const cold = await all('up/team/same'); // at once: one request starts the transfer, the rest join it
+    expect(upstream.proxy.blobGets.get(digest)).toBe(1);
+    const cached = await all('up/team/same');
+    const dir = join(work, 'same-layout');
+    await writeLayout(dir, img);
+    await skopeoCopy(`oci:${dir}:v1`, `docker://${mirror.host}/local/same:v1`);
+    const local = await all('local/same');
+
+    expect(cold).toEqual(local);
+    expect(cached).toEqual(local);
+    // And what they all answer is right.
+    const get = (r: string | undefined) => local[ranges.indexOf(r) * 2]!;
+    expect(get(undefined)).toMatchObject({ status: 200, headers: { 'content-length': String(size), 'content-range': null, 'accept-ranges': 'bytes', etag: `"${digest}"` } });
+    expect(get(undefined).body!.equals(blob.bytes)).toBe(true);
+    expect(get('bytes=-100')).toMatchObject({ status: 206, headers: { 'content-range': `bytes ${size - 100}-${size - 1}/${size}`, 'content-length': '100' } });
+    expect(get('bytes=-100').body!.equals(blob.bytes.subarray(-100))).toBe(true);
+    expect(get(`bytes=-${size + 10}`)).toMatchObject({ status: 206, headers: { 'content-range': `bytes 0-${size - 1}/${size}` } });
+    expect(get('bytes=10-19').body!.equals(blob.bytes.subarray(10, 20))).toBe(true);
+    expect(get(`bytes=100-${size * 2}`)).toMatchObject({ status: 206, headers: { 'content-range': `bytes 100-${size - 1}/${size}` } });
+    expect(get(`bytes=${size}-`)).toMatchObject({ status: 416, headers: { 'content-range': `bytes */${size}` } });
+    expect(get('bytes=-0')).toMatchObject({ status: 416 });
+    const head = local[ranges.indexOf('bytes=-100') * 2 + 1]!;
+    expect(head).toMatchObject({ status: 206, headers: { 'content-length': '100' } });
+    expect(head.body!.length).toBe(0);
+  });
+
+  it('the operations view (/v2/_ui/operations) counts the bytes fetched from the upstream, manifests included', async () => {
+    const fresh = await startMirrorServer({ upstreams: [{ prefix: 'up', registry: upstream.host, insecure: true, ...upstream.creds }], tagTtl: '1h' });
+    const upstreamBytes = async () => {
+      const res = await fetch(`${fresh.url}/v2/_ui/operations`);
+      expect(res.status).toBe(200);
+      const ops = (await res.json()) as { mirror: { upstreams: { prefix: string; upstreamBytes: number; misses: number }[] } };
+      return ops.mirror.upstreams.find((u) => u.prefix === 'up')!;
+    };
+    try {
+      expect((await upstreamBytes()).upstreamBytes).toBe(0);
+      // Its blobs are stored already (pushed locally): only the manifest comes from the upstream.
+      const dir = join(work, 'ops-layout');
+      await writeLayout(dir, image);
+      await skopeoCopy(`oci:${dir}:v1`, `docker://${fresh.host}/local/app:v1`);
+      upstream.proxy.reset();
+      await skopeoCopy(`docker://${fresh.host}/up/team/app:v1`, `dir:${join(work, 'ops-warm')}`);
+      expect(upstream.proxy.blobGets.size).toBe(0);
+      const afterManifest = await upstreamBytes();
+      expect(afterManifest.upstreamBytes).toBe(image.manifest.bytes.length);
+      expect(afterManifest.misses).toBeGreaterThanOrEqual(1);
+      // A new image: the blobs not cached yet (all but the shared base layer) are added as they arrive.
+      const other = multiLayerImage({ tag: 'v1', randomBytes: 64 * 1024 });
+      await upstream.push(other, 'team/ops', 'v1');
+      await skopeoCopy(`docker://${fresh.host}/up/team/ops:v1`, `dir:${join(work, 'ops-cold')}`);
+      const cachedDigests = new Set(image.blobs.map((b) => b.descriptor.digest));
+      const blobBytes = other.blobs.filter((b) => !cachedDigests.has(b.descriptor.digest)).reduce((n, b) => n + b.bytes.length, 0);
+      expect(blobBytes).toBeGreaterThan(64 * 1024);
+      expect((await upstreamBytes()).upstreamBytes).toBe(image.manifest.bytes.length + other.manifest.bytes.length + blobBytes);
+      expect(await fresh.metric('stevedore_mirror_upstream_bytes_total', { upstream: 'up' })).toBe((await upstreamBytes()).upstreamBytes);
+    } finally {
+      await fresh.close();
+    }
   });
 
   it('a moved tag whose new manifest arrives corrupt is an upstream error, never a reason to serve the cached tag stale', async () => {

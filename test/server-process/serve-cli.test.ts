@@ -78,6 +78,14 @@ describe('stevedore serve', () => {
     const e = serve(['--addr', ':5000'], { STEVEDORE_STORAGE_DELETE_ENABLED: 'perhaps' });
     expect(e.status).toBe(2);
     expect(e.stderr).toContain('storage.delete.enabled');
+    // Each error names its source: the variable, the flag; an unknown variable is reported like an unknown key.
+    expect(e.stderr.trim()).toMatch(/^stevedore: environment: STEVEDORE_STORAGE_DELETE_ENABLED \(storage\.delete\.enabled\): .*boolean/);
+    const flag = serve(['--addr', 'bogus']);
+    expect(flag.status).toBe(2);
+    expect(flag.stderr.trim()).toMatch(/^stevedore: flag --addr \(http\.addr\): /);
+    const unknown = serve(['--addr', ':5000'], { STEVEDORE_HTTP_ADR: '127.0.0.1:0' });
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr.trim()).toBe('stevedore: environment: unknown variable STEVEDORE_HTTP_ADR (did you mean STEVEDORE_HTTP_ADDR?)');
   });
 
   it('stops at start, in one line, when the data directory cannot be used', async () => {
