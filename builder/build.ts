@@ -4,7 +4,8 @@
 // store as an image (config with Docker's history, OCI manifest, gzip layers).
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { formatPlatform, hostPlatform, parsePlatform, type Client } from '../client/index.js';
+import type { Client } from '../client/index.js';
+import { formatPlatform, hostPlatform, parsePlatform } from '../client/platform.js';
 import type { Platform } from '../oci/descriptor.js';
 import { lookupImage } from '../engine/image-lookup.js';
 import type { BindMount } from '../engine/bundle/spec.js';

@@ -3,16 +3,15 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ClientError, copyImage, openDestination, parseLocation } from '../client/index.js';
-import { Builder, type BuildResult } from '../builder/build.js';
+import { ClientError } from '../client/errors.js';
+import type { Location } from '../client/index.js';
+import { Builder, readDockerfile, type BuildResult } from '../builder/build.js';
 import { openContext } from '../builder/build-context.js';
-import { readDockerfile } from '../builder/build.js';
 import { makeProgress, type ProgressMode } from '../builder/progress.js';
 import { killRunning, RunStepError } from '../builder/run-step.js';
 import { Workspace } from '../builder/layer/workspace.js';
-import { LocalStoreSource } from '../engine/image-archive.js';
 import { ImageStore } from '../engine/store/image-store.js';
-import { formatReference, parseReference } from '../oci/index.js';
+import { formatReference, parseReference } from '../oci/reference.js';
 import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
 import { rootOf } from './engine-root.js';
 
@@ -79,7 +78,9 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
     }
   });
   if (flags.push && tags.length === 0) throw new ClientError('--push needs a -t NAME to push to');
-  const output = flags.output ? parseLocation(flags.output) : undefined;
+  // The client (and its HTTP stack) loads only for -o and --push: a build into the store needs none of it.
+  const locations = flags.output || flags.push ? await import('../client/locations.js') : undefined;
+  const output: Location | undefined = flags.output ? locations!.parseLocation(flags.output) : undefined;
   if (output && output.kind === 'registry') throw new ClientError(`-o ${flags.output}: oci:DIR[:TAG] or docker-archive:FILE expected (use --push for a registry)`);
   const buildArgs = new Map<string, string>();
   for (const a of flags.buildArg) {
@@ -150,7 +151,9 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
   const exportV = progress.vertex('exporting to image');
   exportV.output(`writing image ${result.id} done`);
   for (const t of tags) exportV.output(`naming to ${t} done`);
-  if (output || flags.push) {
+  if (locations && (output || flags.push)) {
+    const { parseLocation, openDestination } = locations;
+    const [{ copyImage }, { LocalStoreSource }] = await Promise.all([import('../client/copy-image.js'), import('../engine/image-archive.js')]);
     const client = await clientFrom({ ...flags, quiet: true });
     try {
       const source = new LocalStoreSource(store, result.record, tags[0]);

@@ -1,6 +1,7 @@
 // Options every registry-facing command shares, and turning them into a Client.
 import type { Command } from 'commander';
-import { Client, ClientError, CredentialChain, defaultCredentialSources, loadClientConfig, StaticCredentials, type CredentialSource, type Endpoint } from '../client/index.js';
+import type { Client, CredentialSource, Endpoint } from '../client/index.js';
+import { ClientError } from '../client/errors.js';
 
 export interface ClientFlags {
   insecure?: boolean;
@@ -26,6 +27,9 @@ export function addClientOptions(cmd: Command): Command {
 }
 
 export async function clientFrom(flags: ClientFlags): Promise<Client> {
+  // Loaded here, not at the top: commands that register these options but reach no registry
+  // (a cached `build`) never load the client and its HTTP stack.
+  const { Client, CredentialChain, defaultCredentialSources, loadClientConfig, StaticCredentials } = await import('../client/index.js');
   let credentials = flags.credentials;
   if (flags.creds !== undefined) {
     const colon = flags.creds.indexOf(':');
