@@ -22,10 +22,11 @@ import type { DockerIgnore } from './dockerfile/patterns.js';
 import { applyMetadata, configDocument, DEFAULT_SHELL, envMap, manifestDocument, type ContainerConfig, type HistoryEntry, type ImageConfigJson } from './image-config.js';
 import { chainOf, commitWorkspace, type BuiltLayer } from './layer/commit.js';
 import { Workspace } from './layer/workspace.js';
-import { findStage, makePlan, stagesFor, type Plan, type Stage } from './plan.js';
-import type { Progress, Vertex } from './progress.js';
+import { findStage, makePlan, stageDependencies, stagesFor, type Plan, type Stage } from './plan.js';
+import { orderedLanes, type Progress, type Vertex } from './progress.js';
 import { cacheMountDir, parseMount, type MountSpec } from './run-mounts.js';
-import { runStep } from './run-step.js';
+import { killRunning, runStep } from './run-step.js';
+import { limiter } from '../util/limit.js';
 
 export class BuildError extends Error {
   readonly kind = 'build';
@@ -90,6 +91,12 @@ function platformArgs(target: Platform, build: Platform): Map<string, string> {
   ]);
 }
 
+/**
+ * Stages built at once when they do not depend on each other. Most of a stage's time is runc and
+ * the disk, not this process; a few at once overlap those without crowding a small machine.
+ */
+const STAGE_CONCURRENCY = 3;
+
 const flagOf = (ins: Instruction, name: string) => ins.flags.find((f) => f.name === name)?.value;
 
 /** Steps that get a progress line of their own (BuildKit's vertices). */
@@ -105,7 +112,11 @@ export class Builder {
   private readonly targetPlatform: Platform;
   private readonly builtins: Map<string, string>;
   private readonly created: string;
-  private client?: Client;
+  private client?: Promise<Client>;
+  /** The first failure of a stage: the other stages stop at their next step. */
+  private failed?: { err: unknown };
+  /** Base images by reference: stages built at once that name the same image look it up (or pull it) once. */
+  private readonly images = new Map<string, Promise<{ record: ImageRecord; config: ImageConfigJson }>>();
   /** Digests of context files by their stat, loaded on the first COPY/ADD from the context. */
   private contextDigests?: Promise<ContextDigestCache>;
 
@@ -135,7 +146,7 @@ export class Builder {
     await mkdir(this.tmpRoot, { recursive: true, mode: 0o700 });
     const lease = await this.o.store.lease();
     try {
-      for (const s of stages) this.results.set(s, await this.buildStage(s));
+      await this.buildStages(stages);
       const last = this.results.get(stages[stages.length - 1]!)!;
       const result = await this.writeImage(last);
       result.unusedArgs = [...this.o.buildArgs.keys()].filter((k) => !this.usedArgs.has(k) && !PROXY_ARGS.includes(k));
@@ -145,17 +156,69 @@ export class Builder {
       await (await this.contextDigests)?.save().catch(() => undefined);
       await Workspace.removeAll();
       await lease.release();
-      await this.client?.close();
+      await (await this.client?.catch(() => undefined))?.close();
     }
   }
 
-  private async getClient(): Promise<Client> {
-    this.client ??= await this.o.client();
+  /**
+   * Builds the stages, each as soon as the stages it needs are built, at most STAGE_CONCURRENCY at
+   * once. Each stage writes its progress through a lane of its own, so the log shows the stages
+   * in order whatever ran when. The first failure stops the rest (their containers are killed)
+   * and is what the build fails with.
+   */
+  private async buildStages(stages: Stage[]): Promise<void> {
+    const lanes = orderedLanes(this.o.progress);
+    const slot = limiter(STAGE_CONCURRENCY);
+    const built = new Map<Stage, Promise<void>>();
+    const fail = (err: unknown) => {
+      if (this.failed) return;
+      this.failed = { err };
+      lanes.flushAll();
+      void killRunning();
+    };
+    for (const s of stages) {
+      const lane = lanes.lane();
+      const deps = stageDependencies(this.plan, s).map((d) => built.get(d)!);
+      built.set(
+        s,
+        (async () => {
+          await Promise.all(deps);
+          await slot(async () => {
+            if (this.failed) throw this.failed.err;
+            try {
+              this.results.set(s, await this.buildStage(s, lane));
+            } catch (err) {
+              fail(err); // before the slot goes to a waiting stage
+              throw err;
+            }
+          });
+          lane.finish();
+        })().catch((err: unknown) => {
+          fail(err);
+          throw err;
+        }),
+      );
+    }
+    await Promise.allSettled(built.values());
+    if (this.failed) throw this.failed.err;
+  }
+
+  private getClient(): Promise<Client> {
+    this.client ??= this.o.client();
     return this.client;
   }
 
   /** A base image (FROM, COPY --from, --mount from=): the local store first, else pulled. */
-  private async image(ref: string, v?: Vertex): Promise<{ record: ImageRecord; config: ImageConfigJson }> {
+  private image(ref: string, v?: Vertex): Promise<{ record: ImageRecord; config: ImageConfigJson }> {
+    let found = this.images.get(ref);
+    if (!found) {
+      found = this.findImage(ref, v);
+      this.images.set(ref, found);
+    }
+    return found;
+  }
+
+  private async findImage(ref: string, v?: Vertex): Promise<{ record: ImageRecord; config: ImageConfigJson }> {
     let found = this.o.pull ? undefined : lookupImage(await this.o.store.state(), ref);
     if (!found) {
       const { pullImage, pullEventLines } = await import('../engine/image-pull.js');
@@ -210,7 +273,7 @@ export class Builder {
     return (await this.image(ref)).record.config;
   }
 
-  private async buildStage(stage: Stage): Promise<StageResult> {
+  private async buildStage(stage: Stage, progress: Progress): Promise<StageResult> {
     const multi = this.plan.stages.length > 1;
     const label = stage.name ?? (multi ? `stage-${stage.index}` : '');
     const onbuildCount = 0;
@@ -223,14 +286,14 @@ export class Builder {
     const baseStage = findStage(this.plan, stage.base, stage.index);
     let triggers: string[] = [];
     if (baseStage) {
-      const v = this.o.progress.vertex(title(`FROM ${stage.base}`));
+      const v = progress.vertex(title(`FROM ${stage.base}`));
       const r = this.results.get(baseStage)!;
       st = { ...structuredClone(r), key: r.key };
       v.done();
     } else if (stage.base.toLowerCase() === 'scratch') {
       st = { layers: [], config: {}, history: [], platform: this.targetPlatform, key: nextKey('from', 'scratch', formatPlatform(this.targetPlatform)) };
     } else {
-      const v = this.o.progress.vertex(title(`FROM ${stage.base}`));
+      const v = progress.vertex(title(`FROM ${stage.base}`));
       const { record, config } = await this.image(stage.base, v);
       st = {
         layers: record.layers.map((desc, i) => ({ desc, diffId: record.diffIds[i]!, chainId: record.chainIds[i]! })),
@@ -250,6 +313,7 @@ export class Builder {
     const stageArgs = new Map<string, string>();
     const instructions = [...triggers.map((t) => ({ ...parseDockerfile(t, `${stage.base} ONBUILD`).instructions[0]!, onbuild: true })), ...stage.instructions];
     for (const ins of instructions) {
+      if (this.failed) throw this.failed.err;
       const vars = new Map([...stageArgs, ...envMap(st.config.Env)]);
       const esc = this.df.escape;
       const argsText = [...stageArgs].map(([k, v]) => `${k}=${v}`).sort().join(' ');
@@ -273,7 +337,7 @@ export class Builder {
         st.key = nextKey(st.key, ins.cmd, createdBy);
         continue;
       }
-      const v = this.o.progress.vertex(title(ins.original.replace(/\s+/g, ' ')));
+      const v = progress.vertex(title(ins.original.replace(/\s+/g, ' ')));
       step++;
       try {
         if (ins.cmd === 'WORKDIR') {

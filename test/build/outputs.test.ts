@@ -57,6 +57,41 @@ describe('stevedore build: stages and outputs', () => {
     expect(run.stdout).toBe('never-built-unless-asked\n');
   }, 180_000);
 
+  it('builds independent stages at the same time; the log still reads stage by stage', async () => {
+    // Each stage waits (up to 60 s) for the other's mark in a shared cache mount: built one after
+    // the other, the first would give up and fail.
+    const waitFor = (mine: string, other: string) =>
+      `RUN --mount=type=cache,id=concurrency-${env.dir},target=/sync touch /sync/${mine} && i=0; while [ ! -e /sync/${other} ]; do sleep 0.1; i=$((i+1)); if [ $i -gt 600 ]; then echo no ${other}; exit 1; fi; done; echo ${mine} saw ${other}; cp /sync/${other} /${mine}-saw-${other}`;
+    const ctx = await env.context({
+      Dockerfile: ['FROM busybox:test AS left', waitFor('left', 'right'), 'FROM busybox:test AS right', waitFor('right', 'left'), 'FROM scratch', 'COPY --from=left /left-saw-right /', 'COPY --from=right /right-saw-left /', ''].join('\n'),
+    });
+    const r = await env.build(['--progress', 'plain', '-t', 'concurrent:1', ctx]);
+    expect(r.code, r.stderr).toBe(0);
+    const names = (await env.allEntries('concurrent:1')).flat().map((e) => e.name);
+    expect(names).toEqual(['left-saw-right', 'right-saw-left']);
+    // Vertex numbers and lines in stage order: all of left's, then all of right's, then the last stage.
+    const heads = r.stderr.split('\n').filter((l) => /^#\d+ \[/.test(l));
+    expect(heads.map((l) => l.replace(/ RUN .*| COPY .*| FROM .*/, ''))).toEqual(['#1 [left 1/2]', '#2 [left 2/2]', '#3 [right 1/2]', '#4 [right 2/2]', '#5 [stage-2 2/3]', '#6 [stage-2 3/3]']);
+    const lines = r.stderr.split('\n');
+    const leftDone = lines.findIndex((l) => l.startsWith('#2 DONE'));
+    expect(lines.findIndex((l) => /^#2 [0-9.]+ left saw right$/.test(l))).toBeGreaterThan(0);
+    expect(lines.findIndex((l) => l.startsWith('#4 '))).toBeGreaterThan(leftDone);
+    expect(await env.leftovers()).toEqual([]);
+  }, 180_000);
+
+  it('a stage that fails stops the stage building beside it: its container is killed, nothing is left behind', async () => {
+    const ctx = await env.context({
+      Dockerfile: ['FROM busybox:test AS slow', 'RUN echo slow-started; sleep 600', 'FROM busybox:test AS bad', 'RUN sleep 1; echo bad-output; exit 3', 'FROM scratch', 'COPY --from=slow /etc/passwd /a', 'COPY --from=bad /etc/passwd /b', ''].join('\n'),
+    });
+    // Without the stop, the build would wait for `sleep 600` and the test time out.
+    const r = await env.build(['--progress', 'plain', ctx]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('bad-output');
+    expect(r.stderr.trim().split('\n').pop()).toBe('stevedore: failed to build: process "/bin/sh -c sleep 1; echo bad-output; exit 3" did not complete successfully: exit code: 3');
+    expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').some((l) => l.trim() === 'sleep 600')).toBe(false);
+    expect(await env.leftovers()).toEqual([]);
+  }, 120_000);
+
   it('-q prints only the id; --iidfile writes it; -o oci: and docker-archive: hold the same image', async () => {
     const ctx = await env.context({ Dockerfile: 'FROM busybox:test\nRUN echo out > /out.txt\nCMD ["cat", "/out.txt"]\n' });
     const iid = join(env.dir, 'iid');
