@@ -21,6 +21,7 @@ import { parseDockerfile, type Dockerfile, type Instruction } from './dockerfile
 import type { DockerIgnore } from './dockerfile/patterns.js';
 import { applyMetadata, configDocument, DEFAULT_SHELL, envMap, manifestDocument, type ContainerConfig, type HistoryEntry, type ImageConfigJson } from './image-config.js';
 import { chainOf, commitWorkspace, type BuiltLayer } from './layer/commit.js';
+import type { LayerCompression } from './layer/upper-diff.js';
 import { Workspace } from './layer/workspace.js';
 import { findStage, makePlan, stageDependencies, stagesFor, type Plan, type Stage } from './plan.js';
 import { orderedLanes, type Progress, type Vertex } from './progress.js';
@@ -53,6 +54,8 @@ export interface BuildOptions {
   secrets: Map<string, string>;
   /** SOURCE_DATE_EPOCH. */
   epoch?: number;
+  /** How new layers are compressed (base image layers stay as they are). Default gzip. */
+  compression?: LayerCompression;
   progress: Progress;
   client: () => Promise<Client>;
 }
@@ -364,7 +367,10 @@ export class Builder {
   /** A step that makes a layer: from the cache, else `work` in a workspace, committed. */
   private async layerStep(st: StageResult, v: Vertex, key: string, createdBy: string, work: (ws: Workspace) => Promise<void>): Promise<void> {
     const parent = st.layers[st.layers.length - 1]?.chainId;
-    let entry: CacheEntry | undefined = this.o.noCache ? undefined : await this.cache.get(key);
+    // A layer compressed otherwise is another blob of the same diff: kept under a key of its own,
+    // while the chain of keys (st.key) stays the same whatever the compression.
+    const entryKey = this.o.compression && this.o.compression !== 'gzip' ? nextKey(key, 'compression', this.o.compression) : key;
+    let entry: CacheEntry | undefined = this.o.noCache ? undefined : await this.cache.get(entryKey);
     if (entry) {
       v.cached();
     } else {
@@ -377,9 +383,9 @@ export class Builder {
         await ws.remove();
         throw err;
       }
-      built = await commitWorkspace(this.o.store, ws, parent, { epoch: this.o.epoch });
+      built = await commitWorkspace(this.o.store, ws, parent, { epoch: this.o.epoch, compression: this.o.compression ?? 'gzip' });
       entry = built ? { layer: { desc: built.desc, diffId: built.diffId } } : {};
-      await this.cache.put(key, entry);
+      await this.cache.put(entryKey, entry);
       v.done();
     }
     if (entry.layer) {

@@ -30,6 +30,7 @@ interface BuildFlags extends ClientFlags {
   iidfile?: string;
   progress: string;
   secret: string[];
+  compression: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -94,6 +95,7 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
     labels[k] = v ?? '';
   }
   const secrets = new Map(flags.secret.map(parseSecret));
+  if (flags.compression !== 'gzip' && flags.compression !== 'zstd') throw new ClientError(`--compression ${flags.compression}: gzip or zstd`);
   const store = new ImageStore(root);
   const write = (t: string) => process.stderr.write(t);
   const progress = makeProgress(mode, write);
@@ -131,6 +133,7 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
       network: flags.network === 'none' ? 'none' : 'host',
       secrets,
       ...(parseEpoch(process.env) !== undefined ? { epoch: parseEpoch(process.env)! } : {}),
+      compression: flags.compression,
       progress,
       client: () => clientFrom(flags),
     });
@@ -205,7 +208,8 @@ export function registerBuildCommand(program: Command): void {
     .option('-o, --output <dest>', 'also write the image to oci:DIR[:TAG] or docker-archive:FILE')
     .option('--iidfile <file>', 'write the image id to this file')
     .option('--progress <mode>', 'auto, plain or json', 'auto')
-    .option('--secret <id=ID,src=FILE>', 'a secret for RUN --mount=type=secret; repeatable', collect, []);
+    .option('--secret <id=ID,src=FILE>', 'a secret for RUN --mount=type=secret; repeatable', collect, [])
+    .option('--compression <gzip|zstd>', 'how the new layers are compressed (zstd: the OCI tar+zstd media type; base image layers stay as they are)', 'gzip');
   addClientOptions(cmd);
   cmd.action((context: string, flags: BuildFlags, c: Command) => build(context, flags, c));
 }

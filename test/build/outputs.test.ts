@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
+import { skopeoCopy, skopeoInspect, skopeoInspectRaw } from '../helpers/skopeo.js';
 import { startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
 import { buildEnv, type BuildEnv } from './build-env.js';
 
@@ -123,6 +123,55 @@ describe('stevedore build: stages and outputs', () => {
     const index = JSON.parse(await readFile(join(back, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
     expect(index.manifests[0]!.digest).toBe(local.manifest);
   }, 180_000);
+
+  it('--compression zstd: new layers are zstd with the OCI media type, reproducible, pushed and pulled back by skopeo, run from another store', async () => {
+    const ctx = await env.context({ 'z.txt': 'zstd layer\n', Dockerfile: 'FROM busybox:test\nCOPY z.txt /z.txt\nRUN echo ran >> /z.txt\nCMD ["cat", "/z.txt"]\n' });
+    const name = `${registry.host}/built/zstd:1`;
+    const epoch = { SOURCE_DATE_EPOCH: '1700000000' };
+    const r = await env.build(['-q', '--compression', 'zstd', '--push', '--insecure-registry', registry.host, '-t', name, ctx], { env: epoch });
+    expect(r.code, r.stderr).toBe(0);
+    const local = await env.image(name);
+    const base = await env.image('busybox:test');
+    const added = local.layers.slice(base.layers.length);
+    expect(added).toHaveLength(2);
+    for (const l of added) {
+      expect(l.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd');
+      const head = await readFile(join(env.root, 'content', 'blobs', 'sha256', l.digest.slice(7)));
+      expect([...head.subarray(0, 4)]).toEqual([0x28, 0xb5, 0x2f, 0xfd]); // zstd's magic number
+    }
+    expect(local.layers.slice(0, base.layers.length)).toEqual(base.layers); // the base's layers as they were
+    expect((await env.layer(added[0]!.digest)).find((e) => e.name === 'z.txt')?.content).toBe('zstd layer\n');
+    // The same inputs with SOURCE_DATE_EPOCH give the same zstd blobs; a gzip build of them is another image.
+    const again = await env.build(['-q', '--no-cache', '--compression', 'zstd', '-t', 'zstd:again', ctx], { env: epoch });
+    expect(again.code, again.stderr).toBe(0);
+    expect((await env.image('zstd:again')).manifest).toBe(local.manifest);
+    const gz = await env.build(['-q', '-t', 'zstd:gzip', ctx], { env: epoch });
+    expect(gz.code, gz.stderr).toBe(0);
+    expect((await env.image('zstd:gzip')).layers.at(-1)!.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
+
+    const remote = await skopeoInspect(`docker://${name}`);
+    expect(remote.Digest).toBe(local.manifest);
+    const raw = JSON.parse((await skopeoInspectRaw(`docker://${name}`)).toString('utf8')) as { layers: { mediaType: string }[] };
+    expect(raw.layers.at(-1)!.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd');
+    const back = join(env.dir, 'zstd-back');
+    await skopeoCopy(`docker://${name}`, `oci:${back}:x`);
+    const index = JSON.parse(await readFile(join(back, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    expect(index.manifests[0]!.digest).toBe(local.manifest);
+    // Pulled into a store of its own, unpacked from the zstd blobs, and run.
+    const other = ['--root', join(env.dir, 'zstd-root')];
+    const pulled = await env.stevedore([...other, 'pull', '--insecure-registry', registry.host, name]);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    const run = await env.stevedore([...other, 'run', '--rm', name]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toBe('zstd layer\nran\n');
+  }, 180_000);
+
+  it('refuses an unknown --compression in one line', async () => {
+    const ctx = await env.context({ Dockerfile: 'FROM busybox:test\n' });
+    const r = await env.build(['--compression', 'xz', ctx]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toBe('stevedore: --compression xz: gzip or zstd\n');
+  }, 60_000);
 
   it('reads the context as a tar, or a Dockerfile alone, on standard input', async () => {
     const ctx = await env.context({ 'in-tar.txt': 'from the tar\n', Dockerfile: 'FROM busybox:test\nCOPY in-tar.txt /\n' });
