@@ -8,6 +8,8 @@
 // before it are done, and replay them with their own times, so the log reads in stage order and
 // its durations stay true.
 
+import { KindedError } from '../util/errors.js';
+
 export type ProgressMode = 'plain' | 'json' | 'quiet' | 'tty';
 
 export interface Vertex {
@@ -28,6 +30,14 @@ export interface Progress {
 }
 
 const now = () => performance.now();
+
+/** `--progress`: auto is the terminal view when standard error is a terminal (not a dumb one), else plain. */
+export function progressMode(quiet: boolean, flag: string, stderr: { isTTY?: boolean }, term: string | undefined): ProgressMode {
+  if (quiet) return 'quiet';
+  if (flag === 'json' || flag === 'plain' || flag === 'tty') return flag;
+  if (flag === 'auto') return stderr.isTTY && term !== 'dumb' ? 'tty' : 'plain';
+  throw new KindedError('invalid', `--progress ${flag}: auto, plain, tty or json`);
+}
 
 export function makeProgress(mode: Exclude<ProgressMode, 'tty'>, write: (text: string) => void): Progress {
   let next = 1;
