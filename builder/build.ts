@@ -2,7 +2,8 @@
 // (pulled when missing), RUN in runc containers on overlay workspaces, COPY/ADD written without a
 // container, every layer step looked up in the build cache first — and records the result in the
 // store as an image (config with Docker's history, OCI manifest, gzip layers).
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import type { Client } from '../client/index.js';
 import { formatPlatform, hostPlatform, parsePlatform } from '../client/platform.js';
@@ -526,55 +527,81 @@ export class Builder {
       // Only variables are expanded in a heredoc body: quotes and escapes stay as written.
       return { name, content: h.expand ? expand(h.content.replace(/["']|\\(?!\$)/g, (c) => esc + c), vars, esc) : h.content };
     });
-    const key = nextKey(st.key, ins.cmd, createdBy, argsText, sourceKey, JSON.stringify(docs), urls.join('\0'), checksum ?? '');
-    const total = paths.length + docs.length + urls.length;
-    const destIsDir = dest.endsWith('/') || total > 1 || contextSources.length > paths.length;
-    await this.layerStep(st, v, key, createdBy, async (ws) => {
-      let owner: { uid: number; gid: number } | undefined;
-      if (chown !== undefined) {
-        const [u = '', g] = chown.split(':');
-        const resolved = await resolveUserInRootfs(ws.rootfs, g === undefined ? u : `${u}:${g}`).catch((err: Error) => {
-          throw new BuildError(`${ins.cmd} --chown=${chown}: ${err.message}`);
-        });
-        owner = { uid: resolved.uid, gid: g === undefined ? (/^\d+$/.test(u) ? resolved.uid : resolved.gid) : resolved.gid };
+    if (checksum !== undefined && !/^sha256:[a-f0-9]{64}$/.test(checksum)) throw new BuildError(`ADD --checksum=${checksum}: sha256:<64 hex digits> expected`);
+    if (checksum !== undefined && urls.length === 0) throw new BuildError('ADD --checksum needs an http(s) URL source');
+    // A URL's content is part of the key: with --checksum that is the checksum (nothing to fetch
+    // when cached); without, the file is fetched now, so a changed file is a cache miss.
+    const fetched = new Map<string, { file: string; mtime?: Date; digest: string }>();
+    const fetchDir = urls.length ? join(this.tmpRoot, `add-${randomUUID()}`) : undefined;
+    const fetchUrl = async (u: string, i: number) => {
+      let got = fetched.get(u);
+      if (!got) {
+        await mkdir(fetchDir!, { recursive: true, mode: 0o700 });
+        const file = join(fetchDir!, String(i));
+        const r = await download(u, file, checksum);
+        got = { file, digest: r.digest, ...(r.mtime ? { mtime: r.mtime } : {}) };
+        fetched.set(u, got);
       }
-      const opts = { ...(owner ? { chown: owner } : {}), ...(chmod !== undefined ? { chmod } : {}), extract: isAdd };
-      const target = destIsDir && !dest.endsWith('/') ? `${dest}/` : dest;
-      if (from) {
-        const src = await this.mountFrom(from, stage.index);
-        try {
-          const root: SourceRoot = { kind: 'rootfs', dir: src.root };
-          const sources: Source[] = [];
-          for (const p of paths) {
-            const found = await resolveSources(root, p);
-            if (found.length === 0) throw new CopyStepError(`${ins.cmd} failed: no source files were specified (nothing matches ${JSON.stringify(p)} in ${from})`);
-            sources.push(...found);
+      return got;
+    };
+    try {
+      const urlKeys = checksum !== undefined ? urls.map((u) => `${u} ${checksum}`) : await Promise.all(urls.map(async (u, i) => `${u} ${(await fetchUrl(u, i)).digest}`));
+      const key = nextKey(st.key, ins.cmd, createdBy, argsText, sourceKey, JSON.stringify(docs), urlKeys.join('\0'));
+      const total = paths.length + docs.length + urls.length;
+      const destIsDir = dest.endsWith('/') || total > 1 || contextSources.length > paths.length;
+      await this.layerStep(st, v, key, createdBy, async (ws) => {
+        let owner: { uid: number; gid: number } | undefined;
+        if (chown !== undefined) {
+          const [u = '', g] = chown.split(':');
+          const resolved = await resolveUserInRootfs(ws.rootfs, g === undefined ? u : `${u}:${g}`).catch((err: Error) => {
+            throw new BuildError(`${ins.cmd} --chown=${chown}: ${err.message}`);
+          });
+          owner = { uid: resolved.uid, gid: g === undefined ? (/^\d+$/.test(u) ? resolved.uid : resolved.gid) : resolved.gid };
+        }
+        const opts = { ...(owner ? { chown: owner } : {}), ...(chmod !== undefined ? { chmod } : {}), extract: isAdd };
+        const target = destIsDir && !dest.endsWith('/') ? `${dest}/` : dest;
+        if (from) {
+          const src = await this.mountFrom(from, stage.index);
+          try {
+            const root: SourceRoot = { kind: 'rootfs', dir: src.root };
+            const sources: Source[] = [];
+            for (const p of paths) {
+              const found = await resolveSources(root, p);
+              if (found.length === 0) throw new CopyStepError(`${ins.cmd} failed: no source files were specified (nothing matches ${JSON.stringify(p)} in ${from})`);
+              sources.push(...found);
+            }
+            await copySources(root, sources, sources.length > 1 && !target.endsWith('/') ? `${target}/` : target, ws.rootfs, ws.dir, { ...opts, extract: false });
+          } finally {
+            await src.ws.remove();
           }
-          await copySources(root, sources, sources.length > 1 && !target.endsWith('/') ? `${target}/` : target, ws.rootfs, ws.dir, { ...opts, extract: false });
-        } finally {
-          await src.ws.remove();
+        } else if (contextSources.length) {
+          await copySources(ctxRoot, contextSources, target, ws.rootfs, ws.dir, opts);
         }
-      } else if (contextSources.length) {
-        await copySources(ctxRoot, contextSources, target, ws.rootfs, ws.dir, opts);
-      }
-      if (docs.length || urls.length) {
-        const scratch = join(ws.dir, 'inline');
-        await mkdir(scratch, { recursive: true });
-        const root: SourceRoot = { kind: 'context', dir: scratch };
-        for (const d of docs) {
-          const rel = d.name;
-          await writeFile(join(scratch, rel), d.content, { mode: 0o644 });
-          await copySources(root, [{ rel, host: join(scratch, rel), isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false });
+        if (docs.length || urls.length) {
+          const scratch = join(ws.dir, 'inline');
+          await mkdir(scratch, { recursive: true });
+          const root: SourceRoot = { kind: 'context', dir: scratch };
+          for (const d of docs) {
+            const rel = d.name;
+            await writeFile(join(scratch, rel), d.content, { mode: 0o644 });
+            await copySources(root, [{ rel, host: join(scratch, rel), isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false });
+          }
+          for (const [i, u] of urls.entries()) {
+            const rel = posix.basename(new URL(u).pathname) || 'index.html';
+            const file = join(scratch, rel);
+            const got = await fetchUrl(u, i);
+            await rename(got.file, file);
+            fetched.delete(u);
+            // Docker's rules: mode 0600 unless --chmod, the mtime from Last-Modified when there is one.
+            if (got.mtime) await utimes(file, got.mtime, got.mtime);
+            await copySources(root, [{ rel, host: file, isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false, ...(opts.chmod === undefined ? { chmod: 0o600 } : {}) });
+          }
+          await rm(scratch, { recursive: true, force: true });
         }
-        for (const u of urls) {
-          const rel = posix.basename(new URL(u).pathname) || 'index.html';
-          const file = join(scratch, rel);
-          await download(u, file, checksum);
-          await copySources(root, [{ rel, host: file, isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false, ...(opts.chmod === undefined ? { chmod: 0o600 } : {}) });
-        }
-        await rm(scratch, { recursive: true, force: true });
-      }
-    });
+      });
+    } finally {
+      if (fetchDir) await rm(fetchDir, { recursive: true, force: true });
+    }
   }
 
   private async writeImage(st: StageResult): Promise<BuildResult> {
