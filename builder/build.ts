@@ -605,6 +605,20 @@ export class Builder {
   }
 
   private async writeImage(st: StageResult): Promise<BuildResult> {
+    const store = this.o.store;
+    // A rebuild with nothing changed is the image the last build wrote (as docker's is): no new
+    // config with a new creation time, no new id, no dangling image left behind per rebuild.
+    const imageKey = nextKey(st.key, 'image', JSON.stringify(this.o.labels), this.o.compression ?? 'gzip', this.o.epoch === undefined ? '' : this.created);
+    const previous = this.o.noCache ? undefined : (await this.cache.get(imageKey))?.image;
+    const same = previous && (await store.state()).images[previous];
+    if (same && same.layers.length === st.layers.length && same.layers.every((l, i) => l.digest === st.layers[i]!.desc.digest) && (await store.content.has(same.config))) {
+      const doc = JSON.parse((await store.content.readBytes(same.config)).toString('utf8')) as ImageConfigJson;
+      await store.update((s) => {
+        if (!s.images[same.manifest]) s.images[same.manifest] = same;
+        for (const name of this.o.tags) s.refs[name] = { target: same.manifest, manifest: same.manifest };
+      });
+      return { id: same.config, manifest: same.manifest, record: same, config: doc, unusedArgs: [] };
+    }
     const config = structuredClone(st.config);
     if (Object.keys(this.o.labels).length) config.Labels = { ...(config.Labels ?? {}), ...this.o.labels };
     const doc = configDocument({
@@ -619,7 +633,6 @@ export class Builder {
     const configDesc: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(configBytes), size: configBytes.length };
     const manifestBytes = Buffer.from(JSON.stringify(manifestDocument(configDesc, st.layers.map((l) => l.desc))));
     const manifest = digestOf(manifestBytes);
-    const store = this.o.store;
     await store.content.putBytes(configDesc.digest, configBytes);
     await store.content.putBytes(manifest, manifestBytes);
     const record: ImageRecord = {
@@ -637,6 +650,7 @@ export class Builder {
       s.images[manifest] = previous ? { ...record, added: previous.added } : record;
       for (const name of this.o.tags) s.refs[name] = { target: manifest, manifest };
     });
+    await this.cache.put(imageKey, { image: manifest });
     return { id: configDesc.digest, manifest, record, config: doc, unusedArgs: [] };
   }
 }

@@ -46,6 +46,12 @@ describe('stevedore build: cache', () => {
       'CACHED [6/6] RUN cat /a.txt /b.txt > /both',
     ]);
     expect((await env.image('cache:2')).layers).toEqual((await env.image('cache:1')).layers);
+    // Nothing changed: the same image as before (same id), not a new one with a new creation time.
+    expect((await env.image('cache:2')).manifest).toBe((await env.image('cache:1')).manifest);
+    const labelled = await env.build(['-q', '--label', 'extra=1', '-t', 'cache:labelled', ctx]);
+    expect(labelled.code, labelled.stderr).toBe(0);
+    expect((await env.image('cache:labelled')).manifest).not.toBe((await env.image('cache:1')).manifest);
+    expect((await env.image('cache:labelled')).config.config.Labels).toEqual({ extra: '1' });
 
     await writeFile(join(ctx, 'b.txt'), 'b2\n');
     const third = await env.build(['--progress', 'plain', '-t', 'cache:3', ctx]);
