@@ -143,10 +143,14 @@ export class Builder {
   async run(): Promise<BuildResult> {
     const stages = stagesFor(this.plan, this.o.target);
     const host = hostPlatform();
-    if (this.targetPlatform.os !== host.os || this.targetPlatform.architecture !== host.architecture) {
-      const runs = stages.some((s) => s.instructions.some((i) => i.cmd === 'RUN'));
-      if (runs) throw new BuildError(`--platform ${formatPlatform(this.targetPlatform)}: this host is ${formatPlatform(host)} and RUN steps would need emulation, which stevedore build does not do; build on a ${formatPlatform(this.targetPlatform)} machine`);
+    for (const s of stages) {
+      const p = this.stagePlatform(s);
+      if (p.os === host.os && p.architecture === host.architecture) continue;
+      if (!s.instructions.some((i) => i.cmd === 'RUN')) continue;
+      const what = s.platform ? `FROM --platform=${s.platform}` : `--platform ${formatPlatform(p)}`;
+      throw new BuildError(`${what}: this host is ${formatPlatform(host)} and RUN steps would need emulation, which stevedore build does not do; build on a ${formatPlatform(p)} machine`);
     }
+    if (this.df.syntax) this.o.progress.note(`[Note] # syntax=${this.df.syntax} is ignored: stevedore build has its own Dockerfile frontend (syntax 1.x)`);
     await mkdir(this.tmpRoot, { recursive: true, mode: 0o700 });
     const lease = await this.o.store.lease();
     try {
@@ -207,26 +211,37 @@ export class Builder {
     if (this.failed) throw this.failed.err;
   }
 
+  /** A stage's platform: FROM --platform (after substitution, e.g. $BUILDPLATFORM), else the build's. */
+  private stagePlatform(stage: Stage): Platform {
+    if (!stage.platform) return this.targetPlatform;
+    try {
+      return parsePlatform(stage.platform);
+    } catch (err) {
+      throw new BuildError(`FROM --platform=${stage.platform}: ${(err as Error).message}`);
+    }
+  }
+
   private getClient(): Promise<Client> {
     this.client ??= this.o.client();
     return this.client;
   }
 
   /** A base image (FROM, COPY --from, --mount from=): the local store first, else pulled. */
-  private image(ref: string, v?: Vertex): Promise<{ record: ImageRecord; config: ImageConfigJson }> {
-    let found = this.images.get(ref);
+  private image(ref: string, v?: Vertex, platform = this.targetPlatform): Promise<{ record: ImageRecord; config: ImageConfigJson }> {
+    const memo = `${formatPlatform(platform)} ${ref}`;
+    let found = this.images.get(memo);
     if (!found) {
-      found = this.findImage(ref, v);
-      this.images.set(ref, found);
+      found = this.findImage(ref, v, platform);
+      this.images.set(memo, found);
     }
     return found;
   }
 
-  private async findImage(ref: string, v?: Vertex): Promise<{ record: ImageRecord; config: ImageConfigJson }> {
+  private async findImage(ref: string, v: Vertex | undefined, platform: Platform): Promise<{ record: ImageRecord; config: ImageConfigJson }> {
     let found = this.o.pull ? undefined : lookupImage(await this.o.store.state(), ref);
     if (!found) {
       const { pullImage, pullEventLines } = await import('../engine/image-pull.js');
-      const pulled = await pullImage(this.o.store, await this.getClient(), ref, { platform: this.targetPlatform, onEvent: v && pullEventLines((l) => v.output(l)) }).catch((err: Error) => {
+      const pulled = await pullImage(this.o.store, await this.getClient(), ref, { platform, onEvent: v && pullEventLines((l) => v.output(l)) }).catch((err: Error) => {
         throw new BuildError(`${ref}: ${err.message}`);
       });
       found = { record: pulled.record };
@@ -295,10 +310,11 @@ export class Builder {
       st = { ...structuredClone(r), key: r.key };
       v.done();
     } else if (stage.base.toLowerCase() === 'scratch') {
-      st = { layers: [], config: {}, history: [], platform: this.targetPlatform, key: nextKey('from', 'scratch', formatPlatform(this.targetPlatform)) };
+      const platform = this.stagePlatform(stage);
+      st = { layers: [], config: {}, history: [], platform, key: nextKey('from', 'scratch', formatPlatform(platform)) };
     } else {
       const v = progress.vertex(title(`FROM ${stage.base}`));
-      const { record, config } = await this.image(stage.base, v);
+      const { record, config } = await this.image(stage.base, v, this.stagePlatform(stage));
       st = {
         layers: record.layers.map((desc, i) => ({ desc, diffId: record.diffIds[i]!, chainId: record.chainIds[i]! })),
         config: structuredClone(config.config ?? {}),

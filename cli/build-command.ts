@@ -222,4 +222,18 @@ export function registerBuildCommand(program: Command): void {
     .option('--compression <gzip|zstd>', 'how the new layers are compressed (zstd: the OCI tar+zstd media type; base image layers stay as they are)', 'gzip');
   addClientOptions(cmd);
   cmd.action((context: string, flags: BuildFlags, c: Command) => build(context, flags, c));
+
+  // `docker builder prune`'s counterpart: the build cache alone (its entries, cache mounts and
+  // context digests); the layers its entries named go with the next `stevedore prune`.
+  program
+    .command('builder')
+    .description('manage the build cache')
+    .command('prune')
+    .description('remove the build cache: later builds run every step again')
+    .option('-q, --quiet', 'print nothing')
+    .action(async (flags: { quiet?: boolean }, c: Command) => {
+      const { removeBuildCache } = await import('../builder/build-cache.js');
+      await removeBuildCache(rootOf(c));
+      if (!flags.quiet) process.stdout.write('Build cache removed\n');
+    });
 }

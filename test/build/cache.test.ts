@@ -62,6 +62,11 @@ describe('stevedore build: cache', () => {
     const nocache = await env.build(['--progress', 'plain', '--no-cache', '-t', 'cache:4', ctx]);
     expect(steps(nocache.stderr).every((s) => s.startsWith('DONE'))).toBe(true);
 
+    // builder prune: the cache alone goes; every step runs again.
+    expect(await env.ok(['builder', 'prune'])).toBe('Build cache removed\n');
+    const afterBuilderPrune = await env.build(['--progress', 'plain', '-t', 'cache:4b', ctx]);
+    expect(steps(afterBuilderPrune.stderr).every((s) => s.startsWith('DONE'))).toBe(true);
+
     await env.ok(['prune', '-q']);
     const afterPrune = await env.build(['--progress', 'plain', '-t', 'cache:5', ctx]);
     expect(afterPrune.code, afterPrune.stderr).toBe(0);

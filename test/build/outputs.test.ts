@@ -184,6 +184,22 @@ describe('stevedore build: stages and outputs', () => {
     expect((await env.image('stdin:df')).config.config.Env).toContain('FROM_STDIN=1');
   }, 120_000);
 
+  it('FROM --platform: $BUILDPLATFORM builds; another platform only for stages without RUN; # syntax= is ignored with a note', async () => {
+    const other = process.arch === 'arm64' ? 'linux/amd64' : 'linux/arm64';
+    const ctx = await env.context({ 'f.txt': 'f\n', Dockerfile: '# syntax=docker/dockerfile:1\nFROM --platform=$BUILDPLATFORM busybox:test\nRUN echo ok > /ok\n' });
+    const r = await env.build(['--progress', 'plain', '-t', 'plat:build', ctx]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('[Note] # syntax=docker/dockerfile:1 is ignored: stevedore build has its own Dockerfile frontend (syntax 1.x)');
+    const scratch = await env.context({ 'f.txt': 'f\n', Dockerfile: `FROM --platform=${other} scratch\nCOPY f.txt /f.txt\n` });
+    const s = await env.build(['-q', '-t', 'plat:other', scratch]);
+    expect(s.code, s.stderr).toBe(0);
+    expect((await env.image('plat:other')).config.architecture).toBe(other.split('/')[1]);
+    const runs = await env.context({ Dockerfile: `FROM --platform=${other} busybox:test\nRUN true\n` });
+    const q = await env.build(['-q', runs]);
+    expect(q.code).not.toBe(0);
+    expect(q.stderr).toMatch(new RegExp(`^stevedore: failed to build: FROM --platform=${other}: this host is linux/\\w+ and RUN steps would need emulation, which stevedore build does not do; build on a ${other} machine\\n$`));
+  }, 120_000);
+
   it('refuses in one line: parse errors with file:line:column, another platform with RUN, no context', async () => {
     const bad = await env.context({ Dockerfile: 'FROM busybox:test\n\nRUNN echo\n' });
     const p = await env.build([bad]);
