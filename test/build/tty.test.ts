@@ -1,6 +1,7 @@
 // The terminal view of `stevedore build` (--progress auto on a TTY), as a user sees it: the CLI
 // runs in a tmux pane of its own, read with capture-pane while a step runs and after the build.
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,8 @@ afterAll(async () => {
   } catch {
     // no server left
   }
+  // kill-server leaves its socket file behind.
+  rmSync(join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid!()}`, socket), { force: true });
   await env?.close();
 });
 
