@@ -122,7 +122,10 @@ export async function buildBench(): Promise<{ rows: BuildBenchRow[]; nodeMs: num
       rows.push({ case: c.name, phase: 'cached', stevedoreMs: median(t.cached.stevedore), buildahMs: median(t.cached.buildah) });
       rows.push({ case: c.name, phase: 'one-file change', stevedoreMs: median(t.change.stevedore), buildahMs: median(t.change.buildah) });
     }
-    const nodeMs = median(await Promise.all([0, 1, 2].map(() => timed(process.execPath, [CLI, '--version'], env))));
+    // The CLI's start-up for `build` (it loads only the builder's modules), one after another.
+    const startup: number[] = [];
+    for (let i = 0; i < 5; i++) startup.push(await timed(process.execPath, [CLI, 'build', '--help'], env));
+    const nodeMs = median(startup);
     return { rows, nodeMs, reps };
   } finally {
     execFileSync('buildah', [...storage, 'rm', '--all'], { stdio: 'ignore' });
@@ -137,6 +140,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const row of r.rows) {
     lines.push(`${row.case.padEnd(20)} ${row.phase.padEnd(16)} ${row.stevedoreMs.toFixed(0).padStart(9)} ms ${row.buildahMs.toFixed(0).padStart(8)} ms  ${(row.stevedoreMs / row.buildahMs).toFixed(2)}x`);
   }
-  lines.push(`stevedore CLI start-up (--version): ${r.nodeMs.toFixed(0)} ms; a cached rebuild's time beyond it is what the 100 ms goal is about`);
+  lines.push(`stevedore CLI start-up (build --help): ${r.nodeMs.toFixed(0)} ms; a cached rebuild's time beyond it is what the 100 ms goal is about`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -14,6 +14,8 @@ import type { Descriptor, Digest } from '../oci/index.js';
 export interface CacheEntry {
   /** The layer the step added; absent when it changed nothing. */
   layer?: { desc: Descriptor; diffId: Digest };
+  /** The image (manifest digest) a build whose last step had this key wrote: a rebuild with nothing changed gives the same image. */
+  image?: Digest;
 }
 
 export function cacheDir(root: string): string {

@@ -2,9 +2,11 @@
 // (pulled when missing), RUN in runc containers on overlay workspaces, COPY/ADD written without a
 // container, every layer step looked up in the build cache first — and records the result in the
 // store as an image (config with Docker's history, OCI manifest, gzip layers).
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
-import { formatPlatform, hostPlatform, parsePlatform, type Client } from '../client/index.js';
+import type { Client } from '../client/index.js';
+import { formatPlatform, hostPlatform, parsePlatform } from '../client/platform.js';
 import type { Platform } from '../oci/descriptor.js';
 import { lookupImage } from '../engine/image-lookup.js';
 import type { BindMount } from '../engine/bundle/spec.js';
@@ -20,11 +22,13 @@ import { parseDockerfile, type Dockerfile, type Instruction } from './dockerfile
 import type { DockerIgnore } from './dockerfile/patterns.js';
 import { applyMetadata, configDocument, DEFAULT_SHELL, envMap, manifestDocument, type ContainerConfig, type HistoryEntry, type ImageConfigJson } from './image-config.js';
 import { chainOf, commitWorkspace, type BuiltLayer } from './layer/commit.js';
+import type { LayerCompression } from './layer/upper-diff.js';
 import { Workspace } from './layer/workspace.js';
-import { findStage, makePlan, stagesFor, type Plan, type Stage } from './plan.js';
-import type { Progress, Vertex } from './progress.js';
+import { findStage, makePlan, stageDependencies, stagesFor, type Plan, type Stage } from './plan.js';
+import { orderedLanes, type Progress, type Vertex } from './progress.js';
 import { cacheMountDir, parseMount, type MountSpec } from './run-mounts.js';
-import { runStep } from './run-step.js';
+import { killRunning, runStep } from './run-step.js';
+import { limiter } from '../util/limit.js';
 
 export class BuildError extends Error {
   readonly kind = 'build';
@@ -51,6 +55,8 @@ export interface BuildOptions {
   secrets: Map<string, string>;
   /** SOURCE_DATE_EPOCH. */
   epoch?: number;
+  /** How new layers are compressed (base image layers stay as they are). Default gzip. */
+  compression?: LayerCompression;
   progress: Progress;
   client: () => Promise<Client>;
 }
@@ -89,6 +95,12 @@ function platformArgs(target: Platform, build: Platform): Map<string, string> {
   ]);
 }
 
+/**
+ * Stages built at once when they do not depend on each other. Most of a stage's time is runc and
+ * the disk, not this process; a few at once overlap those without crowding a small machine.
+ */
+const STAGE_CONCURRENCY = 3;
+
 const flagOf = (ins: Instruction, name: string) => ins.flags.find((f) => f.name === name)?.value;
 
 /** Steps that get a progress line of their own (BuildKit's vertices). */
@@ -104,7 +116,11 @@ export class Builder {
   private readonly targetPlatform: Platform;
   private readonly builtins: Map<string, string>;
   private readonly created: string;
-  private client?: Client;
+  private client?: Promise<Client>;
+  /** The first failure of a stage: the other stages stop at their next step. */
+  private failed?: { err: unknown };
+  /** Base images by reference: stages built at once that name the same image look it up (or pull it) once. */
+  private readonly images = new Map<string, Promise<{ record: ImageRecord; config: ImageConfigJson }>>();
   /** Digests of context files by their stat, loaded on the first COPY/ADD from the context. */
   private contextDigests?: Promise<ContextDigestCache>;
 
@@ -127,14 +143,18 @@ export class Builder {
   async run(): Promise<BuildResult> {
     const stages = stagesFor(this.plan, this.o.target);
     const host = hostPlatform();
-    if (this.targetPlatform.os !== host.os || this.targetPlatform.architecture !== host.architecture) {
-      const runs = stages.some((s) => s.instructions.some((i) => i.cmd === 'RUN'));
-      if (runs) throw new BuildError(`--platform ${formatPlatform(this.targetPlatform)}: this host is ${formatPlatform(host)} and RUN steps would need emulation, which stevedore build does not do; build on a ${formatPlatform(this.targetPlatform)} machine`);
+    for (const s of stages) {
+      const p = this.stagePlatform(s);
+      if (p.os === host.os && p.architecture === host.architecture) continue;
+      if (!s.instructions.some((i) => i.cmd === 'RUN')) continue;
+      const what = s.platform ? `FROM --platform=${s.platform}` : `--platform ${formatPlatform(p)}`;
+      throw new BuildError(`${what}: this host is ${formatPlatform(host)} and RUN steps would need emulation, which stevedore build does not do; build on a ${formatPlatform(p)} machine`);
     }
+    if (this.df.syntax) this.o.progress.note(`[Note] # syntax=${this.df.syntax} is ignored: stevedore build has its own Dockerfile frontend (syntax 1.x)`);
     await mkdir(this.tmpRoot, { recursive: true, mode: 0o700 });
     const lease = await this.o.store.lease();
     try {
-      for (const s of stages) this.results.set(s, await this.buildStage(s));
+      await this.buildStages(stages);
       const last = this.results.get(stages[stages.length - 1]!)!;
       const result = await this.writeImage(last);
       result.unusedArgs = [...this.o.buildArgs.keys()].filter((k) => !this.usedArgs.has(k) && !PROXY_ARGS.includes(k));
@@ -144,21 +164,84 @@ export class Builder {
       await (await this.contextDigests)?.save().catch(() => undefined);
       await Workspace.removeAll();
       await lease.release();
-      await this.client?.close();
+      await (await this.client?.catch(() => undefined))?.close();
     }
   }
 
-  private async getClient(): Promise<Client> {
-    this.client ??= await this.o.client();
+  /**
+   * Builds the stages, each as soon as the stages it needs are built, at most STAGE_CONCURRENCY at
+   * once. Each stage writes its progress through a lane of its own, so the log shows the stages
+   * in order whatever ran when. The first failure stops the rest (their containers are killed)
+   * and is what the build fails with.
+   */
+  private async buildStages(stages: Stage[]): Promise<void> {
+    const lanes = orderedLanes(this.o.progress);
+    const slot = limiter(STAGE_CONCURRENCY);
+    const built = new Map<Stage, Promise<void>>();
+    const fail = (err: unknown) => {
+      if (this.failed) return;
+      this.failed = { err };
+      lanes.flushAll();
+      void killRunning();
+    };
+    for (const s of stages) {
+      const lane = lanes.lane();
+      const deps = stageDependencies(this.plan, s).map((d) => built.get(d)!);
+      built.set(
+        s,
+        (async () => {
+          await Promise.all(deps);
+          await slot(async () => {
+            if (this.failed) throw this.failed.err;
+            try {
+              this.results.set(s, await this.buildStage(s, lane));
+            } catch (err) {
+              fail(err); // before the slot goes to a waiting stage
+              throw err;
+            }
+          });
+          lane.finish();
+        })().catch((err: unknown) => {
+          fail(err);
+          throw err;
+        }),
+      );
+    }
+    await Promise.allSettled(built.values());
+    if (this.failed) throw this.failed.err;
+  }
+
+  /** A stage's platform: FROM --platform (after substitution, e.g. $BUILDPLATFORM), else the build's. */
+  private stagePlatform(stage: Stage): Platform {
+    if (!stage.platform) return this.targetPlatform;
+    try {
+      return parsePlatform(stage.platform);
+    } catch (err) {
+      throw new BuildError(`FROM --platform=${stage.platform}: ${(err as Error).message}`);
+    }
+  }
+
+  private getClient(): Promise<Client> {
+    this.client ??= this.o.client();
     return this.client;
   }
 
   /** A base image (FROM, COPY --from, --mount from=): the local store first, else pulled. */
-  private async image(ref: string, v?: Vertex): Promise<{ record: ImageRecord; config: ImageConfigJson }> {
+  private image(ref: string, v?: Vertex, platform = this.targetPlatform): Promise<{ record: ImageRecord; config: ImageConfigJson }> {
+    const memo = `${formatPlatform(platform)} ${ref}`;
+    let found = this.images.get(memo);
+    if (!found) {
+      found = this.findImage(ref, v, platform);
+      this.images.set(memo, found);
+    }
+    return found;
+  }
+
+  private async findImage(ref: string, v: Vertex | undefined, platform: Platform): Promise<{ record: ImageRecord; config: ImageConfigJson }> {
     let found = this.o.pull ? undefined : lookupImage(await this.o.store.state(), ref);
     if (!found) {
       const { pullImage, pullEventLines } = await import('../engine/image-pull.js');
-      const pulled = await pullImage(this.o.store, await this.getClient(), ref, { platform: this.targetPlatform, onEvent: v && pullEventLines((l) => v.output(l)) }).catch((err: Error) => {
+      const pulled = await pullImage(this.o.store, await this.getClient(), ref, { platform, onEvent: v && pullEventLines((l) => v.output(l)) }).catch((err: Error) => {
         throw new BuildError(`${ref}: ${err.message}`);
       });
       found = { record: pulled.record };
@@ -209,7 +292,7 @@ export class Builder {
     return (await this.image(ref)).record.config;
   }
 
-  private async buildStage(stage: Stage): Promise<StageResult> {
+  private async buildStage(stage: Stage, progress: Progress): Promise<StageResult> {
     const multi = this.plan.stages.length > 1;
     const label = stage.name ?? (multi ? `stage-${stage.index}` : '');
     const onbuildCount = 0;
@@ -222,15 +305,16 @@ export class Builder {
     const baseStage = findStage(this.plan, stage.base, stage.index);
     let triggers: string[] = [];
     if (baseStage) {
-      const v = this.o.progress.vertex(title(`FROM ${stage.base}`));
+      const v = progress.vertex(title(`FROM ${stage.base}`));
       const r = this.results.get(baseStage)!;
       st = { ...structuredClone(r), key: r.key };
       v.done();
     } else if (stage.base.toLowerCase() === 'scratch') {
-      st = { layers: [], config: {}, history: [], platform: this.targetPlatform, key: nextKey('from', 'scratch', formatPlatform(this.targetPlatform)) };
+      const platform = this.stagePlatform(stage);
+      st = { layers: [], config: {}, history: [], platform, key: nextKey('from', 'scratch', formatPlatform(platform)) };
     } else {
-      const v = this.o.progress.vertex(title(`FROM ${stage.base}`));
-      const { record, config } = await this.image(stage.base, v);
+      const v = progress.vertex(title(`FROM ${stage.base}`));
+      const { record, config } = await this.image(stage.base, v, this.stagePlatform(stage));
       st = {
         layers: record.layers.map((desc, i) => ({ desc, diffId: record.diffIds[i]!, chainId: record.chainIds[i]! })),
         config: structuredClone(config.config ?? {}),
@@ -249,6 +333,7 @@ export class Builder {
     const stageArgs = new Map<string, string>();
     const instructions = [...triggers.map((t) => ({ ...parseDockerfile(t, `${stage.base} ONBUILD`).instructions[0]!, onbuild: true })), ...stage.instructions];
     for (const ins of instructions) {
+      if (this.failed) throw this.failed.err;
       const vars = new Map([...stageArgs, ...envMap(st.config.Env)]);
       const esc = this.df.escape;
       const argsText = [...stageArgs].map(([k, v]) => `${k}=${v}`).sort().join(' ');
@@ -272,7 +357,7 @@ export class Builder {
         st.key = nextKey(st.key, ins.cmd, createdBy);
         continue;
       }
-      const v = this.o.progress.vertex(title(ins.original.replace(/\s+/g, ' ')));
+      const v = progress.vertex(title(ins.original.replace(/\s+/g, ' ')));
       step++;
       try {
         if (ins.cmd === 'WORKDIR') {
@@ -299,7 +384,10 @@ export class Builder {
   /** A step that makes a layer: from the cache, else `work` in a workspace, committed. */
   private async layerStep(st: StageResult, v: Vertex, key: string, createdBy: string, work: (ws: Workspace) => Promise<void>): Promise<void> {
     const parent = st.layers[st.layers.length - 1]?.chainId;
-    let entry: CacheEntry | undefined = this.o.noCache ? undefined : await this.cache.get(key);
+    // A layer compressed otherwise is another blob of the same diff: kept under a key of its own,
+    // while the chain of keys (st.key) stays the same whatever the compression.
+    const entryKey = this.o.compression && this.o.compression !== 'gzip' ? nextKey(key, 'compression', this.o.compression) : key;
+    let entry: CacheEntry | undefined = this.o.noCache ? undefined : await this.cache.get(entryKey);
     if (entry) {
       v.cached();
     } else {
@@ -312,9 +400,9 @@ export class Builder {
         await ws.remove();
         throw err;
       }
-      built = await commitWorkspace(this.o.store, ws, parent, { epoch: this.o.epoch });
+      built = await commitWorkspace(this.o.store, ws, parent, { epoch: this.o.epoch, compression: this.o.compression ?? 'gzip' });
       entry = built ? { layer: { desc: built.desc, diffId: built.diffId } } : {};
-      await this.cache.put(key, entry);
+      await this.cache.put(entryKey, entry);
       v.done();
     }
     if (entry.layer) {
@@ -455,58 +543,98 @@ export class Builder {
       // Only variables are expanded in a heredoc body: quotes and escapes stay as written.
       return { name, content: h.expand ? expand(h.content.replace(/["']|\\(?!\$)/g, (c) => esc + c), vars, esc) : h.content };
     });
-    const key = nextKey(st.key, ins.cmd, createdBy, argsText, sourceKey, JSON.stringify(docs), urls.join('\0'), checksum ?? '');
-    const total = paths.length + docs.length + urls.length;
-    const destIsDir = dest.endsWith('/') || total > 1 || contextSources.length > paths.length;
-    await this.layerStep(st, v, key, createdBy, async (ws) => {
-      let owner: { uid: number; gid: number } | undefined;
-      if (chown !== undefined) {
-        const [u = '', g] = chown.split(':');
-        const resolved = await resolveUserInRootfs(ws.rootfs, g === undefined ? u : `${u}:${g}`).catch((err: Error) => {
-          throw new BuildError(`${ins.cmd} --chown=${chown}: ${err.message}`);
-        });
-        owner = { uid: resolved.uid, gid: g === undefined ? (/^\d+$/.test(u) ? resolved.uid : resolved.gid) : resolved.gid };
+    if (checksum !== undefined && !/^sha256:[a-f0-9]{64}$/.test(checksum)) throw new BuildError(`ADD --checksum=${checksum}: sha256:<64 hex digits> expected`);
+    if (checksum !== undefined && urls.length === 0) throw new BuildError('ADD --checksum needs an http(s) URL source');
+    // A URL's content is part of the key: with --checksum that is the checksum (nothing to fetch
+    // when cached); without, the file is fetched now, so a changed file is a cache miss.
+    const fetched = new Map<string, { file: string; mtime?: Date; digest: string }>();
+    const fetchDir = urls.length ? join(this.tmpRoot, `add-${randomUUID()}`) : undefined;
+    const fetchUrl = async (u: string, i: number) => {
+      let got = fetched.get(u);
+      if (!got) {
+        await mkdir(fetchDir!, { recursive: true, mode: 0o700 });
+        const file = join(fetchDir!, String(i));
+        const r = await download(u, file, checksum);
+        got = { file, digest: r.digest, ...(r.mtime ? { mtime: r.mtime } : {}) };
+        fetched.set(u, got);
       }
-      const opts = { ...(owner ? { chown: owner } : {}), ...(chmod !== undefined ? { chmod } : {}), extract: isAdd };
-      const target = destIsDir && !dest.endsWith('/') ? `${dest}/` : dest;
-      if (from) {
-        const src = await this.mountFrom(from, stage.index);
-        try {
-          const root: SourceRoot = { kind: 'rootfs', dir: src.root };
-          const sources: Source[] = [];
-          for (const p of paths) {
-            const found = await resolveSources(root, p);
-            if (found.length === 0) throw new CopyStepError(`${ins.cmd} failed: no source files were specified (nothing matches ${JSON.stringify(p)} in ${from})`);
-            sources.push(...found);
+      return got;
+    };
+    try {
+      const urlKeys = checksum !== undefined ? urls.map((u) => `${u} ${checksum}`) : await Promise.all(urls.map(async (u, i) => `${u} ${(await fetchUrl(u, i)).digest}`));
+      const key = nextKey(st.key, ins.cmd, createdBy, argsText, sourceKey, JSON.stringify(docs), urlKeys.join('\0'));
+      const total = paths.length + docs.length + urls.length;
+      const destIsDir = dest.endsWith('/') || total > 1 || contextSources.length > paths.length;
+      await this.layerStep(st, v, key, createdBy, async (ws) => {
+        let owner: { uid: number; gid: number } | undefined;
+        if (chown !== undefined) {
+          const [u = '', g] = chown.split(':');
+          const resolved = await resolveUserInRootfs(ws.rootfs, g === undefined ? u : `${u}:${g}`).catch((err: Error) => {
+            throw new BuildError(`${ins.cmd} --chown=${chown}: ${err.message}`);
+          });
+          owner = { uid: resolved.uid, gid: g === undefined ? (/^\d+$/.test(u) ? resolved.uid : resolved.gid) : resolved.gid };
+        }
+        const opts = { ...(owner ? { chown: owner } : {}), ...(chmod !== undefined ? { chmod } : {}), extract: isAdd };
+        const target = destIsDir && !dest.endsWith('/') ? `${dest}/` : dest;
+        if (from) {
+          const src = await this.mountFrom(from, stage.index);
+          try {
+            const root: SourceRoot = { kind: 'rootfs', dir: src.root };
+            const sources: Source[] = [];
+            for (const p of paths) {
+              const found = await resolveSources(root, p);
+              if (found.length === 0) throw new CopyStepError(`${ins.cmd} failed: no source files were specified (nothing matches ${JSON.stringify(p)} in ${from})`);
+              sources.push(...found);
+            }
+            await copySources(root, sources, sources.length > 1 && !target.endsWith('/') ? `${target}/` : target, ws.rootfs, ws.dir, { ...opts, extract: false });
+          } finally {
+            await src.ws.remove();
           }
-          await copySources(root, sources, sources.length > 1 && !target.endsWith('/') ? `${target}/` : target, ws.rootfs, ws.dir, { ...opts, extract: false });
-        } finally {
-          await src.ws.remove();
+        } else if (contextSources.length) {
+          await copySources(ctxRoot, contextSources, target, ws.rootfs, ws.dir, opts);
         }
-      } else if (contextSources.length) {
-        await copySources(ctxRoot, contextSources, target, ws.rootfs, ws.dir, opts);
-      }
-      if (docs.length || urls.length) {
-        const scratch = join(ws.dir, 'inline');
-        await mkdir(scratch, { recursive: true });
-        const root: SourceRoot = { kind: 'context', dir: scratch };
-        for (const d of docs) {
-          const rel = d.name;
-          await writeFile(join(scratch, rel), d.content, { mode: 0o644 });
-          await copySources(root, [{ rel, host: join(scratch, rel), isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false });
+        if (docs.length || urls.length) {
+          const scratch = join(ws.dir, 'inline');
+          await mkdir(scratch, { recursive: true });
+          const root: SourceRoot = { kind: 'context', dir: scratch };
+          for (const d of docs) {
+            const rel = d.name;
+            await writeFile(join(scratch, rel), d.content, { mode: 0o644 });
+            await copySources(root, [{ rel, host: join(scratch, rel), isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false });
+          }
+          for (const [i, u] of urls.entries()) {
+            const rel = posix.basename(new URL(u).pathname) || 'index.html';
+            const file = join(scratch, rel);
+            const got = await fetchUrl(u, i);
+            await rename(got.file, file);
+            fetched.delete(u);
+            // Docker's rules: mode 0600 unless --chmod, the mtime from Last-Modified when there is one.
+            if (got.mtime) await utimes(file, got.mtime, got.mtime);
+            await copySources(root, [{ rel, host: file, isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false, ...(opts.chmod === undefined ? { chmod: 0o600 } : {}) });
+          }
+          await rm(scratch, { recursive: true, force: true });
         }
-        for (const u of urls) {
-          const rel = posix.basename(new URL(u).pathname) || 'index.html';
-          const file = join(scratch, rel);
-          await download(u, file, checksum);
-          await copySources(root, [{ rel, host: file, isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false, ...(opts.chmod === undefined ? { chmod: 0o600 } : {}) });
-        }
-        await rm(scratch, { recursive: true, force: true });
-      }
-    });
+      });
+    } finally {
+      if (fetchDir) await rm(fetchDir, { recursive: true, force: true });
+    }
   }
 
   private async writeImage(st: StageResult): Promise<BuildResult> {
+    const store = this.o.store;
+    // A rebuild with nothing changed is the image the last build wrote (as docker's is): no new
+    // config with a new creation time, no new id, no dangling image left behind per rebuild.
+    const imageKey = nextKey(st.key, 'image', JSON.stringify(this.o.labels), this.o.compression ?? 'gzip', this.o.epoch === undefined ? '' : this.created);
+    const previous = this.o.noCache ? undefined : (await this.cache.get(imageKey))?.image;
+    const same = previous && (await store.state()).images[previous];
+    if (same && same.layers.length === st.layers.length && same.layers.every((l, i) => l.digest === st.layers[i]!.desc.digest) && (await store.content.has(same.config))) {
+      const doc = JSON.parse((await store.content.readBytes(same.config)).toString('utf8')) as ImageConfigJson;
+      await store.update((s) => {
+        if (!s.images[same.manifest]) s.images[same.manifest] = same;
+        for (const name of this.o.tags) s.refs[name] = { target: same.manifest, manifest: same.manifest };
+      });
+      return { id: same.config, manifest: same.manifest, record: same, config: doc, unusedArgs: [] };
+    }
     const config = structuredClone(st.config);
     if (Object.keys(this.o.labels).length) config.Labels = { ...(config.Labels ?? {}), ...this.o.labels };
     const doc = configDocument({
@@ -521,7 +649,6 @@ export class Builder {
     const configDesc: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(configBytes), size: configBytes.length };
     const manifestBytes = Buffer.from(JSON.stringify(manifestDocument(configDesc, st.layers.map((l) => l.desc))));
     const manifest = digestOf(manifestBytes);
-    const store = this.o.store;
     await store.content.putBytes(configDesc.digest, configBytes);
     await store.content.putBytes(manifest, manifestBytes);
     const record: ImageRecord = {
@@ -539,6 +666,7 @@ export class Builder {
       s.images[manifest] = previous ? { ...record, added: previous.added } : record;
       for (const name of this.o.tags) s.refs[name] = { target: manifest, manifest };
     });
+    await this.cache.put(imageKey, { image: manifest });
     return { id: configDesc.digest, manifest, record, config: doc, unusedArgs: [] };
   }
 }

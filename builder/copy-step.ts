@@ -325,13 +325,13 @@ export async function copySources(root: SourceRoot, sources: Source[], dest: str
   }
 }
 
-/** ADD of an http(s) URL: downloaded to `file` (mode 0600 as Docker gives it), checksum checked. */
-export async function download(url: string, file: string, checksum?: string): Promise<{ mtime?: Date }> {
+/** ADD of an http(s) URL: fetches `url` into `file` (checked against `checksum` when given): its sha256 and Last-Modified. */
+export async function download(url: string, file: string, checksum?: string): Promise<{ digest: string; mtime?: Date }> {
   let res: Response;
   try {
     res = await fetch(url, { redirect: 'follow' });
   } catch (err) {
-    throw new CopyStepError(`ADD ${url}: ${(err as Error).message}`);
+    throw new CopyStepError(`ADD ${url}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`);
   }
   if (!res.ok || !res.body) throw new CopyStepError(`ADD ${url}: HTTP ${res.status}`);
   const h = createHash('sha256');
@@ -346,10 +346,9 @@ export async function download(url: string, file: string, checksum?: string): Pr
     },
     out,
   );
-  if (checksum) {
-    const got = `sha256:${h.digest('hex')}`;
-    if (got !== checksum) throw new CopyStepError(`ADD ${url}: checksum mismatch: expected ${checksum}, got ${got}`);
-  }
+  const digest = `sha256:${h.digest('hex')}`;
+  if (checksum && digest !== checksum) throw new CopyStepError(`ADD ${url}: checksum mismatch: expected ${checksum}, got ${digest}`);
   const lm = res.headers.get('last-modified');
-  return lm ? { mtime: new Date(lm) } : {};
+  const mtime = lm ? new Date(lm) : undefined;
+  return mtime && !Number.isNaN(mtime.getTime()) ? { digest, mtime } : { digest };
 }

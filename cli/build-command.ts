@@ -3,16 +3,16 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ClientError, copyImage, openDestination, parseLocation } from '../client/index.js';
-import { Builder, type BuildResult } from '../builder/build.js';
+import { ClientError } from '../client/errors.js';
+import type { Location } from '../client/index.js';
+import { Builder, readDockerfile, type BuildResult } from '../builder/build.js';
 import { openContext } from '../builder/build-context.js';
-import { readDockerfile } from '../builder/build.js';
-import { makeProgress, type ProgressMode } from '../builder/progress.js';
+import { makeProgress, progressMode } from '../builder/progress.js';
+import { makeTtyProgress } from '../builder/progress-tty.js';
 import { killRunning, RunStepError } from '../builder/run-step.js';
 import { Workspace } from '../builder/layer/workspace.js';
-import { LocalStoreSource } from '../engine/image-archive.js';
 import { ImageStore } from '../engine/store/image-store.js';
-import { formatReference, parseReference } from '../oci/index.js';
+import { formatReference, parseReference } from '../oci/reference.js';
 import { addClientOptions, clientFrom, type ClientFlags } from './client-options.js';
 import { rootOf } from './engine-root.js';
 
@@ -31,6 +31,7 @@ interface BuildFlags extends ClientFlags {
   iidfile?: string;
   progress: string;
   secret: string[];
+  compression: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -67,7 +68,7 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
   if (process.getuid?.() !== 0) throw new ClientError('build needs root (RUN steps run containers, layers hold files of any owner)');
   const root = rootOf(cmd);
   const quiet = !!flags.quiet;
-  const mode: ProgressMode = quiet ? 'quiet' : flags.progress === 'json' ? 'json' : flags.progress === 'plain' || flags.progress === 'auto' || flags.progress === 'tty' ? 'plain' : (() => { throw new ClientError(`--progress ${flags.progress}: auto, plain or json`); })();
+  const mode = progressMode(quiet, flags.progress, process.stderr, process.env.TERM);
   if (flags.network !== 'host' && flags.network !== 'none' && flags.network !== 'default') throw new ClientError(`--network ${flags.network}: host or none`);
   const tags = flags.tag.map((t) => {
     try {
@@ -79,7 +80,9 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
     }
   });
   if (flags.push && tags.length === 0) throw new ClientError('--push needs a -t NAME to push to');
-  const output = flags.output ? parseLocation(flags.output) : undefined;
+  // The client (and its HTTP stack) loads only for -o and --push: a build into the store needs none of it.
+  const locations = flags.output || flags.push ? await import('../client/locations.js') : undefined;
+  const output: Location | undefined = flags.output ? locations!.parseLocation(flags.output) : undefined;
   if (output && output.kind === 'registry') throw new ClientError(`-o ${flags.output}: oci:DIR[:TAG] or docker-archive:FILE expected (use --push for a registry)`);
   const buildArgs = new Map<string, string>();
   for (const a of flags.buildArg) {
@@ -93,14 +96,16 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
     labels[k] = v ?? '';
   }
   const secrets = new Map(flags.secret.map(parseSecret));
+  if (flags.compression !== 'gzip' && flags.compression !== 'zstd') throw new ClientError(`--compression ${flags.compression}: gzip or zstd`);
   const store = new ImageStore(root);
   const write = (t: string) => process.stderr.write(t);
-  const progress = makeProgress(mode, write);
+  const progress = mode === 'tty' ? makeTtyProgress(write, { columns: () => process.stderr.columns || 80, rows: () => process.stderr.rows || 24 }) : makeProgress(mode, write);
   const ctx = await openContext(contextArg, process.stdin, join(root, 'builder', 'tmp'));
   // Ctrl-C: containers are killed, mounts and temporary directories removed, then exit.
   let stopping: Promise<void> | undefined;
   const interrupted = (signal: NodeJS.Signals) => {
     stopping ??= (async () => {
+      progress.close?.();
       await killRunning();
       await Workspace.removeAll();
       await ctx.dispose();
@@ -130,6 +135,7 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
       network: flags.network === 'none' ? 'none' : 'host',
       secrets,
       ...(parseEpoch(process.env) !== undefined ? { epoch: parseEpoch(process.env)! } : {}),
+      compression: flags.compression,
       progress,
       client: () => clientFrom(flags),
     });
@@ -138,6 +144,7 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
     // A step failing because Ctrl-C killed its container: the interrupt decides how we exit.
     if (stopping) await stopping;
     const e = err as Error & { kind?: string; stepTitle?: string; exitCode?: number };
+    progress.close?.();
     if (e.stepTitle) write(failureBlock(e));
     if (e.kind || e instanceof ClientError) throw new ClientError(`failed to build: ${e.message.split('\n')[0]}`);
     throw err;
@@ -148,38 +155,47 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
   }
   if (result.unusedArgs.length) progress.note(`[Warning] One or more build-args [${result.unusedArgs.join(' ')}] were not consumed`);
   const exportV = progress.vertex('exporting to image');
-  exportV.output(`writing image ${result.id} done`);
-  for (const t of tags) exportV.output(`naming to ${t} done`);
-  if (output || flags.push) {
-    const client = await clientFrom({ ...flags, quiet: true });
-    try {
-      const source = new LocalStoreSource(store, result.record, tags[0]);
-      if (output) {
-        const loc = output.kind === 'docker-archive' && !output.ref && tags[0] ? { ...output, ref: parseReference(tags[0]) } : output;
-        const dst = openDestination(loc, { registryClient: (r) => client.registryClient(r) });
-        try {
-          await copyImage(source, dst);
-        } finally {
-          await dst.close?.();
-        }
-        exportV.output(`exported to ${flags.output}`);
-      }
-      if (flags.push) {
-        for (const t of tags) {
-          const dst = openDestination(parseLocation(t), { registryClient: (r) => client.registryClient(r) });
+  try {
+    exportV.output(`writing image ${result.id} done`);
+    for (const t of tags) exportV.output(`naming to ${t} done`);
+    if (locations && (output || flags.push)) {
+      const { parseLocation, openDestination } = locations;
+      const [{ copyImage }, { LocalStoreSource }] = await Promise.all([import('../client/copy-image.js'), import('../engine/image-archive.js')]);
+      const client = await clientFrom({ ...flags, quiet: true });
+      try {
+        const source = new LocalStoreSource(store, result.record, tags[0]);
+        if (output) {
+          const loc = output.kind === 'docker-archive' && !output.ref && tags[0] ? { ...output, ref: parseReference(tags[0]) } : output;
+          const dst = openDestination(loc, { registryClient: (r) => client.registryClient(r) });
           try {
             await copyImage(source, dst);
           } finally {
             await dst.close?.();
           }
-          exportV.output(`pushed ${t}`);
+          exportV.output(`exported to ${flags.output}`);
         }
+        if (flags.push) {
+          for (const t of tags) {
+            const dst = openDestination(parseLocation(t), { registryClient: (r) => client.registryClient(r) });
+            try {
+              await copyImage(source, dst);
+            } finally {
+              await dst.close?.();
+            }
+            exportV.output(`pushed ${t}`);
+          }
+        }
+      } finally {
+        await client.close();
       }
-    } finally {
-      await client.close();
     }
+    exportV.done();
+  } catch (err) {
+    exportV.error((err as Error).message);
+    throw err;
+  } finally {
+    progress.close?.();
   }
-  exportV.done();
   if (flags.iidfile) await writeFile(flags.iidfile, result.id);
   if (quiet) process.stdout.write(`${result.id}\n`);
 }
@@ -201,8 +217,23 @@ export function registerBuildCommand(program: Command): void {
     .option('--push', 'push the image to each -t name')
     .option('-o, --output <dest>', 'also write the image to oci:DIR[:TAG] or docker-archive:FILE')
     .option('--iidfile <file>', 'write the image id to this file')
-    .option('--progress <mode>', 'auto, plain or json', 'auto')
-    .option('--secret <id=ID,src=FILE>', 'a secret for RUN --mount=type=secret; repeatable', collect, []);
+    .option('--progress <mode>', 'auto (a terminal view on a TTY, else plain), plain, tty or json', 'auto')
+    .option('--secret <id=ID,src=FILE>', 'a secret for RUN --mount=type=secret; repeatable', collect, [])
+    .option('--compression <gzip|zstd>', 'how the new layers are compressed (zstd: the OCI tar+zstd media type; base image layers stay as they are)', 'gzip');
   addClientOptions(cmd);
   cmd.action((context: string, flags: BuildFlags, c: Command) => build(context, flags, c));
+
+  // `docker builder prune`'s counterpart: the build cache alone (its entries, cache mounts and
+  // context digests); the layers its entries named go with the next `stevedore prune`.
+  program
+    .command('builder')
+    .description('manage the build cache')
+    .command('prune')
+    .description('remove the build cache: later builds run every step again')
+    .option('-q, --quiet', 'print nothing')
+    .action(async (flags: { quiet?: boolean }, c: Command) => {
+      const { removeBuildCache } = await import('../builder/build-cache.js');
+      await removeBuildCache(rootOf(c));
+      if (!flags.quiet) process.stdout.write('Build cache removed\n');
+    });
 }

@@ -49,6 +49,7 @@ const COMMAND_MODULE: Record<string, string> = {
   serve: 'serve',
   compose: 'compose',
   build: 'build',
+  builder: 'build',
   quota: 'quota',
   network: 'network',
   port: 'network',

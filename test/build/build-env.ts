@@ -1,10 +1,11 @@
 // Shared by the build tests: an engine root with the busybox test images loaded (engine-cli.ts),
 // a context directory to write Dockerfiles and files into, and readers for what a build left in
 // the store — the image's config and each layer's tar entries — so tests check the image itself.
-import { createReadStream } from 'node:fs';
+import { createReadStream, readSync, openSync, closeSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { sniffCompression } from '../../oci/compression.js';
 import { formatReference, parseReference } from '../../oci/index.js';
 import { readTar } from '../../engine/unpack/tar-reader.js';
 import { engineEnv, type EngineEnv, type Run } from '../helpers/engine-cli.js';
@@ -75,7 +76,12 @@ export async function buildEnv(): Promise<BuildEnv> {
     },
     async layer(digest: string) {
       const out: LayerEntry[] = [];
-      const input = createReadStream(join(env.root, 'content', 'blobs', 'sha256', digest.slice(7))).pipe(createGunzip());
+      const file = join(env.root, 'content', 'blobs', 'sha256', digest.slice(7));
+      const head = Buffer.alloc(8);
+      const fd = openSync(file, 'r');
+      readSync(fd, head, 0, head.length, 0);
+      closeSync(fd);
+      const input = createReadStream(file).pipe(sniffCompression(head) === 'zstd' ? createZstdDecompress() : createGunzip());
       await readTar(input, async (h, body) => {
         const chunks: Buffer[] = [];
         for await (const c of body as AsyncIterable<Buffer>) chunks.push(c);

@@ -46,6 +46,12 @@ describe('stevedore build: cache', () => {
       'CACHED [6/6] RUN cat /a.txt /b.txt > /both',
     ]);
     expect((await env.image('cache:2')).layers).toEqual((await env.image('cache:1')).layers);
+    // Nothing changed: the same image as before (same id), not a new one with a new creation time.
+    expect((await env.image('cache:2')).manifest).toBe((await env.image('cache:1')).manifest);
+    const labelled = await env.build(['-q', '--label', 'extra=1', '-t', 'cache:labelled', ctx]);
+    expect(labelled.code, labelled.stderr).toBe(0);
+    expect((await env.image('cache:labelled')).manifest).not.toBe((await env.image('cache:1')).manifest);
+    expect((await env.image('cache:labelled')).config.config.Labels).toEqual({ extra: '1' });
 
     await writeFile(join(ctx, 'b.txt'), 'b2\n');
     const third = await env.build(['--progress', 'plain', '-t', 'cache:3', ctx]);
@@ -55,6 +61,11 @@ describe('stevedore build: cache', () => {
 
     const nocache = await env.build(['--progress', 'plain', '--no-cache', '-t', 'cache:4', ctx]);
     expect(steps(nocache.stderr).every((s) => s.startsWith('DONE'))).toBe(true);
+
+    // builder prune: the cache alone goes; every step runs again.
+    expect(await env.ok(['builder', 'prune'])).toBe('Build cache removed\n');
+    const afterBuilderPrune = await env.build(['--progress', 'plain', '-t', 'cache:4b', ctx]);
+    expect(steps(afterBuilderPrune.stderr).every((s) => s.startsWith('DONE'))).toBe(true);
 
     await env.ok(['prune', '-q']);
     const afterPrune = await env.build(['--progress', 'plain', '-t', 'cache:5', ctx]);

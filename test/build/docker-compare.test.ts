@@ -57,6 +57,41 @@ function fields(c: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+/** Builds `ctx` with docker's classic builder and with stevedore; checks the config fields and file trees match; returns docker's tree. */
+async function compareWithDocker(ctx: string, tag: string, args: string[]): Promise<string[]> {
+  const d = await docker.docker(['build', '--network', 'none', ...args, '-t', `${tag}:docker`, ctx], { env: { DOCKER_BUILDKIT: '0' } });
+  expect(d.code, d.stderr + d.stdout).toBe(0);
+  const s = await env.build(['--network', 'none', ...args, '-t', `${tag}:stevedore`, ctx]);
+  expect(s.code, s.stderr).toBe(0);
+
+  // Config fields.
+  const inspect = JSON.parse((await docker.docker(['image', 'inspect', `${tag}:docker`])).stdout) as { Config: Record<string, unknown> }[];
+  const ours = (await env.image(`${tag}:stevedore`)).config.config;
+  expect(fields(ours)).toEqual(fields(inspect[0]!.Config));
+
+  // File trees: Docker's through `docker export` of a created container, ours through a run of the image.
+  const created = (await docker.docker(['create', `${tag}:docker`])).stdout.trim();
+  const dockerTree = join(env.dir, `${tag}-docker-tree`);
+  await mkdir(dockerTree);
+  const exported = await docker.docker(['export', '-o', join(env.dir, `${tag}-docker.tar`), created]);
+  expect(exported.code, exported.stderr).toBe(0);
+  execFileSync('tar', ['--numeric-owner', '-xpf', join(env.dir, `${tag}-docker.tar`), '-C', dockerTree]);
+  const ourTree = join(env.dir, `${tag}-our-tree`);
+  await mkdir(ourTree);
+  const saved = join(env.dir, `${tag}-ours.tar`);
+  await env.ok(['save', '-o', saved, `${tag}:stevedore`]);
+  // Apply our layers in order with Docker's own loader semantics: load into the same dockerd and export.
+  const loaded = await docker.docker(['load', '-i', saved]);
+  expect(loaded.code, loaded.stderr).toBe(0);
+  const ourCreated = (await docker.docker(['create', `${tag}:stevedore`])).stdout.trim();
+  await docker.docker(['export', '-o', join(env.dir, `${tag}-ours-export.tar`), ourCreated]);
+  execFileSync('tar', ['--numeric-owner', '-xpf', join(env.dir, `${tag}-ours-export.tar`), '-C', ourTree]);
+  const a = (await tree(dockerTree)).filter((l) => !CREATED_BY_DOCKER.test(l));
+  const b = (await tree(ourTree)).filter((l) => !CREATED_BY_DOCKER.test(l));
+  expect(b).toEqual(a);
+  return a;
+}
+
 describe('stevedore build compared with docker build (classic builder)', () => {
   it('gives the same file tree and config fields', async () => {
     const ctx = await env.context({
@@ -91,39 +126,44 @@ describe('stevedore build compared with docker build (classic builder)', () => {
     execFileSync('tar', ['-cf', join(ctx, 'arch.tar'), '-C', src, '--owner=7', '--group=8', 'x']);
     await rm(src, { recursive: true });
 
-    const d = await docker.docker(['build', '--network', 'none', '--build-arg', 'V=42', '-t', 'cmp:docker', ctx], { env: { DOCKER_BUILDKIT: '0' } });
-    expect(d.code, d.stderr + d.stdout).toBe(0);
-    const s = await env.build(['--network', 'none', '--build-arg', 'V=42', '-t', 'cmp:stevedore', ctx]);
-    expect(s.code, s.stderr).toBe(0);
-
-    // Config fields.
-    const inspect = JSON.parse((await docker.docker(['image', 'inspect', 'cmp:docker'])).stdout) as { Config: Record<string, unknown> }[];
-    const ours = (await env.image('cmp:stevedore')).config.config;
-    expect(fields(ours)).toEqual(fields(inspect[0]!.Config));
-
-    // File trees: Docker's through `docker export` of a created container, ours through a run of the image.
-    const created = (await docker.docker(['create', 'cmp:docker'])).stdout.trim();
-    const dockerTree = join(env.dir, 'docker-tree');
-    await mkdir(dockerTree);
-    const exported = await docker.docker(['export', '-o', join(env.dir, 'docker.tar'), created]);
-    expect(exported.code, exported.stderr).toBe(0);
-    execFileSync('tar', ['--numeric-owner', '-xpf', join(env.dir, 'docker.tar'), '-C', dockerTree]);
-    const ourTree = join(env.dir, 'our-tree');
-    await mkdir(ourTree);
-    const saved = join(env.dir, 'ours.tar');
-    await env.ok(['save', '-o', saved, 'cmp:stevedore']);
-    // Apply our layers in order with Docker's own loader semantics: load into the same dockerd and export.
-    const loaded = await docker.docker(['load', '-i', saved]);
-    expect(loaded.code, loaded.stderr).toBe(0);
-    const ourCreated = (await docker.docker(['create', 'cmp:stevedore'])).stdout.trim();
-    await docker.docker(['export', '-o', join(env.dir, 'ours-export.tar'), ourCreated]);
-    execFileSync('tar', ['--numeric-owner', '-xpf', join(env.dir, 'ours-export.tar'), '-C', ourTree]);
-    const a = (await tree(dockerTree)).filter((l) => !CREATED_BY_DOCKER.test(l));
-    const b = (await tree(ourTree)).filter((l) => !CREATED_BY_DOCKER.test(l));
-    expect(b).toEqual(a);
+    const a = await compareWithDocker(ctx, 'cmp', ['--network', 'none', '--build-arg', 'V=42']);
     // Spot checks that the comparison saw the interesting parts.
     expect(a.some((l) => l.startsWith('app/one.txt 100000 644 1000:10 '))).toBe(true);
     expect(a.some((l) => l.startsWith('app/unpacked/x/y.txt 100000 644 7:8 '))).toBe(true);
     expect(a.some((l) => l.startsWith('etc/layer-marker '))).toBe(false);
+  }, 300_000);
+
+  it('multi-stage: COPY --from of a file and a directory\'s contents, an ENV of the base stage over an ARG, wildcards, a replaced directory, relative WORKDIR', async () => {
+    const ctx = await env.context({
+      'src/one.txt': '1\n',
+      'src/two.txt': '2\n',
+      'src/skip.md': 'no\n',
+      Dockerfile: [
+        'FROM busybox:test AS base',
+        'ENV FROMBASE=env-wins',
+        'FROM base AS build',
+        'ARG FROMBASE=arg-loses',
+        'ARG B=2',
+        'RUN echo "$FROMBASE $B" > /argenv && mkdir -p /out/dir && echo x > /out/dir/x && ln -s x /out/dir/link && ln /out/dir/x /out/dir/hard && chmod 750 /out/dir',
+        'FROM busybox:test',
+        'COPY --from=build /argenv /out/ /copied/',
+        'COPY src/*.txt /app/',
+        'WORKDIR /app',
+        'WORKDIR rel/deeper',
+        'RUN rm -rf /home && mkdir /home && echo new > /home/only && touch here && rm /app/one.txt',
+        'CMD ["sh"]',
+        '',
+      ].join('\n'),
+    });
+    const a = await compareWithDocker(ctx, 'multi', ['--build-arg', 'B=3']);
+    expect(a.some((l) => l.startsWith('copied/argenv 100000 644 0:0 '))).toBe(true);
+    expect(a.some((l) => l.startsWith('copied/dir 40000 750 0:0'))).toBe(true);
+    expect(a.some((l) => l.startsWith('copied/dir/link 120000 777 0:0 -> x'))).toBe(true);
+    expect(a.some((l) => l.startsWith('app/one.txt '))).toBe(false);
+    expect(a.some((l) => l.startsWith('app/skip.md '))).toBe(false);
+    expect(a.some((l) => l.startsWith('app/rel/deeper/here '))).toBe(true);
+    expect(a.filter((l) => l.startsWith('home/'))).toEqual([expect.stringMatching(/^home\/only 100000 644 0:0 /)]);
+    const run = await env.stevedore(['run', '--rm', 'multi:stevedore', 'cat', '/copied/argenv']);
+    expect(run.stdout).toBe('env-wins 3\n');
   }, 300_000);
 });
