@@ -173,7 +173,7 @@ describe('one-line errors', () => {
     for (const c of commands) {
       const args = c.includes('nosuch') ? c : [...c, 'nosuch'];
       const r = await e.stevedore(args);
-      expect([args.join(' '), r.code, r.stderr]).toEqual([args.join(' '), c[0] === 'exec' ? 126 : 1, 'stevedore: no such container: nosuch\n']);
+      expect([args.join(' '), r.code, r.stderr]).toEqual([args.join(' '), c[0] === 'exec' ? 125 : 1, 'stevedore: no such container: nosuch\n']);
     }
     const cp = await e.stevedore(['cp', 'nosuch:/etc/passwd', e.dir]);
     expect(cp).toMatchObject({ code: 1, stderr: 'stevedore: no such container: nosuch\n' });
