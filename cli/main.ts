@@ -49,6 +49,7 @@ if (!containerOnly) {
   maintenance.registerMaintenanceCommands(program);
   compose.registerComposeCommands(program);
   (await import('./build-command.js')).registerBuildCommand(program);
+  (await import('./token-commands.js')).registerTokenCommands(program);
 }
 registerNetworkCommands(program);
 registerVolumeCommands(program);

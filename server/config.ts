@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { duration, parseDuration } from './config-duration.js';
+import { AuditConfigSchema } from './audit/audit-config.js';
 import { AuthConfigSchema, authConfigProblems, TlsConfigSchema } from './auth/auth-config.js';
 import { mirrorConfigSchema } from './mirror/mirror-config.js';
 
@@ -233,6 +234,7 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   auth: AuthConfigSchema, tls: TlsConfigSchema, // server/auth/auth-config.ts
+  audit: AuditConfigSchema, // server/audit/audit-config.ts
   mirror: mirrorConfigSchema,
 });
 

@@ -101,7 +101,15 @@ export class GcStatus {
  * Runs GC every gc.interval (the first run one interval after start) while the server serves.
  * Runs never overlap; a failed run is logged and counted, the next one is tried as scheduled.
  */
-export function startGcScheduler(driver: StorageDriver, config: Config, log: Logger, metrics?: RegistryMetrics, status = new GcStatus()): () => void {
+export function startGcScheduler(
+  driver: StorageDriver,
+  config: Config,
+  log: Logger,
+  metrics?: RegistryMetrics,
+  status = new GcStatus(),
+  /** Told what each run deleted (the audit log). */
+  onRun?: (result: GcRunResult) => void,
+): () => void {
   const gc = config.gc;
   // Whether or not this server collects: blobs a crashed run left in the trash go back now.
   recoverGcTrash(driver).catch((err: unknown) => log.error({ err }, 'restoring blobs left in the garbage collection trash failed'));
@@ -119,6 +127,7 @@ export function startGcScheduler(driver: StorageDriver, config: Config, log: Log
       const result = await runGc(driver, gc);
       metrics?.gcRun('ok', result.durationMs / 1000, freedByKind(result), result.gc.bytesFreed);
       log.info(summary(result), 'garbage collection finished');
+      onRun?.(result);
       status.lastRun = { startedAt: new Date(started).toISOString(), finishedAt: new Date().toISOString(), ok: true, result: summary(result) };
     } catch (err) {
       metrics?.gcRun('error', (Date.now() - started) / 1000);

@@ -65,6 +65,14 @@ export const layout = {
   /** The pull-through mirror's own state (last-pulled times for eviction). */
   mirrorRoot: '/_mirror',
   mirrorLastPulled: '/_mirror/last-pulled.json',
+  /** Robot tokens (server/auth/robot-tokens.ts): one JSON record per robot, its last use apart. */
+  robotTokensRoot: '/_stevedore/robots',
+  robotToken(name: string): string {
+    return `/_stevedore/robots/${name}.json`;
+  },
+  robotLastUsed(name: string): string {
+    return `/_stevedore/robots-last-used/${name}`;
+  },
   uploadsRoot: '/uploads',
   uploadDir(id: string): string {
     return `/uploads/${id}`;
