@@ -11,6 +11,7 @@ import type { RegistryEvent } from '../registry-events.js';
 import { BLOB } from '../routes/blobs.js';
 import { MANIFEST } from '../routes/manifests.js';
 import { UPLOAD, UPLOADS } from '../routes/uploads.js';
+import { ROBOT_TOKEN, ROBOT_TOKENS } from '../auth/robot-api.js';
 import type { AuditAction, AuditLog } from './audit-log.js';
 
 const PREVIOUS_TAG = 'auditPreviousTagDigest';
@@ -26,7 +27,10 @@ function decode(raw: string): string {
 /** The change a /v2 request asks for, or undefined for reads and other paths. */
 export function requestedChange(method: string, path: string): { action: AuditAction; target: Record<string, unknown> } | undefined {
   if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return undefined;
-  let m = MANIFEST.exec(path);
+  if (ROBOT_TOKENS.test(path)) return { action: 'token.create', target: {} };
+  let m = ROBOT_TOKEN.exec(path);
+  if (m) return { action: 'token.revoke', target: { robot: decode(m[1]!) } };
+  m = MANIFEST.exec(path);
   if (m) {
     const reference = decode(m[2]!);
     const byTag = !reference.includes(':');
@@ -55,6 +59,8 @@ export function auditMiddleware(audit: AuditLog, storage: RegistryStorage): Midd
       await next();
     } catch (err) {
       const re = err instanceof RegistryError ? err : undefined;
+      // A 401 to a request without credentials is the challenge every client gets first: not a refusal.
+      if (re?.status === 401 && !ctx.get('Authorization')) throw err;
       void audit.record(
         {
           action: change.action,
