@@ -17,6 +17,11 @@ export const AuditConfigSchema = z
 
 export type AuditConfig = z.output<typeof AuditConfigSchema>;
 
+/** `endpoints` must name configured notification endpoints. */
+export function auditConfigProblems(a: AuditConfig, endpointNames: string[]): string[] {
+  return a.endpoints.filter((n) => !endpointNames.includes(n)).map((n) => `audit.endpoints: ${JSON.stringify(n)} is not among notifications.endpoints`);
+}
+
 export function auditEnabled(a: AuditConfig): boolean {
   return a.file !== '' || a.stdout || a.endpoints.length > 0;
 }
