@@ -23,7 +23,7 @@ interface TokenInfo {
 type Flags = ClientFlags & { registry?: string };
 
 function registryOf(flags: Flags): string {
-  const r = (flags.registry ?? process.env.STEVEDORE_REGISTRY ?? 'localhost:5000').replace(/^(https?|docker):\/\//, '').replace(/\/+$/, '');
+  const r = (flags.registry ?? 'localhost:5000').replace(/^(https?|docker):\/\//, '').replace(/\/+$/, '');
   if (!/^[A-Za-z0-9.\-[\]:]+$/.test(r)) throw new ClientError(`invalid registry ${JSON.stringify(flags.registry)}`, { hint: 'use --registry HOST[:PORT]' });
   return r;
 }
@@ -65,7 +65,7 @@ export function registerTokenCommands(program: Command): void {
       .requiredOption('--name <name>', 'the robot name (logs in as robot+NAME)')
       .requiredOption('--access <glob:actions>', 'what it may do, e.g. team/**:pull,push; repeatable', (v: string, prev: string[] = []) => [...prev, v])
       .option('--expires <duration>', 'expire after this long (e.g. 90d, 12h); default: never')
-      .option('--registry <host>', 'the registry (default localhost:5000, or STEVEDORE_REGISTRY)'),
+      .option('--registry <host>', 'the registry (default localhost:5000)'),
   ).action(async (flags: Flags & { name: string; access: string[]; expires?: string }) => {
     const t = (await adminCall(flags, 'POST', PATH, { name: flags.name, access: flags.access, ...(flags.expires ? { expires: flags.expires } : {}) })) as TokenInfo;
     if (flags.json) return void process.stdout.write(`${JSON.stringify(t, null, 2)}\n`);
@@ -80,7 +80,7 @@ export function registerTokenCommands(program: Command): void {
     token
       .command('ls')
       .description('list robot tokens (never their secrets)')
-      .option('--registry <host>', 'the registry (default localhost:5000, or STEVEDORE_REGISTRY)'),
+      .option('--registry <host>', 'the registry (default localhost:5000)'),
   ).action(async (flags: Flags) => {
     const { tokens } = (await adminCall(flags, 'GET', PATH)) as { tokens: TokenInfo[] };
     if (flags.json) return void process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
@@ -98,7 +98,7 @@ export function registerTokenCommands(program: Command): void {
       .command('rm')
       .description('remove robot tokens: their secrets and the tokens issued from them stop working at once')
       .argument('<name...>', 'robot names')
-      .option('--registry <host>', 'the registry (default localhost:5000, or STEVEDORE_REGISTRY)'),
+      .option('--registry <host>', 'the registry (default localhost:5000)'),
   ).action(async (names: string[], flags: Flags) => {
     for (const name of names) {
       await adminCall(flags, 'DELETE', `${PATH}/${encodeURIComponent(name)}`);
