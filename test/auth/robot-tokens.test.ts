@@ -3,7 +3,8 @@
 // client push with it as a password; it reaches only its own access; `token ls` shows it with its
 // last use and never its secret; `token rm` stops the secret and a token issued from it at once.
 // In htpasswd mode the secret works as a Basic password. The audit file has a line for each step.
-import { spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,17 @@ let unavailable: string | undefined;
 let rootConfig: string;
 let aliceConfig: string;
 let auditPath: string;
+let containerd: ChildProcess | undefined;
+const ctrSock = () => join(dir, 'containerd.sock');
+
+/** containerd's `ctr` against a containerd of the test's own (root, state, socket in the temp directory). */
+function ctr(args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile('ctr', ['-a', ctrSock(), ...args], { timeout: 120_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    );
+  });
+}
 
 interface AuditLine {
   action: string;
@@ -78,6 +90,10 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
+  if (containerd && containerd.exitCode === null) {
+    containerd.kill('SIGTERM');
+    await once(containerd, 'exit');
+  }
   await engine?.stop();
   await env?.server.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -190,6 +206,22 @@ describe('robot tokens in token mode', () => {
     const denied = await d.docker(['tag', `${host}/team/docker:v1`, `${host}/bob/docker:v1`]).then(() => d.docker(['push', `${host}/bob/docker:v1`]));
     expect(denied.code).not.toBe(0);
     expect(`${denied.stdout}${denied.stderr}`).toMatch(/denied|unauthorized|insufficient/i);
+  }, 300_000);
+
+  it('ctr pulls and pushes with it', async () => {
+    const host = env.server.host;
+    // `-c /dev/null`: containerd's defaults, nothing from the machine's /etc/containerd.
+    containerd = spawn('containerd', ['--root', join(dir, 'ctr-root'), '--state', join(dir, 'ctr-state'), '--address', ctrSock(), '-c', '/dev/null'], { stdio: 'ignore' });
+    await eventually(async () => expect((await ctr(['version'])).code).toBe(0));
+    const creds = `${robot.user}:${robot.secret}`;
+    const pull = await ctr(['images', 'pull', '--plain-http', '--user', creds, `${host}/team/app:v1`]);
+    expect(pull.code, pull.out).toBe(0);
+    const push = await ctr(['images', 'push', '--plain-http', '--user', creds, `${host}/team/ctr:v1`, `${host}/team/app:v1`]);
+    expect(push.code, push.out).toBe(0);
+    expect((await skopeoInspect(`docker://${host}/team/ctr:v1`, { creds: { username: 'root', password: USERS.root } })).Digest).toBe(image.manifest.digest);
+    const denied = await ctr(['images', 'push', '--plain-http', '--user', creds, `${host}/bob/ctr:v1`, `${host}/team/app:v1`]);
+    expect(denied.code).not.toBe(0);
+    expect(denied.out).toMatch(/denied|unauthorized|forbidden|insufficient/i);
   }, 300_000);
 
   it('token rm stops the secret and a token issued from it at once', async () => {
