@@ -11,7 +11,8 @@ import { multiLayerImage, writeLayout, type BuiltImage } from '../helpers/oci-im
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
 import { startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
 import { basic, cli, htpasswdText, RULES, USERS } from '../auth/auth-env.js';
-import { waitFor } from './helpers.js';
+import { pushImage, Registry } from '../api/client.js';
+import { startTestServer, waitFor, WebhookReceiver } from './helpers.js';
 
 interface AuditLine {
   time: string;
@@ -118,4 +119,26 @@ describe('the audit log', () => {
     const reload = await waitFor('the reload line', async () => (await audit()).find((l) => l.action === 'config.reload'));
     expect(reload).toMatchObject({ outcome: 'success', actor: { kind: 'system' }, detail: { applied: [], needRestart: [] } });
   }, 180_000);
+});
+
+describe('audit records to notification endpoints', () => {
+  it('go to the endpoints audit.endpoints names, whatever their event filters', async () => {
+    const r = await new WebhookReceiver().start();
+    // The endpoint's filters let only deletes through as registry events; audit records pass anyway.
+    const t = await startTestServer({
+      notifications: { endpoints: [{ name: 'siem', url: r.url, backoff: '100ms', include: { actions: ['delete'] } }] },
+      audit: { endpoints: ['siem'] },
+    });
+    try {
+      const { manifest } = await pushImage(new Registry(t.url), 'audited/app', 'v1');
+      const rec = await waitFor('the audit record at the endpoint', () => r.events.find((e) => e.action === 'manifest.push'));
+      expect(rec).toMatchObject({ outcome: 'success', actor: { kind: 'anonymous' }, target: { repository: 'audited/app', tag: 'v1', digest: manifest.digest } });
+      await waitFor('the tag.move record', () => r.events.some((e) => e.action === 'tag.move'));
+      // The endpoint's own registry events are still filtered: no push event reached it.
+      expect(r.events.every((e) => typeof e.outcome === 'string')).toBe(true);
+    } finally {
+      await t.stop();
+      await r.stop();
+    }
+  }, 60_000);
 });
