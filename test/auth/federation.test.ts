@@ -11,11 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { multiLayerImage, writeLayout, type BuiltImage } from '../helpers/oci-image-builder.js';
+import { DockerEngineUnavailable, startDockerEngine, type DockerEngine } from '../helpers/docker-engine.js';
+import { multiLayerImage, tar, writeLayout, type BuiltImage } from '../helpers/oci-image-builder.js';
 import { skopeoInspect } from '../helpers/skopeo.js';
 import { basic, cli, eventually, htpasswdText, startWithConfig, USERS, type AuthEnv } from './auth-env.js';
 
 const AUDIENCE = 'https://registry.example.test';
+const CI = process.env.CI === 'true' || process.env.CI === '1';
+let engine: DockerEngine | undefined;
+let unavailable: string | undefined;
 let dir: string;
 let env: AuthEnv;
 let issuer: { url: string; server: Server; sign(claims: Record<string, unknown>, opts?: { expiresIn?: number; audience?: string }): Promise<string>; requests: string[] };
@@ -95,9 +99,17 @@ beforeAll(async () => {
   image = multiLayerImage({ tag: 'v1', randomBytes: 8 * 1024 });
   layout = join(dir, 'layout');
   await writeLayout(layout, image);
-}, 120_000);
+  try {
+    engine = await startDockerEngine();
+  } catch (err) {
+    if (!(err instanceof DockerEngineUnavailable) || CI) throw err;
+    unavailable = err.message;
+    console.warn(`docker step skipped: dockerd could not start here: ${err.message.split('\n')[0]}`);
+  }
+}, 240_000);
 
 afterAll(async () => {
+  await engine?.stop();
   await env?.server.stop();
   await new Promise((r) => issuer?.server.close(r));
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -136,6 +148,24 @@ describe('OIDC federation at the token service', () => {
     expect(elsewhere.stderr.trim().split('\n')).toHaveLength(1);
     expect(elsewhere.stderr).toMatch(/denied/i);
   }, 120_000);
+
+  it('docker logs in with -u oidc and the ID token, and pushes', async (ctx) => {
+    if (!engine) return ctx.skip(`dockerd could not start: ${unavailable}`);
+    const d = engine;
+    const host = env.server.host;
+    const idToken = await issuer.sign(githubClaims('acme/tools'));
+    const login = await d.docker(['login', '-u', 'oidc', '--password-stdin', host], { input: idToken });
+    expect(login.code, login.stderr).toBe(0);
+    const rootfs = join(dir, 'rootfs.tar');
+    await writeFile(rootfs, tar([{ type: 'file', name: 'hello.txt', content: 'from a CI job' }]));
+    expect((await d.docker(['import', rootfs, `${host}/acme/tools/cli:1`])).code).toBe(0);
+    const push = await d.docker(['push', `${host}/acme/tools/cli:1`]);
+    expect(push.code, push.stderr).toBe(0);
+    expect((await d.docker(['tag', `${host}/acme/tools/cli:1`, `${host}/acme/web/cli:1`])).code).toBe(0);
+    const denied = await d.docker(['push', `${host}/acme/web/cli:1`]);
+    expect(denied.code).not.toBe(0);
+    expect(`${denied.stdout}${denied.stderr}`).toMatch(/denied|unauthorized|insufficient/i);
+  }, 180_000);
 
   it('refuses and logs expired, wrong-audience, unsigned, HMAC, unknown-issuer and unmatched tokens', async () => {
     const scope = 'repository:acme/web/app:pull';
