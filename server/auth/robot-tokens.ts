@@ -211,7 +211,7 @@ export class RobotTokenStore {
     const name = robotNameOf(user);
     if (name === undefined || !NAME.test(name)) return undefined;
     const robot = await this.read(name, now);
-    // Hashed before the lookup's answer is used, so unknown names take as long as known ones.
+    // Compared in constant time; robot names are not secret, only the secret is.
     const given = hashSecret(secret);
     if (!robot || !sameHash(given, robot.secretHash) || isExpired(robot, now)) return undefined;
     this.touch(name, now);
