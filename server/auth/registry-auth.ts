@@ -135,7 +135,9 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
       authenticated = caller !== undefined;
       held = (n) => grants(token, n.type, n.name, n.action);
       // A removed or expired robot's tokens stop working at once (not only when they expire).
-      const robotName = robotNameOf(caller);
+      // Only the built-in service's tokens name robots: another issuer's `robot+…` is its own.
+      const ours = config.tokenService.enabled && token.issuer === config.tokenService.issuer;
+      const robotName = ours ? robotNameOf(caller) : undefined;
       if (robotName !== undefined && deps.robots) {
         const robot = await deps.robots.active(robotName);
         if (!robot) {
@@ -144,7 +146,7 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
         }
         view = new RobotAccess(rules, robot);
       }
-      if (token.federated) ctx.state[FEDERATED_STATE] = token.federated;
+      if (token.federated && ours) ctx.state[FEDERATED_STATE] = token.federated;
     }
     if (caller !== undefined) ctx.state.user = { name: caller };
     setPullCheck(ctx, (name) => held({ type: 'repository', name, action: 'pull', challenge: 'pull' }));

@@ -21,6 +21,8 @@ export interface VerifiedToken {
   subject: string;
   access: ResourceAccess[];
   expiresAt: number;
+  /** `iss` ('' when absent). */
+  issuer: string;
   /** A token the built-in token service issued for a federated identity: its issuer, subject and claims. */
   federated?: { issuer: string; subject: string; claims: Record<string, unknown> };
 }
@@ -168,6 +170,7 @@ export class TokenVerifier {
     const federated = federatedClaim(payload.fed);
     const verified: VerifiedToken = {
       subject: typeof payload.sub === 'string' ? payload.sub : '',
+      issuer: typeof payload.iss === 'string' ? payload.iss : '',
       access,
       expiresAt: Math.min(payload.exp! * 1000 + this.config.leeway, now + CACHE_MAX_MS),
       ...(federated ? { federated } : {}),
