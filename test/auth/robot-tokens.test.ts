@@ -301,3 +301,36 @@ describe('robot tokens in htpasswd mode', () => {
     expect((await fetch(`${henv.server.url}/v2/team/basic/tags/list`, { headers: { authorization: basic(user, 'wrong') } })).status).toBe(401);
   }, 120_000);
 });
+
+describe('robot tokens on two replicas sharing storage', () => {
+  const replicas: AuthEnv[] = [];
+  afterAll(async () => {
+    for (const r of replicas) await r.server.stop();
+  });
+
+  it('a robot created on one works on the other; removed there, it stops here within seconds', async () => {
+    const rdir = await mkdtemp(join(dir, 'replicas-'));
+    await writeFile(join(rdir, 'htpasswd'), htpasswdText());
+    const config = { auth: { mode: 'token', htpasswd: { path: join(rdir, 'htpasswd') }, tokenService: { enabled: true, keyFile: join(rdir, 'token.pem') }, ...RULES } };
+    replicas.push(await startWithConfig(config, { dir: rdir }));
+    replicas.push(await startWithConfig(config, { dir: rdir })); // same data directory and signing key
+    const [a, b] = replicas as [AuthEnv, AuthEnv];
+    const created = await fetch(`${a.server.url}/v2/_stevedore/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await adminToken(a)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'shared', access: ['team/**:pull'] }),
+    });
+    expect(created.status).toBe(201);
+    const { user, secret } = (await created.json()) as { user: string; secret: string };
+    const onB = () => fetch(`${b.server.url}/auth/token?service=stevedore&scope=repository:team/x:pull`, { headers: { authorization: basic(user, secret) } });
+    expect((await onB()).status).toBe(200);
+    const removed = await fetch(`${a.server.url}/v2/_stevedore/tokens/shared`, { method: 'DELETE', headers: { authorization: `Bearer ${await adminToken(a)}` } });
+    expect(removed.status).toBe(200);
+    await eventually(async () => expect((await onB()).status).toBe(401), 10_000, 250);
+  }, 120_000);
+
+  async function adminToken(e: AuthEnv): Promise<string> {
+    const res = await fetch(`${e.server.url}/auth/token?service=stevedore&scope=registry:admin:*`, { headers: { authorization: basic('root', USERS.root) } });
+    return ((await res.json()) as { token: string }).token;
+  }
+});
