@@ -39,7 +39,7 @@ async function adminCall(flags: Flags, method: string, path: string, body?: unkn
     const text = await res.body.text();
     if (res.status >= 400) {
       const parsed = parseErrorBody(text);
-      if (res.status === 404 && parsed.code === undefined) {
+      if (res.status === 404 && parsed.code !== 'NAME_UNKNOWN') {
         throw new ClientError(`${registry} has no robot token API`, { kind: 'not-found', hint: 'robot tokens need a Stevedore registry with auth configured (auth.mode htpasswd or token)' });
       }
       const err = new RegistryResponseError(method, res.url, res.status, parsed.code, parsed.message, parsed.errors);
