@@ -50,7 +50,8 @@ describe('RobotTokenStore', () => {
     driver = new FilesystemDriver({ rootDirectory: dir });
     store = new RobotTokenStore(driver, createLogger('silent'));
   });
-  afterEach(async () => rm(dir, { recursive: true, force: true }));
+  // The last use is written in the background: a write may land while the directory is removed.
+  afterEach(async () => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 }));
 
   it('stores only a hash; the secret authenticates robot+NAME, nothing else does', async () => {
     const { robot, secret } = await store.create({ name: 'ci', access: [parseAccessSpec('team/**:push')], createdBy: 'root' });
