@@ -26,6 +26,7 @@ const MODULES: Record<string, () => Promise<Register>> = {
   compose: async () => (await import('./compose-commands.js')).registerComposeCommands,
   build: async () => (await import('./build-command.js')).registerBuildCommand,
   quota: async () => (await import('./quota-commands.js')).registerQuotaCommands,
+  token: async () => (await import('./token-commands.js')).registerTokenCommands,
   network: async () => (await import('./engine-network-commands.js')).registerNetworkCommands,
   volume: async () => (await import('./engine-volume-commands.js')).registerVolumeCommands,
   containers: async () => {
@@ -51,6 +52,7 @@ const COMMAND_MODULE: Record<string, string> = {
   build: 'build',
   builder: 'build',
   quota: 'quota',
+  token: 'token',
   network: 'network',
   port: 'network',
   volume: 'volume',

@@ -30,6 +30,8 @@ export interface AppServices {
   rateLimiter?: RateLimiter;
   /** Access control and the built-in token service (server/auth); they set the user rate limits key on. */
   auth?: Middleware[];
+  /** The audit trail's view of requests (server/audit): before access control, to see refusals. */
+  audit?: Middleware;
 }
 
 export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
@@ -64,6 +66,7 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
   // The mirror maps `?ns=` and Docker mirror names to the repository they are stored under before
   // access control looks at the path: the check and the routes must see the same repository.
   if (deps.mirror) app.use(deps.mirror.middleware());
+  if (services.audit) app.use(services.audit);
   for (const m of services.auth ?? []) app.use(m);
   if (rateLimiter) app.use(rateLimit(rateLimiter));
   // The web UI's page and files are public (server/ui), rate limited like the rest; its data comes

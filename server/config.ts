@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { duration, parseDuration } from './config-duration.js';
+import { AuditConfigSchema, auditConfigProblems } from './audit/audit-config.js';
 import { AuthConfigSchema, authConfigProblems, TlsConfigSchema } from './auth/auth-config.js';
 import { mirrorConfigSchema } from './mirror/mirror-config.js';
 import { policyConfigSchema } from './policy/policy-config.js';
@@ -234,6 +235,7 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   auth: AuthConfigSchema, tls: TlsConfigSchema, // server/auth/auth-config.ts
+  audit: AuditConfigSchema, // server/audit/audit-config.ts
   mirror: mirrorConfigSchema,
   policy: policyConfigSchema, // server/policy: immutable tags, storage quotas
 });
@@ -453,7 +455,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
  * and leave the bucket and credentials to the environment).
  */
 function crossCheck(c: Config): string[] {
-  const out: string[] = [...authConfigProblems(c.auth, parseAddr(c.http.addr)?.host)];
+  const out: string[] = [...authConfigProblems(c.auth, parseAddr(c.http.addr)?.host), ...auditConfigProblems(c.audit, c.notifications.endpoints.map((e) => e.name))];
   const s3 = c.storage.s3;
   if (c.storage.driver === 's3') {
     if (!s3.bucket) out.push('storage.s3.bucket: is required when storage.driver is s3');

@@ -147,7 +147,16 @@ export class GcStatus {
  * Runs GC every gc.interval (the first run one interval after start) while the server serves.
  * Runs never overlap; a failed run is logged and counted, the next one is tried as scheduled.
  */
-export function startGcScheduler(driver: StorageDriver, config: Config, log: Logger, metrics?: RegistryMetrics, status = new GcStatus(), quotaLedger?: QuotaLedger): () => void {
+export function startGcScheduler(
+  driver: StorageDriver,
+  config: Config,
+  log: Logger,
+  metrics?: RegistryMetrics,
+  status = new GcStatus(),
+  quotaLedger?: QuotaLedger,
+  /** Told what each run deleted (the audit log). */
+  onRun?: (result: GcRunResult) => void,
+): () => void {
   const gc = config.gc;
   // Whether or not this server collects: blobs a crashed run left in the trash go back now.
   recoverGcTrash(driver).catch((err: unknown) => log.error({ err }, 'restoring blobs left in the garbage collection trash failed'));
@@ -166,6 +175,7 @@ export function startGcScheduler(driver: StorageDriver, config: Config, log: Log
       metrics?.gcRun('ok', result.durationMs / 1000, freedByKind(result), result.gc.bytesFreed);
       log.info(summary(result), 'garbage collection finished');
       if (result.recordError) log.warn({ err: result.recordError }, 'the garbage collection run could not be recorded in the storage');
+      onRun?.(result);
       status.lastRun = { startedAt: new Date(started).toISOString(), finishedAt: new Date().toISOString(), ok: true, result: summary(result) };
     } catch (err) {
       metrics?.gcRun('error', (Date.now() - started) / 1000);

@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { InstrumentedDriver, openRegistryStorage } from '../storage/index.js';
 import { createApp } from './app.js';
+import { AuditLog } from './audit/audit-log.js';
+import { auditGcRun, auditMiddleware, auditRegistryEvent } from './audit/registry-audit.js';
 import { createAuth } from './auth/index.js';
 import { createListener } from './tls.js';
 import { loadConfig, parseAddr, type Config } from './config.js';
@@ -94,6 +96,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const events = new RegistryEvents((err) => log.error({ err }, 'registry event listener failed'));
   events.listen((_ctx, e) => metrics.registryEvent(e));
   events.listen((ctx, e) => notifier.publish(ctx, e));
+  const audit = new AuditLog(config.audit, log, (names, record) => notifier.publishAudit(names, record));
+  await audit.ready(); // an audit file that cannot be opened stops the start: the trail is never silently lost
+  events.listen((ctx, e) => auditRegistryEvent(audit, ctx, e));
   const serveMetricsHere = config.metrics.enabled && config.metrics.addr === '';
   // Loaded only when configured: it brings in the client (and npm undici, whose global dispatcher
   // then also serves Node's own fetch in this process).
@@ -101,11 +106,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     config.mirror.upstreams.length > 0
       ? (await import('./mirror/start.js')).createMirror({ storage, config, log, events, metricsRegistry: metrics.registry })
       : undefined;
-  const auth = await createAuth(config, log);
+  const auth = await createAuth(config, log, { driver, audit });
   const gcStatus = new GcStatus();
   const app = createApp(
     { storage, config, log, events, mirror: mirror?.mirror, gcStatus, policy },
-    { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter, auth: auth.middlewares },
+    { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter, auth: auth.middlewares, audit: audit.enabled ? auditMiddleware(audit, storage) : undefined },
   );
   const listener = createListener(config, app.callback(), log);
   const server = listener.server;
@@ -133,7 +138,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     (n) => n > 0 && log.info({ uploads: n }, 'completed interrupted upload commits'),
     (err) => log.error({ err }, 'completing interrupted upload commits failed'),
   );
-  const stopGc = startGcScheduler(driver, config, log, metrics, gcStatus, storage.quotas);
+  const stopGc = startGcScheduler(driver, config, log, metrics, gcStatus, storage.quotas, (result) => auditGcRun(audit, result));
   mirror?.schedule();
   log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, 'listening');
 
@@ -153,12 +158,15 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     };
     // Said at the more verbose of the two levels, so a switch to a quieter level is logged too.
     const levels = log.levels.values;
+    let plan: ReloadPlan;
     if ((levels[next.log.level] ?? Infinity) > (levels.info ?? 30)) {
       summary(planReload(config, next));
-      return applyReload(config, next, targets);
+      plan = applyReload(config, next, targets);
+    } else {
+      plan = applyReload(config, next, targets);
+      summary(plan);
     }
-    const plan = applyReload(config, next, targets);
-    summary(plan);
+    void audit.record({ action: 'config.reload', outcome: 'success', actor: { kind: 'system' }, detail: { applied: plan.apply, needRestart: plan.restart } });
     return plan;
   };
 
@@ -180,6 +188,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       await mirror?.stop();
       // Events of the last requests get a moment to reach healthy endpoints; the rest are counted as dropped.
       await notifier.close(Math.min(NOTIFICATION_GRACE_MS, config.http.drainTimeout));
+      await audit.close();
       await metricsServer?.close();
       log.info('stopped');
       await flushLog(log);

@@ -89,6 +89,14 @@ export const layout = {
   quotaScanStamp(id: string): string {
     return `/_quota/_scan-${id}`;
   },
+  /** Robot tokens (server/auth/robot-tokens.ts): one JSON record per robot, its last use apart. */
+  robotTokensRoot: '/_stevedore/robots',
+  robotToken(name: string): string {
+    return `/_stevedore/robots/${name}.json`;
+  },
+  robotLastUsed(name: string): string {
+    return `/_stevedore/robots-last-used/${name}`;
+  },
   uploadsRoot: '/uploads',
   uploadDir(id: string): string {
     return `/uploads/${id}`;

@@ -28,9 +28,20 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+/**
+ * What a caller may do, as the registry and the token service ask it: the rules themselves for
+ * users, a robot's or a federated identity's own grants for those (robot-tokens.ts, federation.ts).
+ */
+export interface AccessView {
+  allowed(caller: Caller, repository: string): Set<Action>;
+  isAdmin(caller: Caller): boolean;
+  mayListCatalog(caller: Caller): boolean;
+  mayGetCatalogToken(caller: Caller): boolean;
+}
+
 export type AccessConfig = Pick<AuthConfig, 'access' | 'groups' | 'admins'>;
 
-export class AccessRules {
+export class AccessRules implements AccessView {
   private rules: CompiledRule[] = [];
   private groupsOf = new Map<string, Set<string>>();
   private admins: string[] = [];

@@ -24,6 +24,35 @@ const accessRule = z
   })
   .refine((r) => r.users.length > 0 || r.groups.length > 0 || r.anonymous, { message: 'a rule needs users, groups or anonymous: true' });
 
+/** One trusted OIDC issuer (a CI system's identity tokens: GitHub Actions, GitLab CI, Kubernetes). */
+const federationIssuer = z.strictObject({
+  /** The `iss` of its tokens; its keys come from ISSUER/.well-known/openid-configuration → jwks_uri. */
+  issuer: z.string().refine(isHttpUrl, { message: 'must be an http:// or https:// URL' }),
+  /** Tokens must carry this in `aud` (what the CI job asked its issuer for, e.g. the registry's URL). */
+  audience: z.string().min(1),
+  /** The JWKS URL, when the issuer has no discovery document. */
+  jwksUrl: z.string().default(''),
+});
+
+/** Claims → access: every claim listed must match (exact or glob); repositories may use `${claim}`. */
+const federationRule = z.strictObject({
+  /** Only tokens of this issuer; empty: any trusted issuer. */
+  issuer: z.string().default(''),
+  /** Claim name → glob (`*` within a path component, `**` across) or a list of them (any). */
+  claims: z.record(z.string(), z.union([z.string(), z.array(z.string()).min(1)])).default({}),
+  repositories: z.array(z.string().min(1)).min(1),
+  actions: z.array(z.enum(ACTIONS)).min(1),
+});
+
+function isHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
 const JWT_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA'] as const;
 
 export const AuthConfigSchema = z
@@ -87,6 +116,21 @@ export const AuthConfigSchema = z
         refreshExpiry: duration.prefault('720h'),
       })
       .prefault({}),
+    /** CI identity federation: OIDC ID tokens exchanged at the token service for registry tokens. */
+    federation: z
+      .strictObject({
+        /** The reserved user name of the password grant (`docker login -u oidc -p "$ID_TOKEN"`). */
+        username: z.string().min(1).default('oidc'),
+        issuers: z.array(federationIssuer).default([]),
+        rules: z.array(federationRule).default([]),
+        /** Signature algorithms accepted (never `none` nor HMAC). */
+        algorithms: z.array(z.enum(JWT_ALGORITHMS)).min(1).default(['RS256', 'ES256', 'ES384', 'PS256', 'EdDSA']),
+        /** Clock skew allowed on exp, iat and nbf. */
+        leeway: duration.prefault('30s'),
+        /** How long an issuer's discovery document is used before it is fetched again. */
+        discoveryCacheFor: duration.prefault('1h'),
+      })
+      .prefault({}),
     /** Group name → user names. */
     groups: z.record(z.string(), z.array(z.string().min(1))).default({}),
     /** Users (or `@group`) allowed everything, including the whole catalog. */
@@ -148,6 +192,10 @@ export function authConfigProblems(a: AuthConfig, listenHost?: string): string[]
     out.push('auth.token: needs jwksUrl, jwksFile or rootCertBundle (or auth.tokenService.enabled)');
   }
   if (a.mode === 'token' && !a.tokenService.enabled && !a.token.realm) out.push('auth.token.realm: is required without the built-in token service');
+  if (a.federation.issuers.length > 0 && !a.tokenService.enabled) out.push('auth.federation: needs auth.tokenService.enabled (ID tokens are exchanged there)');
+  for (const [i, r] of a.federation.rules.entries()) {
+    if (r.issuer && !a.federation.issuers.some((t) => t.issuer === r.issuer)) out.push(`auth.federation.rules.${i}.issuer: ${r.issuer} is not among auth.federation.issuers`);
+  }
   if (a.tokenService.standalone && !a.tokenService.enabled) out.push('auth.tokenService.standalone: needs auth.tokenService.enabled');
   return out;
 }

@@ -1,6 +1,8 @@
 // Builds access control from the configuration: the registry's auth middleware and, when
 // enabled, the built-in token service (mounted on the same app, before the registry routes).
 import type { Middleware } from 'koa';
+import type { StorageDriver } from '../../storage/driver.js';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -8,6 +10,9 @@ import { loadOrCreateCertificate } from '../token-service/certificate.js';
 import { loadOrCreateSigningKey } from '../token-service/signing-key.js';
 import { TokenService } from '../token-service/token-service.js';
 import { AccessRules } from './access-rules.js';
+import { Federation } from './federation.js';
+import { robotApi } from './robot-api.js';
+import { RobotTokenStore } from './robot-tokens.js';
 import { HtpasswdFile } from './htpasswd.js';
 import { LoginGuard } from './login-guard.js';
 import { registryAuth } from './registry-auth.js';
@@ -21,13 +26,22 @@ export interface Auth {
   updateRules(config: Config['auth']): void;
 }
 
-export async function createAuth(config: Config, log: Logger): Promise<Auth> {
+export interface AuthParts {
+  /** Where robot tokens are kept (the registry's storage); without it there are no robots. */
+  driver?: StorageDriver;
+  audit?: AuditLog;
+}
+
+export async function createAuth(config: Config, log: Logger, parts: AuthParts = {}): Promise<Auth> {
   const a = config.auth;
+  const { audit } = parts;
   const rules = new AccessRules(a);
   const updateRules = (next: Config['auth']) => rules.update(next);
   if (a.mode === 'none' && !a.tokenService.enabled) return { middlewares: [], updateRules };
   const guard = new LoginGuard(a.bruteForce, log);
   const htpasswd = a.htpasswd.path ? new HtpasswdFile(a.htpasswd.path, log) : undefined;
+  const robots = parts.driver ? new RobotTokenStore(parts.driver, log) : undefined;
+  const federation = a.tokenService.enabled && a.federation.issuers.length > 0 ? new Federation(a.federation, log) : undefined;
   const middlewares: Middleware[] = [];
   let tokenService: TokenService | undefined;
   const key = a.tokenService.enabled ? await loadOrCreateSigningKey(a.tokenService.keyFile, a.tokenService.keyIdFormat) : undefined;
@@ -39,7 +53,7 @@ export async function createAuth(config: Config, log: Logger): Promise<Auth> {
       key.publicJwk = { ...key.publicJwk, x5c: cert.x5c };
       if (cert.created) log.info({ certificate: a.tokenService.certificate }, 'token service: generated a self-signed certificate for the signing key');
     }
-    tokenService = new TokenService({ config: a, key, htpasswd: htpasswd!, rules, guard, log });
+    tokenService = new TokenService({ config: a, key, htpasswd: htpasswd!, rules, guard, log, robots, federation, audit });
     middlewares.push(tokenService.middleware());
   }
   if (a.tokenService.standalone) {
@@ -50,8 +64,12 @@ export async function createAuth(config: Config, log: Logger): Promise<Auth> {
   } else if (a.mode !== 'none') {
     const verifier =
       a.mode === 'token' ? await TokenVerifier.create(a.token, key ? [key.publicKey] : [], cert ? [cert.chain.at(-1)!] : []) : undefined;
-    middlewares.push(registryAuth({ config: a, rules, log, htpasswd, guard, verifier, builtinTokenPath: tokenService?.tokenPath }));
+    middlewares.push(registryAuth({ config: a, rules, log, htpasswd, guard, verifier, builtinTokenPath: tokenService?.tokenPath, robots, audit }));
+    if (robots) middlewares.push(robotApi(robots, audit));
   }
-  log.info({ mode: a.mode, tokenService: tokenService ? tokenService.tokenPath : false }, 'access control');
+  log.info(
+    { mode: a.mode, tokenService: tokenService ? tokenService.tokenPath : false, ...(federation ? { federation: a.federation.issuers.map((i) => i.issuer) } : {}) },
+    'access control',
+  );
   return { middlewares, tokenService, updateRules };
 }

@@ -6,13 +6,15 @@
 // pull for handlers that read a second repository (request-access.ts) and, for the catalog,
 // `ctx.state.canPull` (the catalog lists only what the caller may pull).
 import type { Context, Middleware } from 'koa';
+import { FEDERATED_STATE, type AuditLog } from '../audit/audit-log.js';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { AccessRules, Caller } from './access-rules.js';
+import type { AccessRules, AccessView, Caller } from './access-rules.js';
 import type { AuthConfig } from './auth-config.js';
 import type { HtpasswdFile } from './htpasswd.js';
 import type { LoginGuard } from './login-guard.js';
 import { setPullCheck } from './request-access.js';
+import { RobotAccess, robotNameOf, ROBOT_USER_PREFIX, type RobotTokenStore } from './robot-tokens.js';
 import { requiredAccess, scopeString, type Need } from './route-scopes.js';
 import { grants, TokenError, type TokenVerifier, type VerifiedToken } from './token-verifier.js';
 
@@ -25,6 +27,9 @@ export interface RegistryAuthDeps {
   verifier?: TokenVerifier;
   /** The token endpoint path when the built-in service runs on this server. */
   builtinTokenPath?: string;
+  /** Robot tokens: Basic logins in htpasswd mode, and revocation of tokens issued to robots. */
+  robots?: RobotTokenStore;
+  audit?: AuditLog;
 }
 
 function quote(v: string): string {
@@ -62,14 +67,15 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
   const unauthorized = (ctx: Context, needs: Need[], message: string, error?: string): RegistryError =>
     new RegistryError('UNAUTHORIZED', message, accessDetail(needs)).withHeader('WWW-Authenticate', challenge(ctx, needs, error));
 
-  async function basicCaller(ctx: Context, needs: Need[]): Promise<Caller> {
+  /** The Basic caller and what it may do (a robot: its own access within its creator's). */
+  async function basicCaller(ctx: Context, needs: Need[]): Promise<{ caller: Caller; view: AccessView }> {
     const header = ctx.get('Authorization');
     const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-    if (!m) return undefined;
+    if (!m) return { caller: undefined, view: rules };
     const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     // `Basic Og==` (an empty user and password) is what some clients send for "no credentials".
-    if (colon === 0 && decoded === ':') return undefined;
+    if (colon === 0 && decoded === ':') return { caller: undefined, view: rules };
     if (colon <= 0) throw unauthorized(ctx, needs, 'malformed Basic credentials');
     const user = decoded.slice(0, colon);
     const decision = deps.guard!.check(user, ctx.ip);
@@ -80,12 +86,20 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
       );
     }
     const password = decoded.slice(colon + 1);
-    if (!(await deps.htpasswd!.verify(user, password))) {
+    let view: AccessView | undefined;
+    if (user.startsWith(ROBOT_USER_PREFIX)) {
+      const robot = await deps.robots?.authenticate(user, password);
+      if (robot) view = new RobotAccess(rules, robot);
+    } else if (await deps.htpasswd!.verify(user, password)) {
+      view = rules;
+    }
+    if (!view) {
       deps.guard!.failed(user, ctx.ip, Date.now(), password);
+      void deps.audit?.record({ action: 'login.failure', outcome: 'failure', actor: { kind: user.startsWith(ROBOT_USER_PREFIX) ? 'robot' : 'user', name: user.slice(0, 200) }, reason: 'invalid username or password' }, ctx);
       throw unauthorized(ctx, needs, 'invalid username or password');
     }
     deps.guard!.succeeded(user);
-    return user;
+    return { caller: user, view };
   }
 
   async function bearerToken(ctx: Context, needs: Need[]): Promise<VerifiedToken | undefined> {
@@ -104,13 +118,14 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
     if (!ctx.path.startsWith('/v2')) return next();
     const needs = requiredAccess(ctx);
     let caller: Caller;
+    let view: AccessView = rules;
     let held: (n: Need) => boolean;
     let authenticated: boolean;
     if (config.mode === 'htpasswd') {
-      caller = await basicCaller(ctx, needs);
+      ({ caller, view } = await basicCaller(ctx, needs));
       authenticated = caller !== undefined;
-      held = (n) =>
-        n.type === 'registry' ? (n.name === 'admin' ? rules.isAdmin(caller) : rules.mayListCatalog(caller)) : rules.allowed(caller, n.name).has(n.action as never);
+      const v = view;
+      held = (n) => (n.type === 'registry' ? (n.name === 'admin' ? v.isAdmin(caller) : v.mayListCatalog(caller)) : v.allowed(caller, n.name).has(n.action as never));
       // Anonymous callers may read what the rules give them; GET /v2/ still asks them to log in.
       if (!authenticated && (needs.length === 0 || !needs.every(held))) throw unauthorized(ctx, needs, 'authentication required');
     } else {
@@ -119,6 +134,19 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
       caller = token.subject || undefined;
       authenticated = caller !== undefined;
       held = (n) => grants(token, n.type, n.name, n.action);
+      // A removed or expired robot's tokens stop working at once (not only when they expire).
+      // Only the built-in service's tokens name robots: another issuer's `robot+…` is its own.
+      const ours = config.tokenService.enabled && token.issuer === config.tokenService.issuer;
+      const robotName = ours ? robotNameOf(caller) : undefined;
+      if (robotName !== undefined && deps.robots) {
+        const robot = await deps.robots.active(robotName);
+        if (!robot) {
+          log.info({ reqId: ctx.state.requestId, robot: robotName }, 'bearer token refused: the robot was removed or has expired');
+          throw unauthorized(ctx, needs, 'invalid token: the robot token was revoked or has expired', 'invalid_token');
+        }
+        view = new RobotAccess(rules, robot);
+      }
+      if (token.federated && ours) ctx.state[FEDERATED_STATE] = token.federated;
     }
     if (caller !== undefined) ctx.state.user = { name: caller };
     setPullCheck(ctx, (name) => held({ type: 'repository', name, action: 'pull', challenge: 'pull' }));
@@ -137,7 +165,7 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
     // The catalog shows what the caller may pull (the access rules; an external issuer without
     // rules configured decides alone).
     if (needs[0]?.type === 'registry' && needs[0].name === 'catalog' && (rules.configured || config.tokenService.enabled || config.mode === 'htpasswd')) {
-      ctx.state.canPull = (name: string) => rules.allowed(caller, name).has('pull');
+      ctx.state.canPull = (name: string) => view.allowed(caller, name).has('pull');
     }
     return next();
   };

@@ -13,6 +13,7 @@ import { UPLOAD, UPLOADS } from '../routes/uploads.js';
 import { UI_ADMIN, UI_OPERATIONS } from '../ui/operations.js';
 import { UI_REPOSITORIES, UI_SUMMARY, UI_TAGS } from '../ui/ui-api.js';
 import type { Action } from './auth-config.js';
+import { ROBOT_TOKEN, ROBOT_TOKENS } from './robot-api.js';
 
 export interface Need {
   type: 'repository' | 'registry';
@@ -73,6 +74,8 @@ export function requiredAccess(ctx: Pick<Context, 'method' | 'path' | 'query'>):
   if (CATALOG.test(path) || UI_REPOSITORIES.test(path)) return [{ type: 'registry', name: 'catalog', action: '*', challenge: '*' }];
   // Storage, GC, retention and mirror state of the whole registry: for `auth.admins` only.
   if (UI_OPERATIONS.test(path) || UI_ADMIN.test(path) || QUOTAS.test(path)) return [ADMIN_NEED];
+  // Robot token administration (robot-api.ts).
+  if (ROBOT_TOKENS.test(path) || ROBOT_TOKEN.test(path)) return [ADMIN_NEED];
   for (const [re, actionOf] of REPOSITORY_ROUTES) {
     const m = re.exec(path);
     if (!m) continue;

@@ -21,6 +21,17 @@ export interface VerifiedToken {
   subject: string;
   access: ResourceAccess[];
   expiresAt: number;
+  /** `iss` ('' when absent). */
+  issuer: string;
+  /** A token the built-in token service issued for a federated identity: its issuer, subject and claims. */
+  federated?: { issuer: string; subject: string; claims: Record<string, unknown> };
+}
+
+function federatedClaim(v: unknown): VerifiedToken['federated'] {
+  if (!v || typeof v !== 'object') return undefined;
+  const f = v as { iss?: unknown; sub?: unknown; claims?: unknown };
+  if (typeof f.iss !== 'string' || typeof f.sub !== 'string') return undefined;
+  return { issuer: f.iss, subject: f.sub, claims: f.claims && typeof f.claims === 'object' ? (f.claims as Record<string, unknown>) : {} };
 }
 
 export class TokenError extends Error {}
@@ -156,10 +167,13 @@ export class TokenVerifier {
             !!a && typeof a === 'object' && typeof (a as ResourceAccess).type === 'string' && typeof (a as ResourceAccess).name === 'string' && Array.isArray((a as ResourceAccess).actions),
         )
       : [];
+    const federated = federatedClaim(payload.fed);
     const verified: VerifiedToken = {
       subject: typeof payload.sub === 'string' ? payload.sub : '',
+      issuer: typeof payload.iss === 'string' ? payload.iss : '',
       access,
       expiresAt: Math.min(payload.exp! * 1000 + this.config.leeway, now + CACHE_MAX_MS),
+      ...(federated ? { federated } : {}),
     };
     if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(token, verified);

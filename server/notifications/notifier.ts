@@ -73,6 +73,11 @@ export class Notifier {
     }
   }
 
+  /** Sends an audit record (server/audit) to the named endpoints, whatever their filters; never throws. */
+  publishAudit(names: string[], record: object): void {
+    for (const name of names) this.endpoints.get(name)?.queue.enqueue([record as NotificationEvent]);
+  }
+
   /** Replaces the endpoint set; returns what changed (endpoint names). */
   update(config: NotificationsConfig, logChanges = true): { added: string[]; removed: string[]; changed: string[] } {
     const next = new Map<string, Endpoint>();

@@ -3,7 +3,7 @@
 // not filter its catalog (the CNCF registry lists every repository to whoever holds
 // `registry:catalog:*`), so the catalog goes only to callers the rules name for it.
 // `registry:admin:*` (storage, GC, retention and mirror state) goes to `auth.admins` only.
-import type { AccessRules, Caller } from '../auth/access-rules.js';
+import type { AccessView, Caller } from '../auth/access-rules.js';
 import type { ResourceAccess } from '../auth/token-verifier.js';
 
 export function parseScope(scope: string): ResourceAccess | undefined {
@@ -19,7 +19,7 @@ export function parseScope(scope: string): ResourceAccess | undefined {
 }
 
 /** The granted subset of the requested scopes (entries with nothing granted are left out). */
-export function grantScopes(rules: AccessRules, caller: Caller, requested: string[]): ResourceAccess[] {
+export function grantScopes(rules: AccessView, caller: Caller, requested: string[]): ResourceAccess[] {
   const byResource = new Map<string, ResourceAccess>();
   for (const s of requested.flatMap((r) => r.split(' ')).filter(Boolean)) {
     const want = parseScope(s);

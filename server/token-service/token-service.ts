@@ -3,10 +3,15 @@
 // scopes, the OAuth2 POST flow with password and refresh_token grants, and the public keys as a
 // JWKS. Refresh tokens are JWTs too (signed by the same key, with an audience no registry accepts),
 // so nothing has to be stored; a refresh stops working when the user leaves the htpasswd file.
+// Robots (`robot+NAME` with their secret, robot-tokens.ts) log in like users; CI jobs exchange an
+// OIDC ID token (federation.ts) with the reserved user name or OAuth2's token-exchange grant.
 import { randomUUID } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import { SignJWT, jwtVerify } from 'jose';
-import type { AccessRules, Caller } from '../auth/access-rules.js';
+import type { AccessRules, AccessView } from '../auth/access-rules.js';
+import { FEDERATED_STATE, type AuditLog, type FederatedIdentity } from '../audit/audit-log.js';
+import { FederationError, type Federation, type FederatedPrincipal } from '../auth/federation.js';
+import { RobotAccess, robotNameOf, ROBOT_USER_PREFIX, type RobotTokenStore } from '../auth/robot-tokens.js';
 import type { AuthConfig } from '../auth/auth-config.js';
 import type { HtpasswdFile } from '../auth/htpasswd.js';
 import type { LoginGuard } from '../auth/login-guard.js';
@@ -17,6 +22,16 @@ import { grantScopes } from './scopes.js';
 import type { SigningKey } from './signing-key.js';
 
 const FORM_LIMIT = 64 * 1024;
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ID_TOKEN_TYPES = ['urn:ietf:params:oauth:token-type:id_token', 'urn:ietf:params:oauth:token-type:jwt'];
+
+/** Who a token is for: a user of the htpasswd file, a robot, or a federated CI identity. */
+export interface Principal {
+  name: string;
+  /** What it may do (the access rules for users). */
+  view: AccessView;
+  federated?: FederatedPrincipal;
+}
 
 class TokenRequestError extends Error {
   constructor(
@@ -36,6 +51,9 @@ export interface TokenServiceDeps {
   rules: AccessRules;
   guard: LoginGuard;
   log: Logger;
+  robots?: RobotTokenStore;
+  federation?: Federation;
+  audit?: AuditLog;
 }
 
 export class TokenService {
@@ -58,11 +76,19 @@ export class TokenService {
   }
 
   /** Signs an access token for `subject` ('' for anonymous) with these grants, for `audience` (a registry's service name). */
-  async issue(subject: string, access: ResourceAccess[], now = Date.now(), audience = this.service): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
+  async issue(
+    subject: string,
+    access: ResourceAccess[],
+    now = Date.now(),
+    audience = this.service,
+    opts: { notAfter?: number; claims?: Record<string, unknown> } = {},
+  ): Promise<{ token: string; expiresIn: number; issuedAt: Date }> {
     const { key, config } = this.deps;
     const iat = Math.floor(now / 1000);
-    const expiresIn = Math.max(1, Math.round(config.tokenService.expiry / 1000));
-    const token = await new SignJWT({ access })
+    let expiresIn = Math.max(1, Math.round(config.tokenService.expiry / 1000));
+    // A token from a federated ID token lasts no longer than the ID token.
+    if (opts.notAfter !== undefined) expiresIn = Math.max(1, Math.min(expiresIn, Math.floor(opts.notAfter / 1000) - iat));
+    const token = await new SignJWT({ ...opts.claims, access })
       .setProtectedHeader(this.header())
       .setIssuer(config.tokenService.issuer)
       .setSubject(subject)
@@ -93,7 +119,7 @@ export class TokenService {
       .sign(key.privateKey);
   }
 
-  private async subjectOfRefresh(refreshToken: string): Promise<string> {
+  private async subjectOfRefresh(refreshToken: string): Promise<Principal> {
     try {
       const { payload } = await jwtVerify(refreshToken, this.deps.key.publicKey, {
         algorithms: ['ES256'],
@@ -102,24 +128,66 @@ export class TokenService {
         requiredClaims: ['exp', 'sub'],
       });
       const sub = payload.sub!;
+      const robot = robotNameOf(sub);
+      if (robot !== undefined) {
+        // A removed or expired robot's refresh tokens stop with it.
+        const r = await this.deps.robots?.active(robot);
+        if (!r) throw new Error('unknown robot');
+        return { name: sub, view: new RobotAccess(this.deps.rules, r) };
+      }
       if (!this.deps.htpasswd.has(sub)) throw new Error('unknown user');
-      return sub;
+      return { name: sub, view: this.deps.rules };
     } catch {
       throw new TokenRequestError(401, 'invalid_grant', 'invalid or expired refresh token');
     }
   }
 
-  /** Checks a password, with brute-force protection; returns the user or throws. */
-  private async login(ctx: Context, user: string, password: string): Promise<string> {
-    const { guard, htpasswd } = this.deps;
+  /** Verifies an OIDC ID token; refusals are logged and audited. */
+  private async federate(ctx: Context, idToken: string): Promise<Principal> {
+    const { federation, log, audit } = this.deps;
+    if (!federation?.enabled) throw new TokenRequestError(401, 'invalid_grant', 'identity federation is not configured');
+    try {
+      const p = await federation.exchange(idToken);
+      const identity: FederatedIdentity = { issuer: p.issuer, subject: p.subject, claims: p.claims };
+      ctx.state[FEDERATED_STATE] = identity;
+      return { name: p.name, view: p.access, federated: p };
+    } catch (err) {
+      if (!(err instanceof FederationError)) throw err;
+      log.warn({ client: ctx.ip, reason: err.kind, issuer: err.claimed.issuer, subject: err.claimed.subject, err: err.message }, 'federation: ID token refused');
+      void audit?.record(
+        {
+          action: 'login.failure',
+          outcome: 'failure',
+          actor: { kind: 'federated', ...(err.claimed.subject ? { name: `oidc:${err.claimed.subject}` } : {}), ...(err.claimed.issuer ? { issuer: err.claimed.issuer } : {}) },
+          reason: err.message,
+          detail: { refused: err.kind, unverifiedClaims: true },
+        },
+        ctx,
+      );
+      throw new TokenRequestError(401, 'invalid_grant', `ID token refused: ${err.message}`);
+    }
+  }
+
+  /** Checks a password (a user's, a robot's secret, or an ID token), with brute-force protection; returns who it is or throws. */
+  private async login(ctx: Context, user: string, password: string): Promise<Principal> {
+    const { guard, htpasswd, robots, federation, audit, rules } = this.deps;
+    if (federation?.enabled && user === federation.username) return this.federate(ctx, password);
     const decision = guard.check(user, ctx.ip);
     if (!decision.ok) throw new TokenRequestError(429, 'slow_down', 'too many failed logins: try again later', decision.retryAfterSeconds);
-    if (!(await htpasswd.verify(user, password))) {
+    let principal: Principal | undefined;
+    if (user.startsWith(ROBOT_USER_PREFIX)) {
+      const robot = await robots?.authenticate(user, password);
+      if (robot) principal = { name: user, view: new RobotAccess(rules, robot) };
+    } else if (await htpasswd.verify(user, password)) {
+      principal = { name: user, view: rules };
+    }
+    if (!principal) {
       guard.failed(user, ctx.ip, Date.now(), password);
+      void audit?.record({ action: 'login.failure', outcome: 'failure', actor: { kind: user.startsWith(ROBOT_USER_PREFIX) ? 'robot' : 'user', name: user.slice(0, 200) }, reason: 'invalid username or password' }, ctx);
       throw new TokenRequestError(401, 'invalid_grant', 'invalid username or password');
     }
     guard.succeeded(user);
-    return user;
+    return principal;
   }
 
   /** The audience of the token: the requested service when it is ours or one of `tokenService.services`. */
@@ -131,13 +199,23 @@ export class TokenService {
     return service;
   }
 
-  private async answer(ctx: Context, caller: Caller, scopes: string[], offline: boolean, audience: string): Promise<void> {
-    const access = grantScopes(this.deps.rules, caller, scopes);
-    const { token, expiresIn, issuedAt } = await this.issue(caller ?? '', access, Date.now(), audience);
-    const body: Record<string, unknown> = { token, access_token: token, expires_in: expiresIn, issued_at: issuedAt.toISOString() };
+  private async answer(ctx: Context, who: Principal | undefined, scopes: string[], offline: boolean, audience: string, extra: Record<string, unknown> = {}): Promise<void> {
+    const caller = who?.name;
+    const access = grantScopes(who?.view ?? this.deps.rules, caller, scopes);
+    const fed = who?.federated;
+    const { token, expiresIn, issuedAt } = await this.issue(
+      caller ?? '',
+      access,
+      Date.now(),
+      audience,
+      fed ? { notAfter: fed.expiresAt, claims: { fed: { iss: fed.issuer, sub: fed.subject, claims: fed.claims } } } : {},
+    );
+    const body: Record<string, unknown> = { token, access_token: token, expires_in: expiresIn, issued_at: issuedAt.toISOString(), ...extra };
     if (ctx.method === 'POST') body.scope = access.map((a) => `${a.type}:${a.name}:${a.actions.join(',')}`).join(' ');
-    if (offline && caller !== undefined) body.refresh_token = await this.issueRefresh(caller);
+    // A federated identity has no refresh token: a new ID token is exchanged instead.
+    if (offline && caller !== undefined && !fed) body.refresh_token = await this.issueRefresh(caller);
     if (caller !== undefined) ctx.state.user = { name: caller };
+    if (fed) void this.deps.audit?.record({ action: 'token.exchange', outcome: 'success', target: { scopes: body.scope ?? access.map((a) => `${a.type}:${a.name}:${a.actions.join(',')}`).join(' ') } }, ctx);
     this.deps.log.debug({ user: caller ?? '', requested: scopes, granted: access }, 'token issued');
     ctx.status = 200;
     ctx.set('Cache-Control', 'no-store');
@@ -150,7 +228,7 @@ export class TokenService {
     const audience = this.audienceFor(q.get('service'));
     const scopes = q.getAll('scope');
     const auth = ctx.get('Authorization');
-    let caller: Caller;
+    let caller: Principal | undefined;
     if (auth && !/^Basic\s+Og==\s*$/i.test(auth)) {
       const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth);
       const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
@@ -158,7 +236,7 @@ export class TokenService {
       if (colon <= 0) throw new TokenRequestError(401, 'invalid_request', 'malformed Basic credentials');
       caller = await this.login(ctx, decoded.slice(0, colon), decoded.slice(colon + 1));
       const account = q.get('account');
-      if (account && account !== caller) throw new TokenRequestError(400, 'invalid_request', 'account does not match the credentials');
+      if (account && account !== caller.name && account !== decoded.slice(0, colon)) throw new TokenRequestError(400, 'invalid_request', 'account does not match the credentials');
     }
     await this.answer(ctx, caller, scopes, q.get('offline_token') === 'true', audience);
   }
@@ -168,9 +246,16 @@ export class TokenService {
     const body = await readBoundedBody(ctx, FORM_LIMIT, () => new TokenRequestError(413, 'invalid_request', 'request body too large'));
     const form = new URLSearchParams(body.toString('utf8'));
     const audience = this.audienceFor(form.get('service'));
-    if (!form.get('client_id')) throw new TokenRequestError(400, 'invalid_request', 'client_id is required');
-    const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
     const grant = form.get('grant_type');
+    const scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
+    if (grant === TOKEN_EXCHANGE) {
+      // RFC 8693: the CI job's ID token as the subject token, no client credentials.
+      const type = form.get('subject_token_type') ?? '';
+      if (!ID_TOKEN_TYPES.includes(type)) throw new TokenRequestError(400, 'invalid_request', `subject_token_type must be one of ${ID_TOKEN_TYPES.join(', ')}`);
+      const who = await this.federate(ctx, form.get('subject_token') ?? '');
+      return this.answer(ctx, who, scopes, false, audience, { issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer' });
+    }
+    if (!form.get('client_id')) throw new TokenRequestError(400, 'invalid_request', 'client_id is required');
     const offline = form.get('access_type') === 'offline';
     if (grant === 'password') {
       const user = form.get('username') ?? '';
