@@ -130,6 +130,7 @@ export const TOP_LEVEL_DIRS: readonly string[] = [
   layout.quarantineRoot,
   layout.mirrorRoot,
   layout.quotaRoot,
+  layout.robotTokensRoot,
 ].map((p) => p.split('/')[1]!);
 
 /** What a path of the layout is, read back from the path (the inverse of `layout`). */
