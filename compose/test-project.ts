@@ -1,0 +1,13 @@
+// Unit tests' projects: a compose file's text loaded through the real loader.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadProject } from './load.js';
+import type { Project } from './model.js';
+
+export function projectOf(yaml: string, name = 'demo'): { project: Project; warnings: string[] } {
+  const dir = mkdtempSync(join(tmpdir(), 'compose-unit-'));
+  writeFileSync(join(dir, 'compose.yaml'), yaml);
+  const { project, warnings } = loadProject({ workingDir: dir, projectName: name, environment: {} });
+  return { project, warnings };
+}
