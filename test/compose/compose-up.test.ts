@@ -5,29 +5,37 @@
 // `down -v` leaving no container, network, volume, link or iptables rule behind. busybox's wget
 // crashes here (static glibc), so HTTP inside containers is spoken with nc.
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineEnv, type EngineEnv } from '../helpers/engine-cli.js';
+import { netnsDir } from '../../engine/network/netns.js';
 
 let e: EngineEnv;
-let before: HostState;
 
-interface HostState {
-  links: string[];
-  rules: string[];
+/** The bridges and subnets of this engine root's networks (read while they exist). */
+async function ourNetworks(): Promise<{ bridges: string[]; subnets: string[] }> {
+  const dir = join(e.root, 'networks');
+  const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
+  const recs = await Promise.all(names.map(async (f) => JSON.parse(await readFile(join(dir, f), 'utf8')) as { bridge: string; subnet: string }));
+  return { bridges: recs.map((r) => r.bridge), subnets: recs.map((r) => r.subnet) };
 }
 
-/** Links and rules of the kinds networking makes (veths, our bridges, the plugins' CNI chains). */
-function hostState(): HostState {
-  const links = readdirSync('/sys/class/net').filter((l) => /^(veth|stv)/.test(l)).sort();
-  const rules = ['filter', 'nat']
-    .flatMap((t) => execFileSync('iptables', ['-w', '-t', t, '-S'], { encoding: 'utf8' }).split('\n').map((l) => `${t} ${l}`))
-    .filter((l) => /CNI|10\.90\./.test(l))
-    .sort();
-  return { links, rules };
+/**
+ * What of ours is still on the host: links of our bridges, iptables rules naming our bridges or
+ * subnets, network namespace files of our root. Other engineers' tests run on this host at the
+ * same time: only what is ours is compared.
+ */
+function leftovers(ours: { bridges: string[]; subnets: string[] }): string[] {
+  const out = ours.bridges.filter((b) => existsSync(`/sys/class/net/${b}`)).map((b) => `link ${b}`);
+  const rules = ['filter', 'nat'].flatMap((t) => execFileSync('iptables', ['-w', '-t', t, '-S'], { encoding: 'utf8' }).split('\n'));
+  const needles = [...ours.bridges, ...ours.subnets.map((s) => s.replace(/\.0\/24$/, '.'))];
+  out.push(...rules.filter((l) => needles.some((n) => l.includes(n))).map((l) => `rule ${l}`));
+  const ns = netnsDir(e.root);
+  if (existsSync(ns)) out.push(...readdirSync(ns).map((f) => `netns ${f}`));
+  return out;
 }
 
 async function freePort(): Promise<number> {
@@ -69,14 +77,16 @@ async function ps(project: string, dir: string, args: string[] = []): Promise<Ps
 }
 
 beforeAll(async () => {
-  before = hostState();
   e = await engineEnv();
 }, 180_000);
 
 afterAll(async () => {
+  // After a failed test: its containers, then its networks, so no bridge or rule outlives the run.
+  await e?.reset();
+  const nets = await ourNetworks().catch(() => ({ bridges: [], subnets: [] }));
+  for (const n of (await readdir(join(e.root, 'networks')).catch(() => [] as string[])).filter((f) => f.endsWith('.json'))) await e?.stevedore(['network', 'rm', n.slice(0, -5)]);
   await e?.close();
-  // Whatever a failed test left: no link or rule of ours outlives the run.
-  expect(hostState()).toEqual(before);
+  expect(leftovers(nets)).toEqual([]);
 });
 
 describe('compose up -d / ps / logs / exec / down -v: a web service calling its backend by name', () => {
@@ -139,12 +149,126 @@ describe('compose up -d / ps / logs / exec / down -v: a web service calling its 
     expect(again.stderr).not.toMatch(/Created|Recreate|Started/);
     expect((await ps('shop', dir)).map((r) => r.ID)).toEqual(rows.map((r) => r.ID));
 
+    const ours = await ourNetworks();
+    expect(ours.bridges.length).toBeGreaterThan(0);
     const down = await compose('shop', dir, ['down', '-v'], env);
     expect(down.code, down.stderr).toBe(0);
     expect(await e.ok(['ps', '-a', '-q'])).toBe('');
     expect(await e.ok(['network', 'ls'])).not.toMatch(/shop_/);
     expect(await e.ok(['volume', 'ls', '-q'])).toBe('');
     expect(await e.mountsUnderRoot()).toEqual([]);
-    expect(hostState()).toEqual(before);
+    expect(leftovers(ours)).toEqual([]);
+  }, 600_000);
+});
+
+describe('replicas with limits and a restart policy on a project network (the seeds\' style file)', () => {
+  it('runs three limited replicas, all reached by the service name from a fourth container', async () => {
+    const dir = join(e.dir, 'seeds');
+    await files(dir, {
+      'compose.yaml': [
+        'services:',
+        '  web:',
+        '    image: busybox:test',
+        '    command: sh -c \'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www\'',
+        '    stop_grace_period: 1s',
+        '    deploy:',
+        '      replicas: 3',
+        '      resources:',
+        '        limits: { cpus: "0.5", memory: 64M, pids: 50 }',
+        '      restart_policy: { condition: on-failure }',
+        '    networks: [webnet]',
+        '  probe:',
+        '    image: busybox:test',
+        '    profiles: [tools]',
+        '    networks: [webnet]',
+        'networks:',
+        '  webnet: {}',
+        '',
+      ].join('\n'),
+    });
+    const up = await compose('seeds', dir, ['up', '-d']);
+    expect(up.code, up.stderr).toBe(0);
+    const rows = await ps('seeds', dir);
+    expect(rows.map((r) => r.Name)).toEqual(['seeds-web-1', 'seeds-web-2', 'seeds-web-3']);
+    for (const n of [1, 2, 3]) {
+      const limits = await composeOk('seeds', dir, ['exec', '-T', '--index', String(n), 'web', 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/pids/pids.max']);
+      expect(limits).toBe(`${64 * 1024 * 1024}\n50000\n50\n`);
+    }
+    const inspected = JSON.parse(await e.ok(['container', 'inspect', 'seeds-web-2'])) as { hostConfig: { restart?: unknown } }[];
+    expect(inspected[0]!.hostConfig.restart).toEqual({ name: 'on-failure' });
+    // A fourth container on the network: `web` names all three replicas, and each one answers.
+    const hostnames = await Promise.all([1, 2, 3].map(async (n) => (await composeOk('seeds', dir, ['exec', '-T', '--index', String(n), 'web', 'hostname'])).trim()));
+    const probe = await compose('seeds', dir, [
+      '--profile', 'tools', 'run', '--rm', '-T', 'probe', 'sh', '-c',
+      'for ip in $(awk \'$0 ~ /[[:space:]]web([[:space:]]|$)/ {print $1}\' /etc/hosts); do printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 $ip 80 | tail -n 1; done; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 web 80 | tail -n 1',
+    ]);
+    expect(probe.code, probe.stderr).toBe(0);
+    const lines = probe.stdout.trim().split('\n');
+    expect(lines.slice(0, 3).sort()).toEqual([...hostnames].sort());
+    expect(hostnames).toContain(lines[3]);
+    // run --rm left no container behind.
+    expect((await ps('seeds', dir, ['-a'])).map((r) => r.Name)).toEqual(['seeds-web-1', 'seeds-web-2', 'seeds-web-3']);
+
+    // Scaling down removes the highest numbers.
+    await composeOk('seeds', dir, ['up', '-d', '--scale', 'web=1']);
+    expect((await ps('seeds', dir, ['-a'])).map((r) => r.Name)).toEqual(['seeds-web-1']);
+    const ours = await ourNetworks();
+    await composeOk('seeds', dir, ['down']);
+    expect(await e.ok(['ps', '-a', '-q'])).toBe('');
+    expect(await e.mountsUnderRoot()).toEqual([]);
+    expect(leftovers(ours)).toEqual([]);
+  }, 600_000);
+});
+
+describe('depends_on conditions and recreating only what changed', () => {
+  it('waits for service_healthy; up twice is a no-op; a changed environment recreates only that service', async () => {
+    const dir = join(e.dir, 'health');
+    const file = (mode: string) =>
+      [
+        'services:',
+        '  db:',
+        '    image: busybox:test',
+        '    command: sh -c \'sleep 2; touch /tmp/ready; exec sleep 1000\'',
+        '    stop_grace_period: 1s',
+        '    healthcheck: { test: "test -f /tmp/ready", interval: 300ms, retries: 50 }',
+        '  app:',
+        '    image: busybox:test',
+        '    command: sleep 1000',
+        '    stop_grace_period: 1s',
+        `    environment: { MODE: ${mode} }`,
+        '    depends_on: { db: { condition: service_healthy } }',
+        '',
+      ].join('\n');
+    await files(dir, { 'compose.yaml': file('one') });
+    const up = await compose('health', dir, ['up', '-d']);
+    expect(up.code, up.stderr).toBe(0);
+    const events = up.stderr.split('\n').map((l) => l.trim());
+    expect(events.indexOf('Container health-db-1 Healthy')).toBeGreaterThan(-1);
+    expect(events.indexOf('Container health-app-1 Started')).toBeGreaterThan(events.indexOf('Container health-db-1 Healthy'));
+    type Inspected = { startedAt: string; health?: { Log: { End: string; ExitCode: number }[] } };
+    const inspect = async (name: string) => (JSON.parse(await e.ok(['container', 'inspect', name])) as Inspected[])[0]!;
+    const [db, app] = [await inspect('health-db-1'), await inspect('health-app-1')];
+    const healthyAt = db.health!.Log.find((l) => l.ExitCode === 0)!.End;
+    expect(Date.parse(app.startedAt)).toBeGreaterThanOrEqual(Date.parse(healthyAt));
+
+    const first = await ps('health', dir);
+    const again = await compose('health', dir, ['up', '-d']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/Created|Recreate|Started/);
+    expect(await ps('health', dir)).toEqual(first);
+
+    await files(dir, { 'compose.yaml': file('two') });
+    const changed = await compose('health', dir, ['up', '-d']);
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stderr).toMatch(/Container health-app-1 Recreate \(configuration changed\)/);
+    const after = await ps('health', dir);
+    expect(after.find((r) => r.Service === 'db')!.ID).toBe(first.find((r) => r.Service === 'db')!.ID);
+    expect(after.find((r) => r.Service === 'app')!.ID).not.toBe(first.find((r) => r.Service === 'app')!.ID);
+    expect(await composeOk('health', dir, ['exec', '-T', 'app', 'sh', '-c', 'echo $MODE'])).toBe('two\n');
+
+    const ours = await ourNetworks();
+    await composeOk('health', dir, ['down']);
+    expect(await e.ok(['ps', '-a', '-q'])).toBe('');
+    expect(leftovers(ours)).toEqual([]);
   }, 600_000);
 });
