@@ -165,9 +165,13 @@ export class ComposeExecutor {
       const n = this.project.networks[key]!;
       await nets.locked(async () => {
         const have = await nets.read(n.name);
-        if (have) return;
+        if (have) {
+          if (!n.external && have.labels?.[LABEL.project] !== this.project.name) this.env.say(`Network ${n.name} exists but was not created for project ${this.project.name}: it is used as it is`);
+          return;
+        }
         if (n.external) throw new ComposeError(`networks.${key}`, `external network ${n.name} not found: create it with stevedore network create ${n.name}`);
-        await nets.create(n.name, { ...(n.subnet ? { subnet: n.subnet } : {}), ...(n.gateway ? { gateway: n.gateway } : {}), internal: n.internal });
+        const labels = { ...n.labels, [LABEL.project]: this.project.name, [LABEL.network]: key };
+        await nets.create(n.name, { ...(n.subnet ? { subnet: n.subnet } : {}), ...(n.gateway ? { gateway: n.gateway } : {}), internal: n.internal, labels });
         this.env.say(`Network ${n.name} Created`);
       });
     }
@@ -356,7 +360,8 @@ export class ComposeExecutor {
     for (const [key, n] of Object.entries(this.project.networks)) {
       if (n.external) continue;
       const nets = new NetworkStore(this.env.root);
-      if (!(await nets.read(n.name))) continue;
+      // Only what compose made for this project: a network of that name made by hand stays.
+      if ((await nets.read(n.name))?.labels?.[LABEL.project] !== this.project.name) continue;
       try {
         await removeNetwork(this.ctx, n.name);
         this.env.say(`Network ${n.name} Removed`);
@@ -366,7 +371,7 @@ export class ComposeExecutor {
     }
     if (opts.volumes) {
       for (const v of Object.values(this.project.volumes)) {
-        if (v.external) continue;
+        if (v.external || (await new VolumeStore(this.env.root).get(v.name))?.labels[LABEL.project] !== this.project.name) continue;
         try {
           await removeVolume(this.ctx, v.name);
           this.env.say(`Volume ${v.name} Removed`);

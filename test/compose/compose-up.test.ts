@@ -151,8 +151,12 @@ describe('compose up -d / ps / logs / exec / down -v: a web service calling its 
 
     const ours = await ourNetworks();
     expect(ours.bridges.length).toBeGreaterThan(0);
-    const down = await compose('shop', dir, ['down', '-v'], env);
+    const down = await compose('shop', dir, ['down', '-v', '--rmi', 'local'], env);
     expect(down.code, down.stderr).toBe(0);
+    // --rmi local: the images compose built (named PROJECT-SERVICE) are gone, the base stays.
+    const images = await e.ok(['images']);
+    expect(images).not.toMatch(/shop-web|shop-backend/);
+    expect(images).toMatch(/busybox/);
     expect(await e.ok(['ps', '-a', '-q'])).toBe('');
     expect(await e.ok(['network', 'ls'])).not.toMatch(/shop_/);
     expect(await e.ok(['volume', 'ls', '-q'])).toBe('');
@@ -268,6 +272,69 @@ describe('depends_on conditions and recreating only what changed', () => {
 
     const ours = await ourNetworks();
     await composeOk('health', dir, ['down']);
+    expect(await e.ok(['ps', '-a', '-q'])).toBe('');
+    expect(leftovers(ours)).toEqual([]);
+  }, 600_000);
+});
+
+describe('the lifecycle commands and their errors', () => {
+  it('port, top, images, stop, start, restart, kill, rm, an attached up, and one-line errors', async () => {
+    const dir = join(e.dir, 'life');
+    const port = await freePort();
+    await files(dir, {
+      'compose.yaml': [
+        'services:',
+        '  web:',
+        '    image: busybox:test',
+        '    command: sh -c \'mkdir -p /www && echo alive > /www/index.html && exec httpd -f -p 80 -h /www\'',
+        `    ports: ["127.0.0.1:${port}:80"]`,
+        '    stop_grace_period: 1s',
+        '  hello:',
+        '    image: busybox:test',
+        '    command: echo hello from a one-shot service',
+        '    profiles: [once]',
+        '',
+      ].join('\n'),
+    });
+    await composeOk('life', dir, ['up', '-d', '--wait']);
+    const get = () => fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text(), () => undefined);
+    expect(await e.waitFor('web to answer', get)).toBe('alive\n');
+    expect(await composeOk('life', dir, ['port', 'web', '80'])).toBe(`127.0.0.1:${port}\n`);
+    expect(await composeOk('life', dir, ['top'])).toMatch(/^life-web-1\n[\s\S]*httpd -f -p 80/);
+    expect(await composeOk('life', dir, ['images'])).toMatch(/life-web-1 +docker\.io\/library\/busybox:test/);
+    const net = JSON.parse(await e.ok(['network', 'inspect', 'life_default'])) as { labels?: Record<string, string> }[];
+    expect(net[0]!.labels).toEqual({ 'com.docker.compose.project': 'life', 'com.docker.compose.network': 'default' });
+
+    await composeOk('life', dir, ['stop']);
+    expect(await ps('life', dir)).toEqual([]);
+    expect((await ps('life', dir, ['-a'])).map((r) => [r.Name, r.State])).toEqual([['life-web-1', 'exited']]);
+    await composeOk('life', dir, ['start']);
+    expect(await e.waitFor('web to answer again', get)).toBe('alive\n');
+    const before = (await ps('life', dir))[0]!.ID;
+    await composeOk('life', dir, ['restart', 'web']);
+    expect(await e.waitFor('web to answer after restart', get)).toBe('alive\n');
+    expect((await ps('life', dir))[0]!.ID).toBe(before);
+    await composeOk('life', dir, ['kill']);
+    await e.waitFor('web to be killed', async () => (await ps('life', dir, ['-a']))[0]?.State === 'exited');
+    await composeOk('life', dir, ['rm', '-f']);
+    expect(await ps('life', dir, ['-a'])).toEqual([]);
+
+    // Attached: the output, prefixed by the container name, until the service exits.
+    const attached = await compose('life', dir, ['--profile', 'once', 'up', '--no-deps', 'hello']);
+    expect(attached.code, attached.stderr).toBe(0);
+    expect(attached.stdout).toBe('life-hello-1 | hello from a one-shot service\n');
+
+    for (const [args, line] of [
+      [['up', '-d', 'nope'], 'stevedore compose: no such service: nope'],
+      [['exec', '-T', 'web', 'true'], 'stevedore compose: service web has no container: run compose up first'],
+      [['up', '-d', '--scale', 'web=x'], 'stevedore compose: invalid --scale "web=x": SERVICE=NUMBER'],
+    ] as const) {
+      const r = await compose('life', dir, [...args]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe(line);
+    }
+    const ours = await ourNetworks();
+    await composeOk('life', dir, ['--profile', 'once', 'down']);
     expect(await e.ok(['ps', '-a', '-q'])).toBe('');
     expect(leftovers(ours)).toEqual([]);
   }, 600_000);
