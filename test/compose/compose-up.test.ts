@@ -277,6 +277,48 @@ describe('depends_on conditions and recreating only what changed', () => {
   }, 600_000);
 });
 
+describe('depends_on: service_completed_successfully', () => {
+  it('starts a dependant after its one-shot dependency exited 0, and fails with one line when it did not', async () => {
+    const dir = join(e.dir, 'deps');
+    await files(dir, {
+      'compose.yaml': [
+        'services:',
+        '  migrate: { image: busybox:test, command: sh -c \'sleep 1; echo migrated\' }',
+        '  broken: { image: busybox:test, command: sh -c \'exit 4\' }',
+        '  app:',
+        '    image: busybox:test',
+        '    command: sleep 1000',
+        '    stop_grace_period: 1s',
+        '    depends_on: { migrate: { condition: service_completed_successfully } }',
+        '  app2:',
+        '    image: busybox:test',
+        '    command: sleep 1000',
+        '    depends_on: { broken: { condition: service_completed_successfully } }',
+        '',
+      ].join('\n'),
+    });
+    const ok = await compose('deps', dir, ['up', '-d', 'app']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const events = ok.stderr.split('\n').map((l) => l.trim());
+    expect(events.indexOf('Container deps-app-1 Started')).toBeGreaterThan(events.indexOf('Container deps-migrate-1 Exited'));
+    expect(await composeOk('deps', dir, ['logs', '--no-log-prefix', 'migrate'])).toBe('migrated\n');
+
+    const bad = await compose('deps', dir, ['up', '-d', 'app2']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split('\n').at(-1)).toBe('stevedore compose: services.app2.depends_on.broken: service broken did not complete successfully: container deps-broken-1 exited with 4');
+    expect((await ps('deps', dir, ['-a'])).map((r) => [r.Name, r.State])).toEqual([
+      ['deps-app-1', 'running'],
+      ['deps-app2-1', 'created'],
+      ['deps-broken-1', 'exited'],
+      ['deps-migrate-1', 'exited'],
+    ]);
+    const ours = await ourNetworks();
+    await composeOk('deps', dir, ['down']);
+    expect(await e.ok(['ps', '-a', '-q'])).toBe('');
+    expect(leftovers(ours)).toEqual([]);
+  }, 600_000);
+});
+
 describe('the lifecycle commands and their errors', () => {
   it('port, top, images, stop, start, restart, kill, rm, an attached up, and one-line errors', async () => {
     const dir = join(e.dir, 'life');
