@@ -36,7 +36,9 @@ async function load(flags: ProjectFlags) {
       envFiles: flags.envFile,
       profiles: flags.profile,
     });
-    for (const w of loaded.warnings) process.stderr.write(`WARN ${w}\n`);
+    const { engineWarnings } = await import('../compose/container-spec.js');
+    const engine = Object.values(loaded.project.services).flatMap((s) => engineWarnings(loaded.project, s));
+    for (const w of [...loaded.warnings, ...engine]) process.stderr.write(`WARN ${w}\n`);
     return loaded;
   } catch (err) {
     if (err instanceof ComposeError) {
@@ -409,10 +411,12 @@ export function registerComposeCommands(program: Command): void {
       .description(description)
       .argument('[services...]')
       .option('-t, --timeout <seconds>', 'seconds to wait before SIGKILL (default: stop_grace_period, else 10)')
-      .action(async (services: string[], _o: { timeout?: string }, cmd: Command) => {
+      .action(async (services: string[], o: { timeout?: string }, cmd: Command) => {
         await withProject(compose, cmd, async (x) => {
           const only = services.length ? services : undefined;
-          if (name !== 'start') await x.inStopOrder(only, (c) => x.stop(c));
+          const timeout = o.timeout === undefined ? undefined : Number(o.timeout);
+          if (timeout !== undefined && !(Number.isFinite(timeout) && timeout >= 0)) throw new Error(`invalid --timeout ${JSON.stringify(o.timeout)}: seconds`);
+          if (name !== 'start') await x.inStopOrder(only, (c) => x.stop(c, timeout));
           if (name !== 'stop') await x.start(only);
         });
       });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configHash, containerSpec } from './container-spec.js';
+import { configHash, containerSpec, engineWarnings } from './container-spec.js';
 import { projectOf } from './test-project.js';
 
 const { project } = projectOf(`
@@ -80,7 +80,7 @@ describe('containerSpec', () => {
   });
 
   it('warns once per attribute the engine cannot honour', () => {
-    expect(containerSpec(project, project.services.web!, 1).warnings).toEqual([
+    expect(engineWarnings(project, project.services.web!)).toEqual([
       'services.web.cap_add: is not supported by the engine, ignored',
       "services.web.deploy.restart_policy: delay and window are not supported (docker's backoff is used)",
       'services.web.ports: a fixed host port can be published by one replica only; the others will fail to start',

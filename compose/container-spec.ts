@@ -52,8 +52,6 @@ export interface ContainerSpec {
   /** The stop signal and grace period `stop`/`down` use. */
   stopSignal?: string;
   stopTimeoutSeconds: number;
-  /** Attributes the engine cannot honour: one line each, naming the key path. */
-  warnings: string[];
 }
 
 function restartPolicy(s: Service): RestartPolicy | undefined {
@@ -124,26 +122,37 @@ function words(v: string[] | string, path: string): string[] {
 }
 
 /**
- * The container of replica `number` of a service. `containerOf` names the container a
- * `network_mode: service:X` or `container:X` joins (its id).
+ * The service's attributes the engine cannot honour when it makes its containers: one line each,
+ * naming the key path (printed as `WARN` lines, like the model's ignored keys, and then ignored).
  */
-export function containerSpec(project: Project, service: Service, number: number, opts: { containerOf?: (ref: string) => string | undefined; oneoff?: { name: string; command?: string[] } } = {}): ContainerSpec {
-  const s = service;
+export function engineWarnings(project: Project, s: Service): string[] {
   const path = `services.${s.name}`;
   const warnings: string[] = [];
   const warn = (key: string, what = 'is not supported by the engine, ignored') => warnings.push(`${path}.${key}: ${what}`);
   for (const k of ['cap_add', 'cap_drop', 'dns_search'] as const) if (s[k].length) warn(k);
   for (const k of ['init', 'privileged', 'stdin_open', 'domainname'] as const) if (s[k]) warn(k);
   if (s.healthcheck?.start_interval) warn('healthcheck.start_interval');
-  if (s.restart_policy?.delay || s.restart_policy?.window) warn('deploy.restart_policy', 'delay and window are not supported (docker\'s backoff is used)');
-  for (const [k, o] of [['secrets', s.secrets], ['configs', s.configs]] as const) {
-    for (const r of o) {
-      const def = (k === 'secrets' ? project.secrets : project.configs)[r.source];
-      if (!def?.file) warn(`${k}`, `${r.source}: only file sources are supported, ignored`);
-      else if (r.uid || r.gid || r.mode !== undefined) warn(`${k}`, `${r.source}: uid, gid and mode are not supported (the file is mounted read-only as it is)`);
+  if (s.restart_policy?.delay || s.restart_policy?.window) warn('deploy.restart_policy', "delay and window are not supported (docker's backoff is used)");
+  for (const [k, refs, defs] of [['secrets', s.secrets, project.secrets], ['configs', s.configs, project.configs]] as const) {
+    for (const r of refs) {
+      if (!defs[r.source]?.file) warn(k, `${r.source}: only file sources are supported, ignored`);
+      else if (r.uid || r.gid || r.mode !== undefined) warn(k, `${r.source}: uid, gid and mode are not supported (the file is mounted read-only as it is)`);
     }
   }
+  for (const [h, ip] of Object.entries(s.extra_hosts)) if (ip.split(',').includes('host-gateway')) warn(`extra_hosts.${h}`, 'host-gateway is not supported, ignored');
+  if ((s.network_mode === 'host' || s.network_mode === 'none') && s.ports.length) warn('ports', `ignored with network_mode ${s.network_mode}`);
+  for (const [k, n] of Object.entries(s.networks)) if (n.ipv6_address) warn(`networks.${k}.ipv6_address`);
+  if (s.replicas > 1 && s.ports.some((p) => p.published && !p.published.includes('-'))) warn('ports', 'a fixed host port can be published by one replica only; the others will fail to start');
+  return warnings;
+}
 
+/**
+ * The container of replica `number` of a service. `containerOf` names the container a
+ * `network_mode: service:X` or `container:X` joins (its id).
+ */
+export function containerSpec(project: Project, service: Service, number: number, opts: { containerOf?: (ref: string) => string | undefined; oneoff?: { name: string; command?: string[] } } = {}): ContainerSpec {
+  const s = service;
+  const path = `services.${s.name}`;
   // Entrypoint: the engine takes one program (docker's --entrypoint) and the rest as arguments.
   let entrypoint: string | undefined;
   let cmd: string[] = [];
@@ -160,14 +169,10 @@ export function containerSpec(project: Project, service: Service, number: number
   const mode = s.network_mode;
   const addHosts: string[] = [];
   for (const [h, ip] of Object.entries(s.extra_hosts)) {
-    for (const one of ip.split(',')) {
-      if (one === 'host-gateway') warn(`extra_hosts.${h}`, 'host-gateway is not supported, ignored');
-      else addHosts.push(`${h}:${one}`);
-    }
+    for (const one of ip.split(',')) if (one !== 'host-gateway') addHosts.push(`${h}:${one}`);
   }
   if (mode === 'host' || mode === 'none') {
     network = mode;
-    if (s.ports.length) warn('ports', `ignored with network_mode ${mode}`);
   } else if (mode && (mode.startsWith('service:') || mode.startsWith('container:'))) {
     const ref = mode.slice(mode.indexOf(':') + 1);
     const id = opts.containerOf?.(mode.startsWith('service:') ? `service:${ref}` : ref);
@@ -183,7 +188,6 @@ export function containerSpec(project: Project, service: Service, number: number
     const aliasesOn = (k: string) => [...new Set([s.name, ...(s.networks[k]?.aliases ?? [])])];
     const endpoints: Record<string, { aliases: string[]; ip?: string }> = {};
     for (const k of keys.slice(1)) endpoints[netName(k)] = { aliases: aliasesOn(k), ...(s.networks[k]?.ipv4_address ? { ip: s.networks[k]!.ipv4_address } : {}) };
-    for (const k of keys) if (s.networks[k]?.ipv6_address) warn(`networks.${k}.ipv6_address`);
     networking = {
       mode: 'bridge',
       networks: first ? keys.map(netName) : ['bridge'],
@@ -196,9 +200,6 @@ export function containerSpec(project: Project, service: Service, number: number
       addHosts,
       ...(Object.keys(endpoints).length ? { endpoints } : {}),
     } as CreateOptions['networking'];
-  }
-  if (s.replicas > 1 && s.ports.some((p) => p.published && !p.published.includes('-')) && !opts.oneoff) {
-    warnings.push(`${path}.ports: a fixed host port can be published by one replica only; the others will fail to start`);
   }
   const restart = opts.oneoff ? undefined : restartPolicy(s);
   const labels: Record<string, string> = {
@@ -237,5 +238,5 @@ export function containerSpec(project: Project, service: Service, number: number
     ...(health(s) ? { health: health(s)! } : {}),
     labels,
   };
-  return { name, image: imageName(project, s), create, ...(s.stop_signal ? { stopSignal: s.stop_signal } : {}), stopTimeoutSeconds: grace, warnings };
+  return { name, image: imageName(project, s), create, ...(s.stop_signal ? { stopSignal: s.stop_signal } : {}), stopTimeoutSeconds: grace };
 }

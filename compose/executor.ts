@@ -205,7 +205,6 @@ export class ComposeExecutor {
     const mode = service.network_mode;
     if (mode?.startsWith('service:') || mode?.startsWith('container:')) joined = await this.containerOf(mode.startsWith('service:') ? mode : mode.slice(10));
     const spec = containerSpec(this.project, service, number, { containerOf: () => joined, ...(oneoff ? { oneoff } : {}) });
-    for (const w of spec.warnings) this.warnOnce(w);
     tweak?.(spec.create);
     const provider = this.env.provider;
     const use = await provider.hold();
@@ -219,13 +218,6 @@ export class ComposeExecutor {
     }
     if (spec.stopSignal) record = (await this.ctx.store.update(record.id, (r) => void (r.stopSignal = spec.stopSignal))) ?? record;
     return record;
-  }
-
-  private readonly warned = new Set<string>();
-  private warnOnce(line: string): void {
-    if (this.warned.has(line)) return;
-    this.warned.add(line);
-    process.stderr.write(`WARN ${line}\n`);
   }
 
   async startRecord(r: ContainerRecord): Promise<ContainerRecord> {
@@ -310,10 +302,11 @@ export class ComposeExecutor {
     }
   }
 
-  async stop(c: Existing): Promise<void> {
+  /** Stops a container: its signal, then SIGKILL after `timeoutSeconds` (default: its stop_grace_period). */
+  async stop(c: Existing, timeoutSeconds?: number): Promise<void> {
     if (!c.running) return;
     this.env.say(`Container ${c.name} Stopping`);
-    await stopContainer(this.ctx, c.id, this.stopTimeout(c.service));
+    await stopContainer(this.ctx, c.id, timeoutSeconds ?? this.stopTimeout(c.service));
     this.env.say(`Container ${c.name} Stopped`);
   }
 

@@ -347,7 +347,7 @@ describe('the lifecycle commands and their errors', () => {
     const net = JSON.parse(await e.ok(['network', 'inspect', 'life_default'])) as { labels?: Record<string, string> }[];
     expect(net[0]!.labels).toEqual({ 'com.docker.compose.project': 'life', 'com.docker.compose.network': 'default' });
 
-    await composeOk('life', dir, ['stop']);
+    await composeOk('life', dir, ['stop', '-t', '0']);
     expect(await ps('life', dir)).toEqual([]);
     expect((await ps('life', dir, ['-a'])).map((r) => [r.Name, r.State])).toEqual([['life-web-1', 'exited']]);
     await composeOk('life', dir, ['start']);
