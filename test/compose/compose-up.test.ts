@@ -366,9 +366,21 @@ describe('the lifecycle commands and their errors', () => {
     expect(attached.code, attached.stderr).toBe(0);
     expect(attached.stdout).toBe('life-hello-1 | hello from a one-shot service\n');
 
+    // Attached with a long-running service: Ctrl-C stops it and up exits 130 (docker compose's way).
+    const child = e.spawn(['compose', '-p', 'life', '-f', join(dir, 'compose.yaml'), 'up', 'web']);
+    // httpd -f writes nothing: nothing is shown.
+    let seen = '';
+    child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    await e.waitFor('the attached up to start web', async () => (await ps('life', dir)).length === 1);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect((await ps('life', dir, ['-a'])).find((r) => r.Name === 'life-web-1')?.State).toBe('exited');
+    expect(seen).toBe('');
+
     for (const [args, line] of [
       [['up', '-d', 'nope'], 'stevedore compose: no such service: nope'],
-      [['exec', '-T', 'web', 'true'], 'stevedore compose: service web has no container: run compose up first'],
+      [['exec', '-T', 'web', 'true'], 'stevedore compose: container life-web-1 is not running'],
       [['up', '-d', '--scale', 'web=x'], 'stevedore compose: invalid --scale "web=x": SERVICE=NUMBER'],
     ] as const) {
       const r = await compose('life', dir, [...args]);
