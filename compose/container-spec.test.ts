@@ -111,3 +111,28 @@ describe('containerSpec', () => {
     expect(configHash({ ...web, environment: { MODE: 'dev' } })).not.toBe(configHash(web));
   });
 });
+
+describe('secrets and configs', () => {
+  it('file sources are read-only binds where compose puts them; other sources are warned about', () => {
+    const { project: p } = projectOf(`
+services:
+  app:
+    image: app:1
+    secrets: [token, { source: other, target: custom }]
+    configs: [{ source: conf, target: /etc/app.conf }, env]
+secrets:
+  token: { file: ./token.txt }
+  other: { file: /abs/other }
+configs:
+  conf: { file: ./app.conf }
+  env: { environment: HOME }
+`);
+    const c = containerSpec(p, p.services.app!, 1).create;
+    expect(c.mounts).toEqual([
+      { type: 'bind', source: `${p.workingDir}/token.txt`, destination: '/run/secrets/token', readOnly: true, create: false },
+      { type: 'bind', source: '/abs/other', destination: '/run/secrets/custom', readOnly: true, create: false },
+      { type: 'bind', source: `${p.workingDir}/app.conf`, destination: '/etc/app.conf', readOnly: true, create: false },
+    ]);
+    expect(engineWarnings(p, p.services.app!)).toEqual(['services.app.configs: env: only file sources are supported, ignored']);
+  });
+});

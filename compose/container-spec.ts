@@ -1,6 +1,7 @@
 // One replica of a service as the engine's CreateOptions: the compose attributes mapped onto what
 // `stevedore run` would be given, plus the compose labels. Pure: names of networks and volumes
 // come from the model, the container a `network_mode: service:X` joins from the caller.
+import { resolve } from 'node:path';
 import type { CreateOptions } from '../engine/containers/create-container.js';
 import type { HealthFlags } from '../engine/containers/health.js';
 import { parseRestartPolicy, type RestartPolicy } from '../engine/containers/restart-policy.js';
@@ -98,7 +99,7 @@ function mounts(project: Project, s: Service, path: string): MountRequest[] {
       const o = objects[r.source];
       if (!o?.file) continue;
       const target = r.target ? (r.target.startsWith('/') ? r.target : `${dir}${r.target}`) : `${dir}${r.source}`;
-      out.push({ type: 'bind', source: o.file.startsWith('/') ? o.file : `${project.workingDir}/${o.file}`, destination: target, readOnly: true, create: false });
+      out.push({ type: 'bind', source: resolve(project.workingDir, o.file), destination: target, readOnly: true, create: false });
     }
   }
   return out;

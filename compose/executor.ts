@@ -2,6 +2,7 @@
 // pulled), then each service's replicas in depends_on order, waiting for each dependency's
 // condition first. `down`, `stop`, `start` and friends act on the containers the compose labels
 // name. Every container operation is the engine's own (create, startDetached, stop, remove).
+import { resolve } from 'node:path';
 import type { Client } from '../client/index.js';
 import { Builder, readDockerfile } from '../builder/build.js';
 import { openContext } from '../builder/build-context.js';
@@ -112,7 +113,11 @@ export class ComposeExecutor {
         noCache: !!(opts.noCache ?? b.no_cache),
         pull: !!(opts.pull ?? b.pull),
         network: b.network === 'none' ? 'none' : 'host',
-        secrets: new Map((b.secrets ?? []).map((s) => [s.source, this.project.secrets[s.source]?.file ?? ''])),
+        // RUN --mount=type=secret,id=NAME reads the top-level secret's file (other sources: not supported).
+        secrets: new Map((b.secrets ?? []).flatMap((s) => {
+          const file = this.project.secrets[s.source]?.file;
+          return file ? [[s.target ?? s.source, resolve(this.project.workingDir, file)] as [string, string]] : [];
+        })),
         progress: makeProgress('plain', (t) => process.stderr.write(t)),
         client: this.env.client,
       });

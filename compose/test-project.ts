@@ -1,5 +1,5 @@
 // Unit tests' projects: a compose file's text loaded through the real loader.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadProject } from './load.js';
@@ -8,6 +8,10 @@ import type { Project } from './model.js';
 export function projectOf(yaml: string, name = 'demo'): { project: Project; warnings: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'compose-unit-'));
   writeFileSync(join(dir, 'compose.yaml'), yaml);
-  const { project, warnings } = loadProject({ workingDir: dir, projectName: name, environment: {} });
-  return { project, warnings };
+  try {
+    const { project, warnings } = loadProject({ workingDir: dir, projectName: name, environment: {} });
+    return { project, warnings };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
