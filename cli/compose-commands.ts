@@ -54,7 +54,7 @@ async function load(flags: ProjectFlags) {
  * STEVEDORE_DEBUG=1 adds the stack) and exit status 1.
  */
 async function withProject(compose: Command, cmd: Command, fn: (x: ComposeExecutor, project: Project) => Promise<number | void>): Promise<void> {
-  const { project } = await load(compose.opts<ProjectFlags>());
+  const { project, disabled } = await load(compose.opts<ProjectFlags>());
   try {
     if (process.getuid?.() !== 0) throw new Error('compose needs root (containers are made with mounts, namespaces and cgroups): run it with sudo');
     const [{ ComposeExecutor }, { StoreImageProvider }, { ImageStore }, { rootOf }] = await Promise.all([
@@ -65,7 +65,7 @@ async function withProject(compose: Command, cmd: Command, fn: (x: ComposeExecut
     ]);
     const root = rootOf(cmd);
     const client = async () => (await import('./client-options.js')).clientFrom({});
-    const x = new ComposeExecutor(project, { root, provider: new StoreImageProvider(new ImageStore(root), client), client, say: (l) => process.stderr.write(` ${l}\n`) });
+    const x = new ComposeExecutor(project, { root, provider: new StoreImageProvider(new ImageStore(root), client), client, say: (l) => process.stderr.write(` ${l}\n`), disabled });
     const code = await fn(x, project);
     if (typeof code === 'number') process.exitCode = code;
   } catch (err) {
@@ -196,6 +196,19 @@ export function registerComposeCommands(program: Command): void {
     .option('--remove-orphans', "remove containers of services the compose file no longer has")
     .action(async (services: string[], o: { detach?: boolean; build?: boolean; forceRecreate?: boolean; recreate?: boolean; deps?: boolean; start?: boolean; scale: string[]; wait?: boolean; removeOrphans?: boolean }, cmd: Command) => {
       await withProject(compose, cmd, async (x) => {
+        const attached = !(o.detach || o.wait || o.start === false);
+        // Attached: Ctrl-C (from the moment up begins) stops the services (docker compose up).
+        let stopping = false;
+        const stop = () => {
+          if (stopping) process.exit(130);
+          stopping = true;
+          process.stderr.write('Gracefully stopping... (press Ctrl+C again to force)\n');
+          void x.inStopOrder(services.length ? services : undefined, (c) => x.stop(c)).finally(() => process.exit(130));
+        };
+        if (attached) {
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        }
         // commander: --no-build sets build false; --build sets it true.
         await x.up({
           services,
@@ -208,17 +221,8 @@ export function registerComposeCommands(program: Command): void {
           wait: !!o.wait,
           removeOrphans: !!o.removeOrphans,
         });
-        if (o.detach || o.wait || o.start === false) return;
-        // Attached: the services' output until they all exit; Ctrl-C stops them (docker compose up).
-        let stopping = false;
-        const stop = () => {
-          if (stopping) process.exit(130);
-          stopping = true;
-          process.stderr.write('Gracefully stopping... (press Ctrl+C again to force)\n');
-          void x.inStopOrder(services.length ? services : undefined, (c) => x.stop(c)).then(() => process.exit(130));
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
+        if (!attached || stopping) return;
+        // The services' output until they all exit.
         await showLogs(x, await x.containers({ services }), { follow: true });
       });
     });

@@ -41,6 +41,8 @@ export interface ComposeEnv {
   client: () => Promise<Client>;
   /** Progress lines for the user (stderr). */
   say: (line: string) => void;
+  /** Services of the file the active profiles leave out (their containers are no orphans). */
+  disabled?: string[];
 }
 
 export interface ProjectContainer {
@@ -265,9 +267,10 @@ export class ComposeExecutor {
     await this.ensureNetworks(services);
     await this.ensureVolumes(services);
     const plan = planUp(this.project, (await this.containers()).map((c) => c.existing), images, opts);
-    if (plan.orphans.length) {
-      if (opts.removeOrphans) for (const o of plan.orphans) await this.remove(o, true);
-      else this.env.say(`Found orphan containers (${plan.orphans.map((o) => o.name).join(', ')}) for this project; remove them with --remove-orphans`);
+    const orphans = plan.orphans.filter((o) => !this.env.disabled?.includes(o.service));
+    if (orphans.length) {
+      if (opts.removeOrphans) for (const o of orphans) await this.remove(o, true);
+      else this.env.say(`Found orphan containers (${orphans.map((o) => o.name).join(', ')}) for this project; remove them with --remove-orphans`);
     }
     for (const sp of plan.services) {
       const svc = this.project.services[sp.service]!;
@@ -351,7 +354,8 @@ export class ComposeExecutor {
   /** `down`: containers (orphans with removeOrphans), then networks, then volumes and images if asked. */
   async down(opts: { volumes?: boolean; rmi?: 'local' | 'all'; removeOrphans?: boolean; removeImage?: (ref: string) => Promise<void> }): Promise<void> {
     const all = (await this.containers({ oneoff: true })).map((c) => c.existing);
-    const mine = all.filter((c) => c.service in this.project.services || opts.removeOrphans);
+    // The file's services, those of inactive profiles too (docker compose's down removes them as well).
+    const mine = all.filter((c) => c.service in this.project.services || this.env.disabled?.includes(c.service) || opts.removeOrphans);
     const orphans = all.filter((c) => !mine.includes(c));
     if (orphans.length) this.env.say(`Found orphan containers (${orphans.map((o) => o.name).join(', ')}) for this project; remove them with --remove-orphans`);
     for (const c of stopOrder(this.project, mine)) await this.remove(c, !!opts.volumes);
