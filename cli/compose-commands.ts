@@ -75,6 +75,9 @@ async function withProject(compose: Command, cmd: Command, fn: (x: ComposeExecut
   }
 }
 
+/** rmi and push as the image commands do them (down --rmi, compose push). */
+const imageActions = () => import('./engine-image-commands.js');
+
 const COLOURS = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];
 
 /** A stream that writes each line of a container's output after `name |` (coloured on a terminal). */
@@ -237,7 +240,7 @@ export function registerComposeCommands(program: Command): void {
       await withProject(compose, cmd, async (x) => {
         if (o.rmi !== undefined && o.rmi !== 'local' && o.rmi !== 'all') throw new Error(`invalid --rmi ${JSON.stringify(o.rmi)}: local or all`);
         const removeImage = async (ref: string) => {
-          const { removeImages } = await import('./engine-image-commands.js');
+          const { removeImages } = await imageActions();
           await removeImages(x.env.provider.store, [ref], false, true);
           x.env.say(`Image ${ref} Removed`);
         };
@@ -325,7 +328,7 @@ export function registerComposeCommands(program: Command): void {
     .argument('[services...]')
     .action(async (services: string[], _o: unknown, cmd: Command) => {
       await withProject(compose, cmd, async (_x, project) => {
-        const [{ selectedServices }, { pushFromStore }] = await Promise.all([import('../compose/plan.js'), import('./engine-image-commands.js')]);
+        const [{ selectedServices }, { pushFromStore }] = await Promise.all([import('../compose/plan.js'), imageActions()]);
         for (const s of selectedServices(project, services, true)) {
           const svc = project.services[s]!;
           if (svc.build && svc.image) await pushFromStore(svc.image, undefined, {} as never, cmd);
