@@ -229,7 +229,7 @@ function normalisedName(text: string): string {
 }
 
 /** rmi: untags; an image with no name left, and no container using it, is deleted with its unshared layers. */
-async function removeImages(store: ImageStore, images: string[], force: boolean, quiet: boolean): Promise<void> {
+export async function removeImages(store: ImageStore, images: string[], force: boolean, quiet: boolean): Promise<void> {
   const deleted: string[] = [];
   // Decided while no pull runs and no container is being made (both hold leases): a `run` that has
   // found the image has written the container's record by then, so the image counts as used.

@@ -1,10 +1,12 @@
 // A compose file that cannot be used: the message names the key path (`services.web.ports[0]`).
-export class ComposeError extends Error {
-  override name = 'ComposeError';
+import { KindedError } from '../util/errors.js';
+
+export class ComposeError extends KindedError {
   constructor(
     readonly path: string,
     message: string,
   ) {
-    super(path ? `${path}: ${message}` : message);
+    super('invalid', path ? `${path}: ${message}` : message);
+    this.name = 'ComposeError';
   }
 }

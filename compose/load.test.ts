@@ -116,6 +116,9 @@ services:
     const text = 'services:\n  web: { image: w }\n  debug: { image: d, profiles: [dev] }\n';
     const dir = project({ 'compose.yaml': text });
     expect(Object.keys(loadProject({ workingDir: dir, environment: {} }).project.services)).toEqual(['web']);
+    // The left-out ones are still named: their containers are the project's, not orphans.
+    expect(loadProject({ workingDir: dir, environment: {} }).disabled).toEqual(['debug']);
+    expect(loadProject({ workingDir: dir, environment: {}, profiles: ['dev'] }).disabled).toEqual([]);
     expect(Object.keys(loadProject({ workingDir: dir, environment: {}, profiles: ['dev'] }).project.services)).toEqual(['web', 'debug']);
     expect(Object.keys(loadProject({ workingDir: dir, environment: { COMPOSE_PROFILES: 'dev' } }).project.services)).toEqual(['web', 'debug']);
   });

@@ -34,6 +34,8 @@ export interface LoadedProject {
   files: string[];
   /** Variables from `.env`/`--env-file` and the shell, as interpolation saw them. */
   lookup: Lookup;
+  /** Services the active profiles leave out: still the project's (their containers are no orphans). */
+  disabled: string[];
 }
 
 const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
@@ -208,5 +210,6 @@ export function loadProject(opts: LoadOptions = {}): LoadedProject {
   }
   tree.services = enabled;
   const project = toProject(tree, name, projectDir, warnings);
-  return { project, warnings, files, lookup };
+  const disabled = Object.keys(services).filter((n) => !(n in enabled));
+  return { project, warnings, files, lookup, disabled };
 }

@@ -25,6 +25,8 @@ export interface NetworkRecord {
   gateway: string;
   internal: boolean;
   created: string;
+  /** Who made it for what (compose's com.docker.compose.* labels); absent when none. */
+  labels?: Record<string, string>;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
@@ -103,7 +105,7 @@ export class NetworkStore {
     return this.write({ name: DEFAULT_NETWORK, bridge: defaultBridgeName(this.root), subnet, internal: false });
   }
 
-  private async write(n: { name: string; bridge?: string; subnet: Subnet; gateway?: number; internal: boolean }): Promise<NetworkRecord> {
+  private async write(n: { name: string; bridge?: string; subnet: Subnet; gateway?: number; internal: boolean; labels?: Record<string, string> }): Promise<NetworkRecord> {
     const id = randomBytes(32).toString('hex');
     const rec: NetworkRecord = {
       name: n.name,
@@ -114,6 +116,7 @@ export class NetworkStore {
       gateway: formatIPv4(n.gateway ?? firstHost(n.subnet)),
       internal: n.internal,
       created: new Date().toISOString(),
+      ...(n.labels && Object.keys(n.labels).length ? { labels: n.labels } : {}),
     };
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await writeFileAtomic(this.path(n.name), JSON.stringify(rec, null, 2), { mode: 0o600 });
@@ -121,7 +124,7 @@ export class NetworkStore {
   }
 
   /** `network create`. Call locked. */
-  async create(name: string, opts: { subnet?: string; gateway?: string; internal?: boolean }): Promise<NetworkRecord> {
+  async create(name: string, opts: { subnet?: string; gateway?: string; internal?: boolean; labels?: Record<string, string> }): Promise<NetworkRecord> {
     if (!NAME_RE.test(name)) throw new NetworkError('usage', `invalid network name ${JSON.stringify(name)}: letters, digits, '_', '.' and '-', starting with a letter or digit`);
     if (RESERVED.has(name)) throw new NetworkError('conflict', `${name} is a predefined network mode: choose another name`);
     if (await this.read(name)) throw new NetworkError('conflict', `network ${name} already exists`);
@@ -140,7 +143,7 @@ export class NetworkStore {
       gateway = parseIPv4(opts.gateway);
       if (gateway === undefined || !contains(subnet, gateway) || gateway === subnet.base) throw new NetworkError('usage', `invalid --gateway ${opts.gateway}: an address inside ${formatSubnet(subnet)}`);
     }
-    return this.write({ name, subnet, gateway, internal: !!opts.internal });
+    return this.write({ name, subnet, gateway, internal: !!opts.internal, ...(opts.labels ? { labels: opts.labels } : {}) });
   }
 
   /** Removes the record (the caller has checked it is unused and removed its bridge). */

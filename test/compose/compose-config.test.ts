@@ -57,6 +57,17 @@ describe('stevedore compose config', () => {
     expect(w.stdout).toBe('');
     expect(w.stderr).toBe('WARN services.web.deploy.placement: not supported by a single-host engine, ignored\n');
 
+    // Attributes the engine cannot honour when it makes the containers: warned at load, once each.
+    await writeFile(join(dir, 'engine.yaml'), 'services:\n  web:\n    image: w\n    cap_add: [NET_ADMIN]\n    init: true\n  db:\n    image: d\n    cap_add: [SYS_TIME]\n');
+    const en = await stevedore(['compose', '-f', 'engine.yaml', 'config', '-q'], dir);
+    expect(en.code).toBe(0);
+    expect(en.stderr).toBe([
+      'WARN services.web.cap_add: is not supported by the engine, ignored',
+      'WARN services.web.init: is not supported by the engine, ignored',
+      'WARN services.db.cap_add: is not supported by the engine, ignored',
+      '',
+    ].join('\n'));
+
     await writeFile(join(dir, 'bad.yaml'), 'services:\n  web:\n    image: w\n    ports: ["80:80/sctp"]\n');
     const b = await stevedore(['compose', '-f', 'bad.yaml', 'config'], dir);
     expect(b.code).not.toBe(0);
