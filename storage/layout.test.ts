@@ -42,6 +42,6 @@ describe('storage layout', () => {
   });
 
   it('names its top-level directories once', () => {
-    expect([...TOP_LEVEL_DIRS].sort()).toEqual(['_gc', '_mirror', '_quota', 'blobs', 'catalog', 'quarantine', 'repositories', 'uploads']);
+    expect([...TOP_LEVEL_DIRS].sort()).toEqual(['_gc', '_mirror', '_quota', '_stevedore', 'blobs', 'catalog', 'quarantine', 'repositories', 'uploads']);
   });
 });

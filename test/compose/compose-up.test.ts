@@ -249,11 +249,11 @@ describe('depends_on conditions and recreating only what changed', () => {
     const events = up.stderr.split('\n').map((l) => l.trim());
     expect(events.indexOf('Container health-db-1 Healthy')).toBeGreaterThan(-1);
     expect(events.indexOf('Container health-app-1 Started')).toBeGreaterThan(events.indexOf('Container health-db-1 Healthy'));
-    type Inspected = { startedAt: string; health?: { Log: { End: string; ExitCode: number }[] } };
+    type Inspected = { State: { StartedAt: string; Health?: { Log: { End: string; ExitCode: number }[] } } };
     const inspect = async (name: string) => (JSON.parse(await e.ok(['container', 'inspect', name])) as Inspected[])[0]!;
     const [db, app] = [await inspect('health-db-1'), await inspect('health-app-1')];
-    const healthyAt = db.health!.Log.find((l) => l.ExitCode === 0)!.End;
-    expect(Date.parse(app.startedAt)).toBeGreaterThanOrEqual(Date.parse(healthyAt));
+    const healthyAt = db.State.Health!.Log.find((l) => l.ExitCode === 0)!.End;
+    expect(Date.parse(app.State.StartedAt)).toBeGreaterThanOrEqual(Date.parse(healthyAt));
 
     const first = await ps('health', dir);
     const again = await compose('health', dir, ['up', '-d']);
