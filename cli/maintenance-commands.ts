@@ -2,6 +2,7 @@
 // serves the same storage (see storage/garbage-collector.ts for why).
 import type { Command } from 'commander';
 import type { Config, ConfigInput } from '../server/index.js';
+import type { GcRunResult } from '../server/gc-scheduler.js';
 
 interface StorageFlags {
   config?: string;
@@ -34,6 +35,23 @@ function formatBytes(n: number): string {
   return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
 }
 
+/**
+ * A run by hand goes into the same audit file as the server's runs (appended: one line per record,
+ * made durable before the command ends). Only the file: stdout is this command's own report, and
+ * notification endpoints are the server's to send to.
+ */
+async function auditByHand(config: Config, result: GcRunResult): Promise<void> {
+  if (!config.audit.file || result.gc.dryRun) return;
+  const [{ AuditLog }, { auditGcRun }, { createLogger }] = await Promise.all([
+    import('../server/audit/audit-log.js'),
+    import('../server/audit/registry-audit.js'),
+    import('../server/logger.js'),
+  ]);
+  const audit = new AuditLog({ ...config.audit, stdout: false, endpoints: [] }, createLogger('warn', process.stderr));
+  auditGcRun(audit, result, 'stevedore gc');
+  await audit.close();
+}
+
 export function registerMaintenanceCommands(program: Command): void {
   program
     .command('gc')
@@ -53,6 +71,7 @@ export function registerMaintenanceCommands(program: Command): void {
         const result = await runGc(driver, config, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged || undefined });
         // The run is done; only the registry's Operations view misses it.
         if (result.recordError) console.error(`stevedore: warning: the run could not be recorded in the storage for the web UI: ${result.recordError.message}`);
+        await auditByHand(config, result);
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ ...summary(result), tags: result.tags, deleted: result.gc.deleted }, null, 2)}\n`);
           return;

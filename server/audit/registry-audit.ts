@@ -102,10 +102,13 @@ export function auditRegistryEvent(audit: AuditLog, ctx: Context, e: RegistryEve
   }
 }
 
-/** One record per tag retention deleted and per manifest, referrer and blob GC deleted (layer links are implied). */
-export function auditGcRun(audit: AuditLog, result: GcRunResult): void {
+/**
+ * One record per tag retention deleted and per manifest, referrer and blob GC deleted (layer links
+ * are implied). `runner` names who ran it: the server's scheduler (`gc`) or the `stevedore gc` command.
+ */
+export function auditGcRun(audit: AuditLog, result: GcRunResult, runner = 'gc'): void {
   if (!audit.enabled || result.gc.dryRun) return;
-  const actor = { kind: 'system' as const, name: 'gc' };
+  const actor = { kind: 'system' as const, name: runner };
   for (const t of result.tags) {
     void audit.record({ action: 'retention.delete', outcome: 'success', actor, target: { repository: t.repository, tag: t.tag, ...(t.digest ? { digest: t.digest } : {}) } });
   }

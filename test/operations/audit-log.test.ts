@@ -119,6 +119,26 @@ describe('the audit log', () => {
     const reload = await waitFor('the reload line', async () => (await audit()).find((l) => l.action === 'config.reload'));
     expect(reload).toMatchObject({ outcome: 'success', actor: { kind: 'system' }, detail: { applied: [], needRestart: [] } });
   }, 180_000);
+
+  it('a `stevedore gc` run by hand appends what it deleted to the same file, naming the command', async () => {
+    await s!.stop();
+    s = await start({}); // no scheduled GC: what is deleted here is the command's doing
+    const host = s.host;
+    await skopeoCopy(`oci:${join(dir, 'one')}:v1`, `docker://${host}/alice/byhand:v1`, { destCreds: alice });
+    await skopeoCopy(`oci:${join(dir, 'two')}:v1`, `docker://${host}/alice/byhand:v1`, { destCreds: alice });
+    const before = (await audit()).length;
+    const cfg = join(dir, 'gc.yml');
+    await writeFile(cfg, stringify({ storage: { filesystem: { rootDirectory: join(dir, 'data') } }, audit: { file: auditPath }, gc: { gracePeriod: 0, deleteUntagged: true } }));
+    const dry = await cli(['gc', '--config', cfg, '--dry-run'], { dockerConfig: dir });
+    expect(dry.code, dry.stderr).toBe(0);
+    expect((await audit()).length).toBe(before); // a dry run deletes nothing, so records nothing
+    const run = await cli(['gc', '--config', cfg], { dockerConfig: dir });
+    expect(run.code, run.stderr).toBe(0);
+    const added = (await audit()).slice(before);
+    expect(added.length).toBeGreaterThan(0);
+    for (const l of added) expect(l).toMatchObject({ action: 'gc.delete', outcome: 'success', actor: { kind: 'system', name: 'stevedore gc' } });
+    expect(added.some((l) => l.target?.kind === 'manifest' && l.target?.repository === 'alice/byhand' && l.target?.digest === one.manifest.digest)).toBe(true);
+  }, 180_000);
 });
 
 describe('audit records to notification endpoints', () => {
