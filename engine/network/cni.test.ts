@@ -58,11 +58,11 @@ describe('CNI lists', () => {
 
   it('a failing plugin is one error with the spec\'s msg and details; what was added is deleted again', async () => {
     await rm(join(dir, 'calls.log'), { force: true });
-    await expect(addList(list('one', 'bad', 'two'), inv)).rejects.toMatchObject({ kind: 'plugin', message: 'CNI plugin bad ADD failed: no luck: try later' });
+    await expect(addList(list('one', 'bad', 'two'), inv)).rejects.toMatchObject({ reason: 'plugin', message: 'CNI plugin bad ADD failed: no luck: try later' });
     expect(await calls()).toEqual(['one ADD eth0 c1 /run/netns/x []', 'bad ADD eth0 c1 /run/netns/x [from-one ]', 'bad DEL eth0 c1 /run/netns/x [from-one ]', 'one DEL eth0 c1 /run/netns/x [from-one ]']);
   });
 
   it('a missing plugin names the Debian package', async () => {
-    await expect(addList(list('nonexistent'), inv)).rejects.toMatchObject({ kind: 'missing-plugin', message: expect.stringMatching(/containernetworking-plugins/) });
+    await expect(addList(list('nonexistent'), inv)).rejects.toMatchObject({ reason: 'missing-plugin', message: expect.stringMatching(/containernetworking-plugins/) });
   });
 });

@@ -1,12 +1,26 @@
-// The one error type of engine networking; `kind` is what callers branch on (the CLI prints the
-// message as one line either way).
-export type NetworkErrorKind = 'usage' | 'not-found' | 'conflict' | 'port-in-use' | 'plugin' | 'missing-plugin';
+// The one error type of engine networking. Its `kind` is the project's (util/errors.ts), which
+// callers and the CLI branch on; `reason` says what went wrong in networking terms.
+import { KindedError, type ErrorKind } from '../../util/errors.js';
 
-export class NetworkError extends Error {
+export type NetworkErrorReason = 'usage' | 'not-found' | 'conflict' | 'port-in-use' | 'plugin' | 'missing-plugin';
+
+const KIND: Record<NetworkErrorReason, ErrorKind> = {
+  usage: 'invalid',
+  'not-found': 'not-found',
+  conflict: 'conflict',
+  'port-in-use': 'conflict',
+  // A CNI plugin or iptables failed: the host's state, not the request; trying again may work.
+  plugin: 'unavailable',
+  // containernetworking-plugins is not installed: this host cannot do it until it is.
+  'missing-plugin': 'unsupported',
+};
+
+export class NetworkError extends KindedError {
   constructor(
-    readonly kind: NetworkErrorKind,
+    readonly reason: NetworkErrorReason,
     message: string,
   ) {
-    super(message);
+    super(KIND[reason], message);
+    this.name = 'NetworkError';
   }
 }

@@ -48,7 +48,7 @@ describe('allocatePorts', () => {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     const busy = (srv.address() as { port: number }).port;
     try {
-      await expect(allocatePorts([{ hostIP: '', hostPort: busy, containerPort: 80, protocol: 'tcp' }], [])).rejects.toMatchObject({ kind: 'port-in-use', message: expect.stringMatching(/a program on the host listens on it/) });
+      await expect(allocatePorts([{ hostIP: '', hostPort: busy, containerPort: 80, protocol: 'tcp' }], [])).rejects.toMatchObject({ reason: 'port-in-use', message: expect.stringMatching(/a program on the host listens on it/) });
     } finally {
       srv.close();
     }
@@ -63,7 +63,7 @@ describe('allocatePorts', () => {
     const busy = sock.address().port;
     try {
       await expect(allocatePorts([{ hostIP: '', hostPort: busy, containerPort: 53, protocol: 'udp' }], [])).rejects.toMatchObject({
-        kind: 'port-in-use',
+        reason: 'port-in-use',
         message: `host port ${busy}/udp is already in use (a program on the host listens on it): publish another one, e.g. -p ${busy + 1}:53/udp`,
       });
     } finally {
