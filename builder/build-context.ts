@@ -1,6 +1,7 @@
 // The build context: a directory, or a tar on standard input (`stevedore build -`) unpacked into
 // a private temporary directory; when standard input is not a tar, it is the Dockerfile itself
 // and the context is empty (as `docker build - < Dockerfile`). .dockerignore is read here.
+import { KindedError } from '../util/errors.js';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
@@ -8,8 +9,12 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { DockerIgnore } from './dockerfile/patterns.js';
 
-export class ContextError extends Error {
-  readonly kind = 'context';
+/** A build context that cannot be read: kind `invalid` (util/errors.ts). */
+export class ContextError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'ContextError';
+  }
 }
 
 export interface BuildContext {

@@ -2,6 +2,7 @@
 // (pulled when missing), RUN in runc containers on overlay workspaces, COPY/ADD written without a
 // container, every layer step looked up in the build cache first — and records the result in the
 // store as an image (config with Docker's history, OCI manifest, gzip layers).
+import { KindedError } from '../util/errors.js';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
@@ -30,8 +31,12 @@ import { cacheMountDir, parseMount, type MountSpec } from './run-mounts.js';
 import { killRunning, runStep } from './run-step.js';
 import { limiter } from '../util/limit.js';
 
-export class BuildError extends Error {
-  readonly kind = 'build';
+/** What a build was asked to do: kind `invalid` (util/errors.ts). */
+export class BuildError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'BuildError';
+  }
 }
 
 export interface BuildOptions {

@@ -7,6 +7,7 @@
 // outside itself; symlinks inside copied directories are copied as symlinks, never followed.
 // ADD also unpacks local tar archives (plain, gzip, bzip2, xz) and downloads http(s) URLs
 // (`--checksum` checked).
+import { KindedError } from '../util/errors.js';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -35,8 +36,12 @@ import { mapLimit } from '../util/limit.js';
 import { ContextDigestCache } from './context-cache.js';
 import { goMatch, hasWildcards, type DockerIgnore } from './dockerfile/patterns.js';
 
-export class CopyStepError extends Error {
-  readonly kind = 'copy';
+/** A COPY/ADD source that is missing or leaves the context: kind `invalid` (util/errors.ts). */
+export class CopyStepError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'CopyStepError';
+  }
 }
 
 export interface SourceRoot {

@@ -2,13 +2,18 @@
 // instruction does to the container config (ENV, LABEL, EXPOSE, VOLUME, USER, ENTRYPOINT, CMD,
 // SHELL, STOPSIGNAL, HEALTHCHECK, ONBUILD, MAINTAINER), history entries with BuildKit's created_by
 // text, and the final config and manifest documents.
+import { KindedError } from '../util/errors.js';
 import { MediaType, type Descriptor, type Digest } from '../oci/index.js';
 import { expand, expandWords, keyValues, type Vars } from './dockerfile/expand.js';
 import type { Instruction } from './dockerfile/parser.js';
 import { parseDuration as parseGoDuration } from '../util/duration.js';
 
-export class InstructionError extends Error {
-  readonly kind = 'instruction';
+/** An instruction's arguments: kind `invalid` (util/errors.ts). */
+export class InstructionError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'InstructionError';
+  }
 }
 
 export interface Healthcheck {

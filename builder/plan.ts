@@ -1,11 +1,16 @@
 // The build plan: the Dockerfile's stages (FROM … [AS name] up to the next FROM), the ARGs before
 // the first FROM (usable in FROM lines), and which stages a target needs — its own, the stages it
 // builds FROM, copies --from and mounts from, transitively — in the order they must be built.
+import { KindedError } from '../util/errors.js';
 import { DockerfileParseError, type Dockerfile, type Instruction } from './dockerfile/parser.js';
 import { expand, keyValues, type Vars } from './dockerfile/expand.js';
 
-export class PlanError extends Error {
-  readonly kind = 'plan';
+/** Stages, targets and FROM lines: kind `invalid` (util/errors.ts). */
+export class PlanError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'PlanError';
+  }
 }
 
 export interface Stage {

@@ -2,12 +2,17 @@
 // between builds under <root>/builder/cache-mounts), `type=bind` (read-only, from the context or
 // a stage/image), `type=secret` (a --secret file, read-only, at /run/secrets/ID by default; never
 // part of a layer: its mount point is removed after the step), `type=tmpfs`.
+import { KindedError } from '../util/errors.js';
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 
-export class MountOptionError extends Error {
-  readonly kind = 'mount-option';
+/** A RUN --mount option: kind `invalid` (util/errors.ts). */
+export class MountOptionError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'MountOptionError';
+  }
 }
 
 export interface MountSpec {

@@ -3,6 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { kindOf } from '../util/errors.js';
 import { ClientError } from '../client/errors.js';
 import type { Location } from '../client/index.js';
 import { Builder, readDockerfile, type BuildResult } from '../builder/build.js';
@@ -146,7 +147,7 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
     const e = err as Error & { kind?: string; stepTitle?: string; exitCode?: number };
     progress.close?.();
     if (e.stepTitle) write(failureBlock(e));
-    if (e.kind || e instanceof ClientError) throw new ClientError(`failed to build: ${e.message.split('\n')[0]}`);
+    if (e.kind || e instanceof ClientError) throw new ClientError(`failed to build: ${e.message.split('\n')[0]}`, { kind: kindOf(e) });
     throw err;
   } finally {
     process.off('SIGINT', interrupted);

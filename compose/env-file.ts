@@ -1,10 +1,14 @@
 // `.env` and `env_file` files: `KEY=VALUE` lines, `export KEY=VALUE`, `#` comments, single quotes
 // (literal), double quotes (escapes \n \t \" \\ and interpolation), unquoted values (interpolation,
 // an inline ` #` comment ends them). A line `KEY` alone takes KEY from the environment when set.
+import { KindedError } from '../util/errors.js';
 import { interpolate, type Lookup } from './interpolate.js';
 
-export class EnvFileError extends Error {
-  override name = 'EnvFileError';
+export class EnvFileError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'EnvFileError';
+  }
 }
 
 /** Parses an env file's text; values may refer to earlier keys of the file and then to `lookup`. */

@@ -2,13 +2,17 @@
 // `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?err}`, `${VAR?err}`, `${VAR:+alt}`,
 // `${VAR+alt}`, nested operands, and `$$` for a literal `$`. Applied to values, never to keys, per
 // file before files are merged.
+import { KindedError } from '../util/errors.js';
 
 /** Reads a variable; undefined when it is not set (an empty string is set). */
 export type Lookup = (name: string) => string | undefined;
 
 /** A variable the file requires (`${VAR:?message}`) is missing, or an expression is malformed. */
-export class InterpolationError extends Error {
-  override name = 'InterpolationError';
+export class InterpolationError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'InterpolationError';
+  }
 }
 
 const NAME_START = /[A-Za-z_]/;

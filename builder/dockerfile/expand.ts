@@ -2,9 +2,14 @@
 // `${V}`, `${V:-word}`, `${V-word}`, `${V:+word}`, `${V+word}`, `${V:?msg}`, with quotes removed
 // (single quotes literal, double quotes expand) and the escape character taking the next character
 // literally. `words()` also splits on unquoted whitespace, for instructions that take a list.
+import { KindedError } from '../../util/errors.js';
 
-export class ExpandError extends Error {
-  readonly kind = 'expand';
+/** A variable substitution the Dockerfile reference does not allow: kind `invalid` (util/errors.ts). */
+export class ExpandError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'ExpandError';
+  }
 }
 
 export type Vars = ReadonlyMap<string, string>;

@@ -3,16 +3,16 @@
 // instructions, `--flag=value` options, JSON (exec) and shell forms, and heredocs (`<<EOF`,
 // `<<-EOF`, quoted delimiters that turn expansion off). Variable substitution is not done here:
 // it depends on the build state (dockerfile/expand.ts does it when a step runs).
+import { KindedError } from '../../util/errors.js';
 
-export class DockerfileParseError extends Error {
-  readonly kind = 'parse';
+export class DockerfileParseError extends KindedError {
   constructor(
     readonly file: string,
     readonly line: number,
     readonly column: number,
     reason: string,
   ) {
-    super(`${file}:${line}:${column}: ${reason}`);
+    super('invalid', `${file}:${line}:${column}: ${reason}`);
     this.name = 'DockerfileParseError';
   }
 }

@@ -3,10 +3,15 @@
 // patternmatcher: the same plus `**` for any number of directories, `!` exceptions where the last
 // matching pattern wins, patterns cleaned and a leading `/` dropped; a path is excluded when it or
 // one of its parent directories matches).
+import { KindedError } from '../../util/errors.js';
 import { posix } from 'node:path';
 
-export class PatternError extends Error {
-  readonly kind = 'pattern';
+/** A malformed wildcard or .dockerignore pattern: kind `invalid` (util/errors.ts). */
+export class PatternError extends KindedError {
+  constructor(message: string) {
+    super('invalid', message);
+    this.name = 'PatternError';
+  }
 }
 
 function classToRegex(pattern: string, i: number): { re: string; next: number } {

@@ -5,6 +5,7 @@
 // device nodes are kept; user.*, trusted.* (but never trusted.overlay.*) and security.capability
 // attributes go into PAX records. The tar is hashed (the diff_id) and compressed — gzip, or zstd
 // with Node's own zlib — (hashed again: the blob digest) while it is written, in one pass.
+import { KindedError } from '../../util/errors.js';
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,8 +16,12 @@ import { MediaType } from '../../oci/media-types.js';
 import { Digester, type Digest } from '../../oci/digest.js';
 import { entryHeader, padding, TAR_END, type TarEntryHeader } from './tar-writer.js';
 
-export class LayerDiffError extends Error {
-  readonly kind = 'layer-diff';
+/** A change in a RUN step that a layer cannot hold: kind `unsupported` (util/errors.ts). */
+export class LayerDiffError extends KindedError {
+  constructor(message: string) {
+    super('unsupported', message);
+    this.name = 'LayerDiffError';
+  }
 }
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque';

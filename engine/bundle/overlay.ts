@@ -1,10 +1,17 @@
 // The container's root filesystem: an overlay mount of the image's unpacked layers (read-only
 // lower directories) with the container's own upper and work directories on top.
+import { KindedError } from '../../util/errors.js';
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 
-export class MountError extends Error {}
+/** mount/umount failed: the host's state (a busy mount, a missing filesystem), not the request. */
+export class MountError extends KindedError {
+  constructor(message: string) {
+    super('unavailable', message);
+    this.name = 'MountError';
+  }
+}
 
 function run(cmd: string, args: string[], cwd?: string): Promise<void> {
   return new Promise((resolve, reject) =>
