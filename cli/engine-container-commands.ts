@@ -75,6 +75,8 @@ interface RunFlags extends NetworkRunFlags {
   cpus?: string;
   pidsLimit?: string;
   readOnly?: boolean;
+  capAdd: string[];
+  capDrop: string[];
   tty?: boolean;
   interactive?: boolean;
   restart?: string;
@@ -127,6 +129,8 @@ async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[])
     mounts: mountRequests(),
     volumesFrom: flags.volumesFrom.map(parseVolumesFrom),
     readOnly: !!flags.readOnly,
+    capAdd: flags.capAdd,
+    capDrop: flags.capDrop,
     resources: {
       ...(flags.memory !== undefined ? { memory: parseMemory(flags.memory) } : {}),
       ...(flags.cpus !== undefined ? { cpus: parseCpus(flags.cpus) } : {}),
@@ -336,6 +340,8 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
       .option('--cpus <n>', 'CPU limit, e.g. 1.5')
       .option('--pids-limit <n>', 'process limit')
       .option('--read-only', 'mount the root filesystem read-only')
+      .option('--cap-add <cap>', 'add a Linux capability to docker\'s default set (NET_ADMIN, ALL; repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+      .option('--cap-drop <cap>', 'drop a Linux capability from the default set (NET_RAW, ALL; repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option('-t, --tty', 'allocate a terminal (with -d: kept for `attach`)')
       .option('-i, --interactive', 'keep stdin attached')
       .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (in the foreground, like docker: run ends with the first exit\'s status and a monitor restarts the container in the background)')

@@ -79,9 +79,12 @@ describe('containerSpec', () => {
     expect(spec.stopTimeoutSeconds).toBe(90);
   });
 
+  it('passes cap_add and cap_drop to the container', () => {
+    expect(containerSpec(project, project.services.web!, 1).create.capAdd).toEqual(['NET_ADMIN']);
+  });
+
   it('warns once per attribute the engine cannot honour', () => {
     expect(engineWarnings(project, project.services.web!)).toEqual([
-      'services.web.cap_add: is not supported by the engine, ignored',
       "services.web.deploy.restart_policy: delay and window are not supported (docker's backoff is used)",
       'services.web.ports: a fixed host port can be published by one replica only; the others will fail to start',
     ]);

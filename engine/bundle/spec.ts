@@ -41,6 +41,8 @@ export interface SpecInput {
   resources: Resources;
   /** The caller's hard RLIMIT_NOFILE: a runtime may not raise a limit above it. */
   nofileHard: number;
+  /** The process's capabilities (capabilitiesFor); default docker's set. */
+  capabilities?: string[];
 }
 
 // Docker's default capability set (moby oci/caps/defaults.go).
@@ -60,6 +62,38 @@ export const DEFAULT_CAPABILITIES = [
   'CAP_KILL',
   'CAP_AUDIT_WRITE',
 ];
+
+// Every capability runc knows (capability(7) up to CAP_CHECKPOINT_RESTORE): what `ALL` means.
+const ALL_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID',
+  'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW',
+  'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT',
+  'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD',
+  'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP', 'CAP_MAC_OVERRIDE', 'CAP_MAC_ADMIN', 'CAP_SYSLOG',
+  'CAP_WAKE_ALARM', 'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
+];
+
+/** `NET_ADMIN`, `cap_net_admin` or `CAP_NET_ADMIN` → `CAP_NET_ADMIN`; `ALL` stays. Unknown names are refused. */
+function capabilityName(text: string): string {
+  const up = text.trim().toUpperCase();
+  if (up === 'ALL') return up;
+  const name = up.startsWith('CAP_') ? up : `CAP_${up}`;
+  if (!ALL_CAPABILITIES.includes(name)) throw new Error(`unknown capability: ${JSON.stringify(text)}`);
+  return name;
+}
+
+/**
+ * docker's --cap-add/--cap-drop on its default set: drops first (ALL drops every default), then
+ * additions (ALL adds every capability). Throws on an unknown name.
+ */
+export function capabilitiesFor(add: readonly string[] = [], drop: readonly string[] = []): string[] {
+  const adds = add.map(capabilityName);
+  const drops = drop.map(capabilityName);
+  let caps = drops.includes('ALL') ? [] : DEFAULT_CAPABILITIES.filter((c) => !drops.includes(c));
+  if (adds.includes('ALL')) caps = [...ALL_CAPABILITIES];
+  else for (const c of adds) if (!caps.includes(c)) caps.push(c);
+  return caps;
+}
 
 // moby oci/defaults.go
 export const MASKED_PATHS = [
@@ -117,9 +151,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       env: input.env,
       cwd: input.cwd,
       capabilities: {
-        bounding: DEFAULT_CAPABILITIES,
-        effective: DEFAULT_CAPABILITIES,
-        permitted: DEFAULT_CAPABILITIES,
+        bounding: input.capabilities ?? DEFAULT_CAPABILITIES,
+        effective: input.capabilities ?? DEFAULT_CAPABILITIES,
+        permitted: input.capabilities ?? DEFAULT_CAPABILITIES,
       },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
       noNewPrivileges: false,

@@ -7,7 +7,7 @@ import type { LocalImage } from '../local-image.js';
 import { hostsFor, resolvConfFor } from '../bundle/etc-files.js';
 import { mountOverlay } from '../bundle/overlay.js';
 import { resolveInRootfs } from '../bundle/rootfs-path.js';
-import { buildSpec, mergeEnv, parseNofileHard, processArgs, type Resources } from '../bundle/spec.js';
+import { buildSpec, capabilitiesFor, mergeEnv, parseNofileHard, processArgs, type Resources } from '../bundle/spec.js';
 import type { MountRequest } from '../volumes/mount-options.js';
 import { VolumeStore } from '../volumes/volume-store.js';
 import { copyUpVolumes, resolveMounts, specMounts } from './container-mounts.js';
@@ -40,6 +40,9 @@ export interface CreateOptions {
   /** --volumes-from: the mounts of these containers (C[:ro|rw]). */
   volumesFrom: { container: string; mode?: 'ro' | 'rw' }[];
   readOnly: boolean;
+  /** --cap-add / --cap-drop (names with or without CAP_, or ALL). */
+  capAdd?: string[];
+  capDrop?: string[];
   resources: Resources;
   terminal: boolean;
   detached: boolean;
@@ -92,11 +95,21 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
   const from = [];
   for (const v of opts.volumesFrom) from.push({ record: await ctx.store.resolve(v.container), mode: v.mode });
   const mounts = await resolveMounts(ctx.root, opts.mounts, Object.keys(cfg.Volumes ?? {}), from);
+  let capabilities: string[] | undefined;
+  if (opts.capAdd?.length || opts.capDrop?.length) {
+    try {
+      capabilities = capabilitiesFor(opts.capAdd, opts.capDrop);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
   const hostConfig = {
     network: networking?.mode ?? opts.network,
     ...(networking ? { networking } : {}),
     mounts: mounts.map(({ copyUp: _, ...m }) => m),
     readOnly: opts.readOnly,
+    ...(opts.capAdd?.length ? { capAdd: opts.capAdd } : {}),
+    ...(opts.capDrop?.length ? { capDrop: opts.capDrop } : {}),
     resources: opts.resources,
     terminal: opts.terminal,
     user: opts.user ?? cfg.User ?? '',
@@ -180,6 +193,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       etc,
       resources,
       nofileHard: parseNofileHard(limits),
+      ...(capabilities ? { capabilities } : {}),
     });
     await writeFile(join(record.bundle, 'config.json'), JSON.stringify(spec, null, 2));
     return record;

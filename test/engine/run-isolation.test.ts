@@ -41,6 +41,21 @@ describe('bind mounts', () => {
 });
 
 describe('read-only root', () => {
+  it('--cap-add and --cap-drop change the process\'s capabilities (CapEff bits 12 NET_ADMIN, 13 NET_RAW)', async () => {
+    const capEff = async (...flags: string[]) => {
+      const r = await e.stevedore(['run', '--rm', ...flags, 'busybox:test', 'grep', 'CapEff', '/proc/self/status']);
+      expect(r.code, r.stderr).toBe(0);
+      return BigInt(`0x${r.stdout.trim().split(/\s+/)[1]}`);
+    };
+    const base = await capEff();
+    expect(base & (1n << 13n)).not.toBe(0n); // docker's default set has NET_RAW, not NET_ADMIN
+    expect(base & (1n << 12n)).toBe(0n);
+    expect(await capEff('--cap-drop', 'NET_RAW', '--cap-add', 'net_admin')).toBe((base & ~(1n << 13n)) | (1n << 12n));
+    expect(await capEff('--cap-drop', 'ALL')).toBe(0n);
+    const bad = await e.stevedore(['run', '--rm', '--cap-add', 'NET_WIZARD', 'busybox:test', 'true']);
+    expect([bad.code, bad.stderr]).toEqual([125, 'stevedore: unknown capability: "NET_WIZARD"\n']);
+  });
+
   it('--read-only refuses writes to the root filesystem, /dev/shm stays writable', async () => {
     const r = await e.stevedore(['run', '--rm', '--read-only', 'busybox:test', 'sh', '-c', 'echo ok > /dev/shm/x && cat /dev/shm/x; touch /newfile']);
     expect(r.stdout).toBe('ok\n');
