@@ -77,6 +77,7 @@ interface RunFlags extends NetworkRunFlags {
   readOnly?: boolean;
   capAdd: string[];
   capDrop: string[];
+  init?: boolean;
   tty?: boolean;
   interactive?: boolean;
   restart?: string;
@@ -130,6 +131,7 @@ async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[])
     volumesFrom: flags.volumesFrom.map(parseVolumesFrom),
     readOnly: !!flags.readOnly,
     capAdd: flags.capAdd,
+    init: !!flags.init,
     capDrop: flags.capDrop,
     resources: {
       ...(flags.memory !== undefined ? { memory: parseMemory(flags.memory) } : {}),
@@ -340,6 +342,7 @@ export function registerContainerCommands(program: Command, providerFactory: Ima
       .option('--cpus <n>', 'CPU limit, e.g. 1.5')
       .option('--pids-limit <n>', 'process limit')
       .option('--read-only', 'mount the root filesystem read-only')
+      .option('--init', 'run docker\'s init (tini) as PID 1: it forwards signals and reaps zombies')
       .option('--cap-add <cap>', 'add a Linux capability to docker\'s default set (NET_ADMIN, ALL; repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option('--cap-drop <cap>', 'drop a Linux capability from the default set (NET_RAW, ALL; repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
       .option('-t, --tty', 'allocate a terminal (with -d: kept for `attach`)')

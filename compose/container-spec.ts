@@ -131,7 +131,7 @@ export function engineWarnings(project: Project, s: Service): string[] {
   const warnings: string[] = [];
   const warn = (key: string, what = 'is not supported by the engine, ignored') => warnings.push(`${path}.${key}: ${what}`);
   for (const k of ['dns_search'] as const) if (s[k].length) warn(k);
-  for (const k of ['init', 'privileged', 'stdin_open', 'domainname'] as const) if (s[k]) warn(k);
+  for (const k of ['privileged', 'stdin_open', 'domainname'] as const) if (s[k]) warn(k);
   if (s.healthcheck?.start_interval) warn('healthcheck.start_interval');
   if (s.restart_policy?.delay || s.restart_policy?.window) warn('deploy.restart_policy', "delay and window are not supported (docker's backoff is used)");
   for (const [k, refs, defs] of [['secrets', s.secrets, project.secrets], ['configs', s.configs, project.configs]] as const) {
@@ -226,6 +226,7 @@ export function containerSpec(project: Project, service: Service, number: number
     mounts: mounts(project, s, path),
     volumesFrom: [],
     readOnly: !!s.read_only,
+    ...(s.init ? { init: true } : {}),
     ...(s.cap_add.length ? { capAdd: s.cap_add } : {}),
     ...(s.cap_drop.length ? { capDrop: s.cap_drop } : {}),
     resources: {

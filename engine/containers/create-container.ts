@@ -1,6 +1,7 @@
 // Creating a container: its record, its overlay root filesystem and its runtime bundle
 // (config.json), from an image and the `run` options. On any failure nothing is left behind.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import type { LocalImage } from '../local-image.js';
@@ -40,6 +41,8 @@ export interface CreateOptions {
   /** --volumes-from: the mounts of these containers (C[:ro|rw]). */
   volumesFrom: { container: string; mode?: 'ro' | 'rw' }[];
   readOnly: boolean;
+  /** --init: docker's init (tini) as PID 1, forwarding signals and reaping zombies. */
+  init?: boolean;
   /** --cap-add / --cap-drop (names with or without CAP_, or ALL). */
   capAdd?: string[];
   capDrop?: string[];
@@ -84,7 +87,10 @@ async function swapAccounting(): Promise<boolean> {
 
 export async function createContainer(ctx: EngineContext, image: LocalImage, opts: CreateOptions): Promise<ContainerRecord> {
   const cfg = image.config.config ?? {};
-  const args = processArgs(cfg, opts.entrypoint, opts.cmd);
+  const command = processArgs(cfg, opts.entrypoint, opts.cmd);
+  const initBinary = opts.init ? await findInit() : undefined;
+  // docker's --init: its init (tini) runs the command as its child, from a read-only bind.
+  const args = initBinary && command.length > 0 ? [INIT_PATH, '--', ...command] : command;
   if (args.length === 0) throw new UsageError('no command specified: the image has no Entrypoint or Cmd; give one after the image name');
   const runtime = ctx.runtime(opts.runtime);
   // -P: the image's EXPOSEd ports, each to a free host port (chosen at every start).
@@ -108,6 +114,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     ...(networking ? { networking } : {}),
     mounts: mounts.map(({ copyUp: _, ...m }) => m),
     readOnly: opts.readOnly,
+    ...(initBinary ? { init: true } : {}),
     ...(opts.capAdd?.length ? { capAdd: opts.capAdd } : {}),
     ...(opts.capDrop?.length ? { capDrop: opts.capDrop } : {}),
     resources: opts.resources,
@@ -189,7 +196,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       hostname: name,
       network: ownNetns ? { path: netnsPath(ctx.root, record.id) } : opts.network,
       readOnly: opts.readOnly,
-      ...specMounts(mounts),
+      ...withInit(specMounts(mounts), initBinary),
       etc,
       resources,
       nofileHard: parseNofileHard(limits),
@@ -208,4 +215,25 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
 async function removeAnonymous(ctx: EngineContext, mounts: { type: string; name?: string; anonymous?: boolean }[]): Promise<void> {
   const volumes = new VolumeStore(ctx.root);
   for (const m of mounts) if (m.type === 'volume' && m.anonymous && m.name) await volumes.remove(m.name, []).catch(() => {});
+}
+
+/** Where --init puts docker's init in the container (docker's own path). */
+const INIT_PATH = '/sbin/docker-init';
+
+/** A static tini (Debian's `tini` package: tini-static, or docker.io's docker-init). */
+async function findInit(): Promise<string> {
+  for (const p of ['/usr/bin/tini-static', '/usr/bin/docker-init']) {
+    try {
+      await access(p, constants.X_OK);
+      return p;
+    } catch {
+      // next
+    }
+  }
+  throw new UsageError('--init needs tini on the host: apt-get install tini');
+}
+
+function withInit<T extends { binds: { source: string; destination: string; readOnly: boolean }[] }>(m: T, initBinary: string | undefined): T {
+  if (initBinary) m.binds.push({ source: initBinary, destination: INIT_PATH, readOnly: true });
+  return m;
 }

@@ -41,6 +41,17 @@ describe('bind mounts', () => {
 });
 
 describe('read-only root', () => {
+  it('--init runs docker\'s init as PID 1 with the command as its child; the exit status is the command\'s', async () => {
+    const r = await e.stevedore(['run', '--rm', '--init', 'busybox:test', 'sh', '-c', 'tr "\\0" " " < /proc/1/cmdline; echo; echo $$']);
+    expect(r.code, r.stderr).toBe(0);
+    const [pid1, shellPid] = r.stdout.trim().split('\n');
+    expect(pid1!.trim()).toMatch(/^\/sbin\/docker-init -- sh -c /);
+    expect(Number(shellPid)).toBeGreaterThan(1);
+    expect((await e.stevedore(['run', '--rm', '--init', 'busybox:test', 'sh', '-c', 'exit 3'])).code).toBe(3);
+    const plain = await e.stevedore(['run', '--rm', 'busybox:test', 'sh', '-c', 'echo $$']);
+    expect(plain.stdout.trim()).toBe('1');
+  });
+
   it('--cap-add and --cap-drop change the process\'s capabilities (CapEff bits 12 NET_ADMIN, 13 NET_RAW)', async () => {
     const capEff = async (...flags: string[]) => {
       const r = await e.stevedore(['run', '--rm', ...flags, 'busybox:test', 'grep', 'CapEff', '/proc/self/status']);
