@@ -126,6 +126,9 @@ describe('the audit log', () => {
     const host = s.host;
     await skopeoCopy(`oci:${join(dir, 'one')}:v1`, `docker://${host}/alice/byhand:v1`, { destCreds: alice });
     await skopeoCopy(`oci:${join(dir, 'two')}:v1`, `docker://${host}/alice/byhand:v1`, { destCreds: alice });
+    // The server writes its lines as requests end: stopped, every line of those pushes is in the file.
+    await s.stop();
+    s = undefined;
     const before = (await audit()).length;
     const cfg = join(dir, 'gc.yml');
     await writeFile(cfg, stringify({ storage: { filesystem: { rootDirectory: join(dir, 'data') } }, audit: { file: auditPath }, gc: { gracePeriod: 0, deleteUntagged: true } }));
