@@ -142,6 +142,20 @@ describe('the audit log', () => {
     for (const l of added) expect(l).toMatchObject({ action: 'gc.delete', outcome: 'success', actor: { kind: 'system', name: 'stevedore gc' } });
     expect(added.some((l) => l.target?.kind === 'manifest' && l.target?.repository === 'alice/byhand' && l.target?.digest === one.manifest.digest)).toBe(true);
   }, 180_000);
+
+  it('refusals by an immutable tag and by a quota, as skopeo meets them, are failure lines naming the rule', async () => {
+    s = await start({ policy: { immutableTags: [{ name: 'releases', repositories: ['**'], tags: ['release-*'] }], quotas: [{ name: 'tiny', repositories: ['alice/small/**'], limit: 1024 }], quotaUsageMaxAge: '0s' } });
+    const host = s.host;
+    await skopeoCopy(`oci:${join(dir, 'one')}:v1`, `docker://${host}/alice/rel:release-1`, { destCreds: alice });
+    await expect(skopeoCopy(`oci:${join(dir, 'two')}:v1`, `docker://${host}/alice/rel:release-1`, { destCreds: alice })).rejects.toThrow(/immutable/);
+    await expect(skopeoCopy(`oci:${join(dir, 'one')}:v1`, `docker://${host}/alice/small/app:v1`, { destCreds: alice })).rejects.toThrow(/quota/);
+    const lines = await waitFor('the refusal lines', async () => {
+      const l = (await audit()).filter((x) => x.outcome === 'failure' && x.actor.name === 'alice');
+      return l.some((x) => /immutable/.test(x.reason ?? '')) && l.some((x) => /quota/.test(x.reason ?? '')) ? l : undefined;
+    });
+    expect(lines.find((x) => /immutable/.test(x.reason ?? ''))).toMatchObject({ action: 'manifest.push', target: { repository: 'alice/rel', tag: 'release-1' }, detail: { status: 403, code: 'DENIED' } });
+    expect(lines.find((x) => /quota/.test(x.reason ?? ''))).toMatchObject({ target: { repository: 'alice/small/app' }, detail: { status: 403, code: 'DENIED' } });
+  }, 180_000);
 });
 
 describe('audit records to notification endpoints', () => {
