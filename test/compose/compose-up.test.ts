@@ -398,3 +398,27 @@ describe('the lifecycle commands and their errors', () => {
     expect(leftovers(ours)).toEqual([]);
   }, 600_000);
 });
+
+describe('logs -f and down --rmi all', () => {
+  it('follows a service\'s output as it comes; down --rmi all removes the images the services used', async () => {
+    const dir = join(e.dir, 'follow');
+    await files(dir, {
+      'compose.yaml': ['services:', '  ticker:', '    image: busybox:test', "    command: sh -c 'echo one; sleep 1; echo two; exec sleep 600'", '    stop_grace_period: 1s', ''].join('\n'),
+    });
+    await composeOk('follow', dir, ['up', '-d']);
+    const child = e.spawn(['compose', '-p', 'follow', '-f', join(dir, 'compose.yaml'), 'logs', '-f', 'ticker']);
+    let seen = '';
+    child.stdout!.on('data', (d: Buffer) => (seen += d.toString()));
+    const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    // "two" is written a second after the start: a follow that stopped at the end of the log misses it.
+    await e.waitFor('logs -f to show the second line', async () => seen.includes('two'));
+    expect(seen).toBe('follow-ticker-1 | one\nfollow-ticker-1 | two\n');
+    child.kill('SIGINT');
+    await exited;
+
+    const down = await compose('follow', dir, ['down', '--rmi', 'all']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(await e.ok(['ps', '-a', '-q'])).toBe('');
+    expect(await e.ok(['images', '--format', '{{.Repository}}:{{.Tag}}'])).not.toMatch(/busybox:test/);
+  }, 300_000);
+});
