@@ -3,6 +3,7 @@
 // client push with it as a password; it reaches only its own access; `token ls` shows it with its
 // last use and never its secret; `token rm` stops the secret and a token issued from it at once.
 // In htpasswd mode the secret works as a Basic password. The audit file has a line for each step.
+import { podman } from '../helpers/podman.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -99,31 +100,8 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 }, 120_000);
 
-/** podman with its own storage, auth file and registries configuration (nothing of the host's). */
-function podman(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const root = join(dir, 'podman');
-  const registries = join(dir, 'registries.conf');
-  return new Promise((resolve) => {
-    void writeFile(registries, 'unqualified-search-registries = []\n').then(() => {
-      const child = spawn(
-        'podman',
-        ['--root', join(root, 'root'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', ...args],
-        { env: { ...process.env, REGISTRY_AUTH_FILE: join(dir, 'podman-auth.json'), CONTAINERS_REGISTRIES_CONF: registries }, stdio: ['pipe', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
-      child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-      child.on('error', (err) => resolve({ code: 127, stdout, stderr: err.message }));
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? 1, stdout, stderr });
-      });
-      child.stdin.end(input ?? '');
-    });
-  });
-}
+/** podman with its own state under this test's directory (test/helpers/podman.ts). */
+const runPodman = (args: string[], input?: string) => podman(dir, args, input);
 
 async function createRobot(name: string, access: string[], extra: string[] = []): Promise<{ user: string; secret: string }> {
   const args = ['token', 'create', '--name', name, ...access.flatMap((a) => ['--access', a]), '--registry', env.server.host, '--json', ...extra];
@@ -174,16 +152,16 @@ describe('robot tokens in token mode', () => {
       /denied|unauthorized|insufficient/i,
     );
     // podman: login with the secret, then push.
-    const login = await podman(['login', '--tls-verify=false', '-u', robot.user, '--password-stdin', host], robot.secret);
+    const login = await runPodman(['login', '--tls-verify=false', '-u', robot.user, '--password-stdin', host], robot.secret);
     expect(login.code, login.stderr).toBe(0);
-    const pulled = await podman(['pull', '--tls-verify=false', `${host}/team/app:v1`]);
+    const pulled = await runPodman(['pull', '--tls-verify=false', `${host}/team/app:v1`]);
     expect(pulled.code, pulled.stderr).toBe(0);
-    const pushed = await podman(['push', '--tls-verify=false', `${host}/team/app:v1`, `docker://${host}/team/podman:v1`]);
+    const pushed = await runPodman(['push', '--tls-verify=false', `${host}/team/app:v1`, `docker://${host}/team/podman:v1`]);
     expect(pushed.code, pushed.stderr).toBe(0);
     // Our client, with the secret as the password.
     const ours = await cli(['copy', '--creds', `${robot.user}:${robot.secret}`, `oci:${layout}:v1`, `${host}/team/ours:v1`], { dockerConfig: await mkdtemp(join(dir, 'docker-ci-')) });
     expect(ours.code, ours.stderr).toBe(0);
-    const wrong = await podman(['login', '--tls-verify=false', '-u', robot.user, '--password-stdin', host], 'stv_robot_not-the-secret');
+    const wrong = await runPodman(['login', '--tls-verify=false', '-u', robot.user, '--password-stdin', host], 'stv_robot_not-the-secret');
     expect(wrong.code).not.toBe(0);
     // Its last use is listed.
     const ls = await cli(['token', 'ls', '--registry', host, '--json'], { dockerConfig: rootConfig });

@@ -3,7 +3,7 @@
 // scope, as distribution does, and clients fetch a token for it; a 403 ends them. `podman
 // search HOST/` logged in asks for the catalog only after its first token; `skopeo delete` asks
 // the token service for `repository:NAME:*`, which grants the actions the caller holds.
-import { spawn } from 'node:child_process';
+import { podman } from '../helpers/podman.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,38 +49,15 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** podman with its own storage, auth file and registries configuration (nothing of the host's). */
-function podman(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const root = join(dir, 'podman');
-  const registries = join(dir, 'registries.conf');
-  return new Promise((resolve) => {
-    void writeFile(registries, 'unqualified-search-registries = []\n').then(() => {
-      const child = spawn(
-        'podman',
-        ['--root', join(root, 'root'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', ...args],
-        { env: { ...process.env, REGISTRY_AUTH_FILE: join(dir, 'podman-auth.json'), CONTAINERS_REGISTRIES_CONF: registries }, stdio: ['pipe', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
-      child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-      child.on('error', (err) => resolve({ code: 127, stdout, stderr: err.message }));
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? 1, stdout, stderr });
-      });
-      child.stdin.end(input ?? '');
-    });
-  });
-}
+/** podman with its own state under this test's directory (test/helpers/podman.ts). */
+const runPodman = (args: string[], input?: string) => podman(dir, args, input);
 
 describe('real clients in token mode that need a token for a further scope', () => {
   it('podman search HOST/ logged in lists what the user may pull', async () => {
     const host = env.server.host;
-    const login = await podman(['login', '--tls-verify=false', '-u', 'alice', '--password-stdin', host], USERS.alice);
+    const login = await runPodman(['login', '--tls-verify=false', '-u', 'alice', '--password-stdin', host], USERS.alice);
     expect(login.code, login.stderr).toBe(0);
-    const search = await podman(['search', '--tls-verify=false', '--format', '{{.Name}}', `${host}/`]);
+    const search = await runPodman(['search', '--tls-verify=false', '--format', '{{.Name}}', `${host}/`]);
     expect(search.code, search.stderr).toBe(0);
     expect(search.stdout.trim().split('\n').sort()).toEqual([`${host}/alice/app`, `${host}/alice/tool`, `${host}/shared/lib`]);
   }, 180_000);

@@ -3,11 +3,11 @@
 // an image only a registry has (our registry, pulled during the build), and a built image pushed
 // to the CNCF registry (`docker-registry`, started here) and pulled back by skopeo and podman
 // unchanged — same digest — and run by podman.
-import { spawn } from 'node:child_process';
+import { podman } from '../helpers/podman.js';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCncfRegistry, type CncfRegistry } from '../helpers/cncf-registry.js';
@@ -47,29 +47,8 @@ afterAll(async () => {
 
 const sha256 = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
 
-/** podman with storage of its own (vfs), nothing of the host's configuration. */
-async function podman(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const root = join(env.dir, 'podman');
-  await mkdir(root, { recursive: true });
-  await writeFile(join(root, 'auth.json'), '{}');
-  await writeFile(join(root, 'registries.conf'), 'unqualified-search-registries = []\n');
-  return new Promise((resolve) => {
-    const child = spawn('podman', ['--root', join(root, 'root'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', ...args], {
-      env: { ...process.env, REGISTRY_AUTH_FILE: join(root, 'auth.json'), CONTAINERS_REGISTRIES_CONF: join(root, 'registries.conf') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', (err) => resolve({ code: 127, stdout, stderr: err.message }));
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-  });
-}
+/** podman with its own state under this test's directory (test/helpers/podman.ts). */
+const runPodman = (args: string[]) => podman(join(env.dir, 'podman'), args);
 
 describe('stevedore build with remote sources and registries', () => {
   it('ADD URL --checksum: fetched, mode 0600 and Last-Modified time as Docker gives them; a wrong checksum fails in one line', async () => {
@@ -149,14 +128,14 @@ describe('stevedore build with remote sources and registries', () => {
     const index = JSON.parse(await readFile(join(back, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
     expect(index.manifests[0]!.digest).toBe(local.manifest);
 
-    const pull = await podman(['pull', '--tls-verify=false', name]);
+    const pull = await runPodman(['pull', '--tls-verify=false', name]);
     expect(pull.code, pull.stderr).toBe(0);
-    const digest = await podman(['image', 'inspect', '--format', '{{.Digest}}', name]);
+    const digest = await runPodman(['image', 'inspect', '--format', '{{.Digest}}', name]);
     expect(digest.stdout.trim()).toBe(local.manifest);
     // podman's default rlimits are above this machine's hard limits: ask for ones it may set.
-    const run = await podman(['run', '--rm', '--pull', 'never', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', name]);
+    const run = await runPodman(['run', '--rm', '--pull', 'never', '--network', 'none', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', name]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe('hello from a stevedore build\nbuilt\n');
-    await podman(['rmi', '-a', '-f']);
+    await runPodman(['rmi', '-a', '-f']);
   }, 240_000);
 });

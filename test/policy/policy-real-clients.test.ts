@@ -3,7 +3,7 @@
 // is accepted, another one refused with the rule in the message they print); skopeo hitting a
 // quota in the middle of a push (a clear error, nothing partial left); usage through
 // `stevedore quota ls` after a push, and after a delete and `stevedore gc`.
-import { spawn } from 'node:child_process';
+import { podman } from '../helpers/podman.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -68,28 +68,8 @@ async function copyFails(src: string, dest: string): Promise<string> {
   throw new Error(`skopeo copy ${src} ${dest} succeeded`);
 }
 
-function podman(args: string[]): Promise<Run> {
-  const root = join(dir, 'podman');
-  return new Promise((resolve) => {
-    void writeFile(join(dir, 'registries.conf'), 'unqualified-search-registries = []\n').then(() => {
-      const child = spawn(
-        'podman',
-        ['--root', join(root, 'root'), '--runroot', join(root, 'run'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', ...args],
-        { env: { ...process.env, REGISTRY_AUTH_FILE: join(dir, 'podman-auth.json'), CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf') }, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (b: Buffer) => (stdout += b.toString('utf8')));
-      child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-      child.on('error', (err) => resolve({ code: 127, stdout, stderr: err.message }));
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? 1, stdout, stderr });
-      });
-    });
-  });
-}
+/** podman with its own state under this test's directory (test/helpers/podman.ts). */
+const runPodman = (args: string[]) => podman(dir, args);
 
 async function digestAt(ref: string): Promise<string> {
   return (await skopeoInspect(`docker://${ref}`)).Digest as string;
@@ -116,17 +96,17 @@ describe('immutable tags with real clients', () => {
     // The two images reach podman's store through the registry (under mutable tags).
     for (const name of ['one', 'two']) {
       await skopeoCopy(`oci:${images[name]!.layout}:v1`, `docker://${host}/src/${name}:v1`);
-      const pulled = await podman(['pull', '--tls-verify=false', `docker://${host}/src/${name}:v1`]);
+      const pulled = await runPodman(['pull', '--tls-verify=false', `docker://${host}/src/${name}:v1`]);
       expect(pulled.code, pulled.stderr).toBe(0);
-      const tagged = await podman(['tag', `${host}/src/${name}:v1`, `localhost/${name}:v1`]);
+      const tagged = await runPodman(['tag', `${host}/src/${name}:v1`, `localhost/${name}:v1`]);
       expect(tagged.code, tagged.stderr).toBe(0);
     }
     for (let i = 0; i < 2; i++) {
-      const pushed = await podman(['push', '--tls-verify=false', 'localhost/one:v1', `docker://${ref}`]);
+      const pushed = await runPodman(['push', '--tls-verify=false', 'localhost/one:v1', `docker://${ref}`]);
       expect(pushed.code, pushed.stderr).toBe(0);
     }
     const before = await digestAt(ref);
-    const refused = await podman(['push', '--tls-verify=false', 'localhost/two:v1', `docker://${ref}`]);
+    const refused = await runPodman(['push', '--tls-verify=false', 'localhost/two:v1', `docker://${ref}`]);
     shown('podman push', refused.stderr);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(IMMUTABLE);
