@@ -24,17 +24,6 @@ async function loadStorageConfig(opts: StorageFlags): Promise<Config> {
   }
 }
 
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${n} B` : `${v.toFixed(1)} ${units[u]}`;
-}
-
 /**
  * A run by hand goes into the same audit file as the server's runs (appended: one line per record,
  * made durable before the command ends). Only the file: stdout is this command's own report, and
@@ -66,6 +55,7 @@ export function registerMaintenanceCommands(program: Command): void {
       const { createStorageDriver } = await import('../server/storage-driver.js');
       const { runGc, summary } = await import('../server/gc-scheduler.js');
       const { formatGcDeletion, formatTagDeletion } = await import('../storage/index.js');
+      const { formatByteSize: formatBytes } = await import('../server/policy/byte-size.js');
       const driver = await createStorageDriver(config);
       try {
         const result = await runGc(driver, config, { dryRun: opts.dryRun, deleteUntagged: opts.deleteUntagged || undefined });
@@ -100,6 +90,7 @@ export function registerMaintenanceCommands(program: Command): void {
       const config = await loadStorageConfig(opts);
       const { createStorageDriver } = await import('../server/storage-driver.js');
       const { scrub, formatScrubProblem } = await import('../storage/index.js');
+      const { formatByteSize: formatBytes } = await import('../server/policy/byte-size.js');
       const driver = await createStorageDriver(config);
       try {
         const report = await scrub(driver, { quarantine: opts.quarantine });
