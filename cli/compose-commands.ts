@@ -194,10 +194,11 @@ export function registerComposeCommands(program: Command): void {
     .option('--no-recreate', 'keep existing containers even when they changed')
     .option('--no-deps', 'do not start the services these depend on')
     .option('--no-start', 'create the containers, do not start them')
+    .option('-V, --renew-anon-volumes', "recreated containers get new anonymous volumes instead of the old containers' ones")
     .option('--scale <service=n>', 'run N replicas of the service (over deploy.replicas); repeatable', collect, [])
     .option('--wait', 'wait until the services are running and healthy (implies -d)')
     .option('--remove-orphans', "remove containers of services the compose file no longer has")
-    .action(async (services: string[], o: { detach?: boolean; build?: boolean; forceRecreate?: boolean; recreate?: boolean; deps?: boolean; start?: boolean; scale: string[]; wait?: boolean; removeOrphans?: boolean }, cmd: Command) => {
+    .action(async (services: string[], o: { detach?: boolean; build?: boolean; forceRecreate?: boolean; recreate?: boolean; deps?: boolean; start?: boolean; scale: string[]; wait?: boolean; removeOrphans?: boolean; renewAnonVolumes?: boolean }, cmd: Command) => {
       await withProject(compose, cmd, async (x) => {
         const attached = !(o.detach || o.wait || o.start === false);
         // Attached: Ctrl-C (from the moment up begins) stops the services (docker compose up).
@@ -223,6 +224,7 @@ export function registerComposeCommands(program: Command): void {
           scale: parseScale(o.scale),
           wait: !!o.wait,
           removeOrphans: !!o.removeOrphans,
+          renewAnonVolumes: !!o.renewAnonVolumes,
         });
         if (!attached || stopping) return;
         // The services' output until they all exit.

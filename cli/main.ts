@@ -7,7 +7,6 @@ const program = new Command();
 program
   .name('stevedore')
   .description('OCI container registry, registry client and local container engine')
-  .version('0.1.0')
   .exitOverride()
   // A usage error is one line with a --help hint, not the whole help (subcommands inherit this).
   .configureOutput({ outputError: (text, write) => write(`stevedore: ${usageLine(text, commandPath())}\n`) });
@@ -68,6 +67,9 @@ function subcommand(argv: string[]): string | undefined {
   return undefined;
 }
 const asked = subcommand(process.argv.slice(2));
+// -V/--version is the root's only before a command: commander would take it anywhere on the line,
+// and a command's own -V (`compose up -V`, docker compose's --renew-anon-volumes) would print the version.
+if (asked === undefined) program.version('0.1.0');
 const versionOnly = asked === undefined && process.argv.slice(2).some((a) => a === '-V' || a === '--version');
 const only = asked === undefined ? undefined : COMMAND_MODULE[asked];
 const containerOnly = only === 'containers' || only === 'network' || only === 'volume';

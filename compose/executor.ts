@@ -29,6 +29,8 @@ import { lookupImage } from '../engine/image-lookup.js';
 import { removeNetwork } from '../engine/network/container-network.js';
 import { NetworkStore } from '../engine/network/network-store.js';
 import { VolumeError, VolumeStore } from '../engine/volumes/volume-store.js';
+import { mountsOf } from '../engine/containers/container-mounts.js';
+import { carryAnonymousVolumes } from './anonymous-volumes.js';
 import { containerSpec, imageName } from './container-spec.js';
 import { ComposeError } from './errors.js';
 import { LABEL, readLabels } from './labels.js';
@@ -261,7 +263,7 @@ export class ComposeExecutor {
   }
 
   /** `up`: the plan, carried out service by service in start order. */
-  async up(opts: UpOptions & { build?: boolean; noBuild?: boolean; wait?: boolean; removeOrphans?: boolean; noStart?: boolean }): Promise<void> {
+  async up(opts: UpOptions & { build?: boolean; noBuild?: boolean; wait?: boolean; removeOrphans?: boolean; noStart?: boolean; renewAnonVolumes?: boolean }): Promise<void> {
     const services = selectedServices(this.project, opts.services, opts.noDeps);
     const images = await this.ensureImages(services, opts);
     await this.ensureNetworks(services);
@@ -280,11 +282,16 @@ export class ComposeExecutor {
         else if (step.kind === 'keep') this.env.say(`Container ${step.container.name} Running`);
         else if (step.kind === 'start') toStart.push((await this.ctx.store.read(step.container.id))!);
         else {
+          let carried: ReturnType<typeof mountsOf> = [];
           if (step.kind === 'recreate') {
             this.env.say(`Container ${step.container.name} Recreate (${step.why})`);
-            await this.remove(step.container, true);
+            // docker compose: the replacement mounts the old container's anonymous volumes (kept
+            // here, not removed with it); --renew-anon-volumes leaves them and makes new ones.
+            const old = await this.ctx.store.read(step.container.id);
+            if (old && !opts.renewAnonVolumes) carried = mountsOf(old);
+            await this.remove(step.container, false);
           }
-          const r = await this.createReplica(svc, step.number);
+          const r = await this.createReplica(svc, step.number, undefined, carried.length ? (c) => void (c.mounts = carryAnonymousVolumes(c.mounts, carried)) : undefined);
           this.env.say(`Container ${r.name} Created`);
           toStart.push(r);
         }

@@ -225,7 +225,7 @@ describe('replicas with limits and a restart policy on a project network (the se
 });
 
 describe('depends_on conditions and recreating only what changed', () => {
-  it('waits for service_healthy; up twice is a no-op; a changed environment recreates only that service', async () => {
+  it('waits for service_healthy; up twice is a no-op; a changed environment recreates only that service, which keeps its anonymous volume', async () => {
     const dir = join(e.dir, 'health');
     const file = (mode: string) =>
       [
@@ -240,6 +240,7 @@ describe('depends_on conditions and recreating only what changed', () => {
         '    command: sleep 1000',
         '    stop_grace_period: 1s',
         `    environment: { MODE: ${mode} }`,
+        '    volumes: [/data]',
         '    depends_on: { db: { condition: service_healthy } }',
         '',
       ].join('\n');
@@ -255,6 +256,7 @@ describe('depends_on conditions and recreating only what changed', () => {
     const healthyAt = db.State.Health!.Log.find((l) => l.ExitCode === 0)!.End;
     expect(Date.parse(app.State.StartedAt)).toBeGreaterThanOrEqual(Date.parse(healthyAt));
 
+    await composeOk('health', dir, ['exec', '-T', 'app', 'sh', '-c', 'echo kept > /data/f']);
     const first = await ps('health', dir);
     const again = await compose('health', dir, ['up', '-d']);
     expect(again.code, again.stderr).toBe(0);
@@ -269,10 +271,25 @@ describe('depends_on conditions and recreating only what changed', () => {
     expect(after.find((r) => r.Service === 'db')!.ID).toBe(first.find((r) => r.Service === 'db')!.ID);
     expect(after.find((r) => r.Service === 'app')!.ID).not.toBe(first.find((r) => r.Service === 'app')!.ID);
     expect(await composeOk('health', dir, ['exec', '-T', 'app', 'sh', '-c', 'echo $MODE'])).toBe('two\n');
+    // docker compose's rule: the replacement mounts the old container's anonymous volume.
+    expect(await composeOk('health', dir, ['exec', '-T', 'app', 'cat', '/data/f'])).toBe('kept\n');
+    const volumes = (await e.ok(['volume', 'ls', '-q'])).trim().split('\n').filter(Boolean);
+    expect(volumes).toHaveLength(1);
+
+    // -V (--renew-anon-volumes): a fresh volume; the old one is left, not deleted.
+    await files(dir, { 'compose.yaml': file('three') });
+    const renewed = await compose('health', dir, ['up', '-d', '-V']);
+    expect(renewed.code, renewed.stderr).toBe(0);
+    expect((await compose('health', dir, ['exec', '-T', 'app', 'cat', '/data/f'])).code).not.toBe(0);
+    const afterRenew = (await e.ok(['volume', 'ls', '-q'])).trim().split('\n').filter(Boolean);
+    expect(afterRenew).toHaveLength(2);
+    expect(afterRenew).toContain(volumes[0]);
+    await e.ok(['volume', 'rm', volumes[0]!]);
 
     const ours = await ourNetworks();
-    await composeOk('health', dir, ['down']);
+    await composeOk('health', dir, ['down', '-v']);
     expect(await e.ok(['ps', '-a', '-q'])).toBe('');
+    expect(await e.ok(['volume', 'ls', '-q'])).toBe('');
     expect(leftovers(ours)).toEqual([]);
   }, 600_000);
 });
