@@ -378,6 +378,24 @@ describe('the lifecycle commands and their errors', () => {
     await composeOk('life', dir, ['rm', '-f']);
     expect(await ps('life', dir, ['-a'])).toEqual([]);
 
+    // up --no-start creates without starting; start then serves.
+    const created = await compose('life', dir, ['up', '--no-start']);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stderr).not.toMatch(/Started/);
+    expect((await ps('life', dir, ['-a'])).map((r) => [r.Name, r.State])).toEqual([['life-web-1', 'created']]);
+    expect(await get()).toBeUndefined();
+    await composeOk('life', dir, ['start']);
+    expect(await e.waitFor('web to answer after up --no-start and start', get)).toBe('alive\n');
+
+    // run -d: a one-off container in the background, its name printed, removed by down.
+    const oneoff = await composeOk('life', dir, ['run', '-d', '--name', 'life-oneoff', 'web', 'sh', '-c', 'echo detached run; exec sleep 600']);
+    expect(oneoff).toBe('life-oneoff\n');
+    await e.waitFor('the one-off container\'s output', async () => (await e.ok(['logs', 'life-oneoff'])) === 'detached run\n');
+    expect((JSON.parse(await e.ok(['container', 'inspect', 'life-oneoff'])) as { State: { Status: string } }[])[0]!.State.Status).toBe('running');
+    // rm -s takes the one-off container with the service's (docker compose's rm does too).
+    await composeOk('life', dir, ['rm', '-s', '-f']);
+    expect(await e.ok(['ps', '-a', '-q'])).toBe('');
+
     // Attached: the output, prefixed by the container name, until the service exits.
     const attached = await compose('life', dir, ['--profile', 'once', 'up', '--no-deps', 'hello']);
     expect(attached.code, attached.stderr).toBe(0);
