@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import type { AccessRules, AccessView, Caller } from './access-rules.js';
 import type { AuthConfig } from './auth-config.js';
 import type { HtpasswdFile } from './htpasswd.js';
-import type { LoginGuard } from './login-guard.js';
+import type { LoginGuardLike } from './login-guard.js';
 import { setPullCheck } from './request-access.js';
 import { RobotAccess, robotNameOf, ROBOT_USER_PREFIX, type RobotTokenStore } from './robot-tokens.js';
 import { requiredAccess, scopeString, type Need } from './route-scopes.js';
@@ -23,7 +23,7 @@ export interface RegistryAuthDeps {
   rules: AccessRules;
   log: Logger;
   htpasswd?: HtpasswdFile;
-  guard?: LoginGuard;
+  guard?: LoginGuardLike;
   verifier?: TokenVerifier;
   /** The token endpoint path when the built-in service runs on this server. */
   builtinTokenPath?: string;
@@ -78,7 +78,7 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
     if (colon === 0 && decoded === ':') return { caller: undefined, view: rules };
     if (colon <= 0) throw unauthorized(ctx, needs, 'malformed Basic credentials');
     const user = decoded.slice(0, colon);
-    const decision = deps.guard!.check(user, ctx.ip);
+    const decision = await deps.guard!.check(user, ctx.ip);
     if (!decision.ok) {
       throw new RegistryError('TOOMANYREQUESTS', 'too many failed logins: try again later', { retryAfter: decision.retryAfterSeconds }).withHeader(
         'Retry-After',
@@ -94,11 +94,11 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
       view = rules;
     }
     if (!view) {
-      deps.guard!.failed(user, ctx.ip, Date.now(), password);
+      await deps.guard!.failed(user, ctx.ip, Date.now(), password);
       void deps.audit?.record({ action: 'login.failure', outcome: 'failure', actor: { kind: user.startsWith(ROBOT_USER_PREFIX) ? 'robot' : 'user', name: user.slice(0, 200) }, reason: 'invalid username or password' }, ctx);
       throw unauthorized(ctx, needs, 'invalid username or password');
     }
-    deps.guard!.succeeded(user);
+    await deps.guard!.succeeded(user);
     return { caller: user, view };
   }
 
