@@ -79,7 +79,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   const config = applyShortcuts(opts.config ?? loadConfig(), opts);
   const cluster = opts.cluster;
   const baseLog = opts.logger ?? createLogger(config.log.level);
-  const log = cluster ? baseLog.child({ worker: cluster.name }) : baseLog;
+  const log = cluster ? baseLog.child({ worker: cluster.name, pid: process.pid }) : baseLog;
   /** What must happen once per registry, not once per worker. */
   const leader = !cluster || cluster.leader;
   const instanceId = randomUUID();
