@@ -139,18 +139,20 @@ describe('serve --workers 2', () => {
     // other finds the offset gone (416), and the upload holds the first chunk and one copy of the second.
     const race = await call(`${s.url}/v2/chunked/race/blobs/uploads/`, { method: 'POST' });
     const url = new URL(String(race.headers.location), s.url).href;
-    const big = randomBytes(16 * 1024 * 1024);
-    const patch = () =>
+    const bodies = [randomBytes(16 * 1024 * 1024), randomBytes(16 * 1024 * 1024)];
+    const patch = (body: Buffer) =>
       call(url, {
         method: 'PATCH',
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${big.length - 1}`, 'Content-Length': String(big.length) },
-        body: big,
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `0-${body.length - 1}`, 'Content-Length': String(body.length) },
+        body,
       });
-    const [a, b] = await Promise.all([patch(), patch()]);
-    expect([a.status, b.status].sort()).toEqual([202, 416]);
+    const answers = await Promise.all(bodies.map(patch));
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 416]);
+    expect(new Set(answers.map((a) => a.worker)).size).toBe(2);
+    const winner = bodies[answers.findIndex((a) => a.status === 202)]!;
     const status = await call(url);
-    expect(status.headers.range).toBe(`0-${big.length - 1}`);
-    const fin = await call(`${url}${url.includes('?') ? '&' : '?'}digest=${sha256(big)}`, { method: 'PUT' });
+    expect(status.headers.range).toBe(`0-${winner.length - 1}`);
+    const fin = await call(`${url}${url.includes('?') ? '&' : '?'}digest=${sha256(winner)}`, { method: 'PUT' });
     expect(fin.status, fin.body.toString()).toBe(201);
   });
 
