@@ -16,6 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { MANIFEST_ACCEPT, RegistryClient } from './ops.js';
@@ -51,6 +52,18 @@ function rssKiB(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** Which worker answers GET /v2/ on a new connection. */
+function workerOf(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request(`${url}/v2/`, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(String(res.headers['stevedore-worker'] ?? '1')));
+    })
+      .on('error', reject)
+      .end();
+  });
 }
 
 interface Load {
@@ -94,6 +107,10 @@ interface Measurement {
 async function measure(dataDir: string, workers: number, manifestLength: number, blobDigest: string): Promise<Measurement[]> {
   const server: RunningServer = await startStevedore({ name: `stevedore-${workers}w`, dataDir, workers, cpus: SERVER_CPU });
   try {
+    // Every worker answering (the server answers /v2/ as soon as the first one listens).
+    const seen = new Set<string>();
+    for (let i = 0; seen.size < workers && i < 400; i++) seen.add(await workerOf(server.url));
+    if (seen.size < workers) throw new Error(`only ${seen.size} of ${workers} workers answered`);
     const pids = processTree(server.pid);
     const idle = pids.map((p) => rssKiB(p) / 1024);
     const pool = new Pool(server.url, { connections: CONNECTIONS, pipelining: 1, keepAliveTimeout: 60_000 });
