@@ -6,17 +6,9 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { loadOrCreateCertificate } from '../token-service/certificate.js';
-import { loadOrCreateSigningKey } from '../token-service/signing-key.js';
-import { TokenService } from '../token-service/token-service.js';
+import type { TokenService } from '../token-service/token-service.js';
 import { AccessRules } from './access-rules.js';
-import { Federation } from './federation.js';
-import { robotApi } from './robot-api.js';
-import { RobotTokenStore } from './robot-tokens.js';
-import { HtpasswdFile } from './htpasswd.js';
 import { LoginGuard, type LoginGuardLike } from './login-guard.js';
-import { registryAuth } from './registry-auth.js';
-import { TokenVerifier } from './token-verifier.js';
 
 export interface Auth {
   /** Mounted in order before rate limiting and the routes. */
@@ -42,6 +34,20 @@ export async function createAuth(config: Config, log: Logger, parts: AuthParts =
   const rules = new AccessRules(a);
   const updateRules = (next: Config['auth']) => rules.update(next);
   if (a.mode === 'none' && !a.tokenService.enabled) return { middlewares: [], updateRules };
+  // Loaded only when access control is on: the token service, the verifier and federation bring
+  // in the JWT library (jose), htpasswd bcrypt (a server without auth does not pay their memory).
+  const [{ loadOrCreateCertificate }, { loadOrCreateSigningKey }, { TokenService }, { Federation }, { robotApi }, { RobotTokenStore }, { HtpasswdFile }, { registryAuth }, { TokenVerifier }] =
+    await Promise.all([
+      import('../token-service/certificate.js'),
+      import('../token-service/signing-key.js'),
+      import('../token-service/token-service.js'),
+      import('./federation.js'),
+      import('./robot-api.js'),
+      import('./robot-tokens.js'),
+      import('./htpasswd.js'),
+      import('./registry-auth.js'),
+      import('./token-verifier.js'),
+    ]);
   const guard = parts.guard ?? new LoginGuard(a.bruteForce, log);
   const htpasswd = a.htpasswd.path ? new HtpasswdFile(a.htpasswd.path, log) : undefined;
   const robots = parts.driver ? new RobotTokenStore(parts.driver, log, parts.robotsChanged) : undefined;

@@ -13,6 +13,7 @@ import type { AccessRules, AccessView, Caller } from './access-rules.js';
 import type { AuthConfig } from './auth-config.js';
 import type { HtpasswdFile } from './htpasswd.js';
 import type { LoginGuardLike } from './login-guard.js';
+import { listenerOrigin } from './listener-origin.js';
 import { setPullCheck } from './request-access.js';
 import { RobotAccess, robotNameOf, ROBOT_USER_PREFIX, type RobotTokenStore } from './robot-tokens.js';
 import { requiredAccess, scopeString, type Need } from './route-scopes.js';
@@ -36,17 +37,7 @@ function quote(v: string): string {
   return `"${v.replace(/["\\]/g, '\\$&')}"`;
 }
 
-/**
- * The built-in token service as this connection reached it: the listener's own address (loopback;
- * a listener elsewhere needs auth.token.realm, see auth-config.ts), https on TLS. Never the
- * request's Host header: `Host: evil.example` would send clients' passwords there.
- */
-export function listenerOrigin(ctx: Context): string {
-  const socket = ctx.req.socket;
-  let host = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:(?=\d+\.)/, '');
-  if (host.includes(':')) host = `[${host}]`;
-  return `${ctx.protocol}://${host}:${socket.localPort}`;
-}
+export { listenerOrigin };
 
 function accessDetail(needs: Need[]): unknown {
   return needs.map((n) => ({ Type: n.type, Name: n.name, Action: n.action }));
