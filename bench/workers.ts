@@ -10,7 +10,9 @@
 // per request what N cores would serve.
 //
 // Settings: BENCH_WORKERS_SECONDS=5 (per measurement), BENCH_WORKERS_ROUNDS=2 (ABBA blocks),
-// BENCH_WORKERS_CONNECTIONS=16, BENCH_WORKERS_BLOB_KIB=256, BENCH_WORKERS_CPUS="0 1" (load, server).
+// BENCH_WORKERS_CONNECTIONS=16, BENCH_WORKERS_BLOB_KIB=256, BENCH_WORKERS_CPUS="0 1" (load, server),
+// BENCH_WORKERS_RATE_LIMIT=N: a per-client read limit of N requests/s (high: never refusing), to
+// measure what the primary's shared buckets cost per request.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,6 +29,8 @@ const ROUNDS = Number(process.env.BENCH_WORKERS_ROUNDS ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_WORKERS_CONNECTIONS ?? 16);
 const BLOB_BYTES = Number(process.env.BENCH_WORKERS_BLOB_KIB ?? 256) * 1024;
 const [LOAD_CPU, SERVER_CPU] = (process.env.BENCH_WORKERS_CPUS ?? '0 1').split(/\s+/);
+const RATE_LIMIT = process.env.BENCH_WORKERS_RATE_LIMIT;
+const SERVER_ENV: NodeJS.ProcessEnv = RATE_LIMIT ? { STEVEDORE_RATELIMIT_PERCLIENT_READ_RATE: RATE_LIMIT, STEVEDORE_RATELIMIT_PERCLIENT_READ_BURST: RATE_LIMIT } : {};
 
 const REPO = 'bench/workers';
 const TAG = 'v1';
@@ -105,7 +109,7 @@ interface Measurement {
 }
 
 async function measure(dataDir: string, workers: number, manifestLength: number, blobDigest: string): Promise<Measurement[]> {
-  const server: RunningServer = await startStevedore({ name: `stevedore-${workers}w`, dataDir, workers, cpus: SERVER_CPU });
+  const server: RunningServer = await startStevedore({ name: `stevedore-${workers}w`, dataDir, workers, cpus: SERVER_CPU, env: SERVER_ENV });
   try {
     // Every worker answering (the server answers /v2/ as soon as the first one listens).
     const seen = new Set<string>();
@@ -195,7 +199,7 @@ async function main(): Promise<void> {
     };
     rows.push(`| RSS idle, MiB (1 worker: the process; 2: primary / workers) | ${rss(1, 'idleRssMiB')} | ${rss(2, 'idleRssMiB')} | |`);
     rows.push(`| RSS after the load, MiB | ${rss(1, 'loadedRssMiB')} | ${rss(2, 'loadedRssMiB')} | |`);
-    console.log(`\nWorker scaling: load generator on CPU ${LOAD_CPU}, server on CPU ${SERVER_CPU}; ${CONNECTIONS} keep-alive connections, ${SECONDS} s per measurement, ${ROUNDS} ABBA block(s), medians`);
+    console.log(`\nWorker scaling: load generator on CPU ${LOAD_CPU}, server on CPU ${SERVER_CPU}; ${CONNECTIONS} keep-alive connections, ${SECONDS} s per measurement, ${ROUNDS} ABBA block(s), medians${RATE_LIMIT ? `, per-client read limit ${RATE_LIMIT}/s` : ''}`);
     console.log(`load average (1/5/15 min) before and after each block: ${loads.join(' → ')}\n`);
     console.log(rows.join('\n'));
     console.log(`\nraw: ${JSON.stringify(results)}`);
