@@ -199,6 +199,34 @@ describe('serve --workers 2', () => {
     }
   });
 
+  it('forgets a removed robot token on every worker at once (no worker answers from its cache)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'workers-robots-'));
+    dirs.push(dir);
+    await writeFile(join(dir, 'htpasswd'), htpasswdText({ root: 'root-Pa55word' }));
+    const s = await serve({ auth: { mode: 'htpasswd', htpasswd: { path: join(dir, 'htpasswd') }, admins: ['root'] } });
+    const basic = (u: string, p: string) => ({ Authorization: `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}` });
+    const root = basic('root', 'root-Pa55word');
+    const created = await call(`${s.url}/v2/_stevedore/tokens`, { method: 'POST', headers: { ...root, 'Content-Type': 'application/json' }, body: Buffer.from(JSON.stringify({ name: 'ci', access: ['robo/**:pull'] })) });
+    expect(created.status, created.body.toString()).toBe(201);
+    const { user, secret } = JSON.parse(created.body.toString()) as { user: string; secret: string };
+    const robot = basic(user, secret);
+    // Both workers have authenticated (and cached) the robot.
+    const ok = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const a = await call(`${s.url}/v2/`, { headers: robot });
+      expect(a.status).toBe(200);
+      ok.add(a.worker);
+    }
+    expect(ok.size).toBe(2);
+    const removed = await call(`${s.url}/v2/_stevedore/tokens/ci`, { method: 'DELETE', headers: root });
+    expect(removed.status).toBe(200);
+    // Right away (robots are cached for 2 s), on both workers, the one that removed it and the other.
+    const after = [];
+    for (let i = 0; i < 4; i++) after.push(await call(`${s.url}/v2/`, { headers: robot }));
+    expect(after.map((a) => a.status)).toEqual([401, 401, 401, 401]);
+    expect(new Set(after.map((a) => a.worker)).size).toBe(2);
+  });
+
   describe('as a mirror', () => {
     let upstream: RunningServer | undefined;
     let proxy: UpstreamProxy | undefined;
