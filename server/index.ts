@@ -133,6 +133,9 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       : {}),
   });
   const gcStatus = new GcStatus();
+  // The web UI shows the scheduler's status on whichever worker it asks: the leader's, passed on.
+  if (cluster && leader) gcStatus.onChange = () => cluster.broadcast('gc-status', gcStatus.snapshot(), true);
+  else if (cluster) cluster.onBroadcast('gc-status', (s) => gcStatus.apply(s as Parameters<GcStatus['apply']>[0]));
   const app = createApp(
     { storage, config, log, events, mirror: mirror?.mirror, gcStatus, policy },
     {

@@ -60,6 +60,8 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   let announced = false;
   let url = '';
   let metricsUrl: string | undefined;
+  /** The last broadcast of each sticky topic, for workers that start later (a replaced worker). */
+  const sticky = new Map<string, unknown>();
   let finish!: (code: number) => void;
   const done = new Promise<number>((r) => (finish = r));
 
@@ -131,11 +133,13 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
         collect((parts) => answer(parts));
         return;
       case 'broadcast':
+        if (m.sticky === true) sticky.set(String(m.topic), m.data);
         for (const s of slots) if (s.worker && s.worker !== w) send(s.worker, { op: 'broadcast', topic: m.topic, data: m.data });
         return;
       case 'ready': {
         const s = slots.find((x) => x.worker === w);
         if (s) s.ready = true;
+        for (const [topic, data] of sticky) send(w, { op: 'broadcast', topic, data });
         url = String(m.url);
         metricsUrl = m.metricsUrl === undefined ? undefined : String(m.metricsUrl);
         onReady();

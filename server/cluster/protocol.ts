@@ -8,7 +8,8 @@
 //   rate {kind, client, user} a rate-limit decision against the one set of buckets
 //   login-check {user, client}, login-failed {user, client, password}, login-ok {user}
 //   metrics                   every worker's metrics as prom-client JSON, for one aggregated answer
-//   broadcast {topic, data}   (no answer) delivered to every other worker
+//   broadcast {topic, data, sticky?}  (no answer) delivered to every other worker (sticky: and
+//                             to every worker that starts later, the last one of the topic)
 //   ready {url, metricsUrl}   (no answer) this worker serves
 // Requests from the primary to a worker: metrics-collect.
 

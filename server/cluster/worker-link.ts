@@ -108,9 +108,12 @@ export class WorkerLink {
     this.handlers.set(op, fn);
   }
 
-  /** Tells every other worker (e.g. that a cached record changed). */
-  broadcast(topic: string, data: unknown): void {
-    this.send({ op: 'broadcast', topic, data });
+  /**
+   * Tells every other worker (e.g. that a cached record changed). `sticky`: the primary keeps the
+   * last one of the topic and gives it to workers that start later.
+   */
+  broadcast(topic: string, data: unknown, sticky = false): void {
+    this.send({ op: 'broadcast', topic, data, ...(sticky ? { sticky: true } : {}) });
   }
 
   onBroadcast(topic: string, fn: (data: unknown) => void): void {

@@ -287,6 +287,19 @@ describe('serve --workers 2', () => {
     expect(runs).toBeLessThanOrEqual(logged + 1); // a run may finish between the scrape and the look at the log
   });
 
+  it("shows the leader's GC schedule in the web UI's operations view on every worker", async () => {
+    const s = await serve({ gc: { enabled: true, interval: '1h' } });
+    const next = new Map<string, unknown>();
+    for (let i = 0; i < 6; i++) {
+      const a = await call(`${s.url}/v2/_ui/operations`);
+      expect(a.status).toBe(200);
+      next.set(a.worker, (JSON.parse(a.body.toString()) as { gc: { nextRunAt?: string } }).gc.nextRunAt);
+    }
+    expect([...next.keys()].sort()).toEqual(['1', '2']);
+    expect(typeof next.get('1')).toBe('string');
+    expect(next.get('2')).toBe(next.get('1'));
+  });
+
   it('applies SIGHUP in every worker and in the shared rate limits', async () => {
     const s = await serve({ log: { level: 'info' } });
     for (let i = 0; i < 6; i++) expect((await call(`${s.url}/v2/`)).status).toBe(200);
