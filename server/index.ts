@@ -122,6 +122,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     config.mirror.upstreams.length > 0
       ? (await import('./mirror/start.js')).createMirror({ storage, config, log, events, metricsRegistry: metrics.registry, cluster })
       : undefined;
+  // The web UI's mirror counters on any worker: every worker's, summed.
+  if (cluster && mirror) mirror.mirror.metrics.aggregateWith(async () => (await metrics.aggregated())!);
   const auth = await createAuth(config, log, {
     driver,
     audit,

@@ -277,8 +277,14 @@ export class RegistryMetrics implements StorageMetricsSink, NotificationMetrics,
     this.gather = gather;
   }
 
+  /** Every worker's metrics summed, in a registry of their own (only in a cluster's worker). */
+  async aggregated(): Promise<Registry | undefined> {
+    return this.gather ? AggregatorRegistry.aggregate(await this.gather()) : undefined;
+  }
+
   async exposition(): Promise<string> {
-    if (this.gather) return AggregatorRegistry.aggregate(await this.gather()).metrics();
+    const all = await this.aggregated();
+    if (all) return all.metrics();
     const own = await this.registry.metrics();
     if (this.opts.processMetrics === false) return own;
     return `${await processMetrics().metrics()}\n${own}`;

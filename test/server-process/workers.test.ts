@@ -256,6 +256,17 @@ describe('serve --workers 2', () => {
       // Later pulls, on either worker, come from the cache.
       for (let i = 0; i < 4; i++) expect((await call(`${s.url}/v2/up/lib/big/blobs/${digest}`)).status).toBe(200);
       expect(proxy.blobGets.get(digest)).toBe(1);
+      // The web UI's counters are the mirror's as a whole on either worker: all 12 requests, the bytes fetched once.
+      const views = new Map<string, { hits: number; misses: number; upstreamBytes: number }>();
+      for (let i = 0; i < 4; i++) {
+        const a = await call(`${s.url}/v2/_ui/operations`);
+        const up = (JSON.parse(a.body.toString()) as { mirror: { upstreams: { prefix: string; hits: number; misses: number; upstreamBytes: number }[] } }).mirror.upstreams.find((u) => u.prefix === 'up')!;
+        views.set(a.worker, { hits: up.hits, misses: up.misses, upstreamBytes: up.upstreamBytes });
+      }
+      expect([...views.keys()].sort()).toEqual(['1', '2']);
+      expect(views.get('1')).toEqual(views.get('2'));
+      expect(views.get('1')!.hits + views.get('1')!.misses).toBe(12);
+      expect(views.get('1')!.upstreamBytes).toBe(blob.length);
     });
   });
 
