@@ -53,7 +53,13 @@ export interface MirrorDeps {
    * The other workers of a cluster (server/cluster/worker-link.ts): one of them at a time may
    * fetch a blob from the upstream, so the upstream is asked once however many workers are asked.
    */
-  cluster?: { tryAcquire(key: string): Promise<(() => void) | undefined>; waitFree(key: string): Promise<void> };
+  cluster?: {
+    readonly leader: boolean;
+    tryAcquire(key: string): Promise<(() => void) | undefined>;
+    waitFree(key: string): Promise<void>;
+    broadcast(topic: string, data: unknown): void;
+    onBroadcast(topic: string, fn: (data: unknown) => void): void;
+  };
 }
 
 export class PullThroughMirror {
@@ -79,7 +85,8 @@ export class PullThroughMirror {
     this.cfg = deps.config.mirror;
     this.upstreams = new Upstreams(this.cfg);
     this.metrics = new MirrorMetrics(deps.metricsRegistry);
-    this.lastPulled = new LastPulled(deps.storage.driver);
+    // In a cluster the leader keeps the record (its eviction reads it); the others pass it their pulls (start.ts).
+    this.lastPulled = new LastPulled(deps.storage.driver, !deps.cluster || deps.cluster.leader);
     deps.events.listen((ctx, e) => this.onEvent(ctx, e));
   }
 
