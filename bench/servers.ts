@@ -98,6 +98,13 @@ export interface StevedoreOptions {
   /** Extra node arguments (e.g. --cpu-prof). */
   nodeArgs?: string[];
   env?: NodeJS.ProcessEnv;
+  /**
+   * `serve --workers` (default 1: one process, so that /proc/PID figures are the whole server's
+   * and the comparisons with docker-registry stay as they were; bench/workers.ts measures more).
+   */
+  workers?: number;
+  /** Pins the server (and its workers) to these CPUs (`taskset -c`), e.g. "1". */
+  cpus?: string;
 }
 
 /**
@@ -111,22 +118,22 @@ export async function startStevedore(opts: StevedoreOptions): Promise<RunningSer
   let lastErr: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const child = spawn(
-      process.execPath,
-      [
-        ...(opts.nodeArgs ?? []),
-        CLI,
-        'serve',
-        '--addr',
-        `127.0.0.1:${port}`,
-        '--data-dir',
-        opts.dataDir,
-        '--log-level',
-        opts.logLevel ?? 'warn',
-        ...(opts.args ?? []),
-      ],
-      { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT },
-    );
+    const argv = [
+      ...(opts.nodeArgs ?? []),
+      CLI,
+      'serve',
+      '--addr',
+      `127.0.0.1:${port}`,
+      '--data-dir',
+      opts.dataDir,
+      '--log-level',
+      opts.logLevel ?? 'warn',
+      ...(opts.args?.includes('--workers') ? [] : ['--workers', String(opts.workers ?? 1)]),
+      ...(opts.args ?? []),
+    ];
+    // taskset execs node: the child's pid is the server's.
+    const [cmd, cmdArgs] = opts.cpus ? ['taskset', ['-c', opts.cpus, process.execPath, ...argv]] : [process.execPath, argv];
+    const child = spawn(cmd, cmdArgs as string[], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
     const logs: string[] = [];
     let loggedUrl: string | undefined;
     collectLogs(child, logs, opts.name ?? 'stevedore', (line) => {

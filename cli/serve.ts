@@ -3,7 +3,12 @@ import type { Command } from 'commander';
 import type { ConfigInput } from '../server/index.js';
 
 /** The flag of each configuration key `serve` takes on its command line (for errors that name it). */
-const SERVE_FLAGS: Record<string, string> = { 'http.addr': '--addr', 'storage.filesystem.rootDirectory': '--data-dir', 'log.level': '--log-level' };
+const SERVE_FLAGS: Record<string, string> = {
+  'http.addr': '--addr',
+  'http.workers': '--workers',
+  'storage.filesystem.rootDirectory': '--data-dir',
+  'log.level': '--log-level',
+};
 
 export function registerServe(program: Command): void {
   program
@@ -13,11 +18,15 @@ export function registerServe(program: Command): void {
     .option('--addr <host:port>', 'listen address (http.addr), e.g. :5000 or 127.0.0.1:5000')
     .option('--data-dir <dir>', 'filesystem storage directory (storage.filesystem.rootDirectory)')
     .option('--log-level <level>', 'log level (log.level)')
-    .action(async (opts: { config?: string; addr?: string; dataDir?: string; logLevel?: string }) => {
-      // Loaded here so client commands do not pay for the server's modules at start-up.
-      const { ConfigError, loadConfig, startServer } = await import('../server/index.js');
+    .option('--workers <n>', 'worker processes sharing the listener (http.workers; 0: one per core, 1: a single process)')
+    .action(async (opts: { config?: string; addr?: string; dataDir?: string; logLevel?: string; workers?: string }) => {
+      // Loaded here so client commands do not pay for the server's modules at start-up; the
+      // primary process of a cluster loads only the configuration and server/cluster/primary.ts.
+      const { ConfigError, loadConfig } = await import('../server/config.js');
+      const cluster = (await import('node:cluster')).default;
       const overrides: ConfigInput = {};
       if (opts.addr) overrides.http = { addr: opts.addr };
+      if (opts.workers !== undefined) overrides.http = { ...overrides.http, workers: /^\d+$/.test(opts.workers) ? Number(opts.workers) : (opts.workers as never) };
       if (opts.dataDir) overrides.storage = { filesystem: { rootDirectory: opts.dataDir } };
       if (opts.logLevel) overrides.log = { level: opts.logLevel as never };
       let config;
@@ -30,15 +39,35 @@ export function registerServe(program: Command): void {
         }
         throw err;
       }
-      let running;
+      const reloadConfig = (log: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }) => {
+        log.info({ signal: 'SIGHUP', file: opts.config }, 'reloading configuration');
+        try {
+          return loadConfig({ file: opts.config, env: process.env, overrides, overrideFlags: SERVE_FLAGS });
+        } catch (err) {
+          log.error({ error: (err as Error).message }, 'configuration reload failed; keeping the running configuration');
+          return undefined;
+        }
+      };
+      const { workerCount } = await import('../server/cluster/workers.js');
+      if (cluster.isPrimary && workerCount(config) > 1) {
+        const [{ runPrimary }, { createLogger }] = await Promise.all([import('../server/cluster/primary.js'), import('../server/logger.js')]);
+        const log = createLogger(config.log.level);
+        process.exit(await runPrimary({ count: workerCount(config), config, log, reloadConfig: () => reloadConfig(log) }));
+      }
+      const { startServer } = await import('../server/index.js');
+      const { WorkerLink, workerSlot } = await import('../server/cluster/worker-link.js');
+      const slot = cluster.isWorker ? workerSlot() : undefined;
+      const link = slot ? new WorkerLink(slot) : undefined;
+      let running: Awaited<ReturnType<typeof startServer>>;
       try {
-        running = await startServer({ config });
+        running = await startServer({ config, cluster: link });
       } catch (err) {
         const e = err as NodeJS.ErrnoException & { listener?: string };
         const addr = e.listener === 'metrics' ? config.metrics.addr : config.http.addr;
         console.error(`stevedore: cannot start: ${e.code === 'EADDRINUSE' ? `address ${addr} is already in use` : e.message}`);
         process.exit(1);
       }
+      link?.send({ op: 'ready', url: running.url, metricsUrl: running.metricsUrl });
       // The last line, not the fix: request paths catch their own errors (server/safe-callback.ts,
       // server/connection-guards.ts). Something that still escapes is a bug to log, not a reason
       // to drop every other client's connection.
@@ -58,7 +87,8 @@ export function registerServe(program: Command): void {
       process.on('SIGTERM', () => shutdown('SIGTERM'));
       // `npm start` (scripts/start.sh) runs the server under `sh -c`, and npm's SIGTERM ends that
       // shell, not the server: there the server stops as on SIGTERM when its parent goes away.
-      if (process.env.STEVEDORE_STOP_WITH_PARENT === '1') {
+      // (A worker's parent is the primary: node:cluster ends the worker when the primary is gone.)
+      if (process.env.STEVEDORE_STOP_WITH_PARENT === '1' && !link) {
         const parent = process.ppid;
         const watch = setInterval(() => {
           if (process.ppid === parent) return;
@@ -72,15 +102,8 @@ export function registerServe(program: Command): void {
       // change at run time; a configuration that does not load leaves the running one in place.
       process.on('SIGHUP', () => {
         if (stopping) return;
-        running.log.info({ signal: 'SIGHUP', file: opts.config }, 'reloading configuration');
-        let next;
-        try {
-          next = loadConfig({ file: opts.config, env: process.env, overrides, overrideFlags: SERVE_FLAGS });
-        } catch (err) {
-          running.log.error({ error: (err as Error).message }, 'configuration reload failed; keeping the running configuration');
-          return;
-        }
-        running.reload(next);
+        const next = reloadConfig(running.log);
+        if (next) running.reload(next);
       });
     });
 }

@@ -54,6 +54,8 @@ for set in $BENCH_STORAGE; do
   say "registry benchmark, $set storage"
   step "benchmark ($set storage)" env BENCH_STORAGE="$set" node dist/bench/main.js "$@"
 done
+# Worker processes: 1 against 2 workers, load and server pinned to a core each (BENCH_WORKERS_*).
+step "worker scaling benchmark" node dist/bench/workers.js
 # GC: stevedore gc against docker-registry garbage-collect (BENCH_GC_* settings); once, not per set.
 step "garbage collection benchmark" node dist/bench/gc.js
 # Access control: manifest GETs with token auth on and off, Stevedore and docker-registry (BENCH_AUTH_*).

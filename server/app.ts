@@ -6,7 +6,7 @@ import { accessLog } from './access-log.js';
 import { RegistryError } from './errors.js';
 import { healthEndpoints, type ReadinessCheck } from './health.js';
 import { metricsEndpoint, type RegistryMetrics } from './metrics.js';
-import { rateLimit, type RateLimiter } from './rate-limit.js';
+import { rateLimit, type RateLimiterLike } from './rate-limit.js';
 import { localContent } from './registry-content.js';
 import type { RegistryDeps } from './registry-deps.js';
 import { registerBase } from './routes/base.js';
@@ -27,11 +27,13 @@ export interface AppServices {
   /** Serve the metrics on this app (config metrics.enabled with an empty metrics.addr). */
   serveMetrics?: boolean;
   readiness?: ReadinessCheck;
-  rateLimiter?: RateLimiter;
+  rateLimiter?: RateLimiterLike;
   /** Access control and the built-in token service (server/auth); they set the user rate limits key on. */
   auth?: Middleware[];
   /** The audit trail's view of requests (server/audit): before access control, to see refusals. */
   audit?: Middleware;
+  /** In a cluster: this worker's name, sent as `Stevedore-Worker` on every response (which process answered). */
+  worker?: string;
 }
 
 export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
@@ -47,6 +49,13 @@ export function createApp(deps: RegistryDeps, services: AppServices = {}): Koa {
     if (isClientAbort(err)) log.debug({ err: (err as Error).message }, 'client went away');
     else log.error({ err }, 'request failed outside the error handler');
   });
+  if (services.worker) {
+    const worker = services.worker;
+    app.use((ctx, next) => {
+      ctx.set('Stevedore-Worker', worker);
+      return next();
+    });
+  }
   app.use(accessLog({ log, config, metrics, metricsPath }));
   app.use(async (ctx, next) => {
     ctx.set('Docker-Distribution-API-Version', 'registry/2.0');

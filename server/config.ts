@@ -125,6 +125,11 @@ export const ConfigSchema = z.strictObject({
       idleTimeout: duration.prefault('2m'),
       /** The most one request may take to arrive whole (headers and body); 0: no limit. */
       requestTimeout: duration.prefault('1h'),
+      /**
+       * Worker processes sharing the listener (server/cluster); 0: one per core (the storage of
+       * every driver is shared by processes, so each allows it); 1: one process, no cluster.
+       */
+      workers: z.number().int().min(0).max(256).default(0),
     })
     .prefault({}),
   log: z
@@ -301,6 +306,7 @@ export const OTHER_STEVEDORE_VARIABLES: readonly string[] = [
   'STEVEDORE_UNPACK_WORKERS',
   'STEVEDORE_CNI_PATH', // engine/network: where the CNI plugins are
   'STEVEDORE_STOP_WITH_PARENT', // set by `npm start` (scripts/start.sh): serve stops when its parent shell is gone
+  'STEVEDORE_WORKER_SLOT', // set by `serve`'s primary process for each worker it forks (server/cluster)
   // test suites and benchmarks
   'STEVEDORE_CHROMIUM', // browser tests of server/ui
   'STEVEDORE_UI_SCREENSHOTS',

@@ -141,6 +141,23 @@ export class GcStatus {
   lastRun: GcRunRecord | undefined;
   nextRunAt: Date | undefined;
   running = false;
+  /** Told after each change (a cluster's leader passes its status on to the other workers). */
+  onChange: (() => void) | undefined;
+
+  changed(): void {
+    this.onChange?.();
+  }
+
+  snapshot(): { lastRun?: GcRunRecord; nextRunAt?: string; running: boolean } {
+    return { lastRun: this.lastRun, nextRunAt: this.nextRunAt?.toISOString(), running: this.running };
+  }
+
+  /** Takes another process's snapshot() as this one's. */
+  apply(s: { lastRun?: GcRunRecord; nextRunAt?: string; running?: boolean }): void {
+    this.lastRun = s.lastRun;
+    this.nextRunAt = s.nextRunAt ? new Date(s.nextRunAt) : undefined;
+    this.running = s.running === true;
+  }
 }
 
 /**
@@ -164,10 +181,12 @@ export function startGcScheduler(
   let running = false;
   const every = Math.max(gc.interval, 1000);
   status.nextRunAt = new Date(Date.now() + every);
+  status.changed();
   const run = async () => {
     status.nextRunAt = new Date(Date.now() + every);
-    if (running) return;
+    if (running) return status.changed();
     running = status.running = true;
+    status.changed();
     const started = Date.now();
     log.info({ gracePeriodMs: gc.gracePeriod, deleteUntagged: gc.deleteUntagged }, 'garbage collection started');
     try {
@@ -183,6 +202,7 @@ export function startGcScheduler(
       log.error({ err }, 'garbage collection failed');
     } finally {
       running = status.running = false;
+      status.changed();
     }
   };
   const timer = setInterval(() => void run(), every);
@@ -190,5 +210,6 @@ export function startGcScheduler(
   return () => {
     clearInterval(timer);
     status.nextRunAt = undefined;
+    status.changed();
   };
 }

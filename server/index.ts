@@ -18,7 +18,9 @@ import { RegistryMetrics } from './metrics.js';
 import { startMetricsServer, urlOf, type MetricsServer } from './metrics-server.js';
 import type { EventSource } from './notifications/events.js';
 import { Notifier } from './notifications/notifier.js';
-import { RateLimiter } from './rate-limit.js';
+import { RateLimiter, type RateLimiterLike } from './rate-limit.js';
+import { SharedLoginGuard, SharedRateLimiter } from './cluster/shared-state.js';
+import type { WorkerLink } from './cluster/worker-link.js';
 import { RegistryEvents } from './registry-events.js';
 import { createStorageDriver, describeStorage } from './storage-driver.js';
 import { startUploadPurger } from './upload-purger.js';
@@ -38,6 +40,11 @@ export interface StartOptions {
   logLevel?: Config['log']['level'];
   deleteEnabled?: boolean;
   logger?: Logger;
+  /**
+   * This process is one of `serve`'s workers (server/cluster): cross-request state goes through
+   * the primary, and only the leader runs the scheduled work (GC, upload purging, the mirror's).
+   */
+  cluster?: WorkerLink;
 }
 
 export interface RunningServer {
@@ -70,17 +77,26 @@ function applyShortcuts(base: Config, opts: StartOptions): Config {
 
 export async function startServer(opts: StartOptions = {}): Promise<RunningServer> {
   const config = applyShortcuts(opts.config ?? loadConfig(), opts);
-  const log = opts.logger ?? createLogger(config.log.level);
+  const cluster = opts.cluster;
+  const baseLog = opts.logger ?? createLogger(config.log.level);
+  const log = cluster ? baseLog.child({ worker: cluster.name, pid: process.pid }) : baseLog;
+  /** What must happen once per registry, not once per worker. */
+  const leader = !cluster || cluster.leader;
   const instanceId = randomUUID();
   const metrics = new RegistryMetrics();
+  if (cluster) {
+    cluster.handle('metrics-collect', () => metrics.json());
+    metrics.aggregateWith(() => cluster.request('metrics'));
+  }
   const driver = new InstrumentedDriver(await createStorageDriver(config), metrics);
   const digestState = config.storage.uploadDigestState;
   const storage = openRegistryStorage(driver, {
     persistDigestState: digestState === 'storage' || (digestState === 'auto' && config.storage.driver === 's3'),
     quotas: quotaStorageOptions(config),
+    ...(cluster ? { shared: { lock: { run: (key, fn) => cluster.run(`upload:${key}`, fn) } } } : {}),
   });
   const policy = createPolicy(config, storage, metrics.registry);
-  completeQuotaAccounting(storage, log);
+  if (leader) completeQuotaAccounting(storage, log);
   metrics.countUploadsWith(() => storage.uploads.count());
   const readiness = new ReadinessCheck({
     driver,
@@ -90,7 +106,7 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     log,
     onResult: (ready) => metrics.storageReady(ready),
   });
-  const rateLimiter = new RateLimiter(config.rateLimit, metrics);
+  const rateLimiter: RateLimiterLike = cluster ? new SharedRateLimiter(config.rateLimit, cluster, metrics) : new RateLimiter(config.rateLimit, metrics);
   const source: EventSource = { addr: hostname(), instanceID: instanceId };
   const notifier = new Notifier(config.notifications, source, log, metrics);
   const events = new RegistryEvents((err) => log.error({ err }, 'registry event listener failed'));
@@ -104,13 +120,35 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
   // then also serves Node's own fetch in this process).
   const mirror =
     config.mirror.upstreams.length > 0
-      ? (await import('./mirror/start.js')).createMirror({ storage, config, log, events, metricsRegistry: metrics.registry })
+      ? (await import('./mirror/start.js')).createMirror({ storage, config, log, events, metricsRegistry: metrics.registry, cluster })
       : undefined;
-  const auth = await createAuth(config, log, { driver, audit });
+  // The web UI's mirror counters on any worker: every worker's, summed.
+  if (cluster && mirror) mirror.mirror.metrics.aggregateWith(async () => (await metrics.aggregated())!);
+  const auth = await createAuth(config, log, {
+    driver,
+    audit,
+    ...(cluster
+      ? {
+          guard: new SharedLoginGuard(cluster),
+          robotsChanged: { publish: (name: string) => cluster.broadcast('robot', name), subscribe: (forget: (name: string) => void) => cluster.onBroadcast('robot', (n) => forget(String(n))) },
+        }
+      : {}),
+  });
   const gcStatus = new GcStatus();
+  // The web UI shows the scheduler's status on whichever worker it asks: the leader's, passed on.
+  if (cluster && leader) gcStatus.onChange = () => cluster.broadcast('gc-status', gcStatus.snapshot(), true);
+  else if (cluster) cluster.onBroadcast('gc-status', (s) => gcStatus.apply(s as Parameters<GcStatus['apply']>[0]));
   const app = createApp(
     { storage, config, log, events, mirror: mirror?.mirror, gcStatus, policy },
-    { metrics, serveMetrics: serveMetricsHere, readiness, rateLimiter, auth: auth.middlewares, audit: audit.enabled ? auditMiddleware(audit, storage) : undefined },
+    {
+      metrics,
+      serveMetrics: serveMetricsHere,
+      readiness,
+      rateLimiter,
+      auth: auth.middlewares,
+      audit: audit.enabled ? auditMiddleware(audit, storage) : undefined,
+      worker: cluster?.name,
+    },
   );
   const listener = createListener(config, app.callback(), log);
   const server = listener.server;
@@ -132,15 +170,20 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     }
   }
   const metricsUrl = !config.metrics.enabled ? undefined : `${metricsServer?.url ?? url}${config.metrics.path}`;
-  const stopPurger = startUploadPurger(storage.uploads, config, log);
+  // Scheduled and start-up work runs in one process of a cluster: the leader (worker 1, or the
+  // worker that replaced it).
+  const stopPurger = leader ? startUploadPurger(storage.uploads, config, log) : () => undefined;
   // Uploads a crash interrupted while committing are completed (their clients were answered, or retry).
-  void storage.uploads.recoverCommits().then(
-    (n) => n > 0 && log.info({ uploads: n }, 'completed interrupted upload commits'),
-    (err) => log.error({ err }, 'completing interrupted upload commits failed'),
-  );
-  const stopGc = startGcScheduler(driver, config, log, metrics, gcStatus, storage.quotas, (result) => auditGcRun(audit, result));
-  mirror?.schedule();
-  log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, 'listening');
+  if (leader) {
+    void storage.uploads.recoverCommits().then(
+      (n) => n > 0 && log.info({ uploads: n }, 'completed interrupted upload commits'),
+      (err) => log.error({ err }, 'completing interrupted upload commits failed'),
+    );
+  }
+  const stopGc = leader ? startGcScheduler(driver, config, log, metrics, gcStatus, storage.quotas, (result) => auditGcRun(audit, result)) : () => undefined;
+  if (leader) mirror?.schedule();
+  // A cluster's primary logs `listening` once every worker does (server/cluster/primary.ts).
+  log.info({ url, addr: config.http.addr, ...describeStorage(config), ...(metricsUrl ? { metrics: metricsUrl } : {}) }, cluster ? 'worker listening' : 'listening');
 
   const reload = (next: Config): ReloadPlan => {
     const targets: ReloadTargets = {
@@ -166,7 +209,8 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
       plan = applyReload(config, next, targets);
       summary(plan);
     }
-    void audit.record({ action: 'config.reload', outcome: 'success', actor: { kind: 'system' }, detail: { applied: plan.apply, needRestart: plan.restart } });
+    // Every worker reloads on the primary's SIGHUP; the trail gets one record, the leader's.
+    if (leader) void audit.record({ action: 'config.reload', outcome: 'success', actor: { kind: 'system' }, detail: { applied: plan.apply, needRestart: plan.restart } });
     return plan;
   };
 

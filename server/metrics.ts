@@ -4,7 +4,7 @@
 // methods, statuses, driver and operation names, configured endpoint names): never repository
 // names, tags or digests.
 import type { Middleware } from 'koa';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { StorageMetricsSink, StorageOperation, StorageOutcome } from '../storage/index.js';
 import { emptyResponse } from './empty-response.js';
 import type { NotificationMetrics } from './notifications/endpoint-queue.js';
@@ -89,6 +89,7 @@ export class RegistryMetrics implements StorageMetricsSink, NotificationMetrics,
     name: 'stevedore_storage_ready',
     help: '1 when the last readiness probe could write, read and delete in storage, 0 when it could not.',
     registers: this.reg,
+    aggregator: 'min', // across a cluster's workers: 0 when any of them cannot use the storage
   });
   private uploadCounter: (() => Promise<number>) | undefined;
   private lastUploadCount = 0;
@@ -161,6 +162,7 @@ export class RegistryMetrics implements StorageMetricsSink, NotificationMetrics,
       name: 'stevedore_uploads_in_progress',
       help: 'Blob upload sessions in storage that were started and not yet finished or cancelled.',
       registers: this.reg,
+      aggregator: 'max', // every worker counts the same uploads in storage
       async collect() {
         if (!self.uploadCounter) return;
         try {
@@ -258,7 +260,31 @@ export class RegistryMetrics implements StorageMetricsSink, NotificationMetrics,
     return this.registry.contentType;
   }
 
+  /** This process's metrics as prom-client JSON (what a cluster's worker gives for aggregation). */
+  async json(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    const own = await this.registry.getMetricsAsJSON();
+    if (this.opts.processMetrics === false) return own;
+    return [...(await processMetrics().getMetricsAsJSON()), ...own];
+  }
+
+  private gather: (() => Promise<MetricObjectWithValues<MetricValue<string>>[][]>) | undefined;
+
+  /**
+   * Expositions from now on aggregate what `gather` returns (every worker's json()): counters
+   * and histograms summed, gauges as each declares (sum unless `aggregator` says otherwise).
+   */
+  aggregateWith(gather: () => Promise<MetricObjectWithValues<MetricValue<string>>[][]>): void {
+    this.gather = gather;
+  }
+
+  /** Every worker's metrics summed, in a registry of their own (only in a cluster's worker). */
+  async aggregated(): Promise<Registry | undefined> {
+    return this.gather ? AggregatorRegistry.aggregate(await this.gather()) : undefined;
+  }
+
   async exposition(): Promise<string> {
+    const all = await this.aggregated();
+    if (all) return all.metrics();
     const own = await this.registry.metrics();
     if (this.opts.processMetrics === false) return own;
     return `${await processMetrics().metrics()}\n${own}`;

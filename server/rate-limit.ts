@@ -113,7 +113,14 @@ interface KindLimits {
 
 export type RateLimitDecision = { ok: true } | { ok: false; scope: LimitScope; retryAfterSeconds: number };
 
-export class RateLimiter {
+/** This process's buckets (RateLimiter), or the one set a cluster's primary keeps (server/cluster). */
+export interface RateLimiterLike {
+  readonly enabled: boolean;
+  update(config: RateLimitConfig): void;
+  check(kind: RequestKind, client: string, user: string | undefined): RateLimitDecision | Promise<RateLimitDecision>;
+}
+
+export class RateLimiter implements RateLimiterLike {
   private limits: Record<RequestKind, KindLimits> = { read: {}, write: {} };
   private active = false;
 
@@ -169,10 +176,10 @@ export function requestKind(method: string): RequestKind {
 }
 
 /** Limits the registry API; mount it after health and metrics, which are never limited. */
-export function rateLimit(limiter: RateLimiter): Middleware {
+export function rateLimit(limiter: RateLimiterLike): Middleware {
   return async (ctx, next) => {
     if (!limiter.enabled) return next();
-    const decision = limiter.check(requestKind(ctx.method), ctx.ip, requestUser(ctx));
+    const decision = await limiter.check(requestKind(ctx.method), ctx.ip, requestUser(ctx));
     if (!decision.ok) {
       throw new RegistryError('TOOMANYREQUESTS', `too many requests: the ${decision.scope} ${requestKind(ctx.method)} limit is exceeded`, {
         limit: decision.scope,

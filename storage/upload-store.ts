@@ -63,12 +63,23 @@ interface HashState {
   offset: number;
 }
 
+/** Runs work per key one at a time: KeyedLock within a process, or one shared by processes. */
+export interface UploadLock {
+  run<T>(key: string, fn: () => Promise<T>): Promise<T>;
+}
+
 export interface UploadStoreOptions {
   /**
    * Save each upload's running digest with it, so another process continues it without
    * re-reading the stored data (slower hashing; for replicas sharing storage).
    */
   persistDigestState?: boolean;
+  /**
+   * Other processes serve this upload store's chunks too (a cluster's workers): the lock must be
+   * theirs too, and an upload whose chunk reaches a process without its running digest re-reads
+   * its stored prefix once and from then on saves its digest state (see hashState).
+   */
+  shared?: { lock: UploadLock };
 }
 
 /**
@@ -92,7 +103,8 @@ export interface GrowingUpload {
 
 export class UploadStore {
   private readonly hashes = new Map<string, HashState>();
-  private readonly lock = new KeyedLock();
+  private readonly lock: UploadLock;
+  private readonly shared: boolean;
 
   private readonly digests: DigestKind;
 
@@ -102,6 +114,8 @@ export class UploadStore {
     opts: UploadStoreOptions = {},
   ) {
     this.digests = opts.persistDigestState ? resumableSha256 : nativeSha256;
+    this.lock = opts.shared?.lock ?? new KeyedLock();
+    this.shared = opts.shared !== undefined;
   }
 
   async create(repository: string): Promise<UploadStatus> {
@@ -218,7 +232,7 @@ export class UploadStore {
         if (expectedOffset !== undefined && expectedOffset !== writer.size) {
           throw new UploadOffsetError(expectedOffset, writer.size);
         }
-        const state = await this.hashState(id, writer.size);
+        const state = await this.hashState(id, writer.size, true);
         this.hashes.delete(id); // re-added only if the whole chunk is written
         for await (const chunk of source) {
           await writer.write(chunk);
@@ -397,15 +411,25 @@ export class UploadStore {
     }
   }
 
-  private async hashState(id: string, size: number): Promise<HashState> {
+  /**
+   * The running digest of the `size` bytes stored. `appending`: more bytes follow (a chunk), not
+   * only the commit.
+   */
+  private async hashState(id: string, size: number, appending = false): Promise<HashState> {
     const state = this.hashes.get(id);
     if (state && state.offset === size) return state;
-    if (this.digests.resumable) {
+    if (this.digests.resumable || this.shared) {
       const saved = await this.loadDigestState(id, size);
       if (saved) return saved;
     }
-    // Another process appended (or this one restarted): hash what is stored, once.
-    const hash = await this.digests.create();
+    // Another process appended (or this one restarted): hash what is stored, once. Among
+    // processes sharing uploads (workers), an upload whose chunks arrive on several of them goes
+    // on with a digest whose state is saved after each chunk (hash-wasm: slower, but a later
+    // chunk on yet another worker continues from it instead of re-reading everything again):
+    // native hashing while an upload stays on one worker (the common case: one connection),
+    // at most one re-read of its prefix when it does not.
+    const kind = appending && this.shared ? resumableSha256 : this.digests;
+    const hash = await kind.create();
     if (size > 0) {
       const stream = await this.driver.reader(layout.uploadData(id), 0, size - 1);
       for await (const chunk of stream) hash.update(chunk as Buffer);
@@ -431,7 +455,7 @@ export class UploadStore {
     }
     if (record.offset !== size || typeof record.state !== 'string') return undefined;
     try {
-      return { hash: await this.digests.restore(Buffer.from(record.state, 'base64')), offset: size };
+      return { hash: await resumableSha256.restore(Buffer.from(record.state, 'base64')), offset: size };
     } catch {
       return undefined; // unreadable state: re-hash instead
     }

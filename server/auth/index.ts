@@ -6,17 +6,9 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { Config } from '../config.js';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { loadOrCreateCertificate } from '../token-service/certificate.js';
-import { loadOrCreateSigningKey } from '../token-service/signing-key.js';
-import { TokenService } from '../token-service/token-service.js';
+import type { TokenService } from '../token-service/token-service.js';
 import { AccessRules } from './access-rules.js';
-import { Federation } from './federation.js';
-import { robotApi } from './robot-api.js';
-import { RobotTokenStore } from './robot-tokens.js';
-import { HtpasswdFile } from './htpasswd.js';
-import { LoginGuard } from './login-guard.js';
-import { registryAuth } from './registry-auth.js';
-import { TokenVerifier } from './token-verifier.js';
+import { LoginGuard, type LoginGuardLike } from './login-guard.js';
 
 export interface Auth {
   /** Mounted in order before rate limiting and the routes. */
@@ -30,6 +22,10 @@ export interface AuthParts {
   /** Where robot tokens are kept (the registry's storage); without it there are no robots. */
   driver?: StorageDriver;
   audit?: AuditLog;
+  /** The failed-login counters: this process's own unless given (a cluster's, held by its primary). */
+  guard?: LoginGuardLike;
+  /** Told when a robot is created or removed, and to forget one another process changed (a cluster's broadcast). */
+  robotsChanged?: { publish(name: string): void; subscribe(forget: (name: string) => void): void };
 }
 
 export async function createAuth(config: Config, log: Logger, parts: AuthParts = {}): Promise<Auth> {
@@ -38,9 +34,23 @@ export async function createAuth(config: Config, log: Logger, parts: AuthParts =
   const rules = new AccessRules(a);
   const updateRules = (next: Config['auth']) => rules.update(next);
   if (a.mode === 'none' && !a.tokenService.enabled) return { middlewares: [], updateRules };
-  const guard = new LoginGuard(a.bruteForce, log);
+  // Loaded only when access control is on: the token service, the verifier and federation bring
+  // in the JWT library (jose), htpasswd bcrypt (a server without auth does not pay their memory).
+  const [{ loadOrCreateCertificate }, { loadOrCreateSigningKey }, { TokenService }, { Federation }, { robotApi }, { RobotTokenStore }, { HtpasswdFile }, { registryAuth }, { TokenVerifier }] =
+    await Promise.all([
+      import('../token-service/certificate.js'),
+      import('../token-service/signing-key.js'),
+      import('../token-service/token-service.js'),
+      import('./federation.js'),
+      import('./robot-api.js'),
+      import('./robot-tokens.js'),
+      import('./htpasswd.js'),
+      import('./registry-auth.js'),
+      import('./token-verifier.js'),
+    ]);
+  const guard = parts.guard ?? new LoginGuard(a.bruteForce, log);
   const htpasswd = a.htpasswd.path ? new HtpasswdFile(a.htpasswd.path, log) : undefined;
-  const robots = parts.driver ? new RobotTokenStore(parts.driver, log) : undefined;
+  const robots = parts.driver ? new RobotTokenStore(parts.driver, log, parts.robotsChanged) : undefined;
   const federation = a.tokenService.enabled && a.federation.issuers.length > 0 ? new Federation(a.federation, log) : undefined;
   const middlewares: Middleware[] = [];
   let tokenService: TokenService | undefined;

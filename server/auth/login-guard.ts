@@ -26,7 +26,14 @@ const MAX_RECENT = 16;
 
 export type GuardDecision = { ok: true } | { ok: false; retryAfterSeconds: number; by: 'user' | 'client' };
 
-export class LoginGuard {
+/** This process's counters (LoginGuard), or the one set a cluster's primary keeps (server/cluster). */
+export interface LoginGuardLike {
+  check(user: string, client: string): GuardDecision | Promise<GuardDecision>;
+  failed(user: string, client: string, now?: number, password?: string): void | Promise<void>;
+  succeeded(user: string): void | Promise<void>;
+}
+
+export class LoginGuard implements LoginGuardLike {
   private readonly records = new Map<string, Record_>();
   /** Fingerprints are salted per process: never the password, nor a hash that could be looked up. */
   private readonly salt = randomBytes(16);

@@ -12,7 +12,8 @@ import type { Logger } from '../logger.js';
 import type { AccessRules, AccessView, Caller } from './access-rules.js';
 import type { AuthConfig } from './auth-config.js';
 import type { HtpasswdFile } from './htpasswd.js';
-import type { LoginGuard } from './login-guard.js';
+import type { LoginGuardLike } from './login-guard.js';
+import { listenerOrigin } from './listener-origin.js';
 import { setPullCheck } from './request-access.js';
 import { RobotAccess, robotNameOf, ROBOT_USER_PREFIX, type RobotTokenStore } from './robot-tokens.js';
 import { requiredAccess, scopeString, type Need } from './route-scopes.js';
@@ -23,7 +24,7 @@ export interface RegistryAuthDeps {
   rules: AccessRules;
   log: Logger;
   htpasswd?: HtpasswdFile;
-  guard?: LoginGuard;
+  guard?: LoginGuardLike;
   verifier?: TokenVerifier;
   /** The token endpoint path when the built-in service runs on this server. */
   builtinTokenPath?: string;
@@ -36,17 +37,7 @@ function quote(v: string): string {
   return `"${v.replace(/["\\]/g, '\\$&')}"`;
 }
 
-/**
- * The built-in token service as this connection reached it: the listener's own address (loopback;
- * a listener elsewhere needs auth.token.realm, see auth-config.ts), https on TLS. Never the
- * request's Host header: `Host: evil.example` would send clients' passwords there.
- */
-export function listenerOrigin(ctx: Context): string {
-  const socket = ctx.req.socket;
-  let host = (socket.localAddress ?? '127.0.0.1').replace(/^::ffff:(?=\d+\.)/, '');
-  if (host.includes(':')) host = `[${host}]`;
-  return `${ctx.protocol}://${host}:${socket.localPort}`;
-}
+export { listenerOrigin };
 
 function accessDetail(needs: Need[]): unknown {
   return needs.map((n) => ({ Type: n.type, Name: n.name, Action: n.action }));
@@ -78,7 +69,7 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
     if (colon === 0 && decoded === ':') return { caller: undefined, view: rules };
     if (colon <= 0) throw unauthorized(ctx, needs, 'malformed Basic credentials');
     const user = decoded.slice(0, colon);
-    const decision = deps.guard!.check(user, ctx.ip);
+    const decision = await deps.guard!.check(user, ctx.ip);
     if (!decision.ok) {
       throw new RegistryError('TOOMANYREQUESTS', 'too many failed logins: try again later', { retryAfter: decision.retryAfterSeconds }).withHeader(
         'Retry-After',
@@ -94,11 +85,11 @@ export function registryAuth(deps: RegistryAuthDeps): Middleware {
       view = rules;
     }
     if (!view) {
-      deps.guard!.failed(user, ctx.ip, Date.now(), password);
+      await deps.guard!.failed(user, ctx.ip, Date.now(), password);
       void deps.audit?.record({ action: 'login.failure', outcome: 'failure', actor: { kind: user.startsWith(ROBOT_USER_PREFIX) ? 'robot' : 'user', name: user.slice(0, 200) }, reason: 'invalid username or password' }, ctx);
       throw unauthorized(ctx, needs, 'invalid username or password');
     }
-    deps.guard!.succeeded(user);
+    await deps.guard!.succeeded(user);
     return { caller: user, view };
   }
 

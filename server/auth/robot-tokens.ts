@@ -127,7 +127,11 @@ export class RobotTokenStore {
   constructor(
     private readonly driver: StorageDriver,
     private readonly log: Logger,
-  ) {}
+    /** Other processes serving the same storage (a cluster's workers) forget a robot that changed here, and the reverse. */
+    private readonly changes?: { publish(name: string): void; subscribe(forget: (name: string) => void): void },
+  ) {
+    changes?.subscribe((name) => this.cache.delete(name));
+  }
 
   private async read(name: string, now = Date.now()): Promise<RobotToken | undefined> {
     const hit = this.cache.get(name);
@@ -166,6 +170,7 @@ export class RobotTokenStore {
     });
     await this.driver.putContent(layout.robotToken(name), Buffer.from(JSON.stringify(robot)));
     this.cache.set(name, { at: now, robot });
+    this.changes?.publish(name);
     return { robot, secret };
   }
 
@@ -203,6 +208,7 @@ export class RobotTokenStore {
     await this.driver.delete(layout.robotToken(name));
     await this.driver.delete(layout.robotLastUsed(name)).catch(() => undefined);
     this.cache.set(name, { at: Date.now(), robot: undefined });
+    this.changes?.publish(name);
     return robot;
   }
 

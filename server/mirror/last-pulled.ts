@@ -11,12 +11,42 @@ export class LastPulled {
   private readonly times = new Map<string, number>();
   private loaded = false;
   private dirty = false;
+  /** Pulls since the last takeRecent() (a cluster's worker passes them to the leader). */
+  private recent: Map<string, number> | undefined;
 
-  constructor(private readonly driver: StorageDriver) {}
+  /** `saves`: false in a cluster's workers other than the leader, which keeps the record. */
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly saves = true,
+  ) {}
 
   touch(repo: string, digest: Digest, at = Date.now()): void {
     this.times.set(`${repo}@${digest}`, at);
+    this.recent?.set(`${repo}@${digest}`, at);
     this.dirty = true;
+  }
+
+  /** Starts noting pulls for takeRecent(). */
+  trackRecent(): void {
+    this.recent ??= new Map();
+  }
+
+  /** The pulls noted since the last call, as `repo@digest` → ms. */
+  takeRecent(): [string, number][] {
+    const out = [...(this.recent ?? [])];
+    this.recent?.clear();
+    return out;
+  }
+
+  /** Pulls another process saw (the later time wins). */
+  merge(entries: readonly [string, number][]): void {
+    for (const [k, at] of entries) {
+      if (typeof k !== 'string' || typeof at !== 'number') continue;
+      if ((this.times.get(k) ?? 0) < at) {
+        this.times.set(k, at);
+        this.dirty = true;
+      }
+    }
   }
 
   /** Last pull of a manifest or blob in a repository, if recorded. */
@@ -42,7 +72,7 @@ export class LastPulled {
   }
 
   async save(): Promise<void> {
-    if (!this.dirty) return;
+    if (!this.dirty || !this.saves) return;
     await this.load();
     this.dirty = false;
     await this.driver.putContent(PATH, Buffer.from(JSON.stringify(Object.fromEntries(this.times))));

@@ -81,8 +81,19 @@ export class MirrorMetrics {
     this.evicted.inc({ kind: 'bytes' }, bytes);
   }
 
+  private aggregated: (() => Promise<Registry>) | undefined;
+
+  /** The counters are read from what this returns: every worker's metrics summed (server/cluster). */
+  aggregateWith(fn: () => Promise<Registry>): void {
+    this.aggregated = fn;
+  }
+
   /** The counters per upstream since the server started (the web UI's Operations view). */
   async byUpstream(): Promise<Map<string, UpstreamCounts>> {
+    const reg = this.aggregated ? await this.aggregated() : undefined;
+    type Values = { labels: Record<string, string | number | undefined>; value: number }[];
+    const values = async (name: string, own: Counter<string>): Promise<Values> =>
+      (reg ? (await reg.getSingleMetric(name)?.get())?.values : (await own.get()).values) ?? [];
     const out = new Map<string, UpstreamCounts>();
     const of = (upstream: unknown): UpstreamCounts => {
       const key = String(upstream);
@@ -90,14 +101,14 @@ export class MirrorMetrics {
       if (!c) out.set(key, (c = { hits: 0, misses: 0, cacheBytesServed: 0, upstreamBytes: 0, staleServed: 0, upstreamErrors: 0 }));
       return c;
     };
-    for (const v of (await this.served.get()).values) {
+    for (const v of await values('stevedore_mirror_requests_total', this.served)) {
       if (v.labels.result === 'hit') of(v.labels.upstream).hits += v.value;
       else of(v.labels.upstream).misses += v.value;
     }
-    for (const v of (await this.cacheBytes.get()).values) of(v.labels.upstream).cacheBytesServed += v.value;
-    for (const v of (await this.upstreamBytes.get()).values) of(v.labels.upstream).upstreamBytes += v.value;
-    for (const v of (await this.stale.get()).values) of(v.labels.upstream).staleServed += v.value;
-    for (const v of (await this.upstreamErrors.get()).values) of(v.labels.upstream).upstreamErrors += v.value;
+    for (const v of await values('stevedore_mirror_cache_bytes_served_total', this.cacheBytes)) of(v.labels.upstream).cacheBytesServed += v.value;
+    for (const v of await values('stevedore_mirror_upstream_bytes_total', this.upstreamBytes)) of(v.labels.upstream).upstreamBytes += v.value;
+    for (const v of await values('stevedore_mirror_stale_served_total', this.stale)) of(v.labels.upstream).staleServed += v.value;
+    for (const v of await values('stevedore_mirror_upstream_errors_total', this.upstreamErrors)) of(v.labels.upstream).upstreamErrors += v.value;
     return out;
   }
 }

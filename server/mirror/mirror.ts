@@ -49,6 +49,17 @@ export interface MirrorDeps {
   log: Logger;
   events: RegistryEvents;
   metricsRegistry?: Registry;
+  /**
+   * The other workers of a cluster (server/cluster/worker-link.ts): one of them at a time may
+   * fetch a blob from the upstream, so the upstream is asked once however many workers are asked.
+   */
+  cluster?: {
+    readonly leader: boolean;
+    tryAcquire(key: string): Promise<(() => void) | undefined>;
+    waitFree(key: string): Promise<void>;
+    broadcast(topic: string, data: unknown): void;
+    onBroadcast(topic: string, fn: (data: unknown) => void): void;
+  };
 }
 
 export class PullThroughMirror {
@@ -67,12 +78,15 @@ export class PullThroughMirror {
   private readonly stopping = new AbortController();
   /** Transfers finished (stored or failed): see localBlob. */
   private storedCount = 0;
+  /** In a cluster: blobs a request of this worker is claiming the upstream transfer of (startShared). */
+  private readonly claiming = new Map<Digest, Promise<void>>();
 
   constructor(private readonly deps: MirrorDeps) {
     this.cfg = deps.config.mirror;
     this.upstreams = new Upstreams(this.cfg);
     this.metrics = new MirrorMetrics(deps.metricsRegistry);
-    this.lastPulled = new LastPulled(deps.storage.driver);
+    // In a cluster the leader keeps the record (its eviction reads it); the others pass it their pulls (start.ts).
+    this.lastPulled = new LastPulled(deps.storage.driver, !deps.cluster || deps.cluster.leader);
     deps.events.listen((ctx, e) => this.onEvent(ctx, e));
   }
 
@@ -154,7 +168,7 @@ export class PullThroughMirror {
       }
       if (generation === this.storedCount) {
         if (ctx.method === 'GET') {
-          this.startFetch(p, digest);
+          if (!(await this.startShared(p, digest))) continue; // fetched by another worker meanwhile: look again
           ctx.state.mirrorStartedFetch = true;
         }
         return undefined;
@@ -268,6 +282,45 @@ export class PullThroughMirror {
     return entry && !entry.fetch.failed ? entry : undefined;
   }
 
+  /**
+   * Starts the transfer of `digest` (true), unless, in a cluster, another worker is fetching it:
+   * then waits until that one is stored (or failed) and returns false for the caller to look
+   * again. The cluster-wide claim is held until this worker's transfer is stored.
+   */
+  private async startShared(p: ProxiedName, digest: Digest): Promise<boolean> {
+    const cluster = this.deps.cluster;
+    if (!cluster) {
+      this.startFetch(p, digest);
+      return true;
+    }
+    const pending = this.claiming.get(digest);
+    if (pending) {
+      await pending; // another request here is claiming it: join what it started, or look again
+      return false;
+    }
+    let claimed!: () => void;
+    this.claiming.set(digest, new Promise<void>((r) => (claimed = r)));
+    const key = `mirror-blob:${digest}`;
+    try {
+      const release = await cluster.tryAcquire(key);
+      if (!release) {
+        await cluster.waitFree(key);
+        return false;
+      }
+      // Stored by another worker between our look and the claim: served from storage.
+      if (this.running(digest) || (await this.deps.storage.blobs.statGlobal(digest))) {
+        release();
+        return false;
+      }
+      const entry = this.startFetch(p, digest);
+      void entry.stored.finally(release);
+      return true;
+    } finally {
+      this.claiming.delete(digest);
+      claimed();
+    }
+  }
+
   /** Starts the transfer of `digest`, stored into `p.local` when it verifies (synchronous: no request can slip in). */
   private startFetch(p: ProxiedName, digest: Digest): Transfer {
     const dir = this.spoolDir!;
@@ -374,7 +427,7 @@ export class PullThroughMirror {
         await this.deps.storage.blobs.link(name, digest);
         return;
       }
-      if (!this.running(digest) && generation === this.storedCount) this.startFetch(p, digest);
+      if (!this.running(digest) && generation === this.storedCount) await this.startShared(p, digest);
     }
     const { fetch, stored, local } = this.running(digest)!;
     await this.mayShare(undefined, p, digest, local);

@@ -60,6 +60,26 @@ export function createMirror(deps: MirrorDeps): RunningMirror | undefined {
   });
   const prefetch = job('pre-fetch', () => prefetchImages(mirror, cfg.prefetch.images, log));
 
+  // In a cluster, eviction runs in the leader and goes by its record of pulls: the other workers
+  // send it theirs, batched, before each check (and when they stop).
+  const cluster = deps.cluster;
+  const LAST_PULLED = 'mirror-last-pulled';
+  let sendPulls: (() => void) | undefined;
+  if (cluster && cfg.cache.maxBytes > 0) {
+    if (cluster.leader) {
+      cluster.onBroadcast(LAST_PULLED, (data) => Array.isArray(data) && mirror.lastPulled.merge(data as [string, number][]));
+    } else {
+      mirror.lastPulled.trackRecent();
+      sendPulls = () => {
+        const recent = mirror.lastPulled.takeRecent();
+        if (recent.length > 0) cluster.broadcast(LAST_PULLED, recent);
+      };
+      const t = setInterval(sendPulls, Math.max(1000, Math.min(10_000, cfg.cache.checkInterval / 2)));
+      t.unref();
+      timers.push(t);
+    }
+  }
+
   log.info({ upstreams: cfg.upstreams.map((u) => `${u.prefix}=${u.registry}`), defaultUpstream: cfg.defaultUpstream || undefined }, 'mirror: pull-through enabled');
 
   return {
@@ -77,6 +97,7 @@ export function createMirror(deps: MirrorDeps): RunningMirror | undefined {
     },
     async stop() {
       stopped = true;
+      sendPulls?.();
       for (const t of timers) clearTimeout(t);
       await Promise.allSettled([...running]);
       await mirror.close();

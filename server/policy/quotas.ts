@@ -69,6 +69,7 @@ export class QuotaEnforcer {
       help: 'Configured storage quota, by quota name.',
       labelNames: ['quota'] as const,
       registers: [metrics],
+      aggregator: 'max', // the same figure in every worker of a cluster
       collect() {
         for (const r of rules) this.set({ quota: r.name }, r.limit);
       },
@@ -78,6 +79,7 @@ export class QuotaEnforcer {
       help: 'Unique blob bytes linked into the repositories of each quota (as accounted in storage).',
       labelNames: ['quota'] as const,
       registers: [metrics],
+      aggregator: 'max', // every worker reads the same accounting in storage
       async collect() {
         for (const ns of ledger.namespaces) {
           const r = byKey.get(ns.key);

@@ -14,7 +14,7 @@ import { FederationError, type Federation, type FederatedPrincipal } from '../au
 import { RobotAccess, robotNameOf, ROBOT_USER_PREFIX, type RobotTokenStore } from '../auth/robot-tokens.js';
 import type { AuthConfig } from '../auth/auth-config.js';
 import type { HtpasswdFile } from '../auth/htpasswd.js';
-import type { LoginGuard } from '../auth/login-guard.js';
+import type { LoginGuardLike } from '../auth/login-guard.js';
 import type { ResourceAccess } from '../auth/token-verifier.js';
 import type { Logger } from '../logger.js';
 import { readBoundedBody } from '../request-body.js';
@@ -49,7 +49,7 @@ export interface TokenServiceDeps {
   key: SigningKey;
   htpasswd: HtpasswdFile;
   rules: AccessRules;
-  guard: LoginGuard;
+  guard: LoginGuardLike;
   log: Logger;
   robots?: RobotTokenStore;
   federation?: Federation;
@@ -172,7 +172,7 @@ export class TokenService {
   private async login(ctx: Context, user: string, password: string): Promise<Principal> {
     const { guard, htpasswd, robots, federation, audit, rules } = this.deps;
     if (federation?.enabled && user === federation.username) return this.federate(ctx, password);
-    const decision = guard.check(user, ctx.ip);
+    const decision = await guard.check(user, ctx.ip);
     if (!decision.ok) throw new TokenRequestError(429, 'slow_down', 'too many failed logins: try again later', decision.retryAfterSeconds);
     let principal: Principal | undefined;
     if (user.startsWith(ROBOT_USER_PREFIX)) {
@@ -182,11 +182,11 @@ export class TokenService {
       principal = { name: user, view: rules };
     }
     if (!principal) {
-      guard.failed(user, ctx.ip, Date.now(), password);
+      await guard.failed(user, ctx.ip, Date.now(), password);
       void audit?.record({ action: 'login.failure', outcome: 'failure', actor: { kind: user.startsWith(ROBOT_USER_PREFIX) ? 'robot' : 'user', name: user.slice(0, 200) }, reason: 'invalid username or password' }, ctx);
       throw new TokenRequestError(401, 'invalid_grant', 'invalid username or password');
     }
-    guard.succeeded(user);
+    await guard.succeeded(user);
     return principal;
   }
 

@@ -19,7 +19,7 @@
 // mint tokens with their cookie. Errors are the registry's JSON error format.
 import type { Context, Middleware } from 'koa';
 import type { AuthConfig } from '../auth/auth-config.js';
-import { listenerOrigin } from '../auth/registry-auth.js';
+import { listenerOrigin } from '../auth/listener-origin.js';
 import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { readBoundedBody } from '../request-body.js';

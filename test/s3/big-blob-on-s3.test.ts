@@ -24,6 +24,7 @@ beforeAll(async () => {
   const bucket = await rgw.createBucket('stevedore-big');
   registry = await startStevedore({
     dataDir,
+    args: ['--workers', '1'], // the memory watched below is this one process's
     env: {
       STEVEDORE_STORAGE_DRIVER: 's3',
       STEVEDORE_STORAGE_S3_BUCKET: bucket,

@@ -212,7 +212,8 @@ describe('stevedore serve', () => {
   // (bench/, RSS per workload), not this test's: Node 24's heap sizing moved the peak from ~50 to
   // ~70 MiB on this machine without any buffering.
   it('pushes a 1 GiB blob with resident memory growing by a small fraction of it (streamed, never buffered)', async () => {
-    const s: StevedoreProcess = await startStevedore({ dataDir: join(dir, 'big') });
+    // One process: the memory watched is the process that streams (not a cluster's primary).
+    const s: StevedoreProcess = await startStevedore({ dataDir: join(dir, 'big'), args: ['--workers', '1'] });
     try {
       await fetch(`${s.url}/v2/`);
       const before = vm(s.child.pid!, 'VmHWM');

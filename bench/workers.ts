@@ -1,0 +1,211 @@
+// Worker-process scaling (http.workers): manifest GET and blob GET requests per second with 1 and
+// with 2 workers, the load generator (this process) pinned to one core and the server (primary
+// and workers) to another, interleaved ABBA, medians. Also the server's CPU time per request
+// (primary + workers, /proc/PID/stat: the steadier figure on a shared machine), the primary's
+// share of it (what handing connections round-robin and answering IPC costs), and RSS per process
+// idle and at the end of the load.
+//
+// On a 2-core machine both workers share the server's one core: the figures show what running
+// several workers costs per request, not a speed-up; docs/performance.md reasons from the CPU
+// per request what N cores would serve.
+//
+// Settings: BENCH_WORKERS_SECONDS=5 (per measurement), BENCH_WORKERS_ROUNDS=2 (ABBA blocks),
+// BENCH_WORKERS_CONNECTIONS=16, BENCH_WORKERS_BLOB_KIB=256, BENCH_WORKERS_CPUS="0 1" (load, server),
+// BENCH_WORKERS_RATE_LIMIT=N: a per-client read limit of N requests/s (high: never refusing), to
+// measure what the primary's shared buckets cost per request.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { Pool } from 'undici';
+import { MANIFEST_ACCEPT, RegistryClient } from './ops.js';
+import { readCpuSeconds, startStevedore, type RunningServer } from './servers.js';
+
+const SECONDS = Number(process.env.BENCH_WORKERS_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_WORKERS_ROUNDS ?? 2);
+const CONNECTIONS = Number(process.env.BENCH_WORKERS_CONNECTIONS ?? 16);
+const BLOB_BYTES = Number(process.env.BENCH_WORKERS_BLOB_KIB ?? 256) * 1024;
+const [LOAD_CPU, SERVER_CPU] = (process.env.BENCH_WORKERS_CPUS ?? '0 1').split(/\s+/);
+const RATE_LIMIT = process.env.BENCH_WORKERS_RATE_LIMIT;
+const SERVER_ENV: NodeJS.ProcessEnv = RATE_LIMIT ? { STEVEDORE_RATELIMIT_PERCLIENT_READ_RATE: RATE_LIMIT, STEVEDORE_RATELIMIT_PERCLIENT_READ_BURST: RATE_LIMIT } : {};
+
+const REPO = 'bench/workers';
+const TAG = 'v1';
+
+function loadavg(): string {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
+/** The server's processes: the one started, and its children (the workers). */
+function processTree(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    /* gone */
+  }
+  return [pid, ...children];
+}
+
+function rssKiB(pid: number): number {
+  try {
+    return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
+/** Which worker answers GET /v2/ on a new connection. */
+function workerOf(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    request(`${url}/v2/`, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(String(res.headers['stevedore-worker'] ?? '1')));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+interface Load {
+  perSecond: number;
+  requests: number;
+}
+
+/** Closed loop: `CONNECTIONS` keep-alive connections sending GET `path` back to back for `seconds`. */
+async function load(pool: Pool, path: string, expectedLength: number, headers: Record<string, string>, seconds: number): Promise<Load> {
+  let requests = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  const deadline = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (performance.now() < deadline) {
+        const res = await pool.request({ path, method: 'GET', headers });
+        let n = 0;
+        for await (const piece of res.body as AsyncIterable<Buffer>) n += piece.length;
+        if (res.statusCode === 200 && n === expectedLength) requests++;
+        else errors++;
+      }
+    }),
+  );
+  if (errors > 0) throw new Error(`${errors} failed GETs of ${path}`);
+  return { requests, perSecond: requests / ((performance.now() - t0) / 1000) };
+}
+
+interface Measurement {
+  workers: number;
+  workload: 'manifest' | 'blob';
+  perSecond: number;
+  /** Server CPU (all processes) per request, microseconds. */
+  cpuUsPerRequest: number;
+  /** The primary's CPU per request (0 with one worker: there is no primary), microseconds. */
+  primaryUsPerRequest: number;
+  idleRssMiB: number[];
+  loadedRssMiB: number[];
+}
+
+async function measure(dataDir: string, workers: number, manifestLength: number, blobDigest: string): Promise<Measurement[]> {
+  const server: RunningServer = await startStevedore({ name: `stevedore-${workers}w`, dataDir, workers, cpus: SERVER_CPU, env: SERVER_ENV });
+  try {
+    // Every worker answering (the server answers /v2/ as soon as the first one listens).
+    const seen = new Set<string>();
+    for (let i = 0; seen.size < workers && i < 400; i++) seen.add(await workerOf(server.url));
+    if (seen.size < workers) throw new Error(`only ${seen.size} of ${workers} workers answered`);
+    const pids = processTree(server.pid);
+    const idle = pids.map((p) => rssKiB(p) / 1024);
+    const pool = new Pool(server.url, { connections: CONNECTIONS, pipelining: 1, keepAliveTimeout: 60_000 });
+    const out: Measurement[] = [];
+    try {
+      const workloads: { workload: 'manifest' | 'blob'; path: string; length: number; headers: Record<string, string> }[] = [
+        { workload: 'manifest', path: `/v2/${REPO}/manifests/${TAG}`, length: manifestLength, headers: { accept: MANIFEST_ACCEPT } },
+        { workload: 'blob', path: `/v2/${REPO}/blobs/${blobDigest}`, length: BLOB_BYTES, headers: {} },
+      ];
+      for (const w of workloads) {
+        // A warm-up second (JIT, the connections to both workers, page cache).
+        await load(pool, w.path, w.length, w.headers, 1);
+        const cpu0 = pids.map(readCpuSeconds);
+        const r = await load(pool, w.path, w.length, w.headers, SECONDS);
+        const cpu = pids.map((p, i) => readCpuSeconds(p) - cpu0[i]!);
+        const total = cpu.reduce((a, b) => a + b, 0);
+        out.push({
+          workers,
+          workload: w.workload,
+          perSecond: r.perSecond,
+          cpuUsPerRequest: (total / r.requests) * 1e6,
+          primaryUsPerRequest: workers > 1 ? (cpu[0]! / r.requests) * 1e6 : 0,
+          idleRssMiB: idle,
+          loadedRssMiB: pids.map((p) => rssKiB(p) / 1024),
+        });
+      }
+    } finally {
+      await pool.close();
+    }
+    return out;
+  } finally {
+    await server.stop();
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function main(): Promise<void> {
+  if (availableParallelism() < 2) throw new Error('the workers benchmark needs 2 cores (one for the load, one for the server)');
+  // This process (all its threads) on the load core; the server gets the other.
+  execFileSync('taskset', ['-a', '-pc', LOAD_CPU!, String(process.pid)], { stdio: 'ignore' });
+  const dir = await mkdtemp(join(tmpdir(), 'bench-workers-'));
+  const dataDir = join(dir, 'data');
+  try {
+    // The content, pushed through a one-worker server (untimed).
+    const setup = await startStevedore({ name: 'setup', dataDir, workers: 1 });
+    const client = new RegistryClient(setup.url);
+    const manifestLength = (await client.pushImage(REPO, TAG)).length;
+    const blob = randomBytes(BLOB_BYTES);
+    const blobDigest = await client.pushSmallBlob(REPO, blob);
+    if (blobDigest !== `sha256:${createHash('sha256').update(blob).digest('hex')}`) throw new Error('blob digest');
+    await client.close();
+    await setup.stop();
+
+    const results: Measurement[] = [];
+    const loads: string[] = [loadavg()];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const workers of [1, 2, 2, 1]) results.push(...(await measure(dataDir, workers, manifestLength, blobDigest)));
+      loads.push(loadavg());
+    }
+    const rows: string[] = [];
+    rows.push(`| workload | 1 worker | 2 workers | ratio |`);
+    rows.push(`|---|---:|---:|---:|`);
+    const pick = (workers: number, workload: string, f: (m: Measurement) => number) => median(results.filter((m) => m.workers === workers && m.workload === workload).map(f));
+    for (const workload of ['manifest', 'blob'] as const) {
+      const label = workload === 'manifest' ? 'manifest GET' : `blob GET (${BLOB_BYTES / 1024} KiB)`;
+      const a = pick(1, workload, (m) => m.perSecond);
+      const b = pick(2, workload, (m) => m.perSecond);
+      rows.push(`| ${label}, req/s | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(b / a).toFixed(2)} |`);
+      const ca = pick(1, workload, (m) => m.cpuUsPerRequest);
+      const cb = pick(2, workload, (m) => m.cpuUsPerRequest);
+      rows.push(`| ${label}, server CPU µs/request (all processes) | ${ca.toFixed(0)} | ${cb.toFixed(0)} | ${(cb / ca).toFixed(2)} |`);
+      rows.push(`| ${label}, of which the primary, µs/request | — | ${pick(2, workload, (m) => m.primaryUsPerRequest).toFixed(1)} | |`);
+    }
+    const rss = (workers: number, key: 'idleRssMiB' | 'loadedRssMiB') => {
+      const ms = results.filter((m) => m.workers === workers);
+      const n = ms[0]![key].length;
+      return Array.from({ length: n }, (_, i) => median(ms.map((m) => m[key][i] ?? NaN)).toFixed(0)).join(' / ');
+    };
+    rows.push(`| RSS idle, MiB (1 worker: the process; 2: primary / workers) | ${rss(1, 'idleRssMiB')} | ${rss(2, 'idleRssMiB')} | |`);
+    rows.push(`| RSS after the load, MiB | ${rss(1, 'loadedRssMiB')} | ${rss(2, 'loadedRssMiB')} | |`);
+    console.log(`\nWorker scaling: load generator on CPU ${LOAD_CPU}, server on CPU ${SERVER_CPU}; ${CONNECTIONS} keep-alive connections, ${SECONDS} s per measurement, ${ROUNDS} ABBA block(s), medians${RATE_LIMIT ? `, per-client read limit ${RATE_LIMIT}/s` : ''}`);
+    console.log(`load average (1/5/15 min) before and after each block: ${loads.join(' → ')}\n`);
+    console.log(rows.join('\n'));
+    console.log(`\nraw: ${JSON.stringify(results)}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
