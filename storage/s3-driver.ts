@@ -10,17 +10,21 @@
 // `<key>!<offset, 16 digits>` (the `!` is outside the path grammar, and sorts before every other
 // key continuing `<key>`, so one listing finds the object, its segments and its directory):
 //
-// - every segment but the last is full: at least the part size in force for its index (chunkSize
-//   doubling every 1,000 segments, 5 GiB from the 9,000th), so a file never needs more than
-//   10,000 parts to become one S3 object, up to S3's 5 TiB limit, and each is a valid part (>= 5 MiB);
-// - the last segment (the "tail") may be short. A writer that continues the file reads the tail
-//   back (at most one part size) and rewrites it, longer, at the same key: PutObject replaces it
-//   atomically, so a crash leaves either the old or the new tail, never a torn one;
-// - commit() persists the tail; full segments are uploaded while data is written (one upload in
-//   flight while the next segment fills), so memory per writer is at most two part sizes;
+// - every segment but the last is a valid multipart part (>= 5 MiB), so move() can assemble them
+//   server-side. A writer that streams cuts its bytes into segments of the part size in force
+//   for the segment's index (chunkSize doubling every 1,000 segments, 5 GiB from the 9,000th), so
+//   one long stream stays within S3's 10,000 parts up to its 5 TiB limit;
+// - a writer that continues a file starts a new segment after the last one when that one is a
+//   valid part already: a request's bytes are uploaded once, as distribution's s3-aws writer
+//   uploads each PATCH's bytes as one part. Only a last segment shorter than a part (< 5 MiB) is
+//   read back and rewritten, longer, at the same key: PutObject replaces it atomically, so a crash
+//   leaves either the old or the new tail, never a torn one;
+// - commit() persists the last segment; full segments are uploaded while data is written (one
+//   upload in flight while the next segment fills), so memory per writer is at most two part sizes;
 // - the size of the file is the sum of its segments (one ListObjectsV2 per 1,000 segments); readers
 //   stream the segments in order; move() assembles the segments into the destination object
-//   server-side (UploadPartCopy, one part per segment) and then deletes them.
+//   server-side (UploadPartCopy, one part per segment; a file of more segments than S3 allows parts
+//   is first assembled in groups of up to 5 GiB) and then deletes them.
 //
 // A plain object at `<key>` takes precedence over segments at the same path (segments left there
 // can only be a crash's leftovers: appending to a plain object first copies it to a segment).
@@ -90,6 +94,8 @@ export interface S3DriverOptions {
   onRequest?: (command: string) => void;
   /** Objects larger than this are copied with a multipart copy (default and maximum 5 GiB; tests lower it). */
   copyObjectMaxSize?: number;
+  /** Parts per multipart upload (default and maximum S3's 10,000; tests lower it). */
+  maxParts?: number;
 }
 
 interface Segment {
@@ -144,6 +150,7 @@ export class S3Driver implements StorageDriver {
   private readonly prefix: string;
   private readonly chunkSize: number;
   private readonly copyObjectMaxSize: number;
+  private readonly maxParts: number;
   private readonly redirectExpiry: number | undefined;
   private readonly writeExtras: { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string; StorageClass?: StorageClass };
 
@@ -157,6 +164,7 @@ export class S3Driver implements StorageDriver {
     this.chunkSize = chunkSize;
     // At least 2 minimum parts, so the near-equal ranges of a multipart copy are valid parts.
     this.copyObjectMaxSize = Math.max(Math.min(opts.copyObjectMaxSize ?? MAX_PART_SIZE, MAX_PART_SIZE), 2 * MIN_PART_SIZE);
+    this.maxParts = Math.max(2, Math.min(opts.maxParts ?? MAX_PARTS, MAX_PARTS));
     const root = (opts.rootDirectory ?? '').replace(/^\/+|\/+$/g, '');
     this.prefix = root ? `${root}/` : '';
     this.redirectExpiry = opts.redirectExpirySeconds;
@@ -413,11 +421,49 @@ export class S3Driver implements StorageDriver {
     if (state.segments.length === 1) {
       await this.copy(state.segments[0]!.key, state.segments[0]!.size, dst);
     } else {
-      const parts: CopyPart[] = [];
-      for (const seg of state.segments) parts.push(...this.copyRanges(seg.key, seg.size, this.copyObjectMaxSize));
-      await this.multipartCopy(parts, dst);
+      await this.assemble(state.segments, src, dst);
     }
     await this.deleteKeys(state.segments.map((s) => s.key));
+  }
+
+  /**
+   * Assembles a file's segments (each a valid part but the last) into the object `destKey`: one
+   * UploadPartCopy per segment (ranges of one above the copy limit). When that is more parts than
+   * S3 allows (a long upload in many PATCHes of little more than 5 MiB), runs of consecutive
+   * segments of up to the copy limit are first assembled into temporary objects
+   * `<srcKey>!group-<offset>` beside the segments (deleted afterwards; a crash's leftovers sit in
+   * the upload's directory and go with it), which then are the parts.
+   */
+  private async assemble(segments: Segment[], srcKey: string, destKey: string): Promise<void> {
+    const parts = segments.flatMap((seg) => this.copyRanges(seg.key, seg.size, this.copyObjectMaxSize));
+    if (parts.length <= this.maxParts) return this.multipartCopy(parts, destKey);
+    const groups: Segment[][] = [[]];
+    let groupSize = 0;
+    for (const seg of segments) {
+      const group = groups.at(-1)!;
+      if (group.length > 0 && (groupSize + seg.size > this.copyObjectMaxSize || group.length === this.maxParts)) {
+        groups.push([seg]);
+        groupSize = seg.size;
+      } else {
+        group.push(seg);
+        groupSize += seg.size;
+      }
+    }
+    if (groups.length === segments.length) throw new Error(`s3 driver: ${parts.length} parts exceed S3's limit of ${this.maxParts}`);
+    const temporary: string[] = [];
+    try {
+      const merged = await mapLimit(groups, 2, async (group): Promise<Segment> => {
+        const first = group[0]!;
+        if (group.length === 1) return first;
+        const key = `${srcKey}!group-${String(first.offset).padStart(16, '0')}`;
+        temporary.push(key);
+        await this.multipartCopy(group.map((seg) => ({ key: seg.key })), key);
+        return { key, offset: first.offset, size: group.reduce((n, seg) => n + seg.size, 0), modTime: new Date() };
+      });
+      await this.assemble(merged, srcKey, destKey);
+    } finally {
+      if (temporary.length) await this.deleteKeys(temporary).catch(() => undefined);
+    }
   }
 
   /** Server-side copy of a whole object: CopyObject, or a multipart copy above 5 GiB. */
@@ -429,7 +475,7 @@ export class S3Driver implements StorageDriver {
       return;
     }
     // Parts as large as allowed (fewer requests), never more than 10,000.
-    const partSize = Math.max(Math.ceil(size / MAX_PARTS), Math.min(this.copyObjectMaxSize, MAX_PART_SIZE));
+    const partSize = Math.max(Math.ceil(size / this.maxParts), Math.min(this.copyObjectMaxSize, MAX_PART_SIZE));
     await this.multipartCopy(this.copyRanges(srcKey, size, partSize), destKey);
   }
 
@@ -444,7 +490,7 @@ export class S3Driver implements StorageDriver {
   }
 
   private async multipartCopy(parts: CopyPart[], destKey: string): Promise<void> {
-    if (parts.length > MAX_PARTS) throw new Error(`s3 driver: ${parts.length} parts exceed S3's limit of ${MAX_PARTS}`);
+    if (parts.length > this.maxParts) throw new Error(`s3 driver: ${parts.length} parts exceed S3's limit of ${this.maxParts}`);
     const { UploadId } = await this.client.send(
       new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: destKey, ...this.writeExtras }),
     );
@@ -613,7 +659,7 @@ interface CopyPart {
 
 /**
  * Appends to a segmented file (see the header). `segments` are the file's existing segments; the
- * last one, if shorter than its part size, is continued (read back lazily on the first write).
+ * last one, if shorter than S3's minimum part size, is continued (read back lazily on the first write).
  */
 class S3FileWriter implements FileWriter {
   private total: number;
@@ -650,12 +696,14 @@ class S3FileWriter implements FileWriter {
       this.segOffset = 0;
       this.segIndex = 0;
       this.dirty = true; // commit() creates the (empty) file
-    } else if (last.size < segmentSize(chunkSize, segments.length - 1)) {
+    } else if (last.size < MIN_PART_SIZE) {
+      // Not a valid part yet: continue it (read back on the first write, rewritten longer).
       this.segOffset = last.offset;
       this.segIndex = segments.length - 1;
       this.tail = last.size > 0 ? last : undefined;
       this.dirty = false;
     } else {
+      // A valid part: new bytes go to a new segment, the stored ones are never uploaded again.
       this.segOffset = this.total;
       this.segIndex = segments.length;
       this.dirty = false;
