@@ -50,6 +50,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { checkPath, PathNotFoundError, unsupportedMethod, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 import { mapLimit } from '../util/limit.js';
+import { S3Transport } from './s3-transport.js';
 import { TOP_LEVEL_DIRS } from './layout.js';
 
 export const MiB = 1024 * 1024;
@@ -96,6 +97,12 @@ export interface S3DriverOptions {
   copyObjectMaxSize?: number;
   /** Parts per multipart upload (default and maximum S3's 10,000; tests lower it). */
   maxParts?: number;
+  /**
+   * Object downloads through presigned URLs over the driver's own sockets (storage/s3-transport.ts)
+   * instead of the SDK's response handling: a fraction of the CPU per MB. Default true; false:
+   * every GET through the SDK (for comparison).
+   */
+  directGets?: boolean;
 }
 
 interface Segment {
@@ -152,6 +159,7 @@ export class S3Driver implements StorageDriver {
   private readonly copyObjectMaxSize: number;
   private readonly maxParts: number;
   private readonly redirectExpiry: number | undefined;
+  private readonly transport: S3Transport | undefined;
   private readonly writeExtras: { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string; StorageClass?: StorageClass };
 
   constructor(opts: S3DriverOptions) {
@@ -168,6 +176,7 @@ export class S3Driver implements StorageDriver {
     const root = (opts.rootDirectory ?? '').replace(/^\/+|\/+$/g, '');
     this.prefix = root ? `${root}/` : '';
     this.redirectExpiry = opts.redirectExpirySeconds;
+    this.transport = opts.directGets === false ? undefined : new S3Transport({ timeoutMs: 30_000 });
     this.capabilities = { readableWriter: false, redirect: this.redirectExpiry !== undefined, randomAccess: false, purgeStale: true, walk: true };
     this.writeExtras = {};
     if (opts.serverSideEncryption) this.writeExtras.ServerSideEncryption = opts.serverSideEncryption;
@@ -204,6 +213,7 @@ export class S3Driver implements StorageDriver {
   /** Closes the client's connections. */
   destroy(): void {
     this.client.destroy();
+    this.transport?.destroy();
   }
 
   private key(path: string): string {
@@ -257,13 +267,19 @@ export class S3Driver implements StorageDriver {
       return Readable.from([]);
     }
     const range = offset === 0 && end === undefined ? undefined : `bytes=${offset}-${end ?? ''}`;
-    try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
-      return res.Body as Readable;
-    } catch (err) {
-      // 416: the object exists but the range starts at or after its end (like reading past EOF).
-      if (httpStatus(err) === 416) return Readable.from([]);
-      if (!isMissingKey(err)) throw err;
+    const direct = await this.directGet(key, range);
+    if (direct instanceof Readable) return direct;
+    if (direct === undefined) {
+      try {
+        const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
+        return res.Body as Readable;
+      } catch (err) {
+        // 416: the object exists but the range starts at or after its end (like reading past EOF).
+        if (httpStatus(err) === 416) return Readable.from([]);
+        if (!isMissingKey(err)) throw err;
+      }
+    } else if (direct === 'unsatisfiable') {
+      return Readable.from([]);
     }
     const state = await this.inspect(key);
     if (state.plain && !retried) return this.read(path, offset, end, true); // created meanwhile
@@ -271,9 +287,33 @@ export class S3Driver implements StorageDriver {
     return this.segmentReader(state.segments, offset, end);
   }
 
+  /**
+   * A GET through the driver's own transport: the body, or what S3 answered when that decides
+   * the matter (no such key; a range past the end). Undefined: ask the SDK (any other answer, a
+   * failed connection, direct GETs off), which retries and gives its errors.
+   */
+  private async directGet(key: string, range: string | undefined): Promise<Readable | 'missing' | 'unsatisfiable' | undefined> {
+    if (!this.transport) return undefined;
+    // Signed locally (no request); the Range header is not signed, which S3 allows.
+    const url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: 900 });
+    const out = await this.transport.get(url, range);
+    if (out.kind === 'body') return out.body;
+    if (out.kind === 'status' && out.status === 404 && out.code === 'NoSuchKey') return 'missing';
+    if (out.kind === 'status' && out.status === 416) return 'unsatisfiable';
+    return undefined;
+  }
+
+  /** A ranged GET of an object known to exist (a segment). */
+  private async getRange(key: string, range: string): Promise<Readable> {
+    const direct = await this.directGet(key, range);
+    if (direct instanceof Readable) return direct;
+    const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
+    return res.Body as Readable;
+  }
+
   /** Streams bytes [offset, end] of a segmented file, one ranged GET per segment, in order. */
   private segmentReader(segments: Segment[], offset: number, end: number | undefined): Readable {
-    const { client, bucket } = this;
+    const getRange = (key: string, range: string) => this.getRange(key, range);
     async function* bytes(): AsyncGenerator<Buffer> {
       for (const seg of segments) {
         const segEnd = seg.offset + seg.size - 1;
@@ -281,8 +321,7 @@ export class S3Driver implements StorageDriver {
         if (end !== undefined && seg.offset > end) break;
         const from = Math.max(offset, seg.offset) - seg.offset;
         const to = Math.min(end ?? segEnd, segEnd) - seg.offset;
-        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: seg.key, Range: `bytes=${from}-${to}` }));
-        for await (const chunk of res.Body as Readable) yield chunk as Buffer;
+        for await (const chunk of await getRange(seg.key, `bytes=${from}-${to}`)) yield chunk as Buffer;
       }
     }
     return Readable.from(bytes(), { objectMode: false });
