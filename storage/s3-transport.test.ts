@@ -9,6 +9,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { S3Transport, type GetOutcome } from './s3-transport.js';
@@ -113,6 +115,37 @@ describe('S3Transport', () => {
     expect(written).toBeLessThan(32 * MiB);
     expect(out.body.readableLength).toBeLessThanOrEqual(2 * MiB);
     expect(sha(await bodyOf(out))).toBe(sha(data));
+  });
+
+  it('writes straight into a piped destination (as koa pipes a blob), reusing buffers only after their writes completed', async () => {
+    const data = pattern(24 * MiB + 17);
+    const local = await serve((req, res) => {
+      res.writeHead(200, { 'Content-Length': data.length });
+      res.end(data);
+    });
+    const t = transport();
+    for (let round = 0; round < 2; round++) {
+      const out = await t.get(`${local.url}/k`);
+      if (out.kind !== 'body') throw new Error(out.kind);
+      // A slow destination that looks at each chunk only when it completes the write: a buffer
+      // reused for later reads before then would show as a wrong digest.
+      const hash = createHash('sha256');
+      let writes = 0;
+      const dest = new Writable({
+        highWaterMark: 4 * MiB, // several slabs' worth of writes in flight
+        write(chunk: Buffer, _enc, cb) {
+          writes++;
+          setTimeout(() => {
+            hash.update(chunk);
+            cb();
+          }, 1);
+        },
+      });
+      await pipeline(out.body, dest);
+      expect(hash.digest('hex')).toBe(sha(data));
+      expect(writes).toBeGreaterThan(0);
+    }
+    expect(local.connections).toBe(1);
   });
 
   it('reports other statuses with S3’s error code, and keeps the connection', async () => {

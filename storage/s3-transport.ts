@@ -4,6 +4,10 @@
 // (signed by the SDK's presigner, so credentials, session tokens and SigV4 stay the SDK's) over a
 // plain TCP/TLS socket that reads into large slabs (`onread`): one chunk per socket read of up to
 // 1 MiB, handed to the caller as a Readable with backpressure (a full Readable pauses the socket).
+// When the Readable is piped (koa pipes a blob into the response), chunks are written to the
+// destination directly and a slab is reused once every write from it has completed: no allocation
+// per MB, so no garbage collections driven by 1 MiB buffers (they were half the pull's CPU). Chunks
+// read any other way are the reader's to keep, and their slabs are left to the garbage collector.
 //
 // Deliberately small: HTTP/1.1 GET only, responses with a Content-Length (what S3 and S3-compatible
 // stores send for objects). Anything else — another status, a chunked response, a socket that
@@ -11,7 +15,7 @@
 // retries and its error types); a body cut short is an error on the stream. Idle connections are
 // kept for reuse, unreferenced, and closed after IDLE_MS.
 import { connect as netConnect, type Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 
 /** Largest chunk handed out: one socket read. */
@@ -22,6 +26,34 @@ const MAX_HEAD_BYTES = 64 * 1024;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 const IDLE_MS = 4_000;
 const MAX_IDLE_PER_ORIGIN = 32;
+const MAX_FREE_SLABS = 16;
+
+/** A buffer socket reads go into, and who still uses its bytes. */
+interface Slab {
+  buf: Buffer;
+  used: number;
+  /** Chunks of it not yet written (pending in a body, or in a write in flight). */
+  refs: number;
+  /** No more reads go into it. */
+  retired: boolean;
+  /** A chunk of it was handed to a reader: its bytes must never be overwritten. */
+  escaped: boolean;
+}
+
+/** Free slabs, reused by every connection of a transport. */
+class SlabPool {
+  private readonly free: Buffer[] = [];
+  take(): Slab {
+    return { buf: this.free.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES), used: 0, refs: 0, retired: false, escaped: false };
+  }
+  /** Called when a slab was retired or a write from it completed: back to the pool if nothing uses it. */
+  release(slab: Slab): void {
+    if (slab.retired && slab.refs === 0 && !slab.escaped && this.free.length < MAX_FREE_SLABS) {
+      slab.escaped = true; // (once)
+      this.free.push(slab.buf);
+    }
+  }
+}
 
 /** A GET whose response is not a body we stream (or no response at all): the caller decides. */
 export type GetOutcome =
@@ -46,7 +78,8 @@ interface Head {
 /** One exchange on a connection: head parsing, then the body. */
 interface Exchange {
   onHead(head: Head): void;
-  onBody(chunk: Buffer): boolean;
+  /** `slab`: where the chunk's bytes live (undefined: a buffer of its own). */
+  onBody(chunk: Buffer, slab: Slab | undefined): boolean;
   onClose(error: Error): void;
 }
 
@@ -55,27 +88,28 @@ class Connection {
   private exchange: Exchange | undefined;
   private head: Buffer[] = [];
   private headBytes = 0;
-  private slab = Buffer.allocUnsafe(SLAB_BYTES);
-  private used = 0;
+  private slab: Slab;
   reusable = true;
   closed = false;
 
-  constructor(url: URL, timeoutMs: number, ca: string | Buffer | undefined, onClosed: (c: Connection) => void) {
+  constructor(url: URL, timeoutMs: number, ca: string | Buffer | undefined, private readonly pool: SlabPool, onClosed: (c: Connection) => void) {
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+    this.slab = pool.take();
     const onread = {
-      // Each read gets the free end of the current slab (a new slab when little is left): the
-      // chunk handed out keeps its bytes, no copy, and no allocation per read.
+      // Each read gets the free end of the current slab (a new one when little is left): the chunk
+      // handed out is a view of it, no copy.
       buffer: () => {
-        if (this.slab.length - this.used < MIN_READ_BYTES) {
-          this.slab = Buffer.allocUnsafe(SLAB_BYTES);
-          this.used = 0;
+        if (this.slab.buf.length - this.slab.used < MIN_READ_BYTES) {
+          this.slab.retired = true;
+          pool.release(this.slab);
+          this.slab = pool.take();
         }
-        return this.slab.subarray(this.used);
+        return this.slab.buf.subarray(this.slab.used);
       },
       callback: (n: number, buf: Uint8Array) => {
-        this.used += n;
-        const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
-        return this.onData(chunk);
+        const slab = this.slab;
+        slab.used += n;
+        return this.onData(Buffer.from(buf.buffer, buf.byteOffset, n), slab);
       },
     };
     const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -93,6 +127,8 @@ class Connection {
     });
     this.socket.on('close', () => {
       this.closed = true;
+      this.slab.retired = true;
+      pool.release(this.slab);
       const ex = this.exchange;
       this.exchange = undefined;
       ex?.onClose(new Error(`s3 transport: connection closed${lastError ? ` (${lastError.message})` : ''}`));
@@ -118,7 +154,7 @@ class Connection {
     if (!this.closed) this.socket.resume();
   }
 
-  private onData(chunk: Buffer): boolean {
+  private onData(chunk: Buffer, slab: Slab): boolean {
     const ex = this.exchange;
     if (!ex) {
       // Bytes nobody asked for: the connection is out of step.
@@ -128,7 +164,8 @@ class Connection {
     if (this.headBytes >= 0) {
       this.head.push(chunk);
       this.headBytes += chunk.length;
-      const all = this.head.length === 1 ? chunk : Buffer.concat(this.head);
+      const single = this.head.length === 1;
+      const all = single ? chunk : Buffer.concat(this.head);
       const end = all.indexOf('\r\n\r\n');
       if (end < 0) {
         if (this.headBytes > MAX_HEAD_BYTES) this.socket.destroy(new Error('s3 transport: response head too large'));
@@ -144,9 +181,9 @@ class Connection {
       }
       ex.onHead(head);
       // The first body bytes came with the head (unless the exchange ended on the head alone).
-      return !this.closed && this.exchange === ex ? ex.onBody(all.subarray(end + 4)) : true;
+      return !this.closed && this.exchange === ex ? ex.onBody(all.subarray(end + 4), single ? slab : undefined) : true;
     }
-    return ex.onBody(chunk);
+    return ex.onBody(chunk, slab);
   }
 
   /** Back to head parsing for the next exchange. */
@@ -169,15 +206,98 @@ function parseHead(text: string): Head | undefined {
   return { status: Number(m[1]), headers };
 }
 
-/** A response body: chunks as they arrive, the socket paused while the reader is behind. */
+/**
+ * A response body. Until it is read or piped, chunks wait (the socket paused). Read: chunks are
+ * pushed as they arrive, the reader's to keep. Piped (the one destination, before any read): each
+ * chunk is written to the destination as it arrives, its slab reused when the write completes,
+ * and the socket paused while the destination is full.
+ */
 class BodyStream extends Readable {
-  constructor(private readonly onRead: () => void, private readonly onDestroy: () => void) {
+  private mode: 'waiting' | 'read' | 'piped' = 'waiting';
+  private pending: { chunk: Buffer; slab: Slab | undefined }[] = [];
+  private complete = false;
+  private dest: Writable | undefined;
+  private endDest = false;
+  private readonly onDrain = () => this.resumeSocket();
+
+  constructor(
+    private readonly pool: SlabPool,
+    private readonly resumeSocket: () => void,
+    private readonly onDestroy: () => void,
+  ) {
     super({ highWaterMark: SLAB_BYTES });
   }
-  override _read(): void {
-    this.onRead();
+
+  /** The next chunk from the socket; false: pause it. */
+  deliver(chunk: Buffer, slab: Slab | undefined): boolean {
+    if (this.destroyed) return false;
+    if (slab) slab.refs++;
+    if (this.mode === 'waiting') {
+      this.pending.push({ chunk, slab });
+      return false;
+    }
+    if (this.mode === 'read') return this.pushChunk(chunk, slab);
+    return this.writeChunk(chunk, slab);
   }
+
+  /** Every byte has been delivered. */
+  finish(): void {
+    this.complete = true;
+    if (this.mode !== 'waiting') this.push(null);
+  }
+
+  private pushChunk(chunk: Buffer, slab: Slab | undefined): boolean {
+    if (slab) slab.escaped = true;
+    return this.push(chunk);
+  }
+
+  private writeChunk(chunk: Buffer, slab: Slab | undefined): boolean {
+    return this.dest!.write(chunk, (err) => {
+      if (slab) {
+        slab.refs--;
+        this.pool.release(slab);
+      }
+      if (err) this.destroy(err);
+    });
+  }
+
+  override _read(): void {
+    if (this.mode === 'waiting') {
+      this.mode = 'read';
+      for (const { chunk, slab } of this.pending.splice(0)) this.pushChunk(chunk, slab);
+      if (this.complete) this.push(null);
+    }
+    if (this.mode === 'read') this.resumeSocket();
+  }
+
+  override pipe<T extends NodeJS.WritableStream>(dest: T, opts?: { end?: boolean }): T {
+    if (this.mode !== 'waiting' || typeof (dest as unknown as Writable).write !== 'function') return super.pipe(dest, opts);
+    this.mode = 'piped';
+    this.dest = dest as unknown as Writable;
+    this.endDest = opts?.end !== false;
+    this.dest.on('drain', this.onDrain);
+    this.dest.emit('pipe', this);
+    let more = true;
+    for (const { chunk, slab } of this.pending.splice(0)) more = this.writeChunk(chunk, slab);
+    // Flowing, with no data of its own: 'end' comes once finish() pushes the end.
+    this.resume();
+    if (this.complete) this.push(null);
+    else if (more) this.resumeSocket();
+    this.once('end', () => {
+      this.dest?.removeListener('drain', this.onDrain);
+      if (this.endDest) this.dest?.end();
+    });
+    return dest;
+  }
+
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.dest?.removeListener('drain', this.onDrain);
+    for (const { slab } of this.pending.splice(0)) {
+      if (slab) {
+        slab.refs--;
+        this.pool.release(slab);
+      }
+    }
     this.onDestroy();
     cb(err);
   }
@@ -187,6 +307,7 @@ export class S3Transport {
   private readonly idle = new Map<string, Connection[]>();
   private readonly timeoutMs: number;
   private readonly ca: string | Buffer | undefined;
+  private readonly slabs = new SlabPool();
   private destroyed = false;
 
   constructor(opts: S3TransportOptions = {}) {
@@ -215,7 +336,7 @@ export class S3Transport {
   }
 
   private open(u: URL): Connection {
-    return new Connection(u, this.timeoutMs, this.ca, (c) => this.dropIdle(u.origin, c));
+    return new Connection(u, this.timeoutMs, this.ca, this.slabs, (c) => this.dropIdle(u.origin, c));
   }
 
   private takeIdle(origin: string): Connection | undefined {
@@ -281,6 +402,7 @@ export class S3Transport {
             remaining = Number(length);
             if (head.status === 200 || head.status === 206) {
               body = new BodyStream(
+                this.slabs,
                 () => conn.resume(),
                 () => {
                   if (remaining > 0) conn.socket.destroy(); // read no further: the connection cannot be reused
@@ -288,7 +410,7 @@ export class S3Transport {
               );
               settle({ kind: 'body', status: head.status, size: remaining, body });
               if (remaining === 0) {
-                body.push(null);
+                body.finish();
                 done();
               }
             } else {
@@ -301,7 +423,7 @@ export class S3Transport {
               }
             }
           },
-          onBody: (chunk) => {
+          onBody: (chunk, slab) => {
             if (settled && !body && !errorBody) return false; // given up on (see onHead)
             if (chunk.length === 0) return true;
             if (chunk.length > remaining) {
@@ -321,9 +443,9 @@ export class S3Transport {
             }
             const b = body;
             if (!b || b.destroyed) return false;
-            const more = b.push(chunk);
+            const more = b.deliver(chunk, slab);
             if (remaining === 0) {
-              b.push(null);
+              b.finish();
               done();
               return true;
             }
