@@ -1,6 +1,9 @@
 // The storage driver contract and S3-specific behaviour, against a real S3 server: Ceph RGW
 // started for this file (test/helpers/ceph-rgw.ts).
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import {
   CreateMultipartUploadCommand,
@@ -216,6 +219,48 @@ describe('S3Driver specifics', () => {
     expect(await res.text()).toBe('presigned content');
     off.destroy();
     on.destroy();
+  });
+
+  it('downloads objects from presigned URLs over its own connections (the SDK only when told to)', async () => {
+    // A pass-through proxy in front of the gateway notes how each object GET was made (the Host
+    // header is passed unchanged: it is signed).
+    const gets: { presigned: boolean; agent: string; range: string | undefined }[] = [];
+    const proxy = createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (req.method === 'GET' && !url.includes('list-type')) {
+        gets.push({ presigned: url.includes('X-Amz-Signature='), agent: req.headers['user-agent'] ?? '', range: req.headers.range });
+      }
+      const upstream = request(`${rgw.endpoint}${url}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const root = `direct-${randomBytes(4).toString('hex')}`;
+    try {
+      const data = patternBytes(0, 3 * MiB + 5, 8);
+      const direct = new S3Driver({ ...driverOptions(root), endpoint });
+      await direct.putContent('/obj', data);
+      // (Buffer.equals: toEqual on megabytes takes vitest minutes.)
+      expect((await readAll(await direct.reader('/obj'))).equals(data)).toBe(true);
+      expect((await readAll(await direct.reader('/obj', MiB, 2 * MiB))).equals(data.subarray(MiB, 2 * MiB + 1))).toBe(true);
+      expect(await readAll(await direct.reader('/obj', data.length))).toHaveLength(0); // 416: past the end
+      await expect(direct.reader('/missing')).rejects.toThrow(/not found/);
+      expect(gets.map((g) => g.presigned)).toEqual([true, true, true, true]);
+      expect(gets.map((g) => g.range)).toEqual([undefined, `bytes=${MiB}-${2 * MiB}`, `bytes=${data.length}-`, undefined]);
+      direct.destroy();
+      gets.length = 0;
+      const sdk = new S3Driver({ ...driverOptions(root), endpoint, directGets: false });
+      expect((await readAll(await sdk.reader('/obj', MiB, 2 * MiB))).equals(data.subarray(MiB, 2 * MiB + 1))).toBe(true);
+      expect(gets).toEqual([{ presigned: false, agent: expect.stringMatching(/aws-sdk/), range: `bytes=${MiB}-${2 * MiB}` }]);
+      sdk.destroy();
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   it('aborts multipart uploads left behind, but only old ones', async () => {
