@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -146,6 +146,25 @@ describe('S3Transport', () => {
       expect(writes).toBeGreaterThan(0);
     }
     expect(local.connections).toBe(1);
+  });
+
+  it('reads a response head that arrives in pieces', async () => {
+    const server = createNetServer((socket) => {
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 206 Partial Content\r\nContent-Le');
+        setTimeout(() => socket.write('ngth: 5\r\nContent-Range: bytes 0-4/9\r'), 20);
+        setTimeout(() => socket.end('\n\r\nhello'), 40);
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const out = await transport().get(`http://127.0.0.1:${(server.address() as AddressInfo).port}/k`, 'bytes=0-4');
+      expect(out).toMatchObject({ kind: 'body', status: 206, size: 5 });
+      expect((await bodyOf(out)).toString()).toBe('hello');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('reports other statuses with S3’s error code, and keeps the connection', async () => {

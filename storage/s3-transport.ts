@@ -162,12 +162,13 @@ class Connection {
       return false;
     }
     if (this.headBytes >= 0) {
-      this.head.push(chunk);
       this.headBytes += chunk.length;
-      const single = this.head.length === 1;
-      const all = single ? chunk : Buffer.concat(this.head);
+      const single = this.head.length === 0;
+      const all = single ? chunk : Buffer.concat([...this.head, chunk]);
       const end = all.indexOf('\r\n\r\n');
       if (end < 0) {
+        // Kept across reads: a copy (the slab it is in may be reused meanwhile).
+        this.head = [single ? Buffer.from(all) : all];
         if (this.headBytes > MAX_HEAD_BYTES) this.socket.destroy(new Error('s3 transport: response head too large'));
         return true;
       }
