@@ -10,6 +10,9 @@
 //   chunked push     POST, PATCH chunks with Content-Range, then PUT ?digest= (empty body)
 //   blob pull        GET /blobs/<digest>, body read and discarded (blobs were just pushed,
 //                    so both servers read from a warm page cache)
+//   pull-redirect    (S3 only) the same GETs from a second pair of servers on the same buckets
+//                    with S3 redirects on: the registry answers 307 to a presigned URL and the
+//                    client fetches the blob from the S3 endpoint; timed over both requests
 //   manifest GET     GET /manifests/<tag> by tag with `concurrency` connections, closed loop,
 //                    fixed duration per round after a warm-up round
 //   peak RSS         VmHWM / VmRSS of each server process, per workload and overall
@@ -43,7 +46,8 @@
 //   BENCH_MANIFEST_SECONDS=2      duration of one manifest GET round
 //   BENCH_MANIFEST_ROUNDS=10      measured rounds per server (after one warm-up round)
 //   BENCH_WARMUP_SECONDS=2        duration of the warm-up round
-//   BENCH_WORKLOADS=monolithic,chunked,pull,manifest   subset to run
+//   BENCH_WORKLOADS=monolithic,chunked,pull,pull-redirect,manifest   subset to run (pull-redirect:
+//                                 S3 only, in the default set there)
 //   BENCH_SERVERS=stevedore,docker-registry            the two sides (A/A runs are allowed,
 //                                 e.g. docker-registry,docker-registry to gauge noise)
 //   BENCH_DIR=$TMPDIR             where the temporary data directories go
@@ -57,6 +61,7 @@
 //   BENCH_LOG_DIR=dir             also write each server's output to dir/<name>.log
 //   DOCKER_REGISTRY_BIN=docker-registry
 import { execFileSync } from 'node:child_process';
+import { Pool } from 'undici';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -88,7 +93,7 @@ function envNum(name: string, def: number): number {
   return n;
 }
 
-const WORKLOADS = ['monolithic', 'chunked', 'pull', 'manifest'] as const;
+const WORKLOADS = ['monolithic', 'chunked', 'pull', 'pull-redirect', 'manifest'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 const storage = (process.env.BENCH_STORAGE || 'filesystem') as 'filesystem' | 's3';
@@ -111,7 +116,7 @@ const cfg = {
   manifestSeconds: envNum('BENCH_MANIFEST_SECONDS', 2),
   manifestRounds: Math.round(envNum('BENCH_MANIFEST_ROUNDS', 10)),
   warmupSeconds: envNum('BENCH_WARMUP_SECONDS', 2),
-  workloads: (process.env.BENCH_WORKLOADS ?? WORKLOADS.join(','))
+  workloads: (process.env.BENCH_WORKLOADS ?? WORKLOADS.filter((w) => storage === 's3' || w !== 'pull-redirect').join(','))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean) as Workload[],
@@ -128,6 +133,7 @@ const cfg = {
 };
 
 for (const w of cfg.workloads) if (!WORKLOADS.includes(w)) throw new Error(`unknown workload ${w} in BENCH_WORKLOADS`);
+if (cfg.workloads.includes('pull-redirect') && storage !== 's3') throw new Error('BENCH_WORKLOADS: pull-redirect needs BENCH_STORAGE=s3');
 for (const s of cfg.servers) {
   if (s !== 'stevedore' && s !== 'docker-registry') throw new Error(`unknown server ${s} in BENCH_SERVERS`);
 }
@@ -140,6 +146,9 @@ interface Side {
   server: RunningServer;
   client: RegistryClient;
   mon: ProcessMonitor;
+  /** BENCH_STORAGE=s3: the side's bucket. */
+  s3?: S3Target;
+  root?: string;
 }
 
 /** The S3 server (BENCH_STORAGE=s3): its daemons' CPU is charged to the side being measured. */
@@ -287,6 +296,54 @@ async function blobPulls(sides: Side[], digests: string[]): Promise<void> {
   results.pull = rec.result();
 }
 
+/**
+ * Blob pulls with S3 redirects on: a second pair of servers on the same buckets (the blobs are
+ * there), each answering 307 to a presigned URL; the client follows it to the S3 endpoint. The
+ * registry's CPU is the signing; the time is both requests.
+ */
+async function blobPullsRedirected(sides: Side[], digests: string[]): Promise<void> {
+  const mb = cfg.blobBytes / 1e6;
+  const storage = { origin: new URL(rgw!.endpoint).origin, pool: new Pool(rgw!.endpoint, { connections: 1, bodyTimeout: 300_000, headersTimeout: 300_000 }) };
+  const redirecting: Side[] = [];
+  try {
+    for (const side of sides) {
+      const name = side.server.name;
+      const slug = `${name.replace('#', '-')}-redirect`;
+      const server =
+        side.server.kind === 'stevedore'
+          ? await startStevedore({ name, dataDir: join(side.root!, `${slug}-data`), logLevel: cfg.stevedoreLogLevel, args: cfg.stevedoreArgs, env: stevedoreS3Env(side.s3!, true) })
+          : await startDockerRegistry({
+              name,
+              dataDir: join(side.root!, `${slug}-data`),
+              configPath: join(side.root!, `${slug}-config.yml`),
+              binary: cfg.dockerRegistryBin,
+              s3: side.s3,
+              s3Redirect: true,
+            });
+      redirecting.push({ server, client: new RegistryClient(server.url), mon: new ProcessMonitor(server.pid) });
+      log(`${name} with S3 redirects: pid ${server.pid} at ${server.url}`);
+    }
+    for (const side of redirecting) await side.client.pullBlobRedirected(REPO, digests[0]!, cfg.blobBytes, storage, true); // untimed check
+    const rec = new Recorder(redirecting, 'MB/s', 'ms per MB', 1000);
+    for (let rep = 0; rep < cfg.reps; rep++) {
+      const digest = digests[rep % digests.length]!;
+      for (const side of order(redirecting, rep)) {
+        const rate = await rec.measure(side, async () => {
+          const secs = await side.client.pullBlobRedirected(REPO, digest, cfg.blobBytes, storage);
+          return [mb / secs, secs, mb];
+        });
+        log(`pull via 307 #${rep + 1} ${side.server.name}: ${rate.toFixed(1)} MB/s`);
+      }
+    }
+    results['pull-redirect'] = rec.result();
+  } finally {
+    for (const s of redirecting) s.mon.close();
+    await Promise.allSettled(redirecting.map((s) => s.client.close()));
+    await Promise.allSettled(redirecting.map((s) => s.server.stop()));
+    await storage.pool.close();
+  }
+}
+
 async function manifestGets(sides: Side[]): Promise<void> {
   const pools = new Map(sides.map((s) => [s.server.name, manifestPool(s.server.url, cfg.manifestConcurrency)]));
   const lengths = new Map<string, number>();
@@ -356,12 +413,14 @@ function buildRows(sides: Side[]): Row[] {
     monolithic: 'monolithic push',
     chunked: 'chunked push',
     pull: 'blob pull',
+    'pull-redirect': 'blob pull via 307 to S3',
     manifest: 'manifest GET',
   };
   const labels: Record<Workload, string> = {
     monolithic: `monolithic push, ${blobMiB} MiB blob (MB/s)`,
     chunked: `chunked push, ${blobMiB} MiB in ${sizeLabel(cfg.chunkBytes)} PATCHes (MB/s)`,
     pull: `blob pull, ${blobMiB} MiB (MB/s)`,
+    'pull-redirect': `blob pull via 307 to a presigned S3 URL, ${blobMiB} MiB (MB/s)`,
     manifest: `manifest GET, ${cfg.manifestConcurrency} connections (req/s)`,
   };
   const present = WORKLOADS.filter((w) => results[w]);
@@ -500,7 +559,7 @@ async function main(): Promise<void> {
               binary: cfg.dockerRegistryBin,
               s3,
             });
-      sides.push({ server, client: new RegistryClient(server.url), mon: new ProcessMonitor(server.pid) });
+      sides.push({ server, client: new RegistryClient(server.url), mon: new ProcessMonitor(server.pid), s3, root });
       log(`${name} pid ${server.pid} at ${server.url}, ${s3 ? `bucket ${s3.bucket}` : `data in ${dataDir}`}`);
     }
     await sleep(300);
@@ -513,9 +572,10 @@ async function main(): Promise<void> {
       const d = await blobPushes(sides, 'chunked');
       if (digests.length === 0) digests = d;
     }
-    if (cfg.workloads.includes('pull')) {
+    if (cfg.workloads.includes('pull') || cfg.workloads.includes('pull-redirect')) {
       if (digests.length === 0) digests = await seedBlobs(sides);
-      await blobPulls(sides, digests);
+      if (cfg.workloads.includes('pull')) await blobPulls(sides, digests);
+      if (cfg.workloads.includes('pull-redirect')) await blobPullsRedirected(sides, digests);
     }
     if (cfg.workloads.includes('manifest')) await manifestGets(sides);
     await sleep(200);
@@ -532,7 +592,8 @@ async function main(): Promise<void> {
     const storageLine =
       cfg.storage === 's3'
         ? `storage: S3, Ceph ${/\d+\.\d+\.\d+/.exec(toolVersion('ceph', ['--version']))?.[0] ?? '(unknown version)'} RGW (single node, ${cfg.s3Store}) on loopback, ` +
-          `one bucket per registry, ${S3_CHUNK_BYTES / MiB} MiB parts, blob GETs streamed (no redirects)`
+          `one bucket per registry, ${S3_CHUNK_BYTES / MiB} MiB parts, blob GETs streamed` +
+          (cfg.workloads.includes('pull-redirect') ? ' (and, in the 307 row, redirected to presigned URLs)' : ' (no redirects)')
         : 'storage: filesystem, one directory per registry on the same filesystem';
     const setup =
       `${cfg.reps} repetitions (median), ${cfg.manifestRounds}×${cfg.manifestSeconds} s manifest rounds; ` +

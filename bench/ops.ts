@@ -119,6 +119,34 @@ export class RegistryClient {
     return secs;
   }
 
+  /**
+   * GET /blobs/<digest> expecting a 307 to the storage (S3 redirects on), then the blob from the
+   * Location through `storage` (a keep-alive pool to the S3 endpoint). Returns elapsed seconds,
+   * both requests included.
+   */
+  async pullBlobRedirected(repo: string, digest: string, size: number, storage: { origin: string; pool: Pool }, verify = false): Promise<number> {
+    const t0 = performance.now();
+    const res = await this.pool.request({ path: `/v2/${repo}/blobs/${digest}`, method: 'GET' });
+    await expectStatus(res, [307], 'GET blob (redirect)');
+    await res.body.dump();
+    const location = res.headers.location;
+    if (typeof location !== 'string') throw new HttpError('GET blob: a 307 without a Location');
+    const url = new URL(location);
+    if (url.origin !== storage.origin) throw new HttpError(`GET blob: redirected to ${url.origin}, not the storage`);
+    const blob = await storage.pool.request({ path: url.pathname + url.search, method: 'GET' });
+    await expectStatus(blob, [200], 'GET blob from the storage');
+    const h = verify ? createHash('sha256') : undefined;
+    let n = 0;
+    for await (const piece of blob.body as AsyncIterable<Buffer>) {
+      n += piece.length;
+      h?.update(piece);
+    }
+    const secs = (performance.now() - t0) / 1000;
+    if (n !== size) throw new HttpError(`GET blob from the storage: got ${n} bytes, expected ${size}`);
+    if (h && `sha256:${h.digest('hex')}` !== digest) throw new HttpError('GET blob from the storage: digest mismatch');
+    return secs;
+  }
+
   /** Pushes a small blob in one POST+PUT (setup, untimed). */
   async pushSmallBlob(repo: string, data: Buffer): Promise<string> {
     const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;

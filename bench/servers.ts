@@ -192,8 +192,8 @@ export interface S3Target {
  */
 export const S3_CHUNK_BYTES = 10 * 1024 * 1024;
 
-/** `STEVEDORE_*` variables that put Stevedore on `target` (redirects off: blobs are streamed). */
-export function stevedoreS3Env(target: S3Target): NodeJS.ProcessEnv {
+/** `STEVEDORE_*` variables that put Stevedore on `target` (redirects off unless asked: blobs are streamed). */
+export function stevedoreS3Env(target: S3Target, redirect = false): NodeJS.ProcessEnv {
   return {
     STEVEDORE_STORAGE_DRIVER: 's3',
     STEVEDORE_STORAGE_S3_BUCKET: target.bucket,
@@ -203,7 +203,7 @@ export function stevedoreS3Env(target: S3Target): NodeJS.ProcessEnv {
     STEVEDORE_STORAGE_S3_ACCESSKEYID: target.accessKeyId,
     STEVEDORE_STORAGE_S3_SECRETACCESSKEY: target.secretAccessKey,
     STEVEDORE_STORAGE_S3_CHUNKSIZE: String(S3_CHUNK_BYTES),
-    STEVEDORE_STORAGE_S3_REDIRECT_ENABLED: 'false',
+    STEVEDORE_STORAGE_S3_REDIRECT_ENABLED: String(redirect),
     STEVEDORE_STORAGE_UPLOADPURGING_ENABLED: 'false',
   };
 }
@@ -216,6 +216,8 @@ export interface DockerRegistryOptions {
   binary?: string;
   /** Its `s3` storage driver on this bucket instead of the filesystem in `dataDir`. */
   s3?: S3Target;
+  /** With `s3`: blob GETs redirect to presigned S3 URLs (the driver's default) instead of streaming. */
+  s3Redirect?: boolean;
   /** Run as a pull-through cache of this registry (`proxy.remoteurl`). */
   proxyRemoteUrl?: string;
 }
@@ -250,9 +252,8 @@ function dockerRegistryStorage(opts: DockerRegistryOptions): string[] {
     '    v4auth: true',
     `    chunksize: ${S3_CHUNK_BYTES}`,
     // The s3 driver redirects blob GETs to presigned URLs by default; Stevedore's default is to
-    // stream them. Both stream here, so the pull figures compare the registries.
-    '  redirect:',
-    '    disable: true',
+    // stream them. Both stream here (unless s3Redirect), so the pull figures compare the registries.
+    ...(opts.s3Redirect ? [] : ['  redirect:', '    disable: true']),
     ...common,
   ];
 }

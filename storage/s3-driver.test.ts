@@ -1,6 +1,9 @@
 // The storage driver contract and S3-specific behaviour, against a real S3 server: Ceph RGW
 // started for this file (test/helpers/ceph-rgw.ts).
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import {
   CreateMultipartUploadCommand,
@@ -85,7 +88,7 @@ describe('S3Driver specifics', () => {
     d.destroy();
   });
 
-  it('stores a resumable file as full parts plus one short tail, never more pieces', async () => {
+  it('rewrites only a last piece shorter than a part: small appends grow it until it is one', async () => {
     const root = `tail-${randomBytes(4).toString('hex')}`;
     let size = 0;
     for (let i = 0; i < 12; i++) {
@@ -97,10 +100,59 @@ describe('S3Driver specifics', () => {
       await w.close();
       d.destroy();
     }
+    // 5 appends make a piece of at least 5 MiB, which is kept; the 11th starts a new one.
     const keys = await keysUnder(`${root}/u/`);
-    expect(keys).toHaveLength(Math.ceil(size / MIN_PART_SIZE));
+    expect(keys).toHaveLength(3);
     const d = new S3Driver(driverOptions(root));
     expect(await streamDigest(await d.reader('/u/data'))).toEqual({ sha256: patternDigest(size, 9), size });
+    d.destroy();
+  });
+
+  it('uploads the bytes of appends of at least a part once, never reading stored ones back', async () => {
+    // The registry's chunked push: 8 MiB PATCHes against 10 MiB parts, each by a new writer.
+    const root = `append-${randomBytes(4).toString('hex')}`;
+    const counts = new Map<string, number>();
+    const opts = driverOptions(root, { chunkSize: 10 * MiB, onRequest: (c) => counts.set(c, (counts.get(c) ?? 0) + 1) });
+    const d = new S3Driver(opts);
+    const chunk = 8 * MiB;
+    for (let i = 0; i < 4; i++) {
+      const w = await d.writer('/u/data', i > 0);
+      expect(w.size).toBe(i * chunk);
+      await w.write(patternBytes(i * chunk, chunk, 4));
+      await w.commit();
+      await w.close();
+    }
+    expect(counts.get('PutObjectCommand')).toBe(4);
+    expect(counts.get('GetObjectCommand')).toBeUndefined();
+    expect(await keysUnder(`${root}/u/`)).toHaveLength(4);
+    counts.clear();
+    await d.move('/u/data', '/blob');
+    expect(counts.get('UploadPartCopyCommand')).toBe(4);
+    expect(await streamDigest(await d.reader('/blob'))).toEqual({ sha256: patternDigest(4 * chunk, 4), size: 4 * chunk });
+    expect(await keysUnder(`${root}/u/`)).toEqual([]);
+    d.destroy();
+  });
+
+  it('assembles a file of more pieces than S3 allows parts in groups first', async () => {
+    const root = `groups-${randomBytes(4).toString('hex')}`;
+    const counts = new Map<string, number>();
+    const d = new S3Driver(driverOptions(root, { maxParts: 4, copyObjectMaxSize: 10 * MiB, onRequest: (c) => counts.set(c, (counts.get(c) ?? 0) + 1) }));
+    let size = 0;
+    for (const n of [5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, 5 * MiB, 1000]) {
+      const w = await d.writer('/u/data', size > 0);
+      await w.write(patternBytes(size, n, 6));
+      await w.commit();
+      size = w.size;
+      await w.close();
+    }
+    expect(await keysUnder(`${root}/u/`)).toHaveLength(8);
+    counts.clear();
+    await d.move('/u/data', '/blob');
+    // 4 groups of 2 pieces (4 multipart copies of 2 parts), then the 4 groups: 5 multipart copies.
+    expect(counts.get('CreateMultipartUploadCommand')).toBe(5);
+    expect(counts.get('UploadPartCopyCommand')).toBe(12);
+    expect(await streamDigest(await d.reader('/blob'))).toEqual({ sha256: patternDigest(size, 6), size });
+    expect(await keysUnder(`${root}/u/`)).toEqual([]);
     d.destroy();
   });
 
@@ -167,6 +219,48 @@ describe('S3Driver specifics', () => {
     expect(await res.text()).toBe('presigned content');
     off.destroy();
     on.destroy();
+  });
+
+  it('downloads objects from presigned URLs over its own connections (the SDK only when told to)', async () => {
+    // A pass-through proxy in front of the gateway notes how each object GET was made (the Host
+    // header is passed unchanged: it is signed).
+    const gets: { presigned: boolean; agent: string; range: string | undefined }[] = [];
+    const proxy = createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (req.method === 'GET' && !url.includes('list-type')) {
+        gets.push({ presigned: url.includes('X-Amz-Signature='), agent: req.headers['user-agent'] ?? '', range: req.headers.range });
+      }
+      const upstream = request(`${rgw.endpoint}${url}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const root = `direct-${randomBytes(4).toString('hex')}`;
+    try {
+      const data = patternBytes(0, 3 * MiB + 5, 8);
+      const direct = new S3Driver({ ...driverOptions(root), endpoint });
+      await direct.putContent('/obj', data);
+      // (Buffer.equals: toEqual on megabytes takes vitest minutes.)
+      expect((await readAll(await direct.reader('/obj'))).equals(data)).toBe(true);
+      expect((await readAll(await direct.reader('/obj', MiB, 2 * MiB))).equals(data.subarray(MiB, 2 * MiB + 1))).toBe(true);
+      expect(await readAll(await direct.reader('/obj', data.length))).toHaveLength(0); // 416: past the end
+      await expect(direct.reader('/missing')).rejects.toThrow(/not found/);
+      expect(gets.map((g) => g.presigned)).toEqual([true, true, true, true]);
+      expect(gets.map((g) => g.range)).toEqual([undefined, `bytes=${MiB}-${2 * MiB}`, `bytes=${data.length}-`, undefined]);
+      direct.destroy();
+      gets.length = 0;
+      const sdk = new S3Driver({ ...driverOptions(root), endpoint, directGets: false });
+      expect((await readAll(await sdk.reader('/obj', MiB, 2 * MiB))).equals(data.subarray(MiB, 2 * MiB + 1))).toBe(true);
+      expect(gets).toEqual([{ presigned: false, agent: expect.stringMatching(/aws-sdk/), range: `bytes=${MiB}-${2 * MiB}` }]);
+      sdk.destroy();
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   it('aborts multipart uploads left behind, but only old ones', async () => {

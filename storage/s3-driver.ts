@@ -10,17 +10,21 @@
 // `<key>!<offset, 16 digits>` (the `!` is outside the path grammar, and sorts before every other
 // key continuing `<key>`, so one listing finds the object, its segments and its directory):
 //
-// - every segment but the last is full: at least the part size in force for its index (chunkSize
-//   doubling every 1,000 segments, 5 GiB from the 9,000th), so a file never needs more than
-//   10,000 parts to become one S3 object, up to S3's 5 TiB limit, and each is a valid part (>= 5 MiB);
-// - the last segment (the "tail") may be short. A writer that continues the file reads the tail
-//   back (at most one part size) and rewrites it, longer, at the same key: PutObject replaces it
-//   atomically, so a crash leaves either the old or the new tail, never a torn one;
-// - commit() persists the tail; full segments are uploaded while data is written (one upload in
-//   flight while the next segment fills), so memory per writer is at most two part sizes;
+// - every segment but the last is a valid multipart part (>= 5 MiB), so move() can assemble them
+//   server-side. A writer that streams cuts its bytes into segments of the part size in force
+//   for the segment's index (chunkSize doubling every 1,000 segments, 5 GiB from the 9,000th), so
+//   one long stream stays within S3's 10,000 parts up to its 5 TiB limit;
+// - a writer that continues a file starts a new segment after the last one when that one is a
+//   valid part already: a request's bytes are uploaded once, as distribution's s3-aws writer
+//   uploads each PATCH's bytes as one part. Only a last segment shorter than a part (< 5 MiB) is
+//   read back and rewritten, longer, at the same key: PutObject replaces it atomically, so a crash
+//   leaves either the old or the new tail, never a torn one;
+// - commit() persists the last segment; full segments are uploaded while data is written (one
+//   upload in flight while the next segment fills), so memory per writer is at most two part sizes;
 // - the size of the file is the sum of its segments (one ListObjectsV2 per 1,000 segments); readers
 //   stream the segments in order; move() assembles the segments into the destination object
-//   server-side (UploadPartCopy, one part per segment) and then deletes them.
+//   server-side (UploadPartCopy, one part per segment; a file of more segments than S3 allows parts
+//   is first assembled in groups of up to 5 GiB) and then deletes them.
 //
 // A plain object at `<key>` takes precedence over segments at the same path (segments left there
 // can only be a crash's leftovers: appending to a plain object first copies it to a segment).
@@ -46,6 +50,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { checkPath, PathNotFoundError, unsupportedMethod, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 import { mapLimit } from '../util/limit.js';
+import { S3Transport } from './s3-transport.js';
 import { TOP_LEVEL_DIRS } from './layout.js';
 
 export const MiB = 1024 * 1024;
@@ -90,6 +95,14 @@ export interface S3DriverOptions {
   onRequest?: (command: string) => void;
   /** Objects larger than this are copied with a multipart copy (default and maximum 5 GiB; tests lower it). */
   copyObjectMaxSize?: number;
+  /** Parts per multipart upload (default and maximum S3's 10,000; tests lower it). */
+  maxParts?: number;
+  /**
+   * Object downloads through presigned URLs over the driver's own sockets (storage/s3-transport.ts)
+   * instead of the SDK's response handling: a fraction of the CPU per MB. Default true; false:
+   * every GET through the SDK (for comparison).
+   */
+  directGets?: boolean;
 }
 
 interface Segment {
@@ -144,7 +157,9 @@ export class S3Driver implements StorageDriver {
   private readonly prefix: string;
   private readonly chunkSize: number;
   private readonly copyObjectMaxSize: number;
+  private readonly maxParts: number;
   private readonly redirectExpiry: number | undefined;
+  private readonly transport: S3Transport | undefined;
   private readonly writeExtras: { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string; StorageClass?: StorageClass };
 
   constructor(opts: S3DriverOptions) {
@@ -157,9 +172,11 @@ export class S3Driver implements StorageDriver {
     this.chunkSize = chunkSize;
     // At least 2 minimum parts, so the near-equal ranges of a multipart copy are valid parts.
     this.copyObjectMaxSize = Math.max(Math.min(opts.copyObjectMaxSize ?? MAX_PART_SIZE, MAX_PART_SIZE), 2 * MIN_PART_SIZE);
+    this.maxParts = Math.max(2, Math.min(opts.maxParts ?? MAX_PARTS, MAX_PARTS));
     const root = (opts.rootDirectory ?? '').replace(/^\/+|\/+$/g, '');
     this.prefix = root ? `${root}/` : '';
     this.redirectExpiry = opts.redirectExpirySeconds;
+    this.transport = opts.directGets === false ? undefined : new S3Transport({ timeoutMs: 30_000 });
     this.capabilities = { readableWriter: false, redirect: this.redirectExpiry !== undefined, randomAccess: false, purgeStale: true, walk: true };
     this.writeExtras = {};
     if (opts.serverSideEncryption) this.writeExtras.ServerSideEncryption = opts.serverSideEncryption;
@@ -196,6 +213,7 @@ export class S3Driver implements StorageDriver {
   /** Closes the client's connections. */
   destroy(): void {
     this.client.destroy();
+    this.transport?.destroy();
   }
 
   private key(path: string): string {
@@ -249,13 +267,19 @@ export class S3Driver implements StorageDriver {
       return Readable.from([]);
     }
     const range = offset === 0 && end === undefined ? undefined : `bytes=${offset}-${end ?? ''}`;
-    try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
-      return res.Body as Readable;
-    } catch (err) {
-      // 416: the object exists but the range starts at or after its end (like reading past EOF).
-      if (httpStatus(err) === 416) return Readable.from([]);
-      if (!isMissingKey(err)) throw err;
+    const direct = await this.directGet(key, range);
+    if (direct instanceof Readable) return direct;
+    if (direct === undefined) {
+      try {
+        const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
+        return res.Body as Readable;
+      } catch (err) {
+        // 416: the object exists but the range starts at or after its end (like reading past EOF).
+        if (httpStatus(err) === 416) return Readable.from([]);
+        if (!isMissingKey(err)) throw err;
+      }
+    } else if (direct === 'unsatisfiable') {
+      return Readable.from([]);
     }
     const state = await this.inspect(key);
     if (state.plain && !retried) return this.read(path, offset, end, true); // created meanwhile
@@ -263,9 +287,33 @@ export class S3Driver implements StorageDriver {
     return this.segmentReader(state.segments, offset, end);
   }
 
+  /**
+   * A GET through the driver's own transport: the body, or what S3 answered when that decides
+   * the matter (no such key; a range past the end). Undefined: ask the SDK (any other answer, a
+   * failed connection, direct GETs off), which retries and gives its errors.
+   */
+  private async directGet(key: string, range: string | undefined): Promise<Readable | 'missing' | 'unsatisfiable' | undefined> {
+    if (!this.transport) return undefined;
+    // Signed locally (no request); the Range header is not signed, which S3 allows.
+    const url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: 900 });
+    const out = await this.transport.get(url, range);
+    if (out.kind === 'body') return out.body;
+    if (out.kind === 'status' && out.status === 404 && out.code === 'NoSuchKey') return 'missing';
+    if (out.kind === 'status' && out.status === 416) return 'unsatisfiable';
+    return undefined;
+  }
+
+  /** A ranged GET of an object known to exist (a segment). */
+  private async getRange(key: string, range: string): Promise<Readable> {
+    const direct = await this.directGet(key, range);
+    if (direct instanceof Readable) return direct;
+    const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
+    return res.Body as Readable;
+  }
+
   /** Streams bytes [offset, end] of a segmented file, one ranged GET per segment, in order. */
   private segmentReader(segments: Segment[], offset: number, end: number | undefined): Readable {
-    const { client, bucket } = this;
+    const getRange = (key: string, range: string) => this.getRange(key, range);
     async function* bytes(): AsyncGenerator<Buffer> {
       for (const seg of segments) {
         const segEnd = seg.offset + seg.size - 1;
@@ -273,8 +321,7 @@ export class S3Driver implements StorageDriver {
         if (end !== undefined && seg.offset > end) break;
         const from = Math.max(offset, seg.offset) - seg.offset;
         const to = Math.min(end ?? segEnd, segEnd) - seg.offset;
-        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: seg.key, Range: `bytes=${from}-${to}` }));
-        for await (const chunk of res.Body as Readable) yield chunk as Buffer;
+        for await (const chunk of await getRange(seg.key, `bytes=${from}-${to}`)) yield chunk as Buffer;
       }
     }
     return Readable.from(bytes(), { objectMode: false });
@@ -413,11 +460,49 @@ export class S3Driver implements StorageDriver {
     if (state.segments.length === 1) {
       await this.copy(state.segments[0]!.key, state.segments[0]!.size, dst);
     } else {
-      const parts: CopyPart[] = [];
-      for (const seg of state.segments) parts.push(...this.copyRanges(seg.key, seg.size, this.copyObjectMaxSize));
-      await this.multipartCopy(parts, dst);
+      await this.assemble(state.segments, src, dst);
     }
     await this.deleteKeys(state.segments.map((s) => s.key));
+  }
+
+  /**
+   * Assembles a file's segments (each a valid part but the last) into the object `destKey`: one
+   * UploadPartCopy per segment (ranges of one above the copy limit). When that is more parts than
+   * S3 allows (a long upload in many PATCHes of little more than 5 MiB), runs of consecutive
+   * segments of up to the copy limit are first assembled into temporary objects
+   * `<srcKey>!group-<offset>` beside the segments (deleted afterwards; a crash's leftovers sit in
+   * the upload's directory and go with it), which then are the parts.
+   */
+  private async assemble(segments: Segment[], srcKey: string, destKey: string): Promise<void> {
+    const parts = segments.flatMap((seg) => this.copyRanges(seg.key, seg.size, this.copyObjectMaxSize));
+    if (parts.length <= this.maxParts) return this.multipartCopy(parts, destKey);
+    const groups: Segment[][] = [[]];
+    let groupSize = 0;
+    for (const seg of segments) {
+      const group = groups.at(-1)!;
+      if (group.length > 0 && (groupSize + seg.size > this.copyObjectMaxSize || group.length === this.maxParts)) {
+        groups.push([seg]);
+        groupSize = seg.size;
+      } else {
+        group.push(seg);
+        groupSize += seg.size;
+      }
+    }
+    if (groups.length === segments.length) throw new Error(`s3 driver: ${parts.length} parts exceed S3's limit of ${this.maxParts}`);
+    const temporary: string[] = [];
+    try {
+      const merged = await mapLimit(groups, 2, async (group): Promise<Segment> => {
+        const first = group[0]!;
+        if (group.length === 1) return first;
+        const key = `${srcKey}!group-${String(first.offset).padStart(16, '0')}`;
+        temporary.push(key);
+        await this.multipartCopy(group.map((seg) => ({ key: seg.key })), key);
+        return { key, offset: first.offset, size: group.reduce((n, seg) => n + seg.size, 0), modTime: new Date() };
+      });
+      await this.assemble(merged, srcKey, destKey);
+    } finally {
+      if (temporary.length) await this.deleteKeys(temporary).catch(() => undefined);
+    }
   }
 
   /** Server-side copy of a whole object: CopyObject, or a multipart copy above 5 GiB. */
@@ -429,7 +514,7 @@ export class S3Driver implements StorageDriver {
       return;
     }
     // Parts as large as allowed (fewer requests), never more than 10,000.
-    const partSize = Math.max(Math.ceil(size / MAX_PARTS), Math.min(this.copyObjectMaxSize, MAX_PART_SIZE));
+    const partSize = Math.max(Math.ceil(size / this.maxParts), Math.min(this.copyObjectMaxSize, MAX_PART_SIZE));
     await this.multipartCopy(this.copyRanges(srcKey, size, partSize), destKey);
   }
 
@@ -444,7 +529,7 @@ export class S3Driver implements StorageDriver {
   }
 
   private async multipartCopy(parts: CopyPart[], destKey: string): Promise<void> {
-    if (parts.length > MAX_PARTS) throw new Error(`s3 driver: ${parts.length} parts exceed S3's limit of ${MAX_PARTS}`);
+    if (parts.length > this.maxParts) throw new Error(`s3 driver: ${parts.length} parts exceed S3's limit of ${this.maxParts}`);
     const { UploadId } = await this.client.send(
       new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: destKey, ...this.writeExtras }),
     );
@@ -613,7 +698,7 @@ interface CopyPart {
 
 /**
  * Appends to a segmented file (see the header). `segments` are the file's existing segments; the
- * last one, if shorter than its part size, is continued (read back lazily on the first write).
+ * last one, if shorter than S3's minimum part size, is continued (read back lazily on the first write).
  */
 class S3FileWriter implements FileWriter {
   private total: number;
@@ -650,12 +735,14 @@ class S3FileWriter implements FileWriter {
       this.segOffset = 0;
       this.segIndex = 0;
       this.dirty = true; // commit() creates the (empty) file
-    } else if (last.size < segmentSize(chunkSize, segments.length - 1)) {
+    } else if (last.size < MIN_PART_SIZE) {
+      // Not a valid part yet: continue it (read back on the first write, rewritten longer).
       this.segOffset = last.offset;
       this.segIndex = segments.length - 1;
       this.tail = last.size > 0 ? last : undefined;
       this.dirty = false;
     } else {
+      // A valid part: new bytes go to a new segment, the stored ones are never uploaded again.
       this.segOffset = this.total;
       this.segIndex = segments.length;
       this.dirty = false;
