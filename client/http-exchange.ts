@@ -2,7 +2,7 @@
 // commands start without loading one, and leave nothing behind that would hold the process open
 // after their work is done. Node's agents keep idle connections unref'd, so a pooled keep-alive
 // socket never keeps a finished command waiting.
-import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 
@@ -32,6 +32,11 @@ export interface ExchangeOptions {
   /** Longest silence while the body flows, in milliseconds. */
   bodyTimeoutMs: number;
 }
+
+// The CommonJS modules, not ESM imports: an ESM import of node:http builds its export facade by
+// reading every export, and one of them is a getter that loads Node's bundled undici (~20 ms).
+const http = () => process.getBuiltinModule('node:http');
+const https = () => process.getBuiltinModule('node:https');
 
 /** Bodies thrown away are read to their end up to this size (so the socket is reused), else cut. */
 const DUMP_LIMIT = 256 * 1024;
@@ -78,7 +83,7 @@ function asBody(res: IncomingMessage): ResponseBody {
 /** Sends one request; resolves with the response once its headers are in (any status). */
 export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchange> {
   const tls = url.protocol === 'https:';
-  const send = tls ? (await import('node:https')).request : httpRequest;
+  const send = tls ? https().request : http().request;
   const headers: Record<string, string> = { ...opts.headers };
   if ((typeof opts.body === 'string' || Buffer.isBuffer(opts.body)) && headers['content-length'] === undefined) {
     headers['content-length'] = String(Buffer.byteLength(opts.body));
@@ -116,10 +121,9 @@ export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchang
 export const AGENT_OPTIONS = { keepAlive: true, maxSockets: 16, maxFreeSockets: 16, scheduling: 'lifo' as const };
 
 export function plainAgent(): HttpAgent {
-  return new HttpAgent(AGENT_OPTIONS);
+  return new (http().Agent)(AGENT_OPTIONS);
 }
 
 export async function tlsAgent(tlsOptions: { rejectUnauthorized: boolean; ca?: string[]; cert?: string; key?: string }): Promise<HttpsAgent> {
-  const { Agent } = await import('node:https');
-  return new Agent({ ...AGENT_OPTIONS, ...tlsOptions });
+  return new (https().Agent)({ ...AGENT_OPTIONS, ...tlsOptions });
 }
