@@ -7,19 +7,22 @@
 //         and index.json before it reports success; skopeo's OCI layout writer does not fsync, so
 //         skopeo's time includes a `sync -f` of its output directory: both are compared at the
 //         same durability (BENCH_PULL_SKOPEO_SYNC=0 leaves that out).
-//   push  `stevedore push oci:DIR IMAGE` against `skopeo copy oci:DIR docker://IMAGE`, each into
-//         a repository of its own (so every blob is uploaded: no blob is in the repository yet,
-//         and a layout offers nothing to mount from); the registry fsyncs for both alike.
+//   push  `stevedore push oci:DIR IMAGE` against `skopeo copy oci:DIR docker://IMAGE`: each run
+//         pushes an image of its own (same shape, new random layers, written as a layout before
+//         the run, untimed) into a repository of its own, so every blob is uploaded: skopeo
+//         remembers where it saw a blob (its blob-info cache) and would mount an image it pushed
+//         or pulled before instead of uploading it. The registry fsyncs for both alike.
 // Each row also gives the client's CPU time (user + system, from the kernel's accounting of
 // reaped children), steadier than wall time on a shared machine.
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RegistryClient } from './ops.js';
-import { randomDigest } from './random.js';
+import { randomDigest, randomStream } from './random.js';
 import { CLI, startStevedore } from './servers.js';
 
 const MiB = 1024 * 1024;
@@ -103,9 +106,12 @@ export async function clientPullBench(): Promise<ClientBenchResult> {
     });
     if (put.status !== 201) throw new Error(`manifest PUT: HTTP ${put.status}`);
 
-    // The layout pushed from: the image as skopeo writes it (untimed).
-    const layout = join(dir, 'layout');
-    await run('skopeo', ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', '--src-no-creds', `docker://${host}/${repo}:v1`, `oci:${layout}:v1`]);
+    // The layouts pushed from: a new image for every run (untimed).
+    const layoutFor = async (name: string) => {
+      const layout = join(dir, `layout-${name}`);
+      await writeRandomLayout(layout, `push-${name}`);
+      return layout;
+    };
 
     const skopeoSync = process.env.BENCH_PULL_SKOPEO_SYNC !== '0';
     const workloads: Record<Workload, Record<Tool, (rep: number, out: string) => Promise<Timing>>> = {
@@ -117,8 +123,18 @@ export async function clientPullBench(): Promise<ClientBenchResult> {
         },
       },
       push: {
-        stevedore: (rep) => run(process.execPath, [CLI, 'push', '-q', `oci:${layout}:v1`, `${host}/bench/push-stevedore-${rep}:v1`]),
-        skopeo: (rep) => run('skopeo', ['--insecure-policy', 'copy', '-q', '--dest-tls-verify=false', '--dest-no-creds', `oci:${layout}:v1`, `docker://${host}/bench/push-skopeo-${rep}:v1`]),
+        stevedore: async (rep) => {
+          const layout = await layoutFor(`stevedore-${rep}`);
+          const t = await run(process.execPath, [CLI, 'push', '-q', `oci:${layout}:v1`, `${host}/bench/push-stevedore-${rep}:v1`]);
+          await rm(layout, { recursive: true, force: true });
+          return t;
+        },
+        skopeo: async (rep) => {
+          const layout = await layoutFor(`skopeo-${rep}`);
+          const t = await run('skopeo', ['--insecure-policy', 'copy', '-q', '--dest-tls-verify=false', '--dest-no-creds', `oci:${layout}:v1`, `docker://${host}/bench/push-skopeo-${rep}:v1`]);
+          await rm(layout, { recursive: true, force: true });
+          return t;
+        },
       },
     };
     const results = {} as Record<Workload, Record<Tool, Timing[]>>;
@@ -127,7 +143,7 @@ export async function clientPullBench(): Promise<ClientBenchResult> {
       // A warm-up of each (page cache, Node's compile cache), not counted.
       for (const tool of TOOLS) {
         const out = join(dir, `warm-${w}-${tool}`);
-        await workloads[w][tool](-1 - TOOLS.indexOf(tool), out);
+        await workloads[w][tool](100 + TOOLS.indexOf(tool), out);
         await rm(out, { recursive: true, force: true });
       }
       for (let rep = 0; rep < reps; rep++) {
@@ -149,6 +165,42 @@ export async function clientPullBench(): Promise<ClientBenchResult> {
     await server.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** An OCI layout holding one image of the benchmark's shape, its layers random from `seed`. */
+async function writeRandomLayout(dir: string, seed: string): Promise<void> {
+  const blobs = join(dir, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const put = async (data: Buffer) => {
+    const hex = createHash('sha256').update(data).digest('hex');
+    await writeFile(join(blobs, hex), data);
+    return { digest: `sha256:${hex}`, size: data.length };
+  };
+  const layerDescs = [];
+  for (let i = 0; i < layers; i++) {
+    const digest = randomDigest(`${seed}-${i}`, layerBytes);
+    await pipeline(randomStream(`${seed}-${i}`, 0, layerBytes), createWriteStream(join(blobs, digest.slice('sha256:'.length))));
+    layerDescs.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size: layerBytes });
+  }
+  const config = await put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layerDescs.map((l) => l.digest) } })));
+  const manifest = await put(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: layerDescs,
+      }),
+    ),
+  );
+  await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }],
+    }),
+  );
 }
 
 function loadAverage(): string {
