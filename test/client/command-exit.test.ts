@@ -5,7 +5,7 @@
 // WebAssembly compiled in a command; an idle pooled connection holds no reference to the event
 // loop; close() leaves no connection), not a wall time, which would be flaky on a shared machine.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,5 +92,31 @@ describe('registry-client commands leave nothing running when their work is done
     // The connection stays pooled for the next request, without keeping a process alive that has
     // nothing else to do; close() ends it.
     expect(JSON.parse(out)).toEqual({ tags: ['v1'], pooled: 1, referenced: 0, afterClose: 0 });
+  });
+});
+
+describe("Node's module compile cache (bin/stevedore.js)", () => {
+  const version = (env: NodeJS.ProcessEnv) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile(process.execPath, [CLI, '--version'], { env: { ...process.env, ...env }, timeout: 60_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+
+  it('is kept where STEVEDORE_COMPILE_CACHE says', async () => {
+    const cache = join(dir, 'compile-cache');
+    const r = await version({ STEVEDORE_COMPILE_CACHE: cache });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    expect((await readdir(cache, { recursive: true })).length).toBeGreaterThan(0);
+  });
+
+  it('never fails a command when its directory cannot be made', async () => {
+    // A file where a directory of the path should be (permissions would not stop root, who runs
+    // these tests).
+    await writeFile(join(dir, 'not-a-dir'), '');
+    const r = await version({ STEVEDORE_COMPILE_CACHE: join(dir, 'not-a-dir', 'cache') });
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 });
