@@ -112,6 +112,8 @@ export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchang
       body.once('end', () => {
         uploadDone = true;
       });
+      // A request that fails mid-upload releases its source (an open file) at once.
+      req.once('error', () => body.destroy());
       body.pipe(req);
     }
   });
