@@ -163,4 +163,29 @@ describe('verifiedRead', () => {
     expect(most).toBe(1);
     expect(hashedDuringWrite).toBeGreaterThan(0);
   });
+
+  it('writes what arrived before the source stalls, while it stalls', async () => {
+    const written: number[] = [];
+    let release!: () => void;
+    const stalled = new Promise<void>((r) => (release = r));
+    const done = verifiedRead({
+      desc,
+      open: async () =>
+        Readable.from(
+          (async function* () {
+            yield content.subarray(0, 300);
+            await stalled;
+            yield content.subarray(300);
+          })(),
+        ),
+      write: async (chunk, at) => {
+        written.push(at + chunk.length);
+      },
+    });
+    await expect.poll(() => written.at(-1)).toBe(300);
+    release();
+    await done;
+    expect(written.at(-1)).toBe(content.length);
+  });
 });
+

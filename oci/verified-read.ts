@@ -38,6 +38,26 @@ class SinkError extends Error {}
  */
 export const WRITE_BATCH_BYTES = 1024 * 1024;
 
+/** A batch is written early when the source sends nothing for this long. */
+const IDLE_FLUSH_MS = 20;
+
+/** Whether `next` is still unsettled after `ms` (a rejection counts as settled: it is read later). */
+function quietFor(next: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(true), ms);
+    next.then(
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
+}
+
 /**
  * Reads and verifies; resolves when all `desc.size` bytes were written and match `desc.digest`, else
  * throws (ContentMismatchError for wrong content). Bytes are hashed as they arrive, while the
@@ -85,8 +105,15 @@ export async function verifiedRead(opts: VerifiedReadOptions): Promise<void> {
       try {
         if (received === desc.size) break; // all there already (or an empty blob)
         const stream = await opts.open(received);
+        const chunks = stream[Symbol.asyncIterator]();
         try {
-          for await (const chunk of stream) {
+          for (let next = chunks.next(); ; next = chunks.next()) {
+            // Bytes held back for a batch go to the sink when the source goes quiet, so what
+            // arrived before a stall is on disk (a killed download resumes from there).
+            if (batchBytes > 0 && (await quietFor(next, IDLE_FLUSH_MS))) await flush();
+            const r = await next;
+            if (r.done) break;
+            const chunk = r.value;
             if (received + chunk.length > desc.size) {
               const err = new ContentMismatchError(`${prefix}blob ${desc.digest} is larger than its descriptor's ${desc.size} bytes`);
               stream.destroy?.(err);
