@@ -1,11 +1,12 @@
 // Registry client commands: pull, push, copy, tags, catalog, inspect, digest, delete. Only their
-// options live here: what they do is in client-actions.ts, loaded when one of them runs (the client
-// and its HTTP stack are most of a command's start-up).
+// options live here: what they do is in client-actions.ts (copies) and client-query-actions.ts
+// (the rest), loaded when one of them runs (the client is most of a command's start-up).
 import type { Command } from 'commander';
 import type { CopyFlags } from './client-actions.js';
 import { addClientOptions, type ClientFlags } from './client-options.js';
 
 const actions = () => import('./client-actions.js');
+const queries = () => import('./client-query-actions.js');
 
 export function registerClientCommands(program: Command): void {
   const copyOpts = (cmd: Command) =>
@@ -30,10 +31,10 @@ export function registerClientCommands(program: Command): void {
     .action(async (src: string, dst: string, flags: CopyFlags) => (await actions()).copyCommand(src, dst, flags));
 
   addClientOptions(program.command('tags').description('list the tags of a repository').argument('<repository>'))
-    .action(async (repo: string, flags: ClientFlags) => (await actions()).tagsCommand(repo, flags));
+    .action(async (repo: string, flags: ClientFlags) => (await queries()).tagsCommand(repo, flags));
 
   addClientOptions(program.command('catalog').description('list the repositories of a registry').argument('<registry>'))
-    .action(async (registry: string, flags: ClientFlags) => (await actions()).catalogCommand(registry, flags));
+    .action(async (registry: string, flags: ClientFlags) => (await queries()).catalogCommand(registry, flags));
 
   addClientOptions(
     program
@@ -42,11 +43,11 @@ export function registerClientCommands(program: Command): void {
       .argument('<reference>'),
   )
     .option('--raw', 'print the manifest exactly as the registry stores it (registry images only)')
-    .action(async (refText: string, flags: ClientFlags & { raw?: boolean }, cmd: Command) => (await actions()).inspectCommand(refText, flags, cmd));
+    .action(async (refText: string, flags: ClientFlags & { raw?: boolean }, cmd: Command) => (await queries()).inspectCommand(refText, flags, cmd));
 
   addClientOptions(program.command('digest').description('print the digest of an image manifest').argument('<reference>'))
-    .action(async (refText: string, flags: ClientFlags) => (await actions()).digestCommand(refText, flags));
+    .action(async (refText: string, flags: ClientFlags) => (await queries()).digestCommand(refText, flags));
 
   addClientOptions(program.command('delete').description('delete an image manifest (by tag: the tag only, by digest: the manifest)').argument('<reference>'))
-    .action(async (refText: string, flags: ClientFlags) => (await actions()).deleteCommand(refText, flags));
+    .action(async (refText: string, flags: ClientFlags) => (await queries()).deleteCommand(refText, flags));
 }

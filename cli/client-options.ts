@@ -27,7 +27,12 @@ export function addClientOptions(cmd: Command): Command {
 
 /** The client for these flags; the client modules load here, not when the options are declared. */
 export async function clientFrom(flags: ClientFlags): Promise<Client> {
-  const { Client, ClientError, CredentialChain, defaultCredentialSources, loadClientConfig, StaticCredentials } = await import('../client/index.js');
+  const [{ Client }, { ClientError }, { CredentialChain, defaultCredentialSources, StaticCredentials }, { loadClientConfig }] = await Promise.all([
+    import('../client/client.js'),
+    import('../client/errors.js'),
+    import('../client/auth/credentials.js'),
+    import('../client/client-config.js'),
+  ]);
   let credentials = flags.credentials;
   if (flags.creds !== undefined) {
     const colon = flags.creds.indexOf(':');

@@ -21,7 +21,9 @@ import { dirname, join, posix } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { extract as tarExtract, pack as tarPack, type Pack } from 'tar-stream';
+// tar-stream (and its streamx stack) loads only when an archive is read or written: registry
+// commands load this module through the client's index and never need it.
+import type { Pack } from 'tar-stream';
 import {
   Digester,
   digestOf,
@@ -123,7 +125,7 @@ class TarIndex {
   /** Reads the tar once, recording where each member's data is; fails on anything that is not a complete tar. */
   static async scan(file: string, description: string): Promise<TarIndex> {
     const members = new Map<string, TarMember>();
-    const ex = tarExtract();
+    const ex = (await import('tar-stream')).extract();
     const input = createReadStream(file, { highWaterMark: 1 << 20 });
     input.on('error', (err) => ex.destroy(err));
     input.pipe(ex as unknown as NodeJS.WritableStream);
@@ -425,12 +427,14 @@ function readVerified(desc: Descriptor, source: ImageSource, write: (chunk: Buff
 
 /** A tar being written to a file, one entry at a time. */
 class TarFileWriter {
-  private readonly pack: Pack = tarPack();
   private readonly done: Promise<void>;
   /** Never resolves; rejects when writing the file fails, so waits on the pack end then too. */
   private readonly failure: Promise<never>;
 
-  constructor(private readonly fh: FileHandle) {
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly pack: Pack,
+  ) {
     this.done = (async () => {
       for await (const chunk of this.pack as AsyncIterable<Buffer>) await fh.write(chunk);
     })();
@@ -530,7 +534,7 @@ export class DockerArchiveDestination implements ImageDestination {
         untrackTempFile(this.tmpPath);
         this.fail(err.code === 'ENOENT' ? `directory ${dirname(this.file)} does not exist` : `cannot write it (${err.code ?? err.message})`);
       }
-      return new TarFileWriter(fh);
+      return new TarFileWriter(fh, (await import('tar-stream')).pack());
     })());
   }
 

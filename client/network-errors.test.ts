@@ -17,6 +17,13 @@ describe('describeNetworkFailure', () => {
     }
   });
 
+  it("reads the TLS reason from the EPROTO error Node's http client gives", () => {
+    const err = Object.assign(new Error('write EPROTO 80CC:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:ssl3_record.c:350:'), { code: 'EPROTO' });
+    const f = describeNetworkFailure('https://reg.example:5000/v2/', err);
+    expect(f.why).toBe('ERR_SSL_WRONG_VERSION_NUMBER');
+    expect(f.hint).toMatch(/reg\.example:5000 speaks plain HTTP/);
+  });
+
   it('says a registry may speak HTTPS only when plain HTTP was cut off', () => {
     expect(describeNetworkFailure('http://reg.example:5000/v2/', coded('UND_ERR_SOCKET')).hint).toMatch(/reg\.example:5000 may speak HTTPS only/);
   });

@@ -1,5 +1,5 @@
 // What a failed connection to a registry means for the user: the low-level code (from Node's TLS
-// or undici) turned into a kind and one hint saying what to do. Pure, so every case is unit-tested.
+// and http clients) turned into a kind and one hint saying what to do. Pure, so every case is unit-tested.
 import type { ErrorKind } from '../util/errors.js';
 
 export interface NetworkFailure {
@@ -22,10 +22,19 @@ const UNKNOWN_CA = new Set([
 /** Codes of a connection the peer closed or garbled before answering in the protocol spoken. */
 const CLOSED = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'HPE_INVALID_CONSTANT', 'HPE_INVALID_VERSION']);
 
+/** OpenSSL reasons Node's http client reports only in an EPROTO error's message. */
+const SSL_REASONS: [RegExp, string][] = [
+  [/wrong version number/, 'ERR_SSL_WRONG_VERSION_NUMBER'],
+  [/packet length too long/, 'ERR_SSL_PACKET_LENGTH_TOO_LONG'],
+];
+
 function codesOf(err: unknown): string[] {
   const out: string[] = [];
-  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+  for (let e = err as { code?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
     if (typeof e.code === 'string') out.push(e.code);
+    if (e.code === 'EPROTO' && typeof e.message === 'string') {
+      for (const [re, code] of SSL_REASONS) if (re.test(e.message)) out.push(code);
+    }
   }
   return out;
 }

@@ -82,6 +82,8 @@ export class OciLayoutSource implements ImageSource {
 export class OciLayoutDestination implements ImageDestination {
   readonly description: string;
   private top?: ManifestBytes;
+  /** Directories blobs were renamed into: fsynced once at commit, before index.json names them. */
+  private readonly unsyncedDirs = new Set<string>();
 
   constructor(
     readonly dir: string,
@@ -122,7 +124,7 @@ export class OciLayoutDestination implements ImageDestination {
     await fh.close();
     await rename(tmp, final);
     untrackTempFile(tmp);
-    await syncDir(dirname(final));
+    this.unsyncedDirs.add(dirname(final));
   }
 
   async hasManifest(digest: Digest): Promise<boolean> {
@@ -137,6 +139,10 @@ export class OciLayoutDestination implements ImageDestination {
   }
 
   async commit(): Promise<void> {
+    // The blobs' names are made durable together (one fsync of blobs/sha256 instead of one per
+    // blob), before index.json, written durably below, can refer to them.
+    await Promise.all([...this.unsyncedDirs].map((d) => syncDir(d)));
+    this.unsyncedDirs.clear();
     if (!this.top) return;
     await mkdir(this.dir, { recursive: true });
     let index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };

@@ -1,9 +1,12 @@
-// HTTP to registries with undici: pooled keep-alive connections per host, TLS settings per host,
-// plain-HTTP fallback for insecure registries, and retries with backoff on connection errors,
-// 429 and 5xx (honouring Retry-After).
+// HTTP to registries: pooled keep-alive connections per host, TLS settings per host, plain-HTTP
+// fallback for insecure registries, and retries with backoff on connection errors, 429 and 5xx
+// (honouring Retry-After). On Node's own http/https (client/http-exchange.ts): no npm HTTP stack
+// to load at start-up, and none whose background work holds a finished command open.
+import type { Agent as HttpAgent } from 'node:http';
+import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
 import { ClientError } from './errors.js';
+import { exchange, plainAgent, tlsAgent, type ResponseBody } from './http-exchange.js';
 import { describeNetworkFailure } from './network-errors.js';
 import type { HostResolver, HostSettings } from './registry-hosts.js';
 
@@ -35,7 +38,7 @@ export interface TransportRequest {
 export interface TransportResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData['body'];
+  body: ResponseBody;
   url: string;
 }
 
@@ -45,12 +48,11 @@ const RETRYABLE_CODES = new Set([
   'EPIPE',
   'ETIMEDOUT',
   'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
 ]);
+
+/** Longest wait for a response's headers, and longest silence while its body flows. */
+export const HEADERS_TIMEOUT_MS = 120_000;
+export const BODY_TIMEOUT_MS = 300_000;
 
 export function isRetryableStatus(status: number): boolean {
   return status === 429 || status === 502 || status === 503 || status === 504 || status === 500;
@@ -86,7 +88,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 export class Transport {
-  private readonly agents = new Map<string, Agent>();
+  private readonly agents = new Map<string, HttpAgent | HttpsAgent>();
   /** Insecure hosts found to speak plain HTTP. */
   private readonly plainHosts = new Set<string>();
 
@@ -96,21 +98,20 @@ export class Transport {
     readonly userAgent = 'stevedore/0.1',
   ) {}
 
-  private agentFor(settings: HostSettings): Agent {
-    const key = `${settings.apiHost}|${settings.skipTlsVerify}|${settings.ca.length}`;
+  /** The pooled agent for a host's TLS settings (plain HTTP shares one agent). */
+  private async agentFor(settings: HostSettings, tls: boolean): Promise<HttpAgent | HttpsAgent> {
+    const key = tls ? `https|${settings.apiHost}|${settings.skipTlsVerify}|${settings.ca.length}` : 'http';
     let agent = this.agents.get(key);
     if (!agent) {
-      agent = new Agent({
-        connections: 16,
-        keepAliveTimeout: 30_000,
-        headersTimeout: 120_000,
-        bodyTimeout: 300_000,
-        connect: {
-          rejectUnauthorized: !settings.skipTlsVerify,
-          ...(settings.ca.length > 0 ? { ca: settings.ca } : {}),
-          ...(settings.cert && settings.key ? { cert: settings.cert, key: settings.key } : {}),
-        },
-      });
+      agent = tls
+        ? await tlsAgent({
+            rejectUnauthorized: !settings.skipTlsVerify,
+            ...(settings.ca.length > 0 ? { ca: settings.ca } : {}),
+            ...(settings.cert && settings.key ? { cert: settings.cert, key: settings.key } : {}),
+          })
+        : plainAgent();
+      // Another request may have made one while this one loaded https: keep the first.
+      agent = this.agents.get(key) ?? agent;
       this.agents.set(key, agent);
     }
     return agent;
@@ -133,14 +134,17 @@ export class Transport {
       const body = typeof req.body === 'function' ? req.body() : req.body;
       let res: TransportResponse;
       try {
-        const r = await request(url, {
-          method: req.method as Dispatcher.HttpMethod,
+        const target = new URL(url);
+        const r = await exchange(target, {
+          method: req.method,
           headers: { 'user-agent': this.userAgent, ...req.headers },
           body,
           signal: req.signal,
-          dispatcher: this.agentFor(settings),
+          agent: await this.agentFor(settings, target.protocol === 'https:'),
+          headersTimeoutMs: HEADERS_TIMEOUT_MS,
+          bodyTimeoutMs: BODY_TIMEOUT_MS,
         });
-        res = { status: r.statusCode, headers: r.headers, body: r.body, url };
+        res = { status: r.status, headers: r.headers, body: r.body, url };
       } catch (err) {
         if (req.signal?.aborted) throw err;
         if (settings.scheme === 'auto' && url.startsWith('https:') && !/^https?:\/\//.test(req.path)) {
@@ -171,9 +175,19 @@ export class Transport {
     }
   }
 
+  /** Closes every pooled connection: nothing of the transport is left to hold the process open. */
   async close(): Promise<void> {
-    await Promise.all([...this.agents.values()].map((a) => a.close()));
+    for (const a of this.agents.values()) a.destroy();
     this.agents.clear();
+  }
+
+  /** Connections open (in use or idle) across the transport's agents. */
+  openConnections(): number {
+    let n = 0;
+    for (const a of this.agents.values()) {
+      for (const list of [...Object.values(a.sockets), ...Object.values(a.freeSockets)]) n += list?.length ?? 0;
+    }
+    return n;
   }
 }
 

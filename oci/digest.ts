@@ -1,5 +1,7 @@
 // Content digests (image-spec descriptor.md "Digests"): `algorithm:encoded`.
-import { createHash, type Hash } from 'node:crypto';
+// node:crypto is loaded on the first hash, not with this module: loading it takes 10-40 ms, and
+// commands that only parse references and digests (`tags`, `ps`) never hash anything.
+import type { Hash } from 'node:crypto';
 import { KindedError } from '../util/errors.js';
 
 export type Digest = string & { readonly __brand: 'Digest' };
@@ -67,7 +69,7 @@ export function asDigest(input: string): Digest {
 export function newHash(algorithm: string = DEFAULT_ALGORITHM): Hash {
   const alg = ALGORITHMS[algorithm];
   if (!alg) throw new InvalidDigestError(`${algorithm}:`, `unsupported algorithm ${algorithm}`);
-  return createHash(alg.nodeName);
+  return process.getBuiltinModule('node:crypto').createHash(alg.nodeName);
 }
 
 export function digestOf(data: Uint8Array | string, algorithm: string = DEFAULT_ALGORITHM): Digest {

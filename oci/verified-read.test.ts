@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ContentMismatchError, kindOf } from '../util/errors.js';
 import { Digester, digestOf } from './digest.js';
-import { RESUME_ATTEMPTS, verifiedRead } from './verified-read.js';
+import { RESUME_ATTEMPTS, verifiedRead, WRITE_BATCH_BYTES } from './verified-read.js';
 
 const content = Buffer.from('0123456789abcdefghij'.repeat(50));
 const desc = { digest: digestOf(content), size: content.length };
@@ -123,4 +123,69 @@ describe('verifiedRead', () => {
     await expect(verifiedRead({ desc, open: src.open, write })).rejects.toThrow('ENOSPC');
     expect(src.offsets).toEqual([0]);
   });
+
+  it('writes small chunks in batches, one write at a time, in order, hashing while a write runs', async () => {
+    const big = Buffer.alloc(WRITE_BATCH_BYTES * 3 + 12345);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+    const bigDesc = { digest: digestOf(big), size: big.length };
+    const chunks = Array.from({ length: Math.ceil(big.length / 65536) }, (_, i) => big.subarray(i * 65536, (i + 1) * 65536));
+    const writes: { at: number; length: number }[] = [];
+    const out = Buffer.alloc(big.length);
+    let inFlight = 0;
+    let most = 0;
+    let hashedDuringWrite = 0;
+    let received = 0;
+    await verifiedRead({
+      desc: bigDesc,
+      open: async () => Readable.from(chunks),
+      onProgress: (n) => {
+        received += n;
+        if (inFlight > 0) hashedDuringWrite++;
+      },
+      write: async (chunk, at) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        writes.push({ at, length: chunk.length });
+        Buffer.from(chunk).copy(out, at);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight--;
+      },
+    });
+    expect(out.equals(big)).toBe(true);
+    expect(received).toBe(big.length);
+    // 52 socket-sized chunks become 4 writes, each starting where the one before ended.
+    expect(writes.length).toBe(4);
+    let at = 0;
+    for (const w of writes) {
+      expect(w.at).toBe(at);
+      at += w.length;
+    }
+    expect(most).toBe(1);
+    expect(hashedDuringWrite).toBeGreaterThan(0);
+  });
+
+  it('writes what arrived before the source stalls, while it stalls', async () => {
+    const written: number[] = [];
+    let release!: () => void;
+    const stalled = new Promise<void>((r) => (release = r));
+    const done = verifiedRead({
+      desc,
+      open: async () =>
+        Readable.from(
+          (async function* () {
+            yield content.subarray(0, 300);
+            await stalled;
+            yield content.subarray(300);
+          })(),
+        ),
+      write: async (chunk, at) => {
+        written.push(at + chunk.length);
+      },
+    });
+    await expect.poll(() => written.at(-1)).toBe(300);
+    release();
+    await done;
+    expect(written.at(-1)).toBe(content.length);
+  });
 });
+
