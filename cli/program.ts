@@ -46,16 +46,7 @@ const MODULES: Record<string, () => Promise<Register>> = {
   token: async () => (await import('./token-commands.js')).registerTokenCommands,
   network: async () => (await import('./engine-network-commands.js')).registerNetworkCommands,
   volume: async () => (await import('./engine-volume-commands.js')).registerVolumeCommands,
-  containers: async () => {
-    const { registerContainerCommands } = await import('./engine-container-commands.js');
-    // The image side (the local store) loads only when a container command needs an image; the
-    // client inside it only when the image has to be pulled.
-    return (program) =>
-      registerContainerCommands(program, async (root) => {
-        const [{ StoreImageProvider }, { ImageStore }] = await Promise.all([import('../engine/image-provider.js'), import('../engine/store/image-store.js')]);
-        return new StoreImageProvider(new ImageStore(root), async () => (await import('./client-options.js')).clientFrom({}));
-      });
-  },
+  containers: async () => (await import('./engine-container-commands.js')).registerContainerCommands,
 };
 const COMMAND_MODULE: Record<string, string> = {
   ...Object.fromEntries(['pull', 'push', 'copy', 'tags', 'catalog', 'inspect', 'digest', 'delete'].map((c) => [c, 'client'])),

@@ -1,0 +1,19 @@
+// Releasing what a container holds while it runs (its counterpart is lifecycle's startProcess).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { unmountIfMounted } from '../bundle/overlay.js';
+import { tearDownContainerNetwork } from '../network/container-network.js';
+import type { ContainerRecord } from './container-store.js';
+import type { EngineContext } from './engine-context.js';
+import { releaseVolumes } from './volume-use.js';
+
+/** Unmounts the rootfs and makes the runtime forget the container; idempotent. */
+export async function releaseResources(ctx: EngineContext, r: ContainerRecord): Promise<void> {
+  await unmountIfMounted(r.rootfs);
+  const runtime = ctx.runtime(r.runtime);
+  // `run` deletes its container on exit; only a failed start or a lost owner leaves state behind.
+  if (existsSync(join(runtime.stateRoot, r.id))) await runtime.delete(r.id, true);
+  // engine/network: veth, address, port rules, namespace file (none for host and none).
+  await tearDownContainerNetwork(ctx, r);
+  await releaseVolumes(ctx, r);
+}
