@@ -26,10 +26,7 @@ import {
   startDetached,
   stopContainer,
 } from '../engine/containers/lifecycle.js';
-import { writeLogs } from '../engine/containers/logs.js';
-import { containerStats, containerTop } from '../engine/containers/stats.js';
-import { containerPath, copyFromContainer, copyToContainer, exportContainer } from '../engine/containers/container-files.js';
-import { parseLogTime } from '../engine/containers/log-file.js';
+// Logs, stats, files and templates load in the commands that use them (not in `run`'s start-up).
 import { MONITOR_SCRIPT } from '../engine/containers/monitor.js';
 import { selfId } from '../engine/process-info.js';
 import {
@@ -50,9 +47,7 @@ import { UserError } from '../engine/bundle/user.js';
 import type { HealthStatus } from '../engine/containers/health.js';
 import { parseDuration } from '../util/duration.js';
 import type { NetworkRunFlags } from './engine-network-commands.js';
-import { networkRequest } from './engine-network-actions.js';
-import { checkHostPorts } from '../engine/network/container-network.js';
-import { renderTemplate } from './go-template.js';
+import { networkRequest } from './engine-network-request.js';
 import { table } from './table.js';
 
 /**
@@ -177,7 +172,7 @@ export async function createCommand(imageRef: string, cmd: string[], flags: RunF
   try {
     needRoot('create');
     const opts = await createOptions(ctx, { ...flags, detach: false }, cmd);
-    if (opts.networking) await checkHostPorts(ctx, opts.networking);
+    if (opts.networking) await (await import('../engine/network/container-network.js')).checkHostPorts(ctx, opts.networking);
     ctx.runtime(opts.runtime);
     const provider = await imageProvider(ctx.root);
     const use = await provider.hold();
@@ -213,7 +208,7 @@ export async function runCommand(imageRef: string, cmd: string[], flags: RunFlag
     if (flags.tty && !flags.detach && !process.stdin.isTTY) throw new UsageError('-t: the input device is not a TTY');
     const opts = await createOptions(ctx, flags, cmd);
     ctx.runtime(opts.runtime); // validates --runtime before any work
-    if (opts.networking) await checkHostPorts(ctx, opts.networking);
+    if (opts.networking) await (await import('../engine/network/container-network.js')).checkHostPorts(ctx, opts.networking);
     const provider = await imageProvider(ctx.root);
     // Held until container.json names the image: a concurrent prune cannot remove it in between.
     const use = await provider.hold();
@@ -348,6 +343,7 @@ export async function importCommand(file: string, name: string | undefined, flag
 }
 
 export async function logsCommand(ref: string, flags: { follow?: boolean; since?: string; until?: string; tail?: string; timestamps?: boolean }, command: Command): Promise<void> {
+  const [{ writeLogs }, { parseLogTime }] = await Promise.all([import('../engine/containers/logs.js'), import('../engine/containers/log-file.js')]);
   const time = (flag: string, v?: string) => {
     if (v === undefined) return undefined;
     try {
@@ -441,6 +437,7 @@ export async function pauseCommand(pause: boolean, refs: string[], _flags: unkno
 
 export async function cpCommand(src: string, dst: string, _flags: unknown, command: Command): Promise<void> {
   const ctx = new EngineContext(rootOf(command));
+  const { containerPath, copyFromContainer, copyToContainer } = await import('../engine/containers/container-files.js');
   const from = containerPath(src);
   const to = containerPath(dst);
   try {
@@ -455,6 +452,7 @@ export async function cpCommand(src: string, dst: string, _flags: unknown, comma
 
 export async function exportCommand(ref: string, flags: { output?: string }, command: Command): Promise<void> {
   const ctx = new EngineContext(rootOf(command));
+  const { exportContainer } = await import('../engine/containers/container-files.js');
   try {
     if (!flags.output && process.stdout.isTTY) throw new UsageError('cowardly refusing to write a tar to a terminal: use -o FILE or redirect the output');
     if (!flags.output) return await exportContainer(ctx, ref, process.stdout);
@@ -472,7 +470,7 @@ export async function exportCommand(ref: string, flags: { output?: string }, com
 
 export async function statsCommand(refs: string[], flags: { json?: boolean; stream: boolean }, command: Command): Promise<void> {
   const ctx = new EngineContext(rootOf(command));
-  const { formatBytes } = await import('./copy-progress.js');
+  const [{ formatBytes }, { containerStats }] = await Promise.all([import('./copy-progress.js'), import('../engine/containers/stats.js')]);
   const clear = flags.stream && !flags.json && process.stdout.isTTY;
   let stopped = false;
   if (flags.stream) process.once('SIGINT', () => (stopped = true));
@@ -503,6 +501,7 @@ export async function statsCommand(refs: string[], flags: { json?: boolean; stre
 
 export async function topCommand(ref: string, psArgs: string[], _flags: unknown, command: Command): Promise<void> {
   try {
+    const { containerTop } = await import('../engine/containers/stats.js');
     process.stdout.write(await containerTop(new EngineContext(rootOf(command)), ref, psArgs));
   } catch (err) {
     fail(err, 1);
@@ -579,7 +578,7 @@ export async function inspectCommand(refs: string[], flags: { format?: string },
   const ctx = new EngineContext(rootOf(command));
   const out = [];
   for (const ref of refs) out.push(await inspectRecord(ctx, await findContainer(ctx, ref)));
-  process.stdout.write(flags.format !== undefined ? renderTemplate(flags.format, out) : `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(flags.format !== undefined ? (await import('./go-template.js')).renderTemplate(flags.format, out) : `${JSON.stringify(out, null, 2)}\n`);
 }
 
 export async function pruneCommand(_flags: unknown, command: Command): Promise<void> {

@@ -8,6 +8,15 @@ import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
 import { isAlive } from '../process-info.js';
 
+/**
+ * Whether the container was made with a network of its own (a bridge network, container:NAME):
+ * engine/network's request (its requestOf) in the record. --network none and host have none, and
+ * nothing of engine/network to set up or tear down.
+ */
+export function hasOwnNetwork(r: ContainerRecord): boolean {
+  return r.hostConfig.networking !== undefined && r.hostConfig.networking !== null;
+}
+
 /** Where the runtime writes the container's init pid. */
 export function pidFile(r: ContainerRecord): string {
   return join(r.bundle, 'init.pid');

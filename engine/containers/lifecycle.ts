@@ -16,10 +16,9 @@ import { isStartFailureOutput, notInstalled, startFailure } from '../runtime/run
 import { CONSOLE_SOCKET, consoleHelper, DETACHED_STATUS } from '../runtime/console-helper.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
-import { containerPid, findContainer, isPaused, listContainers, pidFile, refresh } from './container-state.js';
+import { containerPid, findContainer, hasOwnNetwork, isPaused, listContainers, pidFile, refresh } from './container-state.js';
 import { releaseResources } from './release.js';
 import { isAlive, selfId } from '../process-info.js';
-import { repairNetworks, setUpContainerNetwork } from '../network/container-network.js';
 import { mountVolumes, removeAnonymousVolumes } from './volume-use.js';
 import { mountsOf } from './container-mounts.js';
 import { initialHealth, type HealthStatus } from './health.js';
@@ -80,8 +79,9 @@ async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: Stdio
   // Volumes with driver options: their file systems (tmpfs, a bound host directory) at _data.
   await mountVolumes(ctx, mountsOf(r));
   // engine/network: namespace, veth, address, published ports; again at every start (released at
-  // every stop by releaseResources), so ports come back after stop/start and restarts.
-  await setUpContainerNetwork(ctx, r);
+  // every stop by releaseResources), so ports come back after stop/start and restarts. Loaded only
+  // for a container with a network of its own (--network none and host have nothing to set up).
+  if (hasOwnNetwork(r)) await (await import('../network/container-network.js')).setUpContainerNetwork(ctx, r);
   const terminal = consoleHelper ? { helper: consoleHelper, dir: ctx.store.containerDir(r.id) } : undefined;
   return ctx.runtime(r.runtime).run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio, detached, console: terminal });
 }
@@ -492,7 +492,7 @@ export async function pruneContainers(ctx: EngineContext): Promise<ContainerReco
     await unmountIfMounted(join(dir, 'bundle', 'rootfs'));
     await rm(dir, { recursive: true, force: true });
   }
-  await repairNetworks(ctx); // namespaces, veths, leases and rules of containers that crashed
+  await (await import('../network/container-network.js')).repairNetworks(ctx); // namespaces, veths, leases and rules of containers that crashed
   return removed;
 }
 
