@@ -1,9 +1,10 @@
 // CLI start-up: how long `stevedore` takes for commands that do little work, against Node's own
 // start-up (`node -e 0`), which every stevedore command pays. The commands:
-//   --help           prints the command list (every command module declared, none of their code)
+//   --help           prints the command list (a ready-made text: cli/root-help.ts)
 //   --version
 //   images           lists an empty local store (--root under a temporary directory)
 //   ps -a            lists no containers (same root)
+//   run --help       one command's help (commander and the container commands' declarations)
 //   tags REPO        one GET /v2/REPO/tags/list against a `stevedore serve` on loopback holding
 //                    one small image (pushed once before timing)
 // Runs alternate between the commands in every repetition (so machine noise hits all alike), after
@@ -46,6 +47,8 @@ async function main(): Promise<void> {
       { name: 'stevedore --version', goal: 1.4, cmd: node, args: [CLI, '--version'] },
       { name: 'stevedore images', goal: 1.6, cmd: node, args: [CLI, '--root', root, 'images'] },
       { name: 'stevedore ps -a', goal: 1.6, cmd: node, args: [CLI, '--root', root, 'ps', '-a'] },
+      // A command's own help loads commander and that command's declarations only.
+      { name: 'stevedore run --help', cmd: node, args: [CLI, 'run', '--help'] },
       { name: 'stevedore tags', goal: 2, cmd: node, args: [CLI, 'tags', '--plain-http', `${host}/bench/cli`] },
     ];
     for (const r of rows) await timed(r.cmd, r.args); // warm-up: page cache, compile cache

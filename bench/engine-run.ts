@@ -5,9 +5,10 @@
 // The image is a busybox rootfs (Debian's busybox-static) in three layers, written as a
 // docker-archive (layer tars made by GNU tar) and `stevedore load`ed into a store of its own. The
 // runc side runs the very config.json Stevedore generated for that image, on a copy of the merged
-// rootfs, so both start the same container (both with --network none, runc's own namespace: what
-// a bridge network adds is measured by bench/engine-network.ts). Runs alternate (ABBA), after a
-// warm-up; the figures are medians. Needs root and runc.
+// rootfs, so both start the same container: the comparison is `run --rm --network none` (runc's own
+// empty network namespace, as the runc side). `run --rm` on the default bridge network is timed
+// too, in the same rounds (what the bridge adds is bench/engine-network.ts's subject). Runs
+// alternate (ABBA), after a warm-up; the figures are medians. Needs root and runc.
 //
 //   BENCH_RUN_REPS=20   measured runs per side
 import { execFile, execFileSync } from 'node:child_process';
@@ -71,7 +72,7 @@ export async function writeArchive(dir: string, layerDirs: string[], tag: string
   return file;
 }
 
-export async function engineRunBench(): Promise<{ stevedoreMs: number; runcMs: number; nodeMs: number; reps: number }> {
+export async function engineRunBench(): Promise<{ stevedoreMs: number; bridgeMs: number; runcMs: number; nodeMs: number; reps: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'bench-engine-run-'));
   const root = join(dir, 'root');
   try {
@@ -105,33 +106,39 @@ export async function engineRunBench(): Promise<{ stevedoreMs: number; runcMs: n
     let n = 0;
     const sides = {
       stevedore: () => timed(process.execPath, [CLI, 'run', '--rm', '--network', 'none', 'bench:1', 'true'], env),
+      bridge: () => timed(process.execPath, [CLI, 'run', '--rm', 'bench:1', 'true'], env),
       runc: () => timed('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `bench-${n++}`]),
       // The floor under any Node CLI: starting Node itself and doing nothing.
       node: () => timed(process.execPath, ['-e', '0']),
     };
-    const times = { stevedore: [] as number[], runc: [] as number[], node: [] as number[] };
+    const times = { stevedore: [] as number[], bridge: [] as number[], runc: [] as number[], node: [] as number[] };
     for (let rep = -2; rep < reps; rep++) {
-      const order = rep % 2 === 0 ? (['stevedore', 'runc', 'node'] as const) : (['node', 'runc', 'stevedore'] as const);
+      const order = rep % 2 === 0 ? (['stevedore', 'runc', 'node', 'bridge'] as const) : (['bridge', 'node', 'runc', 'stevedore'] as const);
       for (const side of order) {
         const ms = await sides[side]();
         if (rep >= 0) times[side].push(ms); // the first two rounds warm the page cache
       }
     }
     process.stderr.write(`[bench] run --rm true: stevedore ${times.stevedore.map((t) => t.toFixed(0)).join(' ')} ms\n[bench] runc run: ${times.runc.map((t) => t.toFixed(0)).join(' ')} ms\n`);
-    return { stevedoreMs: median(times.stevedore), runcMs: median(times.runc), nodeMs: median(times.node), reps };
+    return { stevedoreMs: median(times.stevedore), bridgeMs: median(times.bridge), runcMs: median(times.runc), nodeMs: median(times.node), reps };
   } finally {
     execFileSync(process.execPath, [CLI, 'container', 'prune'], { env: { ...process.env, STEVEDORE_ROOT: root }, stdio: 'ignore' });
+    // The bridge runs' network: its bridge and rules go with it (they outlive the containers).
+    execFileSync(process.execPath, [CLI, 'network', 'prune'], { env: { ...process.env, STEVEDORE_ROOT: root }, stdio: 'ignore' });
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await engineRunBench();
+  const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+  const goal = r.nodeMs + r.runcMs + 60;
   process.stdout.write(
-    `\nContainer start, warm (busybox rootfs in 3 layers, command \`true\`), median of ${r.reps}\n` +
-      `stevedore run --rm  ${r.stevedoreMs.toFixed(1).padStart(7)} ms\n` +
-      `runc run (bundle)   ${r.runcMs.toFixed(1).padStart(7)} ms\n` +
-      `node -e 0            ${r.nodeMs.toFixed(1).padStart(7)} ms  (Node's own start-up, part of stevedore's time)\n` +
+    `\nContainer start, warm (busybox rootfs in 3 layers, command \`true\`), median of ${r.reps} (load average ${load})\n` +
+      `stevedore run --rm --network none  ${r.stevedoreMs.toFixed(1).padStart(7)} ms  (goal: node -e 0 + runc + 60 ms = ${goal.toFixed(1)} ms: ${r.stevedoreMs <= goal ? 'met' : 'not met'})\n` +
+      `stevedore run --rm (bridge)        ${r.bridgeMs.toFixed(1).padStart(7)} ms\n` +
+      `runc run (bundle)                  ${r.runcMs.toFixed(1).padStart(7)} ms\n` +
+      `node -e 0                          ${r.nodeMs.toFixed(1).padStart(7)} ms  (Node's own start-up, part of stevedore's time)\n` +
       `ratio (stevedore / runc): ${(r.stevedoreMs / r.runcMs).toFixed(2)}x; overhead ${(r.stevedoreMs - r.runcMs).toFixed(1)} ms per container, ` +
       `${(r.stevedoreMs - r.runcMs - r.nodeMs).toFixed(1)} ms of it beyond Node's start-up\n`,
   );

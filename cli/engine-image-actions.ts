@@ -16,8 +16,9 @@ import type { PullEvent } from '../engine/image-pull.js';
 import { inspectLocalImage } from '../engine/image-inspect.js';
 import { lookupImage, namesOf, shortId } from '../engine/image-lookup.js';
 import { ImageStore, type GcResult } from '../engine/store/image-store.js';
-import { familiarReference, formatReference, parseReference, type Platform } from '../oci/index.js';
-import { clientFrom, type ClientFlags } from './client-options.js';
+import type { Platform } from '../oci/index.js';
+import { familiarReference, formatReference, parseReference } from '../oci/reference.js'; // not the index: `images` loads this only
+import type { ClientFlags } from './client-options.js';
 import { formatBytes, ttyProgress, type Progress } from './copy-progress.js';
 import { rootOf } from './engine-root.js';
 import { age, table } from './table.js';
@@ -98,7 +99,7 @@ export async function pullIntoStore(refText: string, flags: PullFlags, cmd: Comm
   };
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
-  const client = await clientFrom(flags);
+  const client = await (await import('./client-options.js')).clientFrom(flags);
   try {
     const { record, name } = await pullImage(store, client, refText, { platform, onEvent: c.onEvent, concurrency });
     if (flags.json) {
@@ -474,7 +475,7 @@ export function systemDfCommand(cmd: Command, flags: { json?: boolean }): Promis
 /** `prune`: containers first, so the images only they used go in the same prune. */
 export async function pruneAll(cmd: Command, flags: { quiet?: boolean }): Promise<void> {
   const say = flags.quiet ? undefined : (l: string) => process.stderr.write(`${l}\n`);
-  const { pruneStoppedContainers } = await import('./engine-container-commands.js');
+  const { pruneStoppedContainers } = await import('./engine-container-actions.js');
   const containers = await pruneStoppedContainers(rootOf(cmd));
   if (!flags.quiet) process.stdout.write(containers.map((id) => `Deleted container ${id}\n`).join(''));
   const r = await pruneImages(storeOf(cmd), say);

@@ -2,7 +2,6 @@
 // has no flock(2)): a lock file created with O_EXCL holding the owner's pid and start time. A lock
 // whose owner is gone (crash, SIGKILL) is broken by the next taker, so a crashed command never
 // blocks the engine. Within one process, takers of the same lock queue up.
-import { randomUUID } from 'node:crypto';
 import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive, processStartTime } from './process-info.js';
@@ -52,7 +51,8 @@ async function breakStale(path: string): Promise<boolean> {
     return false;
   }
   // Move it aside first, then check it is the one we judged: another taker may have replaced it.
-  const aside = `${path}.stale-${randomUUID()}`;
+  // node:crypto loaded here only: every engine command takes locks, few meet a stale one.
+  const aside = `${path}.stale-${(await import('node:crypto')).randomUUID()}`;
   try {
     await rename(path, aside);
   } catch (err) {

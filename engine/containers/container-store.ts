@@ -3,14 +3,24 @@
 // concurrent `stevedore` processes and crashes never leave a half-written record.
 import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../atomic-file.js';
 import type { Digest } from '../../oci/index.js';
-import { withLock } from '../file-lock.js';
 import type { ProcessId } from '../process-info.js';
 import type { NetworkState } from '../network/request.js';
 import { randomHex } from './random-id.js';
 import type { HealthConfig, HealthState } from './health.js';
 import { KindedError } from '../../util/errors.js';
+
+/**
+ * The write side (locks, atomic writes, and node:crypto under them) loads on the first write:
+ * `ps` and `inspect` only read records, and are timed against `node -e 0`.
+ */
+async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  return (await import('../file-lock.js')).withLock(path, fn);
+}
+
+async function writeFileAtomic(path: string, data: string, opts: import('../../util/atomic-file.js').AtomicWriteOptions): Promise<void> {
+  return (await import('../../util/atomic-file.js')).writeFileAtomic(path, data, opts);
+}
 
 export type ContainerState = 'created' | 'running' | 'exited';
 

@@ -16,13 +16,18 @@ import { isStartFailureOutput, notInstalled, startFailure } from '../runtime/run
 import { CONSOLE_SOCKET, consoleHelper, DETACHED_STATUS } from '../runtime/console-helper.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
+import { containerPid, findContainer, hasOwnNetwork, isPaused, listContainers, pidFile, refresh } from './container-state.js';
+import { releaseResources } from './release.js';
 import { isAlive, selfId } from '../process-info.js';
-import { repairNetworks, setUpContainerNetwork, tearDownContainerNetwork } from '../network/container-network.js';
-import { mountVolumes, releaseVolumes, removeAnonymousVolumes } from './volume-use.js';
+import { mountVolumes, removeAnonymousVolumes } from './volume-use.js';
 import { mountsOf } from './container-mounts.js';
 import { initialHealth, type HealthStatus } from './health.js';
 import { superviseHealth } from './health-probe.js';
 import { KindedError } from '../../util/errors.js';
+
+// Reading and correcting records, and releasing a container's resources, live in modules of their
+// own (ps and inspect load them without the rest); re-exported for the callers of this module.
+export { containerPid, findContainer, isPaused, listContainers, refresh, releaseResources };
 
 /** A container in the wrong state for the request (not running, nothing to attach to, …). */
 export class ContainerStateError extends KindedError {
@@ -38,10 +43,6 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
 function exitStatus(code: number | null, signal: NodeJS.Signals | null): number {
   if (code !== null) return code;
   return 128 + (signal ? (constants.signals[signal] ?? 0) : 0);
-}
-
-function pidFile(r: ContainerRecord): string {
-  return join(r.bundle, 'init.pid');
 }
 
 function runtimeLog(r: ContainerRecord): string {
@@ -63,17 +64,6 @@ async function containerExit(r: ContainerRecord, result: { code: number | null; 
   return failure ? { status: failure.status, error: failure.message } : { status };
 }
 
-/** The container's init pid, while it runs. */
-export async function containerPid(r: ContainerRecord): Promise<number | undefined> {
-  if (r.state !== 'running') return undefined;
-  try {
-    const pid = Number((await readFile(pidFile(r), 'utf8')).trim());
-    return pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The one place a container's process is started (run, start, restart, and the monitor's restarts
  * under --restart): its root filesystem mounted again when it had stopped (its upper directory,
@@ -89,21 +79,11 @@ async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: Stdio
   // Volumes with driver options: their file systems (tmpfs, a bound host directory) at _data.
   await mountVolumes(ctx, mountsOf(r));
   // engine/network: namespace, veth, address, published ports; again at every start (released at
-  // every stop by releaseResources), so ports come back after stop/start and restarts.
-  await setUpContainerNetwork(ctx, r);
+  // every stop by releaseResources), so ports come back after stop/start and restarts. Loaded only
+  // for a container with a network of its own (--network none and host have nothing to set up).
+  if (hasOwnNetwork(r)) await (await import('../network/container-network.js')).setUpContainerNetwork(ctx, r);
   const terminal = consoleHelper ? { helper: consoleHelper, dir: ctx.store.containerDir(r.id) } : undefined;
   return ctx.runtime(r.runtime).run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio, detached, console: terminal });
-}
-
-/** Unmounts the rootfs and makes the runtime forget the container; idempotent. */
-export async function releaseResources(ctx: EngineContext, r: ContainerRecord): Promise<void> {
-  await unmountIfMounted(r.rootfs);
-  const runtime = ctx.runtime(r.runtime);
-  // `run` deletes its container on exit; only a failed start or a lost owner leaves state behind.
-  if (existsSync(join(runtime.stateRoot, r.id))) await runtime.delete(r.id, true);
-  // engine/network: veth, address, port rules, namespace file (none for host and none).
-  await tearDownContainerNetwork(ctx, r);
-  await releaseVolumes(ctx, r);
 }
 
 /** Removes a container that is not running: mounts, runtime state, directory. */
@@ -379,38 +359,6 @@ export async function startDetached(ctx: EngineContext, r: ContainerRecord, moni
   }
 }
 
-/**
- * The record, corrected when its owner died without recording the exit (SIGKILL, crash): the
- * runtime then says whether the container still runs; if not, it is marked exited (status unknown)
- * and its resources are released.
- */
-export async function refresh(ctx: EngineContext, r: ContainerRecord): Promise<ContainerRecord> {
-  if (r.state !== 'running' || isAlive(r.owner)) return r;
-  const st = await ctx.runtime(r.runtime).state(r.id).catch(() => undefined);
-  if (st && st.status !== 'stopped') return r;
-  // Read again: the owner may have finished between our two reads.
-  const again = await ctx.store.read(r.id);
-  if (!again || again.state !== 'running' || isAlive(again.owner)) return again ?? r;
-  await releaseResources(ctx, again);
-  return (
-    (await ctx.store.update(r.id, (cur) => {
-      cur.state = 'exited';
-      cur.exitCode = null;
-      cur.error = 'the process that ran it was killed: exit status unknown';
-      cur.finishedAt = new Date().toISOString();
-      delete cur.owner;
-    })) ?? again
-  );
-}
-
-export async function findContainer(ctx: EngineContext, ref: string): Promise<ContainerRecord> {
-  return refresh(ctx, await ctx.store.resolve(ref));
-}
-
-export async function listContainers(ctx: EngineContext): Promise<ContainerRecord[]> {
-  return Promise.all((await ctx.store.list()).map((r) => refresh(ctx, r)));
-}
-
 /** Waits until the container is no longer running; false on timeout. */
 export async function waitStopped(ctx: EngineContext, id: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -479,12 +427,6 @@ export async function pauseContainer(ctx: EngineContext, ref: string, pause: boo
   return r;
 }
 
-/** Whether a running container is paused (for ps and inspect). */
-export async function isPaused(ctx: EngineContext, r: ContainerRecord): Promise<boolean> {
-  if (r.state !== 'running') return false;
-  return (await ctx.runtime(r.runtime).state(r.id).catch(() => undefined))?.status === 'paused';
-}
-
 /** `wait`: until the container is no longer running; its exit status. */
 export async function waitContainer(ctx: EngineContext, ref: string): Promise<number> {
   const r = await findContainer(ctx, ref);
@@ -550,7 +492,7 @@ export async function pruneContainers(ctx: EngineContext): Promise<ContainerReco
     await unmountIfMounted(join(dir, 'bundle', 'rootfs'));
     await rm(dir, { recursive: true, force: true });
   }
-  await repairNetworks(ctx); // namespaces, veths, leases and rules of containers that crashed
+  await (await import('../network/container-network.js')).repairNetworks(ctx); // namespaces, veths, leases and rules of containers that crashed
   return removed;
 }
 

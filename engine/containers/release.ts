@@ -1,0 +1,20 @@
+// Releasing what a container holds while it runs (its counterpart is lifecycle's startProcess).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { unmountIfMounted } from '../bundle/overlay.js';
+import type { ContainerRecord } from './container-store.js';
+import { hasOwnNetwork } from './container-state.js';
+import type { EngineContext } from './engine-context.js';
+import { releaseVolumes } from './volume-use.js';
+
+/** Unmounts the rootfs and makes the runtime forget the container; idempotent. */
+export async function releaseResources(ctx: EngineContext, r: ContainerRecord): Promise<void> {
+  await unmountIfMounted(r.rootfs);
+  const runtime = ctx.runtime(r.runtime);
+  // `run` deletes its container on exit; only a failed start or a lost owner leaves state behind.
+  if (existsSync(join(runtime.stateRoot, r.id))) await runtime.delete(r.id, true);
+  // engine/network: veth, address, port rules, namespace file (none for host and none, whose
+  // records have no network request: the network code is not even loaded for them).
+  if (hasOwnNetwork(r)) await (await import('../network/container-network.js')).tearDownContainerNetwork(ctx, r);
+  await releaseVolumes(ctx, r);
+}

@@ -1,0 +1,65 @@
+// Each command loads only what it uses (bench/cli-start.ts times them against `node -e 0`): the
+// compiled CLI run with a module hook that records every module it loads. A static import added
+// in the wrong place (the engine in a declaration module, the network code under `ps`) shows here.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI } from '../helpers/stevedore-process.js';
+
+let dir: string;
+let hook: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'module-loading-'));
+  hook = join(dir, 'hook.mjs');
+  await writeFile(
+    hook,
+    `import { registerHooks } from 'node:module';
+import { writeFileSync } from 'node:fs';
+const seen = [];
+registerHooks({ load(url, context, next) { seen.push(url); return next(url, context); } });
+process.on('exit', () => writeFileSync(process.env.MODULES_OUT, seen.join('\\n')));
+`,
+  );
+});
+
+afterAll(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+/** The stevedore modules (paths under dist/) and packages a command line loaded. */
+async function modulesOf(args: string[]): Promise<string[]> {
+  const out = join(dir, 'modules.txt');
+  await new Promise<void>((resolve, reject) =>
+    execFile(process.execPath, ['--import', hook, CLI, ...args], { env: { ...process.env, MODULES_OUT: out, STEVEDORE_ROOT: join(dir, 'root') }, timeout: 120_000 }, (err, _o, stderr) =>
+      err ? reject(new Error(`${args.join(' ')}: ${stderr}`)) : resolve(),
+    ),
+  );
+  return (await readFile(out, 'utf8'))
+    .split('\n')
+    .map((u) => u.replace(/^file:\/\/.*?\/dist\//, '').replace(/^file:\/\/.*\/node_modules\/([^/]+)\/.*$/, 'package:$1'))
+    .filter((u) => !u.startsWith('node:') && !u.endsWith('bin/stevedore.js'));
+}
+
+describe('what a command loads', () => {
+  it('--help and --version load neither commander nor any command module', async () => {
+    for (const args of [['--help'], ['--version']]) {
+      expect(await modulesOf(args)).toEqual(['cli/main.js', 'cli/root-help.js']);
+    }
+  });
+
+  it('ps of an empty root loads no lifecycle, network, store or client code', async () => {
+    const mods = await modulesOf(['ps', '-a']);
+    expect(mods).toContain('cli/engine-ps.js');
+    expect(mods.filter((m) => /lifecycle|engine\/network\/|engine\/store\/|^client\/|engine-container-actions|package:undici/.test(m))).toEqual([]);
+  });
+
+  it('a command\'s help loads its declarations, not its implementation', async () => {
+    const mods = await modulesOf(['run', '--help']);
+    expect(mods).toContain('cli/engine-container-commands.js');
+    // engine/root.js: the default of the global --root option, a few lines.
+    expect(mods.filter((m) => (m.startsWith('engine/') && m !== 'engine/root.js') || m.includes('-actions.js'))).toEqual([]);
+  });
+});
