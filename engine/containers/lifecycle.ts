@@ -17,7 +17,7 @@ import { CONSOLE_SOCKET, consoleHelper, DETACHED_STATUS } from '../runtime/conso
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
 import { isAlive, selfId } from '../process-info.js';
-import { repairNetworks, setUpContainerNetwork, tearDownContainerNetwork } from '../network/container-network.js';
+import { repairNetworks, startWithNetwork, tearDownContainerNetwork } from '../network/container-network.js';
 import { mountVolumes, releaseVolumes, removeAnonymousVolumes } from './volume-use.js';
 import { mountsOf } from './container-mounts.js';
 import { initialHealth, type HealthStatus } from './health.js';
@@ -80,29 +80,39 @@ export async function containerPid(r: ContainerRecord): Promise<number | undefin
  * with its changes, kept), then the runtime. Its counterpart is releaseResources.
  */
 async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: StdioOptions, detached = false, consoleHelper?: string): Promise<ChildProcess> {
-  if (!(await isMountPoint(r.rootfs))) {
-    if (!r.layerDirs) throw new ContainerStateError(`container ${r.name} was made by an older stevedore and cannot start again: remove it and run a new one`);
-    await mountOverlay(r.layerDirs, r.upperDir, r.workDir, r.rootfs, join(ctx.store.containerDir(r.id), 'l'));
-  }
-  // What a previous run left: its pid (startDetached waits for a new one) and its runtime errors.
-  await Promise.all([rm(pidFile(r), { force: true }), rm(runtimeLog(r), { force: true })]);
-  // Volumes with driver options: their file systems (tmpfs, a bound host directory) at _data.
-  await mountVolumes(ctx, mountsOf(r));
-  // engine/network: namespace, veth, address, published ports; again at every start (released at
-  // every stop by releaseResources), so ports come back after stop/start and restarts.
-  await setUpContainerNetwork(ctx, r);
+  const prepare = (async () => {
+    if (!(await isMountPoint(r.rootfs))) {
+      if (!r.layerDirs) throw new ContainerStateError(`container ${r.name} was made by an older stevedore and cannot start again: remove it and run a new one`);
+      await mountOverlay(r.layerDirs, r.upperDir, r.workDir, r.rootfs, join(ctx.store.containerDir(r.id), 'l'));
+    }
+    // What a previous run left: its pid (startDetached waits for a new one) and its runtime errors.
+    await Promise.all([rm(pidFile(r), { force: true }), rm(runtimeLog(r), { force: true })]);
+    // Volumes with driver options: their file systems (tmpfs, a bound host directory) at _data.
+    await mountVolumes(ctx, mountsOf(r));
+  })();
   const terminal = consoleHelper ? { helper: consoleHelper, dir: ctx.store.containerDir(r.id) } : undefined;
-  return ctx.runtime(r.runtime).run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio, detached, console: terminal });
+  // engine/network: namespace, veth, address, published ports, set up alongside the above and the
+  // runtime's own start; again at every start (released at every stop by releaseResources), so
+  // ports come back after stop/start and restarts.
+  return startWithNetwork(ctx, r, prepare, () => ctx.runtime(r.runtime).run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio, detached, console: terminal }));
 }
 
 /** Unmounts the rootfs and makes the runtime forget the container; idempotent. */
 export async function releaseResources(ctx: EngineContext, r: ContainerRecord): Promise<void> {
-  await unmountIfMounted(r.rootfs);
   const runtime = ctx.runtime(r.runtime);
-  // `run` deletes its container on exit; only a failed start or a lost owner leaves state behind.
-  if (existsSync(join(runtime.stateRoot, r.id))) await runtime.delete(r.id, true);
-  // engine/network: veth, address, port rules, namespace file (none for host and none).
-  await tearDownContainerNetwork(ctx, r);
+  // The rootfs unmount and the network's release need nothing of each other: they run together
+  // (the network's plugins then cost a container's exit little more than the unmount does).
+  const settled = await Promise.allSettled([
+    unmountIfMounted(r.rootfs),
+    (async () => {
+      // `run` deletes its container on exit; only a failed start or a lost owner leaves state behind.
+      if (existsSync(join(runtime.stateRoot, r.id))) await runtime.delete(r.id, true);
+      // engine/network: veth, address, port rules, namespace file (none for host and none).
+      await tearDownContainerNetwork(ctx, r);
+    })(),
+  ]);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
   await releaseVolumes(ctx, r);
 }
 

@@ -54,9 +54,10 @@ export interface Invocation {
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK';
 
-export function invokePlugin(command: CniCommand, conf: Record<string, unknown> & PluginConf, inv: Invocation): Promise<CniResult | undefined> {
+/** Runs one plugin: conf.type's executable, or `executable` given the same config (see delList). */
+export function invokePlugin(command: CniCommand, conf: Record<string, unknown> & PluginConf, inv: Invocation, executable = conf.type): Promise<CniResult | undefined> {
   const dirs = cniPath();
-  const path = findPlugin(conf.type, dirs);
+  const path = findPlugin(executable, dirs);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: command,
@@ -119,12 +120,23 @@ export async function addList(list: NetConfList, inv: Invocation): Promise<CniRe
   return result ?? {};
 }
 
+/**
+ * The executable to run for a DEL. The bridge plugin's DEL without a namespace (CNI_NETNS empty:
+ * the namespace is gone, and its veth with it) does nothing but its IPAM plugin's DEL with the
+ * same config (containernetworking/plugins bridge.go cmdDel, v1.1): that plugin is run directly,
+ * one Go process start less at every container exit.
+ */
+export function delExecutable(plugin: PluginConf, netns: string): string {
+  const ipam = (plugin.ipam as { type?: string } | undefined)?.type;
+  return plugin.type === 'bridge' && netns === '' && ipam ? ipam : plugin.type;
+}
+
 /** DEL of a whole list, in reverse; every plugin is asked even when one fails (the first error is thrown). */
 export async function delList(list: NetConfList, inv: Invocation, prevResult?: CniResult): Promise<void> {
   let first: unknown;
   for (const p of [...list.plugins].reverse()) {
     try {
-      await invokePlugin('DEL', pluginConf(list, p, prevResult), inv);
+      await invokePlugin('DEL', pluginConf(list, p, prevResult), inv, delExecutable(p, inv.netns));
     } catch (err) {
       first ??= err;
     }
