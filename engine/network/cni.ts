@@ -54,10 +54,16 @@ export interface Invocation {
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK';
 
-/** Runs one plugin: conf.type's executable, or `executable` given the same config (see delList). */
-export function invokePlugin(command: CniCommand, conf: Record<string, unknown> & PluginConf, inv: Invocation, executable = conf.type): Promise<CniResult | undefined> {
+/** One plugin call as the spec has it: the executable, its environment and its stdin. */
+export interface PluginCall {
+  path: string;
+  env: NodeJS.ProcessEnv;
+  input: string;
+}
+
+/** The call of conf.type's executable, or of `executable` given the same config (see delList). */
+export function pluginCall(command: CniCommand, conf: Record<string, unknown> & PluginConf, inv: Invocation, executable = conf.type): PluginCall {
   const dirs = cniPath();
-  const path = findPlugin(executable, dirs);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: command,
@@ -67,6 +73,12 @@ export function invokePlugin(command: CniCommand, conf: Record<string, unknown> 
     CNI_PATH: dirs.join(':'),
     ...(inv.args ? { CNI_ARGS: inv.args } : {}),
   };
+  return { path: findPlugin(executable, dirs), env, input: JSON.stringify(conf) };
+}
+
+/** Runs one plugin: conf.type's executable, or `executable` given the same config (see delList). */
+export function invokePlugin(command: CniCommand, conf: Record<string, unknown> & PluginConf, inv: Invocation, executable = conf.type): Promise<CniResult | undefined> {
+  const { path, env, input } = pluginCall(command, conf, inv, executable);
   return new Promise((resolve, reject) => {
     const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -93,11 +105,11 @@ export function invokePlugin(command: CniCommand, conf: Record<string, unknown> 
       reject(new NetworkError('plugin', `CNI plugin ${conf.type} ${command} failed: ${msg.split('\n')[0]}`));
     });
     child.stdin.on('error', () => {}); // a plugin that exits without reading its config
-    child.stdin.end(JSON.stringify(conf));
+    child.stdin.end(input);
   });
 }
 
-function pluginConf(list: NetConfList, plugin: PluginConf, prevResult: CniResult | undefined): Record<string, unknown> & PluginConf {
+export function pluginConf(list: NetConfList, plugin: PluginConf, prevResult: CniResult | undefined): Record<string, unknown> & PluginConf {
   return { cniVersion: list.cniVersion, name: list.name, ...plugin, ...(prevResult ? { prevResult } : {}) };
 }
 

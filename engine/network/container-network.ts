@@ -21,6 +21,7 @@ import { ensureNetworkRules, removeNetworkRules } from './network-rules.js';
 import { dropPluginLeftovers } from './plugin-leftovers.js';
 import { allocatePorts, type PortBinding } from './ports.js';
 import { hasReadyHook, ReadyGate } from './ready-gate.js';
+import { detachable, releaseDetached } from './detached-release.js';
 import type { Attachment, NetworkRequest, NetworkState } from './request.js';
 
 export interface NetworkContext {
@@ -297,7 +298,9 @@ async function tearDownLocked(ctx: NetworkContext, nets: NetworkStore, id: strin
   if (state) {
     try {
       const shared = exited && (await ctx.store.list()).some((r) => r.id !== id && r.network?.sharedWith === id && isLive(r));
-      await releaseState(id, state, exited && !shared);
+      // A --rm container's address and namespace are released after the command has ended.
+      if (exited && !shared && cur.autoRemove && detachable(state)) releaseDetached(id, state);
+      else await releaseState(id, state, exited && !shared);
     } finally {
       await ctx.store.update(id, (r) => {
         delete r.network;

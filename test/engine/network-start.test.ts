@@ -29,13 +29,21 @@ fi
 exec /usr/lib/cni/bridge
 `;
 
+// host-local, failing its DEL while fail-del exists (a release that cannot finish).
+const IPAM_WRAPPER = `#!/bin/sh
+[ "$CNI_COMMAND" = DEL ] && [ -e "$(dirname "$0")/fail-del" ] && { echo '{"code":11,"msg":"refused by the test"}'; exit 1; }
+exec /usr/lib/cni/host-local
+`;
+
 beforeAll(async () => {
   e = await engineEnv();
   cniDir = join(e.dir, 'cni');
   await mkdir(cniDir);
   await writeFile(join(cniDir, 'bridge'), WRAPPER);
+  await writeFile(join(cniDir, 'host-local'), IPAM_WRAPPER);
   await chmod(join(cniDir, 'bridge'), 0o755);
-  for (const p of ['host-local', 'portmap', 'tuning', 'loopback']) await symlink(join('/usr/lib/cni', p), join(cniDir, p));
+  await chmod(join(cniDir, 'host-local'), 0o755);
+  for (const p of ['portmap', 'tuning', 'loopback']) await symlink(join('/usr/lib/cni', p), join(cniDir, p));
 }, 180_000);
 
 afterAll(async () => {
@@ -43,6 +51,17 @@ afterAll(async () => {
 });
 
 const withWrapper = () => ({ env: { STEVEDORE_CNI_PATH: cniDir } });
+
+/** The namespace files of this root (none while none of its containers runs). */
+const netnsFiles = () => {
+  const all = existsSync('/run/stevedore') ? readdirSync('/run/stevedore').filter((d) => existsSync(join('/run/stevedore', d, 'netns'))) : [];
+  return all.flatMap((d) => readdirSync(join('/run/stevedore', d, 'netns')).map((f) => join('/run/stevedore', d, 'netns', f)));
+};
+const leases = () => {
+  const dir = join(e.root, 'networks', 'ipam', 'bridge');
+  return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d/.test(f)) : [];
+};
+const ipOf = (out: string) => /inet (10\.90\.\d+\.\d+)\//.exec(out)![1]!;
 
 describe('the network set up while the runtime starts', () => {
   it('the runtime starts during the CNI ADD, and the container\'s first command already has its address and route', async () => {
@@ -93,5 +112,35 @@ describe('the network set up while the runtime starts', () => {
     await writeFile(config, JSON.stringify(spec));
     expect(await e.ok(['start', '-a', 'old'])).toMatch(/inet 10\.90\.\d+\.\d+\/24/);
     await e.ok(['rm', 'old']);
+  });
+
+  it('run --rm: the address and namespace are released after the command ended; a release that failed is repaired by the next run', async () => {
+    const ip = ipOf(await e.ok(['run', '--rm', 'busybox:test', 'ip', '-4', 'addr', 'show', 'eth0'], withWrapper()));
+    await e.waitFor('the address and namespace of a --rm container to be released', async () => !leases().includes(ip) && netnsFiles().length === 0);
+    // The release cannot finish (its DEL fails): the namespace file stays, and with it the address.
+    await writeFile(join(cniDir, 'fail-del'), '');
+    let stuck: string;
+    try {
+      stuck = ipOf(await e.ok(['run', '--rm', 'busybox:test', 'ip', '-4', 'addr', 'show', 'eth0'], withWrapper()));
+      const left = await e.waitFor('the failed release to have given up', async () => {
+        const files = netnsFiles();
+        return files.length === 1 && !readdirSync('/proc').some((p) => /^\d+$/.test(p) && (() => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(files[0]!);
+          } catch {
+            return false;
+          }
+        })()) && files;
+      });
+      expect(leases()).toContain(stuck);
+      expect(left).toHaveLength(1);
+    } finally {
+      await import('node:fs/promises').then((f) => f.rm(join(cniDir, 'fail-del'), { force: true }));
+    }
+    // The next set-up's repair releases it first.
+    await e.ok(['run', '-d', '--name', 'next', 'busybox:test', 'sleep', '60'], withWrapper());
+    expect(leases()).not.toContain(stuck);
+    expect(netnsFiles()).toHaveLength(1);
+    await e.ok(['rm', '-f', 'next']);
   });
 });
