@@ -179,12 +179,24 @@ export async function setUpContainerNetwork(ctx: NetworkContext, record: Contain
   const req = requestOf(record);
   if (!req || req.mode === 'host' || req.mode === 'none') return undefined;
   const nets = new NetworkStore(ctx.root);
+  const path = netnsPath(ctx.root, record.id);
+  // The namespace (a process start, the longest step before the runtime can start) is the
+  // container's own: it is made while the lock is taken and the repair runs (which never touches
+  // a running container's, and this one is marked running). Waited for before anything else.
+  const netnsMade = req.mode === 'bridge' ? createNetns(path) : undefined;
+  netnsMade?.catch(() => {});
+  let entered = false;
+  const undoUnentered = async (err: unknown) => {
+    // The lock could not be taken: the namespace made meanwhile goes (inside, the roll-back does it).
+    if (!entered) await netnsMade?.then(() => removeNetns(path)).catch(() => {});
+    throw err;
+  };
   return nets.locked(async () => {
-    await repairLocked(ctx, nets, record.id);
-    const path = netnsPath(ctx.root, record.id);
+    entered = true;
     const state: NetworkState = { netns: path, attachments: [], ports: [] };
     let started = false;
     try {
+      await repairLocked(ctx, nets, record.id);
       if (req.mode === 'container') {
         const target = await ctx.store.read(req.container ?? '');
         if (!target || !isLive(target)) throw new NetworkError('conflict', `--network container:${target?.name ?? req.container}: that container is not running`);
@@ -195,10 +207,7 @@ export async function setUpContainerNetwork(ctx: NetworkContext, record: Contain
         state.sharedWith = target.id;
         for (const f of ['hosts', 'resolv.conf']) await rewriteInPlace(etcPath(ctx, record.id, f), await readFile(etcPath(ctx, target.id, f), 'utf8'));
       } else {
-        // Independent: the namespace (a process start) and the records it needs. The namespace is
-        // waited for either way, so a failure's roll-back never races its creation.
-        const netnsMade = createNetns(path);
-        const [all, first] = await Promise.all([ctx.store.list(), nets.resolve(req.networks[0] ?? DEFAULT_NETWORK)]).finally(() => netnsMade.catch(() => {}));
+        const [all, first] = await Promise.all([ctx.store.list(), nets.resolve(req.networks[0] ?? DEFAULT_NETWORK)]);
         await netnsMade;
         const held = all.filter((r) => r.id !== record.id).flatMap((r) => r.network?.ports ?? []);
         state.ports = first.internal ? [] : await allocatePorts(req.ports, held);
@@ -207,13 +216,15 @@ export async function setUpContainerNetwork(ctx: NetworkContext, record: Contain
           await runtime.start();
           started = true;
         }
+        const resolvWritten = (async () => rewriteInPlace(etcPath(ctx, record.id, 'resolv.conf'), resolvConf(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''), req.dns)))();
+        resolvWritten.catch(() => {});
         const endpoints = (req as NetworkRequest & { endpoints?: Record<string, { aliases: string[]; ip?: string }> }).endpoints ?? {};
         for (const [i, name] of req.networks.entries()) {
           const net = i === 0 ? first : await nets.resolve(name);
           const o = i === 0 ? { aliases: req.aliases, ip: req.ip, mac: req.mac, ports: state.ports } : { aliases: endpoints[name]?.aliases ?? [], ip: endpoints[name]?.ip, ports: [] };
           state.attachments.push(await attach(nets, record.id, path, net, { ifName: `eth${i}`, ...o }));
         }
-        await rewriteInPlace(etcPath(ctx, record.id, 'resolv.conf'), resolvConf(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''), req.dns));
+        await resolvWritten;
       }
       const updated = await ctx.store.update(record.id, (cur) => {
         cur.network = state;
@@ -225,10 +236,11 @@ export async function setUpContainerNetwork(ctx: NetworkContext, record: Contain
       return state;
     } catch (err) {
       if (started) await runtime.abort?.().catch(() => {});
+      await netnsMade?.catch(() => {}); // a roll-back never races the namespace's creation
       await releaseState(record.id, state).catch(() => {});
       throw err;
     }
-  });
+  }).catch(undoUnentered);
 }
 
 /** What the set-up does with a runtime started while it runs (startWithNetwork). */
