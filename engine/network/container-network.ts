@@ -261,6 +261,8 @@ export interface RuntimeAround {
  * while the caller releases what was made).
  */
 export async function startWithNetwork(ctx: NetworkContext, record: ContainerRecord, prepare: Promise<void>, spawnRuntime: () => ChildProcess): Promise<ChildProcess> {
+  // Its failure is thrown below, once everything settled; until then it must not count as unhandled.
+  prepare.catch(() => {});
   const dir = ctx.store.containerDir(record.id);
   const gated = requestOf(record)?.mode === 'bridge' && (await hasReadyHook(record.bundle, dir));
   const gateOpened = gated ? ReadyGate.open(dir) : undefined;
