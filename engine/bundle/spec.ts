@@ -33,6 +33,8 @@ export interface SpecInput {
   hostname: string;
   /** none: a new namespace (runc's, lo only); host: the host's; { path }: join that namespace file. */
   network: 'none' | 'host' | { path: string };
+  /** runtime-spec hooks (engine/network/ready-gate.ts's, for a bridge-mode container). */
+  hooks?: Record<string, unknown>;
   readOnly: boolean;
   binds: BindMount[];
   tmpfs?: TmpfsMount[];
@@ -159,6 +161,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       noNewPrivileges: false,
     },
     root: { path: 'rootfs', readonly: input.readOnly },
+    ...(input.hooks ? { hooks: input.hooks } : {}),
     hostname: input.hostname,
     mounts,
     linux: {

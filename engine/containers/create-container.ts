@@ -17,6 +17,7 @@ import type { ContainerRecord } from './container-store.js';
 import type { ProcessId } from '../process-info.js';
 import type { EngineContext } from './engine-context.js';
 import { netnsPath } from '../network/netns.js';
+import { readyHooks } from '../network/ready-gate.js';
 import { exposedPorts } from '../network/ports.js';
 import type { NetworkRequest } from '../network/request.js';
 import { cleanupContainer } from './lifecycle.js';
@@ -195,6 +196,8 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       terminal: opts.terminal,
       hostname: name,
       network: ownNetns ? { path: netnsPath(ctx.root, record.id) } : opts.network,
+      // The container's process waits at this gate until its network is ready (the runtime's own start does not).
+      ...(networking?.mode === 'bridge' ? { hooks: readyHooks(dir) } : {}),
       readOnly: opts.readOnly,
       ...withInit(specMounts(mounts), initBinary),
       etc,

@@ -70,20 +70,27 @@ async function containerExit(r: ContainerRecord, result: { code: number | null; 
  * with its changes, kept), then the runtime. Its counterpart is releaseResources.
  */
 async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: StdioOptions, detached = false, consoleHelper?: string): Promise<ChildProcess> {
-  if (!(await isMountPoint(r.rootfs))) {
-    if (!r.layerDirs) throw new ContainerStateError(`container ${r.name} was made by an older stevedore and cannot start again: remove it and run a new one`);
-    await mountOverlay(r.layerDirs, r.upperDir, r.workDir, r.rootfs, join(ctx.store.containerDir(r.id), 'l'));
-  }
-  // What a previous run left: its pid (startDetached waits for a new one) and its runtime errors.
-  await Promise.all([rm(pidFile(r), { force: true }), rm(runtimeLog(r), { force: true })]);
-  // Volumes with driver options: their file systems (tmpfs, a bound host directory) at _data.
-  await mountVolumes(ctx, mountsOf(r));
-  // engine/network: namespace, veth, address, published ports; again at every start (released at
-  // every stop by releaseResources), so ports come back after stop/start and restarts. Loaded only
-  // for a container with a network of its own (--network none and host have nothing to set up).
-  if (hasOwnNetwork(r)) await (await import('../network/container-network.js')).setUpContainerNetwork(ctx, r);
+  const prepare = (async () => {
+    if (!(await isMountPoint(r.rootfs))) {
+      if (!r.layerDirs) throw new ContainerStateError(`container ${r.name} was made by an older stevedore and cannot start again: remove it and run a new one`);
+      await mountOverlay(r.layerDirs, r.upperDir, r.workDir, r.rootfs, join(ctx.store.containerDir(r.id), 'l'));
+    }
+    // What a previous run left: its pid (startDetached waits for a new one) and its runtime errors.
+    await Promise.all([rm(pidFile(r), { force: true }), rm(runtimeLog(r), { force: true })]);
+    // Volumes with driver options: their file systems (tmpfs, a bound host directory) at _data.
+    await mountVolumes(ctx, mountsOf(r));
+  })();
   const terminal = consoleHelper ? { helper: consoleHelper, dir: ctx.store.containerDir(r.id) } : undefined;
-  return ctx.runtime(r.runtime).run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio, detached, console: terminal });
+  // engine/network: namespace, veth, address, published ports, set up alongside the above and the
+  // runtime's own start; again at every start (released at every stop by releaseResources), so
+  // ports come back after stop/start and restarts.
+  // Loaded only for a container with a network of its own (--network none and host have nothing to set up).
+  const spawn = () => ctx.runtime(r.runtime).run(r.id, r.bundle, { pidFile: pidFile(r), logFile: runtimeLog(r), stdio, detached, console: terminal });
+  if (!hasOwnNetwork(r)) {
+    await prepare;
+    return spawn();
+  }
+  return (await import('../network/container-network.js')).startWithNetwork(ctx, r, prepare, spawn);
 }
 
 /** Removes a container that is not running: mounts, runtime state, directory. */

@@ -9,12 +9,20 @@ import { releaseVolumes } from './volume-use.js';
 
 /** Unmounts the rootfs and makes the runtime forget the container; idempotent. */
 export async function releaseResources(ctx: EngineContext, r: ContainerRecord): Promise<void> {
-  await unmountIfMounted(r.rootfs);
   const runtime = ctx.runtime(r.runtime);
-  // `run` deletes its container on exit; only a failed start or a lost owner leaves state behind.
-  if (existsSync(join(runtime.stateRoot, r.id))) await runtime.delete(r.id, true);
-  // engine/network: veth, address, port rules, namespace file (none for host and none, whose
-  // records have no network request: the network code is not even loaded for them).
-  if (hasOwnNetwork(r)) await (await import('../network/container-network.js')).tearDownContainerNetwork(ctx, r);
+  // The rootfs unmount and the network's release need nothing of each other: they run together
+  // (the network's plugins then cost a container's exit little more than the unmount does).
+  const settled = await Promise.allSettled([
+    unmountIfMounted(r.rootfs),
+    (async () => {
+      // `run` deletes its container on exit; only a failed start or a lost owner leaves state behind.
+      if (existsSync(join(runtime.stateRoot, r.id))) await runtime.delete(r.id, true);
+      // engine/network: veth, address, port rules, namespace file (none for host and none, whose
+      // records have no network request: the network code is not even loaded for them).
+      if (hasOwnNetwork(r)) await (await import('../network/container-network.js')).tearDownContainerNetwork(ctx, r);
+    })(),
+  ]);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
   await releaseVolumes(ctx, r);
 }

@@ -23,9 +23,9 @@ ${body}
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cni-test-'));
   const ok = plugin(`[ "$CNI_COMMAND" = ADD ] && printf '{"cniVersion":"1.0.0","ips":[{"address":"10.9.0.2/24","note":"from-%s"}]}' "$(basename "$0")"; exit 0`);
-  for (const name of ['one', 'two']) await writeFile(join(dir, name), ok);
+  for (const name of ['one', 'two', 'bridge', 'host-local']) await writeFile(join(dir, name), ok);
   await writeFile(join(dir, 'bad'), plugin(`[ "$CNI_COMMAND" = DEL ] && exit 0; echo '{"code":11,"msg":"no luck","details":"try later"}'; exit 1`));
-  for (const name of ['one', 'two', 'bad']) await chmod(join(dir, name), 0o755);
+  for (const name of ['one', 'two', 'bad', 'bridge', 'host-local']) await chmod(join(dir, name), 0o755);
   process.env.STEVEDORE_CNI_PATH = dir;
 });
 
@@ -60,6 +60,14 @@ describe('CNI lists', () => {
     await rm(join(dir, 'calls.log'), { force: true });
     await expect(addList(list('one', 'bad', 'two'), inv)).rejects.toMatchObject({ reason: 'plugin', message: 'CNI plugin bad ADD failed: no luck: try later' });
     expect(await calls()).toEqual(['one ADD eth0 c1 /run/netns/x []', 'bad ADD eth0 c1 /run/netns/x [from-one ]', 'bad DEL eth0 c1 /run/netns/x [from-one ]', 'one DEL eth0 c1 /run/netns/x [from-one ]']);
+  });
+
+  it('DEL without a namespace runs the bridge\'s IPAM plugin directly (all bridge does then); with one, the bridge', async () => {
+    await rm(join(dir, 'calls.log'), { force: true });
+    const bridged: NetConfList = { cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'bridge', ipam: { type: 'host-local' } }, { type: 'one' }] };
+    await delList(bridged, { ...inv, netns: '' });
+    await delList(bridged, inv);
+    expect(await calls()).toEqual(['one DEL eth0 c1  []', 'host-local DEL eth0 c1  []', 'one DEL eth0 c1 /run/netns/x []', 'bridge DEL eth0 c1 /run/netns/x []']);
   });
 
   it('a missing plugin names the Debian package', async () => {

@@ -54,9 +54,16 @@ export interface Invocation {
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK';
 
-export function invokePlugin(command: CniCommand, conf: Record<string, unknown> & PluginConf, inv: Invocation): Promise<CniResult | undefined> {
+/** One plugin call as the spec has it: the executable, its environment and its stdin. */
+export interface PluginCall {
+  path: string;
+  env: NodeJS.ProcessEnv;
+  input: string;
+}
+
+/** The call of conf.type's executable, or of `executable` given the same config (see delList). */
+export function pluginCall(command: CniCommand, conf: Record<string, unknown> & PluginConf, inv: Invocation, executable = conf.type): PluginCall {
   const dirs = cniPath();
-  const path = findPlugin(conf.type, dirs);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: command,
@@ -66,6 +73,12 @@ export function invokePlugin(command: CniCommand, conf: Record<string, unknown> 
     CNI_PATH: dirs.join(':'),
     ...(inv.args ? { CNI_ARGS: inv.args } : {}),
   };
+  return { path: findPlugin(executable, dirs), env, input: JSON.stringify(conf) };
+}
+
+/** Runs one plugin: conf.type's executable, or `executable` given the same config (see delList). */
+export function invokePlugin(command: CniCommand, conf: Record<string, unknown> & PluginConf, inv: Invocation, executable = conf.type): Promise<CniResult | undefined> {
+  const { path, env, input } = pluginCall(command, conf, inv, executable);
   return new Promise((resolve, reject) => {
     const child = spawn(path, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
@@ -92,11 +105,11 @@ export function invokePlugin(command: CniCommand, conf: Record<string, unknown> 
       reject(new NetworkError('plugin', `CNI plugin ${conf.type} ${command} failed: ${msg.split('\n')[0]}`));
     });
     child.stdin.on('error', () => {}); // a plugin that exits without reading its config
-    child.stdin.end(JSON.stringify(conf));
+    child.stdin.end(input);
   });
 }
 
-function pluginConf(list: NetConfList, plugin: PluginConf, prevResult: CniResult | undefined): Record<string, unknown> & PluginConf {
+export function pluginConf(list: NetConfList, plugin: PluginConf, prevResult: CniResult | undefined): Record<string, unknown> & PluginConf {
   return { cniVersion: list.cniVersion, name: list.name, ...plugin, ...(prevResult ? { prevResult } : {}) };
 }
 
@@ -119,12 +132,23 @@ export async function addList(list: NetConfList, inv: Invocation): Promise<CniRe
   return result ?? {};
 }
 
+/**
+ * The executable to run for a DEL. The bridge plugin's DEL without a namespace (CNI_NETNS empty:
+ * the namespace is gone, and its veth with it) does nothing but its IPAM plugin's DEL with the
+ * same config (containernetworking/plugins bridge.go cmdDel, v1.1): that plugin is run directly,
+ * one Go process start less at every container exit.
+ */
+export function delExecutable(plugin: PluginConf, netns: string): string {
+  const ipam = (plugin.ipam as { type?: string } | undefined)?.type;
+  return plugin.type === 'bridge' && netns === '' && ipam ? ipam : plugin.type;
+}
+
 /** DEL of a whole list, in reverse; every plugin is asked even when one fails (the first error is thrown). */
 export async function delList(list: NetConfList, inv: Invocation, prevResult?: CniResult): Promise<void> {
   let first: unknown;
   for (const p of [...list.plugins].reverse()) {
     try {
-      await invokePlugin('DEL', pluginConf(list, p, prevResult), inv);
+      await invokePlugin('DEL', pluginConf(list, p, prevResult), inv, delExecutable(p, inv.netns));
     } catch (err) {
       first ??= err;
     }

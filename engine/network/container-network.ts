@@ -6,7 +6,7 @@
 // isolation rules: network-rules.ts) is made when it is first used and stays until `network rm` or
 // `network prune`, so a start and a stop pay only for what is the container's own.
 // Everything here runs under the networks lock (network-store.ts).
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -20,6 +20,8 @@ import { bindNetns, createNetns, netnsDir, netnsPath, removeNetns } from './netn
 import { ensureNetworkRules, removeNetworkRules } from './network-rules.js';
 import { dropPluginLeftovers } from './plugin-leftovers.js';
 import { allocatePorts, type PortBinding } from './ports.js';
+import { hasReadyHook, ReadyGate } from './ready-gate.js';
+import { detachable, releaseDetached } from './detached-release.js';
 import type { Attachment, NetworkRequest, NetworkState } from './request.js';
 
 export interface NetworkContext {
@@ -173,15 +175,28 @@ async function refreshPeers(ctx: NetworkContext, networks: string[], except: str
  * Sets up the network a container asked for, before its runtime starts; returns what is in effect
  * (also written to its record as `network`), undefined for host and none (the runtime's own).
  */
-export async function setUpContainerNetwork(ctx: NetworkContext, record: ContainerRecord): Promise<NetworkState | undefined> {
+export async function setUpContainerNetwork(ctx: NetworkContext, record: ContainerRecord, runtime: RuntimeAround = {}): Promise<NetworkState | undefined> {
   const req = requestOf(record);
   if (!req || req.mode === 'host' || req.mode === 'none') return undefined;
   const nets = new NetworkStore(ctx.root);
+  const path = netnsPath(ctx.root, record.id);
+  // The namespace (a process start, the longest step before the runtime can start) is the
+  // container's own: it is made while the lock is taken and the repair runs (which never touches
+  // a running container's, and this one is marked running). Waited for before anything else.
+  const netnsMade = req.mode === 'bridge' ? createNetns(path) : undefined;
+  netnsMade?.catch(() => {});
+  let entered = false;
+  const undoUnentered = async (err: unknown) => {
+    // The lock could not be taken: the namespace made meanwhile goes (inside, the roll-back does it).
+    if (!entered) await netnsMade?.then(() => removeNetns(path)).catch(() => {});
+    throw err;
+  };
   return nets.locked(async () => {
-    await repairLocked(ctx, nets, record.id);
-    const path = netnsPath(ctx.root, record.id);
+    entered = true;
     const state: NetworkState = { netns: path, attachments: [], ports: [] };
+    let started = false;
     try {
+      await repairLocked(ctx, nets, record.id);
       if (req.mode === 'container') {
         const target = await ctx.store.read(req.container ?? '');
         if (!target || !isLive(target)) throw new NetworkError('conflict', `--network container:${target?.name ?? req.container}: that container is not running`);
@@ -192,20 +207,24 @@ export async function setUpContainerNetwork(ctx: NetworkContext, record: Contain
         state.sharedWith = target.id;
         for (const f of ['hosts', 'resolv.conf']) await rewriteInPlace(etcPath(ctx, record.id, f), await readFile(etcPath(ctx, target.id, f), 'utf8'));
       } else {
-        // Independent: the namespace (a process start) and the records it needs. The namespace is
-        // waited for either way, so a failure's roll-back never races its creation.
-        const netnsMade = createNetns(path);
-        const [all, first] = await Promise.all([ctx.store.list(), nets.resolve(req.networks[0] ?? DEFAULT_NETWORK)]).finally(() => netnsMade.catch(() => {}));
+        const [all, first] = await Promise.all([ctx.store.list(), nets.resolve(req.networks[0] ?? DEFAULT_NETWORK)]);
         await netnsMade;
         const held = all.filter((r) => r.id !== record.id).flatMap((r) => r.network?.ports ?? []);
         state.ports = first.internal ? [] : await allocatePorts(req.ports, held);
+        // The namespace exists and the ports are ours: the runtime may start (held at its gate).
+        if (runtime.start) {
+          await runtime.start();
+          started = true;
+        }
+        const resolvWritten = (async () => rewriteInPlace(etcPath(ctx, record.id, 'resolv.conf'), resolvConf(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''), req.dns)))();
+        resolvWritten.catch(() => {});
         const endpoints = (req as NetworkRequest & { endpoints?: Record<string, { aliases: string[]; ip?: string }> }).endpoints ?? {};
         for (const [i, name] of req.networks.entries()) {
           const net = i === 0 ? first : await nets.resolve(name);
           const o = i === 0 ? { aliases: req.aliases, ip: req.ip, mac: req.mac, ports: state.ports } : { aliases: endpoints[name]?.aliases ?? [], ip: endpoints[name]?.ip, ports: [] };
           state.attachments.push(await attach(nets, record.id, path, net, { ifName: `eth${i}`, ...o }));
         }
-        await rewriteInPlace(etcPath(ctx, record.id, 'resolv.conf'), resolvConf(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''), req.dns));
+        await resolvWritten;
       }
       const updated = await ctx.store.update(record.id, (cur) => {
         cur.network = state;
@@ -216,10 +235,65 @@ export async function setUpContainerNetwork(ctx: NetworkContext, record: Contain
       await refreshPeers(ctx, req.networks, record.id);
       return state;
     } catch (err) {
+      if (started) await runtime.abort?.().catch(() => {});
+      await netnsMade?.catch(() => {}); // a roll-back never races the namespace's creation
       await releaseState(record.id, state).catch(() => {});
       throw err;
     }
-  });
+  }).catch(undoUnentered);
+}
+
+/** What the set-up does with a runtime started while it runs (startWithNetwork). */
+export interface RuntimeAround {
+  /** Called once the namespace exists and the ports are allocated. */
+  start?: () => Promise<void>;
+  /** The set-up failed after start: make the runtime give up, and wait until it has. */
+  abort?: () => Promise<void>;
+}
+
+/**
+ * Starts a container's runtime with its network set up around it. The set-up runs alongside
+ * `prepare` (the root filesystem's mount and volumes: neither needs the other). With the ready
+ * gate in the bundle (ready-gate.ts), the runtime is spawned as soon as the namespace exists and
+ * does its own start while the CNI ADD runs, its container held at the gate until the network is
+ * ready; without (host, none, container:, a container created before the gate) it is spawned
+ * after both. A failure of either is thrown once both have settled (nothing is left half-done
+ * while the caller releases what was made).
+ */
+export async function startWithNetwork(ctx: NetworkContext, record: ContainerRecord, prepare: Promise<void>, spawnRuntime: () => ChildProcess): Promise<ChildProcess> {
+  // Its failure is thrown below, once everything settled; until then it must not count as unhandled.
+  prepare.catch(() => {});
+  const dir = ctx.store.containerDir(record.id);
+  const gated = requestOf(record)?.mode === 'bridge' && (await hasReadyHook(record.bundle, dir));
+  const gateOpened = gated ? ReadyGate.open(dir) : undefined;
+  let child: ChildProcess | undefined;
+  let exited: Promise<unknown> = Promise.resolve();
+  const around: RuntimeAround = {
+    start: async () => {
+      await prepare;
+      const gate = await gateOpened!;
+      child = spawnRuntime();
+      exited = new Promise((resolve) => {
+        child!.once('exit', resolve);
+        child!.once('error', resolve);
+      }).finally(() => gate.close());
+    },
+    abort: async () => {
+      await (await gateOpened!).fail();
+      await exited;
+    },
+  };
+  const settled = await Promise.allSettled([prepare, setUpContainerNetwork(ctx, record, gated ? around : {}), gateOpened ?? Promise.resolve(undefined)]);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed || !child) {
+    if (!child) await (await gateOpened?.catch(() => undefined))?.close();
+    if (failed) throw failed.reason;
+    // A gated runtime spawned now would wait at a gate nobody opens (the set-up always starts it).
+    if (gated) throw new NetworkError('plugin', `the network of ${record.name} was set up without starting its runtime`);
+    return spawnRuntime();
+  }
+  await (await gateOpened!).ready();
+  return child;
 }
 
 /** Releases a container's network (veth, address, port rules, namespace); idempotent. */
@@ -238,7 +312,9 @@ async function tearDownLocked(ctx: NetworkContext, nets: NetworkStore, id: strin
   if (state) {
     try {
       const shared = exited && (await ctx.store.list()).some((r) => r.id !== id && r.network?.sharedWith === id && isLive(r));
-      await releaseState(id, state, exited && !shared);
+      // A --rm container's address and namespace are released after the command has ended.
+      if (exited && !shared && cur.autoRemove && detachable(state)) releaseDetached(id, state);
+      else await releaseState(id, state, exited && !shared);
     } finally {
       await ctx.store.update(id, (r) => {
         delete r.network;
