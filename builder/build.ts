@@ -22,7 +22,8 @@ import { expand, expandWords, keyValues } from './dockerfile/expand.js';
 import { parseDockerfile, type Dockerfile, type Instruction } from './dockerfile/parser.js';
 import type { DockerIgnore } from './dockerfile/patterns.js';
 import { applyMetadata, configDocument, DEFAULT_SHELL, envMap, manifestDocument, type ContainerConfig, type HistoryEntry, type ImageConfigJson } from './image-config.js';
-import { chainOf, commitWorkspace, type BuiltLayer } from './layer/commit.js';
+import { chainOf, commitPlanned, commitWorkspace, type BuiltLayer } from './layer/commit.js';
+import { PlannedLayer } from './layer/planned-layer.js';
 import type { LayerCompression } from './layer/upper-diff.js';
 import { Workspace } from './layer/workspace.js';
 import { findStage, makePlan, stageDependencies, stagesFor, type Plan, type Stage } from './plan.js';
@@ -386,8 +387,12 @@ export class Builder {
     return st;
   }
 
-  /** A step that makes a layer: from the cache, else `work` in a workspace, committed. */
-  private async layerStep(st: StageResult, v: Vertex, key: string, createdBy: string, work: (ws: Workspace) => Promise<void>): Promise<void> {
+  /**
+   * A step that makes a layer: from the cache, else `work` in a workspace, committed. A `planned`
+   * step (COPY/ADD) does not write through the workspace: it plans tar entries (the workspace is
+   * its read-only view of the layers below), written straight into the layer blob.
+   */
+  private async layerStep(st: StageResult, v: Vertex, key: string, createdBy: string, work: (ws: Workspace, layer: PlannedLayer) => Promise<void>, how: 'overlay' | 'planned' = 'overlay'): Promise<void> {
     const parent = st.layers[st.layers.length - 1]?.chainId;
     // A layer compressed otherwise is another blob of the same diff: kept under a key of its own,
     // while the chain of keys (st.key) stays the same whatever the compression.
@@ -398,23 +403,23 @@ export class Builder {
     } else {
       await this.ensureSnapshots(st.layers);
       const ws = await Workspace.mount(this.tmpRoot, this.layerDirs(st.layers));
+      const layer = new PlannedLayer(ws.rootfs, Math.floor(Date.now() / 1000), this.o.epoch);
       let built: BuiltLayer | undefined;
       try {
-        await work(ws);
+        await work(ws, layer);
       } catch (err) {
         await ws.remove();
         throw err;
       }
-      built = await commitWorkspace(this.o.store, ws, parent, { epoch: this.o.epoch, compression: this.o.compression ?? 'gzip' });
+      const compression = this.o.compression ?? 'gzip';
+      built = how === 'planned' ? await commitPlanned(this.o.store, ws, layer.entries(), parent, { compression }) : await commitWorkspace(this.o.store, ws, parent, { epoch: this.o.epoch, compression });
       entry = built ? { layer: { desc: built.desc, diffId: built.diffId } } : {};
       await this.cache.put(entryKey, entry);
       v.done();
     }
-    if (entry.layer) {
-      const layer = { ...entry.layer, chainId: chainOf(parent, entry.layer.diffId) };
-      await this.ensureSnapshots([...st.layers, layer]);
-      st.layers.push(layer);
-    }
+    // The layer's snapshot is made when a later step or a container needs it (ensureSnapshots):
+    // the last step's layer, or a cached one, is never unpacked for nothing.
+    if (entry.layer) st.layers.push({ ...entry.layer, chainId: chainOf(parent, entry.layer.diffId) });
     st.history.push({ created: this.created, created_by: createdBy, comment: 'buildkit.dockerfile.v0', ...(entry.layer ? {} : { empty_layer: true }) });
     st.key = key;
   }
@@ -554,6 +559,7 @@ export class Builder {
     // when cached); without, the file is fetched now, so a changed file is a cache miss.
     const fetched = new Map<string, { file: string; mtime?: Date; digest: string }>();
     const fetchDir = urls.length ? join(this.tmpRoot, `add-${randomUUID()}`) : undefined;
+    const mounted: Workspace[] = [];
     const fetchUrl = async (u: string, i: number) => {
       let got = fetched.get(u);
       if (!got) {
@@ -570,20 +576,26 @@ export class Builder {
       const key = nextKey(st.key, ins.cmd, createdBy, argsText, sourceKey, JSON.stringify(docs), urlKeys.join('\0'));
       const total = paths.length + docs.length + urls.length;
       const destIsDir = dest.endsWith('/') || total > 1 || contextSources.length > paths.length;
-      await this.layerStep(st, v, key, createdBy, async (ws) => {
-        let owner: { uid: number; gid: number } | undefined;
-        if (chown !== undefined) {
-          const [u = '', g] = chown.split(':');
-          const resolved = await resolveUserInRootfs(ws.rootfs, g === undefined ? u : `${u}:${g}`).catch((err: Error) => {
-            throw new BuildError(`${ins.cmd} --chown=${chown}: ${err.message}`);
-          });
-          owner = { uid: resolved.uid, gid: g === undefined ? (/^\d+$/.test(u) ? resolved.uid : resolved.gid) : resolved.gid };
-        }
-        const opts = { ...(owner ? { chown: owner } : {}), ...(chmod !== undefined ? { chmod } : {}), extract: isAdd };
-        const target = destIsDir && !dest.endsWith('/') ? `${dest}/` : dest;
-        if (from) {
-          const src = await this.mountFrom(from, stage.index);
-          try {
+      await this.layerStep(
+        st,
+        v,
+        key,
+        createdBy,
+        async (ws, layer) => {
+          let owner: { uid: number; gid: number } | undefined;
+          if (chown !== undefined) {
+            const [u = '', g] = chown.split(':');
+            const resolved = await resolveUserInRootfs(ws.rootfs, g === undefined ? u : `${u}:${g}`).catch((err: Error) => {
+              throw new BuildError(`${ins.cmd} --chown=${chown}: ${err.message}`);
+            });
+            owner = { uid: resolved.uid, gid: g === undefined ? (/^\d+$/.test(u) ? resolved.uid : resolved.gid) : resolved.gid };
+          }
+          const opts = { ...(owner ? { chown: owner } : {}), ...(chmod !== undefined ? { chmod } : {}), extract: isAdd };
+          const target = destIsDir && !dest.endsWith('/') ? `${dest}/` : dest;
+          if (from) {
+            // Mounted until the layer is written: its files are read then.
+            const src = await this.mountFrom(from, stage.index);
+            mounted.push(src.ws);
             const root: SourceRoot = { kind: 'rootfs', dir: src.root };
             const sources: Source[] = [];
             for (const p of paths) {
@@ -591,36 +603,35 @@ export class Builder {
               if (found.length === 0) throw new CopyStepError(`${ins.cmd} failed: no source files were specified (nothing matches ${JSON.stringify(p)} in ${from})`);
               sources.push(...found);
             }
-            await copySources(root, sources, sources.length > 1 && !target.endsWith('/') ? `${target}/` : target, ws.rootfs, ws.dir, { ...opts, extract: false });
-          } finally {
-            await src.ws.remove();
+            await copySources(root, sources, sources.length > 1 && !target.endsWith('/') ? `${target}/` : target, layer, ws.dir, { ...opts, extract: false });
+          } else if (contextSources.length) {
+            await copySources(ctxRoot, contextSources, target, layer, ws.dir, opts);
           }
-        } else if (contextSources.length) {
-          await copySources(ctxRoot, contextSources, target, ws.rootfs, ws.dir, opts);
-        }
-        if (docs.length || urls.length) {
-          const scratch = join(ws.dir, 'inline');
-          await mkdir(scratch, { recursive: true });
-          const root: SourceRoot = { kind: 'context', dir: scratch };
-          for (const d of docs) {
-            const rel = d.name;
-            await writeFile(join(scratch, rel), d.content, { mode: 0o644 });
-            await copySources(root, [{ rel, host: join(scratch, rel), isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false });
+          if (docs.length || urls.length) {
+            const scratch = join(ws.dir, 'inline');
+            await mkdir(scratch, { recursive: true });
+            const root: SourceRoot = { kind: 'context', dir: scratch };
+            for (const d of docs) {
+              const rel = d.name;
+              await writeFile(join(scratch, rel), d.content, { mode: 0o644 });
+              await copySources(root, [{ rel, host: join(scratch, rel), isDir: false }], target, layer, ws.dir, { ...opts, extract: false });
+            }
+            for (const [i, u] of urls.entries()) {
+              const rel = posix.basename(new URL(u).pathname) || 'index.html';
+              const file = join(scratch, rel);
+              const got = await fetchUrl(u, i);
+              await rename(got.file, file);
+              fetched.delete(u);
+              // Docker's rules: mode 0600 unless --chmod, the mtime from Last-Modified when there is one.
+              if (got.mtime) await utimes(file, got.mtime, got.mtime);
+              await copySources(root, [{ rel, host: file, isDir: false }], target, layer, ws.dir, { ...opts, extract: false, ...(opts.chmod === undefined ? { chmod: 0o600 } : {}) });
+            }
           }
-          for (const [i, u] of urls.entries()) {
-            const rel = posix.basename(new URL(u).pathname) || 'index.html';
-            const file = join(scratch, rel);
-            const got = await fetchUrl(u, i);
-            await rename(got.file, file);
-            fetched.delete(u);
-            // Docker's rules: mode 0600 unless --chmod, the mtime from Last-Modified when there is one.
-            if (got.mtime) await utimes(file, got.mtime, got.mtime);
-            await copySources(root, [{ rel, host: file, isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false, ...(opts.chmod === undefined ? { chmod: 0o600 } : {}) });
-          }
-          await rm(scratch, { recursive: true, force: true });
-        }
-      });
+        },
+        'planned',
+      );
     } finally {
+      for (const m of mounted) await m.remove();
       if (fetchDir) await rm(fetchDir, { recursive: true, force: true });
     }
   }

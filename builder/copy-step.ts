@@ -1,5 +1,5 @@
 // COPY and ADD: sources from the build context (.dockerignore applied), another stage or an image,
-// copied into the step's workspace without a container. Docker's rules: a directory source copies
+// planned as the entries of the step's layer (layer/planned-layer.ts), without a container. Docker's rules: a directory source copies
 // its contents; several sources (or a wildcard) need a directory destination ending in `/`; a
 // file onto an existing directory or a `/`-terminated destination keeps its name; wildcards use
 // Go's filepath.Match per path component. Sources are resolved inside their root (symlinks
@@ -11,23 +11,15 @@ import { KindedError } from '../util/errors.js';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync,
-  copyFileSync,
   createReadStream,
   createWriteStream,
-  lchownSync,
   lstatSync,
-  lutimesSync,
-  mkdirSync,
   readdirSync,
   readFileSync,
   readlinkSync,
-  rmSync,
-  symlinkSync,
-  utimesSync,
   type Stats,
 } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -35,6 +27,7 @@ import { resolveInRootfs } from '../engine/bundle/rootfs-path.js';
 import { mapLimit } from '../util/limit.js';
 import { ContextDigestCache } from './context-cache.js';
 import { goMatch, hasWildcards, type DockerIgnore } from './dockerfile/patterns.js';
+import { childOf, type PlannedEntry, type PlannedLayer } from './layer/planned-layer.js';
 
 /** A COPY/ADD source that is missing or leaves the context: kind `invalid` (util/errors.ts). */
 export class CopyStepError extends KindedError {
@@ -187,75 +180,32 @@ export interface CopyOptions {
   extract?: boolean;
 }
 
-/** A directory created by the copy: 0755, owned by --chown's owner. */
-async function ensureDir(rootfs: string, path: string, owner?: { uid: number; gid: number }): Promise<string> {
-  const parts = path.split('/').filter(Boolean);
-  let cur = '';
-  let host = rootfs;
-  for (const p of parts) {
-    cur += `/${p}`;
-    host = await resolveInRootfs(rootfs, cur);
-    const st = await lstat(host).catch(() => undefined);
-    if (st?.isDirectory()) continue;
-    if (st) throw new CopyStepError(`cannot copy to ${path}: ${cur} is not a directory`);
-    await mkdir(host, { mode: 0o755 });
-    await chmod(host, 0o755);
-    if (owner) await lchown(host, owner.uid, owner.gid);
-  }
-  return host;
-}
-
-/**
- * Copies one node (a directory itself, not its contents). Synchronous, like walk(): a file is a
- * handful of system calls, and a copy of many small files is bound by per-call overhead.
- */
-function copyNode(root: SourceRoot, srcHost: string, st: Stat, dstHost: string, opts: CopyOptions, absent: boolean): { created: boolean } {
+/** The tar entry of one copied node (a directory itself, not its contents). */
+function entryOf(root: SourceRoot, srcHost: string, st: Stat, opts: CopyOptions): PlannedEntry {
   const uid = opts.chown?.uid ?? (root.kind === 'context' ? 0 : Number(st.uid));
   const gid = opts.chown?.gid ?? (root.kind === 'context' ? 0 : Number(st.gid));
-  // `absent`: the parent was just made by this copy, so nothing is there to replace.
-  const existing = absent ? undefined : lstatSync(dstHost, { throwIfNoEntry: false });
-  if (st.isDirectory()) {
-    if (existing && !existing.isDirectory()) rmSync(dstHost, { force: true });
-    const created = !existing?.isDirectory();
-    if (created) mkdirSync(dstHost);
-    lchownSync(dstHost, uid, gid);
-    chmodSync(dstHost, opts.chmod ?? Number(st.mode) & 0o7777);
-    return { created }; // times after the contents
-  }
-  if (existing) rmSync(dstHost, { recursive: true, force: true });
-  if (st.isSymbolicLink()) {
-    symlinkSync(readlinkSync(srcHost), dstHost);
-    lchownSync(dstHost, uid, gid);
-    lutimesSync(dstHost, st.atime, st.mtime);
-  } else if (st.isFile()) {
-    copyFileSync(srcHost, dstHost);
-    lchownSync(dstHost, uid, gid);
-    chmodSync(dstHost, opts.chmod ?? Number(st.mode) & 0o7777);
-    utimesSync(dstHost, st.atime, st.mtime);
-  } else {
-    throw new CopyStepError(`${srcHost}: cannot copy a special file`);
-  }
-  return { created: true };
+  const mtime = Math.floor(st.mtimeMs / 1000);
+  if (st.isDirectory()) return { header: { name: '', type: 'dir', mode: opts.chmod ?? Number(st.mode) & 0o7777, uid, gid, mtime } };
+  if (st.isSymbolicLink()) return { header: { name: '', type: 'symlink', linkname: readlinkSync(srcHost), mode: Number(st.mode) & 0o7777, uid, gid, mtime } };
+  if (st.isFile()) return { header: { name: '', type: 'file', size: st.size, mode: opts.chmod ?? Number(st.mode) & 0o7777, uid, gid, mtime }, file: srcHost };
+  throw new CopyStepError(`${srcHost}: cannot copy a special file`);
 }
 
-/** Copies one source tree to container path `dest` (its contents, for a directory). */
-async function copyTree(root: SourceRoot, rootfs: string, src: Source, dest: string, opts: CopyOptions): Promise<void> {
-  // Container directory → its host path, for directories made or resolved by this copy: a tree of
-  // many files resolves each directory once, not once per file.
+/** Copies one source tree to container path `dest` (its contents, for a directory) into the layer. */
+async function copyTree(root: SourceRoot, layer: PlannedLayer, src: Source, dest: string, opts: CopyOptions): Promise<void> {
+  // Container directory → its resolved path in the layer, for directories made or resolved by this
+  // copy: a tree of many files resolves each directory once, not once per file.
   const dirs = new Map<string, string>();
   const dirOf = async (path: string) => {
-    let host = dirs.get(path);
-    if (host === undefined) {
-      host = await ensureDir(rootfs, path, opts.chown);
-      dirs.set(path, host);
+    let rel = dirs.get(path);
+    if (rel === undefined) {
+      rel = await layer.ensureDir(path, opts.chown);
+      dirs.set(path, rel);
     }
-    return host;
+    return rel;
   };
   const nodes: { path: string; host: string; st: Stat; top: boolean }[] = [];
   walk(root, src, (rel, host, st) => nodes.push({ path: rel ? posix.join(dest, rel) : dest, host, st, top: rel === '' }));
-  const dirTimes: { host: string; atime: Date; mtime: Date }[] = [];
-  /** Directories this copy created: their entries need no check for something to replace. */
-  const fresh = new Set<string>();
   // In walk order: parents before children.
   for (const { path, host, st, top } of nodes) {
     if (top && st.isDirectory()) {
@@ -263,16 +213,10 @@ async function copyTree(root: SourceRoot, rootfs: string, src: Source, dest: str
       await dirOf(path);
       continue;
     }
-    const parent = posix.dirname(path);
-    const dstHost = join(await dirOf(parent), posix.basename(path));
-    const { created } = copyNode(root, host, st, dstHost, opts, fresh.has(parent));
-    if (st.isDirectory()) {
-      if (created) fresh.add(path);
-      dirs.set(path, dstHost);
-      dirTimes.push({ host: dstHost, atime: st.atime, mtime: st.mtime });
-    }
+    const rel = childOf(await dirOf(posix.dirname(path)), posix.basename(path));
+    layer.put(rel, entryOf(root, host, st, opts));
+    if (st.isDirectory()) dirs.set(path, rel);
   }
-  for (const d of dirTimes.reverse()) utimesSync(d.host, d.atime, d.mtime);
 }
 
 const ARCHIVE_MAGIC: [number, number[]][] = [
@@ -300,33 +244,32 @@ function run(cmd: string, args: string[]): Promise<void> {
 }
 
 /**
- * Copies the resolved sources to `dest` (absolute, in the container) in the workspace rootfs.
- * `scratch` is a private temporary directory (archives are unpacked there first, so a hostile
- * archive's symlinks are never followed on the host).
+ * Copies the resolved sources to `dest` (absolute, in the container) into the step's planned
+ * layer. `scratch` is a private temporary directory that lives until the layer is written
+ * (archives are unpacked there first, so a hostile archive's symlinks are never followed on the
+ * host; the layer reads their files from there).
  */
-export async function copySources(root: SourceRoot, sources: Source[], dest: string, rootfs: string, scratch: string, opts: CopyOptions): Promise<void> {
+export async function copySources(root: SourceRoot, sources: Source[], dest: string, layer: PlannedLayer, scratch: string, opts: CopyOptions): Promise<void> {
   const destIsDir = dest.endsWith('/') || sources.length > 1;
   for (const s of sources) {
     if (s.isDir) {
-      await copyTree(root, rootfs, s, dest, opts);
+      await copyTree(root, layer, s, dest, opts);
       continue;
     }
     if (opts.extract && (await isArchive(s.host))) {
       const tmp = join(scratch, `extract-${createHash('sha256').update(s.host).digest('hex').slice(0, 12)}`);
       await mkdir(tmp, { recursive: true });
       await run('tar', ['-x', '-f', s.host, '-C', tmp, '--numeric-owner', '--same-owner', '-p', '--no-overwrite-dir']);
-      await copyTree({ kind: 'rootfs', dir: tmp }, rootfs, { rel: '', host: tmp, isDir: true }, dest, opts);
-      await rm(tmp, { recursive: true, force: true });
+      await copyTree({ kind: 'rootfs', dir: tmp }, layer, { rel: '', host: tmp, isDir: true }, dest, opts);
       continue;
     }
     let target = dest;
     if (destIsDir) {
       target = posix.join(dest, basename(s.host === root.dir ? s.rel : s.rel.split('/').pop()!));
-    } else {
-      const existing = await lstat(await resolveInRootfs(rootfs, dest)).catch(() => undefined);
-      if (existing?.isDirectory()) target = posix.join(dest, s.rel.split('/').pop()!);
+    } else if (await layer.isDir(dest)) {
+      target = posix.join(dest, s.rel.split('/').pop()!);
     }
-    await copyTree(root, rootfs, { ...s, rel: '' }, target, opts);
+    await copyTree(root, layer, { ...s, rel: '' }, target, opts);
   }
 }
 
