@@ -17,10 +17,10 @@ import type { ImageRecord, ImageStore } from '../engine/store/image-store.js';
 import { digestOf, MediaType, type Descriptor, type Digest } from '../oci/index.js';
 import { BuildCache, nextKey, type CacheEntry } from './build-cache.js';
 import { ContextDigestCache } from './context-cache.js';
-import { cleanSource, copySources, CopyStepError, download, hashSources, resolveSources, type Source, type SourceRoot } from './copy-step.js';
+import { cleanSource, copyParents, copySources, CopyStepError, download, excludedSource, hashSources, resolveParents, resolveSources, type ParentsSource, type Source, type SourceRoot } from './copy-step.js';
 import { expand, expandWords, keyValues } from './dockerfile/expand.js';
 import { parseDockerfile, type Dockerfile, type Instruction } from './dockerfile/parser.js';
-import type { DockerIgnore } from './dockerfile/patterns.js';
+import { DockerIgnore } from './dockerfile/patterns.js';
 import { applyMetadata, configDocument, DEFAULT_SHELL, envMap, manifestDocument, type ContainerConfig, type HistoryEntry, type ImageConfigJson } from './image-config.js';
 import { chainOf, commitPlanned, commitWorkspace, type BuiltLayer } from './layer/commit.js';
 import { PlannedLayer } from './layer/planned-layer.js';
@@ -497,15 +497,27 @@ export class Builder {
     let chown: string | undefined;
     let chmodText: string | undefined;
     let checksum: string | undefined;
+    const excludes: string[] = [];
+    let parents = false;
     for (const f of ins.flags) {
       const val = expand(f.value, vars, esc);
       if (f.name === 'from') from = val;
       else if (f.name === 'chown') chown = val;
       else if (f.name === 'chmod') chmodText = val;
       else if (f.name === 'checksum' && isAdd) checksum = val;
-      else if (f.name === 'link') continue;
+      else if (f.name === 'exclude') {
+        if (val === '') throw new BuildError(`${ins.cmd} --exclude needs a pattern (--exclude=PATTERN)`);
+        excludes.push(val);
+      } else if (f.name === 'parents' && !isAdd) {
+        if (!['', 'true', 'false'].includes(val)) throw new BuildError(`COPY --parents=${val}: true or false`);
+        parents = val !== 'false';
+      } else if (f.name === 'link') continue;
       else throw new BuildError(`${ins.cmd}: unknown flag --${f.name}`);
     }
+    // --exclude: .dockerignore's pattern rules, matched against each source (its path after a
+    // --parents pivot) and against the paths inside a copied directory (relative to it).
+    const exclude = excludes.length ? new DockerIgnore(excludes) : undefined;
+    const resolve = (root: SourceRoot, p: string): Promise<(Source | ParentsSource)[]> => (parents ? resolveParents(root, p) : resolveSources(root, p));
     let chmod: number | undefined;
     if (chmodText !== undefined) {
       if (!/^[0-7]{3,4}$/.test(chmodText)) throw new BuildError(`${ins.cmd} --chmod=${chmodText}: an octal mode like 755 is expected`);
@@ -531,20 +543,20 @@ export class Builder {
     const urls = isAdd ? words.filter((w) => /^https?:\/\//.test(w)) : [];
     const paths = words.filter((w) => !heredocWords.includes(w) && !urls.includes(w));
     let sourceKey: string;
-    let contextSources: Source[] = [];
+    let contextSources: (Source | ParentsSource)[] = [];
     const ctxRoot: SourceRoot = { kind: 'context', dir: this.o.contextDir, ...(this.o.ignore ? { ignore: this.o.ignore } : {}) };
     if (from) {
       sourceKey = `from ${await this.fromKey(from, stage.index)} ${paths.join('\0')}`;
     } else {
       for (const p of paths) {
-        const found = await resolveSources(ctxRoot, p);
+        const found = await resolve(ctxRoot, p);
         if (found.length === 0) throw new CopyStepError(`${ins.cmd} failed: no source files were specified (nothing matches ${JSON.stringify(p)})`);
-        contextSources.push(...found);
+        contextSources.push(...found.filter((s) => !excludedSource(s, exclude)));
       }
       // A context from standard input is unpacked afresh into the builder's temporary directory each time: nothing to remember.
       const fromStdin = this.o.contextDir.startsWith(`${this.tmpRoot}/`);
       this.contextDigests ??= fromStdin ? Promise.resolve(ContextDigestCache.memory()) : ContextDigestCache.open(this.o.root, this.o.contextDir);
-      sourceKey = `context ${await hashSources(ctxRoot, contextSources, await this.contextDigests)}`;
+      sourceKey = `context ${await hashSources(ctxRoot, contextSources, await this.contextDigests, exclude)}`;
     }
     const docs = heredocWords.map((w) => {
       const name = w.replace(/^<<-?["']?/, '').replace(/["']$/, '');
@@ -575,7 +587,7 @@ export class Builder {
       const urlKeys = checksum !== undefined ? urls.map((u) => `${u} ${checksum}`) : await Promise.all(urls.map(async (u, i) => `${u} ${(await fetchUrl(u, i)).digest}`));
       const key = nextKey(st.key, ins.cmd, createdBy, argsText, sourceKey, JSON.stringify(docs), urlKeys.join('\0'));
       const total = paths.length + docs.length + urls.length;
-      const destIsDir = dest.endsWith('/') || total > 1 || contextSources.length > paths.length;
+      const destIsDir = dest.endsWith('/') || total > 1 || contextSources.length > paths.length || parents;
       await this.layerStep(
         st,
         v,
@@ -590,20 +602,23 @@ export class Builder {
             });
             owner = { uid: resolved.uid, gid: g === undefined ? (/^\d+$/.test(u) ? resolved.uid : resolved.gid) : resolved.gid };
           }
-          const opts = { ...(owner ? { chown: owner } : {}), ...(chmod !== undefined ? { chmod } : {}), extract: isAdd };
+          const opts = { ...(owner ? { chown: owner } : {}), ...(chmod !== undefined ? { chmod } : {}), ...(exclude ? { exclude } : {}), extract: isAdd };
           const target = destIsDir && !dest.endsWith('/') ? `${dest}/` : dest;
           if (from) {
             // Mounted until the layer is written: its files are read then.
             const src = await this.mountFrom(from, stage.index);
             mounted.push(src.ws);
             const root: SourceRoot = { kind: 'rootfs', dir: src.root };
-            const sources: Source[] = [];
+            const sources: (Source | ParentsSource)[] = [];
             for (const p of paths) {
-              const found = await resolveSources(root, p);
+              const found = await resolve(root, p);
               if (found.length === 0) throw new CopyStepError(`${ins.cmd} failed: no source files were specified (nothing matches ${JSON.stringify(p)} in ${from})`);
-              sources.push(...found);
+              sources.push(...found.filter((s) => !excludedSource(s, exclude)));
             }
-            await copySources(root, sources, sources.length > 1 && !target.endsWith('/') ? `${target}/` : target, layer, ws.dir, { ...opts, extract: false });
+            if (parents) await copyParents(root, sources as ParentsSource[], target, layer, { ...opts, extract: false });
+            else await copySources(root, sources, sources.length > 1 && !target.endsWith('/') ? `${target}/` : target, layer, ws.dir, { ...opts, extract: false });
+          } else if (parents) {
+            await copyParents(ctxRoot, contextSources as ParentsSource[], target, layer, opts);
           } else if (contextSources.length) {
             await copySources(ctxRoot, contextSources, target, layer, ws.dir, opts);
           }

@@ -26,7 +26,7 @@ import { pipeline } from 'node:stream/promises';
 import { resolveInRootfs } from '../engine/bundle/rootfs-path.js';
 import { mapLimit } from '../util/limit.js';
 import { ContextDigestCache } from './context-cache.js';
-import { goMatch, hasWildcards, type DockerIgnore } from './dockerfile/patterns.js';
+import { goMatch, hasWildcards, pathMatcher, type DockerIgnore } from './dockerfile/patterns.js';
 import { childOf, type PlannedEntry, type PlannedLayer } from './layer/planned-layer.js';
 
 /** A COPY/ADD source that is missing or leaves the context: kind `invalid` (util/errors.ts). */
@@ -97,13 +97,72 @@ export async function resolveSources(root: SourceRoot, pattern: string): Promise
 
 type Stat = Stats;
 
+/** COPY --exclude patterns, matched against `prefix` + a path inside a copied directory. */
+interface Exclude {
+  patterns: DockerIgnore;
+  prefix: string;
+}
+
 /**
- * Walks a source: itself, then (for a directory) everything under it not ignored, parents first.
+ * Where --exclude patterns are matched from inside a copied directory: the directory itself (as
+ * BuildKit's copy does), or for --parents the directory the kept paths start from.
+ */
+function excludePrefix(s: Source | ParentsSource): string {
+  return 'keep' in s && s.keep ? `${s.keep}/` : '';
+}
+
+/** A COPY --parents source: `keep` is the part of its path that is kept under the destination. */
+export interface ParentsSource extends Source {
+  keep: string;
+}
+
+/**
+ * COPY --parents: the sources one argument names, each with the part of its path kept under the
+ * destination — all of it, or what follows a `/./` pivot (as rsync --relative). Wildcards match
+ * the whole path after the pivot, `**` any number of directories; a matched directory is copied
+ * whole.
+ */
+export async function resolveParents(root: SourceRoot, pattern: string): Promise<ParentsSource[]> {
+  const pivot = pattern.indexOf('/./');
+  const base = cleanSource(pivot >= 0 ? pattern.slice(0, pivot) : '');
+  const rest = cleanSource(pivot >= 0 ? pattern.slice(pivot + 3) : pattern);
+  const full = (keep: string) => (base && keep ? `${base}/${keep}` : base || keep);
+  if (!hasWildcards(rest)) return (await resolveSources(root, full(rest))).map((s) => ({ ...s, keep: rest }));
+  const baseHost = await resolveInRootfs(root.dir, base);
+  if (!(await lstat(baseHost).catch(() => undefined))?.isDirectory()) return [];
+  const matches = pathMatcher(rest);
+  const out: ParentsSource[] = [];
+  const visit = (keep: string, host: string) => {
+    for (const name of readdirSync(host).sort()) {
+      const k = keep ? `${keep}/${name}` : name;
+      const hidden = ignored(root, full(k));
+      if (hidden && !root.ignore?.hasExceptions) continue;
+      const child = `${host}/${name}`;
+      const st = lstatSync(child);
+      if (!hidden && matches(k)) {
+        out.push({ rel: full(k), host: child, isDir: st.isDirectory(), keep: k });
+        continue; // a directory is copied with everything in it
+      }
+      if (st.isDirectory()) visit(k, child);
+    }
+  };
+  visit('', baseHost);
+  return out;
+}
+
+/** Whether COPY --exclude leaves out a resolved source itself. */
+export function excludedSource(s: Source | ParentsSource, exclude: DockerIgnore | undefined): boolean {
+  return !!exclude && exclude.ignores('keep' in s ? s.keep : s.rel);
+}
+
+/**
+ * Walks a source: itself, then (for a directory) everything under it not ignored (.dockerignore,
+ * relative to the root) or excluded (COPY --exclude, relative to the source), parents first.
  * Synchronous on purpose: a context of many small files costs a readdir per directory and an
  * lstat per entry, each a few microseconds as a direct system call but far more as a promise
  * round trip through the thread pool (the cost that dominated COPY of 10,000 files).
  */
-function walk(root: SourceRoot, src: Source, visit: (rel: string, host: string, st: Stat) => void): void {
+function walk(root: SourceRoot, src: Source, visit: (rel: string, host: string, st: Stat) => void, exclude?: Exclude): void {
   const go = (rel: string, host: string) => {
     const st = lstatSync(host);
     visit(rel, host, st);
@@ -111,12 +170,13 @@ function walk(root: SourceRoot, src: Source, visit: (rel: string, host: string, 
     for (const name of readdirSync(host).sort()) {
       const r = rel ? `${rel}/${name}` : name;
       const full = src.rel ? `${src.rel}/${r}` : r;
-      if (ignored(root, full)) {
-        if (!root.ignore?.hasExceptions) continue;
-        const child = lstatSync(join(host, name));
-        if (!child.isDirectory()) continue;
+      const child = `${host}/${name}`;
+      const hiddenBy = ignored(root, full) ? root.ignore : exclude?.patterns.ignores(exclude.prefix + r) ? exclude.patterns : undefined;
+      if (hiddenBy) {
+        // An exception (`!`) may keep something below a hidden directory: look inside it.
+        if (!hiddenBy.hasExceptions || !lstatSync(child).isDirectory()) continue;
       }
-      go(r, join(host, name));
+      go(r, child);
     }
   };
   go('', src.host);
@@ -140,12 +200,12 @@ async function sha256Stream(host: string): Promise<string> {
  * targets; owners for non-context roots): the COPY step's cache key part. With a `cache`, a file
  * whose stat is unchanged since it was last hashed is not read again.
  */
-export async function hashSources(root: SourceRoot, sources: Source[], cache: ContextDigestCache = ContextDigestCache.memory()): Promise<string> {
+export async function hashSources(root: SourceRoot, sources: (Source | ParentsSource)[], cache: ContextDigestCache = ContextDigestCache.memory(), exclude?: DockerIgnore): Promise<string> {
   const h = createHash('sha256');
   for (const s of sources) {
     h.update(`source ${s.rel}\n`);
     const nodes: { rel: string; host: string; st: Stat }[] = [];
-    walk(root, s, (rel, host, st) => nodes.push({ rel, host, st }));
+    walk(root, s, (rel, host, st) => nodes.push({ rel, host, st }), exclude && { patterns: exclude, prefix: excludePrefix(s) });
     const digests: (string | undefined)[] = new Array(nodes.length);
     const large: number[] = [];
     const now = Date.now();
@@ -178,6 +238,8 @@ export interface CopyOptions {
   chmod?: number;
   /** ADD: unpack local archives. */
   extract?: boolean;
+  /** COPY/ADD --exclude: paths inside a copied directory (relative to it) left out. */
+  exclude?: DockerIgnore;
 }
 
 /** The tar entry of one copied node (a directory itself, not its contents). */
@@ -205,7 +267,7 @@ async function copyTree(root: SourceRoot, layer: PlannedLayer, src: Source, dest
     return rel;
   };
   const nodes: { path: string; host: string; st: Stat; top: boolean }[] = [];
-  walk(root, src, (rel, host, st) => nodes.push({ path: rel ? posix.join(dest, rel) : dest, host, st, top: rel === '' }));
+  walk(root, src, (rel, host, st) => nodes.push({ path: rel ? posix.join(dest, rel) : dest, host, st, top: rel === '' }), opts.exclude && { patterns: opts.exclude, prefix: excludePrefix(src) });
   // In walk order: parents before children.
   for (const { path, host, st, top } of nodes) {
     if (top && st.isDirectory()) {
@@ -260,7 +322,7 @@ export async function copySources(root: SourceRoot, sources: Source[], dest: str
       const tmp = join(scratch, `extract-${createHash('sha256').update(s.host).digest('hex').slice(0, 12)}`);
       await mkdir(tmp, { recursive: true });
       await run('tar', ['-x', '-f', s.host, '-C', tmp, '--numeric-owner', '--same-owner', '-p', '--no-overwrite-dir']);
-      await copyTree({ kind: 'rootfs', dir: tmp }, layer, { rel: '', host: tmp, isDir: true }, dest, opts);
+      await copyTree({ kind: 'rootfs', dir: tmp }, layer, { rel: '', host: tmp, isDir: true }, dest, { ...opts, exclude: undefined });
       continue;
     }
     let target = dest;
@@ -270,6 +332,29 @@ export async function copySources(root: SourceRoot, sources: Source[], dest: str
       target = posix.join(dest, s.rel.split('/').pop()!);
     }
     await copyTree(root, layer, { ...s, rel: '' }, target, opts);
+  }
+}
+
+/**
+ * COPY --parents: each source lands at its kept path under the directory `dest`; the directories
+ * on the way are copied too, with their own owner (root for the context), mode and time.
+ */
+export async function copyParents(root: SourceRoot, sources: ParentsSource[], dest: string, layer: PlannedLayer, opts: CopyOptions): Promise<void> {
+  const destDir = dest.endsWith('/') ? dest : `${dest}/`;
+  await layer.ensureDir(destDir, opts.chown);
+  const made = new Set<string>();
+  for (const s of sources) {
+    const parts = s.keep ? s.keep.split('/') : [];
+    const relParts = s.rel.split('/');
+    for (let i = 1; i <= (s.isDir ? parts.length : parts.length - 1); i++) {
+      const keep = parts.slice(0, i).join('/');
+      if (made.has(keep)) continue;
+      made.add(keep);
+      const host = i === parts.length ? s.host : await resolveInRootfs(root.dir, relParts.slice(0, relParts.length - (parts.length - i)).join('/'));
+      const parentRel = await layer.ensureDir(posix.join(destDir, posix.dirname(keep)), opts.chown);
+      layer.put(childOf(parentRel, posix.basename(keep)), entryOf(root, host, lstatSync(host), opts));
+    }
+    await copyTree(root, layer, s, posix.join(destDir, s.keep), opts);
   }
 }
 
