@@ -202,31 +202,42 @@ async function sha256Stream(host: string): Promise<string> {
  */
 export async function hashSources(root: SourceRoot, sources: (Source | ParentsSource)[], cache: ContextDigestCache = ContextDigestCache.memory(), exclude?: DockerIgnore): Promise<string> {
   const h = createHash('sha256');
+  const owners = root.kind === 'rootfs';
   for (const s of sources) {
     h.update(`source ${s.rel}\n`);
-    const nodes: { rel: string; host: string; st: Stat }[] = [];
-    walk(root, s, (rel, host, st) => nodes.push({ rel, host, st }), exclude && { patterns: exclude, prefix: excludePrefix(s) });
-    const digests: (string | undefined)[] = new Array(nodes.length);
-    const large: number[] = [];
+    // One pass, one line per node: nothing of a node is kept once its line is made (a rebuild of
+    // a large context allocates a Stats per file; kept in a list, every one of them survived the
+    // young-generation collections, which then cost more than the lstat calls).
+    const lines: string[] = [];
+    const large: { i: number; host: string; st: Stat; head: string }[] = [];
     const now = Date.now();
-    for (const [i, { host, st }] of nodes.entries()) {
-      if (st.isFile()) {
-        const known = cache.lookup(host, st);
-        if (known !== undefined) digests[i] = known;
-        else if (st.size > SMALL_FILE) large.push(i);
-        else cache.record(host, st, (digests[i] = sha256File(host)), now);
-      } else if (st.isSymbolicLink()) {
-        digests[i] = readlinkSync(host);
-      }
-    }
+    walk(
+      root,
+      s,
+      (rel, host, st) => {
+        const head = `${rel}\0${st.mode}\0${owners ? `${st.uid}:${st.gid}` : ''}\0${st.mtimeMs}\0`;
+        let digest = '';
+        if (st.isFile()) {
+          const known = cache.lookup(host, st);
+          if (known !== undefined) digest = known;
+          else if (st.size > SMALL_FILE) {
+            large.push({ i: lines.length, host, st, head: `${head}${st.size}\0` });
+          } else cache.record(host, st, (digest = sha256File(host)), now);
+          lines.push(`${head}${st.size}\0${digest}\n`);
+        } else {
+          if (st.isSymbolicLink()) digest = readlinkSync(host);
+          lines.push(`${head}\0${digest}\n`);
+        }
+      },
+      exclude && { patterns: exclude, prefix: excludePrefix(s) },
+    );
     // Large files stream, a few at once (reads overlap with hashing).
-    await mapLimit(large, 4, async (i) => {
-      const { host, st } = nodes[i]!;
-      cache.record(host, st, (digests[i] = await sha256Stream(host)), now);
+    await mapLimit(large, 4, async (l) => {
+      const digest = await sha256Stream(l.host);
+      cache.record(l.host, l.st, digest, now);
+      lines[l.i] = `${l.head}${digest}\n`;
     });
-    for (const [i, { rel, st }] of nodes.entries()) {
-      h.update(`${rel}\0${st.mode}\0${root.kind === 'rootfs' ? `${st.uid}:${st.gid}` : ''}\0${st.mtimeMs}\0${st.isFile() ? st.size : ''}\0${digests[i] ?? ''}\n`);
-    }
+    h.update(lines.join(''));
   }
   return h.digest('hex');
 }
