@@ -175,11 +175,10 @@ export class PlannedLayer {
         if (up) out.set(parent, { header: up });
       }
     }
-    const key = (rel: string) => Buffer.from(rel.replace(/\//g, '\0'));
+    // Byte order with `/` lowest: a directory's entries right after it, before its siblings.
+    const sorted = [...out.entries()].map(([rel, e]) => ({ key: Buffer.from(rel.replace(/\//g, '\0')), e })).sort((a, b) => Buffer.compare(a.key, b.key));
     const epoch = this.epoch;
-    return [...out.entries()]
-      .sort(([a], [b]) => Buffer.compare(key(a), key(b)))
-      .map(([, e]) => (epoch !== undefined && e.header.mtime > epoch ? { ...e, header: { ...e.header, mtime: epoch } } : e));
+    return sorted.map(({ e }) => (epoch !== undefined && e.header.mtime > epoch ? { ...e, header: { ...e.header, mtime: epoch } } : e));
   }
 }
 
