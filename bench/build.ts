@@ -177,12 +177,14 @@ export async function buildBench(): Promise<BuildBenchResult> {
         for (const b of builders) ms[b] = median(t.get(`${phase} ${b}`)!);
         const peers = builders.filter((b) => b !== 'stevedore').sort((a, b) => ms[a]! - ms[b]!);
         rows.push({ case: c.name, phase, ms, ratio: ms.stevedore! / ms[peers[0]!]!, fastestPeer: peers[0]! });
+        // As each case ends (a long run is not lost to a later failure).
+        process.stderr.write(`build bench: ${c.name}, ${phase}: ${builders.map((b) => `${b} ${ms[b]!.toFixed(0)} ms`).join(', ')}\n`);
       }
     }
     // The CLI's start-up for `build` (it loads only the builder's modules), one after another.
     const startup: number[] = [];
-    for (let i = 0; i < 5; i++) startup.push(await timed(process.execPath, [CLI, 'build', '--help'], env));
-    const nodeMs = median(startup);
+    for (let i = 0; i < 5; i++) startup.push(await timed(process.execPath, [CLI, 'build', '--help'], env).catch(() => NaN));
+    const nodeMs = median(startup.filter((x) => !Number.isNaN(x)));
     return { rows, nodeMs, reps, builders, ...(dockerSkipped ? { dockerSkipped } : {}), ...(dockerVersion ? { dockerVersion } : {}) };
   } finally {
     await docker?.stop();
