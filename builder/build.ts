@@ -657,13 +657,17 @@ export class Builder {
     // config with a new creation time, no new id, no dangling image left behind per rebuild.
     const imageKey = nextKey(st.key, 'image', JSON.stringify(this.o.labels), this.o.compression ?? 'gzip', this.o.epoch === undefined ? '' : this.created);
     const previous = this.o.noCache ? undefined : (await this.cache.get(imageKey))?.image;
-    const same = previous && (await store.state()).images[previous];
+    const state = previous ? await store.state() : undefined;
+    const same = previous && state?.images[previous];
     if (same && same.layers.length === st.layers.length && same.layers.every((l, i) => l.digest === st.layers[i]!.desc.digest) && (await store.content.has(same.config))) {
       const doc = JSON.parse((await store.content.readBytes(same.config)).toString('utf8')) as ImageConfigJson;
-      await store.update((s) => {
-        if (!s.images[same.manifest]) s.images[same.manifest] = same;
-        for (const name of this.o.tags) s.refs[name] = { target: same.manifest, manifest: same.manifest };
-      });
+      // Names already on it (the usual rebuild): nothing to write, no durable state write to wait for.
+      if (!this.o.tags.every((name) => state!.refs[name]?.target === same.manifest && state!.refs[name]?.manifest === same.manifest)) {
+        await store.update((s) => {
+          if (!s.images[same.manifest]) s.images[same.manifest] = same;
+          for (const name of this.o.tags) s.refs[name] = { target: same.manifest, manifest: same.manifest };
+        });
+      }
       return { id: same.config, manifest: same.manifest, record: same, config: doc, unusedArgs: [] };
     }
     const config = structuredClone(st.config);
