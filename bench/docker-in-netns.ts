@@ -44,7 +44,11 @@ function docker(env: NodeJS.ProcessEnv, args: string[]): Promise<number> {
   return new Promise((resolve) => spawn('docker', args, { env, stdio: 'ignore' }).on('close', (c) => resolve(c ?? 1)).on('error', () => resolve(127)));
 }
 
-export async function startDockerInNetns(): Promise<DockerInNetns> {
+/**
+ * `bridge: false` starts dockerd with `--bridge=none --iptables=false --ip-masq=false` (no docker0,
+ * no rules, even inside the namespace): for benchmarks whose containers need no network of docker's.
+ */
+export async function startDockerInNetns(opts: { bridge?: boolean } = {}): Promise<DockerInNetns> {
   const dir = await mkdtemp('/tmp/bench-dockerd-'); // short: unix socket paths are limited
   const netns = join(dir, 'netns');
   const sock = join(dir, 'containerd.sock');
@@ -72,8 +76,9 @@ export async function startDockerInNetns(): Promise<DockerInNetns> {
       if (i > 240 || containerd.exitCode !== null) throw new Error(`containerd did not start: ${cLogs.join('').slice(-2000)}`);
       await sleep(250);
     }
-    // Docker's defaults: the bridge docker0 with its iptables rules and the userland proxy.
-    dockerd = inNs('dockerd', ['--config-file', join(dir, 'daemon.json'), '--containerd', sock, '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'docker.pid'), '-H', host, '--storage-driver', 'overlay2']);
+    // Docker's defaults: the bridge docker0 with its iptables rules and the userland proxy (unless told otherwise).
+    const network = opts.bridge === false ? ['--bridge=none', '--iptables=false', '--ip-masq=false'] : [];
+    dockerd = inNs('dockerd', ['--config-file', join(dir, 'daemon.json'), '--containerd', sock, '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'docker.pid'), '-H', host, '--storage-driver', 'overlay2', ...network]);
     const dLogs = collect(dockerd);
     for (let i = 0; (await docker(env, ['version', '--format', '{{.Server.Version}}'])) !== 0; i++) {
       if (i > 240 || dockerd.exitCode !== null) throw new Error(`dockerd did not start: ${dLogs.join('').slice(-2000)}`);

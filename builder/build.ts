@@ -17,12 +17,13 @@ import type { ImageRecord, ImageStore } from '../engine/store/image-store.js';
 import { digestOf, MediaType, type Descriptor, type Digest } from '../oci/index.js';
 import { BuildCache, nextKey, type CacheEntry } from './build-cache.js';
 import { ContextDigestCache } from './context-cache.js';
-import { cleanSource, copySources, CopyStepError, download, hashSources, resolveSources, type Source, type SourceRoot } from './copy-step.js';
+import { cleanSource, copyParents, copySources, CopyStepError, download, excludedSource, hashSources, resolveParents, resolveSources, type ParentsSource, type Source, type SourceRoot } from './copy-step.js';
 import { expand, expandWords, keyValues } from './dockerfile/expand.js';
 import { parseDockerfile, type Dockerfile, type Instruction } from './dockerfile/parser.js';
-import type { DockerIgnore } from './dockerfile/patterns.js';
+import { DockerIgnore } from './dockerfile/patterns.js';
 import { applyMetadata, configDocument, DEFAULT_SHELL, envMap, manifestDocument, type ContainerConfig, type HistoryEntry, type ImageConfigJson } from './image-config.js';
-import { chainOf, commitWorkspace, type BuiltLayer } from './layer/commit.js';
+import { chainOf, commitPlanned, commitWorkspace, type BuiltLayer } from './layer/commit.js';
+import { PlannedLayer } from './layer/planned-layer.js';
 import type { LayerCompression } from './layer/upper-diff.js';
 import { Workspace } from './layer/workspace.js';
 import { findStage, makePlan, stageDependencies, stagesFor, type Plan, type Stage } from './plan.js';
@@ -386,8 +387,12 @@ export class Builder {
     return st;
   }
 
-  /** A step that makes a layer: from the cache, else `work` in a workspace, committed. */
-  private async layerStep(st: StageResult, v: Vertex, key: string, createdBy: string, work: (ws: Workspace) => Promise<void>): Promise<void> {
+  /**
+   * A step that makes a layer: from the cache, else `work` in a workspace, committed. A `planned`
+   * step (COPY/ADD) does not write through the workspace: it plans tar entries (the workspace is
+   * its read-only view of the layers below), written straight into the layer blob.
+   */
+  private async layerStep(st: StageResult, v: Vertex, key: string, createdBy: string, work: (ws: Workspace, layer: PlannedLayer) => Promise<void>, how: 'overlay' | 'planned' = 'overlay'): Promise<void> {
     const parent = st.layers[st.layers.length - 1]?.chainId;
     // A layer compressed otherwise is another blob of the same diff: kept under a key of its own,
     // while the chain of keys (st.key) stays the same whatever the compression.
@@ -398,23 +403,23 @@ export class Builder {
     } else {
       await this.ensureSnapshots(st.layers);
       const ws = await Workspace.mount(this.tmpRoot, this.layerDirs(st.layers));
+      const layer = new PlannedLayer(ws.rootfs, Math.floor(Date.now() / 1000), this.o.epoch);
       let built: BuiltLayer | undefined;
       try {
-        await work(ws);
+        await work(ws, layer);
       } catch (err) {
         await ws.remove();
         throw err;
       }
-      built = await commitWorkspace(this.o.store, ws, parent, { epoch: this.o.epoch, compression: this.o.compression ?? 'gzip' });
+      const compression = this.o.compression ?? 'gzip';
+      built = how === 'planned' ? await commitPlanned(this.o.store, ws, layer.entries(), parent, { compression }) : await commitWorkspace(this.o.store, ws, parent, { epoch: this.o.epoch, compression });
       entry = built ? { layer: { desc: built.desc, diffId: built.diffId } } : {};
       await this.cache.put(entryKey, entry);
       v.done();
     }
-    if (entry.layer) {
-      const layer = { ...entry.layer, chainId: chainOf(parent, entry.layer.diffId) };
-      await this.ensureSnapshots([...st.layers, layer]);
-      st.layers.push(layer);
-    }
+    // The layer's snapshot is made when a later step or a container needs it (ensureSnapshots):
+    // the last step's layer, or a cached one, is never unpacked for nothing.
+    if (entry.layer) st.layers.push({ ...entry.layer, chainId: chainOf(parent, entry.layer.diffId) });
     st.history.push({ created: this.created, created_by: createdBy, comment: 'buildkit.dockerfile.v0', ...(entry.layer ? {} : { empty_layer: true }) });
     st.key = key;
   }
@@ -492,15 +497,27 @@ export class Builder {
     let chown: string | undefined;
     let chmodText: string | undefined;
     let checksum: string | undefined;
+    const excludes: string[] = [];
+    let parents = false;
     for (const f of ins.flags) {
       const val = expand(f.value, vars, esc);
       if (f.name === 'from') from = val;
       else if (f.name === 'chown') chown = val;
       else if (f.name === 'chmod') chmodText = val;
       else if (f.name === 'checksum' && isAdd) checksum = val;
-      else if (f.name === 'link') continue;
+      else if (f.name === 'exclude') {
+        if (val === '') throw new BuildError(`${ins.cmd} --exclude needs a pattern (--exclude=PATTERN)`);
+        excludes.push(val);
+      } else if (f.name === 'parents' && !isAdd) {
+        if (!['', 'true', 'false'].includes(val)) throw new BuildError(`COPY --parents=${val}: true or false`);
+        parents = val !== 'false';
+      } else if (f.name === 'link') continue;
       else throw new BuildError(`${ins.cmd}: unknown flag --${f.name}`);
     }
+    // --exclude: .dockerignore's pattern rules, matched against each source (its path after a
+    // --parents pivot) and against the paths inside a copied directory (relative to it).
+    const exclude = excludes.length ? new DockerIgnore(excludes) : undefined;
+    const resolve = (root: SourceRoot, p: string): Promise<(Source | ParentsSource)[]> => (parents ? resolveParents(root, p) : resolveSources(root, p));
     let chmod: number | undefined;
     if (chmodText !== undefined) {
       if (!/^[0-7]{3,4}$/.test(chmodText)) throw new BuildError(`${ins.cmd} --chmod=${chmodText}: an octal mode like 755 is expected`);
@@ -526,20 +543,20 @@ export class Builder {
     const urls = isAdd ? words.filter((w) => /^https?:\/\//.test(w)) : [];
     const paths = words.filter((w) => !heredocWords.includes(w) && !urls.includes(w));
     let sourceKey: string;
-    let contextSources: Source[] = [];
+    let contextSources: (Source | ParentsSource)[] = [];
     const ctxRoot: SourceRoot = { kind: 'context', dir: this.o.contextDir, ...(this.o.ignore ? { ignore: this.o.ignore } : {}) };
     if (from) {
       sourceKey = `from ${await this.fromKey(from, stage.index)} ${paths.join('\0')}`;
     } else {
       for (const p of paths) {
-        const found = await resolveSources(ctxRoot, p);
+        const found = await resolve(ctxRoot, p);
         if (found.length === 0) throw new CopyStepError(`${ins.cmd} failed: no source files were specified (nothing matches ${JSON.stringify(p)})`);
-        contextSources.push(...found);
+        contextSources.push(...found.filter((s) => !excludedSource(s, exclude)));
       }
       // A context from standard input is unpacked afresh into the builder's temporary directory each time: nothing to remember.
       const fromStdin = this.o.contextDir.startsWith(`${this.tmpRoot}/`);
       this.contextDigests ??= fromStdin ? Promise.resolve(ContextDigestCache.memory()) : ContextDigestCache.open(this.o.root, this.o.contextDir);
-      sourceKey = `context ${await hashSources(ctxRoot, contextSources, await this.contextDigests)}`;
+      sourceKey = `context ${await hashSources(ctxRoot, contextSources, await this.contextDigests, exclude)}`;
     }
     const docs = heredocWords.map((w) => {
       const name = w.replace(/^<<-?["']?/, '').replace(/["']$/, '');
@@ -554,6 +571,7 @@ export class Builder {
     // when cached); without, the file is fetched now, so a changed file is a cache miss.
     const fetched = new Map<string, { file: string; mtime?: Date; digest: string }>();
     const fetchDir = urls.length ? join(this.tmpRoot, `add-${randomUUID()}`) : undefined;
+    const mounted: Workspace[] = [];
     const fetchUrl = async (u: string, i: number) => {
       let got = fetched.get(u);
       if (!got) {
@@ -569,58 +587,66 @@ export class Builder {
       const urlKeys = checksum !== undefined ? urls.map((u) => `${u} ${checksum}`) : await Promise.all(urls.map(async (u, i) => `${u} ${(await fetchUrl(u, i)).digest}`));
       const key = nextKey(st.key, ins.cmd, createdBy, argsText, sourceKey, JSON.stringify(docs), urlKeys.join('\0'));
       const total = paths.length + docs.length + urls.length;
-      const destIsDir = dest.endsWith('/') || total > 1 || contextSources.length > paths.length;
-      await this.layerStep(st, v, key, createdBy, async (ws) => {
-        let owner: { uid: number; gid: number } | undefined;
-        if (chown !== undefined) {
-          const [u = '', g] = chown.split(':');
-          const resolved = await resolveUserInRootfs(ws.rootfs, g === undefined ? u : `${u}:${g}`).catch((err: Error) => {
-            throw new BuildError(`${ins.cmd} --chown=${chown}: ${err.message}`);
-          });
-          owner = { uid: resolved.uid, gid: g === undefined ? (/^\d+$/.test(u) ? resolved.uid : resolved.gid) : resolved.gid };
-        }
-        const opts = { ...(owner ? { chown: owner } : {}), ...(chmod !== undefined ? { chmod } : {}), extract: isAdd };
-        const target = destIsDir && !dest.endsWith('/') ? `${dest}/` : dest;
-        if (from) {
-          const src = await this.mountFrom(from, stage.index);
-          try {
+      const destIsDir = dest.endsWith('/') || total > 1 || contextSources.length > paths.length || parents;
+      await this.layerStep(
+        st,
+        v,
+        key,
+        createdBy,
+        async (ws, layer) => {
+          let owner: { uid: number; gid: number } | undefined;
+          if (chown !== undefined) {
+            const [u = '', g] = chown.split(':');
+            const resolved = await resolveUserInRootfs(ws.rootfs, g === undefined ? u : `${u}:${g}`).catch((err: Error) => {
+              throw new BuildError(`${ins.cmd} --chown=${chown}: ${err.message}`);
+            });
+            owner = { uid: resolved.uid, gid: g === undefined ? (/^\d+$/.test(u) ? resolved.uid : resolved.gid) : resolved.gid };
+          }
+          const opts = { ...(owner ? { chown: owner } : {}), ...(chmod !== undefined ? { chmod } : {}), ...(exclude ? { exclude } : {}), extract: isAdd };
+          const target = destIsDir && !dest.endsWith('/') ? `${dest}/` : dest;
+          if (from) {
+            // Mounted until the layer is written: its files are read then.
+            const src = await this.mountFrom(from, stage.index);
+            mounted.push(src.ws);
             const root: SourceRoot = { kind: 'rootfs', dir: src.root };
-            const sources: Source[] = [];
+            const sources: (Source | ParentsSource)[] = [];
             for (const p of paths) {
-              const found = await resolveSources(root, p);
+              const found = await resolve(root, p);
               if (found.length === 0) throw new CopyStepError(`${ins.cmd} failed: no source files were specified (nothing matches ${JSON.stringify(p)} in ${from})`);
-              sources.push(...found);
+              sources.push(...found.filter((s) => !excludedSource(s, exclude)));
             }
-            await copySources(root, sources, sources.length > 1 && !target.endsWith('/') ? `${target}/` : target, ws.rootfs, ws.dir, { ...opts, extract: false });
-          } finally {
-            await src.ws.remove();
+            if (parents) await copyParents(root, sources as ParentsSource[], target, layer, { ...opts, extract: false });
+            else await copySources(root, sources, sources.length > 1 && !target.endsWith('/') ? `${target}/` : target, layer, ws.dir, { ...opts, extract: false });
+          } else if (parents) {
+            await copyParents(ctxRoot, contextSources as ParentsSource[], target, layer, opts);
+          } else if (contextSources.length) {
+            await copySources(ctxRoot, contextSources, target, layer, ws.dir, opts);
           }
-        } else if (contextSources.length) {
-          await copySources(ctxRoot, contextSources, target, ws.rootfs, ws.dir, opts);
-        }
-        if (docs.length || urls.length) {
-          const scratch = join(ws.dir, 'inline');
-          await mkdir(scratch, { recursive: true });
-          const root: SourceRoot = { kind: 'context', dir: scratch };
-          for (const d of docs) {
-            const rel = d.name;
-            await writeFile(join(scratch, rel), d.content, { mode: 0o644 });
-            await copySources(root, [{ rel, host: join(scratch, rel), isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false });
+          if (docs.length || urls.length) {
+            const scratch = join(ws.dir, 'inline');
+            await mkdir(scratch, { recursive: true });
+            const root: SourceRoot = { kind: 'context', dir: scratch };
+            for (const d of docs) {
+              const rel = d.name;
+              await writeFile(join(scratch, rel), d.content, { mode: 0o644 });
+              await copySources(root, [{ rel, host: join(scratch, rel), isDir: false }], target, layer, ws.dir, { ...opts, extract: false });
+            }
+            for (const [i, u] of urls.entries()) {
+              const rel = posix.basename(new URL(u).pathname) || 'index.html';
+              const file = join(scratch, rel);
+              const got = await fetchUrl(u, i);
+              await rename(got.file, file);
+              fetched.delete(u);
+              // Docker's rules: mode 0600 unless --chmod, the mtime from Last-Modified when there is one.
+              if (got.mtime) await utimes(file, got.mtime, got.mtime);
+              await copySources(root, [{ rel, host: file, isDir: false }], target, layer, ws.dir, { ...opts, extract: false, ...(opts.chmod === undefined ? { chmod: 0o600 } : {}) });
+            }
           }
-          for (const [i, u] of urls.entries()) {
-            const rel = posix.basename(new URL(u).pathname) || 'index.html';
-            const file = join(scratch, rel);
-            const got = await fetchUrl(u, i);
-            await rename(got.file, file);
-            fetched.delete(u);
-            // Docker's rules: mode 0600 unless --chmod, the mtime from Last-Modified when there is one.
-            if (got.mtime) await utimes(file, got.mtime, got.mtime);
-            await copySources(root, [{ rel, host: file, isDir: false }], target, ws.rootfs, ws.dir, { ...opts, extract: false, ...(opts.chmod === undefined ? { chmod: 0o600 } : {}) });
-          }
-          await rm(scratch, { recursive: true, force: true });
-        }
-      });
+        },
+        'planned',
+      );
     } finally {
+      for (const m of mounted) await m.remove();
       if (fetchDir) await rm(fetchDir, { recursive: true, force: true });
     }
   }
@@ -631,13 +657,17 @@ export class Builder {
     // config with a new creation time, no new id, no dangling image left behind per rebuild.
     const imageKey = nextKey(st.key, 'image', JSON.stringify(this.o.labels), this.o.compression ?? 'gzip', this.o.epoch === undefined ? '' : this.created);
     const previous = this.o.noCache ? undefined : (await this.cache.get(imageKey))?.image;
-    const same = previous && (await store.state()).images[previous];
+    const state = previous ? await store.state() : undefined;
+    const same = previous && state?.images[previous];
     if (same && same.layers.length === st.layers.length && same.layers.every((l, i) => l.digest === st.layers[i]!.desc.digest) && (await store.content.has(same.config))) {
       const doc = JSON.parse((await store.content.readBytes(same.config)).toString('utf8')) as ImageConfigJson;
-      await store.update((s) => {
-        if (!s.images[same.manifest]) s.images[same.manifest] = same;
-        for (const name of this.o.tags) s.refs[name] = { target: same.manifest, manifest: same.manifest };
-      });
+      // Names already on it (the usual rebuild): nothing to write, no durable state write to wait for.
+      if (!this.o.tags.every((name) => state!.refs[name]?.target === same.manifest && state!.refs[name]?.manifest === same.manifest)) {
+        await store.update((s) => {
+          if (!s.images[same.manifest]) s.images[same.manifest] = same;
+          for (const name of this.o.tags) s.refs[name] = { target: same.manifest, manifest: same.manifest };
+        });
+      }
       return { id: same.config, manifest: same.manifest, record: same, config: doc, unusedArgs: [] };
     }
     const config = structuredClone(st.config);

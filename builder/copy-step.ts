@@ -1,5 +1,5 @@
 // COPY and ADD: sources from the build context (.dockerignore applied), another stage or an image,
-// copied into the step's workspace without a container. Docker's rules: a directory source copies
+// planned as the entries of the step's layer (layer/planned-layer.ts), without a container. Docker's rules: a directory source copies
 // its contents; several sources (or a wildcard) need a directory destination ending in `/`; a
 // file onto an existing directory or a `/`-terminated destination keeps its name; wildcards use
 // Go's filepath.Match per path component. Sources are resolved inside their root (symlinks
@@ -11,30 +11,23 @@ import { KindedError } from '../util/errors.js';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
-  chmodSync,
-  copyFileSync,
   createReadStream,
   createWriteStream,
-  lchownSync,
   lstatSync,
-  lutimesSync,
-  mkdirSync,
   readdirSync,
   readFileSync,
   readlinkSync,
-  rmSync,
-  symlinkSync,
-  utimesSync,
   type Stats,
 } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir } from 'node:fs/promises';
 import { basename, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { resolveInRootfs } from '../engine/bundle/rootfs-path.js';
 import { mapLimit } from '../util/limit.js';
 import { ContextDigestCache } from './context-cache.js';
-import { goMatch, hasWildcards, type DockerIgnore } from './dockerfile/patterns.js';
+import { goMatch, hasWildcards, pathMatcher, type DockerIgnore } from './dockerfile/patterns.js';
+import { childOf, type PlannedEntry, type PlannedLayer } from './layer/planned-layer.js';
 
 /** A COPY/ADD source that is missing or leaves the context: kind `invalid` (util/errors.ts). */
 export class CopyStepError extends KindedError {
@@ -104,13 +97,72 @@ export async function resolveSources(root: SourceRoot, pattern: string): Promise
 
 type Stat = Stats;
 
+/** COPY --exclude patterns, matched against `prefix` + a path inside a copied directory. */
+interface Exclude {
+  patterns: DockerIgnore;
+  prefix: string;
+}
+
 /**
- * Walks a source: itself, then (for a directory) everything under it not ignored, parents first.
+ * Where --exclude patterns are matched from inside a copied directory: the directory itself (as
+ * BuildKit's copy does), or for --parents the directory the kept paths start from.
+ */
+function excludePrefix(s: Source | ParentsSource): string {
+  return 'keep' in s && s.keep ? `${s.keep}/` : '';
+}
+
+/** A COPY --parents source: `keep` is the part of its path that is kept under the destination. */
+export interface ParentsSource extends Source {
+  keep: string;
+}
+
+/**
+ * COPY --parents: the sources one argument names, each with the part of its path kept under the
+ * destination — all of it, or what follows a `/./` pivot (as rsync --relative). Wildcards match
+ * the whole path after the pivot, `**` any number of directories; a matched directory is copied
+ * whole.
+ */
+export async function resolveParents(root: SourceRoot, pattern: string): Promise<ParentsSource[]> {
+  const pivot = pattern.indexOf('/./');
+  const base = cleanSource(pivot >= 0 ? pattern.slice(0, pivot) : '');
+  const rest = cleanSource(pivot >= 0 ? pattern.slice(pivot + 3) : pattern);
+  const full = (keep: string) => (base && keep ? `${base}/${keep}` : base || keep);
+  if (!hasWildcards(rest)) return (await resolveSources(root, full(rest))).map((s) => ({ ...s, keep: rest }));
+  const baseHost = await resolveInRootfs(root.dir, base);
+  if (!(await lstat(baseHost).catch(() => undefined))?.isDirectory()) return [];
+  const matches = pathMatcher(rest);
+  const out: ParentsSource[] = [];
+  const visit = (keep: string, host: string) => {
+    for (const name of readdirSync(host).sort()) {
+      const k = keep ? `${keep}/${name}` : name;
+      const hidden = ignored(root, full(k));
+      if (hidden && !root.ignore?.hasExceptions) continue;
+      const child = `${host}/${name}`;
+      const st = lstatSync(child);
+      if (!hidden && matches(k)) {
+        out.push({ rel: full(k), host: child, isDir: st.isDirectory(), keep: k });
+        continue; // a directory is copied with everything in it
+      }
+      if (st.isDirectory()) visit(k, child);
+    }
+  };
+  visit('', baseHost);
+  return out;
+}
+
+/** Whether COPY --exclude leaves out a resolved source itself. */
+export function excludedSource(s: Source | ParentsSource, exclude: DockerIgnore | undefined): boolean {
+  return !!exclude && exclude.ignores('keep' in s ? s.keep : s.rel);
+}
+
+/**
+ * Walks a source: itself, then (for a directory) everything under it not ignored (.dockerignore,
+ * relative to the root) or excluded (COPY --exclude, relative to the source), parents first.
  * Synchronous on purpose: a context of many small files costs a readdir per directory and an
  * lstat per entry, each a few microseconds as a direct system call but far more as a promise
  * round trip through the thread pool (the cost that dominated COPY of 10,000 files).
  */
-function walk(root: SourceRoot, src: Source, visit: (rel: string, host: string, st: Stat) => void): void {
+function walk(root: SourceRoot, src: Source, visit: (rel: string, host: string, st: Stat) => void, exclude?: Exclude): void {
   const go = (rel: string, host: string) => {
     const st = lstatSync(host);
     visit(rel, host, st);
@@ -118,12 +170,13 @@ function walk(root: SourceRoot, src: Source, visit: (rel: string, host: string, 
     for (const name of readdirSync(host).sort()) {
       const r = rel ? `${rel}/${name}` : name;
       const full = src.rel ? `${src.rel}/${r}` : r;
-      if (ignored(root, full)) {
-        if (!root.ignore?.hasExceptions) continue;
-        const child = lstatSync(join(host, name));
-        if (!child.isDirectory()) continue;
+      const child = `${host}/${name}`;
+      const hiddenBy = ignored(root, full) ? root.ignore : exclude?.patterns.ignores(exclude.prefix + r) ? exclude.patterns : undefined;
+      if (hiddenBy) {
+        // An exception (`!`) may keep something below a hidden directory: look inside it.
+        if (!hiddenBy.hasExceptions || !lstatSync(child).isDirectory()) continue;
       }
-      go(r, join(host, name));
+      go(r, child);
     }
   };
   go('', src.host);
@@ -147,33 +200,44 @@ async function sha256Stream(host: string): Promise<string> {
  * targets; owners for non-context roots): the COPY step's cache key part. With a `cache`, a file
  * whose stat is unchanged since it was last hashed is not read again.
  */
-export async function hashSources(root: SourceRoot, sources: Source[], cache: ContextDigestCache = ContextDigestCache.memory()): Promise<string> {
+export async function hashSources(root: SourceRoot, sources: (Source | ParentsSource)[], cache: ContextDigestCache = ContextDigestCache.memory(), exclude?: DockerIgnore): Promise<string> {
   const h = createHash('sha256');
+  const owners = root.kind === 'rootfs';
   for (const s of sources) {
     h.update(`source ${s.rel}\n`);
-    const nodes: { rel: string; host: string; st: Stat }[] = [];
-    walk(root, s, (rel, host, st) => nodes.push({ rel, host, st }));
-    const digests: (string | undefined)[] = new Array(nodes.length);
-    const large: number[] = [];
+    // One pass, one line per node: nothing of a node is kept once its line is made (a rebuild of
+    // a large context allocates a Stats per file; kept in a list, every one of them survived the
+    // young-generation collections, which then cost more than the lstat calls).
+    const lines: string[] = [];
+    const large: { i: number; host: string; st: Stat; head: string }[] = [];
     const now = Date.now();
-    for (const [i, { host, st }] of nodes.entries()) {
-      if (st.isFile()) {
-        const known = cache.lookup(host, st);
-        if (known !== undefined) digests[i] = known;
-        else if (st.size > SMALL_FILE) large.push(i);
-        else cache.record(host, st, (digests[i] = sha256File(host)), now);
-      } else if (st.isSymbolicLink()) {
-        digests[i] = readlinkSync(host);
-      }
-    }
+    walk(
+      root,
+      s,
+      (rel, host, st) => {
+        const head = `${rel}\0${st.mode}\0${owners ? `${st.uid}:${st.gid}` : ''}\0${st.mtimeMs}\0`;
+        let digest = '';
+        if (st.isFile()) {
+          const known = cache.lookup(host, st);
+          if (known !== undefined) digest = known;
+          else if (st.size > SMALL_FILE) {
+            large.push({ i: lines.length, host, st, head: `${head}${st.size}\0` });
+          } else cache.record(host, st, (digest = sha256File(host)), now);
+          lines.push(`${head}${st.size}\0${digest}\n`);
+        } else {
+          if (st.isSymbolicLink()) digest = readlinkSync(host);
+          lines.push(`${head}\0${digest}\n`);
+        }
+      },
+      exclude && { patterns: exclude, prefix: excludePrefix(s) },
+    );
     // Large files stream, a few at once (reads overlap with hashing).
-    await mapLimit(large, 4, async (i) => {
-      const { host, st } = nodes[i]!;
-      cache.record(host, st, (digests[i] = await sha256Stream(host)), now);
+    await mapLimit(large, 4, async (l) => {
+      const digest = await sha256Stream(l.host);
+      cache.record(l.host, l.st, digest, now);
+      lines[l.i] = `${l.head}${digest}\n`;
     });
-    for (const [i, { rel, st }] of nodes.entries()) {
-      h.update(`${rel}\0${st.mode}\0${root.kind === 'rootfs' ? `${st.uid}:${st.gid}` : ''}\0${st.mtimeMs}\0${st.isFile() ? st.size : ''}\0${digests[i] ?? ''}\n`);
-    }
+    h.update(lines.join(''));
   }
   return h.digest('hex');
 }
@@ -185,77 +249,36 @@ export interface CopyOptions {
   chmod?: number;
   /** ADD: unpack local archives. */
   extract?: boolean;
+  /** COPY/ADD --exclude: paths inside a copied directory (relative to it) left out. */
+  exclude?: DockerIgnore;
 }
 
-/** A directory created by the copy: 0755, owned by --chown's owner. */
-async function ensureDir(rootfs: string, path: string, owner?: { uid: number; gid: number }): Promise<string> {
-  const parts = path.split('/').filter(Boolean);
-  let cur = '';
-  let host = rootfs;
-  for (const p of parts) {
-    cur += `/${p}`;
-    host = await resolveInRootfs(rootfs, cur);
-    const st = await lstat(host).catch(() => undefined);
-    if (st?.isDirectory()) continue;
-    if (st) throw new CopyStepError(`cannot copy to ${path}: ${cur} is not a directory`);
-    await mkdir(host, { mode: 0o755 });
-    await chmod(host, 0o755);
-    if (owner) await lchown(host, owner.uid, owner.gid);
-  }
-  return host;
-}
-
-/**
- * Copies one node (a directory itself, not its contents). Synchronous, like walk(): a file is a
- * handful of system calls, and a copy of many small files is bound by per-call overhead.
- */
-function copyNode(root: SourceRoot, srcHost: string, st: Stat, dstHost: string, opts: CopyOptions, absent: boolean): { created: boolean } {
+/** The tar entry of one copied node (a directory itself, not its contents). */
+function entryOf(root: SourceRoot, srcHost: string, st: Stat, opts: CopyOptions): PlannedEntry {
   const uid = opts.chown?.uid ?? (root.kind === 'context' ? 0 : Number(st.uid));
   const gid = opts.chown?.gid ?? (root.kind === 'context' ? 0 : Number(st.gid));
-  // `absent`: the parent was just made by this copy, so nothing is there to replace.
-  const existing = absent ? undefined : lstatSync(dstHost, { throwIfNoEntry: false });
-  if (st.isDirectory()) {
-    if (existing && !existing.isDirectory()) rmSync(dstHost, { force: true });
-    const created = !existing?.isDirectory();
-    if (created) mkdirSync(dstHost);
-    lchownSync(dstHost, uid, gid);
-    chmodSync(dstHost, opts.chmod ?? Number(st.mode) & 0o7777);
-    return { created }; // times after the contents
-  }
-  if (existing) rmSync(dstHost, { recursive: true, force: true });
-  if (st.isSymbolicLink()) {
-    symlinkSync(readlinkSync(srcHost), dstHost);
-    lchownSync(dstHost, uid, gid);
-    lutimesSync(dstHost, st.atime, st.mtime);
-  } else if (st.isFile()) {
-    copyFileSync(srcHost, dstHost);
-    lchownSync(dstHost, uid, gid);
-    chmodSync(dstHost, opts.chmod ?? Number(st.mode) & 0o7777);
-    utimesSync(dstHost, st.atime, st.mtime);
-  } else {
-    throw new CopyStepError(`${srcHost}: cannot copy a special file`);
-  }
-  return { created: true };
+  const mtime = Math.floor(st.mtimeMs / 1000);
+  if (st.isDirectory()) return { header: { name: '', type: 'dir', mode: opts.chmod ?? Number(st.mode) & 0o7777, uid, gid, mtime } };
+  if (st.isSymbolicLink()) return { header: { name: '', type: 'symlink', linkname: readlinkSync(srcHost), mode: Number(st.mode) & 0o7777, uid, gid, mtime } };
+  if (st.isFile()) return { header: { name: '', type: 'file', size: st.size, mode: opts.chmod ?? Number(st.mode) & 0o7777, uid, gid, mtime }, file: srcHost };
+  throw new CopyStepError(`${srcHost}: cannot copy a special file`);
 }
 
-/** Copies one source tree to container path `dest` (its contents, for a directory). */
-async function copyTree(root: SourceRoot, rootfs: string, src: Source, dest: string, opts: CopyOptions): Promise<void> {
-  // Container directory → its host path, for directories made or resolved by this copy: a tree of
-  // many files resolves each directory once, not once per file.
+/** Copies one source tree to container path `dest` (its contents, for a directory) into the layer. */
+async function copyTree(root: SourceRoot, layer: PlannedLayer, src: Source, dest: string, opts: CopyOptions): Promise<void> {
+  // Container directory → its resolved path in the layer, for directories made or resolved by this
+  // copy: a tree of many files resolves each directory once, not once per file.
   const dirs = new Map<string, string>();
   const dirOf = async (path: string) => {
-    let host = dirs.get(path);
-    if (host === undefined) {
-      host = await ensureDir(rootfs, path, opts.chown);
-      dirs.set(path, host);
+    let rel = dirs.get(path);
+    if (rel === undefined) {
+      rel = await layer.ensureDir(path, opts.chown);
+      dirs.set(path, rel);
     }
-    return host;
+    return rel;
   };
   const nodes: { path: string; host: string; st: Stat; top: boolean }[] = [];
-  walk(root, src, (rel, host, st) => nodes.push({ path: rel ? posix.join(dest, rel) : dest, host, st, top: rel === '' }));
-  const dirTimes: { host: string; atime: Date; mtime: Date }[] = [];
-  /** Directories this copy created: their entries need no check for something to replace. */
-  const fresh = new Set<string>();
+  walk(root, src, (rel, host, st) => nodes.push({ path: rel ? posix.join(dest, rel) : dest, host, st, top: rel === '' }), opts.exclude && { patterns: opts.exclude, prefix: excludePrefix(src) });
   // In walk order: parents before children.
   for (const { path, host, st, top } of nodes) {
     if (top && st.isDirectory()) {
@@ -263,16 +286,10 @@ async function copyTree(root: SourceRoot, rootfs: string, src: Source, dest: str
       await dirOf(path);
       continue;
     }
-    const parent = posix.dirname(path);
-    const dstHost = join(await dirOf(parent), posix.basename(path));
-    const { created } = copyNode(root, host, st, dstHost, opts, fresh.has(parent));
-    if (st.isDirectory()) {
-      if (created) fresh.add(path);
-      dirs.set(path, dstHost);
-      dirTimes.push({ host: dstHost, atime: st.atime, mtime: st.mtime });
-    }
+    const rel = childOf(await dirOf(posix.dirname(path)), posix.basename(path));
+    layer.put(rel, entryOf(root, host, st, opts));
+    if (st.isDirectory()) dirs.set(path, rel);
   }
-  for (const d of dirTimes.reverse()) utimesSync(d.host, d.atime, d.mtime);
 }
 
 const ARCHIVE_MAGIC: [number, number[]][] = [
@@ -300,33 +317,55 @@ function run(cmd: string, args: string[]): Promise<void> {
 }
 
 /**
- * Copies the resolved sources to `dest` (absolute, in the container) in the workspace rootfs.
- * `scratch` is a private temporary directory (archives are unpacked there first, so a hostile
- * archive's symlinks are never followed on the host).
+ * Copies the resolved sources to `dest` (absolute, in the container) into the step's planned
+ * layer. `scratch` is a private temporary directory that lives until the layer is written
+ * (archives are unpacked there first, so a hostile archive's symlinks are never followed on the
+ * host; the layer reads their files from there).
  */
-export async function copySources(root: SourceRoot, sources: Source[], dest: string, rootfs: string, scratch: string, opts: CopyOptions): Promise<void> {
+export async function copySources(root: SourceRoot, sources: Source[], dest: string, layer: PlannedLayer, scratch: string, opts: CopyOptions): Promise<void> {
   const destIsDir = dest.endsWith('/') || sources.length > 1;
   for (const s of sources) {
     if (s.isDir) {
-      await copyTree(root, rootfs, s, dest, opts);
+      await copyTree(root, layer, s, dest, opts);
       continue;
     }
     if (opts.extract && (await isArchive(s.host))) {
       const tmp = join(scratch, `extract-${createHash('sha256').update(s.host).digest('hex').slice(0, 12)}`);
       await mkdir(tmp, { recursive: true });
       await run('tar', ['-x', '-f', s.host, '-C', tmp, '--numeric-owner', '--same-owner', '-p', '--no-overwrite-dir']);
-      await copyTree({ kind: 'rootfs', dir: tmp }, rootfs, { rel: '', host: tmp, isDir: true }, dest, opts);
-      await rm(tmp, { recursive: true, force: true });
+      await copyTree({ kind: 'rootfs', dir: tmp }, layer, { rel: '', host: tmp, isDir: true }, dest, { ...opts, exclude: undefined });
       continue;
     }
     let target = dest;
     if (destIsDir) {
       target = posix.join(dest, basename(s.host === root.dir ? s.rel : s.rel.split('/').pop()!));
-    } else {
-      const existing = await lstat(await resolveInRootfs(rootfs, dest)).catch(() => undefined);
-      if (existing?.isDirectory()) target = posix.join(dest, s.rel.split('/').pop()!);
+    } else if (await layer.isDir(dest)) {
+      target = posix.join(dest, s.rel.split('/').pop()!);
     }
-    await copyTree(root, rootfs, { ...s, rel: '' }, target, opts);
+    await copyTree(root, layer, { ...s, rel: '' }, target, opts);
+  }
+}
+
+/**
+ * COPY --parents: each source lands at its kept path under the directory `dest`; the directories
+ * on the way are copied too, with their own owner (root for the context), mode and time.
+ */
+export async function copyParents(root: SourceRoot, sources: ParentsSource[], dest: string, layer: PlannedLayer, opts: CopyOptions): Promise<void> {
+  const destDir = dest.endsWith('/') ? dest : `${dest}/`;
+  await layer.ensureDir(destDir, opts.chown);
+  const made = new Set<string>();
+  for (const s of sources) {
+    const parts = s.keep ? s.keep.split('/') : [];
+    const relParts = s.rel.split('/');
+    for (let i = 1; i <= (s.isDir ? parts.length : parts.length - 1); i++) {
+      const keep = parts.slice(0, i).join('/');
+      if (made.has(keep)) continue;
+      made.add(keep);
+      const host = i === parts.length ? s.host : await resolveInRootfs(root.dir, relParts.slice(0, relParts.length - (parts.length - i)).join('/'));
+      const parentRel = await layer.ensureDir(posix.join(destDir, posix.dirname(keep)), opts.chown);
+      layer.put(childOf(parentRel, posix.basename(keep)), entryOf(root, host, lstatSync(host), opts));
+    }
+    await copyTree(root, layer, s, posix.join(destDir, s.keep), opts);
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DockerIgnore, goMatch, hasWildcards } from './patterns.js';
+import { DockerIgnore, goMatch, hasWildcards, pathMatcher } from './patterns.js';
 
 describe('goMatch (filepath.Match)', () => {
   it.each([
@@ -58,5 +58,15 @@ describe('DockerIgnore', () => {
     const ig = new DockerIgnore(['./a/../b/', 'c//d']);
     expect(ig.ignores('b/x')).toBe(true);
     expect(ig.ignores('c/d')).toBe(true);
+  });
+});
+
+describe('pathMatcher (COPY --parents sources)', () => {
+  it('matches whole paths: * within a name, ** any number of directories (none too)', () => {
+    const m = pathMatcher('src/**/*.txt');
+    expect(['src/a.txt', 'src/x/b.txt', 'src/x/y/c.txt'].map(m)).toEqual([true, true, true]);
+    expect(['src/a.md', 'other/a.txt', 'src'].map(m)).toEqual([false, false, false]);
+    const one = pathMatcher('y/*.txt');
+    expect(['y/a.txt', 'y/z/a.txt'].map(one)).toEqual([true, false]);
   });
 });

@@ -89,6 +89,12 @@ export function goMatch(pattern: string, name: string): boolean {
   return toRegex(pattern, false).test(name);
 }
 
+/** A matcher for whole slash-separated paths with `**` for any number of directories (COPY --parents sources). */
+export function pathMatcher(pattern: string): (path: string) => boolean {
+  const re = toRegex(pattern, true);
+  return (path) => re.test(path);
+}
+
 /** Whether a COPY source has wildcards (then it is matched against the context's paths). */
 export function hasWildcards(pattern: string): boolean {
   return /[*?[]/.test(pattern.replace(/\\./g, ''));
