@@ -44,7 +44,7 @@ import { parseRestartPolicy } from '../engine/containers/restart-policy.js';
 import { rootOf } from './engine-root.js';
 import { containerCommandStatus, EXIT_CANNOT_INVOKE } from './error-report.js';
 import { UserError } from '../engine/bundle/user.js';
-import type { HealthStatus } from '../engine/containers/health.js';
+import type { HealthFlags, HealthStatus } from '../engine/containers/health.js';
 import { parseDuration } from '../util/duration.js';
 import type { NetworkRunFlags } from './engine-network-commands.js';
 import { networkRequest } from './engine-network-request.js';
@@ -59,7 +59,7 @@ async function imageProvider(root: string) {
   return new StoreImageProvider(new ImageStore(root), async () => (await import('./client-options.js')).clientFrom({}));
 }
 
-export interface RunFlags extends NetworkRunFlags {
+export interface RunFlags extends NetworkRunFlags, HealthFlags {
   detach?: boolean;
   rm?: boolean;
   name?: string;
@@ -85,12 +85,6 @@ export interface RunFlags extends NetworkRunFlags {
   restart?: string;
   runtime: string;
   label: string[];
-  healthCmd?: string;
-  healthInterval?: string;
-  healthTimeout?: string;
-  healthRetries?: string;
-  healthStartPeriod?: string;
-  healthcheck?: boolean;
 }
 
 /** What `attach` passes on to a container without a terminal (docker's --sig-proxy). */
