@@ -13,6 +13,8 @@
 //   pull-redirect    (S3 only) the same GETs from a second pair of servers on the same buckets
 //                    with S3 redirects on: the registry answers 307 to a presigned URL and the
 //                    client fetches the blob from the S3 endpoint; timed over both requests
+//   8-stream pull    8 such GETs at once, each on its own connection, of 8 different blobs
+//                    (the MB/s of all 8 together)
 //   manifest GET     GET /manifests/<tag> by tag with `concurrency` connections, closed loop,
 //                    fixed duration per round after a warm-up round
 //   peak RSS         VmHWM / VmRSS of each server process, per workload and overall
@@ -46,8 +48,8 @@
 //   BENCH_MANIFEST_SECONDS=2      duration of one manifest GET round
 //   BENCH_MANIFEST_ROUNDS=10      measured rounds per server (after one warm-up round)
 //   BENCH_WARMUP_SECONDS=2        duration of the warm-up round
-//   BENCH_WORKLOADS=monolithic,chunked,pull,pull-redirect,manifest   subset to run (pull-redirect:
-//                                 S3 only, in the default set there)
+//   BENCH_WORKLOADS=monolithic,chunked,pull,pull8,pull-redirect,manifest   subset to run
+//                                 (pull-redirect: S3 only, in the default set there)
 //   BENCH_SERVERS=stevedore,docker-registry            the two sides (A/A runs are allowed,
 //                                 e.g. docker-registry,docker-registry to gauge noise)
 //   BENCH_DIR=$TMPDIR             where the temporary data directories go
@@ -93,7 +95,7 @@ function envNum(name: string, def: number): number {
   return n;
 }
 
-const WORKLOADS = ['monolithic', 'chunked', 'pull', 'pull-redirect', 'manifest'] as const;
+const WORKLOADS = ['monolithic', 'chunked', 'pull', 'pull8', 'pull-redirect', 'manifest'] as const;
 type Workload = (typeof WORKLOADS)[number];
 
 const storage = (process.env.BENCH_STORAGE || 'filesystem') as 'filesystem' | 's3';
@@ -344,6 +346,31 @@ async function blobPullsRedirected(sides: Side[], digests: string[]): Promise<vo
   }
 }
 
+/** 8 streams at once, one connection each (clients made once, connections kept between repetitions). */
+async function parallelPulls(sides: Side[], digests: string[]): Promise<void> {
+  const mb = (digests.length * cfg.blobBytes) / 1e6;
+  const clients = new Map(sides.map((s) => [s.server.name, digests.map(() => new RegistryClient(s.server.url))]));
+  try {
+    const all = (side: Side) => Promise.all(digests.map((d, i) => clients.get(side.server.name)![i]!.pullBlob(REPO, d, cfg.blobBytes)));
+    for (const side of sides) await all(side); // warm-up: connections open, page cache warm
+    const rec = new Recorder(sides, 'MB/s', 'ms per MB', 1000);
+    for (let rep = 0; rep < cfg.reps; rep++) {
+      for (const side of order(sides, rep)) {
+        const rate = await rec.measure(side, async () => {
+          const t0 = performance.now();
+          await all(side);
+          const secs = (performance.now() - t0) / 1000;
+          return [mb / secs, secs, mb];
+        });
+        log(`8-stream pull #${rep + 1} ${side.server.name}: ${rate.toFixed(1)} MB/s`);
+      }
+    }
+    results.pull8 = rec.result();
+  } finally {
+    for (const list of clients.values()) await Promise.all(list.map((c) => c.close()));
+  }
+}
+
 async function manifestGets(sides: Side[]): Promise<void> {
   const pools = new Map(sides.map((s) => [s.server.name, manifestPool(s.server.url, cfg.manifestConcurrency)]));
   const lengths = new Map<string, number>();
@@ -414,6 +441,7 @@ function buildRows(sides: Side[]): Row[] {
     chunked: 'chunked push',
     pull: 'blob pull',
     'pull-redirect': 'blob pull via 307 to S3',
+    pull8: '8-stream blob pull',
     manifest: 'manifest GET',
   };
   const labels: Record<Workload, string> = {
@@ -421,6 +449,7 @@ function buildRows(sides: Side[]): Row[] {
     chunked: `chunked push, ${blobMiB} MiB in ${sizeLabel(cfg.chunkBytes)} PATCHes (MB/s)`,
     pull: `blob pull, ${blobMiB} MiB (MB/s)`,
     'pull-redirect': `blob pull via 307 to a presigned S3 URL, ${blobMiB} MiB (MB/s)`,
+    pull8: `blob pull, 8 streams of ${blobMiB} MiB at once (MB/s)`,
     manifest: `manifest GET, ${cfg.manifestConcurrency} connections (req/s)`,
   };
   const present = WORKLOADS.filter((w) => results[w]);
@@ -577,6 +606,11 @@ async function main(): Promise<void> {
       if (cfg.workloads.includes('pull')) await blobPulls(sides, digests);
       if (cfg.workloads.includes('pull-redirect')) await blobPullsRedirected(sides, digests);
     }
+    if (cfg.workloads.includes('pull8')) {
+      // 8 different blobs: the ones pushed so far, more seeded (untimed) when there are fewer.
+      while (digests.length < 8) digests.push(...(await seedBlobs(sides, `pull8-${digests.length}`, 8 - digests.length)));
+      await parallelPulls(sides, digests.slice(0, 8));
+    }
     if (cfg.workloads.includes('manifest')) await manifestGets(sides);
     await sleep(200);
     for (const s of sides) s.mon.close();
@@ -646,10 +680,10 @@ async function main(): Promise<void> {
 }
 
 /** When only `pull` is selected: push the blobs to pull, untimed. */
-async function seedBlobs(sides: Side[]): Promise<string[]> {
+async function seedBlobs(sides: Side[], prefix = 'pull', count = cfg.reps): Promise<string[]> {
   const digests: string[] = [];
-  for (let rep = 0; rep < cfg.reps; rep++) {
-    const seed = `pull-${rep}`;
+  for (let rep = 0; rep < count; rep++) {
+    const seed = `${prefix}-${rep}`;
     const digest = randomDigest(seed, cfg.blobBytes);
     digests.push(digest);
     for (const side of sides) await side.client.pushMonolithic(REPO, seed, cfg.blobBytes, digest);

@@ -1,7 +1,7 @@
 // `stevedore gc` and `stevedore scrub`: storage maintenance, safe to run while `stevedore serve`
 // serves the same storage (see storage/garbage-collector.ts for why).
 import type { Command } from 'commander';
-import type { Config, ConfigInput } from '../server/index.js';
+import type { Config, ConfigInput } from '../server/config.js';
 import type { GcRunResult } from '../server/gc-scheduler.js';
 
 interface StorageFlags {
@@ -10,7 +10,8 @@ interface StorageFlags {
 }
 
 async function loadStorageConfig(opts: StorageFlags): Promise<Config> {
-  const { ConfigError, loadConfig } = await import('../server/index.js');
+  // The configuration module only: the server's (Koa, auth, metrics) is not needed to collect garbage.
+  const { ConfigError, loadConfig } = await import('../server/config.js');
   const overrides: ConfigInput = {};
   if (opts.dataDir) overrides.storage = { filesystem: { rootDirectory: opts.dataDir } };
   try {

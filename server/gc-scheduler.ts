@@ -20,7 +20,6 @@ import {
 } from '../storage/index.js';
 import type { Config } from './config.js';
 import { ImmutableTags } from './policy/immutable-tags.js';
-import { quotaRules } from './policy/quotas.js';
 import type { Logger } from './logger.js';
 import type { RegistryMetrics } from './metrics.js';
 
@@ -87,7 +86,8 @@ export async function runGc(driver: StorageDriver, config: Pick<Config, 'gc' | '
       ignoreTags: dryRun ? new Set(tags.map((t) => `${t.repository}:${t.tag}`)) : undefined,
       hooks: opts.hooks,
     });
-    const rules = quotaRules(config.policy);
+    // Loaded only when quotas are configured (it brings prom-client; `stevedore gc` starts faster without).
+    const rules = config.policy.quotas.length > 0 ? (await import('./policy/quotas.js')).quotaRules(config.policy) : [];
     const ledger = opts.quotaLedger ?? (rules.length > 0 ? new QuotaLedger(driver, rules, { maxAgeMs: 0 }) : undefined);
     const quotas = ledger && !dryRun ? await reconcileQuotaUsage(driver, ledger) : [];
     result = { tags, gc: report, durationMs: Date.now() - started, quotas };

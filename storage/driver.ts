@@ -54,6 +54,40 @@ export interface DriverCapabilities {
   purgeStale: boolean;
   /** walk(): a cheap listing of a whole tree (S3 flat listings, a local directory walk). */
   walk: boolean;
+  /**
+   * openBulk(): the driver's own BulkSession (local files: on a worker thread). Absent means
+   * false: storage/bulk.ts then builds one from the single-object methods.
+   */
+  bulk?: boolean;
+}
+
+/** One item of BulkSession.deleteMany / moveMany: what happened to it. */
+export type BulkOutcome = 'done' | 'young' | 'missing';
+
+/**
+ * Many small operations at once, for maintenance over a whole store (garbage collection): one call
+ * per batch instead of one per object. Open with openBulk() in storage/bulk.ts; close when done.
+ */
+export interface BulkSession {
+  /**
+   * Every object matching one of the patterns (storage/path-pattern.ts: `*`, `**`), with size and
+   * modification time; a backend may skip whatever no pattern can match.
+   */
+  find(patterns: readonly string[]): Promise<FileInfo[]>;
+  /** Each object's content, undefined where there is none. */
+  getContents(paths: readonly string[]): Promise<(Buffer | undefined)[]>;
+  /**
+   * Deletes each `path` (an object or a whole tree) unless its `check` object is absent
+   * ('missing') or was modified at or after `olderThan` ms ('young'). An absent `path` is
+   * 'missing'. Durable when it resolves.
+   */
+  deleteMany(items: readonly { path: string; check?: string }[], olderThan?: number): Promise<BulkOutcome[]>;
+  /**
+   * Moves each `from` to `to` under the same condition. With `durable: false` the moves are atomic
+   * but may be undone by a power cut (for moves that are safe either way).
+   */
+  moveMany(items: readonly { from: string; to: string; check?: string }[], opts: { olderThan?: number; durable: boolean }): Promise<BulkOutcome[]>;
+  close(): Promise<void>;
 }
 
 export interface StorageDriver {
@@ -100,6 +134,8 @@ export interface StorageDriver {
    * storage/walk.ts falls back to list() and stat() for the others.
    */
   walk(path: string): Promise<FileInfo[]>;
+  /** A BulkSession of the driver's own (capabilities.bulk). */
+  openBulk?(): BulkSession;
 }
 
 export interface RandomAccessFile {

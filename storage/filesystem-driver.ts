@@ -7,7 +7,8 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } fro
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { syncDir, TEMP_MARK, writeFileAtomic } from '../util/atomic-file.js';
-import { checkPath, PathNotFoundError, unsupportedMethod, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { FsBulkSession } from './fs-bulk.js';
+import { checkPath, PathNotFoundError, unsupportedMethod, type BulkSession, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 export interface FilesystemDriverOptions {
   rootDirectory: string;
@@ -26,7 +27,7 @@ const WRITE_BATCH = 1024 * 1024;
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
-  readonly capabilities = { readableWriter: true, redirect: false, randomAccess: true, purgeStale: true, walk: true } as const;
+  readonly capabilities = { readableWriter: true, redirect: false, randomAccess: true, purgeStale: true, walk: true, bulk: true } as const;
   private readonly root: string;
   private readonly sync: boolean;
 
@@ -268,6 +269,11 @@ export class FilesystemDriver implements StorageDriver {
       for (const b of batch) if (b) out.push(b);
     }
     return out;
+  }
+
+  /** Batches of synchronous calls on a worker thread (storage/fs-bulk.ts). */
+  openBulk(): BulkSession {
+    return new FsBulkSession(this.root, this.sync);
   }
 
   async move(source: string, dest: string): Promise<void> {

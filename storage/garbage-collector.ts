@@ -34,9 +34,10 @@
 //    the sweep to write its manifest; the grace period should be far longer than any push.
 // A blob in the trash is briefly unavailable to a pull (404) until it is restored.
 import { isDigest, parseManifest, referencedBlobs, referencedManifests, type Digest } from '../oci/index.js';
-import { isNotFound, type FileInfo, type StorageDriver } from './driver.js';
+import { isNotFound, type BulkSession, type FileInfo, type StorageDriver } from './driver.js';
 import { layout, parsePath } from './layout.js';
 import { mapLimit } from '../util/limit.js';
+import { openBulk } from './bulk.js';
 import { walkFiles } from './walk.js';
 
 export interface GcHooks {
@@ -151,8 +152,12 @@ export async function scanRepositories(driver: StorageDriver, concurrency = 8): 
 
 /** Stored blob data: digest → size and time. */
 export async function scanBlobs(driver: StorageDriver, concurrency = 8): Promise<Map<Digest, FileInfo>> {
+  return blobDataFiles(await walkFiles(driver, layout.blobsRoot, concurrency));
+}
+
+function blobDataFiles(files: readonly FileInfo[]): Map<Digest, FileInfo> {
   const out = new Map<Digest, FileInfo>();
-  for (const f of await walkFiles(driver, layout.blobsRoot, concurrency)) {
+  for (const f of files) {
     const p = parsePath(f.path);
     if (p?.kind === 'blob-data') out.set(p.digest, f);
   }
@@ -180,7 +185,11 @@ export class GarbageCollector {
   private readonly concurrency: number;
   private readonly now: () => number;
   /** Manifest content by digest (immutable), for the run. */
-  private readonly contents = new Map<Digest, Buffer | null>();
+  private readonly contents = new Map<Digest, Buffer>();
+  /** Revision records read (repo@digest → record): the same for a digest whenever it is written. */
+  private readonly records = new Map<string, RevisionRecord>();
+  /** The run's batches of storage operations (open while run() runs). */
+  private bulk!: BulkSession;
   /** Records of revisions this run deleted, to restore them (repo@digest → record). */
   private readonly deletedRevisions = new Map<string, RevisionRecord>();
   /** Blobs this run moved to the trash. */
@@ -195,6 +204,16 @@ export class GarbageCollector {
   }
 
   async run(): Promise<GcReport> {
+    this.bulk = openBulk(this.driver, this.concurrency);
+    try {
+      return await this.collect();
+    } finally {
+      await this.bulk.close();
+    }
+  }
+
+  private async collect(): Promise<GcReport> {
+    const bulk = this.bulk;
     const started = this.now();
     const cutoff = started - this.opts.gracePeriodMs;
     const deleteUntagged = this.opts.deleteUntagged ?? false;
@@ -202,76 +221,100 @@ export class GarbageCollector {
     const phase = this.opts.onPhase ?? (() => undefined);
     if (!dryRun) await this.recoverTrash();
 
-    const repos = await scanRepositories(this.driver, this.concurrency);
+    const repos = parseRepositoryFiles(await bulk.find(layout.repositoryLinkPatterns));
     const marks = await this.mark(repos, cutoff, this.opts.ignoreTags);
-    const blobs = await scanBlobs(this.driver, this.concurrency);
+    const blobs = blobDataFiles(await bulk.find([layout.blobDataPattern]));
     phase('marked', { repositories: repos.size, manifests: count(marks.manifests), blobs: marks.blobs.size, stored: blobs.size });
     await this.opts.hooks?.afterMark?.();
 
     const deleted: GcDeletion[] = [];
     const isOld = (t: Date) => t.getTime() < cutoff;
-    // Still old right before deleting (a concurrent push rewrites what it uses).
-    const stillOld = async (path: string) => {
-      if (dryRun) return true;
-      const st = await ignoreNotFound(this.driver.stat(path));
-      return st !== undefined && isOld(st.modTime);
-    };
+    // Each delete happens only if what it removes is still old right then (a concurrent push
+    // rewrites what it uses): the bulk operations check and act back to back, one batch per kind,
+    // and each batch is durable before the next starts (links before the data they point at).
+    const sortedRepos = [...repos.values()].sort((a, b) => byKey([a.name], [b.name]));
 
     // 1. Repositories: untagged revisions (with their referrer entries), then layer links.
-    const remainingLinks = new Set<Digest>();
-    await mapLimit([...repos.values()], this.concurrency, async (repo) => {
-      const liveManifests = marks.manifests.get(repo.name) ?? new Set();
-      const liveLayers = marks.layers.get(repo.name) ?? new Set();
-      const goneRevisions = new Set<Digest>();
-      if (deleteUntagged) {
+    const goneRevisions = new Map<string, Set<Digest>>();
+    if (deleteUntagged) {
+      const candidates: { repo: RepoScan; digest: Digest }[] = [];
+      for (const repo of sortedRepos) {
+        const live = marks.manifests.get(repo.name) ?? new Set();
         for (const [digest, stamp] of [...repo.revisions].sort(byKey)) {
-          if (liveManifests.has(digest) || !isOld(stamp.modTime)) continue;
-          const path = layout.revisionLink(repo.name, digest);
-          if (!(await stillOld(path))) continue;
-          const rec = await this.readRevision(repo.name, digest);
-          if (!rec) continue;
-          if (!dryRun) {
-            this.deletedRevisions.set(`${repo.name}@${digest}`, rec);
-            await ignoreNotFound(this.driver.delete(dirOf(path)));
+          if (!live.has(digest) && isOld(stamp.modTime)) candidates.push({ repo, digest });
+        }
+      }
+      const recs = await this.readRevisions(candidates.map((c) => ({ repo: c.repo.name, digest: c.digest })));
+      const withRecord = candidates.filter((_, i) => recs[i] !== undefined);
+      const outcomes = dryRun
+        ? withRecord.map(() => 'done')
+        : await bulk.deleteMany(
+            withRecord.map((c) => {
+              const link = layout.revisionLink(c.repo.name, c.digest);
+              return { path: dirOf(link), check: link };
+            }),
+            cutoff,
+          );
+      withRecord.forEach((c, i) => {
+        if (outcomes[i] !== 'done') return;
+        const key = `${c.repo.name}@${c.digest}`;
+        if (!dryRun) this.deletedRevisions.set(key, this.records.get(key)!);
+        addTo(goneRevisions, c.repo.name, c.digest);
+        deleted.push({ kind: 'manifest', repository: c.repo.name, digest: c.digest, size: 0 });
+      });
+      const referrers: GcDeletion[] = [];
+      for (const repo of sortedRepos) {
+        const gone = goneRevisions.get(repo.name);
+        if (!gone) continue;
+        for (const [subject, refs] of [...repo.referrers].sort(byKey)) {
+          for (const [referrer] of [...refs].sort(byKey)) {
+            if (gone.has(referrer)) referrers.push({ kind: 'referrer', repository: repo.name, digest: referrer, subject, size: 0 });
           }
-          goneRevisions.add(digest);
-          deleted.push({ kind: 'manifest', repository: repo.name, digest, size: 0 });
         }
       }
-      for (const [subject, refs] of [...repo.referrers].sort(byKey)) {
-        for (const [referrer] of [...refs].sort(byKey)) {
-          if (!goneRevisions.has(referrer)) continue;
-          if (!dryRun) await ignoreNotFound(this.driver.delete(dirOf(layout.referrerLink(repo.name, subject, referrer))));
-          deleted.push({ kind: 'referrer', repository: repo.name, digest: referrer, subject, size: 0 });
-        }
-      }
+      if (!dryRun) await bulk.deleteMany(referrers.map((d) => ({ path: dirOf(layout.referrerLink(d.repository!, d.subject!, d.digest)) })));
+      deleted.push(...referrers);
+    }
+    const remainingLinks = new Set<Digest>();
+    const linkCandidates: { repo: string; digest: Digest }[] = [];
+    for (const repo of sortedRepos) {
+      const live = marks.layers.get(repo.name) ?? new Set();
       for (const [digest, stamp] of [...repo.layers].sort(byKey)) {
-        if (liveLayers.has(digest) || !isOld(stamp.modTime) || !(await stillOld(layout.layerLink(repo.name, digest)))) {
-          remainingLinks.add(digest);
-          continue;
-        }
-        if (!dryRun) await ignoreNotFound(this.driver.delete(dirOf(layout.layerLink(repo.name, digest))));
-        deleted.push({ kind: 'link', repository: repo.name, digest, size: 0 });
+        if (live.has(digest) || !isOld(stamp.modTime)) remainingLinks.add(digest);
+        else linkCandidates.push({ repo: repo.name, digest });
       }
+    }
+    const linkOutcomes = dryRun
+      ? linkCandidates.map(() => 'done')
+      : await bulk.deleteMany(
+          linkCandidates.map((c) => {
+            const link = layout.layerLink(c.repo, c.digest);
+            return { path: dirOf(link), check: link };
+          }),
+          cutoff,
+        );
+    linkCandidates.forEach((c, i) => {
+      if (linkOutcomes[i] === 'done') deleted.push({ kind: 'link', repository: c.repo, digest: c.digest, size: 0 });
+      else remainingLinks.add(c.digest);
     });
 
     // 2. Blob data that nothing marked references and no remaining link points at: to the trash.
+    // Moves to the trash need not be durable: after a power cut, data is either still in place
+    // or in the trash, which every run and every server start empties back (recoverGcTrash).
     const doomed = [...blobs.values()]
       .map((f) => ({ f, digest: digestOfDataPath(f.path)! }))
       .filter(({ f, digest }) => !marks.blobs.has(digest) && !remainingLinks.has(digest) && isOld(f.modTime))
       .sort((a, b) => byKey([a.digest], [b.digest]));
     const blobDeletions = new Map<Digest, GcDeletion>();
-    await mapLimit(doomed, this.concurrency, async ({ f, digest }) => {
-      if (!dryRun) {
-        if (!(await stillOld(f.path))) return;
-        try {
-          await this.driver.move(f.path, layout.gcTrash(digest));
-        } catch (err) {
-          if (isNotFound(err)) return;
-          throw err;
-        }
-        this.trashed.add(digest);
-      }
+    const moved = dryRun
+      ? doomed.map(() => 'done')
+      : await bulk.moveMany(
+          doomed.map(({ f, digest }) => ({ from: f.path, to: layout.gcTrash(digest), check: f.path })),
+          { olderThan: cutoff, durable: false },
+        );
+    doomed.forEach(({ f, digest }, i) => {
+      if (moved[i] !== 'done') return;
+      if (!dryRun) this.trashed.add(digest);
       blobDeletions.set(digest, { kind: 'blob', digest, size: f.size });
     });
     phase('swept', { links: deleted.length, blobs: blobDeletions.size });
@@ -280,7 +323,7 @@ export class GarbageCollector {
     // 3. The final check: mark again from a fresh listing; restore whatever it reaches.
     let restored = 0;
     if (!dryRun) {
-      const again = await scanRepositories(this.driver, this.concurrency);
+      const again = parseRepositoryFiles(await bulk.find(layout.repositoryLinkPatterns));
       const marks2 = await this.mark(again, cutoff, undefined, true);
       const stillLinked = new Set<Digest>();
       for (const r of again.values()) for (const d of r.layers.keys()) stillLinked.add(d);
@@ -296,7 +339,8 @@ export class GarbageCollector {
       const restoredSet = new Set(restoreList);
       for (let i = deleted.length - 1; i >= 0; i--) if (restoredSet.has(deleted[i]!)) deleted.splice(i, 1);
       for (const [digest, d] of blobDeletions) if (restoredSet.has(d)) blobDeletions.delete(digest);
-      await mapLimit([...blobDeletions.keys()], this.concurrency, (digest) => ignoreNotFound(this.driver.delete(dirOf(layout.gcTrash(digest)))));
+      // Durable when it resolves: one fsync of the trash's directory for the whole batch.
+      await bulk.deleteMany([...blobDeletions.keys()].map((digest) => ({ path: layout.gcTrash(digest) })));
     }
 
     deleted.push(...blobDeletions.values());
@@ -358,32 +402,54 @@ export class GarbageCollector {
     }
   }
 
-  private async readRevision(repo: string, digest: Digest, allowDeleted = false): Promise<RevisionRecord | undefined> {
-    const raw = await ignoreNotFound(this.driver.getContent(layout.revisionLink(repo, digest)));
-    if (raw) {
+  /**
+   * Revision records (cached for the run), in one batch; undefined where there is none. With
+   * `allowDeleted`, records this run deleted count as present.
+   */
+  private async readRevisions(items: readonly { repo: string; digest: Digest }[], allowDeleted = false): Promise<(RevisionRecord | undefined)[]> {
+    const missing = [...new Set(items.map((i) => `${i.repo}@${i.digest}`).filter((k) => !this.records.has(k)))];
+    const raws = await this.bulk.getContents(missing.map((k) => layout.revisionLink(k.slice(0, k.lastIndexOf('@')), k.slice(k.lastIndexOf('@') + 1) as Digest)));
+    missing.forEach((k, i) => {
+      const raw = raws[i];
+      if (!raw) return;
+      let rec: RevisionRecord;
       try {
-        return JSON.parse(raw.toString('utf8')) as RevisionRecord;
+        rec = JSON.parse(raw.toString('utf8')) as RevisionRecord;
       } catch {
-        return { mediaType: '', size: 0 };
+        rec = { mediaType: '', size: 0 };
       }
-    }
-    return allowDeleted ? this.deletedRevisions.get(`${repo}@${digest}`) : undefined;
+      this.records.set(k, rec);
+    });
+    return items.map(({ repo, digest }) => {
+      const k = `${repo}@${digest}`;
+      return this.records.get(k) ?? (allowDeleted ? this.deletedRevisions.get(k) : undefined);
+    });
   }
 
-  /** Manifest content, wherever it is now (the trash included). */
+  /** Manifest content, wherever it is now (the trash included), in one batch; cached for the run. */
+  private async contentsOf(digests: readonly Digest[]): Promise<(Buffer | undefined)[]> {
+    const missing = [...new Set(digests.filter((d) => !this.contents.has(d)))];
+    const found = await this.bulk.getContents(missing.map((d) => layout.blobData(d)));
+    const inTrash = missing.filter((d, i) => !found[i] && this.trashed.has(d));
+    const fromTrash = await this.bulk.getContents(inTrash.map((d) => layout.gcTrash(d)));
+    missing.forEach((d, i) => {
+      if (found[i]) this.contents.set(d, found[i]);
+    });
+    inTrash.forEach((d, i) => {
+      if (fromTrash[i]) this.contents.set(d, fromTrash[i]);
+    });
+    return digests.map((d) => this.contents.get(d));
+  }
+
   private async content(digest: Digest): Promise<Buffer | undefined> {
-    const cached = this.contents.get(digest);
-    if (cached !== undefined) return cached ?? undefined;
-    let c = await ignoreNotFound(this.driver.getContent(layout.blobData(digest)));
-    if (!c && this.trashed.has(digest)) c = await ignoreNotFound(this.driver.getContent(layout.gcTrash(digest)));
-    if (c) this.contents.set(digest, c);
-    return c;
+    return (await this.contentsOf([digest]))[0];
   }
 
   /**
    * Everything reachable. Roots: tags (but `ignoreTags`), revisions younger than the cutoff, and
    * all revisions unless deleteUntagged. `afterSweep`: revisions this run deleted count as present
-   * (a tag pushed meanwhile may point at one; it is then restored).
+   * (a tag pushed meanwhile may point at one; it is then restored). Reads in one batch per level
+   * of the graph (tags, then manifests, then their children...).
    */
   private async mark(repos: Map<string, RepoScan>, cutoff: number, ignoreTags?: ReadonlySet<string>, afterSweep = false): Promise<Marks> {
     const marks: Marks = { manifests: new Map(), layers: new Map(), blobs: new Set() };
@@ -394,25 +460,29 @@ export class GarbageCollector {
     const push = (repo: RepoScan, digest: Digest) => {
       if (addTo(marks.manifests, repo.name, digest)) frontier.push({ repo, digest });
     };
-    await mapLimit([...repos.values()], this.concurrency, async (repo) => {
+    const present = (repo: RepoScan, d: Digest) => repo.revisions.has(d) || (afterSweep && this.deletedRevisions.has(`${repo.name}@${d}`));
+    const tags: { repo: RepoScan; path: string }[] = [];
+    for (const repo of repos.values()) {
       for (const [digest, stamp] of repo.revisions) {
         if (!deleteUntagged || stamp.modTime.getTime() >= cutoff) push(repo, digest);
       }
-      const tags = [...repo.tags.keys()].filter((t) => !ignoreTags?.has(`${repo.name}:${t}`));
-      const targets = await mapLimit(tags, this.concurrency, (t) => ignoreNotFound(this.driver.getContent(layout.tagLink(repo.name, t))));
-      for (const raw of targets) {
-        const text = raw?.toString('utf8').trim();
-        const d = text && isDigest(text) ? text : undefined;
-        if (d && (repo.revisions.has(d) || (afterSweep && this.deletedRevisions.has(`${repo.name}@${d}`)))) push(repo, d);
-      }
+      for (const t of repo.tags.keys()) if (!ignoreTags?.has(`${repo.name}:${t}`)) tags.push({ repo, path: layout.tagLink(repo.name, t) });
+    }
+    const targets = await this.bulk.getContents(tags.map((t) => t.path));
+    tags.forEach(({ repo }, i) => {
+      const text = targets[i]?.toString('utf8').trim();
+      const d = text && isDigest(text) ? text : undefined;
+      if (d && present(repo, d)) push(repo, d);
     });
     while (frontier.length > 0) {
       const batch = frontier;
       frontier = [];
-      await mapLimit(batch, this.concurrency, async ({ repo, digest }) => {
+      const recs = await this.readRevisions(batch.map(({ repo, digest }) => ({ repo: repo.name, digest })), afterSweep);
+      const contents = await this.contentsOf(batch.map((b) => b.digest));
+      batch.forEach(({ repo, digest }, i) => {
         marks.blobs.add(digest);
-        const rec = await this.readRevision(repo.name, digest, afterSweep);
-        const content = await this.content(digest);
+        const rec = recs[i];
+        const content = contents[i];
         if (content && rec) {
           try {
             const parsed = parseManifest(content, rec.mediaType || undefined);
@@ -420,17 +490,13 @@ export class GarbageCollector {
               marks.blobs.add(b.digest);
               addTo(marks.layers, repo.name, b.digest);
             }
-            for (const m of referencedManifests(parsed)) {
-              if (repo.revisions.has(m.digest) || (afterSweep && this.deletedRevisions.has(`${repo.name}@${m.digest}`))) push(repo, m.digest);
-            }
+            for (const m of referencedManifests(parsed)) if (present(repo, m.digest)) push(repo, m.digest);
           } catch {
             // A manifest that no longer parses (corrupt content): keep it, it references nothing.
           }
         }
         if (keepReferrers) {
-          for (const referrer of repo.referrers.get(digest)?.keys() ?? []) {
-            if (repo.revisions.has(referrer) || (afterSweep && this.deletedRevisions.has(`${repo.name}@${referrer}`))) push(repo, referrer);
-          }
+          for (const referrer of repo.referrers.get(digest)?.keys() ?? []) if (present(repo, referrer)) push(repo, referrer);
         }
       });
     }
@@ -481,7 +547,8 @@ export async function recoverGcTrash(driver: StorageDriver, concurrency = 8): Pr
     if (p?.kind !== 'gc-trash') return;
     const { digest } = p;
     const present = await ignoreNotFound(driver.stat(layout.blobData(digest)));
-    if (present) await ignoreNotFound(driver.delete(dirOf(f.path)));
+    // Old-format trash (`<hex>/data`) goes with its directory.
+    if (present) await ignoreNotFound(driver.delete(f.path.endsWith('/data') ? dirOf(f.path) : f.path));
     else await ignoreNotFound(driver.move(f.path, layout.blobData(digest)));
   });
 }

@@ -2,7 +2,7 @@
 // metrics sink. It wraps any driver, so every backend is measured the same way; the sink is an
 // interface so storage/ depends on no metrics library and no server code.
 import type { Readable } from 'node:stream';
-import { isNotFound, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { isNotFound, type BulkSession, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 /** The fixed set of operation names (bounded label values). Writer methods are `writer.<method>`. */
 export type StorageOperation =
@@ -51,6 +51,18 @@ export class InstrumentedDriver implements StorageDriver {
 
   walk(path: string): Promise<FileInfo[]> {
     return this.measure('walk', () => this.inner.walk(path));
+  }
+
+  /** Each batch is measured as one operation of its kind (a walk, a read, a delete, a move). */
+  openBulk(): BulkSession {
+    const s = this.inner.openBulk!();
+    return {
+      find: (patterns) => this.measure('walk', () => s.find(patterns)),
+      getContents: (paths) => this.measure('getContent', () => s.getContents(paths)),
+      deleteMany: (items, olderThan) => this.measure('delete', () => s.deleteMany(items, olderThan)),
+      moveMany: (items, opts) => this.measure('move', () => s.moveMany(items, opts)),
+      close: () => s.close(),
+    };
   }
 
   async readableWriter(path: string): Promise<ReadableFileWriter> {

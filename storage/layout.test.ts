@@ -14,6 +14,8 @@ describe('storage layout', () => {
     expect(parsePath(layout.tagIndexLink('app', 'v1', a))).toEqual({ kind: 'tag-index-link', repo: 'app', tag: 'v1', digest: a });
     expect(parsePath(layout.referrerLink('app', a, b))).toEqual({ kind: 'referrer-link', repo: 'app', subject: a, referrer: b });
     expect(parsePath(layout.gcTrash(a))).toEqual({ kind: 'gc-trash', digest: a });
+    // Trash as versions before 2026-12 left it (a directory per blob): still read, so it is restored.
+    expect(parsePath(`/_gc/trash/sha256/${a.slice('sha256:'.length)}/data`)).toEqual({ kind: 'gc-trash', digest: a });
     expect(parsePath(layout.quarantine(b))).toEqual({ kind: 'quarantine', digest: b });
     expect(parsePath(layout.catalogEntry('team/app'))).toEqual({ kind: 'catalog-entry', repo: 'team/app' });
     expect(parsePath(layout.quotaMarker('ns1', a, 1234))).toEqual({ kind: 'quota-marker', key: 'ns1', digest: a, size: 1234 });

@@ -15,6 +15,15 @@ export const layout = {
     return `/blobs/${algorithm.name}/${hex.slice(0, 2)}/${hex}/data`;
   },
   blobsRoot: '/blobs',
+  /** Every blob's data (storage/path-pattern.ts). */
+  blobDataPattern: '/blobs/*/*/*/data',
+  /** Every link garbage collection reads under /repositories: layers, revisions, tags, referrers. */
+  repositoryLinkPatterns: [
+    '/repositories/**/_layers/*/*/link',
+    '/repositories/**/_manifests/revisions/*/*/link',
+    '/repositories/**/_manifests/tags/*/current/link',
+    '/repositories/**/_referrers/*/*/*/*/link',
+  ] as readonly string[],
   repositoriesRoot: '/repositories',
   /** One empty object per repository (`/` in the name as `+`, never valid in names): the catalog in one listing. */
   catalogRoot: '/catalog',
@@ -51,11 +60,14 @@ export const layout = {
   },
   /**
    * Blob data set aside by garbage collection between its sweep and its final check (restored if
-   * a push referenced it meanwhile, deleted otherwise). Never served.
+   * a push referenced it meanwhile, deleted otherwise). Never served. One file per blob, no
+   * directory of its own: on a filesystem that saves a mkdir and an rmdir per blob collected.
+   * (Before 2026-12 it was `/_gc/trash/<alg>/<hex>/data`; parsePath still reads that, so data an
+   * older version left in the trash is restored.)
    */
   gcTrashRoot: '/_gc/trash',
   gcTrash(digest: Digest): string {
-    return `/_gc/trash/${digestDir(digest)}/data`;
+    return `/_gc/trash/${digestDir(digest)}`;
   },
   /** The summary of the last garbage collection run, whoever ran it (storage/gc-run-record.ts). */
   gcLastRun: '/_gc/last-run.json',
@@ -162,12 +174,17 @@ export function parsePath(path: string): LayoutPath | undefined {
     const digest = parts.length === 6 && parts[5] === 'data' ? digestAt(parts[2], parts[4]) : undefined;
     return digest && parts[3] === parseDigest(digest).hex.slice(0, 2) ? { kind: 'blob-data', digest } : undefined;
   }
-  if (top === '_gc' || top === 'quarantine') {
-    // /_gc/trash/<alg>/<hex>/data, /quarantine/<alg>/<hex>/data
-    const [first, rest] = top === '_gc' ? [parts[2] === 'trash' ? 3 : -1, 6] : [2, 5];
-    if (first < 0 || parts.length !== rest || parts[rest - 1] !== 'data') return undefined;
-    const digest = digestAt(parts[first], parts[first + 1]);
-    return digest ? { kind: top === '_gc' ? 'gc-trash' : 'quarantine', digest } : undefined;
+  if (top === '_gc') {
+    // /_gc/trash/<alg>/<hex>, or /_gc/trash/<alg>/<hex>/data as older versions wrote it
+    if (parts[2] !== 'trash' || !(parts.length === 5 || (parts.length === 6 && parts[5] === 'data'))) return undefined;
+    const digest = digestAt(parts[3], parts[4]);
+    return digest ? { kind: 'gc-trash', digest } : undefined;
+  }
+  if (top === 'quarantine') {
+    // /quarantine/<alg>/<hex>/data
+    if (parts.length !== 5 || parts[4] !== 'data') return undefined;
+    const digest = digestAt(parts[2], parts[3]);
+    return digest ? { kind: 'quarantine', digest } : undefined;
   }
   if (top === '_quota') {
     // /_quota/<key>/<alg>/<hex>/<size>

@@ -1,0 +1,127 @@
+// The filesystem's bulk session, on its worker thread (the compiled one, which the test set-up
+// builds) and in place, over the same tree: both give the same answers.
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { digestOf } from '../oci/index.js';
+import { FsBulkSession } from './fs-bulk.js';
+import { layout } from './layout.js';
+
+const COMPILED_WORKER = new URL('../dist/storage/fs-bulk-worker.js', import.meta.url);
+const a = digestOf('a');
+const b = digestOf('b');
+let root: string;
+
+async function put(path: string, content = 'x', mtime?: Date): Promise<void> {
+  await mkdir(dirname(join(root, path)), { recursive: true });
+  await writeFile(join(root, path), content);
+  if (mtime) await utimes(join(root, path), mtime, mtime);
+}
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'fs-bulk-'));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const old = new Date(Date.now() - 3_600_000);
+
+for (const mode of ['worker', 'in place'] as const) {
+  describe(`filesystem bulk session (${mode})`, () => {
+    const open = () => new FsBulkSession(root, true, mode === 'in place' ? { inPlace: true } : { worker: COMPILED_WORKER });
+
+    it('finds the files the patterns name, with sizes and times, and nothing else', async () => {
+      await put(layout.layerLink('team/app', a), a, old);
+      await put(layout.revisionLink('app', b), '{}');
+      await put(layout.tagLink('app', 'v1'), b);
+      await put(layout.tagIndexLink('app', 'v1', b), b);
+      await put(`${dirname(layout.layerLink('app', b))}/.tmp-123`, 'partial');
+      await mkdir(dirname(join(root, layout.layerLink('app', digestOf('empty')))), { recursive: true }); // a link directory without its link
+      await put(layout.blobData(a), 'hello', old);
+      const s = open();
+      try {
+        const links = await s.find(layout.repositoryLinkPatterns);
+        expect(links.map((f) => f.path).sort()).toEqual([layout.layerLink('team/app', a), layout.revisionLink('app', b), layout.tagLink('app', 'v1')].sort());
+        const layer = links.find((f) => f.path === layout.layerLink('team/app', a))!;
+        expect(layer.size).toBe(a.length);
+        expect(layer.modTime.getTime()).toBe(old.getTime());
+        expect(await s.find([layout.blobDataPattern])).toEqual([{ path: layout.blobData(a), size: 5, modTime: old, isDir: false }]);
+        expect(await s.find(['/nothing/*/here'])).toEqual([]);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('reads many files, undefined where absent', async () => {
+      await put('/x/one', 'first');
+      await put('/x/two', 'second');
+      const s = open();
+      try {
+        const got = await s.getContents(['/x/one', '/x/absent', '/x/two']);
+        expect(got.map((b) => b?.toString())).toEqual(['first', undefined, 'second']);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('deletes files and trees only where the check is older than the cutoff', async () => {
+      const cutoff = Date.now() - 60_000;
+      await put(layout.layerLink('app', a), a, old);
+      await put(layout.layerLink('app', b), b); // young: kept
+      await put('/_gc/trash/sha256/f1', 'data', old);
+      const s = open();
+      try {
+        const outcomes = await s.deleteMany(
+          [
+            { path: dirname(layout.layerLink('app', a)), check: layout.layerLink('app', a) },
+            { path: dirname(layout.layerLink('app', b)), check: layout.layerLink('app', b) },
+            { path: dirname(layout.layerLink('app', digestOf('c'))), check: layout.layerLink('app', digestOf('c')) },
+            { path: '/_gc/trash/sha256/f1' },
+            { path: '/_gc/trash/sha256/absent' },
+          ],
+          cutoff,
+        );
+        expect(outcomes).toEqual(['done', 'young', 'missing', 'done', 'missing']);
+        // Gone without a trace (no renamed-aside leftovers); the young link is still there.
+        expect(await readdir(join(root, '/repositories/app/_layers/sha256'))).toEqual([b.slice(7)]);
+        expect(await readdir(join(root, '/_gc/trash/sha256'))).toEqual([]);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('moves files where the check passes, creating directories', async () => {
+      const cutoff = Date.now() - 60_000;
+      await put(layout.blobData(a), 'A', old);
+      await put(layout.blobData(b), 'B');
+      const s = open();
+      try {
+        const outcomes = await s.moveMany(
+          [
+            { from: layout.blobData(a), to: layout.gcTrash(a), check: layout.blobData(a) },
+            { from: layout.blobData(b), to: layout.gcTrash(b), check: layout.blobData(b) },
+          ],
+          { olderThan: cutoff, durable: true },
+        );
+        expect(outcomes).toEqual(['done', 'young']);
+        expect((await stat(join(root, layout.gcTrash(a)))).size).toBe(1);
+        await expect(stat(join(root, layout.blobData(a)))).rejects.toThrow();
+        expect((await stat(join(root, layout.blobData(b)))).size).toBe(1);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('refuses paths that could leave the root', async () => {
+      const s = open();
+      try {
+        await expect(s.getContents(['/../etc/passwd'])).rejects.toThrow(/invalid storage path/);
+        await expect(s.deleteMany([{ path: '/a/../../b' }])).rejects.toThrow(/invalid storage path/);
+      } finally {
+        await s.close();
+      }
+    });
+  });
+}
