@@ -20,6 +20,9 @@ export interface LayerEntry {
   content?: string;
 }
 
+/** A layer's entries by path. */
+export const byName = (entries: LayerEntry[]) => new Map(entries.map((e) => [e.name, e]));
+
 export interface BuiltImage {
   manifest: string;
   config: {

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildEnv, type BuildEnv, type LayerEntry } from './build-env.js';
+import { buildEnv, byName, type BuildEnv, type LayerEntry } from './build-env.js';
 
 let env: BuildEnv;
 beforeAll(async () => {
@@ -15,7 +15,6 @@ afterAll(async () => {
   await env?.close();
 });
 
-const byName = (entries: LayerEntry[]) => new Map(entries.map((e) => [e.name, e]));
 const under = (all: Map<string, LayerEntry>, prefix: string) => [...all.keys()].filter((k) => k.startsWith(prefix)).sort();
 
 describe('stevedore build: COPY --parents and --exclude', () => {

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildEnv, type BuildEnv, type LayerEntry } from './build-env.js';
+import { buildEnv, byName, type BuildEnv } from './build-env.js';
 
 let env: BuildEnv;
 beforeAll(async () => {
@@ -14,7 +14,6 @@ afterAll(async () => {
   await env?.close();
 });
 
-const byName = (entries: LayerEntry[]) => new Map(entries.map((e) => [e.name, e]));
 
 describe('stevedore build: COPY and ADD', () => {
   it('copies files and directory contents with Docker\'s rules, owners and modes', async () => {
