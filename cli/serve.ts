@@ -85,18 +85,9 @@ export function registerServe(program: Command): void {
         );
       };
       process.on('SIGTERM', () => shutdown('SIGTERM'));
-      // `npm start` (scripts/start.sh) runs the server under `sh -c`, and npm's SIGTERM ends that
-      // shell, not the server: there the server stops as on SIGTERM when its parent goes away.
-      // (A worker's parent is the primary: node:cluster ends the worker when the primary is gone.)
-      if (process.env.STEVEDORE_STOP_WITH_PARENT === '1' && !link) {
-        const parent = process.ppid;
-        const watch = setInterval(() => {
-          if (process.ppid === parent) return;
-          clearInterval(watch);
-          shutdown('parent exited');
-        }, 500);
-        watch.unref();
-      }
+      // Under `npm start`, stop when the parent goes away (server/parent-watch.ts). A worker's
+      // parent is the primary: node:cluster ends the worker when the primary is gone.
+      if (!link) (await import('../server/parent-watch.js')).stopWithParent(() => shutdown('parent exited'));
       process.on('SIGINT', () => shutdown('SIGINT'));
       // SIGHUP: read the configuration again (file, environment, the same flags) and apply what can
       // change at run time; a configuration that does not load leaves the running one in place.

@@ -11,6 +11,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { LoginGuard } from '../auth/login-guard.js';
 import type { Config } from '../config.js';
 import { flushLog, type Logger } from '../logger.js';
+import { stopWithParent } from '../parent-watch.js';
 import { RateLimiter, type RequestKind } from '../rate-limit.js';
 import { LockTable } from './lock-table.js';
 import { isClusterMessage, WORKER_SLOT_VARIABLE, type ClusterMessage } from './protocol.js';
@@ -240,15 +241,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     // Each worker reads the configuration again and logs what it applied.
     for (const s of slots) s.worker?.process.kill('SIGHUP');
   });
-  if (process.env.STEVEDORE_STOP_WITH_PARENT === '1') {
-    const parent = process.ppid;
-    const watch = setInterval(() => {
-      if (process.ppid === parent) return;
-      clearInterval(watch);
-      onSignal('parent exited');
-    }, 500);
-    watch.unref();
-  }
+  stopWithParent(() => onSignal('parent exited'));
 
   fork(0);
   return done.then(async (code) => {
