@@ -22,7 +22,10 @@ export const GATE_TIMEOUT_S = 120;
 /** The hooks of a bridge-mode container's config.json (runtime-spec config.md#posix-platform-hooks). */
 export function readyHooks(containerDir: string): Record<string, unknown> {
   // $0 is the FIFO. dash's `read` takes one byte at a time from a pipe: it consumes one line only.
-  return { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'read -r s < "$0" && [ "$s" = ready ]', gatePath(containerDir)], timeout: GATE_TIMEOUT_S }] };
+  // The runtime writes the container's state to a hook's stdin: it is read to its end first, or a
+  // hook that exited before that write makes runc take a SIGPIPE, which `runc run` forwards to
+  // the container's process once it starts (seen as exit 141 of a command that exited 3).
+  return { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', 'cat >/dev/null; read -r s < "$0" && [ "$s" = ready ]', gatePath(containerDir)], timeout: GATE_TIMEOUT_S }] };
 }
 
 /** Whether the bundle's config.json has the gate (containers created before it have not). */
