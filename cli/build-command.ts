@@ -108,7 +108,7 @@ async function build(contextArg: string, flags: BuildFlags, cmd: Command): Promi
     stopping ??= (async () => {
       progress.close?.();
       await killRunning();
-      await Workspace.removeAll();
+      await Workspace.closeAll();
       await ctx.dispose();
       process.stderr.write(`stevedore: build interrupted (${signal})\n`);
       process.exit(signal === 'SIGINT' ? 130 : 143);
