@@ -15,6 +15,7 @@
 import { lstatSync } from 'node:fs';
 import { readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { type PathNode, walkRootfsPath } from '../../engine/bundle/rootfs-path.js';
 import { KindedError } from '../../util/errors.js';
 import type { TarEntryHeader } from './tar-writer.js';
 
@@ -31,8 +32,6 @@ export interface PlannedEntry {
   /** Host file the content is read from (regular files). */
   file?: string;
 }
-
-const MAX_LINKS = 40;
 
 interface Planned extends PlannedEntry {
   /** A directory whose counterpart below is not a directory: nothing below shows through it. */
@@ -81,46 +80,29 @@ export class PlannedLayer {
    * result must be a directory. Returns the resolved relative path, and whether it is a directory.
    */
   private async resolve(path: string, create: false | { uid: number; gid: number }): Promise<{ rel: string; kind: 'dir' | 'other' | 'missing' }> {
-    const pending = path.split('/').filter((c) => c !== '' && c !== '.');
-    const resolved: string[] = [];
-    let links = 0;
-    while (pending.length > 0) {
-      const part = pending.shift()!;
-      if (part === '..') {
-        resolved.pop();
-        continue;
-      }
-      const rel = [...resolved, part].join('/');
+    const walk = await walkRootfsPath(path, async (rel): Promise<PathNode> => {
       const p = this.planned.get(rel);
-      let kind: 'dir' | 'symlink' | 'other' | 'missing';
-      let linkTarget = '';
-      if (p) {
-        kind = p.header.type === 'dir' ? 'dir' : p.header.type === 'symlink' ? 'symlink' : 'other';
-        linkTarget = p.header.linkname ?? '';
-      } else {
-        const st = this.below(rel);
-        kind = !st ? 'missing' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
-        if (st?.isSymbolicLink()) linkTarget = await readlink(join(this.view, rel));
-        if (st?.isDirectory() && create && !this.copiedUp.has(rel)) {
-          this.copiedUp.set(rel, { name: `${rel}/`, type: 'dir', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) });
-        }
-      }
-      if (kind === 'symlink') {
-        if (++links > MAX_LINKS) throw new PlannedLayerError(`${path}: too many levels of symbolic links in the image`);
-        if (linkTarget.startsWith('/')) resolved.length = 0;
-        pending.unshift(...linkTarget.split('/').filter((c) => c !== '' && c !== '.'));
-        continue;
-      }
-      if (kind === 'missing') {
-        if (!create) return { rel: [...resolved, part, ...pending].join('/'), kind: 'missing' };
+      if (p) return p.header.type === 'dir' ? { kind: 'dir' } : p.header.type === 'symlink' ? { kind: 'symlink', target: p.header.linkname ?? '' } : { kind: 'other' };
+      const st = this.below(rel);
+      if (!st) {
+        if (!create) return { kind: 'missing' };
         this.planned.set(rel, { header: { name: `${rel}/`, type: 'dir', mode: 0o755, uid: create.uid, gid: create.gid, mtime: this.now }, fresh: true });
-      } else if (kind === 'other') {
-        if (pending.length === 0 && !create) return { rel, kind: 'other' };
-        throw new PlannedLayerError(`cannot copy to ${path}: /${rel} is not a directory`);
+        return { kind: 'dir' };
       }
-      resolved.push(part);
+      if (st.isSymbolicLink()) return { kind: 'symlink', target: await readlink(join(this.view, rel)) };
+      if (!st.isDirectory()) return { kind: 'other' };
+      if (create && !this.copiedUp.has(rel)) {
+        this.copiedUp.set(rel, { name: `${rel}/`, type: 'dir', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000) });
+      }
+      return { kind: 'dir' };
+    });
+    const rel = walk.resolved.join('/');
+    if (walk.kind === 'missing') return { rel: [...walk.resolved, ...walk.rest].join('/'), kind: 'missing' };
+    if (walk.kind === 'other') {
+      if (walk.rest.length === 0 && !create) return { rel, kind: 'other' };
+      throw new PlannedLayerError(`cannot copy to ${path}: /${rel} is not a directory`);
     }
-    return { rel: resolved.join('/'), kind: 'dir' };
+    return { rel, kind: 'dir' };
   }
 
   /** Whether container path `path` is a directory now (symlinks followed). */
