@@ -14,18 +14,19 @@ import type { BindMount } from '../engine/bundle/spec.js';
 import { resolveInRootfs } from '../engine/bundle/rootfs-path.js';
 import { resolveUserInRootfs } from '../engine/bundle/user.js';
 import type { ImageRecord, ImageStore } from '../engine/store/image-store.js';
-import { digestOf, MediaType, type Descriptor, type Digest } from '../oci/index.js';
+import type { Digest } from '../oci/index.js';
 import { BuildCache, nextKey, type CacheEntry } from './build-cache.js';
 import { ContextDigestCache } from './context-cache.js';
 import { cleanSource, copyParents, copySources, CopyStepError, download, excludedSource, hashSources, resolveParents, resolveSources, type ParentsSource, type Source, type SourceRoot } from './copy-step.js';
 import { expand, expandWords, keyValues } from './dockerfile/expand.js';
 import { parseDockerfile, type Dockerfile, type Instruction } from './dockerfile/parser.js';
 import { DockerIgnore } from './dockerfile/patterns.js';
-import { applyMetadata, configDocument, DEFAULT_SHELL, envMap, manifestDocument, type ContainerConfig, type HistoryEntry, type ImageConfigJson } from './image-config.js';
+import { applyMetadata, DEFAULT_SHELL, envMap, type ContainerConfig, type HistoryEntry, type ImageConfigJson } from './image-config.js';
 import { chainOf, commitPlanned, commitWorkspace, type BuiltLayer } from './layer/commit.js';
 import { PlannedLayer } from './layer/planned-layer.js';
 import type { LayerCompression } from './layer/upper-diff.js';
 import { Workspace } from './layer/workspace.js';
+import { storeImage } from './store-image.js';
 import { findStage, makePlan, stageDependencies, stagesFor, type Plan, type Stage } from './plan.js';
 import { orderedLanes, type Progress, type Vertex } from './progress.js';
 import { cacheMountDir, parseMount, type MountSpec } from './run-mounts.js';
@@ -672,37 +673,18 @@ export class Builder {
     }
     const config = structuredClone(st.config);
     if (Object.keys(this.o.labels).length) config.Labels = { ...(config.Labels ?? {}), ...this.o.labels };
-    const doc = configDocument({
+    const img = await storeImage(store, {
       platform: st.platform,
       ...(st.author ? { author: st.author } : {}),
       created: this.created,
       config,
-      diffIds: st.layers.map((l) => l.diffId),
+      layers: st.layers,
       history: st.history,
+      tags: this.o.tags,
     });
-    const configBytes = Buffer.from(JSON.stringify(doc));
-    const configDesc: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(configBytes), size: configBytes.length };
-    const manifestBytes = Buffer.from(JSON.stringify(manifestDocument(configDesc, st.layers.map((l) => l.desc))));
-    const manifest = digestOf(manifestBytes);
-    await store.content.putBytes(configDesc.digest, configBytes);
-    await store.content.putBytes(manifest, manifestBytes);
-    const record: ImageRecord = {
-      manifest,
-      mediaType: MediaType.OciManifest,
-      config: configDesc.digest,
-      layers: st.layers.map((l) => l.desc),
-      diffIds: st.layers.map((l) => l.diffId),
-      chainIds: st.layers.map((l) => l.chainId),
-      platform: formatPlatform(st.platform),
-      added: new Date().toISOString(),
-    };
-    await store.update((s) => {
-      const previous = s.images[manifest];
-      s.images[manifest] = previous ? { ...record, added: previous.added } : record;
-      for (const name of this.o.tags) s.refs[name] = { target: manifest, manifest };
-    });
+    const manifest = img.manifest;
     await this.cache.put(imageKey, { image: manifest });
-    return { id: configDesc.digest, manifest, record, config: doc, unusedArgs: [] };
+    return { id: img.configDesc.digest, manifest, record: img.record, config: img.config, unusedArgs: [] };
   }
 }
 

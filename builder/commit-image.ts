@@ -9,13 +9,14 @@ import { join, posix } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { formatPlatform, hostPlatform } from '../client/index.js';
-import { Digester, digestOf, formatReference, MediaType, parseReference, type Descriptor, type Digest } from '../oci/index.js';
+import { hostPlatform } from '../client/index.js';
+import { Digester, formatReference, MediaType, parseReference, type Descriptor, type Digest } from '../oci/index.js';
 import type { ImageRecord, ImageStore } from '../engine/store/image-store.js';
 import { expand } from './dockerfile/expand.js';
 import { parseDockerfile } from './dockerfile/parser.js';
-import { applyMetadata, configDocument, envMap, InstructionError, manifestDocument, type ContainerConfig, type HistoryEntry, type ImageConfigJson } from './image-config.js';
+import { applyMetadata, envMap, InstructionError, type ContainerConfig, type HistoryEntry, type ImageConfigJson } from './image-config.js';
 import { chainOf } from './layer/commit.js';
+import { storeImage } from './store-image.js';
 import { diffEntries, writeLayer } from './layer/upper-diff.js';
 
 /** What --change may set (docker's list for commit and import). */
@@ -151,29 +152,8 @@ async function writeImage(
   store: ImageStore,
   c: { base?: ImageRecord; platform: { os: string; architecture: string; variant?: string }; config: ContainerConfig; history: HistoryEntry[]; layer: { desc: Descriptor; diffId: Digest }; author?: string; tags: string[] },
 ): Promise<{ manifest: Digest; config: Digest }> {
-  const layers = [...(c.base?.layers ?? []), c.layer.desc];
-  const diffIds = [...(c.base?.diffIds ?? []), c.layer.diffId];
-  const chainIds = [...(c.base?.chainIds ?? []), chainOf(c.base?.chainIds.at(-1), c.layer.diffId)];
-  const doc = configDocument({ platform: c.platform, ...(c.author ? { author: c.author } : {}), created: new Date().toISOString(), config: c.config, diffIds, history: c.history });
-  const configBytes = Buffer.from(JSON.stringify(doc));
-  const configDesc: Descriptor = { mediaType: MediaType.OciConfig, digest: digestOf(configBytes), size: configBytes.length };
-  const manifestBytes = Buffer.from(JSON.stringify(manifestDocument(configDesc, layers)));
-  const manifest = digestOf(manifestBytes);
-  await store.content.putBytes(configDesc.digest, configBytes);
-  await store.content.putBytes(manifest, manifestBytes);
-  const record: ImageRecord = {
-    manifest,
-    mediaType: MediaType.OciManifest,
-    config: configDesc.digest,
-    layers,
-    diffIds,
-    chainIds,
-    platform: formatPlatform(c.platform),
-    added: new Date().toISOString(),
-  };
-  await store.update((s) => {
-    s.images[manifest] = record;
-    for (const name of c.tags) s.refs[name] = { target: manifest, manifest };
-  });
-  return { manifest, config: configDesc.digest };
+  const base = c.base ? c.base.layers.map((desc, i) => ({ desc, diffId: c.base!.diffIds[i]!, chainId: c.base!.chainIds[i]! })) : [];
+  const layers = [...base, { ...c.layer, chainId: chainOf(c.base?.chainIds.at(-1), c.layer.diffId) }];
+  const img = await storeImage(store, { platform: c.platform, ...(c.author ? { author: c.author } : {}), created: new Date().toISOString(), config: c.config, layers, history: c.history, tags: c.tags });
+  return { manifest: img.manifest, config: img.configDesc.digest };
 }
