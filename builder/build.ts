@@ -413,7 +413,7 @@ export class Builder {
         throw err;
       }
       const compression = this.o.compression ?? 'gzip';
-      built = how === 'planned' ? await commitPlanned(this.o.store, ws, layer.entries(), parent, { compression }) : await commitWorkspace(this.o.store, ws, parent, { epoch: this.o.epoch, compression });
+      built = how === 'planned' ? await commitPlanned(this.o.store, ws, await layer.entries(), parent, { compression }) : await commitWorkspace(this.o.store, ws, parent, { epoch: this.o.epoch, compression });
       entry = built ? { layer: { desc: built.desc, diffId: built.diffId } } : {};
       await this.cache.put(entryKey, entry);
       v.done();

@@ -18,6 +18,7 @@ import { join, posix } from 'node:path';
 import { type PathNode, walkRootfsPath } from '../../engine/bundle/rootfs-path.js';
 import { KindedError } from '../../util/errors.js';
 import type { TarEntryHeader } from './tar-writer.js';
+import { layerXattrs, readXattrsOf } from './upper-diff.js';
 
 /** A destination that cannot be made (a file where a directory is needed): kind `invalid`. */
 export class PlannedLayerError extends KindedError {
@@ -142,19 +143,31 @@ export class PlannedLayer {
   }
 
   /** The layer's entries in tar order: parents first, names in byte order. */
-  entries(): PlannedEntry[] {
+  async entries(): Promise<PlannedEntry[]> {
     const out = new Map<string, PlannedEntry>();
     for (const [rel, p] of this.planned) {
       out.set(rel, { header: p.header, ...(p.file ? { file: p.file } : {}) });
       if (p.opaque) out.set(`${rel}/.wh..wh..opq`, { header: { name: `${rel}/.wh..wh..opq`, type: 'file', mode: 0, uid: 0, gid: 0, mtime: p.header.mtime, size: 0 } });
     }
-    // Directories below on the way to something this step wrote, as overlayfs copies them up.
+    // Directories below on the way to something this step wrote, as overlayfs copies them up:
+    // owner, mode, times and extended attributes.
+    const copied: string[] = [];
     for (const rel of [...out.keys()]) {
       for (let i = rel.lastIndexOf('/'); i > 0; i = rel.lastIndexOf('/', i - 1)) {
         const parent = rel.slice(0, i);
         if (out.has(parent)) continue;
         const up = this.copiedUp.get(parent);
-        if (up) out.set(parent, { header: up });
+        if (up) {
+          out.set(parent, { header: up });
+          copied.push(parent);
+        }
+      }
+    }
+    if (copied.length) {
+      const found = await readXattrsOf(copied.map((rel) => join(this.view, rel)));
+      for (const rel of copied) {
+        const xattrs = layerXattrs(found.get(join(this.view, rel)));
+        if (xattrs) out.set(rel, { header: { ...out.get(rel)!.header, xattrs } });
       }
     }
     // Byte order with `/` lowest: a directory's entries right after it, before its siblings.

@@ -32,10 +32,19 @@ function unescapeName(s: string): string {
 }
 
 /** Every extended attribute under dir (one getfattr for the whole tree), by absolute path. */
-export async function readXattrs(dir: string): Promise<Map<string, Map<string, Buffer>>> {
+export function readXattrs(dir: string): Promise<Map<string, Map<string, Buffer>>> {
+  return getfattr(['-R', dir]);
+}
+
+/** The extended attributes of each of `paths` (absolute; one getfattr for all), by path. */
+export function readXattrsOf(paths: string[]): Promise<Map<string, Map<string, Buffer>>> {
+  return getfattr(['--', ...paths]);
+}
+
+async function getfattr(args: string[]): Promise<Map<string, Map<string, Buffer>>> {
   const out = new Map<string, Map<string, Buffer>>();
   const text = await new Promise<string>((resolve, reject) => {
-    const child = spawn('getfattr', ['-R', '-P', '-d', '-m', '-', '-e', 'hex', '--absolute-names', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('getfattr', ['-P', '-d', '-m', '-', '-e', 'hex', '--absolute-names', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
     let s = '';
     child.stdout.setEncoding('latin1').on('data', (d: string) => (s += d));
     child.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new LayerDiffError('getfattr is needed to read layer attributes (Debian: apt-get install attr)') : err));
@@ -54,7 +63,8 @@ export async function readXattrs(dir: string): Promise<Map<string, Map<string, B
   return out;
 }
 
-function layerXattrs(all: Map<string, Buffer> | undefined): Map<string, Buffer> | undefined {
+/** The attributes a layer keeps: user.*, trusted.* and security.capability, never overlayfs's own. */
+export function layerXattrs(all: Map<string, Buffer> | undefined): Map<string, Buffer> | undefined {
   if (!all) return undefined;
   const kept = new Map<string, Buffer>();
   for (const [k, v] of all) {
