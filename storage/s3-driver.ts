@@ -312,8 +312,14 @@ export class S3Driver implements StorageDriver {
 
   private async makePresigner(): Promise<Presigner | undefined> {
     const probe = this.probeKey;
+    let url: string;
     try {
-      const url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: probe }), { expiresIn: 60 });
+      url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: probe }), { expiresIn: 60 });
+    } catch (err) {
+      this.presigner = undefined; // (no credentials yet, say): the next URL tries again
+      throw err;
+    }
+    try {
       return new Presigner(presignTargetOf(url, probe));
     } catch {
       return undefined; // an endpoint whose URLs we cannot take apart: the SDK signs each one
