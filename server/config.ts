@@ -152,11 +152,13 @@ export const ConfigSchema = z.strictObject({
       s3: s3Storage,
       delete: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
       /**
-       * Where an upload's running digest lives between chunks: `memory` (fastest; a chunk that
-       * reaches another process makes it re-read the upload once), `storage` (saved with the
-       * upload, for replicas sharing storage), `auto` (storage on s3, memory on filesystem).
+       * Where an upload's running digest lives between chunks (storage/upload-store.ts,
+       * UploadDigestState): `memory` (fastest; a chunk that reaches another process makes it
+       * re-read the upload), `storage` (saved with the upload after every chunk, slower hashing),
+       * `hybrid` (native hashing while the chunks reach one process; after one re-read elsewhere,
+       * saved), `auto` (hybrid on s3, memory on filesystem).
        */
-      uploadDigestState: z.enum(['auto', 'memory', 'storage']).default('auto'),
+      uploadDigestState: z.enum(['auto', 'memory', 'storage', 'hybrid']).default('auto'),
       uploadPurging: z
         .strictObject({
           enabled: z.boolean().default(true),

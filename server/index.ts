@@ -89,9 +89,11 @@ export async function startServer(opts: StartOptions = {}): Promise<RunningServe
     metrics.aggregateWith(() => cluster.request('metrics'));
   }
   const driver = new InstrumentedDriver(await createStorageDriver(config), metrics);
-  const digestState = config.storage.uploadDigestState;
   const storage = openRegistryStorage(driver, {
-    persistDigestState: digestState === 'storage' || (digestState === 'auto' && config.storage.driver === 's3'),
+    // auto: hybrid on S3 (native hashing while an upload's chunks stay on one process; replicas
+    // and restarts find a saved state after one re-read), memory on the filesystem (where a
+    // re-read is cheap; with several workers that is hybrid too, see UploadStoreOptions.shared).
+    digestState: config.storage.uploadDigestState === 'auto' ? (config.storage.driver === 's3' ? 'hybrid' : 'memory') : config.storage.uploadDigestState,
     quotas: quotaStorageOptions(config),
     ...(cluster ? { shared: { lock: { run: (key, fn) => cluster.run(`upload:${key}`, fn) } } } : {}),
   });

@@ -50,6 +50,7 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { checkPath, PathNotFoundError, unsupportedMethod, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 import { mapLimit } from '../util/limit.js';
+import { Presigner, presignTargetOf } from './s3-presign.js';
 import { S3Transport } from './s3-transport.js';
 import { TOP_LEVEL_DIRS } from './layout.js';
 
@@ -160,6 +161,9 @@ export class S3Driver implements StorageDriver {
   private readonly maxParts: number;
   private readonly redirectExpiry: number | undefined;
   private readonly transport: S3Transport | undefined;
+  /** Signs URLs without the SDK's middleware (storage/s3-presign.ts); undefined: the SDK could not tell us how. */
+  private presigner: Promise<Presigner | undefined> | undefined;
+  private readonly onRequest: ((command: string) => void) | undefined;
   private readonly writeExtras: { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string; StorageClass?: StorageClass };
 
   constructor(opts: S3DriverOptions) {
@@ -199,10 +203,12 @@ export class S3Driver implements StorageDriver {
       },
     });
     const onRequest = opts.onRequest;
+    this.onRequest = onRequest;
     if (onRequest) {
       this.client.middlewareStack.add(
         (next, context) => (args) => {
-          onRequest(context.commandName ?? 'unknown');
+          // (The presigner's set-up signs one URL through the SDK: no request.)
+          if ((args.input as { Key?: unknown }).Key !== this.probeKey) onRequest(context.commandName ?? 'unknown');
           return next(args);
         },
         { step: 'initialize', name: 'stevedoreRequestCounter' },
@@ -288,14 +294,49 @@ export class S3Driver implements StorageDriver {
   }
 
   /**
+   * A presigned URL of `key`, signed locally (no request): by the Presigner, set up from one URL
+   * the SDK signed; by the SDK's presigner (GET only) when that could not be set up.
+   */
+  private async presign(method: 'GET' | 'HEAD', key: string, expiresIn: number): Promise<string | undefined> {
+    const presigner = await (this.presigner ??= this.makePresigner());
+    if (!presigner) {
+      return method === 'GET' ? getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn }) : undefined;
+    }
+    // The SDK's own credentials provider: memoised, refreshed by the SDK before they expire.
+    return presigner.sign(method, key, expiresIn, await this.client.config.credentials());
+  }
+
+  private get probeKey(): string {
+    return `${this.prefix}docker/presign-probe`;
+  }
+
+  private async makePresigner(): Promise<Presigner | undefined> {
+    const probe = this.probeKey;
+    let url: string;
+    try {
+      url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: probe }), { expiresIn: 60 });
+    } catch (err) {
+      this.presigner = undefined; // (no credentials yet, say): the next URL tries again
+      throw err;
+    }
+    try {
+      return new Presigner(presignTargetOf(url, probe));
+    } catch {
+      return undefined; // an endpoint whose URLs we cannot take apart: the SDK signs each one
+    }
+  }
+
+  /**
    * A GET through the driver's own transport: the body, or what S3 answered when that decides
    * the matter (no such key; a range past the end). Undefined: ask the SDK (any other answer, a
    * failed connection, direct GETs off), which retries and gives its errors.
    */
   private async directGet(key: string, range: string | undefined): Promise<Readable | 'missing' | 'unsatisfiable' | undefined> {
     if (!this.transport) return undefined;
-    // Signed locally (no request); the Range header is not signed, which S3 allows.
-    const url = await getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: 900 });
+    // The Range header is not signed, which S3 allows.
+    const url = await this.presign('GET', key, 900);
+    if (!url) return undefined;
+    this.onRequest?.('GetObjectCommand');
     const out = await this.transport.get(url, range);
     if (out.kind === 'body') return out.body;
     if (out.kind === 'status' && out.status === 404 && out.code === 'NoSuchKey') return 'missing';
@@ -329,11 +370,15 @@ export class S3Driver implements StorageDriver {
 
   async stat(path: string): Promise<FileInfo> {
     const key = this.key(path);
-    try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { path, size: head.ContentLength ?? 0, modTime: head.LastModified ?? new Date(0), isDir: false };
-    } catch (err) {
-      if (!isMissingKey(err)) throw err;
+    const direct = await this.directHead(key);
+    if (direct && direct !== 'missing') return { path, ...direct, isDir: false };
+    if (!direct) {
+      try {
+        const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+        return { path, size: head.ContentLength ?? 0, modTime: head.LastModified ?? new Date(0), isDir: false };
+      } catch (err) {
+        if (!isMissingKey(err)) throw err;
+      }
     }
     const state = await this.inspect(key);
     if (state.plain) return { path, ...state.plain, isDir: false };
@@ -348,6 +393,24 @@ export class S3Driver implements StorageDriver {
       return { path, size: 0, modTime: res.Contents?.[0]?.LastModified ?? new Date(0), isDir: true };
     }
     throw new PathNotFoundError(path, this.name);
+  }
+
+  /**
+   * A HEAD through the driver's own transport (a blob GET stats the repository link and the data
+   * first: through the SDK that was most of its time to the first byte). Undefined: ask the SDK
+   * (any status but 200 and 404, a failed connection, direct requests off).
+   */
+  private async directHead(key: string): Promise<{ size: number; modTime: Date } | 'missing' | undefined> {
+    if (!this.transport) return undefined;
+    const url = await this.presign('HEAD', key, 900);
+    if (!url) return undefined;
+    this.onRequest?.('HeadObjectCommand');
+    const out = await this.transport.head(url);
+    if (out.kind === 'object') {
+      const modTime = out.lastModified ? new Date(out.lastModified) : new Date(0);
+      return { size: out.size, modTime: Number.isNaN(modTime.getTime()) ? new Date(0) : modTime };
+    }
+    return out.kind === 'status' && out.status === 404 ? 'missing' : undefined;
   }
 
   /**
@@ -610,9 +673,7 @@ export class S3Driver implements StorageDriver {
 
   async redirectURL(path: string): Promise<string> {
     if (this.redirectExpiry === undefined) return unsupportedMethod(this.name, 'redirectURL (storage.s3.redirect is off)');
-    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.key(path) }), {
-      expiresIn: this.redirectExpiry,
-    });
+    return (await this.presign('GET', this.key(path), this.redirectExpiry))!;
   }
 
   /** Aborts multipart uploads under the root started before `olderThan` (left by a crash during a move). */

@@ -179,6 +179,29 @@ describe('S3Transport', () => {
     expect(local.connections).toBe(1);
   });
 
+  it('HEADs: the size and time of an object or the status, on the connection GETs reuse', async () => {
+    const data = pattern(3 * MiB);
+    const methods: string[] = [];
+    const local = await serve((req, res) => {
+      methods.push(`${req.method} ${req.url}`);
+      if (req.url?.startsWith('/missing')) {
+        res.writeHead(404, { 'Content-Length': 0 });
+        res.end();
+        return;
+      }
+      // (Node's server sends no body for a HEAD: only the head, with the object's length.)
+      res.writeHead(200, { 'Content-Length': data.length, 'Last-Modified': 'Thu, 03 Dec 2026 23:00:00 GMT' });
+      res.end(req.method === 'HEAD' ? undefined : data);
+    });
+    const t = transport();
+    expect(await t.head(`${local.url}/obj?X-Amz-Signature=1`)).toEqual({ kind: 'object', size: data.length, lastModified: 'Thu, 03 Dec 2026 23:00:00 GMT' });
+    expect(await t.head(`${local.url}/missing`)).toEqual({ kind: 'status', status: 404 });
+    expect(sha(await bodyOf(await t.get(`${local.url}/obj`)))).toBe(sha(data));
+    expect(await t.head(`${local.url}/obj`)).toMatchObject({ kind: 'object', size: data.length });
+    expect(methods).toEqual(['HEAD /obj?X-Amz-Signature=1', 'HEAD /missing', 'GET /obj', 'HEAD /obj']);
+    expect(local.connections).toBe(1);
+  });
+
   it('gives up on a response without a Content-Length (the caller asks the SDK instead)', async () => {
     const local = await serve((_req, res) => {
       res.writeHead(200); // chunked

@@ -9,7 +9,10 @@
 // per MB, so no garbage collections driven by 1 MiB buffers (they were half the pull's CPU). Chunks
 // read any other way are the reader's to keep, and their slabs are left to the garbage collector.
 //
-// Deliberately small: HTTP/1.1 GET only, responses with a Content-Length (what S3 and S3-compatible
+// HEADs (the driver's stat of an object) go the same way: an SDK HeadObject costs more CPU than the
+// byte-streaming of a small blob.
+//
+// Deliberately small: HTTP/1.1 GET and HEAD only, responses with a Content-Length (what S3 and S3-compatible
 // stores send for objects). Anything else — another status, a chunked response, a socket that
 // fails before the response starts — is reported to the caller, which falls back to the SDK (its
 // retries and its error types); a body cut short is an error on the stream. Idle connections are
@@ -61,6 +64,12 @@ export type GetOutcome =
   /** Another status (with S3's error code from the XML body when there is one). */
   | { kind: 'status'; status: number; code: string | undefined }
   /** No usable response (connection failed, unsupported framing): try another way. */
+  | { kind: 'failed'; error: Error };
+
+/** What a HEAD found: the object's size and time, another status, or no usable response. */
+export type HeadOutcome =
+  | { kind: 'object'; size: number; lastModified: string | undefined }
+  | { kind: 'status'; status: number }
   | { kind: 'failed'; error: Error };
 
 export interface S3TransportOptions {
@@ -327,6 +336,50 @@ export class S3Transport {
     // A kept-alive connection the server closed meanwhile fails before any response: once more on a new one.
     if (first.kind === 'failed' && reused) return this.exchange(u, range, this.open(u));
     return first;
+  }
+
+  /** HEADs `url` (a URL presigned for HEAD). */
+  async head(url: string): Promise<HeadOutcome> {
+    const u = new URL(url);
+    const reused = this.takeIdle(u.origin);
+    const first = await this.headExchange(u, reused ?? this.open(u));
+    if (first.kind === 'failed' && reused) return this.headExchange(u, this.open(u));
+    return first;
+  }
+
+  private headExchange(u: URL, conn: Connection): Promise<HeadOutcome> {
+    const origin = u.origin;
+    const request = `HEAD ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUser-Agent: stevedore\r\nConnection: keep-alive\r\n\r\n`;
+    return new Promise<HeadOutcome>((resolve) => {
+      let settled = false;
+      const settle = (o: HeadOutcome) => {
+        if (!settled) {
+          settled = true;
+          resolve(o);
+        }
+      };
+      conn.start(
+        {
+          // A HEAD answer is its head alone, whatever its Content-Length says.
+          onHead: (head) => {
+            if (/close/i.test(head.headers.get('connection') ?? '')) conn.reusable = false;
+            const length = head.headers.get('content-length');
+            if (head.status !== 200) settle({ kind: 'status', status: head.status });
+            else if (length !== undefined && /^\d+$/.test(length)) settle({ kind: 'object', size: Number(length), lastModified: head.headers.get('last-modified') });
+            else settle({ kind: 'failed', error: new Error('s3 transport: HEAD answered without a Content-Length') });
+            this.release(origin, conn);
+          },
+          onBody: (chunk) => {
+            // Bytes after a HEAD's answer: the connection is out of step.
+            if (chunk.length > 0) conn.socket.destroy();
+            return false;
+          },
+          onClose: (error) => settle({ kind: 'failed', error }),
+        },
+        request,
+        this.timeoutMs,
+      );
+    });
   }
 
   /** Closes the idle connections (those in use close when their bodies end). */

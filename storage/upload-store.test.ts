@@ -95,10 +95,10 @@ describe('UploadStore', () => {
       };
       return d;
     };
-    const a = openRegistryStorage(counting(), { persistDigestState: true });
+    const a = openRegistryStorage(counting(), { digestState: 'storage' });
     const up = await a.uploads.create('r');
     await a.uploads.append('r', up.id, body('first-'), 0);
-    const b = openRegistryStorage(counting(), { persistDigestState: true }); // another replica
+    const b = openRegistryStorage(counting(), { digestState: 'storage' }); // another replica
     await b.uploads.append('r', up.id, body('second-'), 6);
     await a.uploads.append('r', up.id, body('third'), 13); // and back
     await b.uploads.commit('r', up.id, digestOf('first-second-third'));
@@ -113,6 +113,46 @@ describe('UploadStore', () => {
     await d.uploads.append('r', up2.id, body('def'), 3);
     await d.uploads.commit('r', up2.id, digestOf('abcdef'));
     expect(reads).toHaveLength(1);
+  });
+
+  it('hybrid digest state: native while one process holds the upload, one re-read when another takes over, saved from then on', async () => {
+    const reads: string[] = [];
+    const stateWrites: string[] = [];
+    const counting = (): FilesystemDriver => {
+      const d = new FilesystemDriver({ rootDirectory: root });
+      const reader = d.reader.bind(d);
+      d.reader = (path, offset, end) => {
+        reads.push(path);
+        return reader(path, offset, end);
+      };
+      const putContent = d.putContent.bind(d);
+      d.putContent = (path, content) => {
+        if (path.endsWith('/digeststate')) stateWrites.push(path);
+        return putContent(path, content);
+      };
+      return d;
+    };
+    // The common case: every chunk on the process that started the upload saves nothing and reads nothing.
+    const a = openRegistryStorage(counting(), { digestState: 'hybrid' });
+    const one = await a.uploads.create('r');
+    await a.uploads.append('r', one.id, body('aa-'), 0);
+    await a.uploads.append('r', one.id, body('bb'), 3);
+    await a.uploads.commit('r', one.id, digestOf('aa-bb'));
+    expect({ reads, stateWrites }).toEqual({ reads: [], stateWrites: [] });
+
+    const up = await a.uploads.create('r');
+    await a.uploads.append('r', up.id, body('first-'), 0);
+    const b = openRegistryStorage(counting(), { digestState: 'hybrid' }); // another worker, replica or a restart
+    await b.uploads.append('r', up.id, body('second-'), 6); // re-reads the 6 bytes, saves the state
+    expect(reads).toHaveLength(1);
+    await a.uploads.append('r', up.id, body('third-'), 13); // a's native digest (at 6) is stale: the saved state
+    const c = openRegistryStorage(counting(), { digestState: 'hybrid' });
+    await c.uploads.append('r', up.id, body('fourth'), 19);
+    const d = openRegistryStorage(counting(), { digestState: 'hybrid' });
+    await d.uploads.commit('r', up.id, digestOf('first-second-third-fourth'));
+    expect(reads).toHaveLength(1);
+    expect(stateWrites).toHaveLength(3);
+    expect(await store.blobs.stat('r', digestOf('first-second-third-fourth'))).toBeTruthy();
   });
 
   it('verifies sha512 digests too', async () => {

@@ -1,7 +1,8 @@
 // Resumable blob uploads. All upload state lives in storage (data and an info record), so an
 // upload survives a restart and can be continued by another process sharing the storage.
 // The running digest is kept in memory as an optimisation only: a process that does not have
-// it (restart, another replica) re-hashes the stored prefix once, never on every chunk.
+// it (restart, another replica or worker) continues from a digest state saved with the upload
+// (see UploadDigestState) or re-hashes the stored prefix once, never on every chunk.
 import { randomUUID, type Hash } from 'node:crypto';
 import { newHash, type Digest, parseDigest } from '../oci/index.js';
 import type { BlobInfo, BlobStore } from './blob-store.js';
@@ -68,16 +69,26 @@ export interface UploadLock {
   run<T>(key: string, fn: () => Promise<T>): Promise<T>;
 }
 
+/**
+ * Where an upload's running digest lives between its chunks:
+ * - `memory`: Node's native hash in the process that received the chunks; a process without it
+ *   (a restart, another replica) re-reads the stored prefix;
+ * - `storage`: saved with the upload after every chunk (hash-wasm, about a fifth of the native
+ *   speed), so any process continues from it without re-reading;
+ * - `hybrid`: native while an upload's chunks reach the process that holds its digest (one
+ *   connection, one process: the common case); a chunk that reaches a process without it (another
+ *   worker or replica, a restart) makes that process re-read the stored prefix once with a
+ *   resumable digest, whose state is saved with the upload from then on, so later chunks on yet
+ *   other processes continue from the saved state instead of re-reading again.
+ */
+export type UploadDigestState = 'memory' | 'storage' | 'hybrid';
+
 export interface UploadStoreOptions {
-  /**
-   * Save each upload's running digest with it, so another process continues it without
-   * re-reading the stored data (slower hashing; for replicas sharing storage).
-   */
-  persistDigestState?: boolean;
+  /** Default `memory`, or `hybrid` when `shared`. */
+  digestState?: UploadDigestState;
   /**
    * Other processes serve this upload store's chunks too (a cluster's workers): the lock must be
-   * theirs too, and an upload whose chunk reaches a process without its running digest re-reads
-   * its stored prefix once and from then on saves its digest state (see hashState).
+   * theirs too, and `memory` means `hybrid` (a worker must find what another worker saved).
    */
   shared?: { lock: UploadLock };
 }
@@ -104,18 +115,20 @@ export interface GrowingUpload {
 export class UploadStore {
   private readonly hashes = new Map<string, HashState>();
   private readonly lock: UploadLock;
-  private readonly shared: boolean;
-
+  /** New uploads' digests: native unless every chunk saves its state (`storage`). */
   private readonly digests: DigestKind;
+  /** A process without an upload's digest looks for a saved state, and saves one from then on. */
+  private readonly hybrid: boolean;
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly blobs: BlobStore,
     opts: UploadStoreOptions = {},
   ) {
-    this.digests = opts.persistDigestState ? resumableSha256 : nativeSha256;
+    const mode = opts.digestState ?? 'memory';
+    this.digests = mode === 'storage' ? resumableSha256 : nativeSha256;
+    this.hybrid = mode === 'hybrid' || (mode === 'memory' && opts.shared !== undefined);
     this.lock = opts.shared?.lock ?? new KeyedLock();
-    this.shared = opts.shared !== undefined;
   }
 
   async create(repository: string): Promise<UploadStatus> {
@@ -418,17 +431,18 @@ export class UploadStore {
   private async hashState(id: string, size: number, appending = false): Promise<HashState> {
     const state = this.hashes.get(id);
     if (state && state.offset === size) return state;
-    if (this.digests.resumable || this.shared) {
+    if (this.digests.resumable || this.hybrid) {
+      // (A saved state is used only if it covers exactly the stored bytes: one saved before a
+      // native chunk appended more is stale and ignored.)
       const saved = await this.loadDigestState(id, size);
       if (saved) return saved;
     }
-    // Another process appended (or this one restarted): hash what is stored, once. Among
-    // processes sharing uploads (workers), an upload whose chunks arrive on several of them goes
-    // on with a digest whose state is saved after each chunk (hash-wasm: slower, but a later
-    // chunk on yet another worker continues from it instead of re-reading everything again):
-    // native hashing while an upload stays on one worker (the common case: one connection),
-    // at most one re-read of its prefix when it does not.
-    const kind = appending && this.shared ? resumableSha256 : this.digests;
+    // Another process appended (or this one restarted): hash what is stored, once. In hybrid
+    // mode an upload whose chunks arrive on several processes goes on with a digest whose state
+    // is saved after each chunk (hash-wasm: slower, but a later chunk on yet another process
+    // continues from it instead of re-reading everything again): native hashing while an upload
+    // stays on one process, at most one re-read of its prefix when it does not.
+    const kind = appending && this.hybrid ? resumableSha256 : this.digests;
     const hash = await kind.create();
     if (size > 0) {
       const stream = await this.driver.reader(layout.uploadData(id), 0, size - 1);
