@@ -21,6 +21,9 @@
 // measure what the primary's shared buckets cost per request. BENCH_WORKERS_MEMORY_MIB=1024 (the
 // blob of the memory run; 0 skips it), BENCH_WORKERS_MEMORY_ONLY=1 (only the memory run),
 // BENCH_WORKERS_NODE_ARGS="..." (node flags for the server: the workers inherit them).
+// BENCH_WORKERS_COMPARE_NODE_ARGS="--no-opt --no-maglev": instead of the above, 2 workers with
+// the default flags against 2 workers with these, ABBA × BENCH_WORKERS_ROUNDS: memory (idle, push
+// and pull peaks, MB/s) and the server CPU per manifest and blob GET, medians.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -41,7 +44,9 @@ const [LOAD_CPU, SERVER_CPU] = (process.env.BENCH_WORKERS_CPUS ?? '0 1').split(/
 const RATE_LIMIT = process.env.BENCH_WORKERS_RATE_LIMIT;
 const MEMORY_BYTES = Number(process.env.BENCH_WORKERS_MEMORY_MIB ?? 1024) * 1024 * 1024;
 const MEMORY_ONLY = process.env.BENCH_WORKERS_MEMORY_ONLY === '1';
-const NODE_ARGS = (process.env.BENCH_WORKERS_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+const flags = (v: string | undefined) => (v ?? '').split(/\s+/).filter(Boolean);
+const NODE_ARGS = flags(process.env.BENCH_WORKERS_NODE_ARGS);
+const COMPARE_NODE_ARGS = process.env.BENCH_WORKERS_COMPARE_NODE_ARGS === undefined ? undefined : flags(process.env.BENCH_WORKERS_COMPARE_NODE_ARGS);
 const SERVER_ENV: NodeJS.ProcessEnv = RATE_LIMIT ? { STEVEDORE_RATELIMIT_PERCLIENT_READ_RATE: RATE_LIMIT, STEVEDORE_RATELIMIT_PERCLIENT_READ_BURST: RATE_LIMIT } : {};
 
 const REPO = 'bench/workers';
@@ -121,8 +126,8 @@ interface Measurement {
   loadedRssMiB: number[];
 }
 
-async function measure(dataDir: string, workers: number, manifestLength: number, blobDigest: string): Promise<Measurement[]> {
-  const server: RunningServer = await startStevedore({ name: `stevedore-${workers}w`, dataDir, workers, cpus: SERVER_CPU, env: SERVER_ENV, nodeArgs: NODE_ARGS });
+async function measure(dataDir: string, workers: number, manifestLength: number, blobDigest: string, nodeArgs = NODE_ARGS): Promise<Measurement[]> {
+  const server: RunningServer = await startStevedore({ name: `stevedore-${workers}w`, dataDir, workers, cpus: SERVER_CPU, env: SERVER_ENV, nodeArgs });
   try {
     // Every worker answering (the server answers /v2/ as soon as the first one listens).
     const seen = new Set<string>();
@@ -177,8 +182,8 @@ function busiest(usages: OpUsage[]): number {
 }
 
 /** Idle RSS of each of 2 workers, then the peak of the worker that takes a big blob in one PUT, and of the one that serves it back. */
-async function memoryRun(dataDir: string, seed: string, digest: string): Promise<MemoryRun> {
-  const server = await startStevedore({ name: 'stevedore-memory', dataDir, workers: 2, cpus: SERVER_CPU, nodeArgs: NODE_ARGS });
+async function memoryRun(dataDir: string, seed: string, digest: string, nodeArgs = NODE_ARGS): Promise<MemoryRun> {
+  const server = await startStevedore({ name: 'stevedore-memory', dataDir, workers: 2, cpus: SERVER_CPU, nodeArgs });
   try {
     const seen = new Set<string>();
     for (let i = 0; seen.size < 2 && i < 400; i++) seen.add(await workerOf(server.url));
@@ -219,6 +224,43 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
+/** 2 workers with the default node flags (A) against 2 with `args` (B), ABBA. */
+async function compareFlags(dir: string, dataDir: string, manifestLength: number, blobDigest: string, args: string[]): Promise<void> {
+  const seed = 'workers-memory';
+  const digest = randomDigest(seed, MEMORY_BYTES);
+  const runs: { b: boolean; mem: MemoryRun; load: Measurement[] }[] = [];
+  const loads = [loadavg()];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const b of [false, true, true, false]) {
+      const nodeArgs = b ? args : [];
+      runs.push({ b, mem: await memoryRun(join(dir, 'memory'), seed, digest, nodeArgs), load: await measure(dataDir, 2, manifestLength, blobDigest, nodeArgs) });
+    }
+    loads.push(loadavg());
+  }
+  const pick = (b: boolean, f: (r: (typeof runs)[number]) => number) => median(runs.filter((r) => r.b === b).map(f));
+  const row = (label: string, f: (r: (typeof runs)[number]) => number, digits = 0) => {
+    const a = pick(false, f);
+    const v = pick(true, f);
+    console.log(`| ${label} | ${a.toFixed(digits)} | ${v.toFixed(digits)} | ${(v / a).toFixed(2)} |`);
+  };
+  console.log(`\nNode flags for serve --workers 2: default against ${args.join(' ')}; ${ROUNDS} ABBA block(s), medians; ${MEMORY_BYTES / 1024 / 1024} MiB blob`);
+  console.log(`load average (1/5/15 min) before and after each block: ${loads.join(' → ')}\n`);
+  console.log(`| | default | ${args.join(' ')} | ratio |`);
+  console.log('|---|---:|---:|---:|');
+  row('RSS idle per worker, MiB (mean of the 2)', (r) => (r.mem.idle[0]!.rss + r.mem.idle[1]!.rss) / 2);
+  row('of which private (RssAnon), MiB', (r) => (r.mem.idle[0]!.anon + r.mem.idle[1]!.anon) / 2);
+  row('peak RSS of the pushing worker, MiB', (r) => r.mem.push.peakMiB);
+  row('peak RSS of the pulling worker, MiB', (r) => r.mem.pull.peakMiB);
+  row('push, one PUT, MB/s', (r) => r.mem.push.mbPerSecond);
+  row('pull, one GET, MB/s', (r) => r.mem.pull.mbPerSecond);
+  for (const workload of ['manifest', 'blob'] as const) {
+    const label = workload === 'manifest' ? 'manifest GET' : `blob GET (${BLOB_BYTES / 1024} KiB)`;
+    row(`${label}, req/s`, (r) => r.load.find((m) => m.workload === workload)!.perSecond);
+    row(`${label}, server CPU µs/request`, (r) => r.load.find((m) => m.workload === workload)!.cpuUsPerRequest);
+  }
+  console.log(`\nraw: ${JSON.stringify(runs)}`);
+}
+
 async function main(): Promise<void> {
   if (availableParallelism() < 2) throw new Error('the workers benchmark needs 2 cores (one for the load, one for the server)');
   // This process (all its threads) on the load core; the server gets the other.
@@ -236,6 +278,10 @@ async function main(): Promise<void> {
     await client.close();
     await setup.stop();
 
+    if (COMPARE_NODE_ARGS) {
+      await compareFlags(dir, dataDir, manifestLength, blobDigest, COMPARE_NODE_ARGS);
+      return;
+    }
     if (MEMORY_BYTES > 0) {
       const load0 = loadavg();
       const seed = 'workers-memory';
