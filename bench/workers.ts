@@ -9,10 +9,21 @@
 // several workers costs per request, not a speed-up; docs/performance.md reasons from the CPU
 // per request what N cores would serve.
 //
+// Memory per worker (issue #15's goal: idle ≤ 50 MiB, peak ≤ 80 MiB streaming 1 GiB each way):
+// with 2 workers, each worker's RSS idle (and its private part, RssAnon: the rest are pages of
+// the node binary and libraries, shared by all workers), then the peak RSS of the worker that
+// took a 1 GiB blob pushed in one PUT and of the worker that served it back in one GET
+// (/proc/PID VmHWM after a reset, bench/servers.ts ProcessMonitor), with their throughput.
+//
 // Settings: BENCH_WORKERS_SECONDS=5 (per measurement), BENCH_WORKERS_ROUNDS=2 (ABBA blocks),
 // BENCH_WORKERS_CONNECTIONS=16, BENCH_WORKERS_BLOB_KIB=256, BENCH_WORKERS_CPUS="0 1" (load, server),
 // BENCH_WORKERS_RATE_LIMIT=N: a per-client read limit of N requests/s (high: never refusing), to
-// measure what the primary's shared buckets cost per request.
+// measure what the primary's shared buckets cost per request. BENCH_WORKERS_MEMORY_MIB=1024 (the
+// blob of the memory run; 0 skips it), BENCH_WORKERS_MEMORY_ONLY=1 (only the memory run),
+// BENCH_WORKERS_NODE_ARGS="..." (node flags for the server: the workers inherit them).
+// BENCH_WORKERS_COMPARE_NODE_ARGS="--no-opt --no-maglev": instead of the above, 2 workers with
+// the default flags against 2 workers with these, ABBA × BENCH_WORKERS_ROUNDS: memory (idle, push
+// and pull peaks, MB/s) and the server CPU per manifest and blob GET, medians.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -22,7 +33,8 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { MANIFEST_ACCEPT, RegistryClient } from './ops.js';
-import { readCpuSeconds, startStevedore, type RunningServer } from './servers.js';
+import { randomDigest } from './random.js';
+import { ProcessMonitor, readCpuSeconds, startStevedore, type OpUsage, type RunningServer } from './servers.js';
 
 const SECONDS = Number(process.env.BENCH_WORKERS_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_WORKERS_ROUNDS ?? 2);
@@ -30,6 +42,11 @@ const CONNECTIONS = Number(process.env.BENCH_WORKERS_CONNECTIONS ?? 16);
 const BLOB_BYTES = Number(process.env.BENCH_WORKERS_BLOB_KIB ?? 256) * 1024;
 const [LOAD_CPU, SERVER_CPU] = (process.env.BENCH_WORKERS_CPUS ?? '0 1').split(/\s+/);
 const RATE_LIMIT = process.env.BENCH_WORKERS_RATE_LIMIT;
+const MEMORY_BYTES = Number(process.env.BENCH_WORKERS_MEMORY_MIB ?? 1024) * 1024 * 1024;
+const MEMORY_ONLY = process.env.BENCH_WORKERS_MEMORY_ONLY === '1';
+const flags = (v: string | undefined) => (v ?? '').split(/\s+/).filter(Boolean);
+const NODE_ARGS = flags(process.env.BENCH_WORKERS_NODE_ARGS);
+const COMPARE_NODE_ARGS = process.env.BENCH_WORKERS_COMPARE_NODE_ARGS === undefined ? undefined : flags(process.env.BENCH_WORKERS_COMPARE_NODE_ARGS);
 const SERVER_ENV: NodeJS.ProcessEnv = RATE_LIMIT ? { STEVEDORE_RATELIMIT_PERCLIENT_READ_RATE: RATE_LIMIT, STEVEDORE_RATELIMIT_PERCLIENT_READ_BURST: RATE_LIMIT } : {};
 
 const REPO = 'bench/workers';
@@ -50,13 +67,14 @@ function processTree(pid: number): number[] {
   return [pid, ...children];
 }
 
-function rssKiB(pid: number): number {
+function statusKiB(pid: number, field: 'VmRSS' | 'RssAnon'): number {
   try {
-    return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
+    return Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
   } catch {
     return NaN;
   }
 }
+const rssKiB = (pid: number) => statusKiB(pid, 'VmRSS');
 
 /** Which worker answers GET /v2/ on a new connection. */
 function workerOf(url: string): Promise<string> {
@@ -108,8 +126,8 @@ interface Measurement {
   loadedRssMiB: number[];
 }
 
-async function measure(dataDir: string, workers: number, manifestLength: number, blobDigest: string): Promise<Measurement[]> {
-  const server: RunningServer = await startStevedore({ name: `stevedore-${workers}w`, dataDir, workers, cpus: SERVER_CPU, env: SERVER_ENV });
+async function measure(dataDir: string, workers: number, manifestLength: number, blobDigest: string, nodeArgs = NODE_ARGS): Promise<Measurement[]> {
+  const server: RunningServer = await startStevedore({ name: `stevedore-${workers}w`, dataDir, workers, cpus: SERVER_CPU, env: SERVER_ENV, nodeArgs });
   try {
     // Every worker answering (the server answers /v2/ as soon as the first one listens).
     const seen = new Set<string>();
@@ -150,10 +168,98 @@ async function measure(dataDir: string, workers: number, manifestLength: number,
   }
 }
 
+interface MemoryRun {
+  /** Per worker, MiB: VmRSS and its private part (RssAnon). */
+  idle: { rss: number; anon: number }[];
+  /** The worker (1 or 2) that took the push / served the pull, its peak RSS and the throughput. */
+  push: { worker: number; peakMiB: number; mbPerSecond: number };
+  pull: { worker: number; peakMiB: number; mbPerSecond: number };
+}
+
+/** The worker that did an operation's work: the index of the one that used the most CPU during it. */
+function busiest(usages: OpUsage[]): number {
+  return usages.reduce((best, u, i) => (u.cpuSeconds > usages[best]!.cpuSeconds ? i : best), 0);
+}
+
+/** Idle RSS of each of 2 workers, then the peak of the worker that takes a big blob in one PUT, and of the one that serves it back. */
+async function memoryRun(dataDir: string, seed: string, digest: string, nodeArgs = NODE_ARGS): Promise<MemoryRun> {
+  const server = await startStevedore({ name: 'stevedore-memory', dataDir, workers: 2, cpus: SERVER_CPU, nodeArgs });
+  try {
+    const seen = new Set<string>();
+    for (let i = 0; seen.size < 2 && i < 400; i++) seen.add(await workerOf(server.url));
+    if (seen.size < 2) throw new Error('only one of 2 workers answered');
+    const workers = processTree(server.pid).slice(1);
+    if (workers.length !== 2) throw new Error(`expected 2 worker processes, found ${workers.length}`);
+    // Settled: the start-up garbage collected, the requests above answered.
+    await new Promise((r) => setTimeout(r, 1000));
+    const idle = workers.map((p) => ({ rss: statusKiB(p, 'VmRSS') / 1024, anon: statusKiB(p, 'RssAnon') / 1024 }));
+    const monitors = workers.map((p) => new ProcessMonitor(p, 20));
+    // The pull on a connection of its own: the primary hands it to the next worker, so its peak
+    // is a pull's, not what the push left in the same process.
+    const pusher = new RegistryClient(server.url);
+    const puller = new RegistryClient(server.url);
+    try {
+      const measured = async (op: () => Promise<number>) => {
+        for (const m of monitors) m.begin();
+        const seconds = await op();
+        const usages = monitors.map((m) => m.end());
+        const i = busiest(usages);
+        return { worker: i + 1, peakMiB: usages[i]!.peakKiB / 1024, mbPerSecond: MEMORY_BYTES / 1e6 / seconds };
+      };
+      const push = await measured(() => pusher.pushMonolithic('bench/memory', seed, MEMORY_BYTES, digest));
+      const pull = await measured(() => puller.pullBlob('bench/memory', digest, MEMORY_BYTES));
+      return { idle, push, pull };
+    } finally {
+      for (const m of monitors) m.close();
+      await pusher.close();
+      await puller.close();
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
+
+/** 2 workers with the default node flags (A) against 2 with `args` (B), ABBA. */
+async function compareFlags(dir: string, dataDir: string, manifestLength: number, blobDigest: string, args: string[]): Promise<void> {
+  const seed = 'workers-memory';
+  const digest = randomDigest(seed, MEMORY_BYTES);
+  const runs: { b: boolean; mem: MemoryRun; load: Measurement[] }[] = [];
+  const loads = [loadavg()];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const b of [false, true, true, false]) {
+      const nodeArgs = b ? args : [];
+      runs.push({ b, mem: await memoryRun(join(dir, 'memory'), seed, digest, nodeArgs), load: await measure(dataDir, 2, manifestLength, blobDigest, nodeArgs) });
+    }
+    loads.push(loadavg());
+  }
+  const pick = (b: boolean, f: (r: (typeof runs)[number]) => number) => median(runs.filter((r) => r.b === b).map(f));
+  const row = (label: string, f: (r: (typeof runs)[number]) => number, digits = 0) => {
+    const a = pick(false, f);
+    const v = pick(true, f);
+    console.log(`| ${label} | ${a.toFixed(digits)} | ${v.toFixed(digits)} | ${(v / a).toFixed(2)} |`);
+  };
+  console.log(`\nNode flags for serve --workers 2: default against ${args.join(' ')}; ${ROUNDS} ABBA block(s), medians; ${MEMORY_BYTES / 1024 / 1024} MiB blob`);
+  console.log(`load average (1/5/15 min) before and after each block: ${loads.join(' → ')}\n`);
+  console.log(`| | default | ${args.join(' ')} | ratio |`);
+  console.log('|---|---:|---:|---:|');
+  row('RSS idle per worker, MiB (mean of the 2)', (r) => (r.mem.idle[0]!.rss + r.mem.idle[1]!.rss) / 2);
+  row('of which private (RssAnon), MiB', (r) => (r.mem.idle[0]!.anon + r.mem.idle[1]!.anon) / 2);
+  row('peak RSS of the pushing worker, MiB', (r) => r.mem.push.peakMiB);
+  row('peak RSS of the pulling worker, MiB', (r) => r.mem.pull.peakMiB);
+  row('push, one PUT, MB/s', (r) => r.mem.push.mbPerSecond);
+  row('pull, one GET, MB/s', (r) => r.mem.pull.mbPerSecond);
+  for (const workload of ['manifest', 'blob'] as const) {
+    const label = workload === 'manifest' ? 'manifest GET' : `blob GET (${BLOB_BYTES / 1024} KiB)`;
+    row(`${label}, req/s`, (r) => r.load.find((m) => m.workload === workload)!.perSecond);
+    row(`${label}, server CPU µs/request`, (r) => r.load.find((m) => m.workload === workload)!.cpuUsPerRequest);
+  }
+  console.log(`\nraw: ${JSON.stringify(runs)}`);
+}
 
 async function main(): Promise<void> {
   if (availableParallelism() < 2) throw new Error('the workers benchmark needs 2 cores (one for the load, one for the server)');
@@ -171,6 +277,30 @@ async function main(): Promise<void> {
     if (blobDigest !== `sha256:${createHash('sha256').update(blob).digest('hex')}`) throw new Error('blob digest');
     await client.close();
     await setup.stop();
+
+    if (COMPARE_NODE_ARGS) {
+      await compareFlags(dir, dataDir, manifestLength, blobDigest, COMPARE_NODE_ARGS);
+      return;
+    }
+    if (MEMORY_BYTES > 0) {
+      const load0 = loadavg();
+      const seed = 'workers-memory';
+      const digest = randomDigest(seed, MEMORY_BYTES);
+      const m = await memoryRun(join(dir, 'memory'), seed, digest);
+      const mib = (x: number) => x.toFixed(0);
+      console.log(`\nMemory per worker: serve --workers 2 (server on CPU ${SERVER_CPU}${NODE_ARGS.length ? `, node ${NODE_ARGS.join(' ')}` : ''}), a ${MEMORY_BYTES / 1024 / 1024} MiB blob pushed in one PUT and pulled in one GET`);
+      console.log(`load average (1/5/15 min) before and after: ${load0} → ${loadavg()}\n`);
+      console.log('| | worker 1 | worker 2 |');
+      console.log('|---|---:|---:|');
+      console.log(`| RSS idle, MiB | ${m.idle.map((x) => mib(x.rss)).join(' | ')} |`);
+      console.log(`| of which private (RssAnon), MiB | ${m.idle.map((x) => mib(x.anon)).join(' | ')} |`);
+      console.log(`\n| | worker | its peak RSS, MiB | MB/s |`);
+      console.log('|---|---:|---:|---:|');
+      console.log(`| push, one PUT | ${m.push.worker} | ${mib(m.push.peakMiB)} | ${m.push.mbPerSecond.toFixed(0)} |`);
+      console.log(`| pull, one GET (another connection) | ${m.pull.worker} | ${mib(m.pull.peakMiB)} | ${m.pull.mbPerSecond.toFixed(0)} |`);
+      console.log(`\nraw: ${JSON.stringify(m)}`);
+      if (MEMORY_ONLY) return;
+    }
 
     const results: Measurement[] = [];
     const loads: string[] = [loadavg()];

@@ -1,6 +1,7 @@
 // The koa application: request ids and access logs, health and metrics endpoints, rate limits,
 // spec-format errors, and the v2 routes.
-import Router from '@koa/router';
+import { createRequire } from 'node:module';
+import type RouterClass from '@koa/router';
 import Koa, { type Middleware } from 'koa';
 import { accessLog } from './access-log.js';
 import { RegistryError } from './errors.js';
@@ -20,6 +21,11 @@ import { registerOperationsApi } from './ui/operations.js';
 import { registerUiApi } from './ui/ui-api.js';
 import { uiStatic } from './ui/static-assets.js';
 import { uiSession } from './ui/ui-session.js';
+
+// The router's CommonJS build: its ES build says `import http from "http"`, and an ES import of
+// node:http reads every export, whose lazy `WebSocket` getter loads Node 24's bundled undici
+// (with http2, tls, zlib, worker_threads): ~14 MiB of RSS in every process (server/tls.ts).
+const Router = createRequire(import.meta.url)('@koa/router') as typeof RouterClass;
 
 /** The operational parts around the registry API; each is optional. */
 export interface AppServices {

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { duration, parseDuration } from './config-duration.js';
+import { parseAddr } from './listen-addr.js';
 import { AuditConfigSchema, auditConfigProblems } from './audit/audit-config.js';
 import { AuthConfigSchema, authConfigProblems, TlsConfigSchema } from './auth/auth-config.js';
 import { mirrorConfigSchema } from './mirror/mirror-config.js';
@@ -260,14 +261,7 @@ export class ConfigError extends Error {
 
 export { parseDuration };
 
-export function parseAddr(v: string): { host: string | undefined; port: number } | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(v);
-  if (!m) return undefined;
-  const port = Number(m[3]);
-  if (port > 65535) return undefined;
-  const host = m[1] ?? (m[2] || undefined);
-  return { host, port };
-}
+export { parseAddr };
 
 function formatIssues(err: z.ZodError, source: string): string {
   return err.issues

@@ -1,13 +1,14 @@
 // The separate metrics listener (config metrics.addr): /metrics, /healthz and /readyz only, so
 // the metrics can be kept off the address clients use.
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { guardConnections } from './connection-guards.js';
 import { accessLog } from './access-log.js';
 import { emptyResponse } from './empty-response.js';
-import { parseAddr, type Config } from './config.js';
+import type { Config } from './config.js';
+import { parseAddr } from './listen-addr.js';
 import { healthEndpoints, type ReadinessCheck } from './health.js';
 import type { Logger } from './logger.js';
 import { metricsEndpoint, type RegistryMetrics } from './metrics.js';
@@ -35,7 +36,8 @@ export async function startMetricsServer(opts: {
   app.use((ctx) => emptyResponse(ctx, 404));
   // Same guards as the main listener: a koa error logged in one line, parser errors answered.
   app.on('error', (err: unknown) => log.warn({ err: (err as Error)?.message }, 'metrics listener: request failed'));
-  const server = createServer({ keepAliveTimeout: 65_000 }, app.callback());
+  // Not an ES import of node:http (it costs ~14 MiB of RSS): see server/tls.ts.
+  const server = process.getBuiltinModule('node:http').createServer({ keepAliveTimeout: 65_000 }, app.callback());
   guardConnections(server, config, log, false);
   const { host, port } = parseAddr(config.metrics.addr)!;
   server.listen({ host, port });

@@ -4,7 +4,7 @@
 // methods, statuses, driver and operation names, configured endpoint names): never repository
 // names, tags or digests.
 import type { Middleware } from 'koa';
-import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from './prometheus.js';
 import type { StorageMetricsSink, StorageOperation, StorageOutcome } from '../storage/index.js';
 import { emptyResponse } from './empty-response.js';
 import type { NotificationMetrics } from './notifications/endpoint-queue.js';

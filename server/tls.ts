@@ -3,8 +3,8 @@
 // The certificate, key and CA files are polled and the new ones applied to new connections when
 // they change (certificate renewals need no restart); a broken pair keeps the old one.
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { RequestListener, Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from './config.js';
 import { guardConnections } from './connection-guards.js';
@@ -36,7 +36,11 @@ export interface Listener {
 export function createListener(config: Config, handler: RequestListener, log: Logger): Listener {
   const tls = config.tls;
   if (!tls.certificate) {
-    const server = createHttpServer(serverTimeouts(config), handler);
+    // Not `import … from 'node:http'`: an ES module namespace of node:http reads every export,
+    // and Node 24's lazy `WebSocket` getter then loads its bundled undici (with http2, tls, zlib,
+    // worker_threads): ~14 MiB of RSS per process for nothing. getBuiltinModule gives the plain
+    // CommonJS exports (3 MiB).
+    const server = process.getBuiltinModule('node:http').createServer(serverTimeouts(config), handler);
     guardConnections(server, config, log, false);
     return { server, scheme: 'http', stop: () => undefined };
   }
@@ -46,7 +50,7 @@ export function createListener(config: Config, handler: RequestListener, log: Lo
   } catch (err) {
     throw new Error(`tls: ${(err as Error).message}`);
   }
-  const server: HttpsServer = createHttpsServer({ ...serverTimeouts(config), ...opts }, handler);
+  const server: HttpsServer = process.getBuiltinModule('node:https').createServer({ ...serverTimeouts(config), ...opts }, handler);
   guardConnections(server as unknown as Server, config, log, true);
   const files = [tls.certificate, tls.key, ...(tls.clientCAs ? [tls.clientCAs] : [])];
   const onChange = (cur: { mtimeMs: number }, prev: { mtimeMs: number }) => {

@@ -3,7 +3,7 @@
 // move between processes (replicas on S3 behind a load balancer) save the state with the upload
 // so the next replica continues it instead of re-reading everything stored so far.
 import { createHash, type Hash } from 'node:crypto';
-import { createSHA256, type IHasher } from 'hash-wasm';
+import type { IHasher } from 'hash-wasm';
 
 export interface RunningDigest {
   update(chunk: Uint8Array): void;
@@ -54,6 +54,11 @@ export const nativeSha256: DigestKind = {
   create: async () => new NativeDigest(),
   restore: () => Promise.reject(new Error('native digests cannot be restored')),
 };
+
+// Loaded on first use: its module holds every algorithm's WebAssembly as text (280 KB of source
+// kept in the heap) and compiling it touches V8's WebAssembly compiler, ~2 MiB of RSS in each
+// process whose storage never saves a digest state (filesystem storage by default).
+const createSHA256 = async () => (await import('hash-wasm')).createSHA256();
 
 export const resumableSha256: DigestKind = {
   resumable: true,

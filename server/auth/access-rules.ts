@@ -1,7 +1,7 @@
 // Who may do what: the `auth.access` rules, groups and admins of the configuration. Used by the
 // registry in htpasswd mode and by the built-in token service when it grants scopes.
 import type { Action, AuthConfig } from './auth-config.js';
-import { ACTIONS } from './auth-config.js';
+import { ACTIONS } from './actions.js';
 
 /** The caller: a user name, or undefined when nobody logged in. */
 export type Caller = string | undefined;

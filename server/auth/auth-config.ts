@@ -2,9 +2,9 @@
 // Kept apart from server/config.ts, which only mounts them.
 import { z } from 'zod';
 import { duration } from '../config-duration.js';
+import { ACTIONS, type Action } from './actions.js';
 
-export const ACTIONS = ['pull', 'push', 'delete'] as const;
-export type Action = (typeof ACTIONS)[number];
+export { ACTIONS, type Action };
 
 const accessRule = z
   .strictObject({

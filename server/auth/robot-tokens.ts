@@ -10,7 +10,7 @@ import { isNotFound } from '../../storage/driver.js';
 import { layout } from '../../storage/layout.js';
 import type { Logger } from '../logger.js';
 import { globToRegExp, type AccessRules, type Caller } from './access-rules.js';
-import { ACTIONS, type Action } from './auth-config.js';
+import { ACTIONS, type Action } from './actions.js';
 
 /** The user name a robot logs in with: `robot+NAME` (`+` is never part of a robot's name). */
 export const ROBOT_USER_PREFIX = 'robot+';

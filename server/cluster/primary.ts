@@ -1,15 +1,19 @@
 // `stevedore serve` with http.workers > 1: this process forks the workers (node:cluster; they
 // share the listening socket, the primary hands out connections round-robin) and serves nothing
-// itself. It holds the state that must be one across workers and that storage does not already
-// share: keyed locks (uploads, the mirror's one transfer per blob), the rate-limit buckets and
-// the failed-login counters; it gathers every worker's metrics for whichever worker is scraped,
-// passes broadcasts on, restarts a worker that died, forwards SIGHUP and drains all on SIGTERM.
+// itself. A worker runs server/cluster/worker-main.ts, not the CLI: the primary hands it the
+// configuration it validated (and the one it reads again on SIGHUP). It holds the state that
+// must be one across workers and that storage does not already share: keyed locks (uploads, the
+// mirror's one transfer per blob), the rate-limit buckets and the failed-login counters; it
+// gathers every worker's metrics for whichever worker is scraped, passes broadcasts on, restarts
+// a worker that died, reloads the configuration for all on SIGHUP and drains all on SIGTERM.
 //
 // Worker 1 (slot 0) starts alone first, so that what a first start creates (the token signing
 // key, certificates) is created once, then the others; `listening` is logged when all listen.
 import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
 import { LoginGuard } from '../auth/login-guard.js';
 import type { Config } from '../config.js';
+import { applyReload } from '../config-reload.js';
 import { flushLog, type Logger } from '../logger.js';
 import { stopWithParent } from '../parent-watch.js';
 import { RateLimiter, type RequestKind } from '../rate-limit.js';
@@ -53,6 +57,11 @@ type Waiter = { worker: number; id: number };
 export function runPrimary(opts: PrimaryOptions): Promise<number> {
   const { count, log } = opts;
   let config = opts.config;
+  /**
+   * What the workers run: the configuration they started with and the reloadable parts of every
+   * reload since (the rest needs a restart). A worker that replaces one that died gets this too.
+   */
+  const workerConfig = structuredClone(opts.config);
   const slots: Slot[] = Array.from({ length: count }, () => ({ worker: undefined, startedAt: 0, quickDeaths: 0, ready: false }));
   const locks = new LockTable<Waiter>();
   const limiter = new RateLimiter(config.rateLimit);
@@ -153,7 +162,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
 
   const given = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`;
   const extra = WORKER_V8_FLAGS.filter((f) => !given.includes(f.split('=')[0]!));
-  cluster.setupPrimary({ execArgv: [...process.execArgv, ...extra] });
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [], execArgv: [...process.execArgv, ...extra] });
 
   const fork = (index: number) => {
     const w = cluster.fork({ [WORKER_SLOT_VARIABLE]: `${index}/${count}` });
@@ -165,6 +174,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
       if (isClusterMessage(m)) onMessage(w, m);
     });
     w.on('exit', (code: number | null, signal: NodeJS.Signals | null) => onExit(index, w, code, signal));
+    send(w, { op: 'config', config: workerConfig });
   };
 
   const onReady = () => {
@@ -232,14 +242,15 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGHUP', () => {
     if (stopping) return;
+    // Read once, here: a configuration that does not load is logged once and changes nothing.
     const next = opts.reloadConfig();
-    if (next) {
-      // The primary's own part of a reload: the shared rate-limit buckets.
-      if (JSON.stringify(next.rateLimit) !== JSON.stringify(config.rateLimit)) limiter.update(next.rateLimit);
-      config = { ...config, rateLimit: next.rateLimit };
-    }
-    // Each worker reads the configuration again and logs what it applied.
-    for (const s of slots) s.worker?.process.kill('SIGHUP');
+    if (!next) return;
+    // The primary's own part of a reload: the shared rate-limit buckets.
+    if (JSON.stringify(next.rateLimit) !== JSON.stringify(config.rateLimit)) limiter.update(next.rateLimit);
+    config = { ...config, rateLimit: next.rateLimit };
+    applyReload(workerConfig, next, { setLogLevel: () => undefined, setRateLimits: () => undefined, setNotifications: () => undefined });
+    // Each worker applies it and logs what it applied.
+    for (const s of slots) send(s.worker, { op: 'reload', config: next });
   });
   stopWithParent(() => onSignal('parent exited'));
 

@@ -11,7 +11,9 @@
 //   broadcast {topic, data, sticky?}  (no answer) delivered to every other worker (sticky: and
 //                             to every worker that starts later, the last one of the topic)
 //   ready {url, metricsUrl}   (no answer) this worker serves
-// Requests from the primary to a worker: metrics-collect.
+// Requests from the primary to a worker: metrics-collect. Notifications (no answer):
+//   config {config}           the validated configuration to start with (server/cluster/worker-main.ts)
+//   reload {config}           the configuration read again on SIGHUP: apply what can change
 
 export interface ClusterMessage {
   stevedore: 1;

@@ -68,7 +68,11 @@ export class WorkerLink {
       return;
     }
     const handler = m.op ? this.handlers.get(m.op) : undefined;
-    if (m.id === undefined) return;
+    // A message without an id is a notification (the configuration): handled, not answered.
+    if (m.id === undefined) {
+      handler?.(m);
+      return;
+    }
     const id = m.id;
     void (async () => {
       try {

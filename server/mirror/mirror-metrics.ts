@@ -1,6 +1,6 @@
 // Per-upstream mirror metrics, registered on the server's own metrics registry. The `upstream`
 // label is a configured prefix (a closed set), never a repository name.
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../prometheus.js';
 
 export type MirrorResult = 'hit' | 'miss';
 

@@ -8,7 +8,7 @@ import { QuotaEnforcer, quotaRules } from './quotas.js';
 
 export { ImmutableTags, isSemverTag, type ImmutableTagRule } from './immutable-tags.js';
 export { QuotaEnforcer, QuotaExceededError, quotaRules, type QuotaReport, type QuotaRule } from './quotas.js';
-export { policyConfigSchema, type PolicyConfig } from './policy-config.js';
+export type { PolicyConfig } from './policy-config.js';
 
 export interface RegistryPolicy {
   immutableTags: ImmutableTags;

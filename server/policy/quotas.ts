@@ -3,7 +3,7 @@
 // blob upload, mount, manifest push; corrected by garbage collection); this module decides
 // whether a new link fits and says why not, with the spec's DENIED.
 import { createHash } from 'node:crypto';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from '../prometheus.js';
 import type { Digest } from '../../oci/index.js';
 import type { QuotaLedger, QuotaNamespace } from '../../storage/index.js';
 import { RegistryError } from '../errors.js';

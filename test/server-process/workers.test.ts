@@ -323,6 +323,36 @@ describe('serve --workers 2', () => {
     expect(new Set(answers.map((a) => a.worker)).size).toBe(2);
   });
 
+  it('reads the configuration on SIGHUP once, in the primary, and gives a replaced worker what the others run', async () => {
+    const s = await serve({ log: { level: 'info', access: { enabled: true } } });
+    const pids = records(s).find((r) => r.msg === 'listening')!.pids as number[];
+    // A configuration that does not load: said once (by the primary), nothing changes.
+    await writeFile(s.configPath, 'log: [not, a, map\n');
+    s.child.kill('SIGHUP');
+    await waitFor('the failed reload logged', () => records(s).some((r) => r.msg === 'configuration reload failed; keeping the running configuration'));
+    // Access logging off, from the next request on, in both workers.
+    await writeFile(s.configPath, stringify({ log: { level: 'info', access: { enabled: false } } }));
+    s.child.kill('SIGHUP');
+    await waitFor('both workers reloaded', () => new Set(records(s).filter((r) => r.msg === 'configuration reloaded').map((r) => r.worker)).size === 2);
+    expect(records(s).filter((r) => r.msg === 'configuration reload failed; keeping the running configuration')).toHaveLength(1);
+    expect(records(s).filter((r) => r.msg === 'reloading configuration')).toHaveLength(2);
+    // A SIGHUP sent to a worker itself does not end it.
+    process.kill(pids[1]!, 'SIGHUP');
+    // The file changes without a SIGHUP; then worker 2 dies: the one that replaces it runs what
+    // the other worker runs (the reloaded configuration), not what the file says now.
+    await writeFile(s.configPath, stringify({ log: { level: 'info', access: { enabled: true } } }));
+    process.kill(pids[1]!, 'SIGKILL');
+    await waitFor('worker 2 replaced', () => records(s).some((r) => r.msg === 'worker listening' && r.worker === '2' && r.pid !== pids[1]));
+    const before = records(s).length;
+    const seen = new Set<string>();
+    await waitFor('both workers answering', async () => {
+      seen.add((await call(`${s.url}/v2/`)).worker);
+      return seen.size === 2;
+    });
+    expect(records(s).slice(before).filter((r) => r.msg === 'request')).toEqual([]);
+    expect(records(s).some((r) => r.msg === 'worker exited; starting a new one' && r.pid === pids[1] && r.signal === 'SIGKILL')).toBe(true);
+  });
+
   it('drains on SIGTERM: an upload in flight on a worker completes, then every process exits 0', async () => {
     const s = await serve();
     const start = await call(`${s.url}/v2/drain/blob/blobs/uploads/`, { method: 'POST' });
