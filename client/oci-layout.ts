@@ -4,7 +4,7 @@
 // partial blob under blobs/.
 import { randomUUID } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Digester, guessManifestMediaType, MediaType, parseDigest, type Descriptor, type Digest, type ImageIndex } from '../oci/index.js';
@@ -112,6 +112,7 @@ export class OciLayoutDestination implements ImageDestination {
         what: source.description,
         open: (offset) => source.openBlob(desc, offset),
         write: (chunk, at) => fh.write(chunk, 0, chunk.length, at),
+        writev: (chunks, at) => writevAll(fh, chunks, at),
         onProgress,
       });
       await fh.sync();
@@ -156,5 +157,19 @@ export class OciLayoutDestination implements ImageDestination {
     index.manifests.push(entry);
     await writeFileAtomic(join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
     await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify(index));
+  }
+}
+
+/** Writes all of `chunks` at `position` (FileHandle.writev may write less than asked). */
+async function writevAll(fh: FileHandle, chunks: Uint8Array[], position: number): Promise<void> {
+  let rest = chunks;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, position);
+    position += bytesWritten;
+    let n = bytesWritten;
+    let i = 0;
+    while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length;
+    rest = rest.slice(i);
+    if (n > 0) rest[0] = rest[0]!.subarray(n);
   }
 }
