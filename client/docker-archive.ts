@@ -20,6 +20,7 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
 // tar-stream (and its streamx stack) loads only when an archive is read or written: registry
 // commands load this module through the client's index and never need it.
 import type { Pack } from 'tar-stream';
@@ -46,9 +47,6 @@ import { mapLimit } from '../util/limit.js';
 import { ClientError, ContentMismatchError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
 import { bigFileTempDir, createTempDirSync, createTempFileSync, untrackTempFile } from './temp-files.js';
-
-/** node:zlib when an archive needs it: every registry pull loads this module, and zlib's load is ~10 ms. */
-const zlib = () => process.getBuiltinModule('node:zlib');
 
 /** Which image of an archive: by one of its RepoTags, or by position in manifest.json (`@N`). */
 export interface ArchiveSelector {
@@ -271,7 +269,7 @@ export class DockerArchiveSource implements ImageSource {
     if (compression === 'gzip') {
       archive = join(await this.temp(), 'archive.tar');
       try {
-        await pipeline(createReadStream(this.file), zlib().createGunzip(), createWriteStream(archive, { flags: 'wx' }));
+        await pipeline(createReadStream(this.file), createGunzip(), createWriteStream(archive, { flags: 'wx' }));
       } catch (err) {
         if (isZlibError(err)) this.fail(`is gzip-compressed but does not decompress (${(err as Error).message})`);
         throw err;
@@ -402,7 +400,7 @@ export class DockerArchiveSource implements ImageSource {
     let origin: BlobOrigin;
     if (compression === 'gzip') {
       try {
-        await pipeline(index.open(member), hashing(compressed), zlib().createGunzip(), hashing(uncompressed), discard());
+        await pipeline(index.open(member), hashing(compressed), createGunzip(), hashing(uncompressed), discard());
       } catch (err) {
         if (isZlibError(err)) this.fail(`layer ${path} is not valid gzip (${(err as Error).message})`);
         throw err;
@@ -412,7 +410,7 @@ export class DockerArchiveSource implements ImageSource {
       this.fail(`layer ${path} is ${compression}-compressed; Docker schema 2 layers are gzip (or uncompressed in an archive)`);
     } else {
       const tmp = join(await this.temp(), `layer-${randomUUID()}.tar.gz`);
-      await pipeline(index.open(member), hashing(uncompressed), zlib().createGzip(), hashing(compressed), createWriteStream(tmp, { flags: 'wx' }));
+      await pipeline(index.open(member), hashing(uncompressed), createGzip(), hashing(compressed), createWriteStream(tmp, { flags: 'wx' }));
       origin = { file: tmp, offset: 0, size: compressed.size };
     }
     return { desc: { mediaType: MediaType.DockerLayer, size: compressed.size, digest: compressed.digest() }, origin, diffId: uncompressed.digest() };
