@@ -16,13 +16,13 @@
 // reaped children), steadier than wall time on a shared machine.
 import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeRandomLayout as writeLayout } from './oci-layout.js';
 import { RegistryClient } from './ops.js';
-import { randomDigest, randomStream } from './random.js';
+import { randomDigest } from './random.js';
 import { CLI, startStevedore } from './servers.js';
 
 const MiB = 1024 * 1024;
@@ -168,39 +168,8 @@ export async function clientPullBench(): Promise<ClientBenchResult> {
 }
 
 /** An OCI layout holding one image of the benchmark's shape, its layers random from `seed`. */
-async function writeRandomLayout(dir: string, seed: string): Promise<void> {
-  const blobs = join(dir, 'blobs', 'sha256');
-  await mkdir(blobs, { recursive: true });
-  const put = async (data: Buffer) => {
-    const hex = createHash('sha256').update(data).digest('hex');
-    await writeFile(join(blobs, hex), data);
-    return { digest: `sha256:${hex}`, size: data.length };
-  };
-  const layerDescs = [];
-  for (let i = 0; i < layers; i++) {
-    const digest = randomDigest(`${seed}-${i}`, layerBytes);
-    await pipeline(randomStream(`${seed}-${i}`, 0, layerBytes), createWriteStream(join(blobs, digest.slice('sha256:'.length))));
-    layerDescs.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest, size: layerBytes });
-  }
-  const config = await put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layerDescs.map((l) => l.digest) } })));
-  const manifest = await put(
-    Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-        layers: layerDescs,
-      }),
-    ),
-  );
-  await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  await writeFile(
-    join(dir, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }],
-    }),
-  );
+function writeRandomLayout(dir: string, seed: string): Promise<void> {
+  return writeLayout(dir, seed, layers, layerBytes);
 }
 
 function loadAverage(): string {

@@ -17,6 +17,15 @@
 //                    (the MB/s of all 8 together)
 //   manifest GET     GET /manifests/<tag> by tag with `concurrency` connections, closed loop,
 //                    fixed duration per round after a warm-up round
+//   small-blob push  BENCH_SMALL_BLOBS blobs of BENCH_SMALL_KIB each (POST, then PUT ?digest= with
+//                    the blob), BENCH_SMALL_CONCURRENCY at once on as many keep-alive connections:
+//                    the per-request and per-commit cost of an upload (blobs/s, server CPU per blob)
+//   skopeo push      `skopeo copy oci:LAYOUT docker://REGISTRY/...`: a whole image (BENCH_SKOPEO_LAYERS
+//                    incompressible layers of BENCH_SKOPEO_LAYER_MIB, a config, a manifest) pushed by
+//                    a real client, a new image and repository per repetition (every blob uploaded;
+//                    the same layout goes to both registries); the time of the whole command
+//   skopeo pull      `skopeo copy docker://REGISTRY/... oci:DIR` of that image into a fresh directory
+//                    (the client's side is the same for both registries)
 //   peak RSS         VmHWM / VmRSS of each server process, per workload and overall
 //   server CPU       user+system CPU time of each server process per MB or per request
 //                    (/proc/PID/stat): much less sensitive to machine noise than throughput,
@@ -48,8 +57,15 @@
 //   BENCH_MANIFEST_SECONDS=2      duration of one manifest GET round
 //   BENCH_MANIFEST_ROUNDS=10      measured rounds per server (after one warm-up round)
 //   BENCH_WARMUP_SECONDS=2        duration of the warm-up round
-//   BENCH_WORKLOADS=monolithic,chunked,pull,pull8,pull-redirect,manifest   subset to run
-//                                 (pull-redirect: S3 only, in the default set there)
+//   BENCH_SMALL_BLOBS=1000        small-blob push: blobs per repetition
+//   BENCH_SMALL_KIB=4             small-blob push: size of each blob
+//   BENCH_SMALL_CONCURRENCY=8     small-blob push: uploads (and connections) at once
+//   BENCH_SKOPEO_LAYERS=6         skopeo push/pull: layers of the image
+//   BENCH_SKOPEO_LAYER_MIB        skopeo push/pull: size of a layer (default 8 MB, i.e. a 48 MB image)
+//   SKOPEO_BIN=skopeo
+//   BENCH_WORKLOADS=monolithic,chunked,pull,pull8,pull-redirect,manifest,small-push,skopeo-push,skopeo-pull
+//                                 subset to run (pull-redirect: S3 only, in the default set there;
+//                                 small-push and the skopeo rows: filesystem's default set only)
 //   BENCH_SERVERS=stevedore,docker-registry            the two sides (A/A runs are allowed,
 //                                 e.g. docker-registry,docker-registry to gauge noise)
 //   BENCH_DIR=$TMPDIR             where the temporary data directories go
@@ -62,15 +78,17 @@
 //   STEVEDORE_NODE_ARGS="..."     extra node arguments for the server (e.g. --trace-gc)
 //   BENCH_LOG_DIR=dir             also write each server's output to dir/<name>.log
 //   DOCKER_REGISTRY_BIN=docker-registry
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { Pool } from 'undici';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, hostname, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startCephRgw, type CephRgw } from './ceph-rgw.js';
+import { writeRandomLayout } from './oci-layout.js';
 import { manifestLoad, manifestPool, RegistryClient, type LoadResult } from './ops.js';
-import { randomDigest } from './random.js';
+import { randomDigest, randomRange } from './random.js';
 import {
   REPO_ROOT,
   ProcessMonitor,
@@ -95,7 +113,10 @@ function envNum(name: string, def: number): number {
   return n;
 }
 
-const WORKLOADS = ['monolithic', 'chunked', 'pull', 'pull8', 'pull-redirect', 'manifest'] as const;
+const WORKLOADS = ['monolithic', 'chunked', 'pull', 'pull8', 'pull-redirect', 'manifest', 'small-push', 'skopeo-push', 'skopeo-pull'] as const;
+/** Workloads in the default set of one storage only. */
+const S3_ONLY: readonly string[] = ['pull-redirect'];
+const FILESYSTEM_ONLY: readonly string[] = ['small-push', 'skopeo-push', 'skopeo-pull'];
 type Workload = (typeof WORKLOADS)[number];
 
 const storage = (process.env.BENCH_STORAGE || 'filesystem') as 'filesystem' | 's3';
@@ -118,7 +139,13 @@ const cfg = {
   manifestSeconds: envNum('BENCH_MANIFEST_SECONDS', 2),
   manifestRounds: Math.round(envNum('BENCH_MANIFEST_ROUNDS', 10)),
   warmupSeconds: envNum('BENCH_WARMUP_SECONDS', 2),
-  workloads: (process.env.BENCH_WORKLOADS ?? WORKLOADS.filter((w) => storage === 's3' || w !== 'pull-redirect').join(','))
+  smallBlobs: Math.round(envNum('BENCH_SMALL_BLOBS', 1000)),
+  smallBytes: Math.round(envNum('BENCH_SMALL_KIB', 4) * 1024),
+  smallConcurrency: Math.round(envNum('BENCH_SMALL_CONCURRENCY', 8)),
+  skopeoLayers: Math.round(envNum('BENCH_SKOPEO_LAYERS', 6)),
+  skopeoLayerBytes: process.env.BENCH_SKOPEO_LAYER_MIB ? Math.round(envNum('BENCH_SKOPEO_LAYER_MIB', 8) * MiB) : 8_000_000,
+  skopeoBin: process.env.SKOPEO_BIN || 'skopeo',
+  workloads: (process.env.BENCH_WORKLOADS ?? WORKLOADS.filter((w) => !(storage === 's3' ? FILESYSTEM_ONLY : S3_ONLY).includes(w)).join(','))
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean) as Workload[],
@@ -413,6 +440,136 @@ async function manifestGets(sides: Side[]): Promise<void> {
   results.manifest = result;
 }
 
+/**
+ * Many small blobs, each POST then PUT ?digest= with its bytes, `smallConcurrency` at once on as
+ * many keep-alive connections: what an upload costs beyond its bytes (the requests, the commit and
+ * its fsyncs). New content for every repetition (the same on both sides: each server sees it once).
+ */
+async function smallBlobPushes(sides: Side[]): Promise<void> {
+  const n = cfg.smallBlobs;
+  const pools = new Map(sides.map((s) => [s.server.name, new Pool(s.server.url, { connections: cfg.smallConcurrency, keepAliveTimeout: 60_000 })]));
+  const pushOne = async (pool: Pool, blob: { data: Buffer; digest: string }) => {
+    const post = await pool.request({ path: `/v2/${REPO}/blobs/uploads/`, method: 'POST' });
+    const location = post.headers.location;
+    await post.body.dump();
+    if (post.statusCode !== 202 || typeof location !== 'string') throw new Error(`small blob POST: HTTP ${post.statusCode}`);
+    const u = new URL(location, 'http://x');
+    u.searchParams.set('digest', blob.digest);
+    const put = await pool.request({
+      path: u.pathname + u.search,
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(blob.data.length) },
+      body: blob.data,
+    });
+    await put.body.dump();
+    if (put.statusCode !== 201) throw new Error(`small blob PUT: HTTP ${put.statusCode}`);
+  };
+  /** All of `blobs` through `pool`, `smallConcurrency` at a time; returns seconds. */
+  const pushAll = async (pool: Pool, blobs: { data: Buffer; digest: string }[]) => {
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: cfg.smallConcurrency }, async () => {
+        while (next < blobs.length) await pushOne(pool, blobs[next++]!);
+      }),
+    );
+    return (performance.now() - t0) / 1000;
+  };
+  const makeBlobs = (seed: string, count: number) =>
+    Array.from({ length: count }, (_, i) => {
+      const data = Buffer.concat([...randomRange(`${seed}-${i}`, 0, cfg.smallBytes)]);
+      return { data, digest: `sha256:${createHash('sha256').update(data).digest('hex')}` };
+    });
+  try {
+    // Warm-up: connections open, the upload path JIT-compiled.
+    const warm = makeBlobs('small-warm', Math.min(n, 200));
+    for (const side of sides) await pushAll(pools.get(side.server.name)!, warm);
+    const rec = new Recorder(sides, 'blobs/s', 'µs per blob', 1e6);
+    for (let rep = 0; rep < cfg.reps; rep++) {
+      const blobs = makeBlobs(`small-${rep}`, n); // untimed
+      for (const side of order(sides, rep)) {
+        const rate = await rec.measure(side, async () => {
+          const secs = await pushAll(pools.get(side.server.name)!, blobs);
+          return [n / secs, secs, n];
+        });
+        log(`small-blob push #${rep + 1} ${side.server.name}: ${rate.toFixed(0)} blobs/s`);
+      }
+    }
+    results['small-push'] = rec.result();
+  } finally {
+    await Promise.all([...pools.values()].map((p) => p.close()));
+  }
+}
+
+/** Runs a command to its end; resolves with its wall time in seconds. */
+function runTimed(cmd: string, args: string[]): Promise<number> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) =>
+    execFile(cmd, args, { maxBuffer: 16 << 20, timeout: 600_000 }, (err, _out, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr}`)) : resolve((performance.now() - t0) / 1000),
+    ),
+  );
+}
+
+const skopeoImageMb = () => (cfg.skopeoLayers * cfg.skopeoLayerBytes) / 1e6;
+const hostOf = (side: Side) => new URL(side.server.url).host;
+/** `skopeo copy` of a layout to a registry repository over plain HTTP, no credentials. */
+const skopeoPush = (layout: string, side: Side, repo: string) =>
+  runTimed(cfg.skopeoBin, ['--insecure-policy', 'copy', '-q', '--dest-tls-verify=false', '--dest-no-creds', `oci:${layout}:v1`, `docker://${hostOf(side)}/${repo}:v1`]);
+
+/**
+ * Whole-image pushes with skopeo: a new random image per repetition (written untimed), pushed to
+ * both registries into a repository of its own, so every blob is uploaded to each. Returns the
+ * repository of the last image pushed (for the pulls).
+ */
+async function skopeoPushes(sides: Side[], root: string): Promise<string> {
+  const mb = skopeoImageMb();
+  const rec = new Recorder(sides, 'MB/s', 'ms per MB', 1000);
+  let repo = '';
+  for (let rep = -1; rep < cfg.reps; rep++) {
+    const layout = join(root, `skopeo-layout-${rep}`);
+    await writeRandomLayout(layout, `skopeo-${rep}`, cfg.skopeoLayers, cfg.skopeoLayerBytes);
+    repo = `bench/skopeo-${rep + 1}`;
+    for (const side of order(sides, rep + 1)) {
+      if (rep < 0) {
+        await skopeoPush(layout, side, repo); // warm-up: page cache, skopeo's own start-up files
+        continue;
+      }
+      const rate = await rec.measure(side, async () => {
+        const secs = await skopeoPush(layout, side, repo);
+        return [mb / secs, secs, mb];
+      });
+      log(`skopeo push #${rep + 1} ${side.server.name}: ${rate.toFixed(1)} MB/s`);
+    }
+    await rm(layout, { recursive: true, force: true });
+  }
+  results['skopeo-push'] = rec.result();
+  return repo;
+}
+
+/** Whole-image pulls with skopeo of `repo`:v1 into a fresh OCI layout each time. */
+async function skopeoPulls(sides: Side[], root: string, repo: string): Promise<void> {
+  const mb = skopeoImageMb();
+  const rec = new Recorder(sides, 'MB/s', 'ms per MB', 1000);
+  for (let rep = -1; rep < cfg.reps; rep++) {
+    for (const side of order(sides, rep + 1)) {
+      const out = join(root, `skopeo-pull-${side.server.name.replace('#', '-')}`);
+      const pull = () =>
+        runTimed(cfg.skopeoBin, ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', '--src-no-creds', `docker://${hostOf(side)}/${repo}:v1`, `oci:${out}:v1`]);
+      if (rep < 0) await pull(); // warm-up
+      else {
+        const rate = await rec.measure(side, async () => {
+          const secs = await pull();
+          return [mb / secs, secs, mb];
+        });
+        log(`skopeo pull #${rep + 1} ${side.server.name}: ${rate.toFixed(1)} MB/s`);
+      }
+      await rm(out, { recursive: true, force: true });
+    }
+  }
+  results['skopeo-pull'] = rec.result();
+}
+
 // ---------------------------------------------------------------------------------------
 // Report
 
@@ -443,6 +600,9 @@ function buildRows(sides: Side[]): Row[] {
     'pull-redirect': 'blob pull via 307 to S3',
     pull8: '8-stream blob pull',
     manifest: 'manifest GET',
+    'small-push': 'small-blob push',
+    'skopeo-push': 'skopeo image push',
+    'skopeo-pull': 'skopeo image pull',
   };
   const labels: Record<Workload, string> = {
     monolithic: `monolithic push, ${blobMiB} MiB blob (MB/s)`,
@@ -451,6 +611,9 @@ function buildRows(sides: Side[]): Row[] {
     'pull-redirect': `blob pull via 307 to a presigned S3 URL, ${blobMiB} MiB (MB/s)`,
     pull8: `blob pull, 8 streams of ${blobMiB} MiB at once (MB/s)`,
     manifest: `manifest GET, ${cfg.manifestConcurrency} connections (req/s)`,
+    'small-push': `small-blob push, ${cfg.smallBlobs} × ${sizeLabel(cfg.smallBytes)}, ${cfg.smallConcurrency} at once (blobs/s)`,
+    'skopeo-push': `skopeo copy layout → registry, ${skopeoImageMb().toFixed(0)} MB image (MB/s)`,
+    'skopeo-pull': `skopeo copy registry → layout, ${skopeoImageMb().toFixed(0)} MB image (MB/s)`,
   };
   const present = WORKLOADS.filter((w) => results[w]);
   for (const w of present) {
@@ -467,7 +630,7 @@ function buildRows(sides: Side[]): Row[] {
     rows.push({
       label: `server CPU, ${titles[w]} (${r.cpuPerUnitLabel})`,
       values: names.map((n) => r.perServer[n]!.cpuPerUnit),
-      digits: w === 'manifest' ? 0 : 2,
+      digits: w === 'manifest' || w === 'small-push' ? 0 : 2,
       higherIsBetter: false,
     });
   }
@@ -612,6 +775,20 @@ async function main(): Promise<void> {
       await parallelPulls(sides, digests.slice(0, 8));
     }
     if (cfg.workloads.includes('manifest')) await manifestGets(sides);
+    if (cfg.workloads.includes('small-push')) await smallBlobPushes(sides);
+    if (cfg.workloads.includes('skopeo-push') || cfg.workloads.includes('skopeo-pull')) {
+      let repo: string;
+      if (cfg.workloads.includes('skopeo-push')) repo = await skopeoPushes(sides, root);
+      else {
+        // The image to pull, pushed untimed.
+        repo = 'bench/skopeo-seed';
+        const layout = join(root, 'skopeo-layout-seed');
+        await writeRandomLayout(layout, 'skopeo-seed', cfg.skopeoLayers, cfg.skopeoLayerBytes);
+        for (const side of sides) await skopeoPush(layout, side, repo);
+        await rm(layout, { recursive: true, force: true });
+      }
+      if (cfg.workloads.includes('skopeo-pull')) await skopeoPulls(sides, root, repo);
+    }
     await sleep(200);
     for (const s of sides) s.mon.close();
 

@@ -4,7 +4,7 @@
 // partial blob under blobs/.
 import { randomUUID } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Digester, guessManifestMediaType, MediaType, parseDigest, type Descriptor, type Digest, type ImageIndex } from '../oci/index.js';
@@ -112,6 +112,7 @@ export class OciLayoutDestination implements ImageDestination {
         what: source.description,
         open: (offset) => source.openBlob(desc, offset),
         write: (chunk, at) => fh.write(chunk, 0, chunk.length, at),
+        writev: (chunks, at) => writevAll(fh, chunks, at),
         onProgress,
       });
       await fh.sync();
@@ -135,15 +136,23 @@ export class OciLayoutDestination implements ImageDestination {
     const final = blobPath(this.dir, manifest.digest);
     await mkdir(dirname(final), { recursive: true });
     await writeFileAtomic(final, manifest.bytes);
+    // That fsync of the directory also made the names of the blobs renamed into it before durable.
+    this.unsyncedDirs.delete(dirname(final));
     if (top) this.top = manifest;
   }
 
   async commit(): Promise<void> {
     // The blobs' names are made durable together (one fsync of blobs/sha256 instead of one per
-    // blob), before index.json, written durably below, can refer to them.
-    await Promise.all([...this.unsyncedDirs].map((d) => syncDir(d)));
+    // blob), before index.json, written durably below, can refer to them: while the new index
+    // and oci-layout are written and synced (fsyncs at the same time share a journal commit),
+    // and before they are renamed into place.
+    const dirsSynced = Promise.all([...this.unsyncedDirs].map((d) => syncDir(d)));
+    dirsSynced.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
     this.unsyncedDirs.clear();
-    if (!this.top) return;
+    if (!this.top) {
+      await dirsSynced;
+      return;
+    }
     await mkdir(this.dir, { recursive: true });
     let index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
     if (await this.exists(join(this.dir, 'index.json'))) index = await readIndex(this.dir);
@@ -154,7 +163,28 @@ export class OciLayoutDestination implements ImageDestination {
       this.tag ? d.annotations?.[REF_NAME_ANNOTATION] !== this.tag : !(d.digest === entry.digest && !d.annotations?.[REF_NAME_ANNOTATION]),
     );
     index.manifests.push(entry);
-    await writeFileAtomic(join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify(index));
+    const beforeRename = async () => {
+      await dirsSynced;
+    };
+    const written = await Promise.allSettled([
+      writeFileAtomic(join(this.dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }), { beforeRename }),
+      writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify(index), { beforeRename }),
+      dirsSynced,
+    ]);
+    for (const r of written) if (r.status === 'rejected') throw r.reason;
+  }
+}
+
+/** Writes all of `chunks` at `position` (FileHandle.writev may write less than asked). */
+async function writevAll(fh: FileHandle, chunks: Uint8Array[], position: number): Promise<void> {
+  let rest = chunks;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, position);
+    position += bytesWritten;
+    let n = bytesWritten;
+    let i = 0;
+    while (i < rest.length && n >= rest[i]!.length) n -= rest[i++]!.length;
+    rest = rest.slice(i);
+    if (n > 0) rest[0] = rest[0]!.subarray(n);
   }
 }

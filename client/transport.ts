@@ -106,7 +106,9 @@ export class Transport {
       agent = tls
         ? await tlsAgent({
             rejectUnauthorized: !settings.skipTlsVerify,
-            ...(settings.ca.length > 0 ? { ca: settings.ca } : {}),
+            // Unverified: an empty CA list spares parsing Node's ~150 root certificates, which
+            // nothing checks (10-14 ms of a pull from a loopback registry, whose HTTPS probe this is).
+            ...(settings.ca.length > 0 ? { ca: settings.ca } : settings.skipTlsVerify ? { ca: [] } : {}),
             ...(settings.cert && settings.key ? { cert: settings.cert, key: settings.key } : {}),
           })
         : plainAgent();

@@ -164,6 +164,36 @@ describe('verifiedRead', () => {
     expect(hashedDuringWrite).toBeGreaterThan(0);
   });
 
+  it('hands a batch to writev as the chunks that arrived, not copied into one buffer', async () => {
+    const big = Buffer.alloc(WRITE_BATCH_BYTES * 2 + 100);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 13) & 0xff;
+    const chunks = Array.from({ length: Math.ceil(big.length / 65536) }, (_, i) => big.subarray(i * 65536, (i + 1) * 65536));
+    const out = Buffer.alloc(big.length);
+    const batches: number[] = [];
+    let inFlight = 0;
+    let most = 0;
+    await verifiedRead({
+      desc: { digest: digestOf(big), size: big.length },
+      open: async () => Readable.from(chunks),
+      write: () => Promise.reject(new Error('write is not used when writev is given')),
+      writev: async (parts, at) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        batches.push(parts.length);
+        for (const p of parts) {
+          expect(chunks.some((c) => c.buffer === p.buffer && c.byteOffset === p.byteOffset)).toBe(true); // the same memory, no copy
+          Buffer.from(p.buffer, p.byteOffset, p.length).copy(out, at);
+          at += p.length;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+        inFlight--;
+      },
+    });
+    expect(out.equals(big)).toBe(true);
+    expect(batches).toEqual([16, 16, 1]);
+    expect(most).toBe(1);
+  });
+
   it('writes what arrived before the source stalls, while it stalls', async () => {
     const written: number[] = [];
     let release!: () => void;

@@ -1,7 +1,7 @@
 // Content-addressed blobs and the per-repository links that make them reachable.
 import type { Readable } from 'node:stream';
 import { asDigest, type Digest } from '../oci/index.js';
-import { isNotFound, type RandomAccessFile, type StorageDriver } from './driver.js';
+import { isNotFound, type MoveOptions, type RandomAccessFile, type StorageDriver } from './driver.js';
 import { ContentCache } from './content-cache.js';
 import { layout } from './layout.js';
 
@@ -117,9 +117,9 @@ export class BlobStore {
   }
 
   /** Moves verified upload data into place (content already present: the upload is dropped). */
-  async commitFrom(dataPath: string, digest: Digest): Promise<void> {
+  async commitFrom(dataPath: string, digest: Digest, opts?: MoveOptions): Promise<void> {
     if (await this.statGlobal(digest)) return;
-    await this.driver.move(dataPath, layout.blobData(digest));
+    await this.driver.move(dataPath, layout.blobData(digest), opts);
   }
 
   redirectURL(digest: Digest): Promise<string | undefined> {

@@ -43,6 +43,16 @@ export interface ReadableFileWriter extends FileWriter {
  * these instead of probing for methods. A method whose capability is false throws
  * UnsupportedError (distribution's ErrUnsupportedMethod).
  */
+export interface MoveOptions {
+  /** Default true. */
+  sourceDurable?: boolean;
+}
+
+export interface DeleteOptions {
+  /** Default true. */
+  durable?: boolean;
+}
+
 export interface DriverCapabilities {
   /** readableWriter(): a file readable while it is written (local files; not S3). */
   readableWriter: boolean;
@@ -111,10 +121,17 @@ export interface StorageDriver {
   stat(path: string): Promise<FileInfo>;
   /** Full paths of the direct children of a directory. */
   list(path: string): Promise<string[]>;
-  /** Atomically and durably moves an object, replacing any object at `dest`. */
-  move(source: string, dest: string): Promise<void>;
-  /** Deletes an object or a whole directory tree. */
-  delete(path: string): Promise<void>;
+  /**
+   * Atomically and durably moves an object, replacing any object at `dest`. `opts.sourceDurable:
+   * false`: the object's absence at `source` need not survive a crash (the caller deletes what
+   * holds it next), only its presence at `dest`.
+   */
+  move(source: string, dest: string, opts?: MoveOptions): Promise<void>;
+  /**
+   * Deletes an object or a whole directory tree. `opts.durable: false`: the deletion may be undone
+   * by a crash (the caller can live with finding the object again).
+   */
+  delete(path: string, opts?: DeleteOptions): Promise<void>;
   /** A URL the client can fetch the object from directly (capabilities.redirect). */
   redirectURL(path: string): Promise<string>;
   /**

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { syncDir, TEMP_MARK, writeFileAtomic } from '../util/atomic-file.js';
 import { FsBulkSession } from './fs-bulk.js';
-import { checkPath, PathNotFoundError, unsupportedMethod, type BulkSession, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { checkPath, PathNotFoundError, unsupportedMethod, type BulkSession, type DeleteOptions, type MoveOptions, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 export interface FilesystemDriverOptions {
   rootDirectory: string;
@@ -88,9 +88,11 @@ export class FilesystemDriver implements StorageDriver {
 
   async putContent(path: string, content: Uint8Array): Promise<void> {
     const target = this.full(path);
-    await this.mkdirs(dirname(target));
+    // New directories are synced while the content is written and synced (fsyncs at the same
+    // time share the journal's commit): all before the rename makes the content visible.
+    const created = await this.mkdirsUnsynced(dirname(target));
     // Temporary named apart from the target, so a target name at the 255-byte limit still has room.
-    await writeFileAtomic(target, content, { durable: this.sync, tempName: 'apart' });
+    await writeFileAtomic(target, content, { durable: this.sync, tempName: 'apart', beforeRename: created.length > 0 ? () => this.syncParents(created) : undefined });
   }
 
   async reader(path: string, offset = 0, end?: number): Promise<Readable> {
@@ -133,9 +135,19 @@ export class FilesystemDriver implements StorageDriver {
   private async openWriter(path: string, append: boolean, readable: boolean): Promise<ReadableFileWriter> {
     const full = this.full(path);
     await this.mkdirs(dirname(full), !readable);
-    const fh = await open(full, readable ? 'w+' : append ? 'a' : 'w', 0o644);
+    let fh: FileHandle;
+    let created = !append;
+    if (append) {
+      try {
+        fh = await open(full, constants.O_WRONLY | constants.O_APPEND);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        fh = await open(full, 'a', 0o644); // appending to nothing yet: a new file, its name made durable below
+        created = true;
+      }
+    } else fh = await open(full, readable ? 'w+' : 'w', 0o644);
     let size = append ? (await fh.stat()).size : 0;
-    if (!append && !readable) await this.syncDir(dirname(full));
+    if (created && !readable) await this.syncDir(dirname(full));
     const driver = this;
     let closed = false;
     /** Bytes in the file; `inflight` (being written) and then `pending` follow them in memory. */
@@ -276,20 +288,22 @@ export class FilesystemDriver implements StorageDriver {
     return new FsBulkSession(this.root, this.sync);
   }
 
-  async move(source: string, dest: string): Promise<void> {
+  async move(source: string, dest: string, opts: MoveOptions = {}): Promise<void> {
     const src = this.full(source);
     const dst = this.full(dest);
-    await this.mkdirs(dirname(dst));
+    const created = await this.mkdirsUnsynced(dirname(dst));
     try {
       await rename(src, dst);
     } catch (err) {
       this.notFound(source, err);
     }
-    await this.syncDir(dirname(dst));
-    if (dirname(src) !== dirname(dst)) await this.syncDir(dirname(src));
+    // Every directory that changed, synced at once (one journal commit rather than one each).
+    const dirs = new Set([dirname(dst), ...created.map((c) => dirname(c))]);
+    if (opts.sourceDurable !== false) dirs.add(dirname(src));
+    if (this.sync) await Promise.all([...dirs].map((d) => syncDir(d)));
   }
 
-  async delete(path: string): Promise<void> {
+  async delete(path: string, opts: DeleteOptions = {}): Promise<void> {
     const full = this.full(path);
     try {
       await stat(full);
@@ -299,8 +313,22 @@ export class FilesystemDriver implements StorageDriver {
     // Rename first so a half-finished recursive delete is never visible under the old name.
     const doomed = join(dirname(full), `${TEMP_MARK}del-${randomUUID()}`);
     await rename(full, doomed);
-    await this.syncDir(dirname(full));
+    if (opts.durable !== false) await this.syncDir(dirname(full));
     await rm(doomed, { recursive: true, force: true });
+  }
+
+  /** mkdir -p; returns the directories it created, top-most first, for syncParents. */
+  private async mkdirsUnsynced(dir: string): Promise<string[]> {
+    const first = await mkdir(dir, { recursive: true });
+    if (!first) return [];
+    const created: string[] = [];
+    for (let d = dir; d.length >= first.length; d = dirname(d)) created.unshift(d);
+    return created;
+  }
+
+  /** fsyncs the parents of directories just created, all at once, so the new entries survive a power cut. */
+  private async syncParents(created: string[]): Promise<void> {
+    if (this.sync) await Promise.all([...new Set(created.map((c) => dirname(c)))].map((d) => syncDir(d)));
   }
 
   /** mkdir -p that fsyncs the parent of every directory it creates, so new entries survive a power cut. */

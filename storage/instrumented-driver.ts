@@ -2,7 +2,7 @@
 // metrics sink. It wraps any driver, so every backend is measured the same way; the sink is an
 // interface so storage/ depends on no metrics library and no server code.
 import type { Readable } from 'node:stream';
-import { isNotFound, type BulkSession, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { isNotFound, type BulkSession, type DeleteOptions, type MoveOptions, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 /** The fixed set of operation names (bounded label values). Writer methods are `writer.<method>`. */
 export type StorageOperation =
@@ -137,11 +137,11 @@ export class InstrumentedDriver implements StorageDriver {
     return this.measure('list', () => this.inner.list(path));
   }
 
-  move(source: string, dest: string): Promise<void> {
-    return this.measure('move', () => this.inner.move(source, dest));
+  move(source: string, dest: string, opts?: MoveOptions): Promise<void> {
+    return this.measure('move', () => this.inner.move(source, dest, opts));
   }
 
-  delete(path: string): Promise<void> {
-    return this.measure('delete', () => this.inner.delete(path));
+  delete(path: string, opts?: DeleteOptions): Promise<void> {
+    return this.measure('delete', () => this.inner.delete(path, opts));
   }
 }

@@ -35,6 +35,61 @@ describe('UploadStore', () => {
     await expect(store.uploads.status('a/b', up.id)).rejects.toBeInstanceOf(UploadUnknownError);
   });
 
+  it('a whole blob in one step (appendAndCommit) is stored, linked and its upload gone; the quota hook sees its size first', async () => {
+    const up = await store.uploads.create('a/b');
+    const digest = digestOf('small blob');
+    const admitted: number[] = [];
+    const info = await store.uploads.appendAndCommit('a/b', up.id, body('small blob'), digest, async (size) => {
+      admitted.push(size);
+      expect(await store.blobs.stat('a/b', digest)).toBeUndefined(); // admitted before it is linked
+    });
+    expect(info).toEqual({ digest, size: 10 });
+    expect(admitted).toEqual([10]);
+    expect(await store.blobs.stat('a/b', digest)).toEqual({ digest, size: 10 });
+    expect(await text(await store.blobs.reader(digest))).toBe('small blob');
+    await expect(store.uploads.status('a/b', up.id)).rejects.toBeInstanceOf(UploadUnknownError);
+    expect(await store.uploads.count()).toBe(0);
+  });
+
+  it('appendAndCommit with a wrong digest stores nothing and ends the upload; a refused quota keeps it', async () => {
+    const up = await store.uploads.create('a/b');
+    const wrong = digestOf('something else');
+    await expect(store.uploads.appendAndCommit('a/b', up.id, body('payload'), wrong, async () => undefined)).rejects.toBeInstanceOf(DigestMismatchError);
+    expect(await store.blobs.statGlobal(wrong)).toBeUndefined();
+    expect(await store.blobs.statGlobal(digestOf('payload'))).toBeUndefined();
+    await expect(store.uploads.status('a/b', up.id)).rejects.toBeInstanceOf(UploadUnknownError);
+
+    const kept = await store.uploads.create('a/b');
+    const refusal = new Error('over quota');
+    await expect(store.uploads.appendAndCommit('a/b', kept.id, body('payload'), digestOf('payload'), () => Promise.reject(refusal))).rejects.toBe(refusal);
+    expect(await store.blobs.stat('a/b', digestOf('payload'))).toBeUndefined();
+    expect((await store.uploads.status('a/b', kept.id)).size).toBe(7);
+  });
+
+  it('appendAndCommit after earlier chunks appends and commits the whole upload', async () => {
+    const up = await store.uploads.create('a/b');
+    await store.uploads.append('a/b', up.id, body('hello '), 0);
+    const digest = digestOf('hello world');
+    expect(await store.uploads.appendAndCommit('a/b', up.id, body('world'), digest, async () => undefined, 6)).toEqual({ digest, size: 11 });
+    expect(await text(await store.blobs.reader(digest))).toBe('hello world');
+    // From another instance (no running digest in memory): the stored bytes are read back.
+    const other = await store.uploads.create('a/b');
+    await store.uploads.append('a/b', other.id, body('hello '), 0);
+    const digest2 = digestOf('hello there');
+    expect(await open().uploads.appendAndCommit('a/b', other.id, body('there'), digest2, async () => undefined)).toEqual({ digest: digest2, size: 11 });
+  });
+
+  it('a new upload has no bytes until its first append, and an empty blob commits from it', async () => {
+    const up = await store.uploads.create('a/b');
+    expect((await open().uploads.status('a/b', up.id)).size).toBe(0);
+    const empty = digestOf('');
+    expect(await store.uploads.commit('a/b', up.id, empty)).toEqual({ digest: empty, size: 0 });
+    expect(await store.blobs.stat('a/b', empty)).toEqual({ digest: empty, size: 0 });
+    const next = await store.uploads.create('a/b');
+    expect(await open().uploads.append('a/b', next.id, body('abc'), 0)).toBe(3);
+    expect((await store.uploads.status('a/b', next.id)).size).toBe(3);
+  });
+
   it('a commit cut between moving the data and linking it is completed by a retried PUT or the next start', async () => {
     // The process "dies" when it writes the repository link: the one fault no real part produces on cue.
     class DiesOnLink extends FilesystemDriver {

@@ -30,6 +30,11 @@ export interface AtomicWriteOptions {
    * and a listing can skip temporaries by their prefix.
    */
   tempName?: 'beside' | 'apart';
+  /**
+   * Runs while the temporary file is synced, and must finish before the rename (e.g. syncing the
+   * directories just made for it: fsyncs at the same time share one journal commit).
+   */
+  beforeRename?: () => Promise<void>;
 }
 
 /** The temporary name a write to `path` uses (random, so concurrent writers never share one). */
@@ -45,7 +50,12 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
   const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
   try {
     await fh.writeFile(data);
-    if (durable) await fh.sync();
+    const before = opts.beforeRename?.();
+    try {
+      if (durable) await fh.sync();
+    } finally {
+      await before; // (settled either way: no rejection left unhandled)
+    }
   } catch (err) {
     await fh.close().catch(() => undefined);
     await rm(tmp, { force: true });

@@ -50,6 +50,18 @@ describe('blobs', () => {
       expect(res.header('content-length')).toBe(String(data.length));
     });
 
+    it('several large blobs and ranges at once each come back byte for byte (buffers reused across responses)', async () => {
+      const blobs = [randomBlob(3 * 1024 * 1024 + 17), randomBlob(2 * 1024 * 1024 + 5), randomBlob(5 * 1024 * 1024 + 3)];
+      for (const b of blobs) await reg.pushBlob(repo, b);
+      for (let round = 0; round < 2; round++) {
+        const all = await Promise.all([
+          ...blobs.map((b) => reg.get(`/v2/${repo}/blobs/${digestOf(b)}`).then((res) => res.body.equals(b))),
+          reg.get(`/v2/${repo}/blobs/${digestOf(blobs[2]!)}`, { headers: { range: 'bytes=1000000-2999999' } }).then((res) => res.status === 206 && res.body.equals(blobs[2]!.subarray(1000000, 3000000))),
+        ]);
+        expect(all).toEqual([true, true, true, true]);
+      }
+    });
+
     it('blob in a repository that does not exist: 404 with BLOB_UNKNOWN or NAME_UNKNOWN', async () => {
       expectError(await reg.get(`/v2/${repoName('nothere')}/blobs/${digest}`), 404, ['BLOB_UNKNOWN', 'NAME_UNKNOWN']);
     });
