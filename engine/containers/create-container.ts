@@ -10,18 +10,13 @@ import { mountOverlay } from '../bundle/overlay.js';
 import { resolveInRootfs } from '../bundle/rootfs-path.js';
 import { buildSpec, capabilitiesFor, mergeEnv, parseNofileHard, processArgs, type Resources } from '../bundle/spec.js';
 import type { MountRequest } from '../volumes/mount-options.js';
-import { VolumeStore } from '../volumes/volume-store.js';
-import { copyUpVolumes, resolveMounts, specMounts } from './container-mounts.js';
+import type { ResolvedMount } from './container-mounts.js';
 import { resolveUserInRootfs } from '../bundle/user.js';
 import type { ContainerRecord } from './container-store.js';
 import type { ProcessId } from '../process-info.js';
 import type { EngineContext } from './engine-context.js';
-import { netnsPath } from '../network/netns.js';
-import { readyHooks } from '../network/ready-gate.js';
-import { exposedPorts } from '../network/ports.js';
 import type { NetworkRequest } from '../network/request.js';
 import { cleanupContainer } from './lifecycle.js';
-import { mountVolumes, releaseVolumes } from './volume-use.js';
 import { UsageError } from './run-options.js';
 import type { RestartPolicy } from './restart-policy.js';
 import { resolveHealthcheck, type HealthFlags } from './health.js';
@@ -95,13 +90,16 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
   if (args.length === 0) throw new UsageError('no command specified: the image has no Entrypoint or Cmd; give one after the image name');
   const runtime = ctx.runtime(opts.runtime);
   // -P: the image's EXPOSEd ports, each to a free host port (chosen at every start).
-  const networking = opts.networking && { ...opts.networking, ports: [...opts.networking.ports, ...(opts.networking.publishAll ? exposedPorts(cfg.ExposedPorts) : [])] };
+  const networking = opts.networking && { ...opts.networking, ports: [...opts.networking.ports, ...(opts.networking.publishAll ? (await import('../network/ports.js')).exposedPorts(cfg.ExposedPorts) : [])] };
   const ownNetns = networking !== undefined && (networking.mode === 'bridge' || networking.mode === 'container');
   const healthcheck = resolveHealthcheck(cfg.Healthcheck, opts.health ?? {});
   const labels = { ...cfg.Labels, ...opts.labels };
   const from = [];
   for (const v of opts.volumesFrom) from.push({ record: await ctx.store.resolve(v.container), mode: v.mode });
-  const mounts = await resolveMounts(ctx.root, opts.mounts, Object.keys(cfg.Volumes ?? {}), from);
+  const imageVolumes = Object.keys(cfg.Volumes ?? {});
+  // The volume code loads only for a container with mounts (or an image with VOLUMEs).
+  const volumeCode = opts.mounts.length + from.length + imageVolumes.length > 0 ? await import('./container-mounts.js') : undefined;
+  const mounts: ResolvedMount[] = volumeCode ? await volumeCode.resolveMounts(ctx.root, opts.mounts, imageVolumes, from) : [];
   let capabilities: string[] | undefined;
   if (opts.capAdd?.length || opts.capDrop?.length) {
     try {
@@ -168,9 +166,12 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
 
     // docker's copy-up goes into a volume's own file system (mounted for it, then let go: a tmpfs
     // volume no running container holds keeps nothing, as with docker's local driver).
-    await mountVolumes(ctx, mounts);
-    await copyUpVolumes(record.rootfs, mounts);
-    await releaseVolumes(ctx, record);
+    if (volumeCode && mounts.length > 0) {
+      const { mountVolumes, releaseVolumes } = await import('./volume-use.js');
+      await mountVolumes(ctx, mounts);
+      await volumeCode.copyUpVolumes(record.rootfs, mounts);
+      await releaseVolumes(ctx, record);
+    }
     const user = await resolveUserInRootfs(record.rootfs, hostConfig.user);
     const cwd = hostConfig.workdir || '/';
     if (!cwd.startsWith('/')) throw new UsageError(`the image's working directory ${JSON.stringify(cwd)} is not absolute`);
@@ -195,11 +196,11 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       user,
       terminal: opts.terminal,
       hostname: name,
-      network: ownNetns ? { path: netnsPath(ctx.root, record.id) } : opts.network,
+      network: ownNetns ? { path: (await import('../network/netns.js')).netnsPath(ctx.root, record.id) } : opts.network,
       // The container's process waits at this gate until its network is ready (the runtime's own start does not).
-      ...(networking?.mode === 'bridge' ? { hooks: readyHooks(dir) } : {}),
+      ...(networking?.mode === 'bridge' ? { hooks: (await import('../network/ready-gate.js')).readyHooks(dir) } : {}),
       readOnly: opts.readOnly,
-      ...withInit(specMounts(mounts), initBinary),
+      ...withInit(volumeCode ? volumeCode.specMounts(mounts) : { binds: [], tmpfs: [] }, initBinary),
       etc,
       resources,
       nofileHard: parseNofileHard(limits),
@@ -216,7 +217,8 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
 
 /** A container that could not be made leaves no anonymous volume behind (named ones stay, as docker's). */
 async function removeAnonymous(ctx: EngineContext, mounts: { type: string; name?: string; anonymous?: boolean }[]): Promise<void> {
-  const volumes = new VolumeStore(ctx.root);
+  if (!mounts.some((m) => m.type === 'volume' && m.anonymous)) return;
+  const volumes = new (await import('../volumes/volume-store.js')).VolumeStore(ctx.root);
   for (const m of mounts) if (m.type === 'volume' && m.anonymous && m.name) await volumes.remove(m.name, []).catch(() => {});
 }
 

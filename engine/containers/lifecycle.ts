@@ -16,13 +16,10 @@ import { isStartFailureOutput, notInstalled, startFailure } from '../runtime/run
 import { CONSOLE_SOCKET, consoleHelper, DETACHED_STATUS } from '../runtime/console-helper.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
-import { containerPid, findContainer, hasOwnNetwork, isPaused, listContainers, pidFile, refresh } from './container-state.js';
+import { containerPid, findContainer, hasOwnNetwork, isPaused, listContainers, mountsOf, pidFile, refresh } from './container-state.js';
 import { releaseResources } from './release.js';
 import { isAlive, selfId } from '../process-info.js';
-import { mountVolumes, removeAnonymousVolumes } from './volume-use.js';
-import { mountsOf } from './container-mounts.js';
 import { initialHealth, type HealthStatus } from './health.js';
-import { superviseHealth } from './health-probe.js';
 import { KindedError } from '../../util/errors.js';
 
 // Reading and correcting records, and releasing a container's resources, live in modules of their
@@ -35,6 +32,11 @@ export class ContainerStateError extends KindedError {
     super('conflict', message);
     this.name = 'ContainerStateError';
   }
+}
+
+/** The probes of a container with a health check (health-probe.ts loads only for such a one). */
+async function superviseHealth(...args: Parameters<typeof import('./health-probe.js').superviseHealth>): Promise<void> {
+  return (await import('./health-probe.js')).superviseHealth(...args);
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -78,7 +80,8 @@ async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: Stdio
     // What a previous run left: its pid (startDetached waits for a new one) and its runtime errors.
     await Promise.all([rm(pidFile(r), { force: true }), rm(runtimeLog(r), { force: true })]);
     // Volumes with driver options: their file systems (tmpfs, a bound host directory) at _data.
-    await mountVolumes(ctx, mountsOf(r));
+    const mounts = mountsOf(r);
+    if (mounts.length > 0) await (await import('./volume-use.js')).mountVolumes(ctx, mounts);
   })();
   const terminal = consoleHelper ? { helper: consoleHelper, dir: ctx.store.containerDir(r.id) } : undefined;
   // engine/network: namespace, veth, address, published ports, set up alongside the above and the
@@ -108,7 +111,7 @@ async function finish(ctx: EngineContext, r: ContainerRecord, exitCode: number |
     if (r.autoRemove) {
       await ctx.store.remove(r.id);
       // docker's --rm also removes the container's anonymous volumes.
-      await removeAnonymousVolumes(ctx, r);
+      if (mountsOf(r).length > 0) await (await import('./volume-use.js')).removeAnonymousVolumes(ctx, r);
     } else {
       await ctx.store.update(r.id, (cur) => {
         cur.state = 'exited';
@@ -479,7 +482,7 @@ export async function removeContainer(ctx: EngineContext, ref: string, force = f
     if (!(await waitStopped(ctx, r.id, 60_000))) throw new ContainerStateError(`container ${r.name} did not stop after SIGKILL`);
   }
   await cleanupContainer(ctx, r.id);
-  if (volumes) await removeAnonymousVolumes(ctx, r);
+  if (volumes && mountsOf(r).length > 0) await (await import('./volume-use.js')).removeAnonymousVolumes(ctx, r);
   return r;
 }
 

@@ -3,17 +3,17 @@
 // runtime joins it (config.json names the path), and a stop/start keeps the same file.
 import { execFile } from 'node:child_process';
 import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { isMountPoint, unmountIfMounted } from '../bundle/overlay.js';
 import { NetworkError } from './network-error.js';
+import { digestOf } from '../../oci/digest.js';
 
 /**
  * /run/stevedore/<hash of the root>/netns: in /run (a tmpfs) because a namespace does not outlive
  * a reboot and neither should its file; one directory per engine root, since the repair after a
  * crash treats every file there without a live container of this root as a leftover.
  */
-export const netnsDir = (root: string) => join('/run/stevedore', createHash('sha256').update(root).digest('hex').slice(0, 16), 'netns');
+export const netnsDir = (root: string) => join('/run/stevedore', digestOf(root).slice('sha256:'.length, 'sha256:'.length + 16), 'netns');
 export const netnsPath = (root: string, id: string) => join(netnsDir(root), id);
 
 function run(cmd: string, args: string[]): Promise<void> {
