@@ -4,8 +4,8 @@
 //
 // The image is a busybox rootfs (Debian's busybox-static) in three layers, written as a
 // docker-archive (layer tars made by GNU tar) and `stevedore load`ed into a store of its own. The
-// runc side runs the very config.json Stevedore generated for that image, on a copy of the merged
-// rootfs, so both start the same container: the comparison is `run --rm --network none` (runc's own
+// runc side runs the very config.json Stevedore generated for that image (less the overlay mount
+// at /, which Stevedore's runc makes), on a copy of the merged rootfs, so both start the same container: the comparison is `run --rm --network none` (runc's own
 // empty network namespace, as the runc side). `run --rm` on the default bridge network is timed
 // too, in the same rounds (what the bridge adds is bench/engine-network.ts's subject). Runs
 // alternate (ABBA), after a warm-up; the figures are medians. Needs root and runc.
@@ -111,6 +111,9 @@ export async function engineRunBench(): Promise<{
     const containerDir = join(root, 'containers', id);
     const spec = JSON.parse(await readFile(join(containerDir, 'bundle', 'config.json'), 'utf8'));
     spec.process.args = ['true'];
+    // Stevedore's runc mounts the overlay of the container's layers at / (its first mount); the
+    // runc side runs on the plain copy above instead.
+    spec.mounts = (spec.mounts as { destination: string }[]).filter((m) => m.destination !== '/');
     for (const m of spec.mounts as { source: string }[]) {
       if (m.source.startsWith(containerDir)) {
         const copy = join(bundle, m.source.slice(containerDir.length + 1));

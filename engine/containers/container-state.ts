@@ -26,6 +26,18 @@ export function mountsOf(r: ContainerRecord): ResolvedMount[] {
   return ((r.hostConfig as { mounts?: ResolvedMount[] }).mounts ?? []) as ResolvedMount[];
 }
 
+/**
+ * Where the host reaches the root filesystem of a running container: its host mount, or, when its
+ * runtime mounted the overlay (rootfsInRuntime), the container's own root through /proc (the only
+ * view of it; mounting the same upper directory a second time on the host is not allowed).
+ * undefined when such a container has no process right now (starting or stopping).
+ */
+export async function runningRootfs(r: ContainerRecord): Promise<string | undefined> {
+  if (!r.rootfsInRuntime) return r.rootfs;
+  const pid = await containerPid(r);
+  return pid ? `/proc/${pid}/root` : undefined;
+}
+
 /** Where the runtime writes the container's init pid. */
 export function pidFile(r: ContainerRecord): string {
   return join(r.bundle, 'init.pid');

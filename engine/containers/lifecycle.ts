@@ -16,7 +16,7 @@ import { isStartFailureOutput, notInstalled, startFailure } from '../runtime/run
 import { CONSOLE_SOCKET, consoleHelper, DETACHED_STATUS } from '../runtime/console-helper.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
-import { containerPid, findContainer, hasOwnNetwork, isPaused, listContainers, mountsOf, pidFile, refresh } from './container-state.js';
+import { containerPid, findContainer, hasOwnNetwork, isPaused, listContainers, mountsOf, pidFile, refresh, runningRootfs } from './container-state.js';
 import { releaseResources } from './release.js';
 import { isAlive, selfId } from '../process-info.js';
 import { initialHealth, type HealthStatus } from './health.js';
@@ -73,7 +73,10 @@ async function containerExit(r: ContainerRecord, result: { code: number | null; 
  */
 async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: StdioOptions, detached = false, consoleHelper?: string): Promise<ChildProcess> {
   const prepare = (async () => {
-    if (!(await isMountPoint(r.rootfs))) {
+    // The runtime mounts the overlay itself (rootfsInRuntime); a host mount left there (a crash
+    // during cp or export of the stopped container) would be a second mount of its upper directory.
+    if (r.rootfsInRuntime) await unmountIfMounted(r.rootfs);
+    else if (!(await isMountPoint(r.rootfs))) {
       if (!r.layerDirs) throw new ContainerStateError(`container ${r.name} was made by an older stevedore and cannot start again: remove it and run a new one`);
       await mountOverlay(r.layerDirs, r.upperDir, r.workDir, r.rootfs, join(ctx.store.containerDir(r.id), 'l'));
     }
@@ -520,7 +523,11 @@ export async function execInContainer(
   const r = await findContainer(ctx, ref);
   if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running`);
   let user: { uid: number; gid: number; additionalGids: number[] } | undefined;
-  if (opts.user !== undefined) user = await resolveUserInRootfs(r.rootfs, opts.user);
+  if (opts.user !== undefined) {
+    const rootfs = await runningRootfs(r);
+    if (!rootfs) throw new ContainerStateError(`container ${r.name} is starting or stopping: try again`);
+    user = await resolveUserInRootfs(rootfs, opts.user);
+  }
   const logFile = join(r.bundle, `exec-${process.pid}-${Date.now()}.log`);
   const child = ctx.runtime(r.runtime).exec(r.id, args, {
     env: opts.env,
