@@ -215,6 +215,8 @@ function policyOf(r: ContainerRecord): RestartPolicy {
 
 /** Whether the container's policy starts it again after a run that ended with `status`. */
 async function restartDue(ctx: EngineContext, r: ContainerRecord, status: number): Promise<boolean> {
+  // --rm and --restart are never combined (run refuses it): nothing to read for a --rm container.
+  if (r.autoRemove) return false;
   const cur = await ctx.store.read(r.id);
   return !!cur && !cur.autoRemove && shouldRestart(policyOf(cur), status, cur.restartCount ?? 0, !!cur.hostConfig.manuallyStopped);
 }
