@@ -191,7 +191,8 @@ describe('engine root and concurrency', () => {
   it('--root DIR takes precedence over STEVEDORE_ROOT', async () => {
     const other = join(e.dir, 'other-root');
     await e.ok(['--root', other, 'load', '-q', '-i', e.archive]);
-    const id = (await e.ok(['--root', other, 'run', '-d', 'busybox:test', 'true'])).trim();
+    // --network none: the other root's default bridge would outlive it (e.close prunes e's root only).
+    const id = (await e.ok(['--root', other, 'run', '-d', '--network', 'none', 'busybox:test', 'true'])).trim();
     await e.waitFor('it to exit', async () => (await e.ok(['--root', other, 'ps', '-a'])).includes('Exited (0)'));
     expect(await e.ok(['ps', '-a', '-q'])).toBe('');
     await readFile(join(other, 'containers', id, 'container.json'), 'utf8');
