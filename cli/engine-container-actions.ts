@@ -39,7 +39,6 @@ import {
   readEnvFile,
   UsageError,
 } from '../engine/containers/run-options.js';
-import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom } from '../engine/volumes/mount-options.js';
 import { parseRestartPolicy } from '../engine/containers/restart-policy.js';
 import { rootOf } from './engine-root.js';
 import { containerCommandStatus, EXIT_CANNOT_INVOKE } from './error-report.js';
@@ -48,7 +47,6 @@ import type { HealthFlags, HealthStatus } from '../engine/containers/health.js';
 import { parseDuration } from '../util/duration.js';
 import type { NetworkRunFlags } from './engine-network-commands.js';
 import { networkRequest } from './engine-network-request.js';
-import { table } from './table.js';
 
 /**
  * The image side for an engine root (the store under it), loaded only when a command needs an
@@ -98,6 +96,19 @@ function fail(err: unknown, status: number): void {
   process.exitCode = status;
 }
 
+/**
+ * -v, --mount and --tmpfs (docker applies them in that order of kinds; a later one at a path wins)
+ * and --volumes-from. Their parsers (and the volume store under them) load only when given.
+ */
+async function volumeRequests(flags: RunFlags): Promise<Pick<CreateOptions, 'mounts' | 'volumesFrom'>> {
+  if (flags.volume.length + flags.mount.length + flags.tmpfs.length + flags.volumesFrom.length === 0) return { mounts: [], volumesFrom: [] };
+  const { parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom } = await import('../engine/volumes/mount-options.js');
+  return {
+    mounts: [...flags.volume.map((v) => parseVolumeFlag(v)), ...flags.mount.map((m) => parseMountFlag(m)), ...flags.tmpfs.map(parseTmpfsFlag)],
+    volumesFrom: flags.volumesFrom.map(parseVolumesFrom),
+  };
+}
+
 async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[]): Promise<CreateOptions> {
   // -dit: the container's terminal is kept by its monitor for `attach`; -di alone has nothing to keep stdin in.
   if (flags.detach && flags.interactive && !flags.tty) throw new UsageError('-d -i needs -t: a detached container keeps its input only on a terminal (run -dit, then attach)');
@@ -107,8 +118,6 @@ async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[])
     const v = envFromFlag(e, process.env);
     if (v !== undefined) env.push(v);
   }
-  // docker applies -v, --mount and --tmpfs in that order of kinds; a later one at a path wins.
-  const mountRequests = () => [...flags.volume.map((v) => parseVolumeFlag(v)), ...flags.mount.map((m) => parseMountFlag(m)), ...flags.tmpfs.map(parseTmpfsFlag)];
   const restart = flags.restart !== undefined ? parseRestartPolicy(flags.restart) : undefined;
   if (restart && restart.name !== 'no' && flags.rm) throw new UsageError('--restart and --rm cannot be combined: a container removed on exit cannot be restarted');
   return {
@@ -121,8 +130,7 @@ async function createOptions(ctx: EngineContext, flags: RunFlags, cmd: string[])
     user: flags.user,
     hostname: flags.hostname !== undefined ? parseHostname(flags.hostname) : undefined,
     ...(await networkRequest(ctx, flags)),
-    mounts: mountRequests(),
-    volumesFrom: flags.volumesFrom.map(parseVolumesFrom),
+    ...(await volumeRequests(flags)),
     readOnly: !!flags.readOnly,
     capAdd: flags.capAdd,
     init: !!flags.init,
@@ -485,6 +493,7 @@ export async function statsCommand(refs: string[], flags: { json?: boolean; stre
         rows.push([st.id.slice(0, 12), st.name, `${st.cpuPercent.toFixed(2)}%`, `${formatBytes(st.memoryUsage)} / ${formatBytes(st.memoryLimit)}`, `${st.memoryPercent.toFixed(2)}%`, `${formatBytes(st.blockRead)} / ${formatBytes(st.blockWrite)}`, String(st.pids)]);
       }
       // A terminal is redrawn in place (docker's view); a pipe gets one table per sample.
+      const { table } = await import('./table.js');
       process.stdout.write(`${clear ? '\x1b[2J\x1b[H' : ''}${table(rows)}${flags.stream && !clear ? '\n' : ''}`);
     }
     // Containers named on the command line: the view ends when none of them runs any more.

@@ -1,18 +1,29 @@
 // `run`'s and `create`'s network options (declared in engine-network-commands.ts) turned into the
 // request engine/network sets up at each start. Apart from the network commands' actions: `run
-// --network none` (timed against bare runc) loads the parsers only, and the network store only
-// for a bridge network.
+// --network none` (timed against bare runc) loads none of the parsers, other modes the parsers
+// only, and the network store only for a bridge network.
 import type { EngineContext } from '../engine/containers/engine-context.js';
-import { findContainer } from '../engine/containers/container-state.js';
-import { parseAddHost } from '../engine/network/etc-files.js';
-import { NetworkError } from '../engine/network/network-error.js';
-import { parsePublish } from '../engine/network/ports.js';
-import { parseIpOption, parseMac, parseNetworkMode, type NetworkRequest } from '../engine/network/request.js';
-import { parseIPv4 } from '../engine/network/subnet.js';
+import type { NetworkRequest } from '../engine/network/request.js';
 import type { NetworkRunFlags } from './engine-network-commands.js';
+
+/** `--network none|host` and no other network option: nothing to parse (the parsers are not loaded). */
+function plainMode(f: NetworkRunFlags): 'none' | 'host' | undefined {
+  const noOptions = !f.publish.length && !f.publishAll && !f.networkAlias.length && f.ip === undefined && !f.dns.length && !f.addHost.length && f.macAddress === undefined;
+  return noOptions && (f.network === 'none' || f.network === 'host') ? f.network : undefined;
+}
 
 /** The CreateOptions part: `network` for host/none, `networking` for bridge networks and container:NAME. */
 export async function networkRequest(ctx: EngineContext, f: NetworkRunFlags): Promise<{ network: 'none' | 'host'; networking?: NetworkRequest & { publishAll?: boolean } }> {
+  const plain = plainMode(f);
+  if (plain) return { network: plain };
+  const [{ findContainer }, { parseAddHost }, { NetworkError }, { parsePublish }, { parseIpOption, parseMac, parseNetworkMode }, { parseIPv4 }] = await Promise.all([
+    import('../engine/containers/container-state.js'),
+    import('../engine/network/etc-files.js'),
+    import('../engine/network/network-error.js'),
+    import('../engine/network/ports.js'),
+    import('../engine/network/request.js'),
+    import('../engine/network/subnet.js'),
+  ]);
   const m = parseNetworkMode(f.network);
   const ports = f.publish.flatMap(parsePublish);
   f.addHost.forEach(parseAddHost);

@@ -1,10 +1,10 @@
 // Atomic, durable file replacement (temporary file, fsync, rename, fsync of the directory): the
 // one copy every part uses. Dependency-free on purpose: `stevedore run` of a local image loads it,
 // and that start-up is benchmarked against bare runc.
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { randomHex } from './random-hex.js';
 
 /** fsyncs a directory, so entries just renamed into it survive a power cut. */
 export async function syncDir(dir: string): Promise<void> {
@@ -39,7 +39,7 @@ export interface AtomicWriteOptions {
 
 /** The temporary name a write to `path` uses (random, so concurrent writers never share one). */
 export function tempPathFor(path: string, tempName: 'beside' | 'apart' = 'beside'): string {
-  const random = randomBytes(8).toString('hex');
+  const random = randomHex(8);
   return tempName === 'apart' ? join(dirname(path), `${TEMP_MARK}${random}`) : `${path}${TEMP_MARK}${random}`;
 }
 

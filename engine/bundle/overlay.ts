@@ -30,6 +30,18 @@ const MAX_OPTIONS = 4000;
 const escape = (p: string) => p.replace(/[\\:,]/g, (c) => `\\${c}`);
 
 /**
+ * The overlay's mount options for layerDirs (lowest first) under upper and work, with absolute
+ * paths: what a runtime mounting the overlay itself is given (runtime-spec mounts, which have no
+ * working directory for the short links below); undefined when they do not fit in one page.
+ */
+export function overlayOptions(layerDirs: string[], upperDir: string, workDir: string): string[] | undefined {
+  if (layerDirs.length === 0) return undefined;
+  // overlayfs wants the top layer first.
+  const options = [`lowerdir=${[...layerDirs].reverse().map(escape).join(':')}`, `upperdir=${escape(upperDir)}`, `workdir=${escape(workDir)}`];
+  return options.join(',').length > MAX_OPTIONS ? undefined : options;
+}
+
+/**
  * Mounts layerDirs (lowest first, as LocalImage gives them) with upper and work at target; linkDir
  * (in the same directory as upper and work) holds the short links when the paths are too long.
  */
@@ -37,9 +49,9 @@ export async function mountOverlay(layerDirs: string[], upperDir: string, workDi
   if (layerDirs.length === 0) throw new MountError('the image has no layers');
   // overlayfs wants the top layer first.
   const lower = [...layerDirs].reverse();
-  let options = `lowerdir=${lower.map(escape).join(':')},upperdir=${escape(upperDir)},workdir=${escape(workDir)}`;
+  let options = overlayOptions(layerDirs, upperDir, workDir)?.join(',') ?? '';
   let cwd: string | undefined;
-  if (options.length > MAX_OPTIONS) {
+  if (!options) {
     cwd = dirname(linkDir);
     await rm(linkDir, { recursive: true, force: true });
     await mkdir(linkDir);

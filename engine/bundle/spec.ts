@@ -36,6 +36,13 @@ export interface SpecInput {
   /** runtime-spec hooks (engine/network/ready-gate.ts's, for a bridge-mode container). */
   hooks?: Record<string, unknown>;
   readOnly: boolean;
+  /**
+   * The root filesystem's overlay options (overlay.ts overlayOptions) when the runtime mounts it
+   * itself, as the first mount, at / in the container's own mount namespace (root.path is then an
+   * empty directory): nothing on the host to mount before a start or unmount after the exit.
+   * Absent: root.path is the overlay already mounted on the host.
+   */
+  rootfsOverlay?: string[];
   binds: BindMount[];
   tmpfs?: TmpfsMount[];
   /** Host files bind-mounted over /etc/hosts, /etc/hostname, /etc/resolv.conf. */
@@ -122,6 +129,7 @@ const NOFILE = 1_048_576;
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const nofile = Math.min(NOFILE, input.nofileHard);
   const mounts: Record<string, unknown>[] = [
+    ...(input.rootfsOverlay ? [{ destination: '/', type: 'overlay', source: 'overlay', options: input.rootfsOverlay }] : []),
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },

@@ -101,8 +101,24 @@ async function readInRootfs(rootfs: string, path: string): Promise<string> {
   }
 }
 
+/** The texts of a root filesystem's /etc/passwd and /etc/group ('' when missing). */
+export interface UserFiles {
+  passwd: string;
+  group: string;
+}
+
+/** Reads /etc/passwd and /etc/group of a mounted rootfs (their symlinks followed inside it). */
+export async function readUserFiles(rootfs: string): Promise<UserFiles> {
+  const [passwd, group] = await Promise.all([readInRootfs(rootfs, '/etc/passwd'), readInRootfs(rootfs, '/etc/group')]);
+  return { passwd, group };
+}
+
+/** Resolves a user spec against /etc/passwd and /etc/group as read by readUserFiles. */
+export function resolveUserIn(files: UserFiles, spec: string): ResolvedUser {
+  return resolveUser(spec, parsePasswd(files.passwd), parseGroup(files.group));
+}
+
 /** Resolves a user spec against the files of a mounted rootfs. */
 export async function resolveUserInRootfs(rootfs: string, spec: string): Promise<ResolvedUser> {
-  const [passwd, group] = await Promise.all([readInRootfs(rootfs, '/etc/passwd'), readInRootfs(rootfs, '/etc/group')]);
-  return resolveUser(spec, parsePasswd(passwd), parseGroup(group));
+  return resolveUserIn(await readUserFiles(rootfs), spec);
 }

@@ -11,10 +11,17 @@ import { isMountPoint, mountOverlay, unmountIfMounted } from '../bundle/overlay.
 import { resolveInRootfs } from '../bundle/rootfs-path.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
+import { runningRootfs } from './container-state.js';
 import { ContainerStateError, findContainer } from './lifecycle.js';
 
 /** Runs fn with the container's merged rootfs mounted (already, or for the while). */
 async function withRootfs<T>(ctx: EngineContext, r: ContainerRecord, fn: (rootfs: string) => Promise<T>): Promise<T> {
+  // Running with the overlay mounted by its runtime: reached through the container itself.
+  if (r.rootfsInRuntime && r.state === 'running') {
+    const live = await runningRootfs(r);
+    if (!live) throw new ContainerStateError(`container ${r.name} is starting or stopping: try again`);
+    return fn(live);
+  }
   if (await isMountPoint(r.rootfs)) return fn(r.rootfs);
   if (!r.layerDirs) throw new ContainerStateError(`container ${r.name} was made by an older stevedore: its files cannot be reached while it is stopped`);
   await mountOverlay(r.layerDirs, r.upperDir, r.workDir, r.rootfs, join(ctx.store.containerDir(r.id), 'l'));
@@ -38,6 +45,12 @@ function tar(args: string[], io: { stdin?: 'pipe'; stdout?: Writable | 'pipe' })
 }
 
 const PACK = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls'];
+/**
+ * Reading from a container: its root file system only. Through /proc/PID/root (a running container
+ * whose runtime mounted its overlay) the container's /proc, /sys, /dev and binds are mounted below
+ * it; through the host mount nothing is, and this changes nothing.
+ */
+const FROM_ROOT = [...PACK, '--one-file-system'];
 /** For tar's --transform=s|PATTERN|REPLACEMENT|: the pattern's regex characters and the replacement's own. */
 const escapePattern = (s: string) => s.replace(/[\\|.*[\]^$]/g, (c) => `\\${c}`);
 const escapeReplacement = (s: string) => s.replace(/[\\|&]/g, (c) => `\\${c}`);
@@ -61,14 +74,14 @@ export async function copyFromContainer(ctx: EngineContext, ref: string, src: st
       throw new ContainerStateError(`no such file or directory in container ${r.name}: ${src}`);
     }
     if (dest === '-') {
-      await tar(['-C', parent, ...PACK, '-cf', '-', name], { stdout: out }).done;
+      await tar(['-C', parent, ...FROM_ROOT, '-cf', '-', name], { stdout: out }).done;
       return;
     }
     const target = await stat(dest).catch(() => undefined);
     const into = target?.isDirectory() ? dest : dirname(dest);
     const rename = target?.isDirectory() ? [] : [`--transform=s|^${escapePattern(name)}|${escapeReplacement(basename(dest))}|`];
     if (!(await stat(into).catch(() => undefined))?.isDirectory()) throw new ContainerStateError(`destination directory ${into} does not exist`);
-    const pack = tar(['-C', parent, ...PACK, ...rename, '-cf', '-', name], { stdout: 'pipe' });
+    const pack = tar(['-C', parent, ...FROM_ROOT, ...rename, '-cf', '-', name], { stdout: 'pipe' });
     const unpack = tar(['-C', into, ...PACK, '-xpf', '-'], { stdin: 'pipe' });
     pack.child.stdout!.pipe(unpack.child.stdin!);
     await Promise.all([pack.done, unpack.done]);
@@ -100,6 +113,6 @@ export async function copyToContainer(ctx: EngineContext, src: string, ref: stri
 export async function exportContainer(ctx: EngineContext, ref: string, out: Writable): Promise<void> {
   const r = await findContainer(ctx, ref);
   await withRootfs(ctx, r, async (rootfs) => {
-    await tar(['-C', rootfs, ...PACK, '-cf', '-', '.'], { stdout: out }).done;
+    await tar(['-C', rootfs, ...FROM_ROOT, '-cf', '-', '.'], { stdout: out }).done;
   });
 }

@@ -9,6 +9,7 @@ import { resolveInRootfs } from '../bundle/rootfs-path.js';
 import type { MountRequest } from '../volumes/mount-options.js';
 import { VolumeStore } from '../volumes/volume-store.js';
 import type { ContainerRecord } from './container-store.js';
+import { mountsOf } from './container-state.js';
 import { UsageError } from './run-options.js';
 
 /** A mount as the container's record keeps it (inspect's Mounts; rm -v; volume in-use checks). */
@@ -27,10 +28,8 @@ export interface ResolvedMount {
   copyUp?: boolean;
 }
 
-/** The mounts a record holds (older records have none). */
-export function mountsOf(r: ContainerRecord): ResolvedMount[] {
-  return ((r.hostConfig as { mounts?: ResolvedMount[] }).mounts ?? []) as ResolvedMount[];
-}
+// The mounts a record holds (older records have none): container-state.ts, re-exported.
+export { mountsOf };
 
 /**
  * Resolves requests (in order: --volumes-from, then the flags; a later mount at the same path

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
+import type { ResolvedMount } from './container-mounts.js';
 import { isAlive } from '../process-info.js';
 
 /**
@@ -15,6 +16,26 @@ import { isAlive } from '../process-info.js';
  */
 export function hasOwnNetwork(r: ContainerRecord): boolean {
   return r.hostConfig.networking !== undefined && r.hostConfig.networking !== null;
+}
+
+/**
+ * The container's volumes, binds and tmpfs mounts as resolved when it was made. Here rather than
+ * in container-mounts.ts: a container without any (the common `run`) loads none of the volume code.
+ */
+export function mountsOf(r: ContainerRecord): ResolvedMount[] {
+  return ((r.hostConfig as { mounts?: ResolvedMount[] }).mounts ?? []) as ResolvedMount[];
+}
+
+/**
+ * Where the host reaches the root filesystem of a running container: its host mount, or, when its
+ * runtime mounted the overlay (rootfsInRuntime), the container's own root through /proc (the only
+ * view of it; mounting the same upper directory a second time on the host is not allowed).
+ * undefined when such a container has no process right now (starting or stopping).
+ */
+export async function runningRootfs(r: ContainerRecord): Promise<string | undefined> {
+  if (!r.rootfsInRuntime) return r.rootfs;
+  const pid = await containerPid(r);
+  return pid ? `/proc/${pid}/root` : undefined;
 }
 
 /** Where the runtime writes the container's init pid. */

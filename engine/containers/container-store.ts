@@ -53,6 +53,14 @@ export interface ContainerRecord {
   workDir: string;
   /** The image's unpacked layers, lowest first: the rootfs is mounted again when it starts again. */
   layerDirs?: string[];
+  /**
+   * The runtime mounts the overlay itself, at / in the container's own mount namespace (config.json's
+   * first mount): `rootfs` stays an empty directory on the host, with nothing to mount before a
+   * start or unmount after the exit, and nothing left mounted by a crash. While it runs, the host
+   * reaches its files through /proc/PID/root (container-state.ts rootfsOf). Containers made before
+   * this (or whose mount options do not fit in one page) have the overlay mounted on the host.
+   */
+  rootfsInRuntime?: boolean;
   /** How many times the monitor restarted it (--restart). */
   restartCount?: number;
   logPath?: string;

@@ -1,27 +1,23 @@
 // Creating a container: its record, its overlay root filesystem and its runtime bundle
 // (config.json), from an image and the `run` options. On any failure nothing is left behind.
 import { constants } from 'node:fs';
-import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import type { LocalImage } from '../local-image.js';
 import { hostsFor, resolvConfFor } from '../bundle/etc-files.js';
-import { mountOverlay } from '../bundle/overlay.js';
+import { mountOverlay, overlayOptions, unmountIfMounted } from '../bundle/overlay.js';
 import { resolveInRootfs } from '../bundle/rootfs-path.js';
 import { buildSpec, capabilitiesFor, mergeEnv, parseNofileHard, processArgs, type Resources } from '../bundle/spec.js';
 import type { MountRequest } from '../volumes/mount-options.js';
-import { VolumeStore } from '../volumes/volume-store.js';
-import { copyUpVolumes, resolveMounts, specMounts } from './container-mounts.js';
-import { resolveUserInRootfs } from '../bundle/user.js';
+import type { ResolvedMount } from './container-mounts.js';
+import { readUserFiles, resolveUserIn } from '../bundle/user.js';
+import { keepImageFiles, readImageFiles } from './image-files.js';
 import type { ContainerRecord } from './container-store.js';
 import type { ProcessId } from '../process-info.js';
 import type { EngineContext } from './engine-context.js';
-import { netnsPath } from '../network/netns.js';
-import { readyHooks } from '../network/ready-gate.js';
-import { exposedPorts } from '../network/ports.js';
 import type { NetworkRequest } from '../network/request.js';
 import { cleanupContainer } from './lifecycle.js';
-import { mountVolumes, releaseVolumes } from './volume-use.js';
 import { UsageError } from './run-options.js';
 import type { RestartPolicy } from './restart-policy.js';
 import { resolveHealthcheck, type HealthFlags } from './health.js';
@@ -95,13 +91,16 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
   if (args.length === 0) throw new UsageError('no command specified: the image has no Entrypoint or Cmd; give one after the image name');
   const runtime = ctx.runtime(opts.runtime);
   // -P: the image's EXPOSEd ports, each to a free host port (chosen at every start).
-  const networking = opts.networking && { ...opts.networking, ports: [...opts.networking.ports, ...(opts.networking.publishAll ? exposedPorts(cfg.ExposedPorts) : [])] };
+  const networking = opts.networking && { ...opts.networking, ports: [...opts.networking.ports, ...(opts.networking.publishAll ? (await import('../network/ports.js')).exposedPorts(cfg.ExposedPorts) : [])] };
   const ownNetns = networking !== undefined && (networking.mode === 'bridge' || networking.mode === 'container');
   const healthcheck = resolveHealthcheck(cfg.Healthcheck, opts.health ?? {});
   const labels = { ...cfg.Labels, ...opts.labels };
   const from = [];
   for (const v of opts.volumesFrom) from.push({ record: await ctx.store.resolve(v.container), mode: v.mode });
-  const mounts = await resolveMounts(ctx.root, opts.mounts, Object.keys(cfg.Volumes ?? {}), from);
+  const imageVolumes = Object.keys(cfg.Volumes ?? {});
+  // The volume code loads only for a container with mounts (or an image with VOLUMEs).
+  const volumeCode = opts.mounts.length + from.length + imageVolumes.length > 0 ? await import('./container-mounts.js') : undefined;
+  const mounts: ResolvedMount[] = volumeCode ? await volumeCode.resolveMounts(ctx.root, opts.mounts, imageVolumes, from) : [];
   let capabilities: string[] | undefined;
   if (opts.capAdd?.length || opts.capDrop?.length) {
     try {
@@ -139,6 +138,8 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       upperDir: join(dir, 'upper'),
       workDir: join(dir, 'work'),
       layerDirs: image.layerDirs,
+      // runc mounts the overlay itself when its options fit in one page (no short links there).
+      ...(runtime.name === 'runc' && overlayOptions(image.layerDirs, join(dir, 'upper'), join(dir, 'work')) ? { rootfsInRuntime: true } : {}),
       // Every container keeps its output (also one run in the foreground): `logs` works for all.
       logPath: join(dir, 'container.log'),
       detached: opts.detached,
@@ -156,26 +157,47 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
   }
   const dir = ctx.store.containerDir(record.id);
   try {
+    const cwd = hostConfig.workdir || '/';
+    if (!cwd.startsWith('/')) throw new UsageError(`the image's working directory ${JSON.stringify(cwd)} is not absolute`);
+    // What this needs of the image's files, kept from an earlier container of the image
+    // (image-files.ts): then nothing is mounted on the host at all. Volumes are filled from the
+    // image (docker's copy-up) through the host mount.
+    const known = record.rootfsInRuntime && mounts.length === 0 ? await readImageFiles(image.layerDirs) : undefined;
+    const hostMount = !known || (cwd !== '/' && !known.dirs.includes(cwd));
     await Promise.all([mkdir(record.rootfs, { recursive: true }), mkdir(record.upperDir), mkdir(record.workDir)]);
     // The host files are read while the overlay is being mounted.
     const [, hostResolv, hostHosts, limits, swap] = await Promise.all([
-      mountOverlay(image.layerDirs, record.upperDir, record.workDir, record.rootfs, join(dir, 'l')),
+      hostMount ? mountOverlay(image.layerDirs, record.upperDir, record.workDir, record.rootfs, join(dir, 'l')) : undefined,
       readOr('/etc/resolv.conf', ''),
       readOr('/etc/hosts', ''),
       readOr('/proc/self/limits', ''),
       opts.resources.memory !== undefined ? swapAccounting() : Promise.resolve(false),
     ]);
 
-    // docker's copy-up goes into a volume's own file system (mounted for it, then let go: a tmpfs
-    // volume no running container holds keeps nothing, as with docker's local driver).
-    await mountVolumes(ctx, mounts);
-    await copyUpVolumes(record.rootfs, mounts);
-    await releaseVolumes(ctx, record);
-    const user = await resolveUserInRootfs(record.rootfs, hostConfig.user);
-    const cwd = hostConfig.workdir || '/';
-    if (!cwd.startsWith('/')) throw new UsageError(`the image's working directory ${JSON.stringify(cwd)} is not absolute`);
-    // Docker creates a missing working directory (in the container's upper layer).
-    await mkdir(await resolveInRootfs(record.rootfs, cwd), { recursive: true, mode: 0o755 });
+    let user;
+    if (hostMount) {
+      // docker's copy-up goes into a volume's own file system (mounted for it, then let go: a tmpfs
+      // volume no running container holds keeps nothing, as with docker's local driver).
+      if (volumeCode && mounts.length > 0) {
+        const { mountVolumes, releaseVolumes } = await import('./volume-use.js');
+        await mountVolumes(ctx, mounts);
+        await volumeCode.copyUpVolumes(record.rootfs, mounts);
+        await releaseVolumes(ctx, record);
+      }
+      const files = await readUserFiles(record.rootfs);
+      user = resolveUserIn(files, hostConfig.user);
+      // Docker creates a missing working directory (in the container's upper layer).
+      const cwdPath = await resolveInRootfs(record.rootfs, cwd);
+      const inImage = (await stat(cwdPath).catch(() => undefined))?.isDirectory() ?? false;
+      await mkdir(cwdPath, { recursive: true, mode: 0o755 });
+      if (record.rootfsInRuntime) {
+        // Read through the mount only: the runtime mounts the overlay itself at the start.
+        if (mounts.length === 0) await keepImageFiles(image.layerDirs, files, inImage ? cwd : undefined);
+        await unmountIfMounted(record.rootfs);
+      }
+    } else {
+      user = resolveUserIn(known!, hostConfig.user);
+    }
 
     const etcMode = ownNetns ? 'none' : opts.network;
     const name = opts.hostname ?? (etcMode === 'host' ? hostHostname() : record.id.slice(0, 12));
@@ -195,11 +217,12 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       user,
       terminal: opts.terminal,
       hostname: name,
-      network: ownNetns ? { path: netnsPath(ctx.root, record.id) } : opts.network,
+      network: ownNetns ? { path: (await import('../network/netns.js')).netnsPath(ctx.root, record.id) } : opts.network,
       // The container's process waits at this gate until its network is ready (the runtime's own start does not).
-      ...(networking?.mode === 'bridge' ? { hooks: readyHooks(dir) } : {}),
+      ...(networking?.mode === 'bridge' ? { hooks: (await import('../network/ready-gate.js')).readyHooks(dir) } : {}),
       readOnly: opts.readOnly,
-      ...withInit(specMounts(mounts), initBinary),
+      ...(record.rootfsInRuntime ? { rootfsOverlay: overlayOptions(image.layerDirs, record.upperDir, record.workDir) } : {}),
+      ...withInit(volumeCode ? volumeCode.specMounts(mounts) : { binds: [], tmpfs: [] }, initBinary),
       etc,
       resources,
       nofileHard: parseNofileHard(limits),
@@ -216,7 +239,8 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
 
 /** A container that could not be made leaves no anonymous volume behind (named ones stay, as docker's). */
 async function removeAnonymous(ctx: EngineContext, mounts: { type: string; name?: string; anonymous?: boolean }[]): Promise<void> {
-  const volumes = new VolumeStore(ctx.root);
+  if (!mounts.some((m) => m.type === 'volume' && m.anonymous)) return;
+  const volumes = new (await import('../volumes/volume-store.js')).VolumeStore(ctx.root);
   for (const m of mounts) if (m.type === 'volume' && m.anonymous && m.name) await volumes.remove(m.name, []).catch(() => {});
 }
 

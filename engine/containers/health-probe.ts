@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveUserInRootfs } from '../bundle/user.js';
 import { startFailure } from '../runtime/runc.js';
 import type { ContainerRecord } from './container-store.js';
+import { runningRootfs } from './container-state.js';
 import type { EngineContext } from './engine-context.js';
 import { HEALTH_OUTPUT_LIMIT, nextHealth, probeArgs, type HealthConfig, type HealthResult } from './health.js';
 
@@ -44,7 +45,9 @@ async function probe(ctx: EngineContext, r: ContainerRecord, check: HealthConfig
   let exitCode: number;
   const logFile = join(r.bundle, `health-${process.pid}.log`);
   try {
-    const user = spec ? await resolveUserInRootfs(r.rootfs, spec) : undefined;
+    const rootfs = spec ? await runningRootfs(r) : undefined;
+    if (spec && !rootfs) throw new Error(`container ${r.name} has no process to probe`);
+    const user = spec ? await resolveUserInRootfs(rootfs!, spec) : undefined;
     const child = ctx.runtime(r.runtime).exec(r.id, probeArgs(check.test), {
       ...(user ? { user: `${user.uid}:${user.gid}`, additionalGids: user.additionalGids } : {}),
       logFile,

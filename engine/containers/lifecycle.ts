@@ -16,13 +16,10 @@ import { isStartFailureOutput, notInstalled, startFailure } from '../runtime/run
 import { CONSOLE_SOCKET, consoleHelper, DETACHED_STATUS } from '../runtime/console-helper.js';
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
-import { containerPid, findContainer, hasOwnNetwork, isPaused, listContainers, pidFile, refresh } from './container-state.js';
+import { containerPid, findContainer, hasOwnNetwork, isPaused, listContainers, mountsOf, pidFile, refresh, runningRootfs } from './container-state.js';
 import { releaseResources } from './release.js';
 import { isAlive, selfId } from '../process-info.js';
-import { mountVolumes, removeAnonymousVolumes } from './volume-use.js';
-import { mountsOf } from './container-mounts.js';
 import { initialHealth, type HealthStatus } from './health.js';
-import { superviseHealth } from './health-probe.js';
 import { KindedError } from '../../util/errors.js';
 
 // Reading and correcting records, and releasing a container's resources, live in modules of their
@@ -35,6 +32,11 @@ export class ContainerStateError extends KindedError {
     super('conflict', message);
     this.name = 'ContainerStateError';
   }
+}
+
+/** The probes of a container with a health check (health-probe.ts loads only for such a one). */
+async function superviseHealth(...args: Parameters<typeof import('./health-probe.js').superviseHealth>): Promise<void> {
+  return (await import('./health-probe.js')).superviseHealth(...args);
 }
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -71,14 +73,18 @@ async function containerExit(r: ContainerRecord, result: { code: number | null; 
  */
 async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: StdioOptions, detached = false, consoleHelper?: string): Promise<ChildProcess> {
   const prepare = (async () => {
-    if (!(await isMountPoint(r.rootfs))) {
+    // The runtime mounts the overlay itself (rootfsInRuntime); a host mount left there (a crash
+    // during cp or export of the stopped container) would be a second mount of its upper directory.
+    if (r.rootfsInRuntime) await unmountIfMounted(r.rootfs);
+    else if (!(await isMountPoint(r.rootfs))) {
       if (!r.layerDirs) throw new ContainerStateError(`container ${r.name} was made by an older stevedore and cannot start again: remove it and run a new one`);
       await mountOverlay(r.layerDirs, r.upperDir, r.workDir, r.rootfs, join(ctx.store.containerDir(r.id), 'l'));
     }
     // What a previous run left: its pid (startDetached waits for a new one) and its runtime errors.
     await Promise.all([rm(pidFile(r), { force: true }), rm(runtimeLog(r), { force: true })]);
     // Volumes with driver options: their file systems (tmpfs, a bound host directory) at _data.
-    await mountVolumes(ctx, mountsOf(r));
+    const mounts = mountsOf(r);
+    if (mounts.length > 0) await (await import('./volume-use.js')).mountVolumes(ctx, mounts);
   })();
   const terminal = consoleHelper ? { helper: consoleHelper, dir: ctx.store.containerDir(r.id) } : undefined;
   // engine/network: namespace, veth, address, published ports, set up alongside the above and the
@@ -108,7 +114,7 @@ async function finish(ctx: EngineContext, r: ContainerRecord, exitCode: number |
     if (r.autoRemove) {
       await ctx.store.remove(r.id);
       // docker's --rm also removes the container's anonymous volumes.
-      await removeAnonymousVolumes(ctx, r);
+      if (mountsOf(r).length > 0) await (await import('./volume-use.js')).removeAnonymousVolumes(ctx, r);
     } else {
       await ctx.store.update(r.id, (cur) => {
         cur.state = 'exited';
@@ -209,6 +215,8 @@ function policyOf(r: ContainerRecord): RestartPolicy {
 
 /** Whether the container's policy starts it again after a run that ended with `status`. */
 async function restartDue(ctx: EngineContext, r: ContainerRecord, status: number): Promise<boolean> {
+  // --rm and --restart are never combined (run refuses it): nothing to read for a --rm container.
+  if (r.autoRemove) return false;
   const cur = await ctx.store.read(r.id);
   return !!cur && !cur.autoRemove && shouldRestart(policyOf(cur), status, cur.restartCount ?? 0, !!cur.hostConfig.manuallyStopped);
 }
@@ -479,7 +487,7 @@ export async function removeContainer(ctx: EngineContext, ref: string, force = f
     if (!(await waitStopped(ctx, r.id, 60_000))) throw new ContainerStateError(`container ${r.name} did not stop after SIGKILL`);
   }
   await cleanupContainer(ctx, r.id);
-  if (volumes) await removeAnonymousVolumes(ctx, r);
+  if (volumes && mountsOf(r).length > 0) await (await import('./volume-use.js')).removeAnonymousVolumes(ctx, r);
   return r;
 }
 
@@ -517,7 +525,11 @@ export async function execInContainer(
   const r = await findContainer(ctx, ref);
   if (r.state !== 'running') throw new ContainerStateError(`container ${r.name} is not running`);
   let user: { uid: number; gid: number; additionalGids: number[] } | undefined;
-  if (opts.user !== undefined) user = await resolveUserInRootfs(r.rootfs, opts.user);
+  if (opts.user !== undefined) {
+    const rootfs = await runningRootfs(r);
+    if (!rootfs) throw new ContainerStateError(`container ${r.name} is starting or stopping: try again`);
+    user = await resolveUserInRootfs(rootfs, opts.user);
+  }
   const logFile = join(r.bundle, `exec-${process.pid}-${Date.now()}.log`);
   const child = ctx.runtime(r.runtime).exec(r.id, args, {
     env: opts.env,

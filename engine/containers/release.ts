@@ -3,9 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { unmountIfMounted } from '../bundle/overlay.js';
 import type { ContainerRecord } from './container-store.js';
-import { hasOwnNetwork } from './container-state.js';
+import { hasOwnNetwork, mountsOf } from './container-state.js';
 import type { EngineContext } from './engine-context.js';
-import { releaseVolumes } from './volume-use.js';
 
 /** Unmounts the rootfs and makes the runtime forget the container; idempotent. */
 export async function releaseResources(ctx: EngineContext, r: ContainerRecord): Promise<void> {
@@ -24,5 +23,5 @@ export async function releaseResources(ctx: EngineContext, r: ContainerRecord): 
   ]);
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) throw failed.reason;
-  await releaseVolumes(ctx, r);
+  if (mountsOf(r).length > 0) await (await import('./volume-use.js')).releaseVolumes(ctx, r);
 }

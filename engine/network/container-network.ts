@@ -20,7 +20,7 @@ import { bindNetns, createNetns, netnsDir, netnsPath, removeNetns } from './netn
 import { ensureNetworkRules, removeNetworkRules } from './network-rules.js';
 import { dropPluginLeftovers } from './plugin-leftovers.js';
 import { allocatePorts, type PortBinding } from './ports.js';
-import { hasReadyHook, ReadyGate } from './ready-gate.js';
+import { gatePath, hasReadyHook, ReadyGate } from './ready-gate.js';
 import { detachable, releaseDetached } from './detached-release.js';
 import type { Attachment, NetworkRequest, NetworkState } from './request.js';
 
@@ -183,7 +183,7 @@ export async function setUpContainerNetwork(ctx: NetworkContext, record: Contain
   // The namespace (a process start, the longest step before the runtime can start) is the
   // container's own: it is made while the lock is taken and the repair runs (which never touches
   // a running container's, and this one is marked running). Waited for before anything else.
-  const netnsMade = req.mode === 'bridge' ? createNetns(path) : undefined;
+  const netnsMade = req.mode === 'bridge' ? createNetns(path, runtime.gateFifo) : undefined;
   netnsMade?.catch(() => {});
   let entered = false;
   const undoUnentered = async (err: unknown) => {
@@ -245,6 +245,8 @@ export async function setUpContainerNetwork(ctx: NetworkContext, record: Contain
 
 /** What the set-up does with a runtime started while it runs (startWithNetwork). */
 export interface RuntimeAround {
+  /** The ready gate's FIFO, made with the namespace (one process chain for both). */
+  gateFifo?: string;
   /** Called once the namespace exists and the ports are allocated. */
   start?: () => Promise<void>;
   /** The set-up failed after start: make the runtime give up, and wait until it has. */
@@ -265,34 +267,38 @@ export async function startWithNetwork(ctx: NetworkContext, record: ContainerRec
   prepare.catch(() => {});
   const dir = ctx.store.containerDir(record.id);
   const gated = requestOf(record)?.mode === 'bridge' && (await hasReadyHook(record.bundle, dir));
-  const gateOpened = gated ? ReadyGate.open(dir) : undefined;
+  // The gate's FIFO is made by the process that makes the namespace (createNetns), and opened
+  // once that has run: the runtime is started only then anyway.
+  if (gated) await ReadyGate.clear(dir);
+  let gate: ReadyGate | undefined;
   let child: ChildProcess | undefined;
   let exited: Promise<unknown> = Promise.resolve();
   const around: RuntimeAround = {
+    gateFifo: gatePath(dir),
     start: async () => {
       await prepare;
-      const gate = await gateOpened!;
+      const opened = (gate = await ReadyGate.open(dir));
       child = spawnRuntime();
       exited = new Promise((resolve) => {
         child!.once('exit', resolve);
         child!.once('error', resolve);
-      }).finally(() => gate.close());
+      }).finally(() => opened.close());
     },
     abort: async () => {
-      await (await gateOpened!).fail();
+      await gate?.fail();
       await exited;
     },
   };
-  const settled = await Promise.allSettled([prepare, setUpContainerNetwork(ctx, record, gated ? around : {}), gateOpened ?? Promise.resolve(undefined)]);
+  const settled = await Promise.allSettled([prepare, setUpContainerNetwork(ctx, record, gated ? around : {})]);
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed || !child) {
-    if (!child) await (await gateOpened?.catch(() => undefined))?.close();
+    if (!child) await gate?.close();
     if (failed) throw failed.reason;
     // A gated runtime spawned now would wait at a gate nobody opens (the set-up always starts it).
     if (gated) throw new NetworkError('plugin', `the network of ${record.name} was set up without starting its runtime`);
     return spawnRuntime();
   }
-  await (await gateOpened!).ready();
+  await gate!.ready();
   return child;
 }
 

@@ -7,7 +7,6 @@
 // (or `fail`: the hook exits 1 and the runtime aborts the start). Should the engine die while the
 // hook waits, its end of the FIFO closes, the hook reads end-of-file and fails too; the hook's
 // timeout is the last resort (the engine died before the hook opened the FIFO).
-import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -34,25 +33,28 @@ export async function hasReadyHook(bundle: string, containerDir: string): Promis
   return spec.hooks?.createRuntime?.some((h) => h.args?.includes(gatePath(containerDir))) ?? false;
 }
 
-function mkfifo(path: string): Promise<void> {
-  return new Promise((resolve, reject) =>
-    execFile('mkfifo', ['-m', '600', path], (err, _o, stderr) => (err ? reject(new NetworkError('plugin', `mkfifo ${path}: ${stderr.trim() || err.message}`)) : resolve())),
-  );
-}
-
 /**
  * The engine's end of one start's gate. A fresh FIFO per start (nothing a previous start wrote can
- * open it early), held open read-write: opening never blocks, and what is written stays in the
- * pipe until the hook opens it and reads, however late. Closed once the runtime has exited.
+ * open it early: `clear` removes the last one, and the process that makes the namespace makes the
+ * new one, netns.ts createNetns), held open read-write: opening never blocks, and what is written
+ * stays in the pipe until the hook opens it and reads, however late. Closed once the runtime has
+ * exited.
  */
 export class ReadyGate {
   private constructor(private fh: FileHandle | undefined) {}
 
+  /** Removes a previous start's FIFO, before the new one is made. */
+  static async clear(containerDir: string): Promise<void> {
+    await rm(gatePath(containerDir), { force: true });
+  }
+
+  /** Opens the FIFO made for this start. */
   static async open(containerDir: string): Promise<ReadyGate> {
-    const path = gatePath(containerDir);
-    await rm(path, { force: true });
-    await mkfifo(path);
-    return new ReadyGate(await open(path, constants.O_RDWR));
+    try {
+      return new ReadyGate(await open(gatePath(containerDir), constants.O_RDWR));
+    } catch (err) {
+      throw new NetworkError('plugin', `the network gate ${gatePath(containerDir)} cannot be opened: ${(err as Error).message}`);
+    }
   }
 
   /** Lets the container's process start. */

@@ -3,13 +3,13 @@
 // of its source so a changed source is built again; built to a temporary name and renamed, so
 // concurrent first uses never run a half-written binary.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempPathFor } from '../../util/atomic-file.js';
 import { KindedError } from '../../util/errors.js';
+import { digestOf } from '../../oci/digest.js';
 
 /** Exit status of `attach` when the user pressed the detach keys (Ctrl-P Ctrl-Q). */
 export const DETACHED_STATUS = 3;
@@ -25,7 +25,7 @@ export async function consoleHelper(root: string): Promise<string> {
   const source = SOURCES.find((p) => existsSync(p));
   if (!source) throw new KindedError('unsupported', 'the terminal helper source (engine/runtime/console/console.c) is missing from this installation');
   const code = await readFile(source);
-  const bin = join(root, 'bin', `stevedore-console-${createHash('sha256').update(code).digest('hex').slice(0, 16)}`);
+  const bin = join(root, 'bin', `stevedore-console-${digestOf(code).slice('sha256:'.length, 'sha256:'.length + 16)}`);
   if (existsSync(bin)) return bin;
   await mkdir(join(root, 'bin'), { recursive: true, mode: 0o700 });
   const temp = tempPathFor(bin);

@@ -7,7 +7,6 @@
 //                                                 the images containers use
 // images.json is replaced atomically under images.lock; garbage collection runs under gc.lock,
 // and waits until no pull holds a lease, so it never removes what a pull is about to reference.
-import { randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +16,7 @@ import { ContentStore } from './content-store.js';
 import { acquireLock, ownerAlive, ownerToken, withLock } from '../file-lock.js';
 import { Snapshots } from './snapshots.js';
 import { KindedError } from '../../util/errors.js';
+import { randomHex } from '../../util/random-hex.js';
 
 export interface ImageRecord {
   /** The platform image manifest. */
@@ -147,7 +147,7 @@ export class ImageStore {
     await this.init();
     const dir = join(this.root, 'leases');
     await mkdir(dir, { recursive: true });
-    const path = join(dir, `${process.pid}-${randomUUID()}`);
+    const path = join(dir, `${process.pid}-${randomHex(16)}`);
     // Under gc.lock: a collection running now finishes before this pull starts.
     await withLock(join(this.root, 'gc.lock'), async () => {
       const fh = await open(path, 'wx', 0o644);

@@ -4,13 +4,13 @@
 // so a directory snapshots/<chainid> is always a whole layer; a lock per ChainID makes concurrent
 // pulls unpack it once.
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../../util/atomic-file.js';
 import { digestOf, parseDigest, type Digest } from '../../oci/digest.js'; // not the index: `run` loads only this
 import { ownerAlive, withLock } from '../file-lock.js';
 import { KindedError } from '../../util/errors.js';
+import { randomHex } from '../../util/random-hex.js';
 
 /** ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
 export function chainIds(diffIds: Digest[]): Digest[] {
@@ -112,7 +112,7 @@ export class Snapshots {
       `${this.path(chainId)}.lock`,
       async () => {
         if (await this.has(chainId)) return 'present';
-        const tmp = join(this.tmpDir, randomUUID());
+        const tmp = join(this.tmpDir, randomHex(16));
         try {
           const fs = join(tmp, 'fs');
           await mkdir(fs, { recursive: true });
@@ -150,7 +150,7 @@ export class Snapshots {
         await rm(fsDir, { recursive: true, force: true });
         return 'present';
       }
-      const tmp = join(this.tmpDir, randomUUID());
+      const tmp = join(this.tmpDir, randomHex(16));
       try {
         await mkdir(tmp);
         await rename(fsDir, join(tmp, 'fs'));
@@ -176,7 +176,7 @@ export class Snapshots {
   /** Removes a snapshot: first renamed away, so a half-deleted tree never looks like a snapshot. */
   async remove(chainId: Digest): Promise<void> {
     await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
-    const trash = join(this.tmpDir, `trash-${randomUUID()}`);
+    const trash = join(this.tmpDir, `trash-${randomHex(16)}`);
     try {
       await rename(this.path(chainId), trash);
     } catch (err) {

@@ -112,6 +112,28 @@ describe('spec', () => {
     expect(spec.mounts.find((m) => m.destination === '/data')!.options).toContain('ro');
     expect(parseNofileHard('Max open files            1024                 20000                files\n')).toBe(20000);
   });
+
+  it('with rootfsOverlay, makes the overlay the first mount, at /, before /proc and the binds', () => {
+    const spec = buildSpec({
+      args: ['sh'],
+      env: [],
+      cwd: '/',
+      user: { uid: 0, gid: 0, additionalGids: [], home: '/root' },
+      terminal: false,
+      hostname: 'h',
+      network: 'none',
+      readOnly: false,
+      rootfsOverlay: ['lowerdir=/s/top/fs:/s/base/fs', 'upperdir=/c/upper', 'workdir=/c/work'],
+      binds: [],
+      etc: { hosts: '/x/hosts', hostname: '/x/hostname', resolvConf: '/x/resolv.conf' },
+      resources: {},
+      nofileHard: 20000,
+    }) as { root: unknown; mounts: { destination: string; type: string; options: string[] }[] };
+    expect(spec.root).toEqual({ path: 'rootfs', readonly: false });
+    expect(spec.mounts[0]).toEqual({ destination: '/', type: 'overlay', source: 'overlay', options: ['lowerdir=/s/top/fs:/s/base/fs', 'upperdir=/c/upper', 'workdir=/c/work'] });
+    expect(spec.mounts[1]!.destination).toBe('/proc');
+    expect(spec.mounts.filter((m) => m.type === 'overlay')).toHaveLength(1);
+  });
 });
 
 describe('paths inside a rootfs', () => {

@@ -86,6 +86,28 @@ describe('root filesystem', () => {
     expect(out).toMatch(/^from layer 1\n.*deleted-by-whiteout.*No such file.*\nhello from the image\n$/s);
   });
 
+  it('is mounted by runc itself once the image\'s files are known: nothing on the host while it runs, and cp and exec -u reach it', async () => {
+    await e.ok(['run', '--rm', 'busybox:test', 'true']); // the first container of the image reads its /etc/passwd and /etc/group
+    await e.ok(['run', '-d', '--name', 'own-mount', 'busybox:test', 'sleep', '1000']);
+    try {
+      await e.waitRunning('own-mount');
+      // Nothing mounted under the engine root: a crash of stevedore leaves no mount behind.
+      expect(await e.mountsUnderRoot()).toEqual([]);
+      expect(await e.ok(['exec', '-u', 'alice', 'own-mount', 'id', '-un'])).toBe('alice\n');
+      const file = join(e.dir, 'copied-in.txt');
+      await writeFile(file, 'copied in\n');
+      await e.ok(['cp', file, 'own-mount:/tmp/']);
+      expect(await e.ok(['exec', 'own-mount', 'cat', '/tmp/copied-in.txt'])).toBe('copied in\n');
+      await e.ok(['exec', 'own-mount', 'sh', '-c', 'echo made inside > /tmp/made-inside.txt']);
+      await e.ok(['cp', 'own-mount:/tmp/made-inside.txt', e.dir]);
+      expect(await readFile(join(e.dir, 'made-inside.txt'), 'utf8')).toBe('made inside\n');
+    } finally {
+      await e.ok(['rm', '-f', 'own-mount']);
+    }
+    expect(await e.mountsUnderRoot()).toEqual([]);
+    expect(await e.containerDirs()).toEqual([]);
+  });
+
   it('mounts an image of many layers with long paths (more than one page of mount options)', async () => {
     const extra: string[] = [];
     for (let i = 0; i < 60; i++) {
