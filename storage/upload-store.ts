@@ -283,7 +283,7 @@ export class UploadStore {
     admit: (size: number) => Promise<void>,
     expectedOffset?: number,
   ): Promise<BlobInfo> {
-    if (!this.driver.capabilities.readableWriter || this.shared || this.digests.resumable || (expectedOffset !== undefined && expectedOffset !== 0)) {
+    if (!this.driver.capabilities.readableWriter || this.hybrid || this.digests.resumable || (expectedOffset !== undefined && expectedOffset !== 0)) {
       return this.appendThenCommit(repository, id, source, digest, admit, expectedOffset);
     }
     return this.lock.run(id, async () => {
