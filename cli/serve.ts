@@ -23,7 +23,6 @@ export function registerServe(program: Command): void {
       // Loaded here so client commands do not pay for the server's modules at start-up; the
       // primary process of a cluster loads only the configuration and server/cluster/primary.ts.
       const { ConfigError, loadConfig } = await import('../server/config.js');
-      const cluster = (await import('node:cluster')).default;
       const overrides: ConfigInput = {};
       if (opts.addr) overrides.http = { addr: opts.addr };
       if (opts.workers !== undefined) overrides.http = { ...overrides.http, workers: /^\d+$/.test(opts.workers) ? Number(opts.workers) : (opts.workers as never) };
@@ -49,25 +48,23 @@ export function registerServe(program: Command): void {
         }
       };
       const { workerCount } = await import('../server/cluster/workers.js');
-      if (cluster.isPrimary && workerCount(config) > 1) {
+      // Several workers: this process is their primary (server/cluster/primary.ts); the workers run
+      // server/cluster/worker-main.ts, never this command.
+      if (workerCount(config) > 1) {
         const [{ runPrimary }, { createLogger }] = await Promise.all([import('../server/cluster/primary.js'), import('../server/logger.js')]);
         const log = createLogger(config.log.level);
         process.exit(await runPrimary({ count: workerCount(config), config, log, reloadConfig: () => reloadConfig(log) }));
       }
       const { startServer } = await import('../server/index.js');
-      const { WorkerLink, workerSlot } = await import('../server/cluster/worker-link.js');
-      const slot = cluster.isWorker ? workerSlot() : undefined;
-      const link = slot ? new WorkerLink(slot) : undefined;
       let running: Awaited<ReturnType<typeof startServer>>;
       try {
-        running = await startServer({ config, cluster: link });
+        running = await startServer({ config });
       } catch (err) {
         const e = err as NodeJS.ErrnoException & { listener?: string };
         const addr = e.listener === 'metrics' ? config.metrics.addr : config.http.addr;
         console.error(`stevedore: cannot start: ${e.code === 'EADDRINUSE' ? `address ${addr} is already in use` : e.message}`);
         process.exit(1);
       }
-      link?.send({ op: 'ready', url: running.url, metricsUrl: running.metricsUrl });
       // The last line, not the fix: request paths catch their own errors (server/safe-callback.ts,
       // server/connection-guards.ts). Something that still escapes is a bug to log, not a reason
       // to drop every other client's connection.
@@ -85,9 +82,8 @@ export function registerServe(program: Command): void {
         );
       };
       process.on('SIGTERM', () => shutdown('SIGTERM'));
-      // Under `npm start`, stop when the parent goes away (server/parent-watch.ts). A worker's
-      // parent is the primary: node:cluster ends the worker when the primary is gone.
-      if (!link) (await import('../server/parent-watch.js')).stopWithParent(() => shutdown('parent exited'));
+      // Under `npm start`, stop when the parent goes away (server/parent-watch.ts).
+      (await import('../server/parent-watch.js')).stopWithParent(() => shutdown('parent exited'));
       process.on('SIGINT', () => shutdown('SIGINT'));
       // SIGHUP: read the configuration again (file, environment, the same flags) and apply what can
       // change at run time; a configuration that does not load leaves the running one in place.
