@@ -121,6 +121,18 @@ describe('UploadStore', () => {
     }
   });
 
+  it('a final PUT with bytes on a worker that made the upload, after another worker took a PATCH: the stored bytes count', async () => {
+    // Workers (hybrid): the creating worker's running digest still says 0 bytes; the other one's
+    // PATCH is in storage. The one-step path must see that, not overwrite it.
+    const a = openRegistryStorage(new FilesystemDriver({ rootDirectory: root }), { digestState: 'hybrid' });
+    const b = openRegistryStorage(new FilesystemDriver({ rootDirectory: root }), { digestState: 'hybrid' });
+    const up = await a.uploads.create('r');
+    await b.uploads.append('r', up.id, body('first-'), 0);
+    const digest = digestOf('first-last');
+    expect(await a.uploads.appendAndCommit('r', up.id, body('last'), digest, async () => {})).toEqual({ digest, size: 10 });
+    expect(await text(await store.blobs.reader(digest))).toBe('first-last');
+  });
+
   it('refuses chunks that do not start at the current end', async () => {
     const up = await store.uploads.create('r');
     await store.uploads.append('r', up.id, body('abc'), 0);

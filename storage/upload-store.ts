@@ -283,13 +283,15 @@ export class UploadStore {
     admit: (size: number) => Promise<void>,
     expectedOffset?: number,
   ): Promise<BlobInfo> {
-    if (!this.driver.capabilities.readableWriter || this.hybrid || this.digests.resumable || (expectedOffset !== undefined && expectedOffset !== 0)) {
+    if (!this.driver.capabilities.readableWriter || this.digests.resumable || (expectedOffset !== undefined && expectedOffset !== 0)) {
       return this.appendThenCommit(repository, id, source, digest, admit, expectedOffset);
     }
     return this.lock.run(id, async () => {
       await this.info(repository, id);
       const dataPath = layout.uploadData(id);
-      if (this.hashes.get(id)?.offset !== 0) {
+      // This process's running digest at 0 proves an empty upload only where no other process
+      // appends to it (hybrid: workers or replicas may have; the stored size tells).
+      if (this.hybrid || this.hashes.get(id)?.offset !== 0) {
         const stored = await this.driver.stat(dataPath).then((st) => st.size, (err: unknown) => (isNotFound(err) ? 0 : Promise.reject(err)));
         // Bytes already there, or a commit under way (data moved, its record kept): the regular path.
         if (stored !== 0 || (await this.pendingCommit(id)) !== undefined) return undefined;
