@@ -55,40 +55,14 @@ export function registerServe(program: Command): void {
         const log = createLogger(config.log.level);
         process.exit(await runPrimary({ count: workerCount(config), config, log, reloadConfig: () => reloadConfig(log) }));
       }
-      const { startServer } = await import('../server/index.js');
-      let running: Awaited<ReturnType<typeof startServer>>;
-      try {
-        running = await startServer({ config });
-      } catch (err) {
-        const e = err as NodeJS.ErrnoException & { listener?: string };
-        const addr = e.listener === 'metrics' ? config.metrics.addr : config.http.addr;
-        console.error(`stevedore: cannot start: ${e.code === 'EADDRINUSE' ? `address ${addr} is already in use` : e.message}`);
-        process.exit(1);
-      }
-      // The last line, not the fix: request paths catch their own errors (server/safe-callback.ts,
-      // server/connection-guards.ts). Something that still escapes is a bug to log, not a reason
-      // to drop every other client's connection.
-      process.on('uncaughtException', (err) => running.log.error({ err }, 'uncaught exception (a bug): still serving'));
-      process.on('unhandledRejection', (err) => running.log.error({ err }, 'unhandled rejection (a bug): still serving'));
-      let stopping = false;
-      const shutdown = (signal: string) => {
-        // A second signal while draining is ignored: in-flight requests still get their time.
-        if (stopping) return;
-        stopping = true;
-        running.log.info({ signal }, 'shutting down: finishing in-flight requests');
-        running.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      const serving = (await import('../server/serving-process.js')).servingProcess();
+      const running = await serving.start(config);
       // Under `npm start`, stop when the parent goes away (server/parent-watch.ts).
-      (await import('../server/parent-watch.js')).stopWithParent(() => shutdown('parent exited'));
-      process.on('SIGINT', () => shutdown('SIGINT'));
+      (await import('../server/parent-watch.js')).stopWithParent(() => serving.stop('parent exited'));
       // SIGHUP: read the configuration again (file, environment, the same flags) and apply what can
       // change at run time; a configuration that does not load leaves the running one in place.
       process.on('SIGHUP', () => {
-        if (stopping) return;
+        if (serving.stopping) return;
         const next = reloadConfig(running.log);
         if (next) running.reload(next);
       });
