@@ -161,7 +161,8 @@ describe('stevedore build: stages and outputs', () => {
     const other = ['--root', join(env.dir, 'zstd-root')];
     const pulled = await env.stevedore([...other, 'pull', '--insecure-registry', registry.host, name]);
     expect(pulled.code, pulled.stderr).toBe(0);
-    const run = await env.stevedore([...other, 'run', '--rm', name]);
+    // --network none: a bridge of this other root would outlive it (its network prune never runs).
+    const run = await env.stevedore([...other, 'run', '--rm', '--network', 'none', name]);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toBe('zstd layer\nran\n');
   }, 180_000);
