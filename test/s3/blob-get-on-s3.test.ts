@@ -73,6 +73,13 @@ describe('blob GET on S3', () => {
     const head = await req(base, 'HEAD', `/v2/get/one/blobs/${digest}`);
     expect(head.status).toBe(200);
     expect(head.headers.get('content-length')).toBe(String(blob.length));
+
+    // The empty blob (empty layers are common): a GetObject with no body.
+    const emptyDigest = await pushMonolithic(base, 'get/one', Buffer.alloc(0));
+    const empty = await req(base, 'GET', `/v2/get/one/blobs/${emptyDigest}`);
+    expect(empty.status).toBe(200);
+    expect(empty.headers.get('content-length')).toBe('0');
+    expect((await empty.arrayBuffer()).byteLength).toBe(0);
   });
 
   it('answers 404 BLOB_UNKNOWN for a blob whose data was deleted after the client saw it', async () => {
