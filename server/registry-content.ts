@@ -5,7 +5,7 @@
 // chosen once, when the app is built (app.ts); the routes never ask whether a name is mirrored.
 import type { Context } from 'koa';
 import type { Digest } from '../oci/index.js';
-import { isNotFound, type RegistryStorage, type StoredManifest } from '../storage/index.js';
+import { isNotFound, type OpenedBlob, type RegistryStorage, type StoredManifest } from '../storage/index.js';
 import { RegistryError } from './errors.js';
 import type { Reference } from './route-params.js';
 import { sendFileRange } from './send-file-range.js';
@@ -39,7 +39,14 @@ export interface RegistryContent {
 export function localContent(storage: RegistryStorage): RegistryContent {
   const { blobs, manifests } = storage;
   return {
-    async blob(_ctx, name, digest) {
+    async blob(ctx, name, digest) {
+      // A GET of the whole blob (the common pull) opens it: on S3 one request to the store before
+      // the first byte instead of three (storage/blob-store.ts). HEADs, ranges and conditional
+      // GETs (a 304 sends no bytes) take the stat.
+      if (ctx.method === 'GET' && !ctx.get('range') && !ctx.get('if-none-match')) {
+        const opened = await blobs.open(name, digest);
+        return opened && storedBlob(storage, digest, opened.size, opened);
+      }
       const info = await blobs.stat(name, digest);
       return info ? storedBlob(storage, digest, info.size) : undefined;
     },
@@ -55,9 +62,10 @@ export function localContent(storage: RegistryStorage): RegistryContent {
   };
 }
 
-/** A blob in storage (pushed here, or fetched from an upstream earlier). */
-export function storedBlob(storage: RegistryStorage, digest: Digest, size: number): ServedBlob {
+/** A blob in storage (pushed here, or fetched from an upstream earlier); `opened`: as BlobStore.open gave it. */
+export function storedBlob(storage: RegistryStorage, digest: Digest, size: number, opened?: OpenedBlob): ServedBlob {
   const { blobs } = storage;
+  const reader = opened ? opened.reader : (start: number, end: number) => blobs.reader(digest, start, end);
   return {
     size,
     redirectURL: () => blobs.redirectURL(digest),
@@ -75,9 +83,9 @@ export function storedBlob(storage: RegistryStorage, digest: Digest, size: numbe
       // Local files go out through reused buffers; other backends as a stream.
       const file = await blobs.openRandomAccess(digest)?.catch(gone);
       if (file) return sendFileRange(ctx, file, start, end);
-      ctx.body = await blobs.reader(digest, start, end).catch(gone);
+      ctx.body = await reader(start, end).catch(gone);
       ctx.set('Content-Length', String(end - start + 1)); // koa drops it when a stream body is set
     },
-    release: () => undefined,
+    release: () => opened?.close(),
   };
 }

@@ -10,6 +10,15 @@ export interface BlobInfo {
   size: number;
 }
 
+/** A blob opened to be served (BlobStore.open): its size, and its bytes when asked. */
+export interface OpenedBlob {
+  readonly size: number;
+  /** Bytes [offset, end] (end inclusive; undefined: to the end), as BlobStore.reader. */
+  reader(offset?: number, end?: number): Promise<Readable>;
+  /** Releases a read started ahead and not taken by reader(); call once the request is answered. */
+  close(): void;
+}
+
 /** Called after a blob or manifest was linked into a repository (quota accounting, storage/quota-ledger.ts). */
 export type LinkHook = (repo: string, digest: Digest, size: number) => Promise<void>;
 
@@ -43,6 +52,57 @@ export class BlobStore {
   async stat(repo: string, digest: Digest): Promise<BlobInfo | undefined> {
     if (!(await this.isLinked(repo, digest))) return undefined;
     return this.statGlobal(digest);
+  }
+
+  /**
+   * The blob as seen from a repository (as stat()), opened to be read whole. Where one request to
+   * the store both starts the bytes and says the size (StorageDriver.readWhole: S3), that read
+   * runs at once with the check of the repository's link, instead of a stat of the link, a stat of
+   * the data, then the read, one after the other (three round trips to the first byte, one now).
+   * The read is dropped when the blob is not linked there, and when the caller reads a part only.
+   * For GETs of the whole blob: a HEAD needs no bytes, a ranged GET other ones.
+   */
+  async open(repo: string, digest: Digest): Promise<OpenedBlob | undefined> {
+    const path = layout.blobData(digest);
+    // (With redirects on, a GET is answered with a URL: no bytes to start.)
+    if (!this.driver.capabilities.readWhole || !this.driver.readWhole || this.driver.capabilities.redirect) {
+      const info = await this.stat(repo, digest);
+      return info && { size: info.size, reader: (offset, end) => this.reader(digest, offset, end), close: () => undefined };
+    }
+    const whole = this.driver.readWhole(path).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+    let linked: boolean;
+    try {
+      linked = await this.isLinked(repo, digest);
+    } catch (err) {
+      void whole.then((w) => w?.body.destroy(), () => undefined);
+      throw err;
+    }
+    const read = await whole.catch((err: unknown) => {
+      if (linked) throw err;
+      return undefined; // not linked here: the read's failure is no concern of this request
+    });
+    if (!linked || !read) {
+      read?.body.destroy();
+      return undefined;
+    }
+    let pending: Readable | undefined = read.body;
+    return {
+      size: read.size,
+      reader: (offset = 0, end) => {
+        const body = pending;
+        pending = undefined;
+        if (body && offset === 0 && (end === undefined || end >= read.size - 1)) return Promise.resolve(body);
+        body?.destroy();
+        return this.reader(digest, offset, end);
+      },
+      close: () => {
+        pending?.destroy();
+        pending = undefined;
+      },
+    };
   }
 
   async isLinked(repo: string, digest: Digest): Promise<boolean> {

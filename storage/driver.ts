@@ -69,6 +69,19 @@ export interface DriverCapabilities {
    * false: storage/bulk.ts then builds one from the single-object methods.
    */
   bulk?: boolean;
+  /**
+   * readWhole(): one request both finds an object's size and starts its bytes (S3: a GET's
+   * Content-Length), where a stat and then a read would be two round trips to the store. Absent
+   * means false.
+   */
+  readWhole?: boolean;
+}
+
+/** An object being read whole (StorageDriver.readWhole): its size and its bytes, not yet flowing. */
+export interface WholeRead {
+  readonly size: number;
+  /** Destroy it when it will not be read (the driver then drops its connection). */
+  readonly body: Readable;
 }
 
 /** One item of BulkSession.deleteMany / moveMany: what happened to it. */
@@ -153,6 +166,8 @@ export interface StorageDriver {
   walk(path: string): Promise<FileInfo[]>;
   /** A BulkSession of the driver's own (capabilities.bulk). */
   openBulk?(): BulkSession;
+  /** The whole object and its size from one request (capabilities.readWhole); PathNotFoundError when absent. */
+  readWhole?(path: string): Promise<WholeRead>;
 }
 
 export interface RandomAccessFile {

@@ -2,7 +2,7 @@
 // metrics sink. It wraps any driver, so every backend is measured the same way; the sink is an
 // interface so storage/ depends on no metrics library and no server code.
 import type { Readable } from 'node:stream';
-import { isNotFound, type BulkSession, type DeleteOptions, type MoveOptions, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { isNotFound, type BulkSession, type DeleteOptions, type MoveOptions, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver, type WholeRead } from './driver.js';
 
 /** The fixed set of operation names (bounded label values). Writer methods are `writer.<method>`. */
 export type StorageOperation =
@@ -110,6 +110,11 @@ export class InstrumentedDriver implements StorageDriver {
   /** Measures opening the stream (the time to first byte is the backend's; the transfer is the client's). */
   reader(path: string, offset?: number, end?: number): Promise<Readable> {
     return this.measure('reader', () => this.inner.reader(path, offset, end));
+  }
+
+  /** Counted as a read (it is the read, and the stat it saves). */
+  readWhole(path: string): Promise<WholeRead> {
+    return this.measure('reader', () => this.inner.readWhole!(path));
   }
 
   async writer(path: string, append: boolean): Promise<FileWriter> {

@@ -251,6 +251,16 @@ describe('S3Driver specifics', () => {
       await expect(direct.reader('/missing')).rejects.toThrow(/not found/);
       expect(gets.map((g) => g.presigned)).toEqual([true, true, true, true]);
       expect(gets.map((g) => g.range)).toEqual([undefined, `bytes=${MiB}-${2 * MiB}`, `bytes=${data.length}-`, undefined]);
+      // readWhole: the size from the GET's own answer, no HEAD first.
+      gets.length = 0;
+      const whole = await direct.readWhole('/obj');
+      expect(whole.size).toBe(data.length);
+      expect((await readAll(whole.body)).equals(data)).toBe(true);
+      expect(gets.map((g) => g.range)).toEqual([undefined]);
+      await expect(direct.readWhole('/missing')).rejects.toThrow(/not found/);
+      // One not read is dropped; the driver's next reads are unaffected.
+      (await direct.readWhole('/obj')).body.destroy();
+      expect((await readAll(await direct.reader('/obj', 0, 9))).equals(data.subarray(0, 10))).toBe(true);
       direct.destroy();
       gets.length = 0;
       const sdk = new S3Driver({ ...driverOptions(root), endpoint, directGets: false });

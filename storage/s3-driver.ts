@@ -48,7 +48,7 @@ import {
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { checkPath, PathNotFoundError, unsupportedMethod, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { checkPath, PathNotFoundError, unsupportedMethod, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver, type WholeRead } from './driver.js';
 import { mapLimit } from '../util/limit.js';
 import { Presigner, presignTargetOf } from './s3-presign.js';
 import { S3Transport } from './s3-transport.js';
@@ -181,7 +181,7 @@ export class S3Driver implements StorageDriver {
     this.prefix = root ? `${root}/` : '';
     this.redirectExpiry = opts.redirectExpirySeconds;
     this.transport = opts.directGets === false ? undefined : new S3Transport({ timeoutMs: 30_000 });
-    this.capabilities = { readableWriter: false, redirect: this.redirectExpiry !== undefined, randomAccess: false, purgeStale: true, walk: true };
+    this.capabilities = { readableWriter: false, redirect: this.redirectExpiry !== undefined, randomAccess: false, purgeStale: true, walk: true, readWhole: true };
     this.writeExtras = {};
     if (opts.serverSideEncryption) this.writeExtras.ServerSideEncryption = opts.serverSideEncryption;
     if (opts.kmsKeyId) this.writeExtras.SSEKMSKeyId = opts.kmsKeyId;
@@ -274,7 +274,7 @@ export class S3Driver implements StorageDriver {
     }
     const range = offset === 0 && end === undefined ? undefined : `bytes=${offset}-${end ?? ''}`;
     const direct = await this.directGet(key, range);
-    if (direct instanceof Readable) return direct;
+    if (typeof direct === 'object') return direct.body;
     if (direct === undefined) {
       try {
         const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
@@ -291,6 +291,18 @@ export class S3Driver implements StorageDriver {
     if (state.plain && !retried) return this.read(path, offset, end, true); // created meanwhile
     if (state.segments.length === 0) throw new PathNotFoundError(path, this.name);
     return this.segmentReader(state.segments, offset, end);
+  }
+
+  /**
+   * The object and its size from one GET (its Content-Length): a blob GET needs no HEAD of the
+   * data first. Anything but a plain object's body (an object in segments, no direct GETs, an
+   * answer the transport leaves to the SDK) takes the long way: a stat, then a read.
+   */
+  async readWhole(path: string): Promise<WholeRead> {
+    const direct = await this.directGet(this.key(path), undefined);
+    if (typeof direct === 'object') return direct;
+    const { size } = await this.stat(path);
+    return { size, body: await this.read(path, 0, undefined, false) };
   }
 
   /**
@@ -331,14 +343,14 @@ export class S3Driver implements StorageDriver {
    * the matter (no such key; a range past the end). Undefined: ask the SDK (any other answer, a
    * failed connection, direct GETs off), which retries and gives its errors.
    */
-  private async directGet(key: string, range: string | undefined): Promise<Readable | 'missing' | 'unsatisfiable' | undefined> {
+  private async directGet(key: string, range: string | undefined): Promise<{ body: Readable; size: number } | 'missing' | 'unsatisfiable' | undefined> {
     if (!this.transport) return undefined;
     // The Range header is not signed, which S3 allows.
     const url = await this.presign('GET', key, 900);
     if (!url) return undefined;
     this.onRequest?.('GetObjectCommand');
     const out = await this.transport.get(url, range);
-    if (out.kind === 'body') return out.body;
+    if (out.kind === 'body') return out;
     if (out.kind === 'status' && out.status === 404 && out.code === 'NoSuchKey') return 'missing';
     if (out.kind === 'status' && out.status === 416) return 'unsatisfiable';
     return undefined;
@@ -347,7 +359,7 @@ export class S3Driver implements StorageDriver {
   /** A ranged GET of an object known to exist (a segment). */
   private async getRange(key: string, range: string): Promise<Readable> {
     const direct = await this.directGet(key, range);
-    if (direct instanceof Readable) return direct;
+    if (typeof direct === 'object') return direct.body;
     const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range }));
     return res.Body as Readable;
   }
@@ -396,8 +408,8 @@ export class S3Driver implements StorageDriver {
   }
 
   /**
-   * A HEAD through the driver's own transport (a blob GET stats the repository link and the data
-   * first: through the SDK that was most of its time to the first byte). Undefined: ask the SDK
+   * A HEAD through the driver's own transport (a blob GET or HEAD stats the repository link, a
+   * HEAD the data too: through the SDK that was most of its time to the first byte). Undefined: ask the SDK
    * (any status but 200 and 404, a failed connection, direct requests off).
    */
   private async directHead(key: string): Promise<{ size: number; modTime: Date } | 'missing' | undefined> {
