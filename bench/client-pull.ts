@@ -185,9 +185,10 @@ function loadAverage(): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  const loadBefore = loadAverage();
   const r = await clientPullBench();
   const lines = [
-    `\nClient commands against skopeo: ${layers} layers x ${(layerBytes / 1e6).toFixed(1)} MB (${r.mb.toFixed(1)} MB), medians of ${reps}, load average ${loadAverage()}`,
+    `\nClient commands against skopeo: ${layers} layers x ${(layerBytes / 1e6).toFixed(1)} MB (${r.mb.toFixed(1)} MB), medians of ${reps}, load average ${loadBefore} at the start, ${loadAverage()} at the end`,
     '| workload | stevedore s | skopeo s | stevedore / skopeo time (goal ≤ 0.8) | stevedore CPU ms | skopeo CPU ms |',
     '|---|---:|---:|---:|---:|---:|',
   ];
