@@ -12,6 +12,7 @@
 //         the run, untimed) into a repository of its own, so every blob is uploaded: skopeo
 //         remembers where it saw a blob (its blob-info cache) and would mount an image it pushed
 //         or pulled before instead of uploading it. The registry fsyncs for both alike.
+// BENCH_CLIENT_WORKLOADS=pull (or push) runs one of the two (default both).
 // Each row also gives the client's CPU time (user + system, from the kernel's accounting of
 // reaped children), steadier than wall time on a shared machine.
 import { execFile, execFileSync } from 'node:child_process';
@@ -64,14 +65,21 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-const WORKLOADS = ['pull', 'push'] as const;
-type Workload = (typeof WORKLOADS)[number];
+const ALL_WORKLOADS = ['pull', 'push'] as const;
+type Workload = (typeof ALL_WORKLOADS)[number];
+const WORKLOADS: Workload[] = (process.env.BENCH_CLIENT_WORKLOADS ?? ALL_WORKLOADS.join(','))
+  .split(',')
+  .map((w) => w.trim())
+  .filter((w): w is Workload => {
+    if ((ALL_WORKLOADS as readonly string[]).includes(w)) return true;
+    throw new Error(`BENCH_CLIENT_WORKLOADS: unknown workload ${w} (pull, push)`);
+  });
 const TOOLS = ['stevedore', 'skopeo'] as const;
 type Tool = (typeof TOOLS)[number];
 
 export interface ClientBenchResult {
-  /** Medians per workload and tool: wall seconds and the client's CPU milliseconds. */
-  results: Record<Workload, Record<Tool, Timing>>;
+  /** Medians per workload run (BENCH_CLIENT_WORKLOADS) and tool: wall seconds and the client's CPU milliseconds. */
+  results: Partial<Record<Workload, Record<Tool, Timing>>>;
   mb: number;
 }
 
@@ -177,14 +185,15 @@ function loadAverage(): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  const loadBefore = loadAverage();
   const r = await clientPullBench();
   const lines = [
-    `\nClient commands against skopeo: ${layers} layers x ${(layerBytes / 1e6).toFixed(1)} MB (${r.mb.toFixed(1)} MB), medians of ${reps}, load average ${loadAverage()}`,
+    `\nClient commands against skopeo: ${layers} layers x ${(layerBytes / 1e6).toFixed(1)} MB (${r.mb.toFixed(1)} MB), medians of ${reps}, load average ${loadBefore} at the start, ${loadAverage()} at the end`,
     '| workload | stevedore s | skopeo s | stevedore / skopeo time (goal ≤ 0.8) | stevedore CPU ms | skopeo CPU ms |',
     '|---|---:|---:|---:|---:|---:|',
   ];
   for (const w of WORKLOADS) {
-    const { stevedore, skopeo } = r.results[w];
+    const { stevedore, skopeo } = r.results[w]!;
     const ratio = stevedore.secs / skopeo.secs;
     lines.push(`| ${w} | ${stevedore.secs.toFixed(3)} | ${skopeo.secs.toFixed(3)} | ${ratio.toFixed(2)} ${ratio <= 0.8 ? 'met' : 'not met'} | ${stevedore.cpuMs.toFixed(0)} | ${skopeo.cpuMs.toFixed(0)} |`);
   }

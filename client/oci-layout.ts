@@ -135,9 +135,10 @@ export class OciLayoutDestination implements ImageDestination {
   async putManifest(manifest: ManifestBytes, top: boolean): Promise<void> {
     const final = blobPath(this.dir, manifest.digest);
     await mkdir(dirname(final), { recursive: true });
-    await writeFileAtomic(final, manifest.bytes);
-    // That fsync of the directory also made the names of the blobs renamed into it before durable.
-    this.unsyncedDirs.delete(dirname(final));
+    // Its name is made durable at commit with the blobs' (one directory fsync for all of them),
+    // before index.json can name it.
+    await writeFileAtomic(final, manifest.bytes, { syncDirectory: false });
+    this.unsyncedDirs.add(dirname(final));
     if (top) this.top = manifest;
   }
 

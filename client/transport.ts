@@ -9,6 +9,7 @@ import { ClientError } from './errors.js';
 import { exchange, plainAgent, tlsAgent, type ResponseBody } from './http-exchange.js';
 import { describeNetworkFailure } from './network-errors.js';
 import type { HostResolver, HostSettings } from './registry-hosts.js';
+import { sniffTls } from './tls-sniff.js';
 
 export interface RetryPolicy {
   /** Further attempts after the first. */
@@ -91,6 +92,8 @@ export class Transport {
   private readonly agents = new Map<string, HttpAgent | HttpsAgent>();
   /** Insecure hosts found to speak plain HTTP. */
   private readonly plainHosts = new Set<string>();
+  /** One sniff per insecure host (client/tls-sniff.ts), shared by the requests that wait for it. */
+  private readonly sniffs = new Map<string, Promise<void>>();
 
   constructor(
     readonly hosts: HostResolver,
@@ -131,6 +134,7 @@ export class Transport {
     const settings = this.hosts.resolve(registry);
     const replayable = req.body === undefined || typeof req.body !== 'object' || Buffer.isBuffer(req.body) || typeof req.body === 'function';
     const mayRetry = req.retry ?? replayable;
+    if (settings.scheme === 'auto' && !/^https?:\/\//.test(req.path)) await this.sniff(settings.apiHost);
     for (let attempt = 0; ; attempt++) {
       const url = /^https?:\/\//.test(req.path) ? req.path : `${this.baseUrl(registry)}${req.path}`;
       const body = typeof req.body === 'function' ? req.body() : req.body;
@@ -175,6 +179,21 @@ export class Transport {
       }
       return res;
     }
+  }
+
+  /**
+   * Before an insecure host's first request: a host that answers a TLS ClientHello in plain HTTP
+   * is reached over plain HTTP at once, without loading TLS for an HTTPS attempt bound to fail.
+   */
+  private sniff(apiHost: string): Promise<void> {
+    let p = this.sniffs.get(apiHost);
+    if (!p) {
+      p = sniffTls(apiHost).then((r) => {
+        if (r === 'plain') this.plainHosts.add(apiHost);
+      });
+      this.sniffs.set(apiHost, p);
+    }
+    return p;
   }
 
   /** Closes every pooled connection: nothing of the transport is left to hold the process open. */

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 # Programs the suites run, as `command` or `command:debian-package` (package defaults to the
 # command's name). Add tools here (runc, radosgw, …) when a suite starts needing them.
-TEST_TOOLS="runc busybox:busybox-static skopeo docker-registry openssl nginx:nginx-light monmaptool:ceph-base ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common radosgw-admin:ceph-common radosgw:radosgw setfattr:attr getfattr:attr zstd podman dockerd:docker.io docker:docker.io ctr:containerd containerd chromium /usr/lib/cni/bridge:containernetworking-plugins iptables unshare:util-linux ip:iproute2 cc:gcc tmux tini-static:tini"
+TEST_TOOLS="runc busybox:busybox-static skopeo docker-registry openssl nginx:nginx-light monmaptool:ceph-base ceph-mon:ceph-mon ceph-osd:ceph-osd ceph:ceph-common radosgw-admin:ceph-common radosgw:radosgw setfattr:attr getfattr:attr zstd podman dockerd:docker.io docker:docker.io ctr:containerd containerd chromium /usr/lib/cni/bridge:containernetworking-plugins iptables unshare:util-linux ip:iproute2 cc:gcc tmux tini-static:tini strace"
 
 SCRIPT=test.sh
 . scripts/lib.sh

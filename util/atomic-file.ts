@@ -35,6 +35,12 @@ export interface AtomicWriteOptions {
    * directories just made for it: fsyncs at the same time share one journal commit).
    */
   beforeRename?: () => Promise<void>;
+  /**
+   * false leaves the directory's fsync after the rename to the caller, who must do it before
+   * anything durable names the file (e.g. one fsync for many files renamed into one directory).
+   * Default: `durable`.
+   */
+  syncDirectory?: boolean;
 }
 
 /** The temporary name a write to `path` uses (random, so concurrent writers never share one). */
@@ -68,5 +74,5 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, o
     await rm(tmp, { force: true });
     throw err;
   }
-  if (durable) await syncDir(dirname(path));
+  if (durable && opts.syncDirectory !== false) await syncDir(dirname(path));
 }
