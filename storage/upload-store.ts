@@ -405,7 +405,10 @@ export class UploadStore {
     const blob = await this.blobs.statGlobal(digest);
     if (!blob) throw new UploadUnknownError(id);
     await this.blobs.link(repository, digest, blob.size);
-    await this.remove(id);
+    // The link is durable: the upload's removal need not be. A crash that brings the upload back
+    // brings back its commit record too, and finishing it again (the next start, a retried PUT,
+    // the purger) only rewrites the link and removes it again.
+    await this.remove(id, false);
     return blob;
   }
 
