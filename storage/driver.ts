@@ -69,6 +69,11 @@ export interface DriverCapabilities {
    * false: storage/bulk.ts then builds one from the single-object methods.
    */
   bulk?: boolean;
+  /**
+   * linkFile(): a second name for a file, made durably without copying (local files: a hard
+   * link). Absent means false.
+   */
+  link?: boolean;
 }
 
 /** One item of BulkSession.deleteMany / moveMany: what happened to it. */
@@ -153,6 +158,13 @@ export interface StorageDriver {
   walk(path: string): Promise<FileInfo[]>;
   /** A BulkSession of the driver's own (capabilities.bulk). */
   openBulk?(): BulkSession;
+  /**
+   * Gives the file at `source` the name `dest` too (capabilities.link), durably: `dest` survives a
+   * crash once this resolves, `source` stays. For content-addressed names: a `dest` already there
+   * holds the same bytes and is kept. A writer never writes through one of its names into the
+   * other (writer() refuses a file with two names, readableWriter() replaces it).
+   */
+  linkFile?(source: string, dest: string): Promise<void>;
 }
 
 export interface RandomAccessFile {
@@ -175,6 +187,17 @@ export class PathNotFoundError extends KindedError {
   ) {
     super('not-found', `${driver}: path not found: ${path}`);
     this.name = 'PathNotFoundError';
+  }
+}
+
+/** writer() to append to a file that has another name too (StorageDriver.linkFile): refused. */
+export class FileLinkedError extends KindedError {
+  constructor(
+    readonly path: string,
+    readonly driver: string,
+  ) {
+    super('conflict', `${driver}: ${path} has another name (committed): not appended to`);
+    this.name = 'FileLinkedError';
   }
 }
 
