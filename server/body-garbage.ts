@@ -9,7 +9,9 @@
 // rose by the 12-15 MiB of dead buffers in between (docs/performance.md "Memory per worker").
 // A scavenge every BODY_BYTES_PER_SCAVENGE of body frees them while they are still young, for
 // ~0.3 ms each, and V8 no longer needs the full collections. (Every 4 MiB: peak 80-81 MiB; every
-// 2 MiB: 77-78, and the storage writer no longer keeps chunks across them, storage/filesystem-driver.ts.)
+// 2 MiB: 77-79. The chunks the storage writer gathers into 1 MiB writes live across some of them
+// and wait for a full collection: copying them into a buffer of the writer's own instead saved
+// ~1 MiB more but cost 1-2 ms of CPU per MB of a skopeo push, so it is not done.)
 //
 // It needs V8's `gc` function: the cluster's primary starts its workers with --expose-gc
 // (server/cluster/primary.ts). Where it is absent (a single process, tests) this does nothing.

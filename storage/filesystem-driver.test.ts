@@ -71,23 +71,29 @@ describe('FilesystemDriver', () => {
     expect((await driver.getContent('/up/data')).toString()).toBe('abcdef');
   });
 
-  it('writes chunks of any size in order, and a caller may reuse a chunk once its write resolved', async () => {
+  it('writes chunks of any size in order, across its write batches', async () => {
     // Sizes around the 1 MiB write batch: small ones gathered, one that fills a batch and spills
-    // over, one of a whole batch and more written as it is, then small ones again.
+    // over, one of a whole batch and more, then small ones again.
     const sizes = [3, 65_536, 700_000, 500_000, 2 * 1024 * 1024 + 5, 65_536, 1, 1024 * 1024 - 7, 40_000];
-    const expected: Buffer[] = [];
+    const chunks = sizes.map((n, i) => Buffer.alloc(n, i + 1));
     const w = await driver.writer('/up/chunks', false);
-    const reused = Buffer.alloc(Math.max(...sizes));
-    for (const [i, n] of sizes.entries()) {
-      const chunk = reused.subarray(0, n).fill(i + 1);
-      expected.push(Buffer.from(chunk));
-      await w.write(chunk);
-      reused.fill(0xee); // the next chunk's bytes go where this one's were (a pooled read buffer)
-    }
+    for (const chunk of chunks) await w.write(chunk);
     expect(w.size).toBe(sizes.reduce((a, b) => a + b, 0));
     await w.commit();
     await w.close();
-    expect((await driver.getContent('/up/chunks')).equals(Buffer.concat(expected))).toBe(true);
+    expect((await driver.getContent('/up/chunks')).equals(Buffer.concat(chunks))).toBe(true);
+  });
+
+  it('never writes through a second name of a file: appending refuses it, creating replaces it', async () => {
+    await driver.putContent('/up/data', Buffer.from('committed'));
+    await driver.linkFile('/up/data', '/blobs/x/data');
+    await expect(driver.writer('/up/data', true)).rejects.toMatchObject({ name: 'FileLinkedError', kind: 'conflict' });
+    const w = await driver.readableWriter('/up/data');
+    await w.write(Buffer.from('new'));
+    await w.commit();
+    await w.close();
+    expect((await driver.getContent('/blobs/x/data')).toString()).toBe('committed');
+    expect((await driver.getContent('/up/data')).toString()).toBe('new');
   });
 
   it('lists children, moves and deletes trees', async () => {

@@ -165,71 +165,24 @@ export class FilesystemDriver implements StorageDriver {
     let nameUnsynced = created && !readable;
     const driver = this;
     let closed = false;
-    // Chunks are copied into one buffer of the writer's own, written when it is full, rather than
-    // kept until then: a request body arrives as one Buffer per socket read, and one kept across a
-    // young-generation collection is promoted and freed only by the next full collection (it was
-    // 3-5 MiB of a worker's peak RSS in a 1 GiB push; server/body-garbage.ts). Copying costs
-    // ~1 ms per 10 MiB. A first chunk is copied on its own (a small blob needs no batch), a chunk
-    // of a whole batch or more written as it is. A caller may reuse a chunk's memory once write()
-    // resolves. (Writes are awaited one after another, as the upload paths do: never two at once.)
-    /** Bytes in the file; `inflight` (being written), `pending` and `tail` follow them in memory. */
+    /** Bytes in the file; `inflight` (being written) and then `pending` follow them in memory. */
     let flushed = size;
-    let inflight: Uint8Array | undefined;
-    let batch: Buffer | undefined;
-    let pending: Uint8Array | undefined;
+    let inflight: Uint8Array[] = [];
+    let pending: Uint8Array[] = [];
     let pendingBytes = 0;
-    /** The part of the chunk being added that is not copied yet, while a full batch is written. */
-    let tail: Uint8Array | undefined;
     const flush = async () => {
-      if (pendingBytes === 0) return;
-      // `inflight` stays the bytes not yet in the file, from `flushed` on (read() looks there).
-      let rest = pending === batch ? batch!.subarray(0, pendingBytes) : pending!;
-      inflight = rest;
-      pending = undefined;
+      // `batch` stays the bytes not yet in the file, from `flushed` on (read() looks there).
+      const batch = pending;
+      inflight = batch;
+      pending = [];
       pendingBytes = 0;
-      try {
-        while (rest.length > 0) {
-          const { bytesWritten } = await fh.write(rest, 0, rest.length, null);
-          flushed += bytesWritten;
-          // A short write leaves the rest to write again.
-          rest = rest.subarray(bytesWritten);
-          inflight = rest;
-        }
-      } finally {
-        inflight = undefined;
-      }
-    };
-    const add = async (chunk: Uint8Array) => {
-      if (pendingBytes === 0 && chunk.length >= WRITE_BATCH) {
-        pending = chunk; // already a whole batch: written as it is, before write() resolves
-        pendingBytes = chunk.length;
-        return flush();
-      }
-      if (pendingBytes === 0 && batch === undefined) {
-        pending = Buffer.from(chunk); // the first chunk: a copy its size (a small blob is often nothing more)
-        pendingBytes = chunk.length;
-        return;
-      }
-      if (pending !== batch) {
-        batch ??= Buffer.allocUnsafeSlow(WRITE_BATCH);
-        if (pendingBytes > 0) batch.set(pending!, 0);
-        pending = batch;
-      }
-      let from = 0;
-      while (from < chunk.length) {
-        const n = Math.min(chunk.length - from, WRITE_BATCH - pendingBytes);
-        batch!.set(from === 0 && n === chunk.length ? chunk : chunk.subarray(from, from + n), pendingBytes);
-        pendingBytes += n;
-        from += n;
-        if (pendingBytes === WRITE_BATCH) {
-          tail = from < chunk.length ? chunk.subarray(from) : undefined;
-          try {
-            await flush();
-          } finally {
-            tail = undefined;
-          }
-          pending = batch;
-        }
+      while (batch.length > 0) {
+        const { bytesWritten } = await fh.writev(batch);
+        flushed += bytesWritten;
+        let n = bytesWritten;
+        // A short write leaves the rest of the batch (possibly part of a chunk) to write again.
+        while (batch.length > 0 && n >= batch[0]!.length) n -= batch.shift()!.length;
+        if (n > 0) batch[0] = batch[0]!.subarray(n);
       }
     };
     return {
@@ -237,8 +190,10 @@ export class FilesystemDriver implements StorageDriver {
         return size;
       },
       async write(chunk: Uint8Array) {
+        pending.push(chunk);
+        pendingBytes += chunk.length;
         size += chunk.length;
-        await add(chunk);
+        if (pendingBytes >= WRITE_BATCH) await flush();
       },
       async commit() {
         await flush();
@@ -257,8 +212,7 @@ export class FilesystemDriver implements StorageDriver {
         }
       },
       async cancel() {
-        pending = undefined;
-        pendingBytes = 0;
+        pending = [];
         if (!closed) {
           closed = true;
           await fh.close();
@@ -268,12 +222,10 @@ export class FilesystemDriver implements StorageDriver {
       async read(buffer: Uint8Array, position: number, length: number) {
         if (!readable) throw new Error('filesystem: this writer was not opened for reading');
         if (position < flushed) return (await fh.read(buffer, 0, Math.min(length, flushed - position), position)).bytesRead;
-        // Not in the file yet: copy from memory (synchronously, so nothing moves meanwhile).
+        // Not in the file yet: copy from the batches in memory (synchronously, so they cannot move meanwhile).
         let at = flushed;
         let copied = 0;
-        const parts = [inflight, pending?.subarray(0, pendingBytes), tail];
-        for (const part of parts) {
-          if (part === undefined) continue;
+        for (const part of [...inflight, ...pending]) {
           if (copied === length) break;
           const end = at + part.length;
           if (position + copied < end) {
