@@ -176,6 +176,15 @@ export class BlobStore {
     await this.driver.putContent(layout.blobData(digest), content);
   }
 
+  /**
+   * Verified upload data into place under a second name, the upload keeping its own
+   * (capabilities.link): durable when this resolves (content already present: nothing to do).
+   */
+  async linkFrom(dataPath: string, digest: Digest): Promise<void> {
+    if (await this.statGlobal(digest)) return;
+    await this.driver.linkFile!(dataPath, layout.blobData(digest));
+  }
+
   /** Moves verified upload data into place (content already present: the upload is dropped). */
   async commitFrom(dataPath: string, digest: Digest, opts?: MoveOptions): Promise<void> {
     if (await this.statGlobal(digest)) return;

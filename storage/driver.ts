@@ -75,6 +75,11 @@ export interface DriverCapabilities {
    * means false.
    */
   readWhole?: boolean;
+  /**
+   * linkFile(): a second name for a file, made durably without copying (local files: a hard
+   * link). Absent means false.
+   */
+  link?: boolean;
 }
 
 /** An object being read whole (StorageDriver.readWhole): its size and its bytes, not yet flowing. */
@@ -168,6 +173,13 @@ export interface StorageDriver {
   openBulk?(): BulkSession;
   /** The whole object and its size from one request (capabilities.readWhole); PathNotFoundError when absent. */
   readWhole?(path: string): Promise<WholeRead>;
+  /**
+   * Gives the file at `source` the name `dest` too (capabilities.link), durably: `dest` survives a
+   * crash once this resolves, `source` stays. For content-addressed names: a `dest` already there
+   * holds the same bytes and is kept. A writer never writes through one of its names into the
+   * other (writer() refuses a file with two names, readableWriter() replaces it).
+   */
+  linkFile?(source: string, dest: string): Promise<void>;
 }
 
 export interface RandomAccessFile {
@@ -190,6 +202,17 @@ export class PathNotFoundError extends KindedError {
   ) {
     super('not-found', `${driver}: path not found: ${path}`);
     this.name = 'PathNotFoundError';
+  }
+}
+
+/** writer() to append to a file that has another name too (StorageDriver.linkFile): refused. */
+export class FileLinkedError extends KindedError {
+  constructor(
+    readonly path: string,
+    readonly driver: string,
+  ) {
+    super('conflict', `${driver}: ${path} has another name (committed): not appended to`);
+    this.name = 'FileLinkedError';
   }
 }
 

@@ -71,6 +71,31 @@ describe('FilesystemDriver', () => {
     expect((await driver.getContent('/up/data')).toString()).toBe('abcdef');
   });
 
+  it('writes chunks of any size in order, across its write batches', async () => {
+    // Sizes around the 1 MiB write batch: small ones gathered, one that fills a batch and spills
+    // over, one of a whole batch and more, then small ones again.
+    const sizes = [3, 65_536, 700_000, 500_000, 2 * 1024 * 1024 + 5, 65_536, 1, 1024 * 1024 - 7, 40_000];
+    const chunks = sizes.map((n, i) => Buffer.alloc(n, i + 1));
+    const w = await driver.writer('/up/chunks', false);
+    for (const chunk of chunks) await w.write(chunk);
+    expect(w.size).toBe(sizes.reduce((a, b) => a + b, 0));
+    await w.commit();
+    await w.close();
+    expect((await driver.getContent('/up/chunks')).equals(Buffer.concat(chunks))).toBe(true);
+  });
+
+  it('never writes through a second name of a file: appending refuses it, creating replaces it', async () => {
+    await driver.putContent('/up/data', Buffer.from('committed'));
+    await driver.linkFile('/up/data', '/blobs/x/data');
+    await expect(driver.writer('/up/data', true)).rejects.toMatchObject({ name: 'FileLinkedError', kind: 'conflict' });
+    const w = await driver.readableWriter('/up/data');
+    await w.write(Buffer.from('new'));
+    await w.commit();
+    await w.close();
+    expect((await driver.getContent('/blobs/x/data')).toString()).toBe('committed');
+    expect((await driver.getContent('/up/data')).toString()).toBe('new');
+  });
+
   it('lists children, moves and deletes trees', async () => {
     await driver.putContent('/d/x/1', Buffer.from('1'));
     await driver.putContent('/d/y', Buffer.from('2'));

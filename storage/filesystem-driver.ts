@@ -3,12 +3,12 @@
 // killed process nor a power cut leaves a half-written object at a final path.
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { syncDir, TEMP_MARK, writeFileAtomic } from '../util/atomic-file.js';
 import { FsBulkSession } from './fs-bulk.js';
-import { checkPath, PathNotFoundError, unsupportedMethod, type BulkSession, type DeleteOptions, type MoveOptions, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { checkPath, FileLinkedError, PathNotFoundError, unsupportedMethod, type BulkSession, type DeleteOptions, type MoveOptions, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 export interface FilesystemDriverOptions {
   rootDirectory: string;
@@ -27,7 +27,7 @@ const WRITE_BATCH = 1024 * 1024;
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
-  readonly capabilities = { readableWriter: true, redirect: false, randomAccess: true, purgeStale: true, walk: true, bulk: true } as const;
+  readonly capabilities = { readableWriter: true, redirect: false, randomAccess: true, purgeStale: true, walk: true, bulk: true, link: true } as const;
   private readonly root: string;
   private readonly sync: boolean;
 
@@ -142,12 +142,27 @@ export class FilesystemDriver implements StorageDriver {
         fh = await open(full, constants.O_WRONLY | constants.O_APPEND);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        fh = await open(full, 'a', 0o644); // appending to nothing yet: a new file, its name made durable below
+        fh = await open(full, 'a', 0o644); // appending to nothing yet: a new file, its name made durable by commit()
         created = true;
       }
-    } else fh = await open(full, readable ? 'w+' : 'w', 0o644);
-    let size = append ? (await fh.stat()).size : 0;
-    if (created && !readable) await this.syncDir(dirname(full));
+    } else {
+      // A file with a second name (a blob committed from it, storage/upload-store.ts) is never
+      // truncated in place: a name of its own replaces it.
+      await rm(full, { force: true });
+      fh = await open(full, readable ? 'w+' : 'w', 0o644);
+    }
+    let size = 0;
+    if (append) {
+      const st = await fh.stat();
+      if (st.nlink > 1) {
+        await fh.close();
+        throw new FileLinkedError(path, this.name);
+      }
+      size = st.size;
+    }
+    // A new file's name is made durable with its bytes, by commit(): both fsyncs at once share one
+    // journal commit (a PATCH to a new upload waited for two in a row). Nothing is promised before.
+    let nameUnsynced = created && !readable;
     const driver = this;
     let closed = false;
     /** Bytes in the file; `inflight` (being written) and then `pending` follow them in memory. */
@@ -182,7 +197,9 @@ export class FilesystemDriver implements StorageDriver {
       },
       async commit() {
         await flush();
-        if (driver.sync) await fh.sync();
+        if (!driver.sync) return;
+        await Promise.all([fh.sync(), nameUnsynced ? syncDir(dirname(full)) : undefined]);
+        nameUnsynced = false;
       },
       async close() {
         if (closed) return;
@@ -300,6 +317,20 @@ export class FilesystemDriver implements StorageDriver {
     // Every directory that changed, synced at once (one journal commit rather than one each).
     const dirs = new Set([dirname(dst), ...created.map((c) => dirname(c))]);
     if (opts.sourceDurable !== false) dirs.add(dirname(src));
+    if (this.sync) await Promise.all([...dirs].map((d) => syncDir(d)));
+  }
+
+  async linkFile(source: string, dest: string): Promise<void> {
+    const src = this.full(source);
+    const dst = this.full(dest);
+    const created = await this.mkdirsUnsynced(dirname(dst));
+    try {
+      await link(src, dst);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') this.notFound(source, err);
+    }
+    // (Also when `dest` was there: whoever made it may not have synced it yet.)
+    const dirs = new Set([dirname(dst), ...created.map((c) => dirname(c))]);
     if (this.sync) await Promise.all([...dirs].map((d) => syncDir(d)));
   }
 

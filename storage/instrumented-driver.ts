@@ -146,6 +146,11 @@ export class InstrumentedDriver implements StorageDriver {
     return this.measure('move', () => this.inner.move(source, dest, opts));
   }
 
+  /** (capabilities.link; measured as a move, which it replaces.) */
+  linkFile(source: string, dest: string): Promise<void> {
+    return this.measure('move', () => this.inner.linkFile!(source, dest));
+  }
+
   delete(path: string, opts?: DeleteOptions): Promise<void> {
     return this.measure('delete', () => this.inner.delete(path, opts));
   }

@@ -90,17 +90,41 @@ describe('UploadStore', () => {
     expect((await store.uploads.status('a/b', next.id)).size).toBe(3);
   });
 
-  it('a commit cut between moving the data and linking it is completed by a retried PUT or the next start', async () => {
-    // The process "dies" when it writes the repository link: the one fault no real part produces on cue.
-    class DiesOnLink extends FilesystemDriver {
-      armed = true;
-      override async putContent(path: string, content: Uint8Array): Promise<void> {
-        if (this.armed && path.includes('/_layers/')) throw new Error('killed');
-        return super.putContent(path, content);
-      }
+  // The process "dies" when it writes the repository link: the one fault no real part produces on cue.
+  class DiesOnLink extends FilesystemDriver {
+    override async putContent(path: string, content: Uint8Array): Promise<void> {
+      if (path.includes('/_layers/')) throw new Error('killed');
+      return super.putContent(path, content);
     }
+  }
+
+  it('a commit cut after the blob got its name and before its link: the upload keeps its bytes, takes no more, and a retried PUT completes it', async () => {
+    const crashed = openRegistryStorage(new DiesOnLink({ rootDirectory: root }));
+    const data = 'not yet acknowledged';
+    const digest = digestOf(data);
+    const up = await crashed.uploads.create('r');
+    await crashed.uploads.append('r', up.id, body(data));
+    await expect(crashed.uploads.commit('r', up.id, digest)).rejects.toThrow('killed');
+    expect(await crashed.blobs.stat('r', digest)).toBeUndefined();
+    expect(await crashed.blobs.statGlobal(digest)).toEqual({ digest, size: data.length });
+    const after = open();
+    expect(await after.uploads.recoverCommits()).toBe(0); // nothing was acknowledged: no record
+    expect((await after.uploads.status('r', up.id)).size).toBe(data.length);
+    // A chunk now would write into the stored blob through its other name: refused, blob intact.
+    await expect(after.uploads.append('r', up.id, body('more'), data.length)).rejects.toBeInstanceOf(UploadUnknownError);
+    expect(await text(await after.blobs.reader(digest))).toBe(data);
+    expect(await after.uploads.commit('r', up.id, digest)).toEqual({ digest, size: data.length });
+    expect(await after.blobs.stat('r', digest)).toEqual({ digest, size: data.length });
+    expect(await text(await after.blobs.reader(digest))).toBe(data);
+    await expect(after.uploads.status('r', up.id)).rejects.toBeInstanceOf(UploadUnknownError);
+    // The upload's removal: the blob keeps its bytes.
+    expect(await text(await after.blobs.reader(digest))).toBe(data);
+  });
+
+  it('a commit cut between moving the data and linking it is completed by a retried PUT or the next start (drivers that cannot link: a commit record)', async () => {
     for (const resume of ['retried PUT', 'restart'] as const) {
       const driver = new DiesOnLink({ rootDirectory: root });
+      Object.assign(driver, { capabilities: { ...driver.capabilities, link: false } });
       const crashed = openRegistryStorage(driver);
       const repo = `r/${resume.replace(' ', '-')}`;
       const data = `acknowledged ${resume}`;

@@ -6,7 +6,7 @@
 import { randomUUID, type Hash } from 'node:crypto';
 import { newHash, type Digest, parseDigest } from '../oci/index.js';
 import type { BlobInfo, BlobStore } from './blob-store.js';
-import { isNotFound, type StorageDriver } from './driver.js';
+import { FileLinkedError, isNotFound, type StorageDriver } from './driver.js';
 import { KeyedLock } from './keyed-lock.js';
 import { layout } from './layout.js';
 import { nativeSha256, resumableSha256, type DigestKind, type RunningDigest } from './running-digest.js';
@@ -240,7 +240,10 @@ export class UploadStore {
   append(repository: string, id: string, source: AsyncIterable<Uint8Array>, expectedOffset?: number): Promise<number> {
     return this.lock.run(id, async () => {
       await this.info(repository, id);
-      const writer = await this.driver.writer(layout.uploadData(id), true);
+      const writer = await this.driver.writer(layout.uploadData(id), true).catch((err: unknown) => {
+        // Committed by a PUT that a crash kept from removing the upload: it is finished.
+        throw err instanceof FileLinkedError ? new UploadUnknownError(id) : err;
+      });
       try {
         if (expectedOffset !== undefined && expectedOffset !== writer.size) {
           throw new UploadOffsetError(expectedOffset, writer.size);
@@ -378,6 +381,18 @@ export class UploadStore {
         await this.remove(id);
         throw new DigestMismatchError(digest, actual);
       }
+      if (this.driver.capabilities.link) {
+        // Local files: no commit record. The blob store gets the data under a second name and the
+        // upload keeps its own until the blob and its link are durable, so whatever step a crash
+        // interrupts, the upload still has its bytes and a retried PUT does it again (the blob is
+        // then there already). Two fsync rounds fewer than the record (file, then directory)
+        // before a move. The upload can no longer be appended to (writer() refuses a file with
+        // two names) and its removal need not be durable: one that comes back is complete.
+        await this.blobs.linkFrom(dataPath, digest);
+        await this.blobs.link(repository, digest, size);
+        await this.remove(id, false);
+        return { digest, size };
+      }
       // From here the commit is recorded: whatever step a crash interrupts, the next start
       // (recoverCommits) or a retried PUT completes it, and the acknowledged upload is not lost.
       await this.driver.putContent(layout.uploadCommit(id), Buffer.from(digest));
@@ -405,7 +420,10 @@ export class UploadStore {
     const blob = await this.blobs.statGlobal(digest);
     if (!blob) throw new UploadUnknownError(id);
     await this.blobs.link(repository, digest, blob.size);
-    await this.remove(id);
+    // The link is durable: the upload's removal need not be. A crash that brings the upload back
+    // brings back its commit record too, and finishing it again (the next start, a retried PUT,
+    // the purger) only rewrites the link and removes it again.
+    await this.remove(id, false);
     return blob;
   }
 

@@ -32,9 +32,15 @@ const METRICS_TIMEOUT_MS = 3_000;
  * per semi-space on this machine): a registry allocates mostly short-lived objects per request and
  * per chunk, which a small young generation collects as well; measured on a 1 GiB blob push and
  * pull, peak RSS 170-198 → 110-115 MiB and idle 98-100 → 85-86 MiB, throughput within the noise
- * (docs/performance.md). Not added when NODE_OPTIONS or the command line set it already.
+ * (docs/performance.md). `--expose-gc`: uploads pace young-generation collections by the body
+ * bytes received (server/body-garbage.ts), which keeps a 1 GiB push's peak RSS 7-8 MiB lower and
+ * spares V8 its full collections. `--max-opt=2`: Maglev is the top tier, TurboFan never runs; its
+ * code in the node binary is never paged in and its compile zones never allocated: idle RSS
+ * 71-74 → 65-68 MiB, push peak 78-80 → 72-73 MiB, with push MB/s and CPU per request at par in
+ * interleaved runs (docs/performance.md "Memory per worker"). Not added when NODE_OPTIONS or the
+ * command line set them already.
  */
-const WORKER_V8_FLAGS = ['--max-semi-space-size=1'];
+const WORKER_V8_FLAGS = ['--max-semi-space-size=1', '--expose-gc', '--max-opt=2'];
 
 export interface PrimaryOptions {
   count: number;

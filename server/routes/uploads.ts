@@ -6,6 +6,7 @@ import { DigestMismatchError, UploadOffsetError, UploadUnknownError, type BlobIn
 import { emptyResponse } from '../empty-response.js';
 import { RegistryError } from '../errors.js';
 import { parseContentRange } from '../http-range.js';
+import { pacedBody, pacingBodyGarbage } from '../body-garbage.js';
 import { discardRestOfBody } from '../request-body.js';
 import type { RegistryDeps } from '../registry-deps.js';
 import { BLOB_MEDIA_TYPE } from '../registry-events.js';
@@ -63,7 +64,9 @@ function mapUploadError(err: unknown, id: string): never {
  * see a reset instead of the error.
  */
 function requestBody(ctx: Context): AsyncIterable<Uint8Array> {
-  return ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+  const body = ctx.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+  // Its chunks' memory freed while they are young (server/body-garbage.ts), where V8 lets us.
+  return pacingBodyGarbage() ? pacedBody(body) : body;
 }
 
 /** A chunk body longer or shorter than its Content-Range says. */

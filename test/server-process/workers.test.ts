@@ -156,6 +156,37 @@ describe('serve --workers 2', () => {
     expect(fin.status, fin.body.toString()).toBe(201);
   });
 
+  it("takes a blob as skopeo sends it, one PATCH with all of it and an empty PUT ?digest=, the PUT on the other worker", async () => {
+    const s = await serve();
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const digest = sha256(data);
+    for (const [repo, claimed] of [['whole/ok', digest], ['whole/bad', sha256(Buffer.from('other'))]] as const) {
+      const start = await call(`${s.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+      expect(start.status).toBe(202);
+      const url = new URL(String(start.headers.location), s.url).href;
+      const patch = await call(url, { method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(data.length) }, body: data });
+      expect(patch.status, patch.body.toString()).toBe(202);
+      // Connections go to the workers in turn: once a status request reaches the PATCH's worker,
+      // the next connection (the PUT) goes to the other, which has no running digest of the upload.
+      for (let i = 0; i < 10 && (await call(url)).worker !== patch.worker; i++);
+      const put = await call(`${url}${url.includes('?') ? '&' : '?'}digest=${claimed}`, { method: 'PUT' });
+      expect(put.worker).not.toBe(patch.worker);
+      if (claimed !== digest) {
+        expect(put.status).toBe(400);
+        expect(JSON.parse(put.body.toString()).errors[0].code).toBe('DIGEST_INVALID');
+        expect((await call(`${s.url}/v2/${repo}/blobs/${digest}`, { method: 'HEAD' })).status).toBe(404);
+        continue;
+      }
+      expect(put.status, put.body.toString()).toBe(201);
+      expect(put.headers['docker-content-digest']).toBe(digest);
+      const got = await call(`${s.url}/v2/${repo}/blobs/${digest}`);
+      expect(got.status).toBe(200);
+      expect(got.body.equals(data)).toBe(true);
+      // The upload is finished: its URL is gone on either worker.
+      for (let i = 0; i < 2; i++) expect((await call(url)).status).toBe(404);
+    }
+  });
+
   it('takes a skopeo push spread over both workers and gives the image back', async () => {
     const s = await serve();
     const dir = await mkdtemp(join(tmpdir(), 'workers-layout-'));
