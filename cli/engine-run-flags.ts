@@ -5,8 +5,6 @@
 // (cli/engine-run-flags.test.ts compares the two on many command lines) and gives up on anything
 // else (help, an unknown option, a missing value or image): commander then parses the line and
 // reports what is wrong with it, as for every other command.
-import { NETWORK_RUN_OPTIONS } from './engine-network-commands.js';
-
 /** flags, description, then either a parser with its initial value, or a default value. */
 export type OptionRow = [flags: string, description: string, parse?: (v: string, acc: string[]) => string[], initial?: string | string[]];
 
@@ -47,9 +45,21 @@ export const CONTAINER_RUN_OPTIONS: OptionRow[] = [
   ['--no-healthcheck', 'no health check, also none of the image\'s'],
 ];
 
-/** Every option of `run`, in the order commander is given them. */
+/** `run`'s network options (their flags' type: NetworkRunFlags in engine-network-commands.ts). */
+export const NETWORK_RUN_OPTIONS: OptionRow[] = [
+  ['--network <mode>', 'bridge (default), host, none, container:NAME, or a network made by `network create`'],
+  ['-p, --publish <[ip:][host:]ctr[/proto]>', 'publish a container port on the host (ranges allowed)', collect, []],
+  ['-P, --publish-all', 'publish every EXPOSEd port on a free host port'],
+  ['--network-alias <name>', 'another name for it on its network', collect, []],
+  ['--ip <address>', 'its IPv4 address on the network'],
+  ['--dns <address>', 'a nameserver for /etc/resolv.conf', collect, []],
+  ['--add-host <name:ip>', 'a line for /etc/hosts', collect, []],
+  ['--mac-address <mac>', 'the MAC address of eth0'],
+];
+
+/** Every option of `run` and `create`, in the order commander is given them. */
 export function runOptionRows(): OptionRow[] {
-  return [...CONTAINER_RUN_OPTIONS, ...(NETWORK_RUN_OPTIONS as OptionRow[])];
+  return [...CONTAINER_RUN_OPTIONS, ...NETWORK_RUN_OPTIONS];
 }
 
 interface Spec {

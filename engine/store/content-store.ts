@@ -11,7 +11,6 @@ import { ContentMismatchError } from '../../util/errors.js';
 import { syncDir, writeFileAtomic } from '../../util/atomic-file.js';
 import type { Descriptor } from '../../oci/index.js';
 import { Digester, digestOf, parseDigest, type Digest } from '../../oci/digest.js'; // not the index: `run` loads only this
-import { verifiedRead } from '../../oci/verified-read.js';
 import { withLock } from '../file-lock.js';
 
 export type BlobOpener = (offset: number) => Promise<Readable>;
@@ -103,6 +102,8 @@ export class ContentStore {
         onProgress?.(from);
       }
       try {
+        // Loaded here, not with the store: `run` reads the store and never writes a blob.
+        const { verifiedRead } = await import('../../oci/verified-read.js');
         await verifiedRead({ desc, open: openBlob, from, digester, onProgress, write: (chunk, at) => fh.write(chunk, 0, chunk.length, at) });
       } catch (err) {
         // Content that does not match is no base to resume from.
