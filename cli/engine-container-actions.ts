@@ -197,7 +197,12 @@ function needRoot(what: string): void {
 }
 
 export async function runCommand(imageRef: string, cmd: string[], flags: RunFlags, command: Command): Promise<void> {
-  const ctx = new EngineContext(rootOf(command));
+  return runIn(rootOf(command), imageRef, cmd, flags);
+}
+
+/** `run` in the engine root `root` (also from cli/engine-run.ts, which parses `run` without commander). */
+export async function runIn(root: string, imageRef: string, cmd: string[], flags: RunFlags): Promise<void> {
+  const ctx = new EngineContext(root);
   // Ctrl-C while the container is being set up: finish setting up, then clean up and stop.
   let interrupted: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals) => void (interrupted = sig);

@@ -3,7 +3,7 @@
 // engine-container-actions.ts, loaded when one of them runs, so `stevedore ps --help` and the
 // declarations of the other commands load no engine code.
 import type { Command } from 'commander';
-import { NETWORK_RUN_OPTIONS } from './engine-network-commands.js';
+import { runOptionRows } from './engine-run-flags.js';
 import { lazyAction } from './lazy-action.js';
 
 const actions = () => import('./engine-container-actions.js');
@@ -15,49 +15,18 @@ export function registerContainerCommands(program: Command): void {
   // `run IMAGE CMD -x` passes -x to CMD: needs options to be positional program-wide.
   program.enablePositionalOptions();
 
-  const containerFlags = (c: Command) =>
-    c
-      .argument('<image>')
-      .argument('[command...]', 'replaces the image\'s Cmd')
-      .passThroughOptions()
-      .option('-d, --detach', 'run in the background and print the container id')
-      .option('--rm', 'remove the container when it exits')
-      .option('--name <name>', 'container name')
-      .option('-e, --env <name[=value]>', 'set an environment variable (NAME alone: from this environment)', collect, [])
-      .option('--env-file <file>', 'read NAME=VALUE lines', collect, [])
-      .option('-v, --volume <[src:]ctr[:ro]>', 'a host path (absolute or ./relative) or a named volume (made on first use) at a container path; a path alone: an anonymous volume', collect, [])
-      .option('--mount <type=…,source=…,target=…>', 'type=bind|volume|tmpfs, source, target, readonly, volume-nocopy, tmpfs-size, tmpfs-mode', collect, [])
-      .option('--tmpfs <path[:opts]>', 'a tmpfs at path (mount options: size=64m, mode=1777, …)', collect, [])
-      .option('--volumes-from <container[:ro|rw]>', 'the volumes and binds of another container', collect, [])
-      .option('-w, --workdir <dir>', 'working directory inside the container')
-      .option('-u, --user <user[:group]>', 'user name or uid, optional group name or gid')
-      .option('--entrypoint <cmd>', 'override the image\'s Entrypoint (clears its Cmd)')
-      .option('--hostname <name>', 'container host name')
-      .option('-m, --memory <bytes>', 'memory limit, e.g. 64m')
-      .option('--cpus <n>', 'CPU limit, e.g. 1.5')
-      .option('--pids-limit <n>', 'process limit')
-      .option('--read-only', 'mount the root filesystem read-only')
-      .option('--init', 'run docker\'s init (tini) as PID 1: it forwards signals and reaps zombies')
-      .option('--cap-add <cap>', 'add a Linux capability to docker\'s default set (NET_ADMIN, ALL; repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-      .option('--cap-drop <cap>', 'drop a Linux capability from the default set (NET_RAW, ALL; repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-      .option('-t, --tty', 'allocate a terminal (with -d: kept for `attach`)')
-      .option('-i, --interactive', 'keep stdin attached')
-      .option('--restart <policy>', 'no, on-failure[:N], always or unless-stopped (in the foreground, like docker: run ends with the first exit\'s status and a monitor restarts the container in the background)')
-      .option('--runtime <name>', 'OCI runtime: runc or crun', 'runc')
-      .option('-l, --label <key=value>', 'a label on the container (over the image\'s)', collect, [])
-      .option('--health-cmd <command>', 'health check command, run with /bin/sh -c in the container (replaces the image\'s HEALTHCHECK)')
-      .option('--health-interval <duration>', 'time between health checks, e.g. 30s (default 30s)')
-      .option('--health-timeout <duration>', 'a check running longer fails (default 30s)')
-      .option('--health-retries <n>', 'failures in a row that make it unhealthy (default 3)')
-      .option('--health-start-period <duration>', 'failures in this time after the start do not count')
-      .option('--no-healthcheck', 'no health check, also none of the image\'s');
-  const withNetworkFlags = (c: Command) => {
-    for (const [flags, description, parse, initial] of NETWORK_RUN_OPTIONS) c.option(flags, description, parse as never, initial as never);
+  // The options are one table (engine-run-flags.ts), which `run`'s quick parser reads too.
+  const containerFlags = (c: Command) => {
+    c.argument('<image>').argument('[command...]', 'replaces the image\'s Cmd').passThroughOptions();
+    for (const [flags, description, parse, initial] of runOptionRows()) {
+      if (parse) c.option(flags, description, parse, initial as string[]);
+      else c.option(flags, description, initial as string | undefined);
+    }
     return c;
   };
 
-  withNetworkFlags(containerFlags(program.command('run').description('run a command in a new container'))).action(act('runCommand'));
-  withNetworkFlags(containerFlags(program.command('create').description('create a container without starting it (start it with start)'))).action(act('createCommand'));
+  containerFlags(program.command('run').description('run a command in a new container')).action(act('runCommand'));
+  containerFlags(program.command('create').description('create a container without starting it (start it with start)')).action(act('createCommand'));
 
   program
     .command('commit')

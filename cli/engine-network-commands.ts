@@ -1,6 +1,6 @@
-// Network commands (`network create/ls/inspect/rm/prune/connect/disconnect`, `port`) and the
-// network options of `run` (--network, -p, -P, --network-alias, --ip, --dns, --add-host,
-// --mac-address). Only their options live here: what they do is in engine-network-actions.ts,
+// Network commands (`network create/ls/inspect/rm/prune/connect/disconnect`, `port`) and the type
+// of `run`'s network options (--network, -p, -P, ...: declared with run's others in
+// engine-run-flags.ts). Only their options live here: what they do is in engine-network-actions.ts,
 // loaded when one of them runs.
 import type { Command } from 'commander';
 import { lazyAction } from './lazy-action.js';
@@ -19,18 +19,6 @@ export interface NetworkRunFlags {
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
-
-/** `run`'s network options, added by the container commands' `run`. */
-export const NETWORK_RUN_OPTIONS: [string, string, ((v: string, acc: string[]) => string[]) | undefined, string[] | undefined][] = [
-  ['--network <mode>', 'bridge (default), host, none, container:NAME, or a network made by `network create`', undefined, undefined],
-  ['-p, --publish <[ip:][host:]ctr[/proto]>', 'publish a container port on the host (ranges allowed)', collect, []],
-  ['-P, --publish-all', 'publish every EXPOSEd port on a free host port', undefined, undefined],
-  ['--network-alias <name>', 'another name for it on its network', collect, []],
-  ['--ip <address>', 'its IPv4 address on the network', undefined, undefined],
-  ['--dns <address>', 'a nameserver for /etc/resolv.conf', collect, []],
-  ['--add-host <name:ip>', 'a line for /etc/hosts', collect, []],
-  ['--mac-address <mac>', 'the MAC address of eth0', undefined, undefined],
-];
 
 export function registerNetworkCommands(program: Command): void {
   program

@@ -8,4 +8,5 @@ const args = process.argv.slice(2);
 const only = args.length === 1 ? args[0] : undefined;
 if (only === '--help' || only === '-h' || only === 'help') process.stdout.write(ROOT_HELP);
 else if (only === '--version' || only === '-V') process.stdout.write(`${VERSION}\n`);
-else await (await import('./program.js')).runCli(process.argv);
+// `run` is parsed without commander when it can be (cli/engine-run.ts): its start-up is timed against runc.
+else if (!(args[0] === 'run' && (await (await import('./engine-run.js')).quickRun(args.slice(1))))) await (await import('./program.js')).runCli(process.argv);

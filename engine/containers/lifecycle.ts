@@ -13,7 +13,8 @@ import { LogWriter } from './log-file.js';
 import { resolveUserInRootfs } from '../bundle/user.js';
 import { nextRestartDelay, shouldRestart, type RestartPolicy } from './restart-policy.js';
 import { isStartFailureOutput, notInstalled, startFailure } from '../runtime/runtime-errors.js';
-import { CONSOLE_SOCKET, consoleHelper, DETACHED_STATUS } from '../runtime/console-helper.js';
+// The terminal helper (console-helper.ts) loads only for a container with a terminal of its own.
+const consoleCode = () => import('../runtime/console-helper.js');
 import type { ContainerRecord } from './container-store.js';
 import type { EngineContext } from './engine-context.js';
 import { containerPid, findContainer, hasOwnNetwork, isPaused, listContainers, mountsOf, pidFile, refresh, runningRootfs } from './container-state.js';
@@ -299,7 +300,7 @@ export async function superviseDetached(ctx: EngineContext, id: string): Promise
   let helper: string | undefined;
   if (r.hostConfig.terminal) {
     try {
-      helper = await consoleHelper(ctx.root);
+      helper = await (await consoleCode()).consoleHelper(ctx.root);
     } catch (err) {
       await finish(ctx, r, 125, (err as Error).message);
       return;
@@ -592,6 +593,7 @@ export async function attachable(ctx: EngineContext, ref: string): Promise<Conta
 export async function attachContainer(ctx: EngineContext, ref: string): Promise<number> {
   const r = await attachable(ctx, ref);
   if (!r.hostConfig.terminal) throw new ContainerStateError(`container ${r.name} has no terminal to attach to (run it with -dit): use logs -f to follow its output`);
+  const { CONSOLE_SOCKET, consoleHelper, DETACHED_STATUS } = await consoleCode();
   const socket = join(ctx.store.containerDir(r.id), CONSOLE_SOCKET);
   // A `run -it` in the foreground has the user's own terminal: nothing is kept to join.
   if (!existsSync(socket)) throw new ContainerStateError(`container ${r.name} runs in the foreground of another terminal: nothing to attach to`);

@@ -1,8 +1,9 @@
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../../oci/index.js';
+import { ContentMismatchError } from '../../util/errors.js';
 import { ContentStore } from './content-store.js';
 
 const roots: string[] = [];
@@ -30,5 +31,16 @@ describe('ContentStore', () => {
     const bytes = Buffer.from('layer');
     await new ContentStore(r).putBytes(digestOf(bytes), bytes);
     expect((await stat(join(r, 'content'))).mode & 0o777).toBe(0o700);
+  });
+
+  it('refuses a small blob (an image config) whose bytes changed on disk, and reads it intact', async () => {
+    const r = await root();
+    const store = new ContentStore(r);
+    const bytes = Buffer.from(JSON.stringify({ config: { Cmd: ['sh'] }, pad: 'x'.repeat(1500) }));
+    const digest = digestOf(bytes);
+    await store.putBytes(digest, bytes);
+    expect((await store.readBytes(digest)).equals(bytes)).toBe(true);
+    await writeFile(store.path(digest), Buffer.from(bytes.toString().replace('sh', 'id')));
+    await expect(store.readBytes(digest)).rejects.toBeInstanceOf(ContentMismatchError);
   });
 });

@@ -10,8 +10,7 @@ import type { Readable } from 'node:stream';
 import { ContentMismatchError } from '../../util/errors.js';
 import { syncDir, writeFileAtomic } from '../../util/atomic-file.js';
 import type { Descriptor } from '../../oci/index.js';
-import { Digester, parseDigest, type Digest } from '../../oci/digest.js'; // not the index: `run` loads only this
-import { verifiedRead } from '../../oci/verified-read.js';
+import { Digester, digestOf, parseDigest, type Digest } from '../../oci/digest.js'; // not the index: `run` loads only this
 import { withLock } from '../file-lock.js';
 
 export type BlobOpener = (offset: number) => Promise<Readable>;
@@ -103,6 +102,8 @@ export class ContentStore {
         onProgress?.(from);
       }
       try {
+        // Loaded here, not with the store: `run` reads the store and never writes a blob.
+        const { verifiedRead } = await import('../../oci/verified-read.js');
         await verifiedRead({ desc, open: openBlob, from, digester, onProgress, write: (chunk, at) => fh.write(chunk, 0, chunk.length, at) });
       } catch (err) {
         // Content that does not match is no base to resume from.
@@ -145,9 +146,10 @@ export class ContentStore {
   /** A stored blob's bytes, checked against the digest (for manifests and configs). */
   async readBytes(digest: Digest): Promise<Buffer> {
     const bytes = await readFile(this.path(digest));
-    const d = new Digester(parseDigest(digest).algorithm.name);
-    d.update(bytes);
-    if (d.digest() !== digest) throw new ContentMismatchError(`stored blob ${digest} is corrupt (digest ${d.digest()})`);
+    // Checked at every read, also of a config `run` reads from the store (a few KB: oci/digest
+    // hashes those without loading node:crypto).
+    const actual = digestOf(bytes, parseDigest(digest).algorithm.name);
+    if (actual !== digest) throw new ContentMismatchError(`stored blob ${digest} is corrupt (digest ${actual})`);
     return bytes;
   }
 

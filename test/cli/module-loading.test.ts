@@ -30,11 +30,11 @@ afterAll(async () => {
 });
 
 /** The stevedore modules (paths under dist/) and packages a command line loaded. */
-async function modulesOf(args: string[]): Promise<string[]> {
+async function modulesOf(args: string[], opts: { fails?: boolean } = {}): Promise<string[]> {
   const out = join(dir, 'modules.txt');
   await new Promise<void>((resolve, reject) =>
     execFile(process.execPath, ['--import', hook, CLI, ...args], { env: { ...process.env, MODULES_OUT: out, STEVEDORE_ROOT: join(dir, 'root') }, timeout: 120_000 }, (err, _o, stderr) =>
-      err ? reject(new Error(`${args.join(' ')}: ${stderr}`)) : resolve(),
+      !err === !opts.fails ? resolve() : reject(new Error(`${args.join(' ')}: ${err ? stderr : 'succeeded'}`)),
     ),
   );
   return (await readFile(out, 'utf8'))
@@ -61,5 +61,13 @@ describe('what a command loads', () => {
     expect(mods).toContain('cli/engine-container-commands.js');
     // engine/root.js: the default of the global --root option, a few lines.
     expect(mods.filter((m) => (m.startsWith('engine/') && m !== 'engine/root.js') || m.includes('-actions.js'))).toEqual([]);
+  });
+
+  it('a plain run is parsed without commander or the other commands\' declarations', async () => {
+    // Fails at the first check of its options (before any image or root work), after the parse.
+    const mods = await modulesOf(['run', '--rm', '--network', 'none', '--runtime', 'nosuch', 'img:1', 'true'], { fails: true });
+    expect(mods).toContain('cli/engine-run.js');
+    expect(mods).toContain('cli/engine-container-actions.js');
+    expect(mods.filter((m) => m === 'package:commander' || /cli\/(program|engine-container-commands|engine-network-commands)\.js/.test(m))).toEqual([]);
   });
 });
