@@ -22,8 +22,26 @@ function status(r: ContainerRecord, paused: boolean, health: typeof healthSuffix
   return 'Created';
 }
 
-export async function psCommand(flags: { all?: boolean; quiet?: boolean; trunc: boolean; filter: string[]; format?: string; json?: boolean; last?: string; latest?: boolean; size?: boolean }, command: Command): Promise<void> {
-  const ctx = new EngineContext(rootOf(command));
+export interface PsFlags {
+  all?: boolean;
+  quiet?: boolean;
+  trunc: boolean;
+  filter: string[];
+  format?: string;
+  json?: boolean;
+  last?: string;
+  latest?: boolean;
+  size?: boolean;
+}
+
+/** `ps` as commander runs it. */
+export function psCommand(flags: PsFlags, command: Command): Promise<void> {
+  return listContainersAt(rootOf(command), flags);
+}
+
+/** `ps`: the containers under the engine root `root`. */
+export async function listContainersAt(root: string, flags: PsFlags): Promise<void> {
+  const ctx = new EngineContext(root);
   let last: number | undefined;
   if (flags.last !== undefined) {
     if (!/^-?[0-9]+$/.test(flags.last)) throw new UsageError(`invalid --last ${flags.last}: a number`);

@@ -1,11 +1,12 @@
 // The `stevedore` command. A bare `stevedore --help` or `--version` is answered from the text in
 // cli/root-help.ts without loading commander or any command module (they are timed against
 // `node -e 0`: loading the declarations of ~60 commands costs several times Node's own start-up);
-// every other command line is parsed by cli/program.ts.
+// `images`, `ps` and `tags` (also timed) run without commander when their line is one commander
+// would accept (cli/light-commands.ts); every other command line is parsed by cli/program.ts.
 import { ROOT_HELP, VERSION } from './root-help.js';
 
 const args = process.argv.slice(2);
 const only = args.length === 1 ? args[0] : undefined;
 if (only === '--help' || only === '-h' || only === 'help') process.stdout.write(ROOT_HELP);
 else if (only === '--version' || only === '-V') process.stdout.write(`${VERSION}\n`);
-else await (await import('./program.js')).runCli(process.argv);
+else if (!(await (await import('./light-commands.js')).runLight(args))) await (await import('./program.js')).runCli(process.argv);
