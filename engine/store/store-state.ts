@@ -1,9 +1,10 @@
 // The image store's record of images and names (<root>/images.json) and reading it. Apart from
 // image-store.ts so `stevedore images` (timed against `node -e 0`) reads it without loading the
-// store's writing side (locks, content, snapshots). It reads with node:fs's callback API, taken
-// from process.getBuiltinModule: an ESM import of node:fs builds its export facade by reading every
-// export, and the `promises` getter among them loads node:fs/promises and with it a dozen of
-// Node's internal modules (readline's among them), ~3 ms of a listing.
+// store's writing side (locks, content, snapshots). A small file read synchronously: the first
+// asynchronous fs call starts libuv's thread pool, 8 ms of an `images` profile (more than the
+// rest of the listing). node:fs comes from process.getBuiltinModule: an ESM import of it builds
+// its export facade by reading every export, and the `promises` getter among them loads
+// node:fs/promises and with it a dozen of Node's internal modules (readline's among them).
 import { join } from 'node:path';
 import type { Descriptor, Digest } from '../../oci/index.js';
 import { KindedError } from '../../util/errors.js';
@@ -55,10 +56,13 @@ export function statePath(root: string): string {
 /** The store's state (empty when there is none yet); StoreError when the file is damaged. */
 export async function readStoreState(root: string): Promise<StoreState> {
   const path = statePath(root);
-  const text = await new Promise<string | undefined>((resolve, reject) =>
-    process.getBuiltinModule('node:fs').readFile(path, 'utf8', (err, data) => (err ? (err.code === 'ENOENT' ? resolve(undefined) : reject(err)) : resolve(data))),
-  );
-  if (text === undefined) return emptyState();
+  let text: string;
+  try {
+    text = process.getBuiltinModule('node:fs').readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
+    throw err;
+  }
   try {
     const s = JSON.parse(text) as StoreState;
     if (s.version !== 1 || typeof s.images !== 'object' || typeof s.refs !== 'object') throw new Error('unknown format');
