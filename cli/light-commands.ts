@@ -6,7 +6,6 @@
 // parses the same lines with commander and checks both agree. Anything else on the line — help, an
 // error, another command, a global option other than --root before the command — goes to
 // commander (program.ts) untouched.
-import { resolveRoot } from '../engine/root.js';
 import type { ClientFlags } from './client-options.js';
 import type { ListImagesFlags } from './engine-images-list.js';
 import type { PsFlags } from './engine-ps.js';
@@ -39,7 +38,10 @@ export const LIGHT_COMMANDS: Record<string, Light> = {
     ],
     operands: 0,
     plain: false,
-    run: async (root, { opts }) => (await import('./engine-images-list.js')).listImages(resolveRoot(root), opts as ListImagesFlags),
+    run: async (root, { opts }) => {
+      const [{ listImages }, { resolveRoot }] = await Promise.all([import('./engine-images-list.js'), import('../engine/root.js')]);
+      return listImages(resolveRoot(root), opts as ListImagesFlags);
+    },
   },
   ps: {
     options: [
@@ -55,7 +57,10 @@ export const LIGHT_COMMANDS: Record<string, Light> = {
     ],
     operands: 0,
     plain: true,
-    run: async (root, { opts }) => (await import('./engine-ps.js')).listContainersAt(resolveRoot(root), opts as unknown as PsFlags),
+    run: async (root, { opts }) => {
+      const [{ listContainersAt }, { resolveRoot }] = await Promise.all([import('./engine-ps.js'), import('../engine/root.js')]);
+      return listContainersAt(resolveRoot(root), opts as unknown as PsFlags);
+    },
   },
   tags: {
     options: CLIENT_OPTIONS,

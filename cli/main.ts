@@ -3,10 +3,9 @@
 // `node -e 0`: loading the declarations of ~60 commands costs several times Node's own start-up);
 // `images`, `ps` and `tags` (also timed) run without commander when their line is one commander
 // would accept (cli/light-commands.ts); every other command line is parsed by cli/program.ts.
-import { ROOT_HELP, VERSION } from './root-help.js';
-
 const args = process.argv.slice(2);
 const only = args.length === 1 ? args[0] : undefined;
-if (only === '--help' || only === '-h' || only === 'help') process.stdout.write(ROOT_HELP);
-else if (only === '--version' || only === '-V') process.stdout.write(`${VERSION}\n`);
+// The texts load only when asked for: the other commands do not need them.
+if (only === '--help' || only === '-h' || only === 'help') process.stdout.write((await import('./root-help.js')).ROOT_HELP);
+else if (only === '--version' || only === '-V') process.stdout.write(`${(await import('./root-help.js')).VERSION}\n`);
 else if (!(await (await import('./light-commands.js')).runLight(args))) await (await import('./program.js')).runCli(process.argv);

@@ -1,7 +1,10 @@
 // The Distribution API as a client sees it, for one registry: manifests, blobs, uploads,
 // tags and catalog, with authentication handled on the way.
 import { Readable } from 'node:stream';
-import { digestOf, guessManifestMediaType, isDigest, MANIFEST_MEDIA_TYPES, parseDigest, type Descriptor, type Digest, type ManifestBytes } from '../oci/index.js';
+// oci's modules themselves, not its index: `tags` loads this, and needs no manifest parser.
+import type { Descriptor, ManifestBytes } from '../oci/descriptor.js';
+import { digestOf, isDigest, parseDigest, type Digest } from '../oci/digest.js';
+import { guessManifestMediaType, MANIFEST_MEDIA_TYPES } from '../oci/media-types.js';
 import { Authenticator } from './auth/authenticator.js';
 import { parseChallenges } from './auth/challenge.js';
 import { ContentMismatchError, RegistryResponseError, parseErrorBody } from './errors.js';
