@@ -93,6 +93,17 @@ export function lightLine(args: readonly string[]): { name: string; root?: strin
   return parsed ? { name: name!, root, parsed } : undefined;
 }
 
+/**
+ * Ends the process once what it printed has been handed to the system. Left to end by itself, a
+ * finished command still tears down V8's heap and joins its threads: 9-14 ms of wall time in an
+ * interleaved test (more under load, no CPU) that `images` and `tags` spent waiting after their
+ * output. What is still queued for a slow reader of a pipe is written first.
+ */
+async function exitWhenWritten(): Promise<never> {
+  await Promise.all([process.stdout, process.stderr].map((s) => (s.writableLength > 0 ? new Promise<void>((resolve) => s.write('', () => resolve())) : undefined)));
+  process.exit();
+}
+
 /** Runs the line if it is one of these commands in a form commander accepts; false to leave it to commander. */
 export async function runLight(args: readonly string[]): Promise<boolean> {
   const line = lightLine(args);
@@ -103,5 +114,5 @@ export async function runLight(args: readonly string[]): Promise<boolean> {
   } catch (err) {
     (await import('./error-report.js')).failCommand(err, light.plain);
   }
-  return true;
+  return exitWhenWritten();
 }
