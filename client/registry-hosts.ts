@@ -1,12 +1,13 @@
 // How to reach a registry host: scheme, TLS settings and mirrors, as Docker and
 // containers-registries.conf users configure them.
 import type { BlockList } from 'node:net';
-import { join } from 'node:path';
 import { DEFAULT_REGISTRY, DOCKER_HUB_API_HOST } from '../oci/reference.js'; // not the index: `tags` loads this
 
-// node:fs from process.getBuiltinModule: an ESM import of it reads every export to build its facade,
-// and the `promises` getter loads node:fs/promises with a dozen of Node's internals (`tags` is timed).
+// Node's modules from process.getBuiltinModule, not ESM imports (`tags` loads this and is timed): an
+// ESM import builds a facade of the module by reading every export, and node:fs's promises getter
+// loads node:fs/promises with a dozen of Node's internals.
 const { existsSync, readdirSync, readFileSync } = process.getBuiltinModule('node:fs');
+const { join } = process.getBuiltinModule('node:path');
 // node:net the same way: its facade's BlockList getter loads the block list's modules, needed only
 // for an insecure CIDR rule.
 const net = process.getBuiltinModule('node:net');

@@ -1,13 +1,14 @@
 // Where registry credentials come from: Docker's config.json (auths, identity tokens, credential
 // helpers) and containers' auth.json. Each source is a CredentialSource; the first that knows a
 // registry wins.
-import { join } from 'node:path';
 import { DEFAULT_REGISTRY } from '../../oci/reference.js'; // not the index: `tags` loads this
 
-// node:fs from process.getBuiltinModule: an ESM import of it reads every export to build its facade,
-// and the `promises` getter loads node:fs/promises with a dozen of Node's internals (`tags` is timed).
+// Node's modules from process.getBuiltinModule, not ESM imports (`tags` loads this and is timed): an
+// ESM import builds a facade of the module by reading every export, and node:fs's promises getter
+// loads node:fs/promises with a dozen of Node's internals.
 const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
 const { homedir } = process.getBuiltinModule('node:os');
+const { join } = process.getBuiltinModule('node:path');
 
 export interface Credentials {
   username?: string;
