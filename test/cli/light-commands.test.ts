@@ -81,6 +81,32 @@ describe('the commands run without commander', () => {
     expect(run.stderr).toBe("stevedore: unknown option '--bogus'; see 'stevedore images --help'\n");
   });
 
+  it('images of an empty store and ps load neither commander nor the store, runtime or client', async () => {
+    const hook = join(dir, 'hook.mjs');
+    await writeFile(
+      hook,
+      `import { registerHooks } from 'node:module';
+const seen = [];
+registerHooks({ load(url, context, next) { seen.push(url); return next(url, context); } });
+process.on('exit', () => process.stderr.write(seen.join('\\n')));
+`,
+    );
+    for (const args of [['images'], ['ps', '-a']]) {
+      const loaded = await new Promise<string[]>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', hook, CLI, '--root', join(dir, 'empty'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => (code === 0 ? resolve(err.split('\n')) : reject(new Error(err))));
+      });
+      const ours = loaded.filter((u) => u.includes('/dist/') || u.includes('/node_modules/')).map((u) => u.replace(/^.*\/dist\//, ''));
+      expect(ours, args.join(' ')).toContain('cli/light-commands.js');
+      expect(ours.filter((m) => /node_modules|program\.js|-commands?\.js$|engine\/store\/image-store|snapshots|content-store|runtime\/|engine-context|^client\//.test(m) && m !== 'cli/light-commands.js'), args.join(' ')).toEqual([]);
+      expect(loaded, args.join(' ')).not.toContain('node:child_process');
+      expect(loaded, args.join(' ')).not.toContain('node:fs/promises');
+    }
+  });
+
   it('a failure of the command is one line and exit status 1', async () => {
     const run = await stevedore(['--root', join(dir, 'empty'), 'images', '--filter', 'nonsense']);
     expect(run).toEqual({ code: 1, stdout: '', stderr: 'stevedore: invalid --filter "nonsense": KEY=VALUE\n' });
