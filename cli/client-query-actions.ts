@@ -5,9 +5,8 @@ import type { Command } from 'commander';
 import type { Client } from '../client/client.js';
 import { ClientError } from '../client/errors.js';
 import { parseLocation } from '../client/location-parse.js';
-import { formatReference, namesRegistry, parseManifest, parseReference, referenceSelector, type ImageReference } from '../oci/index.js';
+import { formatReference, namesRegistry, parseReference, referenceSelector, type ImageReference } from '../oci/reference.js'; // not the index: `tags` loads this
 import { clientFrom, type ClientFlags } from './client-options.js';
-import { rootOf } from './engine-root.js';
 
 async function withClient<T>(flags: ClientFlags, fn: (client: Client) => Promise<T>): Promise<T> {
   const client = await clientFrom(flags);
@@ -47,7 +46,7 @@ export function catalogCommand(registry: string, flags: ClientFlags): Promise<vo
 export async function inspectCommand(refText: string, flags: ClientFlags & { raw?: boolean }, cmd: Command): Promise<void> {
   if (!flags.raw) {
     try {
-      const [{ inspectContainerAt }, { printLocalImageInspect }] = await Promise.all([import('./engine-container-commands.js'), import('./engine-image-actions.js')]);
+      const [{ inspectContainerAt }, { printLocalImageInspect }, { rootOf }] = await Promise.all([import('./engine-container-commands.js'), import('./engine-image-actions.js'), import('./engine-root.js')]);
       const container = await inspectContainerAt(rootOf(cmd), refText);
       if (container) {
         process.stdout.write(`${JSON.stringify([container], null, flags.json ? undefined : 2)}\n`);
@@ -76,7 +75,7 @@ export async function inspectCommand(refText: string, flags: ClientFlags & { raw
       process.stdout.write(m.bytes);
       return;
     }
-    const parsed = parseManifest(m.bytes, m.mediaType);
+    const parsed = (await import('../oci/manifest.js')).parseManifest(m.bytes, m.mediaType);
     let config: unknown;
     if (parsed.kind === 'image') {
       const stream = await rc.openBlob(ref.repository, parsed.document.config.digest);

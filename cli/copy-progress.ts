@@ -3,17 +3,10 @@
 import { createRequire } from 'node:module';
 import type { SingleBar } from 'cli-progress';
 import type { ArchiveLayerEvent, CopyEvent } from '../client/index.js';
+import { formatBytes } from './table.js';
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
-}
+// Sizes as the listings print them (kept in table.ts, which `images` loads without the progress code).
+export { formatBytes };
 
 const short = (d: string) => d.slice(0, d.indexOf(':') + 13);
 

@@ -154,75 +154,6 @@ export async function pushFromStore(srcText: string, destText: string | undefine
   });
 }
 
-function splitName(name: string): { repository: string; tag: string } {
-  const ref = parseReference(name, { defaultTag: false });
-  const repo = familiarReference({ registry: ref.registry, repository: ref.repository });
-  return { repository: repo, tag: ref.tag ?? (ref.digest ? '<none>' : '<none>') };
-}
-
-/** `reference=` patterns: docker's path.Match globs (`*` within a path component, `?`), on name and name:tag. */
-function globMatch(pattern: string, text: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
-  return re.test(text);
-}
-
-async function listImages(store: ImageStore, flags: { quiet?: boolean; json?: boolean; all?: boolean; filter?: string[]; format?: string }): Promise<void> {
-  const state = await store.state();
-  const rows: { repository: string; tag: string; id: string; created?: string; size: number; digest: string; platform: string; labels: Record<string, string> }[] = [];
-  for (const img of Object.values(state.images)) {
-    let created: string | undefined;
-    let labels: Record<string, string> = {};
-    try {
-      const cfg = JSON.parse((await store.content.readBytes(img.config)).toString('utf8')) as { created?: string; config?: { Labels?: Record<string, string> | null } };
-      created = cfg.created;
-      labels = cfg.config?.Labels ?? {};
-    } catch {
-      created = undefined;
-    }
-    let size = 0;
-    for (const c of img.chainIds) size += (await store.snapshots.info(c))?.size ?? 0;
-    const names = namesOf(state, img.manifest).filter((n) => !n.includes('@'));
-    const base = { id: img.config, created, size, digest: img.manifest, platform: img.platform, labels };
-    if (names.length === 0) rows.push({ repository: '<none>', tag: '<none>', ...base });
-    for (const n of names) rows.push({ ...splitName(n), ...base });
-  }
-  rows.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag));
-  let shown = rows;
-  for (const f of flags.filter ?? []) {
-    const i = f.indexOf('=');
-    if (i <= 0) throw new ClientError(`invalid --filter ${JSON.stringify(f)}: KEY=VALUE`);
-    const [k, v] = [f.slice(0, i), f.slice(i + 1)];
-    if (k === 'dangling') {
-      if (v !== 'true' && v !== 'false') throw new ClientError(`invalid --filter dangling=${v}: true or false`);
-      shown = shown.filter((r) => (r.repository === '<none>') === (v === 'true'));
-    } else if (k === 'reference') {
-      shown = shown.filter((r) => r.repository !== '<none>' && (globMatch(v, r.repository) || globMatch(v, `${r.repository}:${r.tag}`)));
-    } else if (k === 'label') {
-      const j = v.indexOf('=');
-      shown = shown.filter((r) => (j < 0 ? v in r.labels : r.labels[v.slice(0, j)] === v.slice(j + 1)));
-    } else throw new ClientError(`unsupported --filter ${k}: dangling, reference or label`);
-  }
-  if (flags.format !== undefined && flags.format !== 'json') {
-    const { renderTemplate } = await import('./go-template.js');
-    process.stdout.write(
-      renderTemplate(
-        flags.format,
-        shown.map((r) => ({ Repository: r.repository, Tag: r.tag, ID: shortId(r.id), Digest: r.digest, CreatedAt: r.created ?? '', CreatedSince: r.created ? `${age(r.created)} ago` : 'N/A', Size: formatBytes(r.size), Platform: r.platform })),
-      ),
-    );
-    return;
-  }
-  if (flags.format === 'json') flags.json = true;
-  rows.splice(0, rows.length, ...shown);
-  if (flags.json) {
-    process.stdout.write(`${JSON.stringify(rows)}\n`);
-  } else if (flags.quiet) {
-    process.stdout.write([...new Set(rows.map((r) => shortId(r.id)))].map((i) => `${i}\n`).join(''));
-  } else {
-    process.stdout.write(table([['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows.map((r) => [r.repository, r.tag, shortId(r.id), (r.created ? `${age(r.created)} ago` : 'N/A'), formatBytes(r.size)])]));
-  }
-}
-
 function normalisedName(text: string): string {
   const ref = parseReference(text);
   if (ref.digest) throw new ClientError(`${text}: a tag cannot be a digest`);
@@ -408,10 +339,6 @@ async function systemDf(cmd: Command, json: boolean): Promise<void> {
 }
 
 /** `images`. */
-export function listImagesCommand(cmd: Command, flags: { quiet?: boolean; json?: boolean; all?: boolean; filter?: string[]; format?: string }): Promise<void> {
-  return listImages(storeOf(cmd), flags);
-}
-
 /** `rmi`. */
 export function removeImagesCommand(cmd: Command, images: string[], flags: { force?: boolean; quiet?: boolean }): Promise<void> {
   return removeImages(storeOf(cmd), images, !!flags.force, !!flags.quiet);

@@ -2,6 +2,7 @@
 // prune. Only their options live here: what they do is in engine-image-actions.ts, loaded when one
 // of them runs, so `stevedore --help` and the other commands do not load the store and the client.
 import type { Command } from 'commander';
+import { rootOf } from './engine-root.js';
 
 const actions = () => import('./engine-image-actions.js');
 
@@ -13,7 +14,7 @@ export function registerEngineImageCommands(program: Command): void {
     .option('--json', 'print the list as JSON')
     .option('-f, --filter <key=value>', 'dangling=true|false, reference=PATTERN (globs), label=KEY[=VALUE] (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--format <template>', 'a Go-style template: {{.Repository}} {{.Tag}} {{.ID}} {{.Digest}} {{.CreatedSince}} {{.Size}}, or "json"')
-    .action(async (flags: { quiet?: boolean; json?: boolean; filter: string[]; format?: string }, cmd: Command) => (await actions()).listImagesCommand(cmd, flags));
+    .action(async (flags: { quiet?: boolean; json?: boolean; filter: string[]; format?: string }, cmd: Command) => (await import('./engine-images-list.js')).listImages(rootOf(cmd), flags));
 
   program
     .command('rmi')

@@ -1,14 +1,17 @@
 // What `stevedore ps` does, in a module of its own: listing containers is timed against `node -e 0`
-// (bench/cli-start.ts), so it loads the records and little else (no lifecycle, network or store
-// code unless a record needs correcting or a running container publishes ports).
+// (bench/cli-start.ts), so it loads the records and little else: the runtime (and node:child_process
+// under it) only when a record says running (to correct one whose owner died, or to tell paused),
+// no lifecycle, network or store code unless a record needs correcting or publishes ports.
 import type { Command } from 'commander';
-import type { ContainerRecord } from '../engine/containers/container-store.js';
-import { isPaused, listContainers } from '../engine/containers/container-state.js';
-import { EngineContext } from '../engine/containers/engine-context.js';
+import { ContainerStore, type ContainerRecord } from '../engine/containers/container-store.js';
+import type { EngineContext } from '../engine/containers/engine-context.js';
 import type { healthSuffix } from '../engine/containers/health.js';
-import { UsageError } from '../engine/containers/run-options.js';
-import { rootOf } from './engine-root.js';
 import { age, table } from './table.js';
+
+/** A usage error of ps's own options (loaded with the container options' parser when one is wrong). */
+async function usageError(message: string): Promise<Error> {
+  return new (await import('../engine/containers/run-options.js')).UsageError(message);
+}
 
 function commandText(r: ContainerRecord): string {
   const text = [r.path, ...r.args].join(' ');
@@ -22,29 +25,56 @@ function status(r: ContainerRecord, paused: boolean, health: typeof healthSuffix
   return 'Created';
 }
 
-export async function psCommand(flags: { all?: boolean; quiet?: boolean; trunc: boolean; filter: string[]; format?: string; json?: boolean; last?: string; latest?: boolean; size?: boolean }, command: Command): Promise<void> {
-  const ctx = new EngineContext(rootOf(command));
+export interface PsFlags {
+  all?: boolean;
+  quiet?: boolean;
+  trunc: boolean;
+  filter: string[];
+  format?: string;
+  json?: boolean;
+  last?: string;
+  latest?: boolean;
+  size?: boolean;
+}
+
+/** `ps` as commander runs it. */
+export async function psCommand(flags: PsFlags, command: Command): Promise<void> {
+  return listContainersAt((await import('./engine-root.js')).rootOf(command), flags);
+}
+
+/** `ps`: the containers under the engine root `root`. */
+export async function listContainersAt(root: string, flags: PsFlags): Promise<void> {
   let last: number | undefined;
   if (flags.last !== undefined) {
-    if (!/^-?[0-9]+$/.test(flags.last)) throw new UsageError(`invalid --last ${flags.last}: a number`);
+    if (!/^-?[0-9]+$/.test(flags.last)) throw await usageError(`invalid --last ${flags.last}: a number`);
     last = Number(flags.last) < 0 ? undefined : Number(flags.last);
   }
   if (flags.latest) last = 1;
   // Image names as users write them (`busybox:1`, not `docker.io/library/busybox:1`).
   let reference: typeof import('../oci/reference.js') | undefined;
   const imageName = (r: ContainerRecord) => (r.image.reference ? reference!.familiarReference(reference!.parseReference(r.image.reference)) : r.image.configDigest.slice(7, 19));
-  const stateOf = async (r: ContainerRecord) => (r.state === 'running' ? (r.hostConfig.restarting ? 'restarting' : (await isPaused(ctx, r)) ? 'paused' : 'running') : r.state);
-  const all = await listContainers(ctx); // newest first
+  const records = await new ContainerStore(root).list(); // newest first
+  let ctx: EngineContext | undefined;
+  let state: typeof import('../engine/containers/container-state.js') | undefined;
+  if (records.some((r) => r.state === 'running')) {
+    const [{ EngineContext }, containerState] = await Promise.all([import('../engine/containers/engine-context.js'), import('../engine/containers/container-state.js')]);
+    ctx = new EngineContext(root);
+    state = containerState;
+  }
+  // As listContainers (container-state.ts): each record corrected if its owner died.
+  const all = ctx && state ? await Promise.all(records.map((r) => state.refresh(ctx, r))) : records;
+  const isPaused = async (r: ContainerRecord) => (ctx && state ? state.isPaused(ctx, r) : false);
+  const stateOf = async (r: ContainerRecord) => (r.state === 'running' ? (r.hostConfig.restarting ? 'restarting' : (await isPaused(r)) ? 'paused' : 'running') : r.state);
   if (all.length) reference = await import('../oci/reference.js');
   let list = all;
   if (last !== undefined) list = list.slice(0, last);
   else if (!flags.all) list = list.filter((r) => r.state === 'running');
   for (const f of flags.filter) {
     const i = f.indexOf('=');
-    if (i <= 0) throw new UsageError(`invalid --filter ${JSON.stringify(f)}: KEY=VALUE`);
+    if (i <= 0) throw await usageError(`invalid --filter ${JSON.stringify(f)}: KEY=VALUE`);
     const [k, v] = [f.slice(0, i), f.slice(i + 1)];
     if (k === 'status') {
-      if (!['created', 'running', 'paused', 'restarting', 'exited'].includes(v)) throw new UsageError(`invalid --filter status=${v}: created, running, paused, restarting or exited`);
+      if (!['created', 'running', 'paused', 'restarting', 'exited'].includes(v)) throw await usageError(`invalid --filter status=${v}: created, running, paused, restarting or exited`);
       // docker: a status filter looks at every container, not only running ones.
       if (last === undefined && !flags.all) list = all;
       const states = await Promise.all(list.map(stateOf));
@@ -57,10 +87,10 @@ export async function psCommand(flags: { all?: boolean; quiet?: boolean; trunc: 
       const [lk, lv] = j < 0 ? [v, undefined] : [v.slice(0, j), v.slice(j + 1)];
       list = list.filter((r) => r.labels !== undefined && lk in r.labels && (lv === undefined || r.labels[lk] === lv));
     } else if (k === 'health') {
-      if (!['starting', 'healthy', 'unhealthy', 'none'].includes(v)) throw new UsageError(`invalid --filter health=${v}: starting, healthy, unhealthy or none`);
+      if (!['starting', 'healthy', 'unhealthy', 'none'].includes(v)) throw await usageError(`invalid --filter health=${v}: starting, healthy, unhealthy or none`);
       list = list.filter((r) => (v === 'none' ? !r.healthcheck : r.state === 'running' && r.health?.Status === v));
     } else if (k === 'ancestor') list = list.filter((r) => imageName(r) === v || r.image.reference === v || r.image.configDigest.slice(7).startsWith(v.replace(/^sha256:/, '')) || r.image.manifestDigest === v);
-    else throw new UsageError(`unsupported --filter ${k}: status, name, id, exited, ancestor, label or health`);
+    else throw await usageError(`unsupported --filter ${k}: status, name, id, exited, ancestor, label or health`);
   }
   const id = (r: ContainerRecord) => (flags.trunc ? r.id.slice(0, 12) : r.id);
   if (flags.quiet) {
@@ -78,7 +108,7 @@ export async function psCommand(flags: { all?: boolean; quiet?: boolean; trunc: 
       Command: commandText(r),
       CreatedAt: r.created,
       RunningFor: `${age(r.created)} ago`,
-      Status: status(r, await isPaused(ctx, r), healthSuffix),
+      Status: status(r, await isPaused(r), healthSuffix),
       State: await stateOf(r),
       Ports: r.state === 'running' && r.network?.ports?.length ? (await import('../engine/network/ports.js')).formatBindings(r.network.ports) : '',
       Names: r.name,

@@ -64,6 +64,17 @@ export function errorReport(err: unknown, opts: { plain?: boolean } = {}): Error
 }
 
 /**
+ * Ends a command that failed: its one line on stderr (the stack too with STEVEDORE_DEBUG=1, for
+ * bug reports) and its exit status. `plain`: as errorReport's.
+ */
+export function failCommand(err: unknown, plain: boolean): never {
+  const report = errorReport(err, { plain });
+  console.error(`stevedore: ${report.line}`);
+  if (process.env.STEVEDORE_DEBUG) console.error((err as Error)?.stack);
+  process.exit(report.code);
+}
+
+/**
  * A usage error as commander words it (`error: unknown option '--x'`, possibly with a suggestion
  * on a second line) as one line with the `--help` hint.
  */

@@ -1,7 +1,7 @@
 // The `stevedore` command line as commander parses it: every command line but a bare `--help` or
 // `--version`, which cli/main.ts answers from cli/root-help.ts without loading this.
 import { Command, CommanderError } from 'commander';
-import { errorReport, EXIT_USAGE, usageLine } from './error-report.js';
+import { EXIT_USAGE, failCommand, usageLine } from './error-report.js';
 import { addRootOption } from './engine-root.js';
 import { VERSION } from './root-help.js';
 
@@ -85,27 +85,32 @@ function subcommand(argv: string[]): string | undefined {
   }
   return undefined;
 }
-/** Parses and runs a command line (`argv` as process.argv); sets the exit status. */
-export async function runCli(argv: string[]): Promise<void> {
+/**
+ * The program as it parses `argv` (as process.argv): the module declaring the asked-for command
+ * only, else every command. `plain`: its errors are reported without their class name (container
+ * commands, as docker's).
+ */
+export async function programFor(argv: string[]): Promise<{ program: Command; plain: boolean }> {
   const args = argv.slice(2);
   const asked = subcommand(args);
   const versionOnly = asked === undefined && args.some((a) => a === '-V' || a === '--version');
   const only = asked === undefined ? undefined : COMMAND_MODULE[asked];
-  const containerOnly = only === 'containers' || only === 'network' || only === 'volume';
   const wanted = versionOnly ? [] : only ? [only] : Object.keys(MODULES);
   const program = newProgram(asked);
   for (const register of await Promise.all(wanted.map((m) => MODULES[m]!()))) register(program);
   fixRootHelpWidth(program);
+  return { program, plain: only === 'containers' || only === 'network' || only === 'volume' };
+}
 
+/** Parses and runs a command line (`argv` as process.argv); sets the exit status. */
+export async function runCli(argv: string[]): Promise<void> {
+  const { program, plain } = await programFor(argv);
   try {
     await program.parseAsync(argv);
   } catch (err) {
     // --help and --version end with status 0; a command line that cannot be used is the CLI's own error.
     if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
-    // One line, never a stack trace; STEVEDORE_DEBUG=1 shows the stack for bug reports.
-    const report = errorReport(err, { plain: containerOnly });
-    console.error(`stevedore: ${report.line}`);
-    if (process.env.STEVEDORE_DEBUG) console.error((err as Error)?.stack);
-    process.exit(report.code);
+    // One line, never a stack trace.
+    failCommand(err, plain);
   }
 }

@@ -1,4 +1,5 @@
-// Plain-text tables and ages for the engine's listings (`ps`, `images`), as docker prints them.
+// Plain-text tables, ages and sizes for the engine's listings (`ps`, `images`) and the copies'
+// progress, as docker prints them.
 
 /** Columns padded to the widest cell, three spaces apart; the last column is not padded. */
 export function table(rows: string[][]): string {
@@ -26,4 +27,16 @@ export function age(iso: string | undefined): string {
     if (n >= 1) return `${n} ${unit}${n > 1 ? 's' : ''}`;
   }
   return 'less than a second';
+}
+
+/** A size in decimal units as docker prints it (`5.6 MB`). */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
 }

@@ -1,11 +1,15 @@
 // The client's configuration: registry mirrors and insecure registries, from Stevedore's own
 // client config file and from Docker's daemon.json (`registry-mirrors` applies to docker.io).
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { z } from 'zod';
-import { DEFAULT_REGISTRY } from '../oci/index.js';
+import { DEFAULT_REGISTRY } from '../oci/reference.js'; // not the index: `tags` loads this
 import { ClientError } from './errors.js';
+
+// Node's modules from process.getBuiltinModule, not ESM imports (`tags` loads this and is timed): an
+// ESM import builds a facade of the module by reading every export, and node:fs's promises getter
+// loads node:fs/promises with a dozen of Node's internals.
+const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
+const { homedir } = process.getBuiltinModule('node:os');
+const { join } = process.getBuiltinModule('node:path');
 
 export type PullFromMirror = 'all' | 'digest-only' | 'tag-only';
 

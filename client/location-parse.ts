@@ -1,8 +1,7 @@
 // Parsing skopeo-style locations: a bare reference (or docker://REF) is a registry; `oci:DIR[:TAG]`
 // is an OCI image layout; `docker-archive:FILE[:REF]` is a `docker save` / `docker load` tarball.
 // Pure parsing, apart from opening (locations.ts), so registry-only commands load nothing else.
-import { existsSync } from 'node:fs';
-import { InvalidReferenceError, parseReference, type ImageReference } from '../oci/index.js';
+import { InvalidReferenceError, parseReference, type ImageReference } from '../oci/reference.js'; // not the index: `tags` loads this
 import { ClientError } from './errors.js';
 
 const UNSUPPORTED_TRANSPORTS = ['dir', 'containers-storage', 'docker-daemon', 'oci-archive'];
@@ -36,7 +35,7 @@ function parseDockerArchive(rest: string): Location {
   return { kind: 'docker-archive', file, ref };
 }
 
-export function parseLocation(text: string, exists: (path: string) => boolean = existsSync): Location {
+export function parseLocation(text: string, exists: (path: string) => boolean = (path) => process.getBuiltinModule('node:fs').existsSync(path)): Location {
   if (text.startsWith('docker-archive:')) return parseDockerArchive(text.slice('docker-archive:'.length));
   if (text.startsWith('oci:')) {
     const rest = text.slice(4);

@@ -1,7 +1,10 @@
 // The Distribution API as a client sees it, for one registry: manifests, blobs, uploads,
 // tags and catalog, with authentication handled on the way.
-import { Readable } from 'node:stream';
-import { digestOf, guessManifestMediaType, isDigest, MANIFEST_MEDIA_TYPES, parseDigest, type Descriptor, type Digest, type ManifestBytes } from '../oci/index.js';
+import type { Readable } from 'node:stream';
+// oci's modules themselves, not its index: `tags` loads this, and needs no manifest parser.
+import type { Descriptor, ManifestBytes } from '../oci/descriptor.js';
+import { digestOf, isDigest, parseDigest, type Digest } from '../oci/digest.js';
+import { guessManifestMediaType, MANIFEST_MEDIA_TYPES } from '../oci/media-types.js';
 import { Authenticator } from './auth/authenticator.js';
 import { parseChallenges } from './auth/challenge.js';
 import { ContentMismatchError, RegistryResponseError, parseErrorBody } from './errors.js';
@@ -14,6 +17,10 @@ export interface BlobSource {
   /** A fresh stream of the blob from `offset`. */
   open(offset?: number): Promise<Readable> | Readable;
 }
+
+// node:stream from process.getBuiltinModule when a blob is streamed: `tags` loads this module, and an
+// ESM import would build node:stream's facade (reading its every export) for nothing.
+const stream = () => process.getBuiltinModule('node:stream');
 
 export const MANIFEST_ACCEPT = MANIFEST_MEDIA_TYPES.join(', ');
 
@@ -236,7 +243,7 @@ async function* countingGen(src: AsyncIterable<Buffer>, onProgress?: (n: number)
 }
 
 function counting(src: Promise<Readable> | Readable, onProgress?: (n: number) => void): Readable {
-  return Readable.from(
+  return stream().Readable.from(
     (async function* () {
       yield* countingGen(await src, onProgress);
     })(),
@@ -246,7 +253,7 @@ function counting(src: Promise<Readable> | Readable, onProgress?: (n: number) =>
 
 /** The first `length` bytes of a stream (then it is destroyed). */
 function sliceStream(src: Promise<Readable> | Readable, length: number): Readable {
-  return Readable.from(
+  return stream().Readable.from(
     (async function* () {
       const s = await src;
       let left = length;

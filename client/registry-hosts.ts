@@ -1,9 +1,17 @@
 // How to reach a registry host: scheme, TLS settings and mirrors, as Docker and
 // containers-registries.conf users configure them.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { BlockList, isIP } from 'node:net';
-import { join } from 'node:path';
-import { DEFAULT_REGISTRY, DOCKER_HUB_API_HOST } from '../oci/index.js';
+import type { BlockList } from 'node:net';
+import { DEFAULT_REGISTRY, DOCKER_HUB_API_HOST } from '../oci/reference.js'; // not the index: `tags` loads this
+
+// Node's modules from process.getBuiltinModule, not ESM imports (`tags` loads this and is timed): an
+// ESM import builds a facade of the module by reading every export, and node:fs's promises getter
+// loads node:fs/promises with a dozen of Node's internals.
+const { existsSync, readdirSync, readFileSync } = process.getBuiltinModule('node:fs');
+const { join } = process.getBuiltinModule('node:path');
+// node:net the same way: its facade's BlockList getter loads the block list's modules, needed only
+// for an insecure CIDR rule.
+const net = process.getBuiltinModule('node:net');
+const { isIP } = net;
 
 export interface HostSettings {
   /** The host[:port] used on the wire (docker.io → registry-1.docker.io). */
@@ -54,14 +62,15 @@ function isLoopback(hostname: string): boolean {
 
 export class HostResolver {
   private readonly exact = new Set<string>();
-  private readonly cidrs = new BlockList();
+  /** The insecure CIDR rules, if any. */
+  private cidrs?: BlockList;
   private readonly certDirs: string[];
 
   constructor(private readonly opts: HostResolverOptions = {}) {
     for (const rule of opts.insecure ?? []) {
       const cidr = /^(.+)\/(\d+)$/.exec(rule);
       if (cidr && isIP(cidr[1]!)) {
-        this.cidrs.addSubnet(cidr[1]!, Number(cidr[2]), isIP(cidr[1]!) === 6 ? 'ipv6' : 'ipv4');
+        (this.cidrs ??= new net.BlockList()).addSubnet(cidr[1]!, Number(cidr[2]), isIP(cidr[1]!) === 6 ? 'ipv6' : 'ipv4');
       } else {
         this.exact.add(rule.toLowerCase());
       }
@@ -75,7 +84,7 @@ export class HostResolver {
     const { hostname } = splitHostPort(host);
     if (this.exact.has(host.toLowerCase()) || this.exact.has(hostname.toLowerCase())) return true;
     const family = isIP(hostname);
-    if (family && this.cidrs.check(hostname, family === 6 ? 'ipv6' : 'ipv4')) return true;
+    if (family && this.cidrs?.check(hostname, family === 6 ? 'ipv6' : 'ipv4')) return true;
     return this.opts.insecureLoopback !== false && isLoopback(hostname);
   }
 

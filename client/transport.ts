@@ -7,7 +7,6 @@ import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import { ClientError } from './errors.js';
 import { exchange, plainAgent, tlsAgent, type ResponseBody } from './http-exchange.js';
-import { describeNetworkFailure } from './network-errors.js';
 import type { HostResolver, HostSettings } from './registry-hosts.js';
 import { sniffTls } from './tls-sniff.js';
 
@@ -166,7 +165,8 @@ export class Transport {
           await sleep(delay, req.signal);
           continue;
         }
-        const failure = describeNetworkFailure(url, err);
+        // Loaded on a failure only: `tags` (timed against `node -e 0`) loads the transport.
+        const failure = (await import('./network-errors.js')).describeNetworkFailure(url, err);
         throw new ClientError(`${req.method} ${url}: ${failure.why}`, { cause: err, kind: failure.kind, hint: failure.hint });
       }
       if (mayRetry && attempt < this.retry.retries && isRetryableStatus(res.status)) {

@@ -2,7 +2,10 @@
 // under load): the kernel's generator, read directly, 4 KiB at a time (a server naming many
 // temporary files reads /dev/urandom once per ~500 names, not once per name). For names of
 // containers, temporary files and leases, which must not collide, not for keys.
-import { closeSync, openSync, readSync } from 'node:fs';
+// node:fs from process.getBuiltinModule, not an ESM import: that builds node:fs's export facade by
+// reading every export, whose `promises` getter loads node:fs/promises and readline's internals
+// (~3 ms of `ps`, which loads this module with the container records but names nothing).
+const { closeSync, openSync, readSync } = process.getBuiltinModule('node:fs');
 
 const POOL = 4096;
 let pool = Buffer.alloc(0);

@@ -1,11 +1,14 @@
 // Where registry credentials come from: Docker's config.json (auths, identity tokens, credential
 // helpers) and containers' auth.json. Each source is a CredentialSource; the first that knows a
 // registry wins.
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { DEFAULT_REGISTRY } from '../../oci/index.js';
+import { DEFAULT_REGISTRY } from '../../oci/reference.js'; // not the index: `tags` loads this
+
+// Node's modules from process.getBuiltinModule, not ESM imports (`tags` loads this and is timed): an
+// ESM import builds a facade of the module by reading every export, and node:fs's promises getter
+// loads node:fs/promises with a dozen of Node's internals.
+const { existsSync, readFileSync } = process.getBuiltinModule('node:fs');
+const { homedir } = process.getBuiltinModule('node:os');
+const { join } = process.getBuiltinModule('node:path');
 
 export interface Credentials {
   username?: string;
@@ -68,7 +71,8 @@ function readJson(path: string): DockerConfigFile | undefined {
 /** Runs `docker-credential-<helper> get` (the Docker credential helper protocol). */
 export function credentialHelperGet(helper: string, serverUrl: string): Promise<Credentials | undefined> {
   return new Promise((resolve, reject) => {
-    const child = spawn(`docker-credential-${helper}`, ['get'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // node:child_process (and the streams and sockets it brings) only when a helper is asked.
+    const child = process.getBuiltinModule('node:child_process').spawn(`docker-credential-${helper}`, ['get'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let errOut = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

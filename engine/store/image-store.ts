@@ -11,51 +11,15 @@ import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../../util/atomic-file.js';
-import type { Descriptor, Digest } from '../../oci/index.js';
+import type { Digest } from '../../oci/index.js';
 import { ContentStore } from './content-store.js';
 import { acquireLock, ownerAlive, ownerToken, withLock } from '../file-lock.js';
 import { Snapshots } from './snapshots.js';
-import { KindedError } from '../../util/errors.js';
+import { readStoreState, statePath, type StoreState } from './store-state.js';
 import { randomHex } from '../../util/random-hex.js';
 
-export interface ImageRecord {
-  /** The platform image manifest. */
-  manifest: Digest;
-  mediaType: string;
-  config: Digest;
-  layers: Descriptor[];
-  diffIds: Digest[];
-  chainIds: Digest[];
-  /** The index the manifest was chosen from, when it came from a multi-platform image. */
-  index?: Digest;
-  platform: string;
-  /** When it was pulled or loaded (ISO 8601). */
-  added: string;
-}
-
-export interface RefRecord {
-  /** What the name points at in its registry: the index for a multi-platform image, else the manifest. */
-  target: Digest;
-  /** The platform manifest used here. */
-  manifest: Digest;
-}
-
-export interface StoreState {
-  version: 1;
-  images: Record<string, ImageRecord>;
-  /** Normalised names (`docker.io/library/busybox:latest`, `host/app@sha256:…`). */
-  refs: Record<string, RefRecord>;
-}
-
-const emptyState = (): StoreState => ({ version: 1, images: {}, refs: {} });
-
-/** The store's own state is damaged (kind \`corrupt\`). */
-export class StoreError extends KindedError {
-  constructor(message: string) {
-    super('corrupt', message);
-    this.name = 'StoreError';
-  }
-}
+export type { ImageRecord, RefRecord, StoreState } from './store-state.js';
+export { StoreError } from './store-state.js';
 
 export interface Lease {
   release(): Promise<void>;
@@ -76,28 +40,15 @@ export class ImageStore {
   constructor(readonly root: string) {
     this.content = new ContentStore(root);
     this.snapshots = new Snapshots(root);
-    this.statePath = join(root, 'images.json');
+    this.statePath = statePath(root);
   }
 
   async init(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: 0o711 });
   }
 
-  async state(): Promise<StoreState> {
-    let text: string;
-    try {
-      text = await readFile(this.statePath, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyState();
-      throw err;
-    }
-    try {
-      const s = JSON.parse(text) as StoreState;
-      if (s.version !== 1 || typeof s.images !== 'object' || typeof s.refs !== 'object') throw new Error('unknown format');
-      return s;
-    } catch (err) {
-      throw new StoreError(`${this.statePath} is damaged (${(err as Error).message}); move it away to start an empty store`);
-    }
+  state(): Promise<StoreState> {
+    return readStoreState(this.root);
   }
 
   /** Changes images.json: read, change, replaced atomically, all under its lock. */

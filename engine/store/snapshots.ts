@@ -3,7 +3,6 @@
 // unpacked into snapshots/tmp/ and renamed into place only when complete and its diff_id checked,
 // so a directory snapshots/<chainid> is always a whole layer; a lock per ChainID makes concurrent
 // pulls unpack it once.
-import { spawn } from 'node:child_process';
 import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../../util/atomic-file.js';
@@ -38,7 +37,9 @@ export interface SnapshotInfo {
 /** Flushes the file system holding `dir` (syncfs), so a committed snapshot survives a power cut. */
 function syncFs(dir: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('sync', ['-f', dir], { stdio: 'ignore' });
+    // node:child_process (with the streams, sockets and dgram it brings) when a snapshot is committed,
+    // not with the store: `images` reads snapshots' sizes and never commits one.
+    const child = process.getBuiltinModule('node:child_process').spawn('sync', ['-f', dir], { stdio: 'ignore' });
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`sync -f ${dir} failed (exit ${code})`))));
   });
