@@ -1,10 +1,12 @@
 // The options of `run` and `create` (one table, declared to commander by engine-container-commands.ts)
-// and a parser of a `run` command line that needs no commander: a warm `run --rm IMAGE true` is
-// timed against bare runc, and loading commander, the program and every container command's
-// declaration cost ~25 ms of it. The parser follows commander's rules for these options exactly
-// (cli/engine-run-flags.test.ts compares the two on many command lines) and gives up on anything
+// and `run`'s command line read without commander: a warm `run --rm IMAGE true` is timed against
+// bare runc, and loading commander, the program and every container command's declaration cost
+// ~25 ms of it. The line is parsed by cli/light-argv.ts, by commander's rules
+// (cli/engine-run-flags.test.ts compares the two on many command lines), which gives up on anything
 // else (help, an unknown option, a missing value or image): commander then parses the line and
 // reports what is wrong with it, as for every other command.
+import { parseLight, type LightCommand, type LightOption } from './light-argv.js';
+
 /** flags, description, then either a parser with its initial value, or a default value. */
 export type OptionRow = [flags: string, description: string, parse?: (v: string, acc: string[]) => string[], initial?: string | string[]];
 
@@ -62,38 +64,17 @@ export function runOptionRows(): OptionRow[] {
   return [...CONTAINER_RUN_OPTIONS, ...NETWORK_RUN_OPTIONS];
 }
 
-interface Spec {
-  key: string;
-  takesValue: boolean;
-  negate: boolean;
-  parse?: OptionRow[2];
-}
-
-/** commander's attribute name of a long flag: `--pids-limit` → pidsLimit, `--no-healthcheck` → healthcheck. */
-function attributeName(long: string): string {
-  return long
-    .replace(/^--(no-)?/, '')
-    .split('-')
-    .map((w, i) => (i === 0 ? w : w[0]!.toUpperCase() + w.slice(1)))
-    .join('');
-}
-
-function specs(): { byFlag: Map<string, Spec>; initial: Record<string, unknown> } {
-  const byFlag = new Map<string, Spec>();
-  const initial: Record<string, unknown> = {};
-  for (const [flags, , parse, init] of runOptionRows()) {
+/** The rows as the commander-compatible parser (cli/light-argv.ts) reads them. */
+function runCommand(): LightCommand {
+  const options = runOptionRows().map(([flags, , parse, initial]): LightOption => {
     const m = /^(?:(-\w), )?(--[\w-]+)(?: ([<[]).*)?$/.exec(flags);
-    if (!m) throw new Error(`run option ${flags}: not a form the quick parser knows`);
+    if (!m || m[3] === '[') throw new Error(`run option ${flags}: not a form the quick parser knows`);
     const [, short, long, value] = m;
-    if (value === '[') throw new Error(`run option ${flags}: an optional value is not supported by the quick parser`);
-    const negate = long!.startsWith('--no-');
-    const spec: Spec = { key: attributeName(long!), takesValue: value === '<', negate, parse };
-    if (init !== undefined) initial[spec.key] = Array.isArray(init) ? [...init] : init;
-    else if (negate) initial[spec.key] = true; // commander: a lone --no-X makes X default to true
-    byFlag.set(long!, spec);
-    if (short) byFlag.set(short, spec);
-  }
-  return { byFlag, initial };
+    if (!value) return { short, long: long!, kind: long!.startsWith('--no-') ? 'negated' : 'flag' };
+    if (parse) return { short, long: long!, kind: 'repeated', emptyList: Array.isArray(initial) };
+    return { short, long: long!, kind: 'value', initial: initial as string | undefined };
+  });
+  return { options, operands: 'rest' };
 }
 
 export interface RunLine {
@@ -108,55 +89,6 @@ export interface RunLine {
  * a missing value or image): the caller then lets commander parse the whole line.
  */
 export function parseRunLine(args: string[]): RunLine | undefined {
-  const { byFlag, initial } = specs();
-  const flags: Record<string, unknown> = initial;
-  const set = (spec: Spec, value?: string) => {
-    if (!spec.takesValue) flags[spec.key] = !spec.negate;
-    else flags[spec.key] = spec.parse ? spec.parse(value!, flags[spec.key] as string[]) : value;
-  };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === '--') return operands(args.slice(i + 1), flags);
-    if (arg.length < 2 || arg[0] !== '-') return operands(args.slice(i), flags);
-    const spec = byFlag.get(arg);
-    if (spec) {
-      if (spec.takesValue) {
-        // commander takes the next argument as the value, whatever it looks like
-        if (i + 1 >= args.length) return undefined;
-        set(spec, args[++i]);
-      } else set(spec);
-      continue;
-    }
-    if (arg[1] !== '-') {
-      // -dit: boolean short options in one argument; -eNAME=value: a value in the same argument
-      let rest = arg.slice(1);
-      while (rest.length > 0) {
-        const s = byFlag.get(`-${rest[0]}`);
-        if (!s) return undefined;
-        if (s.takesValue) {
-          if (rest.length === 1) {
-            if (i + 1 >= args.length) return undefined;
-            set(s, args[++i]);
-          } else set(s, rest.slice(1));
-          break;
-        }
-        set(s);
-        rest = rest.slice(1);
-      }
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const long = eq > 0 ? byFlag.get(arg.slice(0, eq)) : undefined;
-    if (long?.takesValue) {
-      set(long, arg.slice(eq + 1));
-      continue;
-    }
-    return undefined; // help, an unknown option: commander's to answer
-  }
-  return undefined; // no image
-}
-
-function operands(rest: string[], flags: Record<string, unknown>): RunLine | undefined {
-  if (rest.length === 0) return undefined;
-  return { image: rest[0]!, command: rest.slice(1), flags };
+  const line = parseLight(args, runCommand());
+  return line && { image: line.operands[0]!, command: line.operands.slice(1), flags: line.opts };
 }

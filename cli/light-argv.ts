@@ -1,5 +1,6 @@
 // A command line parsed the way commander parses it, for the few commands that are timed against
-// `node -e 0` (`images`, `ps`, `tags`: cli/light-commands.ts) and so run without loading commander
+// `node -e 0` or runc (`images`, `ps`, `tags`: cli/light-commands.ts; `run`: cli/engine-run-flags.ts)
+// and so run without loading commander
 // (its CommonJS files and the declarations cost about as much as Node's own start-up). Only the
 // forms commander accepts without complaint are recognised here; for anything else — an unknown
 // option, a missing value, `--help`, `--`, too many or too few arguments — the parser answers
@@ -20,12 +21,18 @@ export interface LightOption {
   kind: 'flag' | 'negated' | 'value' | 'repeated';
   /** A repeated option's value when not given (commander's default): `[]`, or absent. */
   emptyList?: boolean;
+  /** A value option's value when not given (commander's default), if any. */
+  initial?: string;
 }
 
 export interface LightCommand {
   options: LightOption[];
-  /** How many arguments (operands) the command takes, exactly. */
-  operands: number;
+  /**
+   * How many arguments (operands) the command takes, exactly; or `rest`: one or more, and the
+   * options come before the first of them (commander's passThroughOptions, as `run IMAGE
+   * COMMAND...` declares it): from the first operand, or after `--`, every word is an operand.
+   */
+  operands: number | 'rest';
 }
 
 export interface LightParse {
@@ -55,6 +62,7 @@ export function parseLight(args: readonly string[], spec: LightCommand): LightPa
   for (const o of spec.options) {
     if (o.kind === 'negated') opts[attributeName(o.long)] = true;
     else if (o.kind === 'repeated' && o.emptyList) opts[attributeName(o.long)] = [];
+    else if (o.kind === 'value' && o.initial !== undefined) opts[attributeName(o.long)] = o.initial;
   }
   const operands: string[] = [];
   const set = (o: LightOption, value?: string): boolean => {
@@ -67,8 +75,13 @@ export function parseLight(args: readonly string[], spec: LightCommand): LightPa
     return true;
   };
   const takesValue = (o: LightOption) => o.kind === 'value' || o.kind === 'repeated';
+  const rest = spec.operands === 'rest';
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
+    if (rest && (arg === '--' || arg.length < 2 || arg[0] !== '-')) {
+      operands.push(...args.slice(arg === '--' ? i + 1 : i));
+      break;
+    }
     if (PROGRAM_WORD.test(arg)) return undefined;
     if (arg.length < 2 || arg[0] !== '-') {
       operands.push(arg);
@@ -102,5 +115,6 @@ export function parseLight(args: readonly string[], spec: LightCommand): LightPa
       break;
     }
   }
-  return operands.length === spec.operands ? { opts, operands } : undefined;
+  const enough = rest ? operands.length > 0 : operands.length === spec.operands;
+  return enough ? { opts, operands } : undefined;
 }
