@@ -65,9 +65,14 @@ async function runCopy(srcText: string, dstText: string, flags: CopyFlags, verb:
 
 /** `pull REF [-o LOCATION]`. */
 export async function pullCommand(ref: string, flags: CopyFlags & { output?: string }, cmd: Command): Promise<void> {
-  if (flags.output !== undefined) return runCopy(ref, flags.output, flags, 'Pulled into');
+  if (flags.output !== undefined) return pullToOutput(ref, { ...flags, output: flags.output });
   if (flags.allPlatforms) throw new ClientError('--all-platforms needs -o: the local store keeps one platform of an image');
   return (await import('./engine-image-actions.js')).pullIntoStore(ref, flags, cmd);
+}
+
+/** `pull REF -o LOCATION`: into a layout or archive instead of the local store. */
+export function pullToOutput(ref: string, flags: CopyFlags & { output: string }): Promise<void> {
+  return runCopy(ref, flags.output, flags, 'Pulled into');
 }
 
 /** `push SOURCE [REF]`. */

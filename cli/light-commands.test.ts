@@ -73,6 +73,10 @@ const RUN_HERE: string[][] = [
   ['tags', '--insecure', '-q', 'r'],
   ['tags', '-'],
   ['--root', '/r', 'tags', 'r'],
+  ['pull', '-o', 'oci:/d', 'r'],
+  ['pull', 'localhost:5000/r:1', '--plain-http', '--output=oci:/d:t', '-j', '6', '-q'],
+  ['pull', '-qo', 'docker-archive:/a.tar', '--platform', 'linux/arm64', 'r'],
+  ['pull', '-a', '-j8', '--insecure-registry', 'h', '-o', 'oci:/d', 'r'],
 ];
 
 /** Lines left to commander: errors, help, and forms this path does not read. */
@@ -107,9 +111,15 @@ const LEFT_TO_COMMANDER: string[][] = [
   ['help', 'images'],
   ['image', 'ls'],
   ['run', 'busybox'],
+  ['pull', 'r'], // into the local store: the engine's path
+  ['pull', '-q', '--plain-http', 'r'],
+  ['pull', '-o'],
+  ['pull', '-o', 'oci:/d'],
+  ['pull', '-o', 'oci:/d', 'r', 's'],
+  ['pull', '-o', 'oci:/d', 'r', '--help'],
 ];
 
-describe('images, ps and tags without commander', () => {
+describe('images, ps, tags and pull -o without commander', () => {
   it('declares the same options as the commands commander runs', async () => {
     for (const [name, light] of Object.entries(LIGHT_COMMANDS)) {
       const { program } = await programFor(['node', 'stevedore', name]);

@@ -1,11 +1,13 @@
 // The commands run without commander: `images`, `ps` and `tags` are timed against `node -e 0`
-// (bench/cli-start.ts; goals ≤ 1.6× and ≤ 2×), and commander with the declarations of a command
+// (bench/cli-start.ts; goals ≤ 1.6× and ≤ 2×), `pull -o` against skopeo (bench/client-pull.ts),
+// and commander with the declarations of a command
 // module costs about half of Node's own start-up. Their options are repeated here from their
 // declarations (engine-image-commands.ts, engine-container-commands.ts, client-commands.ts /
 // client-options.ts) and parsed the way commander parses them (light-argv.ts); light-commands.test.ts
 // parses the same lines with commander and checks both agree. Anything else on the line — help, an
 // error, another command, a global option other than --root before the command — goes to
 // commander (program.ts) untouched.
+import type { CopyFlags } from './client-actions.js';
 import type { ClientFlags } from './client-options.js';
 import type { ListImagesFlags } from './engine-images-list.js';
 import type { PsFlags } from './engine-ps.js';
@@ -14,6 +16,8 @@ import { parseLight, type LightCommand, type LightOption, type LightParse } from
 interface Light extends LightCommand {
   /** Errors reported without their class name (container commands, as in program.ts). */
   plain: boolean;
+  /** Whether this path runs a line it parsed (absent: always); otherwise commander does. */
+  takes?(parsed: LightParse): boolean;
   run(root: string | undefined, parsed: LightParse): Promise<void>;
 }
 
@@ -29,6 +33,20 @@ const CLIENT_OPTIONS: LightOption[] = [
 ];
 
 export const LIGHT_COMMANDS: Record<string, Light> = {
+  // Into a layout or archive only: a pull into the local store is the engine's (commander's path).
+  pull: {
+    options: [
+      ...CLIENT_OPTIONS,
+      { long: '--platform', kind: 'value' },
+      { short: '-a', long: '--all-platforms', kind: 'flag' },
+      { short: '-j', long: '--concurrency', kind: 'value' },
+      { short: '-o', long: '--output', kind: 'value' },
+    ],
+    operands: 1,
+    plain: false,
+    takes: ({ opts }) => opts.output !== undefined,
+    run: async (_root, { opts, operands }) => (await import('./client-actions.js')).pullToOutput(operands[0]!, opts as unknown as CopyFlags & { output: string }),
+  },
   images: {
     options: [
       { short: '-q', long: '--quiet', kind: 'flag' },
@@ -90,7 +108,7 @@ export function lightLine(args: readonly string[]): { name: string; root?: strin
   const name = args[i];
   const light = name === undefined || !Object.hasOwn(LIGHT_COMMANDS, name) ? undefined : LIGHT_COMMANDS[name]!;
   const parsed = light && parseLight(args.slice(i + 1), light);
-  return parsed ? { name: name!, root, parsed } : undefined;
+  return parsed && (light.takes?.(parsed) ?? true) ? { name: name!, root, parsed } : undefined;
 }
 
 /**
