@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientErrorAnswer, rawErrorResponse } from './connection-guards.js';
+import { clientErrorAnswer, isTlsHandshake, rawErrorResponse } from './connection-guards.js';
 
 describe('clientErrorAnswer', () => {
   it('maps Node parser errors to the status a client should see', () => {
@@ -19,5 +19,14 @@ describe('rawErrorResponse', () => {
     expect(head).toContain('Connection: close');
     expect(head).toContain(`Content-Length: ${Buffer.byteLength(body)}`);
     expect(JSON.parse(body)).toEqual({ errors: [{ code: 'UNSUPPORTED', message: 'request headers are too large', detail: {} }] });
+  });
+});
+
+describe('isTlsHandshake', () => {
+  it('tells a TLS ClientHello from a malformed HTTP request', () => {
+    expect(isTlsHandshake(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x2f, 0x01]))).toBe(true);
+    expect(isTlsHandshake(Buffer.from('GE T / HTTP/1.1\r\n'))).toBe(false);
+    expect(isTlsHandshake(Buffer.from([0x16]))).toBe(false);
+    expect(isTlsHandshake(undefined)).toBe(false);
   });
 });

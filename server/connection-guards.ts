@@ -12,6 +12,11 @@ import { safeCallback } from './safe-callback.js';
 /** Headers have to arrive within this time (Node's default, said here so it is not forgotten). */
 const HEADERS_TIMEOUT_MS = 60_000;
 
+/** Whether the bytes that failed to parse as HTTP are a TLS handshake record (a ClientHello). */
+export function isTlsHandshake(raw: unknown): boolean {
+  return Buffer.isBuffer(raw) && raw.length >= 2 && raw[0] === 0x16 && raw[1] === 0x03;
+}
+
 /** Status and message for an error of Node's HTTP parser (`clientError`). */
 export function clientErrorAnswer(code: string | undefined): { status: number; message: string } {
   switch (code) {
@@ -75,7 +80,10 @@ export function guardConnections(server: Server, config: Config, log: Logger, tl
         return;
       }
       const { status, message } = clientErrorAnswer(code);
-      log.warn({ remote: remoteOf(socket), code, status }, `bad request: ${message}`);
+      // Clients probe an insecure registry for HTTPS before using plain HTTP (docker, skopeo, and
+      // Stevedore's own client sniff): an expected event on every pull, not a problem to warn of.
+      if (isTlsHandshake((err as { rawPacket?: unknown }).rawPacket)) log.debug({ remote: remoteOf(socket), status }, 'TLS handshake on the plain-HTTP listener (a client probing for HTTPS)');
+      else log.warn({ remote: remoteOf(socket), code, status }, `bad request: ${message}`);
       // A response already under way on this connection cannot be followed by another one.
       const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
       if (inFlight?.headersSent) {
