@@ -79,7 +79,10 @@ describe('the audit log', () => {
 
     const lines = await waitFor('the audit lines', async () => {
       const l = await audit();
-      return l.some((x) => x.action === 'login.failure') && l.some((x) => x.action === 'tag.delete') ? l : undefined;
+      // Each line is appended as its request ends, after the answer went out: wait for the last
+      // request's line too (bob's refused upload), not only for earlier ones.
+      const refusedLine = l.some((x) => x.action === 'upload' && x.outcome === 'failure' && x.target?.repository === 'alice/evil');
+      return refusedLine && l.some((x) => x.action === 'login.failure') && l.some((x) => x.action === 'tag.delete') ? l : undefined;
     });
     const by = (action: string, f: (l: AuditLine) => boolean = () => true) => lines.filter((l) => l.action === action && f(l));
     expect(by('manifest.push', (l) => l.target?.repository === 'alice/app' && l.target?.tag === 'v1').map((l) => l.target?.digest)).toEqual([one.manifest.digest, two.manifest.digest]);
