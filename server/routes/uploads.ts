@@ -6,7 +6,7 @@ import { DigestMismatchError, UploadOffsetError, UploadUnknownError, type BlobIn
 import { emptyResponse } from '../empty-response.js';
 import { RegistryError } from '../errors.js';
 import { parseContentRange } from '../http-range.js';
-import { pacedBody, pacingBodyGarbage } from '../body-garbage.js';
+import { exposeGc, pacedBody, pacingBodyGarbage } from '../body-garbage.js';
 import { discardRestOfBody } from '../request-body.js';
 import type { RegistryDeps } from '../registry-deps.js';
 import { BLOB_MEDIA_TYPE } from '../registry-events.js';
@@ -110,6 +110,7 @@ async function* withinQuota(source: AsyncIterable<Uint8Array>, before: number, m
 }
 
 export function registerUploads(router: Router, deps: RegistryDeps): void {
+  exposeGc(); // upload bodies pace young-generation collections (server/body-garbage.ts)
   const { storage, events } = deps;
   const { uploads, blobs } = storage;
   const { quotas } = policyOf(deps);
