@@ -185,6 +185,29 @@ export class BlobStore {
     await this.driver.linkFile!(dataPath, layout.blobData(digest));
   }
 
+  /**
+   * Verified upload data into place (`how`: linkFrom or commitFrom) and linked to `repo`, the two
+   * at once: each is durable when this resolves, and their fsyncs overlap (one round of them fewer
+   * than one after the other). Either order is safe after a crash: a link whose data is missing
+   * is no blob to the repository (stat() wants both), and data without a link is garbage.
+   * The link hook runs once both are done. `opts.syncData`, when the data is not durable yet: run
+   * (its fsync) while the link is written, and before the data is placed.
+   */
+  async placeAndLink(repo: string, dataPath: string, digest: Digest, size: number, how: 'link' | 'move', opts: MoveOptions & { syncData?: () => Promise<void> } = {}): Promise<void> {
+    const place = async () => {
+      await opts.syncData?.();
+      await (how === 'link' ? this.linkFrom(dataPath, digest) : this.commitFrom(dataPath, digest, { sourceDurable: opts.sourceDurable }));
+    };
+    // Both settled before this returns, also on a failure (the caller then cleans up the upload).
+    const [placed, linked] = await Promise.allSettled([
+      place(),
+      this.writeLink(repo, digest),
+    ]);
+    if (placed.status === 'rejected') throw placed.reason;
+    if (linked.status === 'rejected') throw linked.reason;
+    await this.onLinked?.(repo, digest, size);
+  }
+
   /** Moves verified upload data into place (content already present: the upload is dropped). */
   async commitFrom(dataPath: string, digest: Digest, opts?: MoveOptions): Promise<void> {
     if (await this.statGlobal(digest)) return;

@@ -48,6 +48,14 @@ export interface MoveOptions {
   sourceDurable?: boolean;
 }
 
+export interface PutOptions {
+  /**
+   * Default true. false: atomic while the system runs (readers see the old or the new content),
+   * but a crash may undo it or leave the object empty; syncContent() makes it durable later.
+   */
+  durable?: boolean;
+}
+
 export interface DeleteOptions {
   /** Default true. */
   durable?: boolean;
@@ -123,8 +131,14 @@ export interface StorageDriver {
   readonly capabilities: DriverCapabilities;
   /** Reads a small object whole (links, manifests, upload state). */
   getContent(path: string): Promise<Buffer>;
-  /** Atomically and durably replaces `path` with `content`. */
-  putContent(path: string, content: Uint8Array): Promise<void>;
+  /** Atomically and durably (unless `opts.durable` is false) replaces `path` with `content`. */
+  putContent(path: string, content: Uint8Array, opts?: PutOptions): Promise<void>;
+  /**
+   * Makes durable an object written with putContent(…, { durable: false }): its content and its
+   * name, with the names of the directories above it. Nothing to do where every write is
+   * durable (S3). An object already durable costs little (nothing left to write).
+   */
+  syncContent(path: string): Promise<void>;
   /** Streams an object from `offset` (inclusive) to `end` (inclusive) or its end. */
   reader(path: string, offset?: number, end?: number): Promise<Readable>;
   /** Opens a writer; with `append` it continues an existing file. */

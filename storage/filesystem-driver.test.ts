@@ -23,6 +23,14 @@ describe('FilesystemDriver', () => {
     expect(await readdir(join(root, 'a/b'))).toEqual(['c']);
   });
 
+  it('a put without fsyncs is there at once, and syncContent makes it durable later; a missing object cannot be synced', async () => {
+    await driver.putContent('/uploads/u1/info', Buffer.from('{}'), { durable: false });
+    expect((await driver.getContent('/uploads/u1/info')).toString()).toBe('{}');
+    expect(await readdir(join(root, 'uploads/u1'))).toEqual(['info']);
+    await driver.syncContent('/uploads/u1/info');
+    await expect(driver.syncContent('/uploads/u2/info')).rejects.toBeInstanceOf(PathNotFoundError);
+  });
+
   it('purges what killed writes left (.tmp-* files and directories) once old, never recent ones or data', async () => {
     await driver.putContent('/repo/_manifests/tags/v1/current/link', Buffer.from('sha256:x'));
     const dir = join(root, 'repo/_manifests/tags/v1/current');

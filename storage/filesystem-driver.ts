@@ -6,9 +6,9 @@ import { constants } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { syncDir, TEMP_MARK, writeFileAtomic } from '../util/atomic-file.js';
+import { syncDir, syncFile, TEMP_MARK, writeFileAtomic } from '../util/atomic-file.js';
 import { FsBulkSession } from './fs-bulk.js';
-import { checkPath, FileLinkedError, PathNotFoundError, unsupportedMethod, type BulkSession, type DeleteOptions, type MoveOptions, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
+import { checkPath, FileLinkedError, PathNotFoundError, unsupportedMethod, type BulkSession, type DeleteOptions, type MoveOptions, type PutOptions, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver } from './driver.js';
 
 export interface FilesystemDriverOptions {
   rootDirectory: string;
@@ -86,13 +86,30 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async putContent(path: string, content: Uint8Array): Promise<void> {
+  async putContent(path: string, content: Uint8Array, opts: PutOptions = {}): Promise<void> {
     const target = this.full(path);
+    const durable = this.sync && opts.durable !== false;
     // New directories are synced while the content is written and synced (fsyncs at the same
     // time share the journal's commit): all before the rename makes the content visible.
     const created = await this.mkdirsUnsynced(dirname(target));
     // Temporary named apart from the target, so a target name at the 255-byte limit still has room.
-    await writeFileAtomic(target, content, { durable: this.sync, tempName: 'apart', beforeRename: created.length > 0 ? () => this.syncParents(created) : undefined });
+    await writeFileAtomic(target, content, { durable, tempName: 'apart', beforeRename: durable && created.length > 0 ? () => this.syncParents(created) : undefined });
+  }
+
+  /**
+   * fsyncs the file and every directory from its own up to the root, all at once (one journal
+   * commit): whichever of them a non-durable putContent created or changed.
+   */
+  async syncContent(path: string): Promise<void> {
+    if (!this.sync) return;
+    const full = this.full(path);
+    const dirs = [this.root];
+    for (let key = dirname(path); key !== '/' && key !== '.'; key = dirname(key)) dirs.push(join(this.root, key));
+    try {
+      await Promise.all([syncFile(full), ...dirs.map((d) => syncDir(d))]);
+    } catch (err) {
+      this.notFound(path, err);
+    }
   }
 
   async reader(path: string, offset = 0, end?: number): Promise<Readable> {

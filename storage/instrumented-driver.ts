@@ -2,7 +2,7 @@
 // metrics sink. It wraps any driver, so every backend is measured the same way; the sink is an
 // interface so storage/ depends on no metrics library and no server code.
 import type { Readable } from 'node:stream';
-import { isNotFound, type BulkSession, type DeleteOptions, type MoveOptions, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver, type WholeRead } from './driver.js';
+import { isNotFound, type BulkSession, type DeleteOptions, type MoveOptions, type PutOptions, type DriverCapabilities, type FileInfo, type FileWriter, type RandomAccessFile, type ReadableFileWriter, type StorageDriver, type WholeRead } from './driver.js';
 
 /** The fixed set of operation names (bounded label values). Writer methods are `writer.<method>`. */
 export type StorageOperation =
@@ -103,8 +103,13 @@ export class InstrumentedDriver implements StorageDriver {
     return this.measure('getContent', () => this.inner.getContent(path));
   }
 
-  putContent(path: string, content: Uint8Array): Promise<void> {
-    return this.measure('putContent', () => this.inner.putContent(path, content));
+  putContent(path: string, content: Uint8Array, opts?: PutOptions): Promise<void> {
+    return this.measure('putContent', () => this.inner.putContent(path, content, opts));
+  }
+
+  /** (Measured as a put, which it completes.) */
+  syncContent(path: string): Promise<void> {
+    return this.measure('putContent', () => this.inner.syncContent(path));
   }
 
   /** Measures opening the stream (the time to first byte is the backend's; the transfer is the client's). */

@@ -250,9 +250,13 @@ export class S3Driver implements StorageDriver {
     return Buffer.concat(chunks);
   }
 
+  /** (Every PUT is durable: `opts.durable` changes nothing.) */
   async putContent(path: string, content: Uint8Array): Promise<void> {
     await this.putObject(this.key(path), content);
   }
+
+  /** (Nothing to do: every PUT is durable.) */
+  async syncContent(): Promise<void> {}
 
   private async putObject(key: string, body: Uint8Array): Promise<void> {
     await this.client.send(

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer, text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../oci/index.js';
+import type { PutOptions } from './driver.js';
 import { FilesystemDriver } from './filesystem-driver.js';
 import { openRegistryStorage, type RegistryStorage } from './index.js';
 import { DigestMismatchError, UploadOffsetError, UploadUnknownError, type GrowingUpload } from './upload-store.js';
@@ -88,6 +89,36 @@ describe('UploadStore', () => {
     const next = await store.uploads.create('a/b');
     expect(await open().uploads.append('a/b', next.id, body('abc'), 0)).toBe(3);
     expect((await store.uploads.status('a/b', next.id)).size).toBe(3);
+  });
+
+  it('a new session\'s record is written without fsyncs and made durable with its first bytes; a record a crash left empty is an unknown upload', async () => {
+    class Recording extends FilesystemDriver {
+      readonly calls: string[] = [];
+      override async putContent(path: string, content: Uint8Array, opts?: PutOptions): Promise<void> {
+        this.calls.push(`put ${path}${opts?.durable === false ? ' (not durable)' : ''}`);
+        return super.putContent(path, content, opts);
+      }
+      override async syncContent(path: string): Promise<void> {
+        this.calls.push(`sync ${path}`);
+        return super.syncContent(path);
+      }
+    }
+    const driver = new Recording({ rootDirectory: root });
+    const s = openRegistryStorage(driver);
+    const up = await s.uploads.create('a/b');
+    expect(driver.calls).toEqual([`put /uploads/${up.id}/info (not durable)`]);
+    expect(await s.uploads.append('a/b', up.id, body('abc'))).toBe(3);
+    expect(driver.calls).toEqual([`put /uploads/${up.id}/info (not durable)`, `sync /uploads/${up.id}/info`]);
+    // A whole blob in one PUT never needs the record: nothing acknowledged is in it.
+    const whole = await s.uploads.create('a/b');
+    await s.uploads.appendAndCommit('a/b', whole.id, body('whole'), digestOf('whole'), async () => undefined);
+    expect(driver.calls.filter((c) => c.includes(whole.id))).toEqual([`put /uploads/${whole.id}/info (not durable)`]);
+    expect(await s.blobs.stat('a/b', digestOf('whole'))).toEqual({ digest: digestOf('whole'), size: 5 });
+    // What a power cut can leave of a record never synced: an empty file.
+    const lost = await s.uploads.create('a/b');
+    await writeFile(join(root, 'uploads', lost.id, 'info'), '');
+    await expect(open().uploads.status('a/b', lost.id)).rejects.toBeInstanceOf(UploadUnknownError);
+    await expect(open().uploads.append('a/b', lost.id, body('x'))).rejects.toBeInstanceOf(UploadUnknownError);
   });
 
   // The process "dies" when it writes the repository link: the one fault no real part produces on cue.

@@ -135,8 +135,12 @@ export class UploadStore {
     const id = randomUUID();
     const info: UploadInfo = { id, repository, startedAt: new Date().toISOString() };
     // The record alone: an upload without a data file has no bytes yet (the first append creates
-    // it), which saves a new upload two fsyncs and a file.
-    await this.driver.putContent(layout.uploadInfo(id), Buffer.from(JSON.stringify(info)));
+    // it), which saves a new upload two fsyncs and a file. Not durable yet either: a session
+    // holds nothing acknowledged until its first bytes, and append() makes the record durable
+    // with them (their fsyncs at once); a blob that comes whole (appendAndCommit) never needs it.
+    // A crash before then loses the session (or leaves its record empty: unknown as well), and
+    // the client starts again. Two fsync rounds fewer before the 202 of a POST.
+    await this.driver.putContent(layout.uploadInfo(id), Buffer.from(JSON.stringify(info)), { durable: false });
     this.remember(id, { hash: await this.digests.create(), offset: 0 });
     return { ...info, size: 0 };
   }
@@ -209,7 +213,8 @@ export class UploadStore {
     try {
       info = JSON.parse((await this.driver.getContent(layout.uploadInfo(id))).toString('utf8')) as UploadInfo;
     } catch (err) {
-      if (isNotFound(err)) throw new UploadUnknownError(id);
+      // (Empty or cut short: a record a crash caught before it was durable, see create().)
+      if (isNotFound(err) || err instanceof SyntaxError) throw new UploadUnknownError(id);
       throw err;
     }
     if (info.repository !== repository) throw new UploadUnknownError(id);
@@ -255,7 +260,8 @@ export class UploadStore {
           state.hash.update(chunk);
           state.offset += chunk.length;
         }
-        await writer.commit();
+        // The record too (create() left it to the first bytes; already durable, it costs little).
+        await Promise.all([writer.commit(), this.driver.syncContent(layout.uploadInfo(id))]);
         this.remember(id, state);
         await this.saveDigestState(id, state);
         return writer.size;
@@ -271,9 +277,10 @@ export class UploadStore {
    * local files, the common case of a small blob, which takes a shorter way: the bytes go to the
    * upload's data file, hashed as they flow, are fsynced, checked, moved into the blob store
    * (fsyncing the directories that gain entries) and linked. No commit record: the bytes are in the
-   * upload until the move and in the blob store after it, and nothing is acknowledged before the
-   * link (a crash between the move and the link leaves an unlinked blob for garbage collection, and
-   * the client's retried PUT an unknown upload, so it starts again). About half the file
+   * upload until the move and in the blob store after it, and nothing is acknowledged before both
+   * the move and the link, made at once, are durable (a crash before leaves an unlinked blob for
+   * garbage collection or a link without data that no one sees, and the client's retried PUT an
+   * unknown upload or one whose digest no longer matches, so it starts again). About half the file
    * operations of append() and commit() (one read of the upload's record instead of three, no
    * digest state, no commit record and its two fsyncs). `admit(size)` runs once the size is known
    * and before the blob is linked (quotas). Returns the blob and the upload's size.
@@ -318,18 +325,20 @@ export class UploadStore {
           await this.remove(id);
           throw new DigestMismatchError(digest, actual);
         }
-        await w.commit(); // durable before it is visible
         await admit(size);
-      } finally {
+      } catch (err) {
         // Bytes of a failed body stay in the upload, as with append() (its status tells how many).
         await w.close();
+        throw err;
       }
       try {
-        // Neither the file's leaving the upload nor the upload's removal needs an fsync: a crash
-        // that undoes them leaves an empty upload (its status says 0 bytes; the purger removes it).
-        await this.blobs.commitFrom(dataPath, digest, { sourceDurable: false });
-        await this.blobs.link(repository, digest, size);
+        // The data is fsynced while the repository's link is written, and is durable before it is
+        // visible in the blob store. Neither the file's leaving the upload nor the upload's
+        // removal needs an fsync: a crash that undoes them leaves an empty upload (its status says
+        // 0 bytes; the purger removes it).
+        await this.blobs.placeAndLink(repository, dataPath, digest, size, 'move', { sourceDurable: false, syncData: () => w.commit() });
       } finally {
+        await w.close();
         await this.remove(id, false);
       }
       return { digest, size };
@@ -382,20 +391,20 @@ export class UploadStore {
         throw new DigestMismatchError(digest, actual);
       }
       if (this.driver.capabilities.link) {
-        // Local files: no commit record. The blob store gets the data under a second name and the
-        // upload keeps its own until the blob and its link are durable, so whatever step a crash
-        // interrupts, the upload still has its bytes and a retried PUT does it again (the blob is
-        // then there already). Two fsync rounds fewer than the record (file, then directory)
-        // before a move. The upload can no longer be appended to (writer() refuses a file with
+        // Local files: no commit record. The blob store gets the data under a second name, at once
+        // with the repository's link, and the upload keeps its own until both are durable, so
+        // whatever step a crash interrupts, the upload still has its bytes and a retried PUT does
+        // it again (the blob is then there already). Two fsync rounds fewer than the record (file,
+        // then directory) before a move. The upload can no longer be appended to (writer() refuses a file with
         // two names) and its removal need not be durable: one that comes back is complete.
-        await this.blobs.linkFrom(dataPath, digest);
-        await this.blobs.link(repository, digest, size);
+        await this.blobs.placeAndLink(repository, dataPath, digest, size, 'link');
         await this.remove(id, false);
         return { digest, size };
       }
       // From here the commit is recorded: whatever step a crash interrupts, the next start
       // (recoverCommits) or a retried PUT completes it, and the acknowledged upload is not lost.
-      await this.driver.putContent(layout.uploadCommit(id), Buffer.from(digest));
+      // (With the upload's record, which recovery reads: not yet durable if no bytes came.)
+      await Promise.all([this.driver.putContent(layout.uploadCommit(id), Buffer.from(digest)), this.driver.syncContent(layout.uploadInfo(id))]);
       return this.finishCommit(repository, id, digest);
     });
   }

@@ -16,6 +16,16 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** fsyncs a file written earlier without it (see StorageDriver.syncContent). */
+export async function syncFile(path: string): Promise<void> {
+  const fh = await open(path, constants.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Prefix of the temporary files writeFileAtomic leaves only while it runs (or after a crash). */
 export const TEMP_MARK = '.tmp-';
 

@@ -6,7 +6,7 @@ import { DigestMismatchError, UploadOffsetError, UploadUnknownError, type BlobIn
 import { emptyResponse } from '../empty-response.js';
 import { RegistryError } from '../errors.js';
 import { parseContentRange } from '../http-range.js';
-import { pacedBody, pacingBodyGarbage } from '../body-garbage.js';
+import { exposeGc, pacedBody, pacingBodyGarbage } from '../body-garbage.js';
 import { discardRestOfBody } from '../request-body.js';
 import type { RegistryDeps } from '../registry-deps.js';
 import { BLOB_MEDIA_TYPE } from '../registry-events.js';
@@ -27,7 +27,7 @@ function rangeHeader(size: number): string {
   return `0-${Math.max(0, size - 1)}`;
 }
 
-function acceptedUpload(ctx: Context, name: string, status: UploadStatus): void {
+function acceptedUpload(ctx: Context, name: string, status: Pick<UploadStatus, 'id' | 'size'>): void {
   emptyResponse(ctx, 202);
   ctx.set('Location', uploadLocation(name, status.id));
   ctx.set('Range', rangeHeader(status.size));
@@ -110,6 +110,7 @@ async function* withinQuota(source: AsyncIterable<Uint8Array>, before: number, m
 }
 
 export function registerUploads(router: Router, deps: RegistryDeps): void {
+  exposeGc(); // upload bodies pace young-generation collections (server/body-garbage.ts)
   const { storage, events } = deps;
   const { uploads, blobs } = storage;
   const { quotas } = policyOf(deps);
@@ -301,48 +302,45 @@ export function registerUploads(router: Router, deps: RegistryDeps): void {
     acceptedUpload(ctx, name, status);
   });
 
-  router.get(UPLOAD, async (ctx) => {
-    const name = repositoryName(ctx);
-    const id = capture(ctx, 1);
-    let status: UploadStatus;
+  /** The upload's status (its size before this request's bytes), or BLOB_UPLOAD_UNKNOWN. */
+  async function statusOf(name: string, id: string): Promise<UploadStatus> {
     try {
-      status = await uploads.status(name, id);
+      return await uploads.status(name, id);
     } catch (err) {
       mapUploadError(err, id);
     }
-    acceptedUpload(ctx, name, status);
+  }
+
+  // PATCH and PUT read the upload's status first only for the quotas (its size before the body);
+  // without quotas the storage's append and commit find the upload (and refuse an unknown one)
+  // themselves: two file operations fewer (a read of the record, a stat) per request.
+
+  router.get(UPLOAD, async (ctx) => {
+    const name = repositoryName(ctx);
+    const id = capture(ctx, 1);
+    acceptedUpload(ctx, name, await statusOf(name, id));
     emptyResponse(ctx, 204);
   });
 
   router.patch(UPLOAD, async (ctx) => {
     const name = repositoryName(ctx);
     const id = capture(ctx, 1);
-    let status: UploadStatus;
-    try {
-      status = await uploads.status(name, id);
-    } catch (err) {
-      mapUploadError(err, id);
-    }
+    const before = quotas.enabled ? (await statusOf(name, id)).size : 0;
     // append() returns the new size: no second status read (3 requests on S3).
-    const size = await appendBody(ctx, name, id, status.size);
-    acceptedUpload(ctx, name, size === undefined ? status : { ...status, size });
+    const size = await appendBody(ctx, name, id, before);
+    acceptedUpload(ctx, name, { id, size: size ?? (await statusOf(name, id)).size });
   });
 
   router.put(UPLOAD, async (ctx) => {
     const name = repositoryName(ctx);
     const id = capture(ctx, 1);
-    let status: UploadStatus;
-    try {
-      status = await uploads.status(name, id);
-    } catch (err) {
-      mapUploadError(err, id);
-    }
+    const before = quotas.enabled ? (await statusOf(name, id)).size : 0;
     const digest = digestParam(queryString(ctx, 'digest'));
-    let info = await appendBodyAndCommit(ctx, name, id, status.size, digest);
+    let info = await appendBodyAndCommit(ctx, name, id, before, digest);
     if (!info) {
       // No body: the upload's bytes are all there. At the latest here, with the digest known: a
       // blob the quotas already count adds nothing.
-      await quotas.admit(name, digest, status.size).catch((err: unknown) => refused(ctx, name, id, err));
+      if (quotas.enabled) await quotas.admit(name, digest, before).catch((err: unknown) => refused(ctx, name, id, err));
       try {
         info = await uploads.commit(name, id, digest);
       } catch (err) {
