@@ -172,6 +172,29 @@ describe('stevedore serve', () => {
     }
   });
 
+  it('serves one process under the pid it was started as, with the V8 flags of a worker, keeping the node flags an operator set', async () => {
+    const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    const plain = await startStevedore({ dataDir: join(dir, 'flags'), args: ['--workers', '1'] });
+    try {
+      expect((await fetch(`${plain.url}/v2/`)).status).toBe(200);
+      const args = cmdline(plain.child.pid!);
+      expect(args).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--expose-gc', '--max-opt=2', CLI, 'serve']));
+      expect(args.indexOf('--max-opt=2')).toBeLessThan(args.indexOf(CLI));
+      expect(await plain.stop()).toBe(0);
+    } finally {
+      await plain.stop('SIGKILL');
+    }
+    const tuned = await startStevedore({ dataDir: join(dir, 'flags'), args: ['--workers', '1'], env: { NODE_OPTIONS: '--max-semi-space-size=4' } });
+    try {
+      expect((await fetch(`${tuned.url}/v2/`)).status).toBe(200);
+      const args = cmdline(tuned.child.pid!);
+      expect(args).toEqual(expect.arrayContaining(['--expose-gc', '--max-opt=2']));
+      expect(args.some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
+    } finally {
+      await tuned.stop();
+    }
+  });
+
   it('finishes an in-flight upload on SIGTERM, then exits 0', async () => {
     const s = await startStevedore({ dataDir: join(dir, 'drain') });
     try {
