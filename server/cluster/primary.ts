@@ -15,7 +15,7 @@ import { LoginGuard } from '../auth/login-guard.js';
 import type { Config } from '../config.js';
 import { applyReload } from '../config-reload.js';
 import { flushLog, type Logger } from '../logger.js';
-import { missingServingFlags } from '../node-flags.js';
+import { missingFlags, WORKER_V8_FLAGS } from '../node-flags.js';
 import { stopWithParent } from '../parent-watch.js';
 import { RateLimiter, type RequestKind } from '../rate-limit.js';
 import { LockTable } from './lock-table.js';
@@ -154,7 +154,7 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
   };
 
   // The workers' V8 flags (server/node-flags.ts), unless NODE_OPTIONS or node's command line set them.
-  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [], execArgv: [...process.execArgv, ...missingServingFlags()] });
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [], execArgv: [...process.execArgv, ...missingFlags(WORKER_V8_FLAGS)] });
 
   const fork = (index: number) => {
     const w = cluster.fork({ [WORKER_SLOT_VARIABLE]: `${index}/${count}` });

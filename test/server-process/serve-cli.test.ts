@@ -172,14 +172,14 @@ describe('stevedore serve', () => {
     }
   });
 
-  it('serves one process under the pid it was started as, with the V8 flags of a worker, keeping the node flags an operator set', async () => {
+  it('serves one process under the pid it was started as, with the serving V8 flags, keeping the node flags an operator set', async () => {
     const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     const plain = await startStevedore({ dataDir: join(dir, 'flags'), args: ['--workers', '1'] });
     try {
       expect((await fetch(`${plain.url}/v2/`)).status).toBe(200);
       const args = cmdline(plain.child.pid!);
-      expect(args).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--expose-gc', '--max-opt=2', CLI, 'serve']));
-      expect(args.indexOf('--max-opt=2')).toBeLessThan(args.indexOf(CLI));
+      expect(args).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--expose-gc', CLI, 'serve']));
+      expect(args.indexOf('--expose-gc')).toBeLessThan(args.indexOf(CLI));
       expect(await plain.stop()).toBe(0);
     } finally {
       await plain.stop('SIGKILL');
@@ -188,7 +188,7 @@ describe('stevedore serve', () => {
     try {
       expect((await fetch(`${tuned.url}/v2/`)).status).toBe(200);
       const args = cmdline(tuned.child.pid!);
-      expect(args).toEqual(expect.arrayContaining(['--expose-gc', '--max-opt=2']));
+      expect(args).toContain('--expose-gc');
       expect(args.some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
     } finally {
       await tuned.stop();
