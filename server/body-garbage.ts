@@ -13,8 +13,8 @@
 // and wait for a full collection: copying them into a buffer of the writer's own instead saved
 // ~1 MiB more but cost 1-2 ms of CPU per MB of a skopeo push, so it is not done.)
 //
-// It needs V8's `gc` function: the cluster's primary starts its workers with --expose-gc
-// (server/cluster/primary.ts). Where it is absent (a single process, tests) this does nothing.
+// It needs V8's `gc` function: `serve` runs its workers and its single process with --expose-gc
+// (server/node-flags.ts). Where it is absent (tests, a server embedded elsewhere) this does nothing.
 
 /** Body bytes received between two young-generation collections. */
 export const BODY_BYTES_PER_SCAVENGE = 2 * 1024 * 1024;
