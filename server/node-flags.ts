@@ -1,8 +1,8 @@
 // The V8 flags of the processes that serve the registry: each worker of a cluster (the primary
-// forks them with WORKER_V8_FLAGS, server/cluster/primary.ts) and the single process of `serve
-// --workers 1` (cli/serve.ts starts itself again with SERVING_V8_FLAGS: V8 sizes its heap when the
-// process starts, so they cannot be set from JavaScript once it runs). Flags an operator gives
-// (NODE_OPTIONS or node's command line) win over these.
+// forks them with WORKER_V8_FLAGS, server/cluster/primary.ts), and `serve` itself: the single
+// process of `--workers 1` or a cluster's primary (cli/serve.ts starts itself again with
+// SERVING_V8_FLAGS: V8 sizes its heap when the process starts, so they cannot be set from
+// JavaScript once it runs). Flags an operator gives (NODE_OPTIONS or node's command line) win.
 //
 // A 1 MiB semi-space (Node 24 sizes the young generation up to 16 MiB per semi-space on this
 // machine): a registry allocates mostly short-lived objects per request and per chunk, which a

@@ -172,7 +172,7 @@ describe('stevedore serve', () => {
     }
   });
 
-  it('serves one process under the pid it was started as, with the serving V8 flags, keeping the node flags an operator set', async () => {
+  it('serves under the pid it was started as, with the serving V8 flags (and the workers with theirs), keeping the node flags an operator set', async () => {
     const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     const plain = await startStevedore({ dataDir: join(dir, 'flags'), args: ['--workers', '1'] });
     try {
@@ -192,6 +192,17 @@ describe('stevedore serve', () => {
       expect(args.some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
     } finally {
       await tuned.stop();
+    }
+    const cluster = await startStevedore({ dataDir: join(dir, 'flags'), args: ['--workers', '2'] });
+    try {
+      expect((await fetch(`${cluster.url}/v2/`)).status).toBe(200);
+      expect(cmdline(cluster.child.pid!)).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--expose-gc', CLI, 'serve']));
+      const workers = readFileSync(`/proc/${cluster.child.pid}/task/${cluster.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+      expect(workers).toHaveLength(2);
+      for (const w of workers) expect(cmdline(w)).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--expose-gc', '--max-opt=2']));
+      expect(await cluster.stop()).toBe(0);
+    } finally {
+      await cluster.stop('SIGKILL');
     }
   });
 
