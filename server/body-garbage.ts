@@ -13,12 +13,12 @@
 // and wait for a full collection: copying them into a buffer of the writer's own instead saved
 // ~1 MiB more but cost 1-2 ms of CPU per MB of a skopeo push, so it is not done.)
 //
-// It needs V8's `gc` function: the cluster's primary starts its workers with --expose-gc
-// (server/cluster/primary.ts); a process started without it (`serve` as a single process, tests)
-// gets it from exposeGc() when the upload routes are registered. Without the pacing, a single
-// process spent 3.75 ms of user CPU per MB of 8 MB PATCHes, 2.40 with it (interleaved, the same
-// build alternately without and with --expose-gc): V8's concurrent marking and sweeping of the
-// full collections were most of the difference.
+// It needs V8's `gc` function: `serve` runs its workers and its single process with --expose-gc
+// (server/node-flags.ts); a process started without it (tests, a server embedded elsewhere, a
+// Node without process.execve) gets it from exposeGc() when the upload routes are registered.
+// Without the pacing, a single process spent 3.75 ms of user CPU per MB of 8 MB PATCHes, 2.40
+// with it (interleaved, the same build alternately without and with --expose-gc): V8's
+// concurrent marking and sweeping of the full collections were most of the difference.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 

@@ -15,6 +15,7 @@ import { LoginGuard } from '../auth/login-guard.js';
 import type { Config } from '../config.js';
 import { applyReload } from '../config-reload.js';
 import { flushLog, type Logger } from '../logger.js';
+import { missingFlags, WORKER_V8_FLAGS } from '../node-flags.js';
 import { stopWithParent } from '../parent-watch.js';
 import { RateLimiter, type RequestKind } from '../rate-limit.js';
 import { LockTable } from './lock-table.js';
@@ -27,20 +28,6 @@ const MAX_QUICK_DEATHS = 5;
 /** How long the primary waits for every worker's metrics. */
 const METRICS_TIMEOUT_MS = 3_000;
 
-/**
- * V8 flags of the workers. A 1 MiB semi-space (Node 24 sizes the young generation up to 16 MiB
- * per semi-space on this machine): a registry allocates mostly short-lived objects per request and
- * per chunk, which a small young generation collects as well; measured on a 1 GiB blob push and
- * pull, peak RSS 170-198 → 110-115 MiB and idle 98-100 → 85-86 MiB, throughput within the noise
- * (docs/performance.md). `--expose-gc`: uploads pace young-generation collections by the body
- * bytes received (server/body-garbage.ts), which keeps a 1 GiB push's peak RSS 7-8 MiB lower and
- * spares V8 its full collections. `--max-opt=2`: Maglev is the top tier, TurboFan never runs; its
- * code in the node binary is never paged in and its compile zones never allocated: idle RSS
- * 71-74 → 65-68 MiB, push peak 78-80 → 72-73 MiB, with push MB/s and CPU per request at par in
- * interleaved runs (docs/performance.md "Memory per worker"). Not added when NODE_OPTIONS or the
- * command line set them already.
- */
-const WORKER_V8_FLAGS = ['--max-semi-space-size=1', '--expose-gc', '--max-opt=2'];
 
 export interface PrimaryOptions {
   count: number;
@@ -166,9 +153,8 @@ export function runPrimary(opts: PrimaryOptions): Promise<number> {
     }
   };
 
-  const given = `${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`;
-  const extra = WORKER_V8_FLAGS.filter((f) => !given.includes(f.split('=')[0]!));
-  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [], execArgv: [...process.execArgv, ...extra] });
+  // The workers' V8 flags (server/node-flags.ts), unless NODE_OPTIONS or node's command line set them.
+  cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [], execArgv: [...process.execArgv, ...missingFlags(WORKER_V8_FLAGS)] });
 
   const fork = (index: number) => {
     const w = cluster.fork({ [WORKER_SLOT_VARIABLE]: `${index}/${count}` });

@@ -172,6 +172,40 @@ describe('stevedore serve', () => {
     }
   });
 
+  it('serves under the pid it was started as, with the serving V8 flags (and the workers with theirs), keeping the node flags an operator set', async () => {
+    const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    const plain = await startStevedore({ dataDir: join(dir, 'flags'), args: ['--workers', '1'] });
+    try {
+      expect((await fetch(`${plain.url}/v2/`)).status).toBe(200);
+      const args = cmdline(plain.child.pid!);
+      expect(args).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--expose-gc', CLI, 'serve']));
+      expect(args.indexOf('--expose-gc')).toBeLessThan(args.indexOf(CLI));
+      expect(await plain.stop()).toBe(0);
+    } finally {
+      await plain.stop('SIGKILL');
+    }
+    const tuned = await startStevedore({ dataDir: join(dir, 'flags'), args: ['--workers', '1'], env: { NODE_OPTIONS: '--max-semi-space-size=4' } });
+    try {
+      expect((await fetch(`${tuned.url}/v2/`)).status).toBe(200);
+      const args = cmdline(tuned.child.pid!);
+      expect(args).toContain('--expose-gc');
+      expect(args.some((a) => a.startsWith('--max-semi-space-size'))).toBe(false);
+    } finally {
+      await tuned.stop();
+    }
+    const cluster = await startStevedore({ dataDir: join(dir, 'flags'), args: ['--workers', '2'] });
+    try {
+      expect((await fetch(`${cluster.url}/v2/`)).status).toBe(200);
+      expect(cmdline(cluster.child.pid!)).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--expose-gc', CLI, 'serve']));
+      const workers = readFileSync(`/proc/${cluster.child.pid}/task/${cluster.child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+      expect(workers).toHaveLength(2);
+      for (const w of workers) expect(cmdline(w)).toEqual(expect.arrayContaining(['--max-semi-space-size=1', '--expose-gc', '--max-opt=2']));
+      expect(await cluster.stop()).toBe(0);
+    } finally {
+      await cluster.stop('SIGKILL');
+    }
+  });
+
   it('finishes an in-flight upload on SIGTERM, then exits 0', async () => {
     const s = await startStevedore({ dataDir: join(dir, 'drain') });
     try {
