@@ -14,7 +14,7 @@
 // in dist/, where those files are. Run by `npm run build` and scripts/build-if-stale.mjs after
 // tsc; without esbuild (an install without dev dependencies) there is no bundle and
 // bin/stevedore.js loads dist/cli/main.js.
-import { existsSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { builtinModules, createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -34,14 +34,18 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export async function bundle({ root = ROOT, verbose = false, log = (line) => process.stderr.write(`${line}\n`) } = {}) {
   const dist = join(root, 'dist');
   const out = join(dist, 'bundle');
-  rmSync(out, { recursive: true, force: true });
   let esbuild;
   try {
     esbuild = await import(pathToFileURL(join(root, 'node_modules', 'esbuild', 'lib', 'main.js')).href);
   } catch {
+    rmSync(out, { recursive: true, force: true });
     log('bundle: esbuild is not installed; the CLI runs from dist/cli/main.js (unbundled)');
     return false;
   }
+  // Written beside dist/bundle/ (same depth: the relative paths below hold for both) and swapped
+  // in whole: a command starting meanwhile finds the old bundle or none (then dist/cli/main.js).
+  const staging = join(dist, `.bundle-${process.pid}`);
+  rmSync(staging, { recursive: true, force: true });
   const cli = join(dist, 'cli');
   // The files of the bundle: main, the parsers of the light commands and of run, and the actions
   // they import, each with the exports its importer uses (so the rest of the module, and what only
@@ -65,10 +69,10 @@ export async function bundle({ root = ROOT, verbose = false, log = (line) => pro
   const entries = [main, ...Object.keys(ENTRIES).map((n) => join(cli, `${n}.js`))];
   const outside = new Map([[join(cli, 'program.js'), `./${relative(out, join(cli, 'program.js')).split(sep).join('/')}`]]);
   const builtins = new Set(builtinModules);
-  const result = await esbuild.build({
+  const options = {
     absWorkingDir: root,
     entryPoints: [main, ...Object.keys(ENTRIES).map((name) => ({ in: `entry:${name}`, out: name }))],
-    outdir: out,
+    outdir: staging,
     bundle: true,
     format: 'esm',
     platform: 'node',
@@ -114,7 +118,16 @@ export async function bundle({ root = ROOT, verbose = false, log = (line) => pro
         },
       },
     ],
-  });
+  };
+  let result;
+  try {
+    result = await esbuild.build(options);
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    throw err;
+  }
+  rmSync(out, { recursive: true, force: true });
+  renameSync(staging, out);
   // bin/stevedore.js takes the bundle when main.js is not older than tsc's last output.
   const now = new Date();
   utimesSync(join(out, 'main.js'), now, now);

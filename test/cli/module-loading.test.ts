@@ -4,11 +4,11 @@
 // in tsc's output (STEVEDORE_NO_BUNDLE=1). The bundle of the light commands' start path
 // (scripts/bundle.mjs) must load its few files and no builtin module more than tsc's output does.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/stevedore-process.js';
+import { CLI, REPO_ROOT } from '../helpers/stevedore-process.js';
 
 let dir: string;
 let hook: string;
@@ -105,4 +105,18 @@ describe('what a command loads from the bundle', () => {
       expect(extra).toEqual([]);
     });
   }
+
+  it('a bundle older than tsc\'s last output (a compile without the bundle step) is passed over', async () => {
+    const main = join(REPO_ROOT, 'dist', 'bundle', 'main.js');
+    const { atime, mtime } = await stat(main);
+    const info = await stat(join(REPO_ROOT, 'dist', '.tsbuildinfo'));
+    const before = new Date(info.mtimeMs - 60_000);
+    await utimes(main, before, before);
+    try {
+      expect(await modulesOf(['--version'], { bundle: true })).toEqual(['cli/main.js', 'cli/root-help.js']);
+    } finally {
+      await utimes(main, atime, mtime);
+    }
+    expect(await modulesOf(['--version'], { bundle: true })).toEqual(['bundle/main.js']);
+  });
 });
