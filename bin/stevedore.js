@@ -17,8 +17,24 @@ try {
   /* no cache: the command runs the same, only its start-up is slower */
 }
 
-import('../dist/cli/main.js').catch((err) => {
-  if (err && err.code === 'ERR_MODULE_NOT_FOUND') {
+// The start path as built by scripts/bundle.mjs (a few files instead of one per module), when it
+// was made from the current build: a bundle older than tsc's last output (a compile without the
+// bundle step) is passed over. STEVEDORE_NO_BUNDLE=1 runs tsc's output (dist/cli/main.js).
+function entry() {
+  if (process.env.STEVEDORE_NO_BUNDLE) return '../dist/cli/main.js';
+  try {
+    const { statSync } = process.getBuiltinModule('node:fs');
+    const bundled = new URL('../dist/bundle/main.js', import.meta.url);
+    if (statSync(bundled).mtimeMs >= statSync(new URL('../dist/.tsbuildinfo', import.meta.url)).mtimeMs) return bundled.href;
+  } catch {
+    /* no bundle (or no build): dist/cli/main.js */
+  }
+  return '../dist/cli/main.js';
+}
+
+const main = entry();
+import(main).catch((err) => {
+  if (err && err.code === 'ERR_MODULE_NOT_FOUND' && main === '../dist/cli/main.js') {
     console.error('stevedore: not built yet; run `npm install` (or `npm run build`) in the checkout');
     process.exit(1);
   }

@@ -27,7 +27,7 @@ import {
   stopContainer,
 } from '../engine/containers/lifecycle.js';
 // Logs, stats, files and templates load in the commands that use them (not in `run`'s start-up).
-import { MONITOR_SCRIPT } from '../engine/containers/monitor.js';
+import { MONITOR_SCRIPT } from '../engine/containers/monitor-script.js';
 import { selfId } from '../engine/process-info.js';
 import {
   envFromFlag,

@@ -22,7 +22,7 @@ import {
   waitHealth,
 } from '../engine/containers/lifecycle.js';
 import { formatReference, parseReference } from '../oci/index.js';
-import { MONITOR_SCRIPT } from '../engine/containers/monitor.js';
+import { MONITOR_SCRIPT } from '../engine/containers/monitor-script.js';
 import { removeVolume } from '../engine/containers/volume-use.js';
 import type { StoreImageProvider } from '../engine/image-provider.js';
 import { lookupImage } from '../engine/image-lookup.js';

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundle, bundleIsCurrent } from './bundle.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Written after a successful build, with the time the build started. */
@@ -35,9 +36,21 @@ export function isStale(root = ROOT) {
   return newestSource(root) > statSync(stamp).mtimeMs;
 }
 
-/** Builds when stale; returns whether it built. Throws with tsc's output when the build fails. */
-export function buildIfStale({ root = ROOT, log = (line) => process.stderr.write(`${line}\n`) } = {}) {
-  if (!isStale(root)) return false;
+/** Whether the CLI's bundle (scripts/bundle.mjs) is missing or older than tsc's output, esbuild being there to make it. */
+export function bundleIsStale(root = ROOT) {
+  return existsSync(join(root, 'node_modules', 'esbuild')) && !bundleIsCurrent(root);
+}
+
+/**
+ * Builds when stale (then bundles the CLI's start path: scripts/bundle.mjs), or only bundles when
+ * the bundle is older than the build; resolves to whether it built. Rejects with tsc's output
+ * when the build fails.
+ */
+export async function buildIfStale({ root = ROOT, log = (line) => process.stderr.write(`${line}\n`) } = {}) {
+  if (!isStale(root)) {
+    if (bundleIsStale(root)) await bundle({ root, log });
+    return false;
+  }
   const started = new Date();
   log('build-if-stale: sources changed since the last build; compiling (tsc -p tsconfig.build.json)');
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -48,14 +61,13 @@ export function buildIfStale({ root = ROOT, log = (line) => process.stderr.write
   const stamp = join(root, 'dist', '.build-stamp');
   writeFileSync(stamp, `${started.toISOString()}\n`);
   utimesSync(stamp, started, started);
+  await bundle({ root, log });
   return true;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  try {
-    buildIfStale();
-  } catch (err) {
+  buildIfStale().catch((err) => {
     process.stderr.write(`${err.message}\n`);
     process.exit(1);
-  }
+  });
 }

@@ -2,6 +2,6 @@
 // build, so a test never runs code other than what it reads (a no-op when dist/ is fresh).
 import { buildIfStale } from '../scripts/build-if-stale.mjs';
 
-export default function setup(): void {
-  buildIfStale();
+export default async function setup(): Promise<void> {
+  await buildIfStale();
 }

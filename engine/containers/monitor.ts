@@ -6,7 +6,7 @@
 import { EngineContext } from './engine-context.js';
 import { superviseDetached } from './lifecycle.js';
 
-export const MONITOR_SCRIPT = new URL('./monitor.js', import.meta.url).pathname;
+export { MONITOR_SCRIPT } from './monitor-script.js';
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [root, id] = process.argv.slice(2);

@@ -302,24 +302,26 @@ describe('Dockerfile', () => {
     });
     const fromBuild = (src: string) => copies.find((c) => c.from === 'build' && c.sources.includes(src));
     const buildDir = args(build, 'WORKDIR')[0]!;
-    // The launcher, and what it imports: dist/cli/main.js, compiled from cli/main.ts by `npm run build`.
+    // The launcher, and what it imports: dist/cli/main.js, compiled from cli/main.ts by `npm run build`
+    // (or, for the commands parsed without commander, its bundle in dist/bundle/, made by the same build).
     expect(fromBuild(`${buildDir}/bin`)?.dest).toBe('./bin');
     expect(fromBuild(`${buildDir}/dist`)?.dest).toBe('./dist');
     expect(fromBuild(`${buildDir}/node_modules`)?.dest).toBe('./node_modules');
     expect(fromBuild(`${buildDir}/package.json`)).toBeDefined(); // "type": "module" for dist/
-    expect(read('bin/stevedore.js')).toContain("import('../dist/cli/main.js')");
+    expect(read('bin/stevedore.js')).toContain("'../dist/cli/main.js'");
+    expect(read('bin/stevedore.js')).toContain("'../dist/bundle/main.js'");
     expect(existsSync(at('cli/main.ts'))).toBe(true);
     const pkg = JSON.parse(read('package.json')) as { type: string; bin: Record<string, string>; scripts: Record<string, string> };
     expect(pkg.type).toBe('module');
     expect(pkg.bin.stevedore).toBe('bin/stevedore.js');
-    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json');
+    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json && node scripts/bundle.mjs');
     const tsBuild = JSON.parse(read('tsconfig.build.json')) as { include: string[] };
     const ts = JSON.parse(read('tsconfig.json')) as { compilerOptions: { outDir: string; rootDir: string } };
     expect(tsBuild.include).toContain('cli');
     expect(ts.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: '.' });
 
     // The build context (.dockerignore) keeps what the build stage needs and leaves out the rest.
-    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'bin/stevedore.js', 'cli/main.ts', 'deploy/image-config.yml']) {
+    for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'bin/stevedore.js', 'cli/main.ts', 'scripts/bundle.mjs', 'deploy/image-config.yml']) {
       expect(dockerignored(needed, dockerignore), `${needed} is in the build context`).toBe(false);
     }
     for (const dir of tsBuild.include) if (existsSync(at(dir))) expect(dockerignored(dir, dockerignore), dir).toBe(false);
