@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BULK_BUFFER_BYTES, BULK_UNSUPPORTED, exchange, exchangeBulk, plainAgent } from './http-exchange.js';
+import { BULK_BUFFER_BYTES, BULK_UNSUPPORTED, exchange, exchangeBulk, plainAgent, recycleBulkChunks } from './http-exchange.js';
 import type { HostResolver, HostSettings } from './registry-hosts.js';
 import { Transport } from './transport.js';
 
@@ -195,6 +195,38 @@ describe('exchangeBulk', () => {
     const res = await t.send(url.host, { method: 'GET', path: '/v2/x', bulk: true });
     expect(await res.body.text()).toBe('chunked answer');
     await t.close();
+  });
+
+  it('reads into the memory of chunks given back, never into chunks still out', async () => {
+    const first = randomBytes(3 * BULK_BUFFER_BYTES);
+    const second = randomBytes(3 * BULK_BUFFER_BYTES);
+    let next = first;
+    const url = await serve((_req, res) => res.writeHead(200, { 'content-length': next.length }).end(next));
+    const kept: Uint8Array[] = [];
+    const given: ArrayBufferLike[] = [];
+    const r1 = await exchangeBulk(url, bulkOpts);
+    for await (const c of r1.body as AsyncIterable<Uint8Array>) {
+      // The first chunk is kept (its bytes still in use); the others are given back.
+      if (kept.length === 0) kept.push(c);
+      else {
+        given.push(c.buffer);
+        recycleBulkChunks([c]);
+      }
+    }
+    const keptCopy = Buffer.from(kept[0]!);
+    next = second;
+    const r2 = await exchangeBulk(url, bulkOpts);
+    const parts: Buffer[] = [];
+    let reused = 0;
+    for await (const c of r2.body as AsyncIterable<Uint8Array>) {
+      if (given.includes(c.buffer)) reused++;
+      expect(c.buffer).not.toBe(kept[0]!.buffer);
+      parts.push(Buffer.from(c));
+    }
+    expect(Buffer.concat(parts).equals(second)).toBe(true);
+    expect(reused).toBeGreaterThan(0);
+    // The kept chunk was not read into.
+    expect(Buffer.from(kept[0]!).equals(keptCopy)).toBe(true);
   });
 
   it('holds a body the reader does not take, and gives it all when it does', async () => {

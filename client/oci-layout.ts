@@ -116,6 +116,7 @@ export class OciLayoutDestination implements ImageDestination {
         open: (offset) => source.openBlob(desc, offset),
         write: (chunk, at) => fh.write(chunk, 0, chunk.length, at),
         writev: (chunks, at) => writevAll(fh, chunks, at),
+        recycleChunks: true,
         onProgress,
       });
       await fh.sync();
