@@ -151,8 +151,11 @@ describe('exchangeBulk', () => {
     const r = await exchangeBulk(url, bulkOpts);
     expect(r.status).toBe(404);
     expect(await r.body.text()).toBe('{"errors":[]}');
-    url = await serveRaw((socket) => socket.end('HTTP/1.1 200 OK\r\nx-a: 1\r\n\r\nuntil the end'));
+    // An interim answer first is skipped.
+    url = await serveRaw((socket) => socket.end('HTTP/1.1 103 Early Hints\r\nlink: </x>\r\n\r\nHTTP/1.1 200 OK\r\nx-a: 1\r\n\r\nuntil the end'));
     const u = await exchangeBulk(url, bulkOpts);
+    expect(u.status).toBe(200);
+    expect(u.headers['x-a']).toBe('1');
     expect(await u.body.text()).toBe('until the end');
   });
 

@@ -255,10 +255,21 @@ export function exchangeBulk(url: URL, opts: Omit<ExchangeOptions, 'agent' | 'bo
       if (quiet < BULK_IDLE_MS) idle = setTimeout(onIdle, BULK_IDLE_MS - quiet);
       else if (!passOn()) paused = true;
     };
-    const onHead = (end: number): void => {
-      const lines = buf.toString('latin1', 0, end).split('\r\n');
+    /** Where the answer's head starts in `buf` (after interim 1xx heads). */
+    let headStart = 0;
+    /** Parses a head ending at `end`; false for an interim (1xx) one, which is skipped. */
+    const onHead = (end: number): boolean => {
+      const lines = buf.toString('latin1', headStart, end).split('\r\n');
       const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(lines[0]!);
-      if (!status) return fail(Object.assign(new Error(`${url.origin}: not an HTTP/1.1 answer`), { code: 'HPE_INVALID_CONSTANT' }));
+      if (!status) {
+        fail(Object.assign(new Error(`${url.origin}: not an HTTP/1.1 answer`), { code: 'HPE_INVALID_CONSTANT' }));
+        return true;
+      }
+      const code = Number(status[1]);
+      if (code >= 100 && code < 200) {
+        headStart = end + 4;
+        return false;
+      }
       const headers: IncomingHttpHeaders = {};
       for (let i = 1; i < lines.length; i++) {
         const line = lines[i]!;
@@ -272,13 +283,16 @@ export function exchangeBulk(url: URL, opts: Omit<ExchangeOptions, 'agent' | 'bo
       }
       const encoding = headers['transfer-encoding'];
       if (encoding !== undefined && String(encoding).toLowerCase() !== 'identity') {
-        return fail(Object.assign(new Error(`${url.origin}: a ${String(encoding)} body is not read in bulk`), { code: BULK_UNSUPPORTED }));
+        fail(Object.assign(new Error(`${url.origin}: a ${String(encoding)} body is not read in bulk`), { code: BULK_UNSUPPORTED }));
+        return true;
       }
-      const code = Number(status[1]);
-      if (code === 204 || code === 304 || (code >= 100 && code < 200)) length = 0;
+      if (code === 204 || code === 304) length = 0;
       else if (headers['content-length'] !== undefined) {
         length = Number(headers['content-length']);
-        if (!Number.isSafeInteger(length) || length < 0) return fail(Object.assign(new Error(`${url.origin}: invalid Content-Length`), { code: 'HPE_INVALID_CONTENT_LENGTH' }));
+        if (!Number.isSafeInteger(length) || length < 0) {
+          fail(Object.assign(new Error(`${url.origin}: invalid Content-Length`), { code: 'HPE_INVALID_CONTENT_LENGTH' }));
+          return true;
+        }
       }
       passed = end + 4;
       socket.setTimeout(opts.bodyTimeoutMs);
@@ -301,16 +315,19 @@ export function exchangeBulk(url: URL, opts: Omit<ExchangeOptions, 'agent' | 'bo
       });
       Object.assign(body, { recycle: recycleBulkChunks });
       resolve({ status: code, headers, body: asBody(body) });
+      return true;
     };
     const onRead = (n: number): boolean => {
       fill += n;
       if (!body) {
-        const end = buf.subarray(0, fill).indexOf('\r\n\r\n');
-        if (end < 0) {
-          if (fill >= BULK_MAX_HEAD_BYTES) fail(Object.assign(new Error(`${url.origin}: response head too large`), { code: 'HPE_HEADER_OVERFLOW' }));
-          return true;
+        for (;;) {
+          const end = buf.subarray(0, fill).indexOf('\r\n\r\n', headStart);
+          if (end < 0) {
+            if (fill >= BULK_MAX_HEAD_BYTES) fail(Object.assign(new Error(`${url.origin}: response head too large`), { code: 'HPE_HEADER_OVERFLOW' }));
+            return !failed;
+          }
+          if (onHead(end)) break;
         }
-        onHead(end);
         if (!body) return false;
         n = fill - passed;
       }
@@ -348,9 +365,12 @@ export function exchangeBulk(url: URL, opts: Omit<ExchangeOptions, 'agent' | 'bo
       else if (length < 0) finish();
       else if (received < length) fail(Object.assign(new Error(`${url.origin}: the connection closed after ${received} of ${length} bytes`), { code: 'ECONNRESET' }));
     });
-    if (opts.signal) {
-      if (opts.signal.aborted) return fail(opts.signal.reason as Error);
-      opts.signal.addEventListener('abort', () => fail(opts.signal!.reason as Error), { once: true });
+    const signal = opts.signal;
+    if (signal) {
+      if (signal.aborted) return fail(signal.reason as Error);
+      const onAbort = () => fail(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
+      socket.once('close', () => signal.removeEventListener('abort', onAbort));
     }
     socket.write(head, 'latin1');
   });

@@ -132,6 +132,7 @@ describe('verifiedRead', () => {
       desc,
       open,
       recycleChunks: true,
+      write: s.write, // not used: writev is
       writev: async (chunks, at) => {
         await new Promise((resolve) => setTimeout(resolve, 1));
         for (const c of chunks) {
@@ -147,7 +148,7 @@ describe('verifiedRead', () => {
     expect(new Set(recycled).size).toBe(pieces.length);
     // Without the option, nothing is handed back.
     recycled.length = 0;
-    await verifiedRead({ desc, open, writev: async () => undefined });
+    await verifiedRead({ desc, open, write: async () => undefined, writev: async () => undefined });
     expect(recycled).toHaveLength(0);
   });
 
