@@ -232,6 +232,32 @@ describe('exchangeBulk', () => {
     expect(Buffer.from(kept[0]!).equals(keptCopy)).toBe(true);
   });
 
+  it('never hands one buffer to two reads: a body ending on a buffer boundary, given back while others read', async () => {
+    // Each body fills its buffers exactly, so its last buffer is spare at once when it ends; the
+    // reads run side by side, each giving its chunks back as it goes.
+    const bodies = Array.from({ length: 6 }, () => randomBytes(2 * BULK_BUFFER_BYTES));
+    let i = 0;
+    const url = await serve((_req, res) => {
+      const b = bodies[i++ % bodies.length]!;
+      res.writeHead(200, { 'content-length': b.length }).end(b);
+    });
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.all(
+        bodies.map(async () => {
+          const r = await exchangeBulk(url, bulkOpts);
+          const parts: Buffer[] = [];
+          for await (const c of r.body as AsyncIterable<Uint8Array>) {
+            parts.push(Buffer.from(c));
+            await new Promise((resolve) => setImmediate(resolve));
+            recycleBulkChunks([c]);
+          }
+          return Buffer.concat(parts);
+        }),
+      );
+      for (const got of results) expect(bodies.some((b) => b.equals(got))).toBe(true);
+    }
+  });
+
   it('holds a body the reader does not take, and gives it all when it does', async () => {
     const content = randomBytes(8 * BULK_BUFFER_BYTES);
     const url = await serve((_req, res) => res.writeHead(200, { 'content-length': content.length }).end(content));

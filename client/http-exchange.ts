@@ -217,11 +217,13 @@ export function exchangeBulk(url: URL, opts: Omit<ExchangeOptions, 'agent' | 'bo
     let lastReadAt = 0;
 
     let failed = false;
+    /** The current buffer was retired: it may be spare, even taken by another read, already. */
+    let retired = false;
     /** No more chunks are cut from the current buffer: it is spare once they all came back. */
     const retire = (): void => {
-      const e = bulkBuffers.get(buf.buffer);
-      if (!e) return;
-      e.done = true;
+      if (retired) return;
+      retired = true;
+      bulkBuffers.get(buf.buffer)!.done = true;
       spare(buf.buffer);
     };
     const fail = (err: Error): void => {
@@ -343,6 +345,7 @@ export function exchangeBulk(url: URL, opts: Omit<ExchangeOptions, 'agent' | 'bo
         const more = passOn();
         retire();
         buf = takeBulkBuffer();
+        retired = false;
         fill = passed = 0;
         if (!more) {
           paused = true;
