@@ -184,7 +184,7 @@ function headerLineError(): Error {
 /**
  * A GET over plain HTTP whose body is read off the socket into 1 MiB buffers (net's `onread`),
  * without Node's HTTP parser and its stream chunk per 64 KiB read: for blob downloads, where
- * those layers cost more CPU than hashing the bytes (a 48 MB pull: ~100 ms less CPU). Loopback
+ * those layers cost more CPU than hashing the bytes (a 48 MB pull: ~60 ms less CPU). Loopback
  * reads then fill hundreds of kilobytes each, and the body stream carries one chunk per MiB (or
  * what arrived before the socket went quiet for 20 ms). Its own connection, closed after the
  * answer (`connection: close`): no pool. Bodies with a Content-Length, or read to the
