@@ -13,14 +13,17 @@
 // `docker load` and skopeo read. It is written to a temporary file beside FILE and renamed into
 // place at commit, so a failed copy leaves no archive. Tar entries are sequential: one blob
 // streams into the archive while others are downloaded beside it and appended when it is free.
-import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
+// node:crypto likewise (an ESM import's facade reads every export and so loads WebCrypto).
+const randomUUID = () => process.getBuiltinModule('node:crypto').randomUUID();
+// node:zlib is taken when a layer is (de)compressed: registry commands (`pull -o`) load this module
+// through the client's index, and loading it costs ~3 ms of their start-up.
+const zlib = () => process.getBuiltinModule('node:zlib');
 // tar-stream (and its streamx stack) loads only when an archive is read or written: registry
 // commands load this module through the client's index and never need it.
 import type { Pack } from 'tar-stream';
@@ -269,7 +272,7 @@ export class DockerArchiveSource implements ImageSource {
     if (compression === 'gzip') {
       archive = join(await this.temp(), 'archive.tar');
       try {
-        await pipeline(createReadStream(this.file), createGunzip(), createWriteStream(archive, { flags: 'wx' }));
+        await pipeline(createReadStream(this.file), zlib().createGunzip(), createWriteStream(archive, { flags: 'wx' }));
       } catch (err) {
         if (isZlibError(err)) this.fail(`is gzip-compressed but does not decompress (${(err as Error).message})`);
         throw err;
@@ -400,7 +403,7 @@ export class DockerArchiveSource implements ImageSource {
     let origin: BlobOrigin;
     if (compression === 'gzip') {
       try {
-        await pipeline(index.open(member), hashing(compressed), createGunzip(), hashing(uncompressed), discard());
+        await pipeline(index.open(member), hashing(compressed), zlib().createGunzip(), hashing(uncompressed), discard());
       } catch (err) {
         if (isZlibError(err)) this.fail(`layer ${path} is not valid gzip (${(err as Error).message})`);
         throw err;
@@ -410,7 +413,7 @@ export class DockerArchiveSource implements ImageSource {
       this.fail(`layer ${path} is ${compression}-compressed; Docker schema 2 layers are gzip (or uncompressed in an archive)`);
     } else {
       const tmp = join(await this.temp(), `layer-${randomUUID()}.tar.gz`);
-      await pipeline(index.open(member), hashing(uncompressed), createGzip(), hashing(compressed), createWriteStream(tmp, { flags: 'wx' }));
+      await pipeline(index.open(member), hashing(uncompressed), zlib().createGzip(), hashing(compressed), createWriteStream(tmp, { flags: 'wx' }));
       origin = { file: tmp, offset: 0, size: compressed.size };
     }
     return { desc: { mediaType: MediaType.DockerLayer, size: compressed.size, digest: compressed.digest() }, origin, diffId: uncompressed.digest() };

@@ -2,7 +2,6 @@
 // written to a temporary file, verified against their digest and size, fsynced and renamed into
 // place; index.json is replaced atomically at commit. A failed or interrupted copy leaves no
 // partial blob under blobs/.
-import { randomUUID } from 'node:crypto';
 import { createReadStream, type Stats } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -13,6 +12,10 @@ import { syncDir, writeFileAtomic } from '../util/atomic-file.js';
 import { ClientError, ContentMismatchError } from './errors.js';
 import type { ImageDestination, ImageSource, ManifestBytes } from './image-location.js';
 import { createTempFileSync, untrackTempFile } from './temp-files.js';
+
+// node:crypto from process.getBuiltinModule, not an ESM import, whose export facade reads every
+// export and so loads WebCrypto.
+const randomUUID = () => process.getBuiltinModule('node:crypto').randomUUID();
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
@@ -113,6 +116,7 @@ export class OciLayoutDestination implements ImageDestination {
         open: (offset) => source.openBlob(desc, offset),
         write: (chunk, at) => fh.write(chunk, 0, chunk.length, at),
         writev: (chunks, at) => writevAll(fh, chunks, at),
+        recycleChunks: true,
         onProgress,
       });
       await fh.sync();

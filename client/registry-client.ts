@@ -124,7 +124,7 @@ export class RegistryClient {
   /** Streams a blob from `offset` (the registry must honour Range for offset > 0). */
   async openBlob(repo: string, digest: Digest, offset = 0): Promise<Readable> {
     const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
-    const req = { method: 'GET', path: `/v2/${repo}/blobs/${digest}`, headers };
+    const req = { method: 'GET', path: `/v2/${repo}/blobs/${digest}`, headers, bulk: true };
     const res = await this.expect(req, [pull(repo)], offset > 0 ? [206] : [200]);
     return res.body;
   }

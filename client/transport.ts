@@ -6,7 +6,7 @@ import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import { ClientError } from './errors.js';
-import { exchange, plainAgent, tlsAgent, type ResponseBody } from './http-exchange.js';
+import { BULK_UNSUPPORTED, exchange, exchangeBulk, plainAgent, tlsAgent, type Exchange, type ResponseBody } from './http-exchange.js';
 import type { HostResolver, HostSettings } from './registry-hosts.js';
 import { sniffTls } from './tls-sniff.js';
 
@@ -31,6 +31,11 @@ export interface TransportRequest {
   /** Retry this request on failure (default: true only when the body can be replayed). */
   retry?: boolean;
   signal?: AbortSignal;
+  /**
+   * A large body to download (a blob): over plain HTTP, read off its own connection into 1 MiB
+   * buffers (http-exchange.ts `exchangeBulk`) instead of through Node's HTTP parser. GET only.
+   */
+  bulk?: boolean;
   /** Called before each retry (for progress reporting). */
   onRetry?: (attempt: number, reason: string, delayMs: number) => void;
 }
@@ -140,15 +145,25 @@ export class Transport {
       let res: TransportResponse;
       try {
         const target = new URL(url);
-        const r = await exchange(target, {
-          method: req.method,
-          headers: { 'user-agent': this.userAgent, ...req.headers },
-          body,
-          signal: req.signal,
-          agent: await this.agentFor(settings, target.protocol === 'https:'),
-          headersTimeoutMs: HEADERS_TIMEOUT_MS,
-          bodyTimeoutMs: BODY_TIMEOUT_MS,
-        });
+        const headers = { 'user-agent': this.userAgent, ...req.headers };
+        const viaHttp = async (): Promise<Exchange> =>
+          exchange(target, {
+            method: req.method,
+            headers,
+            body,
+            signal: req.signal,
+            agent: await this.agentFor(settings, target.protocol === 'https:'),
+            headersTimeoutMs: HEADERS_TIMEOUT_MS,
+            bodyTimeoutMs: BODY_TIMEOUT_MS,
+          });
+        const r =
+          req.bulk && req.method === 'GET' && body === undefined && target.protocol === 'http:'
+            ? await exchangeBulk(target, { headers, signal: req.signal, headersTimeoutMs: HEADERS_TIMEOUT_MS, bodyTimeoutMs: BODY_TIMEOUT_MS }).catch((err: unknown) => {
+                // An answer the bulk read does not take (a chunked body): the same GET through Node's http.
+                if ((err as { code?: string }).code === BULK_UNSUPPORTED) return viaHttp();
+                throw err;
+              })
+            : await viaHttp();
         res = { status: r.status, headers: r.headers, body: r.body, url };
       } catch (err) {
         if (req.signal?.aborted) throw err;

@@ -115,6 +115,43 @@ describe('verifiedRead', () => {
     expect(offsets).toEqual([300]);
   });
 
+  it('hands chunks back to a source that takes them only after their write resolved, each once', async () => {
+    const pieces = Array.from({ length: 5 }, (_, i) => content.subarray(i * 200, (i + 1) * 200));
+    const written = new Set<Uint8Array>();
+    const recycled: Uint8Array[] = [];
+    let early = 0;
+    const open = async () =>
+      Object.assign(Readable.from(pieces), {
+        recycle: (chunks: Uint8Array[]) => {
+          for (const c of chunks) if (!written.has(c)) early++;
+          recycled.push(...chunks);
+        },
+      });
+    const s = sink();
+    await verifiedRead({
+      desc,
+      open,
+      recycleChunks: true,
+      write: s.write, // not used: writev is
+      writev: async (chunks, at) => {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        for (const c of chunks) {
+          s.write(c, at);
+          at += c.length;
+          written.add(c);
+        }
+      },
+    });
+    expect(s.bytes().equals(content)).toBe(true);
+    expect(early).toBe(0);
+    expect(recycled).toHaveLength(pieces.length);
+    expect(new Set(recycled).size).toBe(pieces.length);
+    // Without the option, nothing is handed back.
+    recycled.length = 0;
+    await verifiedRead({ desc, open, write: async () => undefined, writev: async () => undefined });
+    expect(recycled).toHaveLength(0);
+  });
+
   it('does not re-read when the sink fails', async () => {
     const src = flakySource(content, 0, 0);
     const write = async () => {

@@ -30,6 +30,12 @@ export interface VerifiedReadOptions {
   /** Opens in all, the first included (default RESUME_ATTEMPTS). A resume happens only after a read made progress. */
   attempts?: number;
   onProgress?: (bytes: number) => void;
+  /**
+   * The sink keeps no chunk once its write resolved: chunks are then handed back to a source
+   * that takes them (a `recycle(chunks)` method on the opened stream: a bulk HTTP body reads into
+   * their memory again).
+   */
+  recycleChunks?: boolean;
   /** Prefix for messages, e.g. the source's description. */
   what?: string;
 }
@@ -65,6 +71,8 @@ export async function verifiedRead(opts: VerifiedReadOptions): Promise<void> {
   let batchBytes = 0;
   let writing: Promise<void> | undefined;
   let sinkFailure: { err: unknown } | undefined;
+  /** Where written chunks go back to (the latest stream's `recycle`, which takes any of its kind). */
+  let recycle: ((chunks: Uint8Array[]) => void) | undefined;
 
   /** Waits for the write in flight; a failed one ends the read. */
   const settle = async (): Promise<void> => {
@@ -83,7 +91,7 @@ export async function verifiedRead(opts: VerifiedReadOptions): Promise<void> {
     batchBytes = 0;
     const written = opts.writev ? opts.writev(chunks, at) : opts.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes), at);
     writing = written.then(
-      () => undefined,
+      () => recycle?.(chunks),
       (err: unknown) => {
         sinkFailure ??= { err };
       },
@@ -112,6 +120,7 @@ export async function verifiedRead(opts: VerifiedReadOptions): Promise<void> {
       try {
         if (received === desc.size) break; // all there already (or an empty blob)
         const stream = await opts.open(received);
+        if (opts.recycleChunks) recycle = (stream as { recycle?: (chunks: Uint8Array[]) => void }).recycle ?? recycle;
         const chunks = stream[Symbol.asyncIterator]();
         try {
           for (;;) {

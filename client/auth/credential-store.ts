@@ -1,6 +1,5 @@
 // Saving and removing credentials the way `docker login` / `docker logout` do: in config.json's
 // `auths` (base64 `auth`, or `identitytoken`), or through the configured credential helper.
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -25,7 +24,8 @@ function read(path: string): ConfigFile {
 
 function helperCall(helper: string, verb: 'store' | 'erase', input: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(`docker-credential-${helper}`, [verb], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // node:child_process only when a helper runs: loading it costs ~3 ms of every registry command's start-up.
+    const child = process.getBuiltinModule('node:child_process').spawn(`docker-credential-${helper}`, [verb], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
