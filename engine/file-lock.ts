@@ -2,12 +2,13 @@
 // has no flock(2)): a lock file created with O_EXCL holding the owner's pid and start time. A lock
 // whose owner is gone (crash, SIGKILL) is broken by the next taker, so a crashed command never
 // blocks the engine. Within one process, takers of the same lock queue up.
-import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { link, readFile, rename, rm, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAlive, processStartTime } from './process-info.js';
 
 let selfToken: string | undefined;
-export const ownerToken = async (): Promise<string> => (selfToken ??= `${process.pid} ${processStartTime(process.pid) ?? '?'}\n`);
+const ownerTokenSync = (): string => (selfToken ??= `${process.pid} ${processStartTime(process.pid) ?? '?'}\n`);
+export const ownerToken = async (): Promise<string> => ownerTokenSync();
 
 /** Whether the owner written in a lock file is still running (the same process, not a reused pid). */
 export async function ownerAlive(content: string): Promise<boolean> {
@@ -19,13 +20,19 @@ export async function ownerAlive(content: string): Promise<boolean> {
 
 const queues = new Map<string, Promise<void>>();
 
-async function tryCreate(path: string): Promise<boolean> {
+/**
+ * Creates the lock file with its owner, synchronously: a lock file is a few bytes, and a command
+ * such as `run` takes a handful of locks on its short path, where each asynchronous call is a trip
+ * through libuv's thread pool (and the first one starts it).
+ */
+function tryCreate(path: string): boolean {
+  const { closeSync, openSync, writeSync } = process.getBuiltinModule('node:fs');
   try {
-    const fh = await open(path, 'wx', 0o644);
+    const fd = openSync(path, 'wx', 0o644);
     try {
-      await fh.writeFile(await ownerToken());
+      writeSync(fd, ownerTokenSync());
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     return true;
   } catch (err) {
@@ -81,7 +88,7 @@ export async function acquireLock(path: string, onWait?: () => void): Promise<Lo
   try {
     let delay = 20;
     let told = false;
-    while (!(await tryCreate(path))) {
+    while (!tryCreate(path)) {
       if (await breakStale(path)) continue;
       if (!told) {
         told = true;
@@ -100,7 +107,7 @@ export async function acquireLock(path: string, onWait?: () => void): Promise<Lo
     async release() {
       if (released) return;
       released = true;
-      await rm(path, { force: true });
+      process.getBuiltinModule('node:fs').rmSync(path, { force: true });
       releaseQueue();
       if (queues.get(path) === tail) queues.delete(path);
     },

@@ -187,7 +187,8 @@ export class ContainerStore {
    */
   async create(init: (id: string, dir: string) => Omit<ContainerRecord, 'id' | 'name' | 'created'>, name?: string): Promise<ContainerRecord> {
     if (name !== undefined && !NAME_RE.test(name)) throw new Error(`invalid container name ${JSON.stringify(name)}: letters, digits, '_', '.' and '-', starting with a letter or digit`);
-    await fsp().mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const fs = process.getBuiltinModule('node:fs');
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     return withLock(join(this.dir, '.names.lock'), async () => {
       const taken = new Set((await this.list()).map((c) => c.name));
       if (name !== undefined && taken.has(name)) throw new Error(`the container name ${name} is already in use`);
@@ -198,11 +199,18 @@ export class ContainerStore {
       }
       const id = randomHex(32);
       const dir = this.containerDir(id);
-      await fsp().mkdir(dir, { mode: 0o700 });
+      fs.mkdirSync(dir, { mode: 0o700 });
       const record: ContainerRecord = { id, name: chosen, created: new Date().toISOString(), ...init(id, dir) };
-      // A --rm container's record lives only as long as this process needs it: after a power cut
-      // its mount is gone too, and `container prune` removes a directory left without a record.
-      await writeFileAtomic(this.recordPath(id), JSON.stringify(record, null, 2), { durable: !record.autoRemove, mode: 0o600 });
+      if (record.autoRemove) {
+        // A --rm container's record lives only as long as this process needs it: after a power cut
+        // its mount is gone too, and `container prune` removes a directory left without a record.
+        // Written in place, synchronously: the directory is new, so no reader ever sees an older
+        // record, and one being written is no container yet to ps/inspect (a torn JSON reads as
+        // none, as a directory without a record does).
+        fs.writeFileSync(this.recordPath(id), JSON.stringify(record, null, 2), { mode: 0o600, flag: 'wx' });
+      } else {
+        await writeFileAtomic(this.recordPath(id), JSON.stringify(record, null, 2), { durable: true, mode: 0o600 });
+      }
       return record;
     });
   }
@@ -237,8 +245,11 @@ export class ContainerStore {
   async remove(id: string): Promise<void> {
     await withLock(join(this.containerDir(id), 'container.lock'), async () => {
       // The record goes first, so a crash half-way leaves a directory no command mistakes for a container.
-      await fsp().rm(this.recordPath(id), { force: true });
-      await fsp().rm(this.containerDir(id), { recursive: true, force: true });
+      // Synchronous: rmSync's recursive walk is native, where fs/promises' walks the directory in
+      // JavaScript, one thread-pool request per entry (~60 for a container's directory).
+      const { rmSync } = process.getBuiltinModule('node:fs');
+      rmSync(this.recordPath(id), { force: true });
+      rmSync(this.containerDir(id), { recursive: true, force: true });
     }).catch((err) => {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     });

@@ -1,7 +1,7 @@
 // Creating a container: its record, its overlay root filesystem and its runtime bundle
 // (config.json), from an image and the `run` options. On any failure nothing is left behind.
 import { constants } from 'node:fs';
-import { access, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, stat } from 'node:fs/promises';
 import { hostname as hostHostname } from 'node:os';
 import { join } from 'node:path';
 import type { LocalImage } from '../local-image.js';
@@ -61,9 +61,13 @@ export interface CreateOptions {
   owner?: ProcessId;
 }
 
-async function readOr(path: string, fallback: string): Promise<string> {
+/**
+ * A small host file (/etc/resolv.conf, /etc/hosts, /proc/self/limits), read synchronously: on
+ * `run`'s short path each asynchronous fs call is a trip through libuv's thread pool.
+ */
+function readOr(path: string, fallback: string): string {
   try {
-    return await readFile(path, 'utf8');
+    return process.getBuiltinModule('node:fs').readFileSync(path, 'utf8');
   } catch {
     return fallback;
   }
@@ -164,15 +168,18 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     // image (docker's copy-up) through the host mount.
     const known = record.rootfsInRuntime && mounts.length === 0 ? await readImageFiles(image.layerDirs) : undefined;
     const hostMount = !known || (cwd !== '/' && !known.dirs.includes(cwd));
-    await Promise.all([mkdir(record.rootfs, { recursive: true }), mkdir(record.upperDir), mkdir(record.workDir)]);
+    // The container's directories and files are made with synchronous calls (a few small files:
+    // cheaper than the thread pool's round trips on this short path).
+    const fs = process.getBuiltinModule('node:fs');
+    fs.mkdirSync(record.rootfs, { recursive: true });
+    fs.mkdirSync(record.upperDir);
+    fs.mkdirSync(record.workDir);
     // The host files are read while the overlay is being mounted.
-    const [, hostResolv, hostHosts, limits, swap] = await Promise.all([
-      hostMount ? mountOverlay(image.layerDirs, record.upperDir, record.workDir, record.rootfs, join(dir, 'l')) : undefined,
-      readOr('/etc/resolv.conf', ''),
-      readOr('/etc/hosts', ''),
-      readOr('/proc/self/limits', ''),
-      opts.resources.memory !== undefined ? swapAccounting() : Promise.resolve(false),
-    ]);
+    const mounting = hostMount ? mountOverlay(image.layerDirs, record.upperDir, record.workDir, record.rootfs, join(dir, 'l')) : undefined;
+    const hostResolv = readOr('/etc/resolv.conf', '');
+    const hostHosts = readOr('/etc/hosts', '');
+    const limits = readOr('/proc/self/limits', '');
+    const [, swap] = await Promise.all([mounting, opts.resources.memory !== undefined ? swapAccounting() : false]);
 
     let user;
     if (hostMount) {
@@ -202,11 +209,9 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
     const etcMode = ownNetns ? 'none' : opts.network;
     const name = opts.hostname ?? (etcMode === 'host' ? hostHostname() : record.id.slice(0, 12));
     const etc = { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') };
-    await Promise.all([
-      writeFile(etc.hosts, hostsFor(etcMode, name, hostHosts)),
-      writeFile(etc.hostname, `${name}\n`),
-      writeFile(etc.resolvConf, resolvConfFor(etcMode, hostResolv)),
-    ]);
+    fs.writeFileSync(etc.hosts, hostsFor(etcMode, name, hostHosts));
+    fs.writeFileSync(etc.hostname, `${name}\n`);
+    fs.writeFileSync(etc.resolvConf, resolvConfFor(etcMode, hostResolv));
     const resources = { ...opts.resources };
     // Like docker: memory+swap defaults to twice the memory limit where swap is accounted.
     if (resources.memory !== undefined && resources.memorySwap === undefined && swap) resources.memorySwap = resources.memory * 2;
@@ -228,7 +233,7 @@ export async function createContainer(ctx: EngineContext, image: LocalImage, opt
       nofileHard: parseNofileHard(limits),
       ...(capabilities ? { capabilities } : {}),
     });
-    await writeFile(join(record.bundle, 'config.json'), JSON.stringify(spec, null, 2));
+    fs.writeFileSync(join(record.bundle, 'config.json'), JSON.stringify(spec, null, 2));
     return record;
   } catch (err) {
     await cleanupContainer(ctx, record.id).catch(() => {});

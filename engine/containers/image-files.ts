@@ -9,7 +9,6 @@
 //
 // Only what a new container sees is kept: its upper directory is empty then. A container's own
 // changes (a user added in it) are read from the container itself (exec, health checks).
-import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { UserFiles } from '../bundle/user.js';
 
@@ -33,7 +32,8 @@ export async function readImageFiles(layerDirs: string[]): Promise<ImageFiles | 
   const path = cachePath(layerDirs);
   if (!path) return undefined;
   try {
-    const f = JSON.parse(await readFile(path, 'utf8')) as Partial<ImageFiles>;
+    // A small file, read synchronously on `run`'s short path (no thread-pool trip).
+    const f = JSON.parse(process.getBuiltinModule('node:fs').readFileSync(path, 'utf8')) as Partial<ImageFiles>;
     if (typeof f.passwd !== 'string' || typeof f.group !== 'string' || !Array.isArray(f.dirs)) return undefined;
     return { passwd: f.passwd, group: f.group, dirs: f.dirs.filter((d): d is string => typeof d === 'string') };
   } catch {

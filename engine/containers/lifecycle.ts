@@ -82,7 +82,10 @@ async function startProcess(ctx: EngineContext, r: ContainerRecord, stdio: Stdio
       await mountOverlay(r.layerDirs, r.upperDir, r.workDir, r.rootfs, join(ctx.store.containerDir(r.id), 'l'));
     }
     // What a previous run left: its pid (startDetached waits for a new one) and its runtime errors.
-    await Promise.all([rm(pidFile(r), { force: true }), rm(runtimeLog(r), { force: true })]);
+    // (Synchronous: usually nothing to remove, and no thread-pool trip for that.)
+    const { rmSync } = process.getBuiltinModule('node:fs');
+    rmSync(pidFile(r), { force: true });
+    rmSync(runtimeLog(r), { force: true });
     // Volumes with driver options: their file systems (tmpfs, a bound host directory) at _data.
     const mounts = mountsOf(r);
     if (mounts.length > 0) await (await import('./volume-use.js')).mountVolumes(ctx, mounts);

@@ -4,7 +4,7 @@
 // rename only after its size and digest were checked. One process downloads a blob at a time
 // (a lock per digest); the others wait and then find it committed.
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ContentMismatchError } from '../../util/errors.js';
@@ -144,8 +144,12 @@ export class ContentStore {
   }
 
   /** A stored blob's bytes, checked against the digest (for manifests and configs). */
+  /**
+   * A blob read whole: manifests, indexes and configs (a few KB), so synchronously (on `run`'s
+   * short path each asynchronous fs call is a trip through libuv's thread pool).
+   */
   async readBytes(digest: Digest): Promise<Buffer> {
-    const bytes = await readFile(this.path(digest));
+    const bytes = process.getBuiltinModule('node:fs').readFileSync(this.path(digest));
     // Checked at every read, also of a config `run` reads from the store (a few KB: oci/digest
     // hashes those without loading node:crypto).
     const actual = digestOf(bytes, parseDigest(digest).algorithm.name);

@@ -7,7 +7,7 @@
 //                                                 the images containers use
 // images.json is replaced atomically under images.lock; garbage collection runs under gc.lock,
 // and waits until no pull holds a lease, so it never removes what a pull is about to reference.
-import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../../util/atomic-file.js';
@@ -87,25 +87,31 @@ export class ImageStore {
         released = true;
         if (--h.count > 0) return;
         if (this.held === h) this.held = undefined;
-        await rm(await h.file, { force: true });
+        process.getBuiltinModule('node:fs').rmSync(await h.file, { force: true });
       },
     };
   }
 
   private held?: { count: number; file: Promise<string> };
 
+  /**
+   * The lease file, made with synchronous calls: `run` takes a lease on its short path, where each
+   * asynchronous fs call is a trip through libuv's thread pool (and the first one starts it).
+   */
   private async leaseFile(): Promise<string> {
-    await this.init();
+    const { closeSync, mkdirSync, openSync, writeSync } = process.getBuiltinModule('node:fs');
+    mkdirSync(this.root, { recursive: true, mode: 0o711 });
     const dir = join(this.root, 'leases');
-    await mkdir(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     const path = join(dir, `${process.pid}-${randomHex(16)}`);
+    const token = await ownerToken();
     // Under gc.lock: a collection running now finishes before this pull starts.
     await withLock(join(this.root, 'gc.lock'), async () => {
-      const fh = await open(path, 'wx', 0o644);
+      const fd = openSync(path, 'wx', 0o644);
       try {
-        await fh.writeFile(await ownerToken());
+        writeSync(fd, token);
       } finally {
-        await fh.close();
+        closeSync(fd);
       }
     });
     return path;

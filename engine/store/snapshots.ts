@@ -3,7 +3,7 @@
 // unpacked into snapshots/tmp/ and renamed into place only when complete and its diff_id checked,
 // so a directory snapshots/<chainid> is always a whole layer; a lock per ChainID makes concurrent
 // pulls unpack it once.
-import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, readFile, rename, rm, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDir, writeFileAtomic } from '../../util/atomic-file.js';
 import { digestOf, parseDigest, type Digest } from '../../oci/digest.js'; // not the index: `run` loads only this
@@ -89,7 +89,8 @@ export class Snapshots {
   }
 
   async has(chainId: Digest): Promise<boolean> {
-    return (await stat(join(this.path(chainId), 'snapshot.json')).catch(() => undefined)) !== undefined;
+    // Synchronous: one stat per layer on `run`'s short path (no thread-pool trip).
+    return process.getBuiltinModule('node:fs').existsSync(join(this.path(chainId), 'snapshot.json'));
   }
 
   async info(chainId: Digest): Promise<SnapshotInfo | undefined> {
