@@ -104,7 +104,9 @@ export class ContentStore {
       try {
         // Loaded here, not with the store: `run` reads the store and never writes a blob.
         const { verifiedRead } = await import('../../oci/verified-read.js');
-        await verifiedRead({ desc, open: openBlob, from, digester, onProgress, write: (chunk, at) => fh.write(chunk, 0, chunk.length, at) });
+        // The write keeps no chunk once it resolved: a bulk HTTP body reads into their memory again
+        // (recycleChunks), instead of a fresh buffer and its page faults per MiB.
+        await verifiedRead({ desc, open: openBlob, from, digester, onProgress, recycleChunks: true, write: (chunk, at) => fh.write(chunk, 0, chunk.length, at) });
       } catch (err) {
         // Content that does not match is no base to resume from.
         if (err instanceof ContentMismatchError) await fh.truncate(0);
