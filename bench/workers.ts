@@ -88,6 +88,21 @@ function workerOf(url: string): Promise<string> {
   });
 }
 
+/**
+ * Waits until `count` different workers have answered (the server answers /v2/ as soon as the
+ * first one listens; the others may take longer to start, much longer without the optimising
+ * compilers): by time, not by a number of requests, which a fast first worker used up.
+ */
+async function untilWorkersAnswer(url: string, count: number, timeoutMs = 60_000): Promise<void> {
+  const seen = new Set<string>();
+  const deadline = performance.now() + timeoutMs;
+  while (seen.size < count) {
+    if (performance.now() > deadline) throw new Error(`only ${seen.size} of ${count} workers answered within ${timeoutMs / 1000} s`);
+    seen.add(await workerOf(url));
+    if (seen.size < count) await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 interface Load {
   perSecond: number;
   requests: number;
@@ -129,10 +144,7 @@ interface Measurement {
 async function measure(dataDir: string, workers: number, manifestLength: number, blobDigest: string, nodeArgs = NODE_ARGS): Promise<Measurement[]> {
   const server: RunningServer = await startStevedore({ name: `stevedore-${workers}w`, dataDir, workers, cpus: SERVER_CPU, env: SERVER_ENV, nodeArgs });
   try {
-    // Every worker answering (the server answers /v2/ as soon as the first one listens).
-    const seen = new Set<string>();
-    for (let i = 0; seen.size < workers && i < 400; i++) seen.add(await workerOf(server.url));
-    if (seen.size < workers) throw new Error(`only ${seen.size} of ${workers} workers answered`);
+    await untilWorkersAnswer(server.url, workers);
     const pids = processTree(server.pid);
     const idle = pids.map((p) => rssKiB(p) / 1024);
     const pool = new Pool(server.url, { connections: CONNECTIONS, pipelining: 1, keepAliveTimeout: 60_000 });
@@ -185,9 +197,7 @@ function busiest(usages: OpUsage[]): number {
 async function memoryRun(dataDir: string, seed: string, digest: string, nodeArgs = NODE_ARGS): Promise<MemoryRun> {
   const server = await startStevedore({ name: 'stevedore-memory', dataDir, workers: 2, cpus: SERVER_CPU, nodeArgs });
   try {
-    const seen = new Set<string>();
-    for (let i = 0; seen.size < 2 && i < 400; i++) seen.add(await workerOf(server.url));
-    if (seen.size < 2) throw new Error('only one of 2 workers answered');
+    await untilWorkersAnswer(server.url, 2);
     const workers = processTree(server.pid).slice(1);
     if (workers.length !== 2) throw new Error(`expected 2 worker processes, found ${workers.length}`);
     // Settled: the start-up garbage collected, the requests above answered.
