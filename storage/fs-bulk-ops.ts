@@ -7,7 +7,7 @@
 // so the worker starts fast.
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { syncDir, TEMP_MARK } from '../util/atomic-file.js';
 import { mapLimit } from '../util/limit.js';
@@ -118,7 +118,8 @@ async function checkOld(root: string, check: string | undefined, olderThan: numb
 const WRITE_PARALLELISM = 16;
 
 /**
- * Deletes each item (an object or a whole tree) whose check passes: a file is unlinked, a tree
+ * Deletes each item (an object or a whole tree) whose check passes: a file is unlinked, the
+ * directory of the checked file by unlinking that file and removing the directory, a tree
  * renamed aside first, so a half-finished recursive delete is never visible under its name; then
  * each directory that lost an entry is fsynced once (with `durable`), so the deletes survive a
  * power cut; then the trees renamed aside are removed. Each item's check and its delete are back
@@ -133,6 +134,30 @@ export async function deleteMany(root: string, items: readonly BulkDelete[], old
     if (skip) return skip;
     const full = root + path;
     const parent = dirname(full);
+    if (check !== undefined && dirname(check) === path) {
+      // A directory holding the checked file (a link's directory): unlink the file, then remove
+      // the directory, two calls where a rename aside and a recursive delete take a dozen. Once
+      // the file is gone the directory means nothing, so a half-finished delete is not visible.
+      try {
+        await unlink(root + check);
+      } catch (err) {
+        if (isGone(err)) return 'missing';
+        throw err;
+      }
+      try {
+        await rmdir(full);
+        touched.add(parent);
+        return 'done';
+      } catch (err) {
+        if (isGone(err)) {
+          touched.add(parent); // removed meanwhile
+          return 'done';
+        }
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+        // Something else in it (a write's temporary file, a rewritten link): as below.
+      }
+    }
     try {
       await unlink(full); // a file goes in one call
       touched.add(parent);

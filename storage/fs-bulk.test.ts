@@ -92,6 +92,23 @@ for (const mode of ['worker', 'in place'] as const) {
       }
     });
 
+    it('deletes a link directory that holds more than its link, and a tree without a check, whole', async () => {
+      const cutoff = Date.now() - 60_000;
+      await put(layout.layerLink('app', a), a, old);
+      await put(`${dirname(layout.layerLink('app', a))}/.tmp-left-behind`, 'partial');
+      await put('/tree/x/one', '1');
+      await put('/tree/two', '2');
+      const s = open();
+      try {
+        const outcomes = await s.deleteMany([{ path: dirname(layout.layerLink('app', a)), check: layout.layerLink('app', a) }, { path: '/tree' }], cutoff);
+        expect(outcomes).toEqual(['done', 'done']);
+        expect(await readdir(join(root, '/repositories/app/_layers/sha256'))).toEqual([]);
+        expect(await readdir(root)).toEqual(['repositories']);
+      } finally {
+        await s.close();
+      }
+    });
+
     it('moves files where the check passes, creating directories', async () => {
       const cutoff = Date.now() - 60_000;
       await put(layout.blobData(a), 'A', old);

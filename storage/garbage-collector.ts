@@ -219,11 +219,18 @@ export class GarbageCollector {
     const deleteUntagged = this.opts.deleteUntagged ?? false;
     const dryRun = this.opts.dryRun ?? false;
     const phase = this.opts.onPhase ?? (() => undefined);
+    // The listings run on the bulk session's thread while this one works: the links' listing
+    // while the trash is recovered, the data's listing while the links are parsed and marked.
+    // Listing the data earlier than the mark is safe: it only names candidates, each checked
+    // again (by time) when it is moved, and the final check restores whatever turns out used.
+    const linksListed = settledLater(bulk.find(layout.repositoryLinkPatterns));
     if (!dryRun) await this.recoverTrash();
+    // After the recovery, so that data it puts back is listed.
+    const blobsListed = settledLater(bulk.find([layout.blobDataPattern]));
 
-    const repos = parseRepositoryFiles(await bulk.find(layout.repositoryLinkPatterns));
+    const repos = parseRepositoryFiles(await linksListed);
     const marks = await this.mark(repos, cutoff, this.opts.ignoreTags);
-    const blobs = blobDataFiles(await bulk.find([layout.blobDataPattern]));
+    const blobs = blobDataFiles(await blobsListed);
     phase('marked', { repositories: repos.size, manifests: count(marks.manifests), blobs: marks.blobs.size, stored: blobs.size });
     await this.opts.hooks?.afterMark?.();
 
@@ -512,6 +519,12 @@ function compareDeletions(a: GcDeletion, b: GcDeletion): number {
   const x = formatGcDeletion(a);
   const y = formatGcDeletion(b);
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** The promise, marked as handled until it is awaited (it may reject while other work is awaited first). */
+function settledLater<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
 }
 
 function count(m: Map<string, Set<Digest>>): number {
