@@ -546,7 +546,6 @@ function digestOfDataPath(path: string): Digest | undefined {
   return p?.kind === 'blob-data' ? p.digest : undefined;
 }
 
-/** Runs one garbage collection (see the header of this file). */
 /**
  * Puts blob data left in the trash by an interrupted run (a crash between sweep and final check)
  * back in place. Every run does this first; a server does it at start, so a blob a crash left in
@@ -566,6 +565,7 @@ export async function recoverGcTrash(driver: StorageDriver, concurrency = 8): Pr
   });
 }
 
+/** Runs one garbage collection (see the header of this file). */
 export function collectGarbage(driver: StorageDriver, opts: GcOptions): Promise<GcReport> {
   return new GarbageCollector(driver, opts).run();
 }

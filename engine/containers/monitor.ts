@@ -6,7 +6,6 @@
 import { EngineContext } from './engine-context.js';
 import { superviseDetached } from './lifecycle.js';
 
-export { MONITOR_SCRIPT } from './monitor-script.js';
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [root, id] = process.argv.slice(2);
