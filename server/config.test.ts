@@ -1,6 +1,7 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseAddr, parseDuration } from './config.js';
 
@@ -71,6 +72,13 @@ describe('configuration', () => {
     expect(() => loadConfig({ env: { STEVEDORE_NOTHING_LIKE_IT: '1' } })).toThrow(/^environment: unknown variable STEVEDORE_NOTHING_LIKE_IT$/);
     // Variables of the client, the engine and the CLI are not the server's, and not errors.
     expect(loadConfig({ env: { STEVEDORE_ROOT: '/x', STEVEDORE_CERTS_DIRS: '/y', STEVEDORE_DEBUG: '1' } }).http.addr).toBe(':5000');
+  });
+
+  it('accepts every variable the launcher reads (a documented STEVEDORE_COMPILE_CACHE must not stop `serve`)', async () => {
+    const launcher = await readFile(fileURLToPath(new URL('../bin/stevedore.js', import.meta.url)), 'utf8');
+    const names = [...new Set(launcher.match(/STEVEDORE_[A-Z_]+/g))];
+    expect(names).toEqual(expect.arrayContaining(['STEVEDORE_COMPILE_CACHE', 'STEVEDORE_NO_BUNDLE']));
+    expect(loadConfig({ env: Object.fromEntries(names.map((n) => [n, '1'])) }).http.addr).toBe(':5000');
   });
 
   it('parses a variable to its key\'s type', () => {

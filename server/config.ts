@@ -303,6 +303,8 @@ export const OTHER_STEVEDORE_VARIABLES: readonly string[] = [
   'STEVEDORE_CNI_PATH', // engine/network: where the CNI plugins are
   'STEVEDORE_STOP_WITH_PARENT', // set by `npm start` (scripts/start.sh): serve stops when its parent shell is gone
   'STEVEDORE_WORKER_SLOT', // set by `serve`'s primary process for each worker it forks (server/cluster)
+  'STEVEDORE_COMPILE_CACHE', // bin/stevedore.js: where Node's module compile cache goes
+  'STEVEDORE_NO_BUNDLE', // bin/stevedore.js: run tsc's output instead of the bundle
   // test suites and benchmarks
   'STEVEDORE_CHROMIUM', // browser tests of server/ui
   'STEVEDORE_UI_SCREENSHOTS',
