@@ -52,6 +52,11 @@ export function registerMaintenanceCommands(program: Command): void {
     .option('--delete-untagged', 'also delete manifests no tag reaches (gc.deleteUntagged)')
     .option('--json', 'print the report as JSON')
     .action(async (opts: StorageFlags & { dryRun?: boolean; deleteUntagged?: boolean; json?: boolean }) => {
+      // Local storage (named here, or the default): the walk's thread starts while the
+      // configuration loads. Only its own small module: what the rest needs is what it overlaps.
+      if (opts.dataDir !== undefined || (opts.config === undefined && !process.env.STEVEDORE_STORAGE_DRIVER)) {
+        (await import('../storage/fs-bulk.js')).prestartBulkThread();
+      }
       const config = await loadStorageConfig(opts);
       const { createStorageDriver } = await import('../server/storage-driver.js');
       const { runGc, summary } = await import('../server/gc-scheduler.js');

@@ -1,8 +1,10 @@
 // The filesystem's bulk session, on its worker thread (the compiled one, which the test set-up
 // builds) and in place, over the same tree: both give the same answers.
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf } from '../oci/index.js';
 import { FsBulkSession } from './fs-bulk.js';
@@ -142,3 +144,34 @@ for (const mode of ['worker', 'in place'] as const) {
     });
   });
 }
+
+// The compiled module (the sources have no worker to start ahead), in a process of its own.
+describe('a bulk thread started ahead (prestartBulkThread)', () => {
+  const COMPILED = new URL('../dist/storage/fs-bulk.js', import.meta.url).href;
+  const node = async (script: string) => {
+    const file = join(root, 'script.mjs');
+    await writeFile(file, script);
+    return (await promisify(execFile)(process.execPath, [file], { timeout: 30_000 })).stdout.trim();
+  };
+
+  it('is taken by the next session, which it answers (held referenced while it works)', async () => {
+    await put(layout.layerLink('app', a), a);
+    const out = await node(`
+      const { prestartBulkThread, FsBulkSession } = await import(${JSON.stringify(COMPILED)});
+      prestartBulkThread();
+      const s = new FsBulkSession(${JSON.stringify(root)}, true);
+      console.log((await s.find(['/repositories/*/_layers/*/*/link'])).map((f) => f.path).join());
+      await s.close();`);
+    expect(out).toBe(layout.layerLink('app', a));
+  });
+
+  it('does not keep a process alive when no session takes it (storage that is not local)', async () => {
+    const started = Date.now();
+    const out = await node(`
+      const { prestartBulkThread } = await import(${JSON.stringify(COMPILED)});
+      prestartBulkThread();
+      console.log('done');`);
+    expect(out).toBe('done');
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});

@@ -11,6 +11,27 @@ import { runBulkOp, type BulkRequest, type WalkedFiles } from './fs-bulk-ops.js'
 const WORKER = new URL('./fs-bulk-worker.js', import.meta.url);
 const workerExists = existsSync(fileURLToPath(WORKER));
 
+/** A bulk thread started ahead of its session (prestartBulkThread), for the next session to take. */
+let spare: Worker | undefined;
+
+/**
+ * Starts a bulk thread now, for the next session to take. A thread (a Node isolate) takes 60-80 ms
+ * to start, which `stevedore gc` would otherwise wait for after loading its configuration; started
+ * first, it comes up on another core while the configuration loads. Unused, it never keeps the
+ * process alive.
+ */
+export function prestartBulkThread(): void {
+  if (spare || !workerExists) return;
+  const w = new Worker(WORKER);
+  w.unref();
+  const drop = () => {
+    if (spare === w) spare = undefined;
+  };
+  w.once('error', drop);
+  w.once('exit', drop);
+  spare = w;
+}
+
 type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; code?: string };
 
 export class FsBulkSession implements BulkSession {
@@ -47,7 +68,8 @@ export class FsBulkSession implements BulkSession {
 
   private startWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(this.workerUrl);
+    const worker = spare && this.workerUrl === WORKER ? spare : new Worker(this.workerUrl);
+    if (worker === spare) spare = undefined;
     const settle = (id: number) => {
       const p = this.pending.get(id);
       this.pending.delete(id);
