@@ -1,7 +1,7 @@
 // Server configuration: defaults < YAML file < STEVEDORE_* environment variables < flags.
 // Validated once at start; a bad key is named in the error.
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { duration, parseDuration } from './config-duration.js';
 import { parseAddr } from './listen-addr.js';
@@ -9,6 +9,14 @@ import { AuditConfigSchema, auditConfigProblems } from './audit/audit-config.js'
 import { AuthConfigSchema, authConfigProblems, TlsConfigSchema } from './auth/auth-config.js';
 import { mirrorConfigSchema } from './mirror/mirror-config.js';
 import { policyConfigSchema } from './policy/policy-config.js';
+
+// yaml is loaded on its first use (a configuration file, or a list or mapping given in a
+// variable): importing it is ~15 ms of the start of every `gc --data-dir` and `serve` without one.
+let yamlParse: ((text: string) => unknown) | undefined;
+function parseYaml(text: string): unknown {
+  yamlParse ??= (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse;
+  return yamlParse(text);
+}
 
 const addr = z.string().refine((v) => parseAddr(v) !== undefined, { message: 'must be HOST:PORT, :PORT or [IPv6]:PORT' });
 
