@@ -25,7 +25,7 @@ class GenericBulk implements BulkSession {
     private readonly concurrency: number,
   ) {}
 
-  /** Walks below the patterns' common directory (S3: flat listings) and keeps what matches. */
+  /** Walks below the patterns' common directory (S3: flat listings, times included) and keeps what matches. */
   async find(patterns: readonly string[]) {
     const all = await walkFiles(this.driver, patternRoot(patterns), this.concurrency);
     return all.filter((f) => matchesPattern(patterns, f.path));

@@ -104,12 +104,22 @@ export type BulkOutcome = 'done' | 'young' | 'missing';
  * Many small operations at once, for maintenance over a whole store (garbage collection): one call
  * per batch instead of one per object. Open with openBulk() in storage/bulk.ts; close when done.
  */
+export interface FindOptions {
+  /**
+   * false: the caller needs no sizes or times. A backend may then name a file by its directory's
+   * entry alone (a link's `<hex>` directory without a stat of `<hex>/link`, a third of the calls of
+   * a walk of links), so a file found may turn out to be absent, and has size 0 and the epoch as its
+   * time: whoever acts on one checks it first (as deleteMany's `check` does). Default true.
+   */
+  stat?: boolean;
+}
+
 export interface BulkSession {
   /**
    * Every object matching one of the patterns (storage/path-pattern.ts: `*`, `**`), with size and
-   * modification time; a backend may skip whatever no pattern can match.
+   * modification time (see FindOptions); a backend may skip whatever no pattern can match.
    */
-  find(patterns: readonly string[]): Promise<FileInfo[]>;
+  find(patterns: readonly string[], opts?: FindOptions): Promise<FileInfo[]>;
   /** Each object's content, undefined where there is none. */
   getContents(paths: readonly string[]): Promise<(Buffer | undefined)[]>;
   /**

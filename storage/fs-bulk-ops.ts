@@ -45,11 +45,18 @@ function isGone(err: unknown): boolean {
  * Lists only the directories a pattern needs listed: where the next component of every pattern is
  * a fixed name, that name is looked up instead (for the layout's links and blobs, a stat of
  * `<hex>/link` rather than a listing of `<hex>`: a third of the calls, and the directory's access
- * time is not rewritten).
+ * time is not rewritten). Without `stat` (BulkSession.find's FindOptions) not even that: a fixed
+ * name is taken as found, and a listed file's entry is enough; sizes and times are 0.
  */
-export function findSync(root: string, patterns: readonly string[]): WalkedFiles {
+export function findSync(root: string, patterns: readonly string[], stat = true): WalkedFiles {
   const out: WalkedFiles = { paths: [], sizes: [], mtimes: [] };
+  const named = (path: string) => {
+    out.paths.push(path);
+    out.sizes.push(0);
+    out.mtimes.push(0);
+  };
   const emit = (path: string) => {
+    if (!stat) return named(path);
     const st = statSync(root + path, { throwIfNoEntry: false });
     if (!st?.isFile()) return; // absent, deleted meanwhile, or not a file
     out.paths.push(path);
@@ -217,7 +224,7 @@ export async function moveMany(root: string, items: readonly BulkMove[], olderTh
 
 /** One request to the bulk worker (or to the same operations run in place). */
 export type BulkRequest =
-  | { op: 'find'; root: string; patterns: readonly string[] }
+  | { op: 'find'; root: string; patterns: readonly string[]; stat: boolean }
   | { op: 'read'; root: string; paths: readonly string[] }
   | { op: 'delete'; root: string; items: readonly BulkDelete[]; olderThan: number; durable: boolean }
   | { op: 'move'; root: string; items: readonly BulkMove[]; olderThan: number; durable: boolean };
@@ -225,7 +232,7 @@ export type BulkRequest =
 export async function runBulkOp(req: BulkRequest): Promise<unknown> {
   switch (req.op) {
     case 'find':
-      return findSync(req.root, req.patterns);
+      return findSync(req.root, req.patterns, req.stat);
     case 'read':
       return readFilesSync(req.root, req.paths);
     case 'delete':

@@ -56,6 +56,22 @@ for (const mode of ['worker', 'in place'] as const) {
       }
     });
 
+    it('without stat, names links by their directories: no sizes or times, and a directory without its link too', async () => {
+      await put(layout.layerLink('app', a), a, old);
+      await mkdir(join(root, dirname(layout.layerLink('app', b))), { recursive: true }); // no link in it
+      const s = open();
+      try {
+        const named = await s.find(layout.repositoryLinkPatterns, { stat: false });
+        expect(named.sort((x, y) => (x.path < y.path ? -1 : 1))).toEqual(
+          [layout.layerLink('app', a), layout.layerLink('app', b)].sort().map((path) => ({ path, size: 0, modTime: new Date(0), isDir: false })),
+        );
+        // With stat (the default), only the link that is there, with its size and time.
+        expect(await s.find(layout.repositoryLinkPatterns)).toEqual([{ path: layout.layerLink('app', a), size: a.length, modTime: old, isDir: false }]);
+      } finally {
+        await s.close();
+      }
+    });
+
     it('reads many files, undefined where absent', async () => {
       await put('/x/one', 'first');
       await put('/x/two', 'second');

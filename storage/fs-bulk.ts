@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { checkPath, type BulkOutcome, type BulkSession, type FileInfo } from './driver.js';
+import { checkPath, type BulkOutcome, type BulkSession, type FileInfo, type FindOptions } from './driver.js';
 import { runBulkOp, type BulkRequest, type WalkedFiles } from './fs-bulk-ops.js';
 
 const WORKER = new URL('./fs-bulk-worker.js', import.meta.url);
@@ -91,9 +91,9 @@ export class FsBulkSession implements BulkSession {
     return worker;
   }
 
-  async find(patterns: readonly string[]): Promise<FileInfo[]> {
+  async find(patterns: readonly string[], opts: FindOptions = {}): Promise<FileInfo[]> {
     for (const p of patterns) if (!p.startsWith('/') || p.includes('..')) throw new RangeError(`not a path pattern: ${p}`);
-    const w = (await this.call({ op: 'find', root: this.root, patterns })) as WalkedFiles;
+    const w = (await this.call({ op: 'find', root: this.root, patterns, stat: opts.stat ?? true })) as WalkedFiles;
     return w.paths.map((p, i) => ({ path: p, size: w.sizes[i]!, modTime: new Date(w.mtimes[i]!), isDir: false }));
   }
 

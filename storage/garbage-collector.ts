@@ -223,7 +223,11 @@ export class GarbageCollector {
     // while the trash is recovered, the data's listing while the links are parsed and marked.
     // Listing the data earlier than the mark is safe: it only names candidates, each checked
     // again (by time) when it is moved, and the final check restores whatever turns out used.
-    const linksListed = settledLater(bulk.find(layout.repositoryLinkPatterns));
+    // The links' times matter only to delete untagged manifests (young revisions are roots, old
+    // unreached ones go); otherwise their directories name them, without a stat each: every delete
+    // checks its link first, and the final check reads the links it relies on.
+    const linkFind = { stat: deleteUntagged || dryRun }; // (a dry run deletes nothing: it must know what is young)
+    const linksListed = settledLater(bulk.find(layout.repositoryLinkPatterns, linkFind));
     if (!dryRun) await this.recoverTrash();
     // After the recovery, so that data it puts back is listed.
     const blobsListed = settledLater(bulk.find([layout.blobDataPattern]));
@@ -302,7 +306,9 @@ export class GarbageCollector {
         );
     linkCandidates.forEach((c, i) => {
       if (linkOutcomes[i] === 'done') deleted.push({ kind: 'link', repository: c.repo, digest: c.digest, size: 0 });
-      else remainingLinks.add(c.digest);
+      // A young link stays. A missing one (deleted meanwhile, or a directory whose link was never
+      // written) protects nothing: its blob may go, and the final check restores it if used.
+      else if (linkOutcomes[i] === 'young') remainingLinks.add(c.digest);
     });
 
     // 2. Blob data that nothing marked references and no remaining link points at: to the trash.
@@ -330,10 +336,9 @@ export class GarbageCollector {
     // 3. The final check: mark again from a fresh listing; restore whatever it reaches.
     let restored = 0;
     if (!dryRun) {
-      const again = parseRepositoryFiles(await bulk.find(layout.repositoryLinkPatterns));
+      const again = parseRepositoryFiles(await bulk.find(layout.repositoryLinkPatterns, linkFind));
       const marks2 = await this.mark(again, cutoff, undefined, true);
-      const stillLinked = new Set<Digest>();
-      for (const r of again.values()) for (const d of r.layers.keys()) stillLinked.add(d);
+      const stillLinked = await this.linkedNow(again, blobDeletions, linkFind.stat);
       const keep = (d: GcDeletion): boolean => {
         if (d.kind === 'blob') return !marks2.blobs.has(d.digest) && !stillLinked.has(d.digest);
         if (d.kind === 'link') return !marks2.layers.get(d.repository!)?.has(d.digest);
@@ -367,6 +372,16 @@ export class GarbageCollector {
       blobsScanned: blobs.size,
       marked: { manifests: count(marks.manifests), blobs: marks.blobs.size },
     };
+  }
+
+  /**
+   * Which of the trashed blobs a repository links now. A link named by its directory only (found
+   * without `stat`) is read to be sure: a directory left without its link must not keep a blob.
+   */
+  private async linkedNow(repos: Map<string, RepoScan>, trashed: ReadonlyMap<Digest, GcDeletion>, found: boolean): Promise<Set<Digest>> {
+    const named = [...repos.values()].flatMap((r) => [...r.layers.keys()].filter((d) => trashed.has(d)).map((digest) => ({ repo: r.name, digest })));
+    const there = found ? named.map(() => true) : (await this.bulk.getContents(named.map((l) => layout.layerLink(l.repo, l.digest)))).map((b) => b !== undefined);
+    return new Set(named.filter((_, i) => there[i]).map((l) => l.digest));
   }
 
   /** Data left in the trash by an interrupted run goes back; this run decides again. */

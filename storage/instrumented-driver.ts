@@ -57,7 +57,7 @@ export class InstrumentedDriver implements StorageDriver {
   openBulk(): BulkSession {
     const s = this.inner.openBulk!();
     return {
-      find: (patterns) => this.measure('walk', () => s.find(patterns)),
+      find: (patterns, opts) => this.measure('walk', () => s.find(patterns, opts)),
       getContents: (paths) => this.measure('getContent', () => s.getContents(paths)),
       deleteMany: (items, olderThan) => this.measure('delete', () => s.deleteMany(items, olderThan)),
       moveMany: (items, opts) => this.measure('move', () => s.moveMany(items, opts)),

@@ -1,12 +1,13 @@
 // Online garbage collection against a running registry (pushes over HTTP while GC runs on the same
 // storage, as `stevedore gc` beside `stevedore serve` does), retention dry runs, and scrub.
 import { execFile } from 'node:child_process';
-import { utimes, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { digestOf, MediaType } from '../../oci/index.js';
+import { digestOf, MediaType, type Digest } from '../../oci/index.js';
 import { collectGarbage, FilesystemDriver, formatGcDeletion, scrub } from '../../storage/index.js';
+import { layout } from '../../storage/layout.js';
 import { expectStatus, imageParts, ociIndex, ociManifest, repoName } from '../api/client.js';
 import { CLI } from '../helpers/stevedore-process.js';
 import { pullEverything, startGcServer, storedFiles, type GcServer } from './gc-helpers.js';
@@ -26,7 +27,11 @@ function driverFor(s: GcServer): FilesystemDriver {
 const future = (ahead: number) => () => Date.now() + ahead;
 
 describe('online GC: concurrent pushes', () => {
-  it('keeps a blob pushed just before GC and referenced by a manifest pushed during the sweep (grace period)', async () => {
+  // With deleteUntagged the links are walked with their times; without, only named (FindOptions):
+  // both must protect what a concurrent push uses.
+  for (const deleteUntagged of [true, false]) {
+  const mode = deleteUntagged ? 'delete-untagged' : 'default mode';
+  it(`keeps a blob pushed just before GC and referenced by a manifest pushed during the sweep (grace period; ${mode})`, async () => {
     server = await startGcServer();
     const { reg } = server;
     const repo = repoName('gc');
@@ -36,7 +41,7 @@ describe('online GC: concurrent pushes', () => {
     const manifest = ociManifest(parts.configDesc, parts.layerDescs);
     const report = await collectGarbage(driverFor(server), {
       gracePeriodMs: 60_000,
-      deleteUntagged: true,
+      deleteUntagged,
       hooks: { afterMark: async () => void (await reg.pushManifest(repo, 'v1', manifest)) },
     });
     expect(report.deleted).toEqual([]);
@@ -44,7 +49,7 @@ describe('online GC: concurrent pushes', () => {
     expect([...pulled.blobs.get(repo)!].sort()).toEqual([parts.configDesc.digest, ...parts.layerDescs.map((d) => d.digest)].sort());
   });
 
-  it('keeps an old unreferenced blob that a manifest pushed between mark and sweep starts using (the final check)', async () => {
+  it(`keeps an old unreferenced blob that a manifest pushed between mark and sweep starts using (the final check; ${mode})`, async () => {
     server = await startGcServer();
     const { reg } = server;
     const repo = repoName('gc');
@@ -56,7 +61,7 @@ describe('online GC: concurrent pushes', () => {
     // the final check protects what the manifest pushed during the run references.
     const report = await collectGarbage(driverFor(server), {
       gracePeriodMs: 60_000,
-      deleteUntagged: true,
+      deleteUntagged,
       now: future(3_600_000),
       hooks: {
         afterMark: async () => {
@@ -72,8 +77,24 @@ describe('online GC: concurrent pushes', () => {
     expect(pulled.manifests.get(repo)).toEqual(new Set([manifest.digest]));
     expect(pulled.blobs.get(repo)!.size).toBe(2);
     // A later run (no pushes) keeps them too: they are reachable now.
-    const again = await collectGarbage(driverFor(server), { gracePeriodMs: 0, deleteUntagged: true, now: future(3_600_000) });
+    const again = await collectGarbage(driverFor(server), { gracePeriodMs: 0, deleteUntagged, now: future(3_600_000) });
     expect(again.deleted).toEqual([]);
+  });
+  }
+
+  it('frees an old blob whose only other "link" is a directory left without its link file (a write cut short)', async () => {
+    server = await startGcServer();
+    const { reg, dataDir } = server;
+    const repo = repoName('gc');
+    const blob = Buffer.from('orphaned layer');
+    const { digest } = await reg.pushBlob(repo, blob);
+    // Another repository's link directory with no link in it: what a crash between creating the
+    // directory and renaming the link into place leaves. It must not keep the blob.
+    const stray = join(dataDir, dirname(layout.layerLink('other/app', digest as Digest)));
+    await mkdir(stray, { recursive: true });
+    const report = await collectGarbage(driverFor(server), { gracePeriodMs: 60_000, now: future(3_600_000) });
+    expect(report.deleted.filter((d) => d.kind === 'blob').map((d) => d.digest)).toEqual([digest]);
+    expect((await reg.get(`/v2/${repo}/blobs/${digest}`)).status).toBe(404);
   });
 
   it('refuses a manifest whose old blob was already swept (never a manifest without its blob); a re-push works', async () => {
