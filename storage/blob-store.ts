@@ -4,6 +4,7 @@ import { asDigest, type Digest } from '../oci/index.js';
 import { isNotFound, type MoveOptions, type RandomAccessFile, type StorageDriver } from './driver.js';
 import { ContentCache } from './content-cache.js';
 import { layout } from './layout.js';
+import { refreshTime } from './refresh-time.js';
 
 export interface BlobInfo {
   digest: Digest;
@@ -116,13 +117,14 @@ export class BlobStore {
   }
 
   /**
-   * For a manifest push: rewrites the repository's link when there is one (so garbage collection
-   * sees the blob as recently used, see storage/garbage-collector.ts), then stats the blob. The
-   * link is rewritten before the data is checked, never after.
+   * For a manifest push: gives the repository's link, when there is one, a new modification time
+   * (so garbage collection sees the blob as recently used, see storage/garbage-collector.ts), then
+   * stats the blob: the link is refreshed before the data is checked, never after. Where the
+   * driver can touch an object that is one call, not a rewrite with two rounds of fsyncs; a link
+   * gone meanwhile (deleted by a GC running now) is then no link, and the blob is unknown.
    */
   async refreshLink(repo: string, digest: Digest): Promise<BlobInfo | undefined> {
-    if (!(await this.isLinked(repo, digest))) return undefined;
-    await this.writeLink(repo, digest);
+    if (!(await refreshTime(this.driver, layout.layerLink(repo, digest), () => this.writeLink(repo, digest)))) return undefined;
     const info = await this.statGlobal(digest);
     if (info) await this.onLinked?.(repo, digest, info.size);
     return info;

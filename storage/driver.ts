@@ -88,6 +88,11 @@ export interface DriverCapabilities {
    * link). Absent means false.
    */
   link?: boolean;
+  /**
+   * touch(): an object's modification time set to now without rewriting it (local files: utimes).
+   * Absent means false.
+   */
+  touch?: boolean;
 }
 
 /** An object being read whole (StorageDriver.readWhole): its size and its bytes, not yet flowing. */
@@ -204,6 +209,12 @@ export interface StorageDriver {
    * other (writer() refuses a file with two names, readableWriter() replaces it).
    */
   linkFile?(source: string, dest: string): Promise<void>;
+  /**
+   * Sets the object's modification time to now (capabilities.touch); PathNotFoundError when it is
+   * absent. The time is not made durable: it matters to a garbage collection running now, which a
+   * crash ends (storage/garbage-collector.ts), not to one after it.
+   */
+  touch?(path: string): Promise<void>;
 }
 
 export interface RandomAccessFile {

@@ -3,7 +3,7 @@
 // killed process nor a power cut leaves a half-written object at a final path.
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { link, mkdir, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { syncDir, syncFile, TEMP_MARK, writeFileAtomic } from '../util/atomic-file.js';
@@ -27,7 +27,7 @@ const WRITE_BATCH = 1024 * 1024;
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
-  readonly capabilities = { readableWriter: true, redirect: false, randomAccess: true, purgeStale: true, walk: true, bulk: true, link: true } as const;
+  readonly capabilities = { readableWriter: true, redirect: false, randomAccess: true, purgeStale: true, walk: true, bulk: true, link: true, touch: true } as const;
   private readonly root: string;
   private readonly sync: boolean;
 
@@ -335,6 +335,15 @@ export class FilesystemDriver implements StorageDriver {
     const dirs = new Set([dirname(dst), ...created.map((c) => dirname(c))]);
     if (opts.sourceDurable !== false) dirs.add(dirname(src));
     if (this.sync) await Promise.all([...dirs].map((d) => syncDir(d)));
+  }
+
+  async touch(path: string): Promise<void> {
+    const now = new Date();
+    try {
+      await utimes(this.full(path), now, now);
+    } catch (err) {
+      this.notFound(path, err);
+    }
   }
 
   async linkFile(source: string, dest: string): Promise<void> {

@@ -51,7 +51,7 @@ describe('InstrumentedDriver', () => {
   it('declares the wrapped driver\'s capabilities; an unsupported method fails with the typed error', async () => {
     const sink: StorageMetricsSink = { storageOperation: () => undefined };
     const plain = new InstrumentedDriver(new FilesystemDriver({ rootDirectory: root }), sink);
-    expect(plain.capabilities).toEqual({ readableWriter: true, redirect: false, randomAccess: true, purgeStale: true, walk: true, bulk: true, link: true });
+    expect(plain.capabilities).toEqual({ readableWriter: true, redirect: false, randomAccess: true, purgeStale: true, walk: true, bulk: true, link: true, touch: true });
     const err = await plain.redirectURL('/x').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnsupportedError);
     expect(kindOf(err)).toBe('unsupported');

@@ -4,6 +4,7 @@ import { asDigest, type Descriptor, type Digest } from '../oci/index.js';
 import type { BlobStore, LinkHook } from './blob-store.js';
 import { isNotFound, type StorageDriver } from './driver.js';
 import { layout } from './layout.js';
+import { refreshTime } from './refresh-time.js';
 
 export interface ManifestRevision {
   digest: Digest;
@@ -36,18 +37,20 @@ export class ManifestStore {
   }
 
   /**
-   * For a push of an index: rewrites a child's revision record (unchanged) so garbage collection
-   * sees it as recently used (storage/garbage-collector.ts); undefined when there is none.
+   * For a push of an index: gives a child's revision record a new modification time (touched, or
+   * rewritten unchanged) so garbage collection sees it as recently used
+   * (storage/garbage-collector.ts); undefined when there is none.
    */
   async refreshRevision(repo: string, digest: Digest): Promise<ManifestRevision | undefined> {
+    const path = layout.revisionLink(repo, digest);
     let raw: Buffer;
     try {
-      raw = await this.driver.getContent(layout.revisionLink(repo, digest));
+      raw = await this.driver.getContent(path);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
     }
-    await this.driver.putContent(layout.revisionLink(repo, digest), raw);
+    if (!(await refreshTime(this.driver, path, () => this.driver.putContent(path, raw)))) return undefined;
     const rec = JSON.parse(raw.toString('utf8')) as Omit<ManifestRevision, 'digest'>;
     await this.onLinked?.(repo, digest, rec.size);
     return { ...rec, digest };

@@ -1,7 +1,7 @@
 // Online garbage collection against a running registry (pushes over HTTP while GC runs on the same
 // storage, as `stevedore gc` beside `stevedore serve` does), retention dry runs, and scrub.
 import { execFile } from 'node:child_process';
-import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -81,6 +81,30 @@ describe('online GC: concurrent pushes', () => {
     expect(again.deleted).toEqual([]);
   });
   }
+
+  it('a manifest push gives the links and child revisions it references a new time (what the grace period protects)', async () => {
+    server = await startGcServer();
+    const { reg, dataDir } = server;
+    const repo = repoName('gc');
+    const parts = imageParts(1);
+    await reg.pushBlob(repo, parts.config);
+    await reg.pushBlob(repo, parts.layers[0]!);
+    const child = ociManifest(parts.configDesc, parts.layerDescs);
+    await reg.pushManifest(repo, child.digest, child);
+    const paths = [
+      ...[parts.configDesc, ...parts.layerDescs].map((d) => layout.layerLink(repo, d.digest as Digest)),
+      layout.revisionLink(repo, child.digest as Digest),
+    ].map((p) => join(dataDir, p));
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const p of paths) await utimes(p, hourAgo, hourAgo);
+    const before = Date.now() - 1000; // file times may round down
+    await reg.pushManifest(repo, 'v1', child); // references the config and the layer
+    await reg.pushManifest(repo, 'multi', ociIndex([child])); // references the child
+    for (const p of paths) expect((await stat(p)).mtimeMs, p).toBeGreaterThanOrEqual(before);
+    // So a run with a grace period keeps them even with its clock's cutoff just before the pushes.
+    const report = await collectGarbage(driverFor(server), { gracePeriodMs: 0, deleteUntagged: true, now: () => before });
+    expect(report.deleted).toEqual([]);
+  });
 
   it('frees an old blob whose only other "link" is a directory left without its link file (a write cut short)', async () => {
     server = await startGcServer();
