@@ -14,22 +14,24 @@
 //
 // Why concurrent pushes are safe:
 // 1. A push writes links first: committing an upload, pushing a blob that already exists and
-//    mounting all (re)write the repository's layer link, and a manifest push rewrites the links of
-//    every blob and child manifest it references *before* it checks that they exist
-//    (BlobStore.refreshLink, ManifestStore.refreshRevision). So whatever a recent push uses has a
-//    young link, which the grace period protects, even when the blob itself is old.
+//    mounting all (re)write the repository's layer link, and a manifest push gives the links of
+//    every blob and child manifest it references a new time (touched, or rewritten where the
+//    driver cannot touch) *before* it checks that they exist (BlobStore.refreshLink,
+//    ManifestStore.refreshRevision; a link the sweep already deleted is then missing, and the
+//    push is refused as below). So whatever a recent push uses has a young link, which the grace
+//    period protects, even when the blob itself is old.
 // 2. The sweep is reversible until a final check. Blob data is not deleted but moved to
 //    /_gc/trash (a rename on a filesystem), and the link and revision records deleted are kept in
 //    memory. After the sweep, the run marks again from a fresh listing (tags, young revisions,
 //    every remaining link) and restores whatever that second mark reaches: trashed data, deleted
 //    links and revisions. Only then is the trash deleted.
 //    The race this closes: blob B (old, unreferenced) → GC marks → a manifest referencing B is
-//    pushed during the sweep. The push rewrites B's link (t1) before checking B's data (t2). If
+//    pushed during the sweep. The push refreshes B's link (t1) before checking B's data (t2). If
 //    its check found the data, the data was moved to the trash after t2, hence after t1, and the
 //    second mark (which runs after every move) sees the link written at t1 and restores B. If the
 //    data was already in the trash, the check fails and the push is refused with
 //    MANIFEST_BLOB_UNKNOWN (the client uploads the blob again): never a manifest without its blob.
-//    The one remaining window: a rewrite of a link that lands between the sweep's re-stat of that
+//    The one remaining window: a refresh of a link that lands between the sweep's re-stat of that
 //    link and its delete (a few milliseconds), from a push that then takes longer than the rest of
 //    the sweep to write its manifest; the grace period should be far longer than any push.
 // A blob in the trash is briefly unavailable to a pull (404) until it is restored.
