@@ -212,6 +212,47 @@ describe('S3Transport', () => {
     }
   });
 
+  it('reads small objects whole into buffers of their own, leaving the slabs to the pool', async () => {
+    const data = pattern(3 * MiB + 1);
+    const local = await serve((req, res) => {
+      if (req.url === '/missing') {
+        const xml = '<Error><Code>NoSuchKey</Code></Error>';
+        res.writeHead(404, { 'Content-Length': xml.length });
+        res.end(xml);
+        return;
+      }
+      const body = req.url === '/small' ? Buffer.from('{"schemaVersion":2}') : req.url === '/empty' ? Buffer.alloc(0) : data;
+      res.writeHead(200, { 'Content-Length': body.length });
+      res.end(body);
+    });
+    const t = transport();
+    const small = await t.getContent(`${local.url}/small`);
+    if (small.kind !== 'content') throw new Error(small.kind);
+    expect(small.content.toString()).toBe('{"schemaVersion":2}');
+    expect(t.stats().slabsAllocated).toBe(0); // (one read: the head and the body)
+    for (let round = 0; round < 2; round++) {
+      const big = await t.getContent(`${local.url}/big`);
+      if (big.kind !== 'content') throw new Error(big.kind);
+      expect(big.content.length).toBe(data.length);
+      expect(sha(big.content)).toBe(sha(data));
+      const stats = t.stats();
+      expect(stats.idleHoldingSlab).toBe(0);
+      expect(stats.freeSlabs).toBe(stats.slabsAllocated); // no slab kept by the content
+    }
+    expect(t.stats().slabsAllocated).toBeLessThanOrEqual(4);
+    expect(await t.getContent(`${local.url}/missing`)).toEqual({ kind: 'status', status: 404, code: 'NoSuchKey' });
+    expect(await t.getContent(`${local.url}/empty`)).toEqual({ kind: 'content', status: 200, content: Buffer.alloc(0) });
+    expect(local.connections).toBe(1);
+  });
+
+  it('reports a whole read cut short as failed (the caller asks the SDK)', async () => {
+    const local = await serve((_req, res) => {
+      res.writeHead(200, { 'Content-Length': 4 * MiB });
+      res.write(pattern(MiB), () => res.socket?.destroy());
+    });
+    expect(await transport().getContent(`${local.url}/k`)).toMatchObject({ kind: 'failed' });
+  });
+
   it('reads a response head that arrives in pieces', async () => {
     const server = createNetServer((socket) => {
       socket.once('data', () => {

@@ -14,7 +14,8 @@
 // or a HEAD, holds none.
 //
 // HEADs (the driver's stat of an object) go the same way: an SDK HeadObject costs more CPU than the
-// byte-streaming of a small blob.
+// byte-streaming of a small blob. So do small objects read whole (getContent: links, manifests):
+// their bytes are copied into a buffer of the object's size as they arrive, so they pin no slab.
 //
 // Deliberately small: HTTP/1.1 GET and HEAD only, responses with a Content-Length (what S3 and S3-compatible
 // stores send for objects). Anything else — another status, a chunked response, a socket that
@@ -80,6 +81,12 @@ export type GetOutcome =
   /** Another status (with S3's error code from the XML body when there is one). */
   | { kind: 'status'; status: number; code: string | undefined }
   /** No usable response (connection failed, unsupported framing): try another way. */
+  | { kind: 'failed'; error: Error };
+
+/** A GET of a small object read whole: its bytes, in a buffer of their own of the exact size. */
+export type ContentOutcome =
+  | { kind: 'content'; status: number; content: Buffer }
+  | { kind: 'status'; status: number; code: string | undefined }
   | { kind: 'failed'; error: Error };
 
 /** What a HEAD found: the object's size and time, another status, or no usable response. */
@@ -376,9 +383,18 @@ export class S3Transport {
   async get(url: string, range?: string): Promise<GetOutcome> {
     const u = new URL(url);
     const reused = this.takeIdle(u.origin);
-    const first = await this.exchange(u, range, reused ?? this.open(u));
+    const first = await this.exchange(u, range, reused ?? this.open(u), false);
     // A kept-alive connection the server closed meanwhile fails before any response: once more on a new one.
-    if (first.kind === 'failed' && reused) return this.exchange(u, range, this.open(u));
+    if (first.kind === 'failed' && reused) return this.exchange(u, range, this.open(u), false);
+    return first;
+  }
+
+  /** GETs `url` (a presigned URL) and reads a 200's body whole; see ContentOutcome. */
+  async getContent(url: string): Promise<ContentOutcome> {
+    const u = new URL(url);
+    const reused = this.takeIdle(u.origin);
+    const first = await this.exchange(u, undefined, reused ?? this.open(u), true);
+    if (first.kind === 'failed' && reused) return this.exchange(u, undefined, this.open(u), true);
     return first;
   }
 
@@ -472,14 +488,17 @@ export class S3Transport {
     c.socket.setTimeout(IDLE_MS);
   }
 
-  private exchange(u: URL, range: string | undefined, conn: Connection): Promise<GetOutcome> {
+  /** `whole`: the body is read into one buffer and the outcome settled once it is complete. */
+  private exchange(u: URL, range: string | undefined, conn: Connection, whole: false): Promise<GetOutcome>;
+  private exchange(u: URL, range: string | undefined, conn: Connection, whole: true): Promise<ContentOutcome>;
+  private exchange(u: URL, range: string | undefined, conn: Connection, whole: boolean): Promise<GetOutcome | ContentOutcome> {
     const origin = u.origin;
     const request =
       `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUser-Agent: stevedore\r\n` +
       `${range ? `Range: ${range}\r\n` : ''}Connection: keep-alive\r\n\r\n`;
-    return new Promise<GetOutcome>((resolve) => {
+    return new Promise<GetOutcome | ContentOutcome>((resolve) => {
       let settled = false;
-      const settle = (o: GetOutcome) => {
+      const settle = (o: GetOutcome | ContentOutcome) => {
         if (!settled) {
           settled = true;
           resolve(o);
@@ -487,6 +506,9 @@ export class S3Transport {
       };
       let remaining = 0;
       let body: BodyStream | undefined;
+      let content: Buffer | undefined;
+      let filled = 0;
+      let contentStatus = 0;
       let errorBody: Buffer[] | undefined;
       let errorStatus = 0;
       const done = () => {
@@ -504,7 +526,14 @@ export class S3Transport {
             }
             if (/close/i.test(head.headers.get('connection') ?? '')) conn.reusable = false;
             remaining = Number(length);
-            if (head.status === 200 || head.status === 206) {
+            if (whole && (head.status === 200 || head.status === 206)) {
+              content = Buffer.allocUnsafe(remaining);
+              contentStatus = head.status;
+              if (remaining === 0) {
+                done();
+                settle({ kind: 'content', status: contentStatus, content });
+              }
+            } else if (head.status === 200 || head.status === 206) {
               body = new BodyStream(
                 this.slabs,
                 () => conn.resume(),
@@ -528,7 +557,7 @@ export class S3Transport {
             }
           },
           onBody: (chunk, slab) => {
-            if (settled && !body && !errorBody) return false; // given up on (see onHead)
+            if (settled && !body && !errorBody) return false; // given up on (see onHead), or complete
             if (chunk.length === 0) return true;
             if (chunk.length > remaining) {
               // More than the framing said: the connection is out of step.
@@ -536,6 +565,15 @@ export class S3Transport {
               chunk = chunk.subarray(0, remaining);
             }
             remaining -= chunk.length;
+            if (content) {
+              // Copied at once: the chunk's slab stays free for the connection's next reads.
+              filled += chunk.copy(content, filled);
+              if (remaining === 0) {
+                done();
+                settle({ kind: 'content', status: contentStatus, content });
+              }
+              return true;
+            }
             if (errorBody) {
               if (errorBody.reduce((n, b) => n + b.length, 0) < MAX_ERROR_BODY_BYTES) errorBody.push(Buffer.from(chunk));
               if (remaining === 0) {
