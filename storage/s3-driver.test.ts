@@ -18,6 +18,7 @@ import { describeDriverContract, MiB, patternBytes, patternDigest, readAll, stre
 import { openRegistryStorage } from './index.js';
 import { GiB, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, S3Driver, segmentSize, type S3DriverOptions } from './s3-driver.js';
 import { UnsupportedError } from '../util/errors.js';
+import { PathNotFoundError } from './driver.js';
 
 let rgw: CephRgw;
 let bucket: string;
@@ -261,11 +262,24 @@ describe('S3Driver specifics', () => {
       // One not read is dropped; the driver's next reads are unaffected.
       (await direct.readWhole('/obj')).body.destroy();
       expect((await readAll(await direct.reader('/obj', 0, 9))).equals(data.subarray(0, 10))).toBe(true);
+      // getContent: presigned GETs read whole; a missing key is a PathNotFoundError.
+      gets.length = 0;
+      await direct.putContent('/small', Buffer.from('{"schemaVersion":2}'));
+      const small = await direct.getContent('/small');
+      expect(small.toString()).toBe('{"schemaVersion":2}');
+      expect(small.length).toBe(19);
+      expect((await direct.getContent('/obj')).equals(data)).toBe(true);
+      await expect(direct.getContent('/missing')).rejects.toBeInstanceOf(PathNotFoundError);
+      expect(gets).toEqual([0, 1, 2].map(() => ({ presigned: true, agent: 'stevedore', range: undefined })));
       direct.destroy();
       gets.length = 0;
       const sdk = new S3Driver({ ...driverOptions(root), endpoint, directGets: false });
       expect((await readAll(await sdk.reader('/obj', MiB, 2 * MiB))).equals(data.subarray(MiB, 2 * MiB + 1))).toBe(true);
       expect(gets).toEqual([{ presigned: false, agent: expect.stringMatching(/aws-sdk/), range: `bytes=${MiB}-${2 * MiB}` }]);
+      gets.length = 0;
+      expect((await sdk.getContent('/small')).toString()).toBe('{"schemaVersion":2}');
+      await expect(sdk.getContent('/missing')).rejects.toBeInstanceOf(PathNotFoundError);
+      expect(gets.map((g) => g.presigned)).toEqual([false, false]);
       sdk.destroy();
     } finally {
       proxy.closeAllConnections();

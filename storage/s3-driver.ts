@@ -235,12 +235,16 @@ export class S3Driver implements StorageDriver {
 
   private async content(path: string, retried: boolean): Promise<Buffer> {
     const key = this.key(path);
-    try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      const bytes = await res.Body!.transformToByteArray();
-      return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    } catch (err) {
-      if (!isMissingKey(err)) throw err;
+    const direct = await this.directContent(key);
+    if (Buffer.isBuffer(direct)) return direct;
+    if (direct === undefined) {
+      try {
+        const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+        const bytes = await res.Body!.transformToByteArray();
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      } catch (err) {
+        if (!isMissingKey(err)) throw err;
+      }
     }
     const state = await this.inspect(key);
     if (state.plain && !retried) return this.content(path, true); // created meanwhile
@@ -357,6 +361,22 @@ export class S3Driver implements StorageDriver {
     if (out.kind === 'body') return out;
     if (out.kind === 'status' && out.status === 404 && out.code === 'NoSuchKey') return 'missing';
     if (out.kind === 'status' && out.status === 416) return 'unsatisfiable';
+    return undefined;
+  }
+
+  /**
+   * A small object read whole through the driver's own transport (as directGet): its bytes, or
+   * 'missing' (no such key). Undefined: ask the SDK (any other answer, a failed connection, direct
+   * GETs off).
+   */
+  private async directContent(key: string): Promise<Buffer | 'missing' | undefined> {
+    if (!this.transport) return undefined;
+    const url = await this.presign('GET', key, 900);
+    if (!url) return undefined;
+    this.onRequest?.('GetObjectCommand');
+    const out = await this.transport.getContent(url);
+    if (out.kind === 'content' && out.status === 200) return out.content;
+    if (out.kind === 'status' && out.status === 404 && out.code === 'NoSuchKey') return 'missing';
     return undefined;
   }
 

@@ -148,6 +148,111 @@ describe('S3Transport', () => {
     expect(local.connections).toBe(1);
   });
 
+  it('holds no slab while idle or for HEADs, and gives a piped body’s slabs back to the pool', async () => {
+    const data = pattern(5 * MiB + 3);
+    const local = await serve((req, res) => {
+      res.writeHead(200, { 'Content-Length': data.length });
+      res.end(req.method === 'HEAD' ? undefined : data);
+    });
+    const t = transport();
+    // 64 HEADs at once: 64 connections, no slab taken for any of them.
+    const heads = await Promise.all(Array.from({ length: 64 }, () => t.head(`${local.url}/k`)));
+    expect(heads.every((h) => h.kind === 'object' && h.size === data.length)).toBe(true);
+    expect(t.stats()).toMatchObject({ slabsAllocated: 0, idle: 32, idleHoldingSlab: 0 });
+    for (let round = 0; round < 3; round++) {
+      const out = await t.get(`${local.url}/k`);
+      if (out.kind !== 'body') throw new Error(out.kind);
+      const hash = createHash('sha256');
+      await pipeline(
+        out.body,
+        new Writable({
+          write(chunk: Buffer, _enc, cb) {
+            hash.update(chunk);
+            cb();
+          },
+        }),
+      );
+      expect(hash.digest('hex')).toBe(sha(data));
+      // Idle again: the connection keeps no slab; its slabs are in the pool for the next body.
+      const stats = t.stats();
+      expect(stats.idleHoldingSlab).toBe(0);
+      expect(stats.freeSlabs).toBe(stats.slabsAllocated);
+    }
+    // The later rounds reused the first round's slabs.
+    expect(t.stats().slabsAllocated).toBeLessThanOrEqual(3);
+  });
+
+  it('copies body bytes that came in the same read as the head before that buffer is reused', async () => {
+    // Head and whole body in one write: one socket read. The first body is read only after a
+    // second GET on the same connection has been read into the same buffer.
+    const bodies = [Buffer.alloc(3000, 'a'), Buffer.alloc(3000, 'b')];
+    let served = 0;
+    const server = createNetServer((socket) => {
+      socket.on('data', () => {
+        const body = bodies[served++ % 2]!;
+        socket.write(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/k`;
+      const t = transport();
+      const first = await t.get(url);
+      expect(first).toMatchObject({ kind: 'body', status: 200, size: 3000 });
+      // Wait until the connection is idle again (the whole first body has been delivered).
+      while (t.stats().idle === 0) await new Promise((r) => setTimeout(r, 5));
+      const second = await t.get(url);
+      expect((await bodyOf(second)).equals(bodies[1]!)).toBe(true);
+      expect((await bodyOf(first)).equals(bodies[0]!)).toBe(true);
+      expect(served).toBe(2);
+      expect(t.stats().slabsAllocated).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('reads small objects whole into buffers of their own, leaving the slabs to the pool', async () => {
+    const data = pattern(3 * MiB + 1);
+    const local = await serve((req, res) => {
+      if (req.url === '/missing') {
+        const xml = '<Error><Code>NoSuchKey</Code></Error>';
+        res.writeHead(404, { 'Content-Length': xml.length });
+        res.end(xml);
+        return;
+      }
+      const body = req.url === '/small' ? Buffer.from('{"schemaVersion":2}') : req.url === '/empty' ? Buffer.alloc(0) : data;
+      res.writeHead(200, { 'Content-Length': body.length });
+      res.end(body);
+    });
+    const t = transport();
+    const small = await t.getContent(`${local.url}/small`);
+    if (small.kind !== 'content') throw new Error(small.kind);
+    expect(small.content.toString()).toBe('{"schemaVersion":2}');
+    expect(t.stats().slabsAllocated).toBe(0); // (one read: the head and the body)
+    for (let round = 0; round < 2; round++) {
+      const big = await t.getContent(`${local.url}/big`);
+      if (big.kind !== 'content') throw new Error(big.kind);
+      expect(big.content.length).toBe(data.length);
+      expect(sha(big.content)).toBe(sha(data));
+      const stats = t.stats();
+      expect(stats.idleHoldingSlab).toBe(0);
+      expect(stats.freeSlabs).toBe(stats.slabsAllocated); // no slab kept by the content
+    }
+    expect(t.stats().slabsAllocated).toBeLessThanOrEqual(4);
+    expect(await t.getContent(`${local.url}/missing`)).toEqual({ kind: 'status', status: 404, code: 'NoSuchKey' });
+    expect(await t.getContent(`${local.url}/empty`)).toEqual({ kind: 'content', status: 200, content: Buffer.alloc(0) });
+    expect(local.connections).toBe(1);
+  });
+
+  it('reports a whole read cut short as failed (the caller asks the SDK)', async () => {
+    const local = await serve((_req, res) => {
+      res.writeHead(200, { 'Content-Length': 4 * MiB });
+      res.write(pattern(MiB), () => res.socket?.destroy());
+    });
+    expect(await transport().getContent(`${local.url}/k`)).toMatchObject({ kind: 'failed' });
+  });
+
   it('reads a response head that arrives in pieces', async () => {
     const server = createNetServer((socket) => {
       socket.once('data', () => {

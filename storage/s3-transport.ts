@@ -8,9 +8,14 @@
 // destination directly and a slab is reused once every write from it has completed: no allocation
 // per MB, so no garbage collections driven by 1 MiB buffers (they were half the pull's CPU). Chunks
 // read any other way are the reader's to keep, and their slabs are left to the garbage collector.
+// A connection holds a slab only while it reads a body: a response head is read into a small
+// buffer of the connection's own (body bytes that came with it are copied out), the slab is taken
+// when the body's next read needs room and handed back when the exchange ends. An idle connection,
+// or a HEAD, holds none.
 //
 // HEADs (the driver's stat of an object) go the same way: an SDK HeadObject costs more CPU than the
-// byte-streaming of a small blob.
+// byte-streaming of a small blob. So do small objects read whole (getContent: links, manifests):
+// their bytes are copied into a buffer of the object's size as they arrive, so they pin no slab.
 //
 // Deliberately small: HTTP/1.1 GET and HEAD only, responses with a Content-Length (what S3 and S3-compatible
 // stores send for objects). Anything else — another status, a chunked response, a socket that
@@ -23,6 +28,8 @@ import { connect as tlsConnect } from 'node:tls';
 
 /** Largest chunk handed out: one socket read. */
 const SLAB_BYTES = 1024 * 1024;
+/** A connection's own buffer for reads of a response head (and whatever follows it in that read). */
+const HEAD_READ_BYTES = 16 * 1024;
 /** A slab with less room than this left is replaced by a new one for the next read. */
 const MIN_READ_BYTES = 128 * 1024;
 const MAX_HEAD_BYTES = 64 * 1024;
@@ -46,8 +53,18 @@ interface Slab {
 /** Free slabs, reused by every connection of a transport. */
 class SlabPool {
   private readonly free: Buffer[] = [];
+  /** Slabs allocated so far (tests). */
+  allocated = 0;
+  get freeCount(): number {
+    return this.free.length;
+  }
   take(): Slab {
-    return { buf: this.free.pop() ?? Buffer.allocUnsafeSlow(SLAB_BYTES), used: 0, refs: 0, retired: false, escaped: false };
+    let buf = this.free.pop();
+    if (!buf) {
+      buf = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.allocated++;
+    }
+    return { buf, used: 0, refs: 0, retired: false, escaped: false };
   }
   /** Called when a slab was retired or a write from it completed: back to the pool if nothing uses it. */
   release(slab: Slab): void {
@@ -64,6 +81,12 @@ export type GetOutcome =
   /** Another status (with S3's error code from the XML body when there is one). */
   | { kind: 'status'; status: number; code: string | undefined }
   /** No usable response (connection failed, unsupported framing): try another way. */
+  | { kind: 'failed'; error: Error };
+
+/** A GET of a small object read whole: its bytes, in a buffer of their own of the exact size. */
+export type ContentOutcome =
+  | { kind: 'content'; status: number; content: Buffer }
+  | { kind: 'status'; status: number; code: string | undefined }
   | { kind: 'failed'; error: Error };
 
 /** What a HEAD found: the object's size and time, another status, or no usable response. */
@@ -97,28 +120,37 @@ class Connection {
   private exchange: Exchange | undefined;
   private head: Buffer[] = [];
   private headBytes = 0;
-  private slab: Slab;
+  /** Where reads go while no body is being read (a head, or bytes on an idle connection). */
+  private readonly headBuf = Buffer.allocUnsafeSlow(HEAD_READ_BYTES);
+  /** The slab body reads go into; only while an exchange reads its body. */
+  private slab: Slab | undefined;
   reusable = true;
   closed = false;
 
   constructor(url: URL, timeoutMs: number, ca: string | Buffer | undefined, private readonly pool: SlabPool, onClosed: (c: Connection) => void) {
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
-    this.slab = pool.take();
     const onread = {
-      // Each read gets the free end of the current slab (a new one when little is left): the chunk
-      // handed out is a view of it, no copy.
+      // A head (or anything outside an exchange's body) is read into the connection's own buffer;
+      // a body read gets the free end of the current slab (a new one when there is none or little
+      // is left): the chunk handed out is a view of it, no copy.
       buffer: () => {
-        if (this.slab.buf.length - this.slab.used < MIN_READ_BYTES) {
-          this.slab.retired = true;
-          pool.release(this.slab);
-          this.slab = pool.take();
+        if (this.headBytes >= 0 || !this.exchange) return this.headBuf;
+        let slab = this.slab;
+        if (!slab || slab.buf.length - slab.used < MIN_READ_BYTES) {
+          if (slab) {
+            slab.retired = true;
+            pool.release(slab);
+          }
+          slab = this.slab = pool.take();
         }
-        return this.slab.buf.subarray(this.slab.used);
+        return slab.buf.subarray(slab.used);
       },
       callback: (n: number, buf: Uint8Array) => {
-        const slab = this.slab;
+        const chunk = Buffer.from(buf.buffer, buf.byteOffset, n);
+        if (buf.buffer === this.headBuf.buffer) return this.onData(chunk, undefined);
+        const slab = this.slab!;
         slab.used += n;
-        return this.onData(Buffer.from(buf.buffer, buf.byteOffset, n), slab);
+        return this.onData(chunk, slab);
       },
     };
     const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -136,8 +168,7 @@ class Connection {
     });
     this.socket.on('close', () => {
       this.closed = true;
-      this.slab.retired = true;
-      pool.release(this.slab);
+      this.dropSlab();
       const ex = this.exchange;
       this.exchange = undefined;
       ex?.onClose(new Error(`s3 transport: connection closed${lastError ? ` (${lastError.message})` : ''}`));
@@ -154,16 +185,32 @@ class Connection {
     this.socket.write(request);
   }
 
-  /** The exchange is over: the connection may serve another. */
+  /** The exchange is over: the connection may serve another (its slab goes back). */
   finish(): void {
     this.exchange = undefined;
+    this.dropSlab();
+  }
+
+  /** No more reads into the current slab: back to the pool once nothing uses it. */
+  private dropSlab(): void {
+    const slab = this.slab;
+    if (!slab) return;
+    this.slab = undefined;
+    slab.retired = true;
+    this.pool.release(slab);
+  }
+
+  /** Whether a slab is held (tests). */
+  get holdsSlab(): boolean {
+    return this.slab !== undefined;
   }
 
   resume(): void {
     if (!this.closed) this.socket.resume();
   }
 
-  private onData(chunk: Buffer, slab: Slab): boolean {
+  /** `slab` undefined: `chunk` is in the connection's head buffer, to be copied before it is kept. */
+  private onData(chunk: Buffer, slab: Slab | undefined): boolean {
     const ex = this.exchange;
     if (!ex) {
       // Bytes nobody asked for: the connection is out of step.
@@ -190,10 +237,14 @@ class Connection {
         return false;
       }
       ex.onHead(head);
-      // The first body bytes came with the head (unless the exchange ended on the head alone).
-      return !this.closed && this.exchange === ex ? ex.onBody(all.subarray(end + 4), single ? slab : undefined) : true;
+      // The first body bytes came with the head (unless the exchange ended on the head alone):
+      // copied out of the head buffer, which the next read reuses.
+      if (this.closed || this.exchange !== ex) return true;
+      const rest = all.subarray(end + 4);
+      return single && slab ? ex.onBody(rest, slab) : ex.onBody(single && rest.length > 0 ? Buffer.from(rest) : rest, undefined);
     }
-    return ex.onBody(chunk, slab);
+    // (Body bytes read into the head buffer: not expected, as a body's reads go to a slab.)
+    return slab ? ex.onBody(chunk, slab) : ex.onBody(Buffer.from(chunk), undefined);
   }
 
   /** Back to head parsing for the next exchange. */
@@ -332,9 +383,18 @@ export class S3Transport {
   async get(url: string, range?: string): Promise<GetOutcome> {
     const u = new URL(url);
     const reused = this.takeIdle(u.origin);
-    const first = await this.exchange(u, range, reused ?? this.open(u));
+    const first = await this.exchange(u, range, reused ?? this.open(u), false);
     // A kept-alive connection the server closed meanwhile fails before any response: once more on a new one.
-    if (first.kind === 'failed' && reused) return this.exchange(u, range, this.open(u));
+    if (first.kind === 'failed' && reused) return this.exchange(u, range, this.open(u), false);
+    return first;
+  }
+
+  /** GETs `url` (a presigned URL) and reads a 200's body whole; see ContentOutcome. */
+  async getContent(url: string): Promise<ContentOutcome> {
+    const u = new URL(url);
+    const reused = this.takeIdle(u.origin);
+    const first = await this.exchange(u, undefined, reused ?? this.open(u), true);
+    if (first.kind === 'failed' && reused) return this.exchange(u, undefined, this.open(u), true);
     return first;
   }
 
@@ -382,6 +442,12 @@ export class S3Transport {
     });
   }
 
+  /** (Tests) Slabs allocated so far, slabs free in the pool, idle connections and how many of them hold a slab. */
+  stats(): { slabsAllocated: number; freeSlabs: number; idle: number; idleHoldingSlab: number } {
+    const idle = [...this.idle.values()].flat();
+    return { slabsAllocated: this.slabs.allocated, freeSlabs: this.slabs.freeCount, idle: idle.length, idleHoldingSlab: idle.filter((c) => c.holdsSlab).length };
+  }
+
   /** Closes the idle connections (those in use close when their bodies end). */
   destroy(): void {
     this.destroyed = true;
@@ -422,14 +488,17 @@ export class S3Transport {
     c.socket.setTimeout(IDLE_MS);
   }
 
-  private exchange(u: URL, range: string | undefined, conn: Connection): Promise<GetOutcome> {
+  /** `whole`: the body is read into one buffer and the outcome settled once it is complete. */
+  private exchange(u: URL, range: string | undefined, conn: Connection, whole: false): Promise<GetOutcome>;
+  private exchange(u: URL, range: string | undefined, conn: Connection, whole: true): Promise<ContentOutcome>;
+  private exchange(u: URL, range: string | undefined, conn: Connection, whole: boolean): Promise<GetOutcome | ContentOutcome> {
     const origin = u.origin;
     const request =
       `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUser-Agent: stevedore\r\n` +
       `${range ? `Range: ${range}\r\n` : ''}Connection: keep-alive\r\n\r\n`;
-    return new Promise<GetOutcome>((resolve) => {
+    return new Promise<GetOutcome | ContentOutcome>((resolve) => {
       let settled = false;
-      const settle = (o: GetOutcome) => {
+      const settle = (o: GetOutcome | ContentOutcome) => {
         if (!settled) {
           settled = true;
           resolve(o);
@@ -437,6 +506,9 @@ export class S3Transport {
       };
       let remaining = 0;
       let body: BodyStream | undefined;
+      let content: Buffer | undefined;
+      let filled = 0;
+      let contentStatus = 0;
       let errorBody: Buffer[] | undefined;
       let errorStatus = 0;
       const done = () => {
@@ -454,7 +526,14 @@ export class S3Transport {
             }
             if (/close/i.test(head.headers.get('connection') ?? '')) conn.reusable = false;
             remaining = Number(length);
-            if (head.status === 200 || head.status === 206) {
+            if (whole && (head.status === 200 || head.status === 206)) {
+              content = Buffer.allocUnsafe(remaining);
+              contentStatus = head.status;
+              if (remaining === 0) {
+                done();
+                settle({ kind: 'content', status: contentStatus, content });
+              }
+            } else if (head.status === 200 || head.status === 206) {
               body = new BodyStream(
                 this.slabs,
                 () => conn.resume(),
@@ -478,7 +557,7 @@ export class S3Transport {
             }
           },
           onBody: (chunk, slab) => {
-            if (settled && !body && !errorBody) return false; // given up on (see onHead)
+            if (settled && !body && !errorBody) return false; // given up on (see onHead), or complete
             if (chunk.length === 0) return true;
             if (chunk.length > remaining) {
               // More than the framing said: the connection is out of step.
@@ -486,6 +565,15 @@ export class S3Transport {
               chunk = chunk.subarray(0, remaining);
             }
             remaining -= chunk.length;
+            if (content) {
+              // Copied at once: the chunk's slab stays free for the connection's next reads.
+              filled += chunk.copy(content, filled);
+              if (remaining === 0) {
+                done();
+                settle({ kind: 'content', status: contentStatus, content });
+              }
+              return true;
+            }
             if (errorBody) {
               if (errorBody.reduce((n, b) => n + b.length, 0) < MAX_ERROR_BODY_BYTES) errorBody.push(Buffer.from(chunk));
               if (remaining === 0) {
