@@ -105,10 +105,6 @@ export interface WholeRead {
 /** One item of BulkSession.deleteMany / moveMany: what happened to it. */
 export type BulkOutcome = 'done' | 'young' | 'missing';
 
-/**
- * Many small operations at once, for maintenance over a whole store (garbage collection): one call
- * per batch instead of one per object. Open with openBulk() in storage/bulk.ts; close when done.
- */
 export interface FindOptions {
   /**
    * false: the caller needs no sizes or times. A backend may then name a file by its directory's
@@ -119,6 +115,10 @@ export interface FindOptions {
   stat?: boolean;
 }
 
+/**
+ * Many small operations at once, for maintenance over a whole store (garbage collection): one call
+ * per batch instead of one per object. Open with openBulk() in storage/bulk.ts; close when done.
+ */
 export interface BulkSession {
   /**
    * Every object matching one of the patterns (storage/path-pattern.ts: `*`, `**`), with size and

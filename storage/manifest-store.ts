@@ -50,7 +50,7 @@ export class ManifestStore {
       if (isNotFound(err)) return undefined;
       throw err;
     }
-    if (!(await refreshTime(this.driver, path, () => this.driver.putContent(path, raw)))) return undefined;
+    if (!(await refreshTime(this.driver, path, () => this.driver.putContent(path, raw), { known: true }))) return undefined;
     const rec = JSON.parse(raw.toString('utf8')) as Omit<ManifestRevision, 'digest'>;
     await this.onLinked?.(repo, digest, rec.size);
     return { ...rec, digest };

@@ -380,31 +380,31 @@ export class S3Transport {
    * GETs `url` (a presigned URL) with an optional Range header (`bytes=a-b`; not part of the
    * signature, as S3 allows). A 200/206 with a Content-Length is streamed; see GetOutcome.
    */
-  async get(url: string, range?: string): Promise<GetOutcome> {
+  get(url: string, range?: string): Promise<GetOutcome> {
     const u = new URL(url);
-    const reused = this.takeIdle(u.origin);
-    const first = await this.exchange(u, range, reused ?? this.open(u), false);
-    // A kept-alive connection the server closed meanwhile fails before any response: once more on a new one.
-    if (first.kind === 'failed' && reused) return this.exchange(u, range, this.open(u), false);
-    return first;
+    return this.onConnection(u, (c) => this.exchange(u, range, c, false));
   }
 
   /** GETs `url` (a presigned URL) and reads a 200's body whole; see ContentOutcome. */
-  async getContent(url: string): Promise<ContentOutcome> {
+  getContent(url: string): Promise<ContentOutcome> {
     const u = new URL(url);
-    const reused = this.takeIdle(u.origin);
-    const first = await this.exchange(u, undefined, reused ?? this.open(u), true);
-    if (first.kind === 'failed' && reused) return this.exchange(u, undefined, this.open(u), true);
-    return first;
+    return this.onConnection(u, (c) => this.exchange(u, undefined, c, true));
   }
 
   /** HEADs `url` (a URL presigned for HEAD). */
-  async head(url: string): Promise<HeadOutcome> {
+  head(url: string): Promise<HeadOutcome> {
     const u = new URL(url);
+    return this.onConnection(u, (c) => this.headExchange(u, c));
+  }
+
+  /**
+   * Runs one exchange on an idle connection to the URL's origin, else on a new one. A kept-alive
+   * connection the server closed meanwhile fails before any response: once more on a new one.
+   */
+  private async onConnection<T extends { kind: string }>(u: URL, run: (conn: Connection) => Promise<T>): Promise<T> {
     const reused = this.takeIdle(u.origin);
-    const first = await this.headExchange(u, reused ?? this.open(u));
-    if (first.kind === 'failed' && reused) return this.headExchange(u, this.open(u));
-    return first;
+    const first = await run(reused ?? this.open(u));
+    return first.kind === 'failed' && reused ? run(this.open(u)) : first;
   }
 
   private headExchange(u: URL, conn: Connection): Promise<HeadOutcome> {

@@ -145,10 +145,10 @@ export class ContentStore {
     await syncDir(dirname(final));
   }
 
-  /** A stored blob's bytes, checked against the digest (for manifests and configs). */
   /**
-   * A blob read whole: manifests, indexes and configs (a few KB), so synchronously (on `run`'s
-   * short path each asynchronous fs call is a trip through libuv's thread pool).
+   * A stored blob's bytes, checked against the digest: manifests, indexes and configs (a few KB),
+   * so read synchronously (on `run`'s short path each asynchronous fs call is a trip through
+   * libuv's thread pool).
    */
   async readBytes(digest: Digest): Promise<Buffer> {
     const bytes = process.getBuiltinModule('node:fs').readFileSync(this.path(digest));
