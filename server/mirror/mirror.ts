@@ -4,7 +4,7 @@
 // shared upstream transfer per blob, see shared-fetch.ts); manifests by digest are kept, tags are
 // revalidated after their TTL and served stale while the upstream is down or rate limiting.
 // Proxied names are read-only; pushes go to the local namespaces.
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import type { Context, Middleware } from 'koa';
 import { RegistryResponseError } from '../../client/index.js';
@@ -21,7 +21,7 @@ import type { Reference } from '../route-params.js';
 import type { MirrorConfig } from './mirror-config.js';
 import { MirrorMetrics } from './mirror-metrics.js';
 import { LastPulled } from './last-pulled.js';
-import { BlobVerificationError, SharedBlobFetch, spoolFile, tempFileSpool, type Spool } from './shared-fetch.js';
+import { BlobVerificationError, SharedBlobFetch, tempFileSpool, type Spool } from './shared-fetch.js';
 import { isOutage, isUpstreamNotFound, Upstreams, type ProxiedName } from './upstreams.js';
 import type { Registry } from 'prom-client';
 import { kindOf } from '../../util/errors.js';
@@ -72,8 +72,8 @@ export class PullThroughMirror {
   private readonly pending = new Map<string, Promise<{ m: StoredManifest; fetched: boolean }>>();
   /** When each cached tag was last confirmed with its upstream (`repo:tag` → ms). */
   private readonly tagChecked = new Map<string, number>();
+  /** Where transfers that cannot spool into a storage upload spool (see tempFileSpool). */
   private spoolDir: string | undefined;
-  private spoolCount = 0;
   /** Aborts the upstream transfers when the server stops. */
   private readonly stopping = new AbortController();
   /** Transfers finished (stored or failed): see localBlob. */
@@ -325,10 +325,9 @@ export class PullThroughMirror {
   private startFetch(p: ProxiedName, digest: Digest): Transfer {
     const dir = this.spoolDir!;
     const label = p.upstream.prefix;
-    const spoolNo = ++this.spoolCount;
     const fetch = new SharedBlobFetch(
       digest,
-      async () => (await this.uploadSpool(p, digest)) ?? tempFileSpool(spoolFile(dir, digest, spoolNo), digest),
+      async () => (await this.uploadSpool(p, digest)) ?? tempFileSpool(dir, digest),
       () => this.upstreams.openBlob(p, digest, this.stopping.signal),
       (n) => this.metrics.bytesFromUpstream(label, n),
     );
@@ -408,7 +407,7 @@ export class PullThroughMirror {
     return (this.spoolReady ??= (async () => {
       const base = this.cfg.spoolDirectory || tmpdir();
       await mkdir(base, { recursive: true });
-      this.spoolDir = await mkdtemp(`${base.replace(/\/+$/, '')}/stevedore-mirror-`);
+      this.spoolDir = base;
     })());
   }
 
@@ -592,7 +591,6 @@ export class PullThroughMirror {
     // Transfers still running are cut (nothing is stored of them); finished ones get to commit.
     this.stopping.abort();
     await Promise.allSettled([...this.fetches.values()].map((f) => f.stored));
-    if (this.spoolDir) await rm(this.spoolDir, { recursive: true, force: true });
   }
 }
 

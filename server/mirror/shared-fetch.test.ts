@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,15 @@ async function readAtLeast(gen: AsyncGenerator<Buffer>, n: number): Promise<Buff
 
 describe('SharedBlobFetch', () => {
   let dir: string;
+  /** Whether this process holds a spool file made under `dir` open (the file itself has no name). */
+  const spoolOpen = () =>
+    readdirSync('/proc/self/fd').some((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(`${dir}/`);
+      } catch {
+        return false; // closed meanwhile (the directory's own descriptor)
+      }
+    });
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'shared-fetch-'));
   });
@@ -41,9 +50,11 @@ describe('SharedBlobFetch', () => {
   it('readers get bytes as they arrive, a late reader gets the whole blob, the last byte waits for verification', async () => {
     const blob = randomBytes(300_000);
     const body = new PassThrough();
-    const spool = join(dir, 'spool');
-    const f = new SharedBlobFetch(sha(blob), () => tempFileSpool(spool, sha(blob)), async () => ({ body, size: blob.length }));
+    const f = new SharedBlobFetch(sha(blob), () => tempFileSpool(dir, sha(blob)), async () => ({ body, size: blob.length }));
     await f.started;
+    // Spooling, and nothing on disk has a name: a server killed now leaves no bytes behind.
+    expect(spoolOpen()).toBe(true);
+    expect(readdirSync(dir)).toEqual([]);
     const early = f.read();
     body.write(blob.subarray(0, 100_000));
     const first = await readAtLeast(early, 99_999);
@@ -61,22 +72,21 @@ describe('SharedBlobFetch', () => {
     expect((await lateAll).equals(blob)).toBe(true);
     expect((await collect(f.read(1000, 1999))).equals(blob.subarray(1000, 2000))).toBe(true);
     f.close();
-    await expect.poll(() => existsSync(spool)).toBe(false);
+    await expect.poll(spoolOpen).toBe(false);
   });
 
   it('a retained transfer keeps its spool past close() until the reader that was getting going is done', async () => {
     const blob = randomBytes(10_000);
     const body = new PassThrough();
-    const spool = join(dir, 'spool');
-    const f = new SharedBlobFetch(sha(blob), () => tempFileSpool(spool, sha(blob)), async () => ({ body, size: blob.length }));
+    const f = new SharedBlobFetch(sha(blob), () => tempFileSpool(dir, sha(blob)), async () => ({ body, size: blob.length }));
     f.retain();
     body.end(blob);
     await f.verified;
     f.close(); // stored: no new readers will find it
-    expect(existsSync(spool)).toBe(true);
+    expect(spoolOpen()).toBe(true);
     expect((await collect(f.read())).equals(blob)).toBe(true);
     f.unretain();
-    await expect.poll(() => existsSync(spool)).toBe(false);
+    await expect.poll(spoolOpen).toBe(false);
   });
 
   it('a transfer whose bytes do not match the digest fails every reader before its last byte', async () => {
@@ -84,7 +94,7 @@ describe('SharedBlobFetch', () => {
     const wrong = Buffer.from(blob);
     wrong[10] = wrong[10]! ^ 1;
     const body = new PassThrough();
-    const f = new SharedBlobFetch(sha(blob), () => tempFileSpool(join(dir, 'spool'), sha(blob)), async () => ({ body, size: blob.length }));
+    const f = new SharedBlobFetch(sha(blob), () => tempFileSpool(dir, sha(blob)), async () => ({ body, size: blob.length }));
     await f.started;
     const reader = f.read();
     body.end(wrong);
@@ -102,14 +112,14 @@ describe('SharedBlobFetch', () => {
   it('fails on a body shorter or longer than its Content-Length, and when the upstream cannot be reached', async () => {
     const blob = randomBytes(1000);
     const short = new PassThrough();
-    const f1 = new SharedBlobFetch(sha(blob), () => tempFileSpool(join(dir, 's1'), sha(blob)), async () => ({ body: short, size: blob.length }));
+    const f1 = new SharedBlobFetch(sha(blob), () => tempFileSpool(dir, sha(blob)), async () => ({ body: short, size: blob.length }));
     short.end(blob.subarray(0, 999));
     await expect(f1.verified).rejects.toThrow(/999 of 1000/);
     const long = new PassThrough();
-    const f2 = new SharedBlobFetch(sha(blob), () => tempFileSpool(join(dir, 's2'), sha(blob)), async () => ({ body: long, size: 999 }));
+    const f2 = new SharedBlobFetch(sha(blob), () => tempFileSpool(dir, sha(blob)), async () => ({ body: long, size: 999 }));
     long.end(blob);
     await expect(f2.verified).rejects.toThrow(/more than its Content-Length/);
-    const f3 = new SharedBlobFetch(sha(blob), () => tempFileSpool(join(dir, 's3'), sha(blob)), () => Promise.reject(new Error('ECONNREFUSED')));
+    const f3 = new SharedBlobFetch(sha(blob), () => tempFileSpool(dir, sha(blob)), () => Promise.reject(new Error('ECONNREFUSED')));
     await expect(f3.started).rejects.toThrow('ECONNREFUSED');
     await expect(collect(f3.read())).rejects.toThrow('ECONNREFUSED');
   });

@@ -11,7 +11,7 @@
 // its digest: when verification fails, readers fail instead, and a client response is cut short
 // rather than ending with bytes that look complete.
 import { createHash } from 'node:crypto';
-import { open, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDigest, type Digest } from '../../oci/index.js';
@@ -38,9 +38,20 @@ export interface Spool {
   close(): Promise<void>;
 }
 
-/** A spool in a temporary file (for storage that cannot read back a file it is writing). */
-export async function tempFileSpool(path: string, digest: Digest): Promise<Spool> {
-  const fh = await open(path, 'w+', 0o600);
+/**
+ * A spool in a temporary file under `baseDir` (for storage that cannot read back a file it is
+ * writing). The file has no name once it is open: it is made in a private directory of its own
+ * (mkdtemp, 0700: no other user can plant a link at its name in a shared temp directory) that is
+ * removed at once, so a server that is killed leaves no spooled bytes behind.
+ */
+export async function tempFileSpool(baseDir: string, digest: Digest): Promise<Spool> {
+  const dir = await mkdtemp(join(baseDir, 'stevedore-mirror-'));
+  let fh: FileHandle;
+  try {
+    fh = await open(join(dir, 'blob'), 'w+', 0o600);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
   const { algorithm, hex } = parseDigest(digest);
   const hash = createHash(algorithm.name);
   let written = 0;
@@ -57,7 +68,6 @@ export async function tempFileSpool(path: string, digest: Digest): Promise<Spool
     },
     async close() {
       await fh.close().catch(() => undefined);
-      await rm(path, { force: true });
     },
   };
 }
@@ -219,8 +229,4 @@ export class SharedBlobFetch {
     this.closing = true;
     this.maybeRelease();
   }
-}
-
-export function spoolFile(dir: string, digest: Digest, n: number): string {
-  return join(dir, `${parseDigest(digest).hex.slice(0, 16)}-${process.pid}-${n}`);
 }
