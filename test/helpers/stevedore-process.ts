@@ -2,7 +2,7 @@
 // for tests that need a separate process: crash safety, interop with external tools.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,14 +26,39 @@ export interface StartOptions {
   addr?: string;
 }
 
+// What startStevedore made in this test file: the data directories it created (suites restart a
+// server on the same directory, so one outlives its server's stop()) and the servers themselves.
+const madeDirs: string[] = [];
+const children = new Set<ChildProcess>();
+
+/**
+ * Kills the servers startStevedore started that still run and removes the data directories it
+ * made. test/setup-file.ts runs it after each test file.
+ */
+export async function cleanUpStevedores(): Promise<void> {
+  await Promise.all(
+    [...children].map(async (child) => {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGKILL');
+        await exited;
+      }
+    }),
+  );
+  children.clear();
+  for (const dir of madeDirs.splice(0)) await rm(dir, { recursive: true, force: true });
+}
+
 /** Starts `stevedore serve` on a free loopback port and waits until it logs that it listens. */
 export async function startStevedore(opts: StartOptions = {}): Promise<StevedoreProcess> {
-  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'stevedore-data-')));
+  let dataDir = opts.dataDir;
+  if (dataDir === undefined) madeDirs.push((dataDir = await mkdtemp(join(tmpdir(), 'stevedore-data-'))));
   const child = spawn(
     process.execPath,
     [CLI, 'serve', '--addr', opts.addr ?? '127.0.0.1:0', '--data-dir', dataDir, ...(opts.args ?? [])],
     { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  children.add(child);
   const logs: string[] = [];
   const exited = once(child, 'exit');
   const listening = new Promise<string>((resolveUrl, reject) => {

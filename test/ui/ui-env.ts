@@ -1,7 +1,8 @@
 // Shared set-up for the web UI tests: a real registry (in-process, real HTTP), test images pushed
 // with skopeo, and Debian's chromium driven headless by playwright-core (nothing downloaded).
-// Screenshots go to a temp directory (STEVEDORE_UI_SCREENSHOTS, or one per run) for CI artefacts.
-import { mkdir, mkdtemp } from 'node:fs/promises';
+// Screenshots go to STEVEDORE_UI_SCREENSHOTS, by default one directory under the system's temp
+// directory that each run overwrites (named per screen: runs do not pile up).
+import { mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -72,7 +73,7 @@ export async function openPage(context: BrowserContext): Promise<{ page: Page; p
 let shotDir: Promise<string> | undefined;
 export function screenshotDir(): Promise<string> {
   shotDir ??= (async () => {
-    const d = process.env.STEVEDORE_UI_SCREENSHOTS ?? (await mkdtemp(join(tmpdir(), 'stevedore-ui-shots-')));
+    const d = process.env.STEVEDORE_UI_SCREENSHOTS ?? join(tmpdir(), 'stevedore-ui-screenshots');
     await mkdir(d, { recursive: true });
     return d;
   })();
