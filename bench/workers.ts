@@ -11,7 +11,7 @@
 //
 // Memory per worker (issue #15's goal: idle ≤ 50 MiB, peak ≤ 80 MiB streaming 1 GiB each way):
 // with 2 workers, each worker's RSS idle (and its private part, RssAnon: the rest are pages of
-// the node binary and libraries, shared by all workers), then the peak RSS of the worker that
+// the node binary and libraries, shared by all workers; and Pss, which splits those), then the peak RSS of the worker that
 // took a 1 GiB blob pushed in one PUT and of the worker that served it back in one GET
 // (/proc/PID VmHWM after a reset, bench/servers.ts ProcessMonitor), with their throughput.
 //
@@ -75,6 +75,15 @@ function statusKiB(pid: number, field: 'VmRSS' | 'RssAnon'): number {
   }
 }
 const rssKiB = (pid: number) => statusKiB(pid, 'VmRSS');
+
+/** Proportional set size: each resident page divided by the number of processes that map it. */
+function pssKiB(pid: number): number {
+  try {
+    return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
 
 /** Which worker answers GET /v2/ on a new connection. */
 function workerOf(url: string): Promise<string> {
@@ -181,8 +190,8 @@ async function measure(dataDir: string, workers: number, manifestLength: number,
 }
 
 interface MemoryRun {
-  /** Per worker, MiB: VmRSS and its private part (RssAnon). */
-  idle: { rss: number; anon: number }[];
+  /** Per worker, MiB: VmRSS, its private part (RssAnon) and its proportional share (Pss). */
+  idle: { rss: number; anon: number; pss: number }[];
   /** The worker (1 or 2) that took the push / served the pull, its peak RSS and the throughput. */
   push: { worker: number; peakMiB: number; mbPerSecond: number };
   pull: { worker: number; peakMiB: number; mbPerSecond: number };
@@ -202,7 +211,7 @@ async function memoryRun(dataDir: string, seed: string, digest: string, nodeArgs
     if (workers.length !== 2) throw new Error(`expected 2 worker processes, found ${workers.length}`);
     // Settled: the start-up garbage collected, the requests above answered.
     await new Promise((r) => setTimeout(r, 1000));
-    const idle = workers.map((p) => ({ rss: statusKiB(p, 'VmRSS') / 1024, anon: statusKiB(p, 'RssAnon') / 1024 }));
+    const idle = workers.map((p) => ({ rss: statusKiB(p, 'VmRSS') / 1024, anon: statusKiB(p, 'RssAnon') / 1024, pss: pssKiB(p) / 1024 }));
     const monitors = workers.map((p) => new ProcessMonitor(p, 20));
     // The pull on a connection of its own: the primary hands it to the next worker, so its peak
     // is a pull's, not what the push left in the same process.
@@ -259,6 +268,7 @@ async function compareFlags(dir: string, dataDir: string, manifestLength: number
   console.log('|---|---:|---:|---:|');
   row('RSS idle per worker, MiB (mean of the 2)', (r) => (r.mem.idle[0]!.rss + r.mem.idle[1]!.rss) / 2);
   row('of which private (RssAnon), MiB', (r) => (r.mem.idle[0]!.anon + r.mem.idle[1]!.anon) / 2);
+  row('proportional share (Pss), MiB', (r) => (r.mem.idle[0]!.pss + r.mem.idle[1]!.pss) / 2);
   row('peak RSS of the pushing worker, MiB', (r) => r.mem.push.peakMiB);
   row('peak RSS of the pulling worker, MiB', (r) => r.mem.pull.peakMiB);
   row('push, one PUT, MB/s', (r) => r.mem.push.mbPerSecond);
@@ -304,6 +314,7 @@ async function main(): Promise<void> {
       console.log('|---|---:|---:|');
       console.log(`| RSS idle, MiB | ${m.idle.map((x) => mib(x.rss)).join(' | ')} |`);
       console.log(`| of which private (RssAnon), MiB | ${m.idle.map((x) => mib(x.anon)).join(' | ')} |`);
+      console.log(`| proportional share (Pss: shared pages split among the processes mapping them), MiB | ${m.idle.map((x) => mib(x.pss)).join(' | ')} |`);
       console.log(`\n| | worker | its peak RSS, MiB | MB/s |`);
       console.log('|---|---:|---:|---:|');
       console.log(`| push, one PUT | ${m.push.worker} | ${mib(m.push.peakMiB)} | ${m.push.mbPerSecond.toFixed(0)} |`);
