@@ -1,10 +1,10 @@
 // Online garbage collection against a running registry (pushes over HTTP while GC runs on the same
 // storage, as `stevedore gc` beside `stevedore serve` does), retention dry runs, and scrub.
 import { execFile } from 'node:child_process';
-import { mkdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { digestOf, MediaType, type Digest } from '../../oci/index.js';
 import { collectGarbage, FilesystemDriver, formatGcDeletion, scrub } from '../../storage/index.js';
 import { layout } from '../../storage/layout.js';
@@ -253,6 +253,7 @@ describe('stevedore gc: retention', () => {
     await reg.pushBlob('other/keep', other.layers[0]!);
     await reg.pushManifest('other/keep', 'old', ociManifest(other.configDesc, other.layerDescs));
     const config = join(dataDir, '..', `gc-${process.pid}-${Date.now()}.yaml`);
+    onTestFinished(() => rm(config, { force: true }));
     await writeFile(
       config,
       [
