@@ -13,7 +13,8 @@
 // with 2 workers, each worker's RSS idle (and its private part, RssAnon: the rest are pages of
 // the node binary and libraries, shared by all workers; and Pss, which splits those), then the peak RSS of the worker that
 // took a 1 GiB blob pushed in one PUT and of the worker that served it back in one GET
-// (/proc/PID VmHWM after a reset, bench/servers.ts ProcessMonitor), with their throughput.
+// (/proc/PID VmHWM after a reset, bench/servers.ts ProcessMonitor), with their throughput; and
+// as the floor, a bare node:http server on the same node binary with the workers' V8 flags.
 //
 // Settings: BENCH_WORKERS_SECONDS=5 (per measurement), BENCH_WORKERS_ROUNDS=2 (ABBA blocks),
 // BENCH_WORKERS_CONNECTIONS=16, BENCH_WORKERS_BLOB_KIB=256, BENCH_WORKERS_CPUS="0 1" (load, server),
@@ -24,7 +25,8 @@
 // BENCH_WORKERS_COMPARE_NODE_ARGS="--no-opt --no-maglev": instead of the above, 2 workers with
 // the default flags against 2 workers with these, ABBA × BENCH_WORKERS_ROUNDS: memory (idle, push
 // and pull peaks, MB/s) and the server CPU per manifest and blob GET, medians.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -32,6 +34,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Pool } from 'undici';
+import { WORKER_V8_FLAGS } from '../server/node-flags.js';
 import { MANIFEST_ACCEPT, RegistryClient } from './ops.js';
 import { randomDigest } from './random.js';
 import { ProcessMonitor, readCpuSeconds, startStevedore, type OpUsage, type RunningServer } from './servers.js';
@@ -82,6 +85,28 @@ function pssKiB(pid: number): number {
     return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? NaN);
   } catch {
     return NaN;
+  }
+}
+
+type Idle = { rss: number; anon: number; pss: number };
+const idleOf = (pid: number): Idle => ({ rss: statusKiB(pid, 'VmRSS') / 1024, anon: statusKiB(pid, 'RssAnon') / 1024, pss: pssKiB(pid) / 1024 });
+
+/**
+ * The floor under a worker's idle memory: a `node:http` server that answers every request with
+ * `{}` and loads nothing else, on the same node binary with the workers' V8 flags and pinned to
+ * the server's core, measured like a worker (after answering a few GET /v2/ and 1 s idle).
+ */
+async function bareHttpServerIdle(): Promise<Idle> {
+  const code = "require('node:http').createServer((q, s) => s.end('{}')).listen(0, '127.0.0.1', function () { console.log(this.address().port) })";
+  const child = spawn('taskset', ['-c', SERVER_CPU!, process.execPath, ...WORKER_V8_FLAGS, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+    const url = `http://127.0.0.1:${Number(String(line).trim())}`;
+    for (let i = 0; i < 10; i++) await workerOf(url);
+    await new Promise((r) => setTimeout(r, 1000));
+    return idleOf(child.pid!);
+  } finally {
+    child.kill('SIGKILL');
   }
 }
 
@@ -191,7 +216,7 @@ async function measure(dataDir: string, workers: number, manifestLength: number,
 
 interface MemoryRun {
   /** Per worker, MiB: VmRSS, its private part (RssAnon) and its proportional share (Pss). */
-  idle: { rss: number; anon: number; pss: number }[];
+  idle: Idle[];
   /** The worker (1 or 2) that took the push / served the pull, its peak RSS and the throughput. */
   push: { worker: number; peakMiB: number; mbPerSecond: number };
   pull: { worker: number; peakMiB: number; mbPerSecond: number };
@@ -211,7 +236,7 @@ async function memoryRun(dataDir: string, seed: string, digest: string, nodeArgs
     if (workers.length !== 2) throw new Error(`expected 2 worker processes, found ${workers.length}`);
     // Settled: the start-up garbage collected, the requests above answered.
     await new Promise((r) => setTimeout(r, 1000));
-    const idle = workers.map((p) => ({ rss: statusKiB(p, 'VmRSS') / 1024, anon: statusKiB(p, 'RssAnon') / 1024, pss: pssKiB(p) / 1024 }));
+    const idle = workers.map(idleOf);
     const monitors = workers.map((p) => new ProcessMonitor(p, 20));
     // The pull on a connection of its own: the primary hands it to the next worker, so its peak
     // is a pull's, not what the push left in the same process.
@@ -307,19 +332,21 @@ async function main(): Promise<void> {
       const seed = 'workers-memory';
       const digest = randomDigest(seed, MEMORY_BYTES);
       const m = await memoryRun(join(dir, 'memory'), seed, digest);
+      const bare = await bareHttpServerIdle();
       const mib = (x: number) => x.toFixed(0);
       console.log(`\nMemory per worker: serve --workers 2 (server on CPU ${SERVER_CPU}${NODE_ARGS.length ? `, node ${NODE_ARGS.join(' ')}` : ''}), a ${MEMORY_BYTES / 1024 / 1024} MiB blob pushed in one PUT and pulled in one GET`);
       console.log(`load average (1/5/15 min) before and after: ${load0} → ${loadavg()}\n`);
-      console.log('| | worker 1 | worker 2 |');
-      console.log('|---|---:|---:|');
-      console.log(`| RSS idle, MiB | ${m.idle.map((x) => mib(x.rss)).join(' | ')} |`);
-      console.log(`| of which private (RssAnon), MiB | ${m.idle.map((x) => mib(x.anon)).join(' | ')} |`);
-      console.log(`| proportional share (Pss: shared pages split among the processes mapping them), MiB | ${m.idle.map((x) => mib(x.pss)).join(' | ')} |`);
+      console.log(`| idle, MiB | worker 1 | worker 2 | a bare node:http server (${WORKER_V8_FLAGS.join(' ')}) |`);
+      console.log('|---|---:|---:|---:|');
+      const cells = (f: (x: Idle) => number) => [...m.idle, bare].map((x) => mib(f(x))).join(' | ');
+      console.log(`| RSS | ${cells((x) => x.rss)} |`);
+      console.log(`| of which private (RssAnon) | ${cells((x) => x.anon)} |`);
+      console.log(`| proportional share (Pss: shared pages split among the processes mapping them) | ${cells((x) => x.pss)} |`);
       console.log(`\n| | worker | its peak RSS, MiB | MB/s |`);
       console.log('|---|---:|---:|---:|');
       console.log(`| push, one PUT | ${m.push.worker} | ${mib(m.push.peakMiB)} | ${m.push.mbPerSecond.toFixed(0)} |`);
       console.log(`| pull, one GET (another connection) | ${m.pull.worker} | ${mib(m.pull.peakMiB)} | ${m.pull.mbPerSecond.toFixed(0)} |`);
-      console.log(`\nraw: ${JSON.stringify(m)}`);
+      console.log(`\nraw: ${JSON.stringify({ ...m, bare })}`);
       if (MEMORY_ONLY) return;
     }
 
