@@ -5,6 +5,7 @@
 import type { Agent as HttpAgent, IncomingHttpHeaders } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
+import { FileBody } from './file-body.js';
 
 /** A response body: a stream, with the helpers the client reads small answers with. */
 export interface ResponseBody extends Readable {
@@ -24,7 +25,7 @@ export interface Exchange {
 export interface ExchangeOptions {
   method: string;
   headers: Record<string, string>;
-  body?: Readable | Buffer | string;
+  body?: Readable | Buffer | string | FileBody;
   agent: HttpAgent | HttpsAgent;
   signal?: AbortSignal;
   /** Longest wait for the response headers (no bytes from the server), in milliseconds. */
@@ -89,25 +90,29 @@ export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchang
     headers['content-length'] = String(Buffer.byteLength(opts.body));
   }
   return new Promise<Exchange>((resolve, reject) => {
-    let uploadDone = opts.body === undefined || typeof opts.body === 'string' || Buffer.isBuffer(opts.body);
+    const body = opts.body;
+    let uploadDone = body === undefined || typeof body === 'string' || Buffer.isBuffer(body);
     const req = send(url, { method: opts.method, headers, agent: opts.agent, signal: opts.signal }, (res) => {
       req.setTimeout(opts.bodyTimeoutMs);
-      if (!uploadDone && opts.body && typeof opts.body === 'object' && !Buffer.isBuffer(opts.body)) {
+      if (body instanceof FileBody ? !body.sent : !uploadDone && body && typeof body === 'object' && !Buffer.isBuffer(body)) {
         // The server answered before taking the whole body (an error, a refusal): stop sending,
         // and do not reuse a connection left in the middle of a request.
-        const body = opts.body;
-        body.unpipe(req);
-        body.destroy();
+        uploadDone = true; // a file body stops at its next buffer
+        if (!(body instanceof FileBody)) {
+          (body as Readable).unpipe(req);
+          (body as Readable).destroy();
+        }
         res.once('close', () => req.destroy());
       }
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: asBody(res) });
     });
     req.setTimeout(opts.headersTimeoutMs, () => req.destroy(timeoutError(`${opts.method} ${url.origin}`)));
     req.once('error', reject);
-    const body = opts.body;
     if (body === undefined) req.end();
     else if (typeof body === 'string' || Buffer.isBuffer(body)) req.end(body);
-    else {
+    else if (body instanceof FileBody) {
+      body.writeTo(req, () => uploadDone).catch((err: unknown) => req.destroy(err as Error));
+    } else {
       body.once('error', (err) => req.destroy(err));
       body.once('end', () => {
         uploadDone = true;

@@ -14,6 +14,8 @@ export interface ImageSource {
   manifest(digest: Digest): Promise<ManifestBytes>;
   /** The blob's bytes from `offset`. */
   openBlob(desc: Descriptor, offset?: number): Promise<Readable>;
+  /** The blob's local file, where the source keeps it as one (uploads read it into reused buffers); else undefined: openBlob. */
+  blobFile?(desc: Descriptor): Promise<string | undefined>;
   /** The registry host and repository, when the source is a registry (for cross-repository mounts). */
   readonly registryRepository?: { registry: string; repository: string };
   /** After topManifest(): which endpoint served it, when the source has several (mirrors). */

@@ -74,11 +74,15 @@ export class OciLayoutSource implements ImageSource {
   }
 
   async openBlob(desc: Descriptor, offset = 0): Promise<Readable> {
+    return createReadStream(await this.blobFile(desc), { start: offset, highWaterMark: 1024 * 1024 });
+  }
+
+  async blobFile(desc: Descriptor): Promise<string> {
     const path = blobPath(this.dir, desc.digest);
     await stat(path).catch((err: NodeJS.ErrnoException) => {
       throw new ClientError(`${this.description}: missing blob ${desc.digest} (${err.code})`);
     });
-    return createReadStream(path, { start: offset, highWaterMark: 1024 * 1024 });
+    return path;
   }
 }
 

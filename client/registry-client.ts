@@ -8,6 +8,7 @@ import { guessManifestMediaType, MANIFEST_MEDIA_TYPES } from '../oci/media-types
 import { Authenticator } from './auth/authenticator.js';
 import { parseChallenges } from './auth/challenge.js';
 import { ContentMismatchError, RegistryResponseError, parseErrorBody } from './errors.js';
+import { FileBody } from './file-body.js';
 import { header, type Transport, type TransportRequest, type TransportResponse } from './transport.js';
 
 /** A manifest as fetched: oci's ManifestBytes (kept under this name for callers of the client). */
@@ -16,6 +17,8 @@ export type Manifest = ManifestBytes;
 export interface BlobSource {
   /** A fresh stream of the blob from `offset`. */
   open(offset?: number): Promise<Readable> | Readable;
+  /** The blob's local file, when it is one: sent from there through reused buffers (file-body.ts). */
+  file?(): Promise<string | undefined>;
 }
 
 // node:stream from process.getBuiltinModule when a blob is streamed: `tags` loads this module, and an
@@ -165,13 +168,15 @@ export class RegistryClient {
       return url.toString();
     };
 
+    // Bodies are made afresh for each attempt, so 429/5xx answers are retried.
+    const file = await source.file?.();
+
     if (desc.size <= monolithicMax) {
       const req: TransportRequest = {
         method: 'PUT',
         path: finish(location),
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-        // The body is made afresh for each attempt, so 429/5xx answers are retried.
-        body: () => counting(source.open(0), opts.onProgress),
+        body: file !== undefined ? () => new FileBody(file, 0, desc.size, opts.onProgress) : () => counting(source.open(0), opts.onProgress),
       };
       const done = await this.expect(req, [push(repo)], [201]);
       await done.body.dump();
@@ -187,7 +192,7 @@ export class RegistryClient {
         method: 'PATCH',
         path: this.resolveLocation(location),
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - from + 1), 'content-range': `${from}-${end}` },
-        body: () => counting(sliceStream(source.open(from), end - from + 1), opts.onProgress),
+        body: file !== undefined ? () => new FileBody(file, from, end - from + 1, opts.onProgress) : () => counting(sliceStream(source.open(from), end - from + 1), opts.onProgress),
       };
       const r = await this.expect(req, [push(repo)], [202]);
       await r.body.dump();

@@ -46,7 +46,8 @@ export class RegistryImageDestination implements ImageDestination {
   }
 
   async putBlob(desc: Descriptor, source: ImageSource, onProgress?: (bytes: number) => void): Promise<void> {
-    await this.client.uploadBlob(this.ref.repository, desc, { open: (offset) => source.openBlob(desc, offset) }, { ...this.uploadOptions, onProgress });
+    const file = source.blobFile && (() => source.blobFile!(desc));
+    await this.client.uploadBlob(this.ref.repository, desc, { open: (offset) => source.openBlob(desc, offset), file }, { ...this.uploadOptions, onProgress });
   }
 
   async tryMount(desc: Descriptor, from: { registry: string; repository: string }): Promise<boolean> {

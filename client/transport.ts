@@ -6,6 +6,7 @@ import type { Agent as HttpAgent } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import { ClientError } from './errors.js';
+import type { FileBody } from './file-body.js';
 import { BULK_UNSUPPORTED, exchange, exchangeBulk, plainAgent, tlsAgent, type Exchange, type ResponseBody } from './http-exchange.js';
 import type { HostResolver, HostSettings } from './registry-hosts.js';
 import { sniffTls } from './tls-sniff.js';
@@ -27,7 +28,7 @@ export interface TransportRequest {
   path: string;
   headers?: Record<string, string>;
   /** A body, or a function making a fresh body for each attempt (streams cannot be replayed). */
-  body?: Buffer | string | (() => Readable | Buffer);
+  body?: Buffer | string | (() => Readable | Buffer | FileBody);
   /** Retry this request on failure (default: true only when the body can be replayed). */
   retry?: boolean;
   signal?: AbortSignal;

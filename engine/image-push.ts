@@ -70,6 +70,11 @@ export class StorePushSource implements ImageSource {
     return this.fallback.openBlob(desc, offset);
   }
 
+  /** The content store's file of a blob it holds; a blob only the fallback has is streamed (openBlob). */
+  async blobFile(desc: Descriptor): Promise<string | undefined> {
+    return (await this.store.content.has(desc.digest)) ? this.store.content.path(desc.digest) : undefined;
+  }
+
   async close(): Promise<void> {
     await this.fallback?.close?.();
   }

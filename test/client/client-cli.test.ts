@@ -307,4 +307,42 @@ describe('bad input and broken transfers', () => {
       await writeFile(blobFile, original);
     }
   });
+
+  it('a push refused while its layer is still being sent ends at once with the refusal, and a layout blob cut short fails to push', async () => {
+    // A registry whose quota a 20 MiB layer exceeds: it answers the layer's PUT (Content-Length
+    // over the quota) before taking the body, and the client stops sending.
+    const { loadConfig } = await import('../../server/config.js');
+    const quota = await startServer({
+      config: loadConfig({
+        overrides: {
+          http: { addr: '127.0.0.1:0' },
+          log: { level: 'silent' },
+          storage: { filesystem: { rootDirectory: join(dir, 'quota-registry') } },
+          policy: { quotas: [{ name: 'small', repositories: ['quota/**'], limit: '1MiB' }], quotaUsageMaxAge: 0 },
+        },
+      }),
+    });
+    try {
+      const big = multiLayerImage({ tag: 'big', randomBytes: 20 * 1024 * 1024 });
+      const layout = join(dir, 'big');
+      await writeLayout(layout, big);
+      const refused = await stevedore(['push', '-q', `oci:${layout}:big`, `${new URL(quota.url).host}/quota/big:v1`]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+      expect(refused.stderr).toMatch(/^stevedore: .*quota "small" \(quota\/\*\*\) exceeded/);
+
+      // The same layout with its largest layer's file cut short: a clear error, nothing pushed.
+      const layer = big.layers.reduce((a, b) => (a.descriptor.size > b.descriptor.size ? a : b));
+      const file = join(layout, 'blobs', 'sha256', layer.descriptor.digest.slice(7));
+      await writeFile(file, (await readFile(file)).subarray(0, layer.descriptor.size - 1000));
+      const cut = await stevedore(['push', '-q', `oci:${layout}:big`, `${host}/app/cut:v1`]);
+      expect(cut.code).not.toBe(0);
+      expect(cut.stderr.trim().split('\n')).toHaveLength(1);
+      expect(cut.stderr).toMatch(/^stevedore: .*ends at \d+ bytes, before the \d+ its descriptor says/);
+      const head = await fetch(`${server.url}/v2/app/cut/blobs/${layer.descriptor.digest}`, { method: 'HEAD' });
+      expect(head.status).toBe(404);
+    } finally {
+      await quota.close();
+    }
+  });
 });
