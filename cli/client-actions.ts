@@ -81,6 +81,12 @@ export async function pushCommand(src: string, ref: string | undefined, flags: C
   // Like docker: a plain image name is what the local store holds under it.
   if (parseLocation(src).kind === 'registry' && !src.startsWith('docker://')) return (await import('./engine-image-actions.js')).pushFromStore(src, ref, flags, cmd);
   if (ref === undefined) throw new ClientError(`push ${src}: say where to push it (a registry reference)`);
+  return pushLayout(src, ref, flags);
+}
+
+/** `push oci:DIR|docker-archive:FILE REF`: an OCI layout or a docker archive to a registry. */
+export function pushLayout(src: string, ref: string, flags: CopyFlags): Promise<void> {
+  registryRef(ref);
   return runCopy(src, ref, flags, 'Pushed');
 }
 

@@ -77,6 +77,9 @@ const RUN_HERE: string[][] = [
   ['pull', 'localhost:5000/r:1', '--plain-http', '--output=oci:/d:t', '-j', '6', '-q'],
   ['pull', '-qo', 'docker-archive:/a.tar', '--platform', 'linux/arm64', 'r'],
   ['pull', '-a', '-j8', '--insecure-registry', 'h', '-o', 'oci:/d', 'r'],
+  ['push', 'oci:/d:t', 'localhost:5000/r:1'],
+  ['push', '-q', '--plain-http', 'oci:/d', 'r', '-j', '2'],
+  ['push', '--all-platforms', '--creds=u:p', 'docker-archive:/a.tar', 'h/r'],
 ];
 
 /** Lines left to commander: errors, help, and forms this path does not read. */
@@ -117,9 +120,14 @@ const LEFT_TO_COMMANDER: string[][] = [
   ['pull', '-o', 'oci:/d'],
   ['pull', '-o', 'oci:/d', 'r', 's'],
   ['pull', '-o', 'oci:/d', 'r', '--help'],
+  ['push', 'oci:/d'], // no destination: commander's path says so
+  ['push', 'app:1', 'h/app:1'], // a local image: the engine's path
+  ['push', 'docker://h/a', 'h/b'],
+  ['push', 'oci:/d', 'r', 's'],
+  ['push', '-j', 'oci:/d', 'r'],
 ];
 
-describe('images, ps, tags and pull -o without commander', () => {
+describe('images, ps, tags, pull -o and push of a layout without commander', () => {
   it('declares the same options as the commands commander runs', async () => {
     for (const [name, light] of Object.entries(LIGHT_COMMANDS)) {
       const { program } = await programFor(['node', 'stevedore', name]);

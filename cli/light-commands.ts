@@ -1,5 +1,6 @@
 // The commands run without commander: `images`, `ps` and `tags` are timed against `node -e 0`
-// (bench/cli-start.ts; goals ≤ 1.6× and ≤ 2×), `pull -o` against skopeo (bench/client-pull.ts),
+// (bench/cli-start.ts; goals ≤ 1.6× and ≤ 2×), `pull -o` and the push of a layout or archive
+// against skopeo (bench/client-pull.ts),
 // and commander with the declarations of a command
 // module costs about half of Node's own start-up. Their options are repeated here from their
 // declarations (engine-image-commands.ts, engine-container-commands.ts, client-commands.ts /
@@ -46,6 +47,14 @@ export const LIGHT_COMMANDS: Record<string, Light> = {
     plain: false,
     takes: ({ opts }) => opts.output !== undefined,
     run: async (_root, { opts, operands }) => (await import('./client-actions.js')).pullToOutput(operands[0]!, opts as unknown as CopyFlags & { output: string }),
+  },
+  // From a layout or archive only: a push of a local image is the engine's (commander's path).
+  push: {
+    options: [...CLIENT_OPTIONS, { long: '--platform', kind: 'value' }, { short: '-a', long: '--all-platforms', kind: 'flag' }, { short: '-j', long: '--concurrency', kind: 'value' }],
+    operands: 2,
+    plain: false,
+    takes: ({ operands }) => /^(oci|docker-archive):/.test(operands[0]!),
+    run: async (_root, { opts, operands }) => (await import('./client-actions.js')).pushLayout(operands[0]!, operands[1]!, opts as unknown as CopyFlags),
   },
   images: {
     options: [

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Bundles the start path of the commands parsed without commander (help, version, images, ps,
-// tags, pull -o and run: cli/main.js, cli/light-commands.js, cli/engine-run.js and their actions)
+// tags, pull -o, the push of a layout or archive, and run: cli/main.js, cli/light-commands.js, cli/engine-run.js and their actions)
 // from tsc's output in dist/ into dist/bundle/, which bin/stevedore.js loads instead of
 // dist/cli/main.js. A module of dist/ costs a command its own resolution, read, compile and link:
 // `tags` loaded 25, `run` ~70; from the bundle they load 3 files. Modules loaded by import() stay
@@ -60,7 +60,7 @@ export async function bundle({ root = ROOT, verbose = false, log = (line) => pro
     'engine-run': ['quickRun'],
     'engine-container-actions': ['runIn'],
     'client-query-actions': ['tagsCommand'],
-    'client-actions': ['pullToOutput'],
+    'client-actions': ['pullToOutput', 'pushLayout'],
     'engine-images-list': ['listImages'],
     'engine-ps': ['listContainersAt'],
     'error-report': ['errorReport', 'failCommand'],
