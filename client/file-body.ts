@@ -4,6 +4,7 @@
 // blob, which V8 collects with full collections. Here a buffer is read into again once the socket
 // has taken what was written from it.
 import type { Writable } from 'node:stream';
+import { drained } from '../util/drained.js';
 import { ContentMismatchError } from '../util/errors.js';
 
 const BUFFER_BYTES = 1024 * 1024;
@@ -63,17 +64,4 @@ export class FileBody {
       await fh.close();
     }
   }
-}
-
-/** Until `out` takes more writes, or fails (its write callbacks then settle too). */
-function drained(out: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      out.off('drain', done);
-      out.off('close', done);
-      resolve();
-    };
-    out.on('drain', done);
-    out.on('close', done);
-  });
 }

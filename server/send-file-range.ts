@@ -5,9 +5,9 @@
 // taken as needed: allocating a response's 8 up front cost 4 MiB per GET, as much as half an
 // 8 MB layer and 4,000 times a config blob, and made garbage collection a third of the server's
 // CPU in `skopeo copy` pulls.
-import type { ServerResponse } from 'node:http';
 import type { Context } from 'koa';
 import type { RandomAccessFile } from '../storage/index.js';
+import { drained } from '../util/drained.js';
 
 const BUFFER_SIZE = 512 * 1024;
 /** At most this many buffers in flight per response (reading ahead of the socket). */
@@ -81,17 +81,4 @@ export async function sendFileRange(ctx: Context, file: RandomAccessFile, start:
     for (const b of free.splice(0)) release(b);
     await file.close();
   }
-}
-
-/** Resolves when a response that refused a write can take more, or has closed (the client went away). */
-export function drained(res: ServerResponse): Promise<void> {
-  return new Promise<void>((r) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      r();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }

@@ -16,7 +16,7 @@ import { RegistryError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { BLOB_MEDIA_TYPE, type RegistryEvent, type RegistryEvents } from '../registry-events.js';
 import { storedBlob, type RegistryContent, type ServedBlob } from '../registry-content.js';
-import { drained } from '../send-file-range.js';
+import { drained } from '../../util/drained.js';
 import type { Reference } from '../route-params.js';
 import type { MirrorConfig } from './mirror-config.js';
 import { MirrorMetrics } from './mirror-metrics.js';
