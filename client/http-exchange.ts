@@ -91,36 +91,34 @@ export async function exchange(url: URL, opts: ExchangeOptions): Promise<Exchang
   }
   return new Promise<Exchange>((resolve, reject) => {
     const body = opts.body;
-    let uploadDone = body === undefined || typeof body === 'string' || Buffer.isBuffer(body);
+    const fileBody = body instanceof FileBody ? body : undefined;
+    const stream = body !== undefined && typeof body !== 'string' && !Buffer.isBuffer(body) && !fileBody ? (body as Readable) : undefined;
+    /** Every byte handed to the request, or the upload given up (a file body stops at its next buffer). */
+    let uploadDone = !fileBody && !stream;
     const req = send(url, { method: opts.method, headers, agent: opts.agent, signal: opts.signal }, (res) => {
       req.setTimeout(opts.bodyTimeoutMs);
-      if (body instanceof FileBody ? !body.sent : !uploadDone && body && typeof body === 'object' && !Buffer.isBuffer(body)) {
+      if (fileBody ? !fileBody.sent : !uploadDone) {
         // The server answered before taking the whole body (an error, a refusal): stop sending,
         // and do not reuse a connection left in the middle of a request.
-        uploadDone = true; // a file body stops at its next buffer
-        if (!(body instanceof FileBody)) {
-          (body as Readable).unpipe(req);
-          (body as Readable).destroy();
-        }
+        uploadDone = true;
+        stream?.unpipe(req);
+        stream?.destroy();
         res.once('close', () => req.destroy());
       }
       resolve({ status: res.statusCode ?? 0, headers: res.headers, body: asBody(res) });
     });
     req.setTimeout(opts.headersTimeoutMs, () => req.destroy(timeoutError(`${opts.method} ${url.origin}`)));
     req.once('error', reject);
-    if (body === undefined) req.end();
-    else if (typeof body === 'string' || Buffer.isBuffer(body)) req.end(body);
-    else if (body instanceof FileBody) {
-      body.writeTo(req, () => uploadDone).catch((err: unknown) => req.destroy(err as Error));
-    } else {
-      body.once('error', (err) => req.destroy(err));
-      body.once('end', () => {
+    if (fileBody) fileBody.writeTo(req, () => uploadDone).catch((err: unknown) => req.destroy(err as Error));
+    else if (stream) {
+      stream.once('error', (err) => req.destroy(err));
+      stream.once('end', () => {
         uploadDone = true;
       });
       // A request that fails mid-upload releases its source (an open file) at once.
-      req.once('error', () => body.destroy());
-      body.pipe(req);
-    }
+      req.once('error', () => stream.destroy());
+      stream.pipe(req);
+    } else req.end(body);
   });
 }
 
