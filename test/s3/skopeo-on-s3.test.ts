@@ -1,6 +1,7 @@
 // skopeo (containers/image) against Stevedore on S3 (Ceph RGW), with two registry instances
-// sharing the bucket: what is pushed through one is pulled byte for byte through the other.
-import { mkdtemp, rm } from 'node:fs/promises';
+// sharing the bucket: what is pushed through one is pulled byte for byte through the other; and a
+// pull-through mirror on S3 (whose transfers spool into temporary files) in front of one of them.
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +66,26 @@ describe('skopeo ↔ Stevedore on S3', () => {
     for (const img of index.images) {
       expectSameBytes(await layout.blob(img.manifest.digest), img.manifest, `${img.tag} manifest`);
       for (const blob of img.blobs) expectSameBytes(await layout.blob(blob.descriptor.digest), blob, `${img.tag} blob`);
+    }
+  });
+  it('pulls through a mirror on S3, whose spooled transfers leave no file behind', async () => {
+    // S3 uploads cannot be read while they are written: the mirror spools each blob it fetches
+    // into a temporary file under spoolDirectory, unlinked as soon as it is open.
+    const spool = join(work, 'spool');
+    await mkdir(spool);
+    const mirror = await startRegistryOnS3({ rgw, bucket: await rgw.createBucket('stevedore-mirror'), rootDirectory: newRoot('mirror') }, {}, {
+      mirror: { upstreams: [{ prefix: 'up', registry: new URL(a.url).host, insecure: true }], spoolDirectory: spool },
+    });
+    try {
+      await skopeoCopy(`oci:${join(work, 'src-image')}:v1`, ref(a, 's3/multi-layer', 'v1'));
+      const out = join(work, 'via-mirror');
+      await skopeoCopy(ref(mirror, 'up/s3/multi-layer', 'v1'), `oci:${out}:pulled`);
+      const layout = await OciLayoutReader.open(out);
+      expect(layout.resolve('pulled')).toMatchObject({ digest: image.manifest.digest });
+      for (const blob of image.blobs) expectSameBytes(await layout.blob(blob.descriptor.digest), blob, `blob via the mirror`);
+      expect(await readdir(spool)).toEqual([]);
+    } finally {
+      await mirror.close();
     }
   });
 });
