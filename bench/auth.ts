@@ -27,6 +27,7 @@ import { SignJWT } from 'jose';
 import { Pool } from 'undici';
 import { libtrustKeyId } from '../server/auth/key-ids.js';
 import { readCpuSeconds, startStevedore, type RunningServer } from './servers.js';
+import { median } from './stats.js';
 
 const num = (k: string, d: number) => Number(process.env[k] ?? d);
 const CONCURRENCY = num('BENCH_AUTH_CONCURRENCY', 32);
@@ -164,7 +165,6 @@ async function startOurs(label: string, dataDir: string, configPath?: string): P
   return { label, url: s.url, pid: s.pid, stop: () => s.stop() };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'stevedore-bench-auth-'));

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { busyboxLayers, writeArchive } from './engine-run.js';
 import { CLI } from './servers.js';
 import { startDockerInNetns, type DockerInNetns } from './docker-in-netns.js';
+import { median } from './stats.js';
 
 const reps = Math.max(1, Math.round(Number(process.env.BENCH_BUILD_REPS ?? 3)));
 
@@ -33,11 +34,6 @@ function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<num
       err ? reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr.slice(-2000)}`)) : resolve(performance.now() - t0),
     ),
   );
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 const APP = [

@@ -19,7 +19,8 @@ import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median, timed } from './engine-run.js';
+import { timed } from './engine-run.js';
+import { median } from './stats.js';
 import { CLI, startStevedore } from './servers.js';
 
 const reps = Math.max(1, Math.round(Number(process.env.BENCH_CLI_REPS ?? 15)));

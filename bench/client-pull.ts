@@ -25,6 +25,7 @@ import { writeRandomLayout as writeLayout } from './oci-layout.js';
 import { RegistryClient } from './ops.js';
 import { randomDigest } from './random.js';
 import { CLI, startStevedore } from './servers.js';
+import { median } from './stats.js';
 
 const MiB = 1024 * 1024;
 const num = (name: string, def: number) => {
@@ -59,11 +60,6 @@ function run(cmd: string, args: string[]): Promise<Timing> {
 }
 
 const plus = (a: Timing, b: Timing): Timing => ({ secs: a.secs + b.secs, cpuMs: a.cpuMs + b.cpuMs });
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 const ALL_WORKLOADS = ['pull', 'push'] as const;
 type Workload = (typeof ALL_WORKLOADS)[number];

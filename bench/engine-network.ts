@@ -24,7 +24,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDockerInNetns, type DockerInNetns } from './docker-in-netns.js';
-import { busyboxLayers, median, quartiles, timed, writeArchive } from './engine-run.js';
+import { busyboxLayers, timed, writeArchive } from './engine-run.js';
+import { median, quartiles } from './stats.js';
 import { CLI } from './servers.js';
 
 const reps = Math.max(1, Math.round(Number(process.env.BENCH_NET_REPS ?? 15)));

@@ -17,6 +17,7 @@ import { pack } from 'tar-stream';
 import { Client } from '../client/index.js';
 import { digestOf, MediaType } from '../oci/index.js';
 import { CLI, startStevedore } from './servers.js';
+import { median } from './stats.js';
 
 const MiB = 1024 * 1024;
 const num = (name: string, def: number) => {
@@ -35,11 +36,6 @@ function run(cmd: string, args: string[]): Promise<number> {
       err ? reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr}`)) : resolve((performance.now() - t0) / 1000),
     ),
   );
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 async function layerTar(i: number, bytes: number): Promise<Buffer> {

@@ -17,6 +17,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFi
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI } from './servers.js';
+import { median, quartiles } from './stats.js';
 
 const reps = Math.max(1, Math.round(Number(process.env.BENCH_RUN_REPS ?? 20)));
 
@@ -27,11 +28,6 @@ export function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Pro
       err ? reject(new Error(`${cmd} ${args.join(' ')} failed: ${stderr}`)) : resolve(performance.now() - t0),
     ),
   );
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 /** Three layer directories, lowest first: busybox and its applets, /etc, a small top layer. */
@@ -70,17 +66,6 @@ export async function writeArchive(dir: string, layerDirs: string[], tag: string
   const file = join(dir, 'image.tar');
   execFileSync('tar', ['-C', staging, '-cf', file, 'manifest.json', `${configHex}.json`, ...layers.map((h) => `${h}.tar`)]);
   return file;
-}
-
-/** The median and quartiles of a sample (linear interpolation between order statistics). */
-export function quartiles(xs: number[]): { median: number; q1: number; q3: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number) => {
-    const i = (s.length - 1) * q;
-    const lo = Math.floor(i);
-    return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (i - lo);
-  };
-  return { median: at(0.5), q1: at(0.25), q3: at(0.75) };
 }
 
 export async function engineRunBench(): Promise<{

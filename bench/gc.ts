@@ -24,6 +24,7 @@ import { promisify } from 'node:util';
 import { CLI } from './servers.js';
 import { MediaType, type Digest } from '../oci/index.js';
 import { layout } from '../storage/layout.js';
+import { median } from './stats.js';
 
 const run = promisify(execFile);
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
@@ -146,7 +147,6 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - t) / 1e9;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'stevedore-gc-bench-'));

@@ -102,6 +102,7 @@ import {
   type S3Target,
   type ServerKind,
 } from './servers.js';
+import { median, quartiles } from './stats.js';
 
 const MiB = 1024 * 1024;
 
@@ -198,10 +199,7 @@ interface Stat {
 }
 
 function stat(samples: number[]): Stat {
-  const s = [...samples].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  const median = s.length === 0 ? NaN : s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-  return { median, min: s[0] ?? NaN, max: s[s.length - 1] ?? NaN, samples };
+  return { median: median(samples), min: samples.length ? Math.min(...samples) : NaN, max: samples.length ? Math.max(...samples) : NaN, samples };
 }
 
 interface ServerFigures extends Stat {
@@ -579,6 +577,13 @@ interface Row {
   digits: number;
   /** For the ratio column: true if bigger is better. */
   higherIsBetter: boolean;
+  /**
+   * Throughput rows: each repetition's ratio of the two sides, measured seconds apart in ABBA
+   * order. The ratio column is their median (with quartiles): the machine's speed drifts through
+   * a workload (the disk after GBs of writes, other tenants), and a pair shares its moment where
+   * the two sides' medians may come from different ones.
+   */
+  pairs?: number[];
 }
 
 function fmt(n: number, digits: number): string {
@@ -618,7 +623,9 @@ function buildRows(sides: Side[]): Row[] {
   const present = WORKLOADS.filter((w) => results[w]);
   for (const w of present) {
     const r = results[w]!;
-    rows.push({ label: labels[w], values: names.map((n) => r.perServer[n]!.median), digits: w === 'manifest' ? 0 : 1, higherIsBetter: true });
+    const [a, b] = names.map((n) => r.perServer[n]!.samples);
+    const pairs = a && b && a.length === b.length && a.length >= 3 ? a.map((x, i) => x / b[i]!) : undefined;
+    rows.push({ label: labels[w], values: names.map((n) => r.perServer[n]!.median), digits: w === 'manifest' ? 0 : 1, higherIsBetter: true, pairs });
     if (w === 'manifest') {
       const ex = (n: string) => r.perServer[n]!.extra as { p50Ms: number; p99Ms: number };
       rows.push({ label: 'manifest GET latency p50 (ms)', values: names.map((n) => ex(n).p50Ms), digits: 2, higherIsBetter: false });
@@ -654,18 +661,27 @@ function buildRows(sides: Side[]): Row[] {
   return rows;
 }
 
-function ratio(row: Row): string {
+/** The row's ratio of the first side to the second: the median of its pairs, else of its medians. */
+function ratioValue(row: Row): number {
+  if (row.pairs) return quartiles(row.pairs).median;
   const [a, b] = row.values;
-  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return 'n/a';
-  return `${(a / b).toFixed(2)}×`;
+  return a === undefined || b === undefined || b === 0 ? NaN : a / b;
+}
+
+function ratio(row: Row): string {
+  const r = ratioValue(row);
+  if (!Number.isFinite(r)) return 'n/a';
+  if (!row.pairs) return `${r.toFixed(2)}×`;
+  const { q1, q3 } = quartiles(row.pairs);
+  return `${r.toFixed(2)}× [${q1.toFixed(2)}, ${q3.toFixed(2)}]`;
 }
 
 /** Which server the row favours, or ≈ when they are within 5% of each other. */
 function favours(row: Row, names: string[]): string {
-  const [a, b] = row.values;
-  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || a <= 0 || b <= 0) return '';
-  if (Math.max(a, b) / Math.min(a, b) < 1.05) return '≈';
-  return (a > b) === row.higherIsBetter ? names[0]! : names[1]!;
+  const r = ratioValue(row);
+  if (!Number.isFinite(r) || r <= 0) return '';
+  if (Math.max(r, 1 / r) < 1.05) return '≈';
+  return r > 1 === row.higherIsBetter ? names[0]! : names[1]!;
 }
 
 function textTable(headers: string[], body: string[][]): string {
@@ -814,7 +830,9 @@ async function main(): Promise<void> {
     process.stdout.write(textTable(headers, body) + '\n');
     process.stdout.write(
       `\nMB/s = 10^6 bytes/s. Throughput ratios above 1× favour ${names[0]}; for latency, CPU and RSS ` +
-        `rows, ratios below 1× do ("better": ≈ means within 5%).\n`,
+        `rows, ratios below 1× do ("better": ≈ means within 5%). A throughput row's ratio is the median of ` +
+        `the ${cfg.reps} repetitions' ratios (each repetition measures both sides, one right after the other), ` +
+        `with their quartiles in brackets; the other rows divide the two columns.\n`,
     );
 
     const md = `${markdownTable(headers, body)}\n\n${setup}.\n`;
@@ -836,6 +854,7 @@ async function main(): Promise<void> {
         label: r.label,
         values: Object.fromEntries(names.map((n, i) => [n, r.values[i]])),
         ratio: ratio(r),
+        ...(r.pairs ? { pairRatios: r.pairs } : {}),
         better: favours(r, names),
       })),
     };

@@ -23,6 +23,7 @@ import { Agent, request } from 'undici';
 import { RegistryClient } from './ops.js';
 import { randomDigest } from './random.js';
 import { startDockerRegistry, startStevedore, type RunningServer } from './servers.js';
+import { median } from './stats.js';
 
 const MiB = 1024 * 1024;
 const num = (name: string, def: number, allowZero = false) => {
@@ -151,11 +152,6 @@ async function pull(mirrorUrl: string, repo: string, image: Image): Promise<numb
     }),
   );
   return (performance.now() - t0) / 1000;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 interface Mirror {

@@ -25,6 +25,7 @@ import { loadConfig } from '../server/config.js';
 import { startServer } from '../server/index.js';
 import { layout } from '../storage/layout.js';
 import { mapLimit } from '../storage/index.js';
+import { median } from './stats.js';
 
 const env = (k: string, d: number) => Number(process.env[k] ?? d);
 const REPOS = env('BENCH_UI_REPOS', 10_000);
@@ -67,7 +68,6 @@ async function writeContent(root: string): Promise<void> {
   await repo('big/repo', Array.from({ length: TAGS }, (_, i) => `1.${Math.floor(i / 100)}.${i % 100}`));
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * Records in the page when each watched selector first matches (performance.now(), i.e. since the

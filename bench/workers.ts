@@ -38,6 +38,7 @@ import { WORKER_V8_FLAGS } from '../server/node-flags.js';
 import { MANIFEST_ACCEPT, RegistryClient } from './ops.js';
 import { randomDigest } from './random.js';
 import { ProcessMonitor, readCpuSeconds, startStevedore, type OpUsage, type RunningServer } from './servers.js';
+import { median } from './stats.js';
 
 const SECONDS = Number(process.env.BENCH_WORKERS_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_WORKERS_ROUNDS ?? 2);
@@ -263,10 +264,6 @@ async function memoryRun(dataDir: string, seed: string, digest: string, nodeArgs
   }
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /** 2 workers with the default node flags (A) against 2 with `args` (B), ABBA. */
 async function compareFlags(dir: string, dataDir: string, manifestLength: number, blobDigest: string, args: string[]): Promise<void> {
