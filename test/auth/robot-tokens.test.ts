@@ -4,13 +4,12 @@
 // last use and never its secret; `token rm` stops the secret and a token issued from it at once.
 // In htpasswd mode the secret works as a Basic password. The audit file has a line for each step.
 import { podman } from '../helpers/podman.js';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startContainerd, type PrivateContainerd } from '../helpers/containerd.js';
 import { DockerEngineUnavailable, startDockerEngine, type DockerEngine } from '../helpers/docker-engine.js';
 import { multiLayerImage, tar, writeLayout, type BuiltImage } from '../helpers/oci-image-builder.js';
 import { skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
@@ -26,17 +25,7 @@ let unavailable: string | undefined;
 let rootConfig: string;
 let aliceConfig: string;
 let auditPath: string;
-let containerd: ChildProcess | undefined;
-const ctrSock = () => join(dir, 'containerd.sock');
-
-/** containerd's `ctr` against a containerd of the test's own (root, state, socket in the temp directory). */
-function ctr(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile('ctr', ['-a', ctrSock(), ...args], { timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
-    );
-  });
-}
+let containerd: PrivateContainerd | undefined;
 
 interface AuditLine {
   action: string;
@@ -91,10 +80,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  if (containerd && containerd.exitCode === null) {
-    containerd.kill('SIGTERM');
-    await once(containerd, 'exit');
-  }
+  await containerd?.stop();
   await engine?.stop();
   await env?.server.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -188,9 +174,8 @@ describe('robot tokens in token mode', () => {
 
   it('ctr pulls and pushes with it', async () => {
     const host = env.server.host;
-    // `-c /dev/null`: containerd's defaults, nothing from the machine's /etc/containerd.
-    containerd = spawn('containerd', ['--root', join(dir, 'ctr-root'), '--state', join(dir, 'ctr-state'), '--address', ctrSock(), '-c', '/dev/null'], { stdio: 'ignore' });
-    await eventually(async () => expect((await ctr(['version'])).code).toBe(0));
+    containerd = await startContainerd(dir);
+    const { ctr } = containerd;
     const creds = `${robot.user}:${robot.secret}`;
     const pull = await ctr(['images', 'pull', '--plain-http', '--user', creds, `${host}/team/app:v1`]);
     expect(pull.code, pull.out).toBe(0);

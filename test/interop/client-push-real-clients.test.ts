@@ -3,12 +3,11 @@
 // sent through reused buffers, client/file-body.ts) and an image of the engine's local store
 // pushed to another registry (the content store's files, engine/image-push.ts), so every blob is
 // uploaded, not mounted.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startContainerd, type PrivateContainerd } from '../helpers/containerd.js';
 import { DockerEngineUnavailable, startDockerEngine, type DockerEngine } from '../helpers/docker-engine.js';
 import { multiLayerImage, writeLayout, type BuiltImage } from '../helpers/oci-image-builder.js';
 import { podman } from '../helpers/podman.js';
@@ -22,16 +21,7 @@ let b: StevedoreProcess;
 let image: BuiltImage;
 let engine: DockerEngine | undefined;
 let unavailable: string | undefined;
-let containerd: ChildProcess | undefined;
-const ctrSock = () => join(dir, 'containerd.sock');
-
-function ctr(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile('ctr', ['-a', ctrSock(), ...args], { timeout: 120_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
-    );
-  });
-}
+let containerd: PrivateContainerd | undefined;
 
 async function ok(args: string[]): Promise<string> {
   const r = await stevedore(args);
@@ -58,10 +48,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  if (containerd && containerd.exitCode === null) {
-    containerd.kill('SIGTERM');
-    await once(containerd, 'exit');
-  }
+  await containerd?.stop();
   await engine?.stop();
   await a?.stop();
   await b?.stop();
@@ -92,8 +79,8 @@ describe('what stevedore push uploaded, pulled by other clients', () => {
   });
 
   it('ctr pulls and unpacks both', async () => {
-    containerd = spawn('containerd', ['--root', join(dir, 'ctr-root'), '--state', join(dir, 'ctr-state'), '--address', ctrSock(), '-c', '/dev/null'], { stdio: 'ignore' });
-    await expect.poll(async () => (await ctr(['version'])).code, { timeout: 60_000 }).toBe(0);
+    containerd = await startContainerd(dir);
+    const { ctr } = containerd;
     for (const ref of refs()) {
       const pull = await ctr(['images', 'pull', '--plain-http', ref]);
       expect(pull.code, pull.out).toBe(0);

@@ -2,35 +2,18 @@
 // HTTP by mistake (`--plain-http`, or its localhost default) it gets Go's answer, a 400 saying
 // "client sent an HTTP request to an HTTPS server", rather than a closed connection ("EOF").
 // A containerd of the test's own (root, state and socket in a temp directory) does the fetching.
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startContainerd, type PrivateContainerd } from '../helpers/containerd.js';
 import { startStevedore, type StevedoreProcess } from '../helpers/stevedore-process.js';
 
 let dir: string;
-let containerd: ChildProcess | undefined;
+let containerd: PrivateContainerd | undefined;
 let s: StevedoreProcess | undefined;
-const sock = () => join(dir, 'containerd.sock');
-
-function ctr(args: string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    execFile('ctr', ['-a', sock(), ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
-    );
-  });
-}
-
-async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what}: not ready within ${ms} ms`);
-}
+const ctr = (args: string[]) => containerd!.ctr(args);
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ctr-tls-'));
@@ -41,18 +24,11 @@ beforeAll(async () => {
   ssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.cnf']);
   await writeFile(join(dir, 'config.yml'), `tls:\n  certificate: ${join(dir, 'server.crt')}\n  key: ${join(dir, 'server.key')}\n`);
   s = await startStevedore({ dataDir: join(dir, 'data'), args: ['--config', join(dir, 'config.yml')] });
-  // `-c /dev/null`: containerd's defaults, nothing from the machine's /etc/containerd.
-  containerd = spawn('containerd', ['--root', join(dir, 'root'), '--state', join(dir, 'state'), '--address', sock(), '-c', '/dev/null'], {
-    stdio: 'ignore',
-  });
-  await until('containerd', async () => (await ctr(['version'])).code === 0);
+  containerd = await startContainerd(dir, { readyMs: 30_000, ctrTimeoutMs: 60_000 });
 }, 120_000);
 
 afterAll(async () => {
-  if (containerd && containerd.exitCode === null) {
-    containerd.kill('SIGTERM');
-    await once(containerd, 'exit');
-  }
+  await containerd?.stop();
   await s?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
